@@ -1,0 +1,185 @@
+/**
+ * PostgreSQL for tests and the local cluster.
+ *
+ * - The shared server: `DATABASE_URL` (or the PG* environment) when given, otherwise the local
+ *   server on 127.0.0.1:5432, started with pg_ctlcluster if it is down. Tests get a database
+ *   each (`createDatabase` / `dropDatabase … WITH (FORCE)`), never the server itself.
+ * - A private server (`startPrivatePostgres`): initdb into a temporary directory, its own port,
+ *   for tests that stop PostgreSQL or need `wal_level=logical`; the shared server is never
+ *   stopped or reconfigured.
+ */
+import { execFile } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { ManagedProcess } from './managed-process.ts';
+import { freePort } from './ports.ts';
+
+const run = promisify(execFile);
+
+/** A connection URL to the server's maintenance database. */
+export function adminUrl(): string {
+  const fromEnv = process.env['DATABASE_URL'];
+  if (fromEnv) return fromEnv;
+  const host = process.env['PGHOST'] ?? '127.0.0.1';
+  const port = process.env['PGPORT'] ?? '5432';
+  const user = process.env['PGUSER'] ?? 'postgres';
+  const password = process.env['PGPASSWORD'];
+  const auth = password ? `${encodeURIComponent(user)}:${encodeURIComponent(password)}` : encodeURIComponent(user);
+  return `postgres://${auth}@${host}:${port}/${process.env['PGDATABASE'] ?? 'postgres'}`;
+}
+
+/** The same server as `url`, another database. */
+export function databaseUrl(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+async function canConnect(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Makes sure the shared server answers; starts the local Debian cluster when it is down. */
+export async function ensurePostgres(url = adminUrl()): Promise<string> {
+  if (await canConnect(url)) return url;
+  if (!process.env['DATABASE_URL'] && existsSync('/etc/postgresql')) {
+    for (const version of readdirSync('/etc/postgresql')) {
+      await run('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'start']).catch(() => undefined);
+    }
+    for (let i = 0; i < 30; i++) {
+      if (await canConnect(url)) return url;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  const shown = new URL(url);
+  shown.password = shown.password ? '***' : '';
+  throw new Error(`PostgreSQL does not answer at ${shown.toString()}: set DATABASE_URL to a server Meridian can use`);
+}
+
+const NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+function checkName(name: string): void {
+  if (!NAME.test(name)) throw new Error(`expected a database name matching ${String(NAME)} (got ${JSON.stringify(name)})`);
+}
+
+/** Creates `name` (dropping a leftover of the same name first) and returns its URL. */
+export async function createDatabase(name: string, url = adminUrl()): Promise<string> {
+  checkName(name);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await client.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await client.end();
+  }
+  return databaseUrl(url, name);
+}
+
+export async function dropDatabase(name: string, url = adminUrl()): Promise<void> {
+  checkName(name);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
+
+export interface PrivatePostgres {
+  /** URL of the `postgres` database on the private server. */
+  readonly url: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly running: boolean;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+function serverBinDir(): string {
+  const base = '/usr/lib/postgresql';
+  if (!existsSync(base)) throw new Error(`no PostgreSQL server binaries under ${base}: install postgresql`);
+  const versions = readdirSync(base).filter((v) => existsSync(join(base, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a));
+  const newest = versions[0];
+  if (newest === undefined) throw new Error(`no initdb under ${base}/*/bin`);
+  return join(base, newest, 'bin');
+}
+
+/** initdb refuses to run as root: then every server command runs as the `postgres` user. */
+function asServerUser(command: string, args: string[]): [string, string[]] {
+  return userInfo().uid === 0 ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
+}
+
+export async function startPrivatePostgres(options: { readonly port?: number; readonly settings?: Record<string, string> } = {}): Promise<PrivatePostgres> {
+  const bin = serverBinDir();
+  const root = mkdtempSync(join(tmpdir(), 'meridian-pg-'));
+  const dataDir = join(root, 'data');
+  if (userInfo().uid === 0) {
+    const { stdout } = await run('id', ['-u', 'postgres']);
+    const { stdout: gid } = await run('id', ['-g', 'postgres']);
+    chownSync(root, Number(stdout.trim()), Number(gid.trim()));
+  }
+  const [cmd, args] = asServerUser(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
+  await run(cmd, args);
+  const port = options.port ?? (await freePort());
+  const settings: Record<string, string> = {
+    listen_addresses: "'127.0.0.1'",
+    port: String(port),
+    unix_socket_directories: `'${root}'`,
+    max_connections: '60',
+    shared_buffers: '32MB',
+    fsync: 'off',
+    ...options.settings,
+  };
+  appendFileSync(join(dataDir, 'postgresql.conf'), Object.entries(settings).map(([k, v]) => `${k} = ${v}\n`).join(''));
+  writeFileSync(join(root, 'postgres.log'), '');
+  if (userInfo().uid === 0) {
+    const { stdout } = await run('id', ['-u', 'postgres']);
+    const { stdout: gid } = await run('id', ['-g', 'postgres']);
+    chownSync(join(root, 'postgres.log'), Number(stdout.trim()), Number(gid.trim()));
+  }
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  let proc: ManagedProcess | undefined;
+  const start = async (): Promise<void> => {
+    const [c, a] = asServerUser(join(bin, 'postgres'), ['-D', dataDir]);
+    proc = new ManagedProcess({ name: `postgres[${port}]`, command: c, args: a, logFile: join(root, 'postgres.log') });
+    await proc.waitUntil(() => canConnect(url), 30_000, `accepting connections on ${port}`);
+  };
+  await start();
+  return {
+    url,
+    port,
+    dataDir,
+    get running() {
+      return proc?.running ?? false;
+    },
+    start,
+    // SIGINT is PostgreSQL's "fast" shutdown: it disconnects clients instead of waiting for them.
+    stop: async () => {
+      if (!proc?.running) return;
+      proc.signal('SIGINT');
+      await proc.stop(10_000);
+    },
+    destroy: async () => {
+      if (proc?.running) {
+        proc.signal('SIGINT');
+        await proc.stop(10_000);
+      }
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}

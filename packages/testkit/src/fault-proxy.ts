@@ -1,0 +1,149 @@
+/**
+ * A TCP proxy that injects faults, put between a region and a peer's Kafka or between the GSLB
+ * and a region (no Toxiproxy server can be installed on these machines).
+ *
+ * Faults, each switchable at run time:
+ * - latency: every chunk is delayed by `latencyMs` (order kept, per direction);
+ * - blackhole: connections stay open but nothing is forwarded (a partition as TCP sees it: the
+ *   peer's requests time out instead of failing fast); data sent meanwhile is dropped;
+ * - reset: every open connection is reset (RST), new ones are accepted;
+ * - down: the listener closes and open connections are reset (connection refused), until up().
+ */
+import { createServer, connect, type Server, type Socket } from 'node:net';
+
+export interface FaultProxyOptions {
+  /** The upstream `host:port`. */
+  readonly target: string;
+  /** Where to listen; a free loopback port when absent. */
+  readonly port?: number;
+}
+
+interface Pair {
+  readonly client: Socket;
+  readonly upstream: Socket;
+}
+
+export class FaultProxy {
+  readonly #targetHost: string;
+  readonly #targetPort: number;
+  #server: Server | undefined;
+  #port: number;
+  readonly #pairs = new Set<Pair>();
+  #latencyMs = 0;
+  #blackholed = false;
+  /** Connections accepted since start, for tests that check the proxy was really in the path. */
+  connections = 0;
+
+  private constructor(target: string, port: number) {
+    const at = target.lastIndexOf(':');
+    this.#targetHost = target.slice(0, at);
+    this.#targetPort = Number(target.slice(at + 1));
+    if (at <= 0 || !Number.isInteger(this.#targetPort)) throw new Error(`expected target host:port (got ${JSON.stringify(target)})`);
+    this.#port = port;
+  }
+
+  static async start(options: FaultProxyOptions): Promise<FaultProxy> {
+    const proxy = new FaultProxy(options.target, options.port ?? 0);
+    await proxy.up();
+    return proxy;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  /** `127.0.0.1:<port>` */
+  get address(): string {
+    return `127.0.0.1:${this.#port}`;
+  }
+
+  get isUp(): boolean {
+    return this.#server !== undefined;
+  }
+
+  setLatency(ms: number): void {
+    this.#latencyMs = Math.max(0, ms);
+  }
+
+  blackhole(on = true): void {
+    this.#blackholed = on;
+  }
+
+  /** Resets (RST) every open connection; the listener keeps accepting. */
+  reset(): void {
+    for (const pair of this.#pairs) {
+      pair.client.resetAndDestroy();
+      pair.upstream.resetAndDestroy();
+    }
+    this.#pairs.clear();
+  }
+
+  /** Stops listening and resets every connection: clients see "connection refused". */
+  async down(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    this.reset();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Listens again, on the same port. */
+  async up(): Promise<void> {
+    if (this.#server) return;
+    const server = createServer((client) => this.#accept(client));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address();
+    if (address && typeof address === 'object') this.#port = address.port;
+    this.#server = server;
+  }
+
+  async close(): Promise<void> {
+    await this.down();
+  }
+
+  #accept(client: Socket): void {
+    this.connections += 1;
+    const upstream = connect(this.#targetPort, this.#targetHost);
+    const pair: Pair = { client, upstream };
+    this.#pairs.add(pair);
+    const end = (): void => {
+      this.#pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    this.#pipe(client, upstream);
+    this.#pipe(upstream, client);
+  }
+
+  /** Forwards `from` → `to`, delaying each chunk while keeping order, dropping it while blackholed. */
+  #pipe(from: Socket, to: Socket): void {
+    let tail = Promise.resolve();
+    from.on('data', (chunk: Buffer) => {
+      if (this.#blackholed) return;
+      const delay = this.#latencyMs;
+      if (delay === 0) {
+        tail = tail.then(() => {
+          if (!to.destroyed) to.write(chunk);
+        });
+        return;
+      }
+      const due = Date.now() + delay;
+      tail = tail.then(
+        () =>
+          new Promise<void>((resolve) => {
+            setTimeout(() => {
+              if (!to.destroyed && !this.#blackholed) to.write(chunk);
+              resolve();
+            }, Math.max(0, due - Date.now()));
+          }),
+      );
+    });
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Three test projects:
+ * - unit: pure logic beside the code (`*.test.ts`), no I/O, fast;
+ * - integration: `*.pg.test.ts`, `*.kafka.test.ts`, `*.infra.test.ts` beside the code, against the
+ *   real PostgreSQL, Kafka brokers and Zipkin that the global setup starts once per run;
+ * - scenarios: cross-service scenarios in `test/`, real processes, one file at a time (they start
+ *   whole regions and would exhaust PostgreSQL's connections if run together).
+ */
+import { defineConfig } from 'vitest/config';
+
+const INTEGRATION = ['**/*.pg.test.ts', '**/*.kafka.test.ts', '**/*.infra.test.ts'];
+const SOURCES = ['packages/*/src/**', 'services/*/src/**', 'infra/*/src/**'];
+const EXCLUDE = ['**/node_modules/**', '**/dist/**'];
+
+export default defineConfig({
+  resolve: { conditions: ['meridian-source'] },
+  ssr: { resolve: { conditions: ['meridian-source'] } },
+  test: {
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: SOURCES.map((s) => `${s}/*.test.ts`),
+          exclude: [...EXCLUDE, ...INTEGRATION],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: SOURCES.flatMap((s) => INTEGRATION.map((i) => `${s}/${i.replace('**/', '')}`)),
+          exclude: EXCLUDE,
+          globalSetup: ['infra/local/src/vitest-global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'scenarios',
+          include: ['test/**/*.test.ts'],
+          exclude: EXCLUDE,
+          globalSetup: ['infra/local/src/vitest-global-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+        },
+      },
+    ],
+  },
+});
