@@ -1,0 +1,10 @@
+/**
+ * @meridian/causality: what decides whether two writes are concurrent. Actors (regions with an
+ * incarnation epoch) and dots, version vectors, exact causal contexts (vector + dot cloud),
+ * dotted version vector sets per key, and the hybrid logical clock that orders concurrent
+ * versions under last-writer-wins (it never decides concurrency). Pure: no I/O, time injected.
+ */
+export { type ActorId, type Dot, actorId, parseActor, isActorId, compareDots, dotKey } from './actor.ts';
+export { CausalityError, CausalityErrorCode } from './causality-error.ts';
+export { VersionVector, type Ordering } from './version-vector.ts';
+export { CausalContext } from './causal-context.ts';
