@@ -4,7 +4,7 @@
  * reused without running Maven.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cacheDir, mavenDir } from './paths.ts';
@@ -39,43 +39,70 @@ async function mvn(args: string[]): Promise<void> {
   }
 }
 
-/** Returns the directory holding every jar of the Kafka broker (a classpath `dir/*`). */
-export async function ensureKafkaJars(): Promise<string> {
-  const dir = join(cacheDir(), `kafka-${KAFKA_VERSION}-libs`);
-  const stamp = join(dir, '.complete');
-  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === KAFKA_VERSION) return dir;
+/**
+ * Fills `dir` once: Maven writes into a private temporary directory that is renamed into place
+ * when complete, so concurrent callers (in this process or another) never see a half-filled
+ * cache, and a cache that exists is complete.
+ */
+async function fillOnce(dir: string, fill: (into: string) => Promise<void>): Promise<string> {
+  if (existsSync(dir)) return dir;
   await requireTool('java');
   await requireTool('mvn');
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  await mvn([
-    '-f', join(mavenDir, 'kafka-pom.xml'),
-    `-Dkafka.version=${KAFKA_VERSION}`,
-    'org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies',
-    '-DincludeScope=runtime',
-    `-DoutputDirectory=${dir}`,
-  ]);
-  if (!readdirSync(dir).some((f) => f.startsWith(`kafka_2.13-${KAFKA_VERSION}`))) {
-    throw new Error(`maven finished but ${dir} holds no kafka_2.13-${KAFKA_VERSION} jar`);
+  const staging = `${dir}.partial-${process.pid}-${Date.now()}`;
+  mkdirSync(staging, { recursive: true });
+  try {
+    await fill(staging);
+    if (!existsSync(dir)) renameSync(staging, dir);
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
   }
-  writeFileSync(stamp, KAFKA_VERSION);
   return dir;
+}
+
+const inFlight = new Map<string, Promise<string>>();
+
+function singleFlight(key: string, work: () => Promise<string>): Promise<string> {
+  let p = inFlight.get(key);
+  if (!p) {
+    p = work().finally(() => inFlight.delete(key));
+    inFlight.set(key, p);
+  }
+  return p;
+}
+
+/** Returns the directory holding every jar of the Kafka broker (a classpath `dir/*`). */
+export function ensureKafkaJars(): Promise<string> {
+  const dir = join(cacheDir(), `kafka-${KAFKA_VERSION}-libs`);
+  return singleFlight(dir, () =>
+    fillOnce(dir, async (into) => {
+      await mvn([
+        '-f', join(mavenDir, 'kafka-pom.xml'),
+        `-Dkafka.version=${KAFKA_VERSION}`,
+        'org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies',
+        '-DincludeScope=runtime',
+        `-DoutputDirectory=${into}`,
+      ]);
+      if (!readdirSync(into).some((f) => f.startsWith(`kafka_2.13-${KAFKA_VERSION}`))) {
+        throw new Error(`maven finished but fetched no kafka_2.13-${KAFKA_VERSION} jar`);
+      }
+    }),
+  );
 }
 
 /** Returns the path of Zipkin's executable server jar. */
 export async function ensureZipkinJar(): Promise<string> {
-  const dir = join(cacheDir(), 'zipkin');
-  const jar = join(dir, `zipkin-server-${ZIPKIN_VERSION}-exec.jar`);
-  if (existsSync(jar)) return jar;
-  await requireTool('java');
-  await requireTool('mvn');
-  mkdirSync(dir, { recursive: true });
-  await mvn([
-    '-f', join(mavenDir, 'kafka-pom.xml'),
-    'org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy',
-    `-Dartifact=io.zipkin:zipkin-server:${ZIPKIN_VERSION}:jar:exec`,
-    `-DoutputDirectory=${dir}`,
-  ]);
-  if (!existsSync(jar)) throw new Error(`maven finished but ${jar} is missing`);
-  return jar;
+  const dir = join(cacheDir(), `zipkin-${ZIPKIN_VERSION}`);
+  const jarName = `zipkin-server-${ZIPKIN_VERSION}-exec.jar`;
+  await singleFlight(dir, () =>
+    fillOnce(dir, async (into) => {
+      await mvn([
+        '-f', join(mavenDir, 'kafka-pom.xml'),
+        'org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy',
+        `-Dartifact=io.zipkin:zipkin-server:${ZIPKIN_VERSION}:jar:exec`,
+        `-DoutputDirectory=${into}`,
+      ]);
+      if (!existsSync(join(into, jarName))) throw new Error(`maven finished but fetched no ${jarName}`);
+    }),
+  );
+  return join(dir, jarName);
 }

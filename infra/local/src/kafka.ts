@@ -156,7 +156,13 @@ export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<Kaf
     });
     await proc.waitUntil(() => answers(bootstrap), options.readyTimeoutMs ?? 60_000, `ready on ${bootstrap}`);
   };
-  await launch();
+  try {
+    await launch();
+  } catch (error) {
+    await proc?.stop();
+    if (ownsDir) rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
 
   return {
     name: options.name,

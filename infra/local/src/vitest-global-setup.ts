@@ -42,11 +42,17 @@ async function startAll(): Promise<Awaited<Shared['ready']>> {
   const started = Date.now();
   const postgresUrl = await ensurePostgres(adminUrl());
   const external = process.env['MERIDIAN_TEST_KAFKA']?.split(',').filter(Boolean);
-  const brokersP = external
-    ? Promise.resolve([] as KafkaBroker[])
-    : Promise.all(['eu', 'us', 'ap'].map((name) => startKafkaBroker({ name: `test-${name}`, heapMb: 320 })));
-  const zipkinP = process.env['MERIDIAN_TEST_ZIPKIN'] ? Promise.resolve(undefined) : startZipkin();
-  const [brokers, zipkin] = await Promise.all([brokersP, zipkinP]);
+  const brokerStarts = external ? [] : ['eu', 'us', 'ap'].map((name) => startKafkaBroker({ name: `test-${name}`, heapMb: 320 }));
+  const zipkinStart = process.env['MERIDIAN_TEST_ZIPKIN'] ? Promise.resolve(undefined) : startZipkin();
+  const [zipkinResult, ...brokerResults] = await Promise.allSettled([zipkinStart, ...brokerStarts]);
+  const brokers = brokerResults.flatMap((r) => (r.status === 'fulfilled' && r.value ? [r.value as KafkaBroker] : []));
+  const zipkin = zipkinResult?.status === 'fulfilled' ? (zipkinResult.value as ZipkinServer | undefined) : undefined;
+  const failed = [zipkinResult, ...brokerResults].find((r) => r?.status === 'rejected');
+  if (failed) {
+    // Stop whatever did start before reporting the failure: no process may outlive the run.
+    await Promise.all([...brokers.map((b) => b.destroy()), zipkin?.stop()]);
+    throw failed.reason;
+  }
   const kafka = external ?? brokers.map((b) => b.bootstrap);
   if (kafka.length !== 3) throw new Error(`expected three Kafka clusters (got ${kafka.length}: ${kafka.join(',')})`);
   const infra: TestInfra = {

@@ -2,7 +2,7 @@
  * A real Zipkin server (in-memory storage) from Maven Central's exec jar: the tracing backend
  * that tests query through Zipkin's HTTP API to find conflicts and the writes that caused them.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureZipkinJar, requireTool } from './jars.ts';
@@ -31,6 +31,15 @@ export async function startZipkin(options: { readonly port?: number; readonly lo
     env: { ...process.env, STORAGE_TYPE: 'mem', QUERY_PORT: String(port), SELF_TRACING_ENABLED: 'false', COLLECTOR_SCRIBE_ENABLED: 'false' },
     logFile: join(logDir, 'zipkin.log'),
   });
-  await proc.waitUntil(async () => (await fetch(`${url}/health`)).ok, options.readyTimeoutMs ?? 90_000, `healthy at ${url}`);
-  return { url, spansEndpoint: `${url}/api/v2/spans`, port, stop: async () => proc.stop() };
+  const stop = async (): Promise<void> => {
+    await proc.stop();
+    if (options.logDir === undefined) rmSync(logDir, { recursive: true, force: true });
+  };
+  try {
+    await proc.waitUntil(async () => (await fetch(`${url}/health`)).ok, options.readyTimeoutMs ?? 90_000, `healthy at ${url}`);
+  } catch (error) {
+    await proc.stop();
+    throw error;
+  }
+  return { url, spansEndpoint: `${url}/api/v2/spans`, port, stop };
 }
