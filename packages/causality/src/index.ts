@@ -8,3 +8,21 @@ export { type ActorId, type Dot, actorId, parseActor, isActorId, compareDots, do
 export { CausalityError, CausalityErrorCode } from './causality-error.ts';
 export { VersionVector, type Ordering } from './version-vector.ts';
 export { CausalContext } from './causal-context.ts';
+export { DvvSet, type Version } from './dvv-set.ts';
+export {
+  type Hlc,
+  type ReceiveResult,
+  type HybridLogicalClockOptions,
+  HLC_MAX_PHYSICAL_MS,
+  HLC_MAX_LOGICAL,
+  hlc,
+  hlcPhysical,
+  hlcLogical,
+  hlcAfter,
+  formatHlc,
+  parseHlc,
+  encodeHlc,
+  decodeHlc,
+  HybridLogicalClock,
+} from './hybrid-logical-clock.ts';
+export { compareStamped } from './lww-order.ts';
