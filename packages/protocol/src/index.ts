@@ -1,0 +1,24 @@
+/**
+ * @meridian/protocol: the replication wire format. One protobuf `Record` (an update, a namespace
+ * declaration or a heartbeat) per message on each region's topic `meridian.<region>.updates`,
+ * converted to and from plain domain records by explicit functions; the generated protobuf code
+ * stays inside this package. The schema is proto/meridian/replication/v1/replication.proto.
+ */
+export {
+  SCHEMA_VERSION,
+  POLICIES,
+  type Policy,
+  isPolicy,
+  type PayloadKind,
+  payloadKindOf,
+  type Origin,
+  type UpdatePayload,
+  type UpdateRecord,
+  type NamespaceRecord,
+  type HeartbeatRecord,
+  type ReplicationRecord,
+  type ReplicationRecordKind,
+} from './replication-record.ts';
+export { encodeRecord, decodeRecord, withSequence } from './record-codec.ts';
+export { ProtocolError, ProtocolErrorCode, type ProtocolErrorOptions } from './protocol-error.ts';
+export { kafkaMessageKey, parseKafkaMessageKey, updatesTopic } from './kafka-names.ts';

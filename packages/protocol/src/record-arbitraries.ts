@@ -1,0 +1,97 @@
+/**
+ * fast-check arbitraries of valid replication records, for this package's property tests. Every
+ * value they generate satisfies the rules in `record-rules.ts`; the tests rely on that.
+ */
+import fc from 'fast-check';
+import {
+  POLICIES,
+  SCHEMA_VERSION,
+  payloadKindOf,
+  type HeartbeatRecord,
+  type NamespaceRecord,
+  type Origin,
+  type Policy,
+  type ReplicationRecord,
+  type UpdateRecord,
+} from './replication-record.ts';
+
+const MAX_UINT64 = (1n << 64n) - 1n;
+
+export const regionArb: fc.Arbitrary<string> = fc.stringMatching(/^[a-z][a-z0-9-]{0,31}$/);
+export const epochArb: fc.Arbitrary<number> = fc.oneof(fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 0xffff_ffff }));
+export const originArb: fc.Arbitrary<Origin> = fc.tuple(regionArb, epochArb).map(([region, epoch]) => ({ region, epoch }));
+/** Small values often (the common case), the full range too (bigint edge cases beyond 2^53). */
+export const uint64Arb: fc.Arbitrary<bigint> = fc.oneof(
+  fc.bigInt({ min: 0n, max: 1000n }),
+  fc.bigInt({ min: 0n, max: MAX_UINT64 }),
+  fc.constantFrom(0n, 2n ** 53n + 1n, MAX_UINT64),
+);
+export const policyArb: fc.Arbitrary<Policy> = fc.constantFrom(...POLICIES);
+/** Any well-formed Unicode, '/' excluded from namespaces. */
+export const namespaceArb: fc.Arbitrary<string> = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }).filter((s) => !s.includes('/'));
+export const keyArb: fc.Arbitrary<string> = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 });
+
+const hex = (length: number): fc.Arbitrary<string> =>
+  fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: length, maxLength: length }).filter((s) => /[^0]/.test(s));
+export const traceparentArb: fc.Arbitrary<string> = fc.oneof(
+  fc.constant(''),
+  fc.tuple(hex(32), hex(16), fc.constantFrom('00', '01')).map(([trace, parent, flags]) => `00-${trace}-${parent}-${flags}`),
+);
+export const tracestateArb: fc.Arbitrary<string | undefined> = fc.option(fc.string({ unit: 'grapheme', maxLength: 30 }), { nil: undefined });
+const bytesArb = fc.uint8Array({ maxLength: 64 });
+
+function withTracestate<T extends object>(record: T, tracestate: string | undefined): T & { tracestate?: string } {
+  return tracestate === undefined ? record : { ...record, tracestate };
+}
+
+export const updateRecordArb: fc.Arbitrary<UpdateRecord> = fc
+  .record({
+    origin: originArb,
+    originSequence: uint64Arb,
+    outboxId: uint64Arb,
+    namespace: namespaceArb,
+    policy: policyArb,
+    key: keyArb,
+    hlc: uint64Arb,
+    traceparent: traceparentArb,
+    tracestate: tracestateArb,
+    bytes: bytesArb,
+  })
+  .map(({ tracestate, bytes, ...r }): UpdateRecord =>
+    withTracestate(
+      {
+        kind: 'update',
+        schemaVersion: SCHEMA_VERSION,
+        ...r,
+        payload: payloadKindOf(r.policy) === 'register' ? { kind: 'register', state: bytes } : { kind: 'crdt', delta: bytes },
+      },
+      tracestate,
+    ),
+  );
+
+export const namespaceRecordArb: fc.Arbitrary<NamespaceRecord> = fc
+  .record({
+    origin: originArb,
+    originSequence: uint64Arb,
+    outboxId: uint64Arb,
+    namespace: namespaceArb,
+    policy: policyArb,
+    hlc: uint64Arb,
+    traceparent: traceparentArb,
+    tracestate: tracestateArb,
+  })
+  .map(({ tracestate, ...r }): NamespaceRecord => withTracestate({ kind: 'namespace', schemaVersion: SCHEMA_VERSION, ...r }, tracestate));
+
+export const actorIdArb: fc.Arbitrary<string> = fc.tuple(regionArb, epochArb).map(([region, epoch]) => `${region}.${epoch}`);
+
+export const heartbeatRecordArb: fc.Arbitrary<HeartbeatRecord> = fc
+  .record({
+    origin: originArb,
+    originWallMs: fc.oneof(fc.integer({ min: 1_600_000_000_000, max: 2_000_000_000_000 }), fc.maxSafeNat()),
+    highWaterSequence: uint64Arb,
+    applied: fc.uniqueArray(fc.tuple(actorIdArb, uint64Arb), { selector: ([actor]) => actor, maxLength: 6 }),
+    hlc: uint64Arb,
+  })
+  .map(({ applied, ...r }): HeartbeatRecord => ({ kind: 'heartbeat', schemaVersion: SCHEMA_VERSION, ...r, applied: new Map(applied) }));
+
+export const replicationRecordArb: fc.Arbitrary<ReplicationRecord> = fc.oneof(updateRecordArb, namespaceRecordArb, heartbeatRecordArb);

@@ -1,0 +1,156 @@
+/**
+ * The rules every record obeys, checked on encode and on decode alike: a record this package
+ * encodes is one that every peer of the same schema version decodes, and a peer's record that
+ * breaks a rule is refused (MERIDIAN_ENVELOPE_INVALID, dead-lettered) before any of it is applied.
+ *
+ * Each `check…` returns the problem as "invalid X: expected Y (got Z)", or undefined.
+ *
+ * Strings must be well-formed UTF-16 (no lone surrogates): protobuf strings are UTF-8, and a lone
+ * surrogate would silently become U+FFFD on the wire, so a key would arrive under another name.
+ */
+import { ProtocolError, ProtocolErrorCode, describeValue } from './protocol-error.ts';
+import {
+  SCHEMA_VERSION,
+  isPolicy,
+  payloadKindOf,
+  type Origin,
+  type ReplicationRecord,
+  type UpdatePayload,
+  type Policy,
+} from './replication-record.ts';
+
+/** Region names, as @meridian/causality defines them (no '.', so actor ids split unambiguously). */
+const REGION = /^[a-z][a-z0-9-]{0,31}$/;
+/** An actor id: `<region>.<epoch>`, epoch in canonical decimal (no leading zero), 1..2^32-1. */
+const ACTOR = /^[a-z][a-z0-9-]{0,31}\.([1-9][0-9]{0,9})$/;
+/** W3C trace context level 1: version 00, 16-byte trace id, 8-byte parent id, flags; lower-case hex. */
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
+const ZERO_TRACE_ID = '0'.repeat(32);
+const ZERO_PARENT_ID = '0'.repeat(16);
+
+const MAX_UINT32 = 0xffff_ffff;
+const MAX_UINT64 = (1n << 64n) - 1n;
+
+export function checkRegion(region: unknown): string | undefined {
+  if (typeof region === 'string' && REGION.test(region)) return undefined;
+  return `invalid region: expected 1-32 characters matching /^[a-z][a-z0-9-]{0,31}$/ (got ${describeValue(region)})`;
+}
+
+export function checkEpoch(epoch: unknown): string | undefined {
+  if (typeof epoch === 'number' && Number.isInteger(epoch) && epoch >= 1 && epoch <= MAX_UINT32) return undefined;
+  return `invalid epoch: expected an integer in [1, 2^32) (got ${describeValue(epoch)})`;
+}
+
+export function checkActorId(actor: unknown): string | undefined {
+  const match = typeof actor === 'string' ? ACTOR.exec(actor) : null;
+  if (match && Number(match[1]) <= MAX_UINT32) return undefined;
+  return `invalid actor id: expected "<region>.<epoch>" such as "eu.1" (got ${describeValue(actor)})`;
+}
+
+export function checkNamespace(namespace: unknown): string | undefined {
+  if (typeof namespace === 'string' && namespace.length > 0 && !namespace.includes('/') && namespace.isWellFormed()) return undefined;
+  return `invalid namespace: expected a non-empty, well-formed string without '/' (got ${describeValue(namespace)})`;
+}
+
+export function checkKey(key: unknown): string | undefined {
+  if (typeof key === 'string' && key.length > 0 && key.isWellFormed()) return undefined;
+  return `invalid key: expected a non-empty, well-formed string (got ${describeValue(key)})`;
+}
+
+export function checkPolicy(policy: unknown): string | undefined {
+  if (isPolicy(policy)) return undefined;
+  return `invalid policy: expected one of lww, mv, counter, set, map (got ${describeValue(policy)})`;
+}
+
+/** '' (not traced) or a W3C traceparent; all-zero trace and parent ids are invalid by the W3C spec. */
+export function checkTraceparent(traceparent: unknown): string | undefined {
+  if (traceparent === '') return undefined;
+  const match = typeof traceparent === 'string' ? TRACEPARENT.exec(traceparent) : null;
+  if (match && match[1] !== ZERO_TRACE_ID && match[2] !== ZERO_PARENT_ID) return undefined;
+  return `invalid traceparent: expected "00-<32 hex>-<16 hex>-<2 hex>" with non-zero ids, or '' (got ${describeValue(traceparent)})`;
+}
+
+function checkUint64(what: string, value: unknown, min = 0n): string | undefined {
+  if (typeof value === 'bigint' && value >= min && value <= MAX_UINT64) return undefined;
+  return `invalid ${what}: expected a bigint in [${min}, 2^64) (got ${describeValue(value)})`;
+}
+
+function checkSchemaVersion(version: unknown): string | undefined {
+  if (typeof version === 'number' && Number.isInteger(version) && version >= 1 && version <= SCHEMA_VERSION) return undefined;
+  return `invalid schema version: expected an integer in [1, ${SCHEMA_VERSION}] (got ${describeValue(version)})`;
+}
+
+function checkOrigin(origin: Origin | undefined): string | undefined {
+  if (typeof origin !== 'object' || origin === null) return `invalid origin: expected { region, epoch } (got ${describeValue(origin)})`;
+  return checkRegion(origin.region) ?? checkEpoch(origin.epoch);
+}
+
+function checkPayload(policy: Policy, payload: UpdatePayload | undefined): string | undefined {
+  if (typeof payload !== 'object' || payload === null) return 'invalid payload: missing (expected register_state or crdt_delta)';
+  const bytes = payload.kind === 'register' ? payload.state : payload.kind === 'crdt' ? payload.delta : undefined;
+  if (!(bytes instanceof Uint8Array)) {
+    return `invalid payload: expected { kind: 'register', state } or { kind: 'crdt', delta } with bytes (got ${describeValue(payload)})`;
+  }
+  const expected = payloadKindOf(policy);
+  if (payload.kind !== expected) {
+    return `invalid payload: a ${policy} namespace ships ${expected === 'register' ? 'register_state' : 'crdt_delta'} (got ${payload.kind === 'register' ? 'register_state' : 'crdt_delta'})`;
+  }
+  return undefined;
+}
+
+/** The first rule `record` breaks, or undefined. The policy is checked before the payload that depends on it. */
+export function findProblem(record: ReplicationRecord): string | undefined {
+  const common = checkSchemaVersion(record.schemaVersion) ?? checkOrigin(record.origin) ?? checkUint64('hlc', record.hlc);
+  if (common !== undefined) return common;
+  switch (record.kind) {
+    case 'update':
+      return (
+        checkUint64('origin sequence', record.originSequence) ??
+        checkUint64('outbox id', record.outboxId) ??
+        checkNamespace(record.namespace) ??
+        checkKey(record.key) ??
+        checkPolicy(record.policy) ??
+        checkTraceparent(record.traceparent) ??
+        checkTracestate(record.tracestate) ??
+        checkPayload(record.policy, record.payload)
+      );
+    case 'namespace':
+      return (
+        checkUint64('origin sequence', record.originSequence) ??
+        checkUint64('outbox id', record.outboxId) ??
+        checkNamespace(record.namespace) ??
+        checkPolicy(record.policy) ??
+        checkTraceparent(record.traceparent) ??
+        checkTracestate(record.tracestate)
+      );
+    case 'heartbeat':
+      return checkWallMs(record.originWallMs) ?? checkUint64('high-water sequence', record.highWaterSequence) ?? checkApplied(record.applied);
+    default:
+      return `invalid record kind: expected update, namespace or heartbeat (got ${describeValue((record as { kind?: unknown }).kind)})`;
+  }
+}
+
+/** Throws MERIDIAN_ENVELOPE_INVALID with the first rule `record` breaks. */
+export function assertValidRecord(record: ReplicationRecord): void {
+  const problem = findProblem(record);
+  if (problem !== undefined) throw new ProtocolError(ProtocolErrorCode.EnvelopeInvalid, problem, { schemaVersion: record.schemaVersion });
+}
+
+function checkTracestate(tracestate: unknown): string | undefined {
+  if (tracestate === undefined || (typeof tracestate === 'string' && tracestate.isWellFormed())) return undefined;
+  return `invalid tracestate: expected a well-formed string or absent (got ${describeValue(tracestate)})`;
+}
+
+function checkWallMs(ms: unknown): string | undefined {
+  if (typeof ms === 'number' && Number.isSafeInteger(ms) && ms >= 0) return undefined;
+  return `invalid origin wall time: expected a safe integer of ms >= 0 (got ${describeValue(ms)})`;
+}
+
+function checkApplied(applied: unknown): string | undefined {
+  if (!(applied instanceof Map)) return `invalid applied vector: expected a Map of actor id to sequence (got ${describeValue(applied)})`;
+  for (const [actor, sequence] of applied as Map<unknown, unknown>) {
+    const problem = checkActorId(actor) ?? checkUint64(`applied sequence of ${String(actor)}`, sequence);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
