@@ -1,0 +1,118 @@
+/**
+ * Meridian's instruments, defined once. The names and label sets are the contract with
+ * DESIGN §9 and with every dashboard and alert built on `/metrics`, so they are spelled here
+ * exactly as Prometheus shows them: underscores, counters already ending in `_total` (the
+ * Prometheus serializer appends `_total` to a monotonic sum only when it is missing), and the
+ * unit in the name rather than added by an exporter.
+ *
+ * The gauges are read, not pushed: the service registers a callback that reports the current
+ * backlog or lag when `/metrics` is scraped, so a stalled component shows what is true now,
+ * not the last number it managed to push before it stalled.
+ */
+import { type Counter, type Histogram, type Meter, type ObservableGauge, type BatchObservableCallback } from '@opentelemetry/api';
+
+export const MetricName = {
+  writes: 'meridian_writes_total',
+  applies: 'meridian_applies_total',
+  conflicts: 'meridian_conflicts_total',
+  concurrentMerges: 'meridian_concurrent_merges_total',
+  deadLetters: 'meridian_dead_letters_total',
+  outboxBacklog: 'meridian_outbox_backlog',
+  replicationLagSeconds: 'meridian_replication_lag_seconds',
+  replicationLagSequence: 'meridian_replication_lag_sequence',
+  writeDuration: 'meridian_write_duration_seconds',
+} as const;
+export type MetricName = (typeof MetricName)[keyof typeof MetricName];
+
+/** The meter (instrumentation scope) that owns Meridian's instruments. */
+export const METER_NAME = 'meridian';
+
+/** Bucket bounds of `meridian_write_duration_seconds`: 1 ms to 10 s (a write is one PG transaction). */
+export const WRITE_DURATION_BUCKETS: readonly number[] = Object.freeze([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
+
+export type NamespaceLabels = { namespace: string; policy: string };
+export type OriginLabels = { origin: string };
+export type DeadLetterLabels = { origin: string; reason: string };
+export type PolicyLabels = { policy: string };
+export type PeerLabels = { peer: string };
+
+/** One peer's replication lag, as the replicator for that peer knows it. */
+export interface PeerLag {
+  readonly peer: string;
+  /** Origin wall time of the newest heartbeat minus the time of the newest applied update, in seconds. */
+  readonly seconds: number;
+  /** Origin high-water sequence minus the applied sequence. */
+  readonly sequence: number;
+}
+
+export interface MeridianMetrics {
+  /** `meridian_writes_total{namespace,policy}`: writes accepted in this region. */
+  readonly writes: Counter<NamespaceLabels>;
+  /** `meridian_applies_total{origin}`: replicated updates applied, by origin region. */
+  readonly applies: Counter<OriginLabels>;
+  /** `meridian_conflicts_total{namespace,policy}`: register conflicts observed (DESIGN §5). */
+  readonly conflicts: Counter<NamespaceLabels>;
+  /** `meridian_concurrent_merges_total{namespace,policy}`: concurrent CRDT operations merged (not conflicts). */
+  readonly concurrentMerges: Counter<NamespaceLabels>;
+  /** `meridian_dead_letters_total{origin,reason}`: poison input sent to the dead-letter table. */
+  readonly deadLetters: Counter<DeadLetterLabels>;
+  /** `meridian_write_duration_seconds{policy}`: time from receiving a write to its commit. */
+  readonly writeDuration: Histogram<PolicyLabels>;
+  /**
+   * Registers the source of `meridian_outbox_backlog` (outbox rows not yet published), read at
+   * each collection. Returns a function that unregisters it (for the relay's stop()).
+   */
+  observeOutboxBacklog(read: () => number | Promise<number>): () => void;
+  /**
+   * Registers the source of `meridian_replication_lag_seconds{peer}` and
+   * `meridian_replication_lag_sequence{peer}`, read at each collection. Returns an unregister function.
+   */
+  observeReplicationLag(read: () => Iterable<PeerLag> | Promise<Iterable<PeerLag>>): () => void;
+}
+
+/**
+ * Creates Meridian's instruments on a meter. With no MeterProvider started, the OpenTelemetry API
+ * hands out a no-op meter, so a library or test can record without any telemetry running.
+ */
+export function createMeridianMetrics(meter: Meter): MeridianMetrics {
+  const outboxBacklog: ObservableGauge = meter.createObservableGauge(MetricName.outboxBacklog, {
+    description: 'Outbox rows committed but not yet published to Kafka.',
+  });
+  const lagSeconds: ObservableGauge<PeerLabels> = meter.createObservableGauge(MetricName.replicationLagSeconds, {
+    description: 'How far this region is behind a peer, in seconds of the peer’s wall time.',
+    unit: 's',
+  });
+  const lagSequence: ObservableGauge<PeerLabels> = meter.createObservableGauge(MetricName.replicationLagSequence, {
+    description: 'How far this region is behind a peer, in the peer’s origin sequence numbers.',
+  });
+  return {
+    writes: meter.createCounter(MetricName.writes, { description: 'Writes accepted in this region.' }),
+    applies: meter.createCounter(MetricName.applies, { description: 'Replicated updates applied, by origin region.' }),
+    conflicts: meter.createCounter(MetricName.conflicts, { description: 'Register conflicts observed while merging.' }),
+    concurrentMerges: meter.createCounter(MetricName.concurrentMerges, { description: 'Concurrent CRDT operations merged by design.' }),
+    deadLetters: meter.createCounter(MetricName.deadLetters, { description: 'Replication input sent to the dead-letter table.' }),
+    writeDuration: meter.createHistogram(MetricName.writeDuration, {
+      description: 'Time from receiving a write to its commit.',
+      unit: 's',
+      advice: { explicitBucketBoundaries: [...WRITE_DURATION_BUCKETS] },
+    }),
+    observeOutboxBacklog(read) {
+      const callback = async (result: { observe(value: number): void }): Promise<void> => {
+        result.observe(await read());
+      };
+      outboxBacklog.addCallback(callback);
+      return () => outboxBacklog.removeCallback(callback);
+    },
+    observeReplicationLag(read) {
+      const callback: BatchObservableCallback<PeerLabels> = async (result) => {
+        for (const lag of await read()) {
+          result.observe(lagSeconds, lag.seconds, { peer: lag.peer });
+          result.observe(lagSequence, lag.sequence, { peer: lag.peer });
+        }
+      };
+      const observables = [lagSeconds, lagSequence];
+      meter.addBatchObservableCallback(callback, observables);
+      return () => meter.removeBatchObservableCallback(callback, observables);
+    },
+  };
+}
