@@ -16,3 +16,4 @@ export {
 export { ensureKafkaJars, ensureZipkinJar, requireTool, KAFKA_VERSION, ZIPKIN_VERSION } from './jars.ts';
 export { ManagedProcess, type ManagedProcessOptions } from './managed-process.ts';
 export { freePort } from './ports.ts';
+export type { TestInfra } from './test-infra.ts';

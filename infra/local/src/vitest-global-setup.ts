@@ -11,24 +11,10 @@
  * already-running servers instead.
  */
 import type { TestProject } from 'vitest/node';
-import type {} from 'vitest';
+import type { TestInfra } from './test-infra.ts';
 import { startKafkaBroker, type KafkaBroker } from './kafka.ts';
 import { startZipkin, type ZipkinServer } from './zipkin.ts';
 import { adminUrl, ensurePostgres } from './postgres.ts';
-
-export interface TestInfra {
-  /** Bootstrap address of each of the three independent Kafka clusters. */
-  readonly kafka: readonly [string, string, string];
-  readonly zipkinUrl: string;
-  /** URL of the shared server's maintenance database; tests create their own databases on it. */
-  readonly postgresUrl: string;
-}
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    infra: TestInfra;
-  }
-}
 
 interface Shared {
   refs: number;
@@ -45,8 +31,8 @@ async function startAll(): Promise<Awaited<Shared['ready']>> {
   const brokerStarts = external ? [] : ['eu', 'us', 'ap'].map((name) => startKafkaBroker({ name: `test-${name}`, heapMb: 320 }));
   const zipkinStart = process.env['MERIDIAN_TEST_ZIPKIN'] ? Promise.resolve(undefined) : startZipkin();
   const [zipkinResult, ...brokerResults] = await Promise.allSettled([zipkinStart, ...brokerStarts]);
-  const brokers = brokerResults.flatMap((r) => (r.status === 'fulfilled' && r.value ? [r.value as KafkaBroker] : []));
-  const zipkin = zipkinResult?.status === 'fulfilled' ? (zipkinResult.value as ZipkinServer | undefined) : undefined;
+  const brokers = brokerResults.flatMap((r) => (r.status === 'fulfilled' && r.value ? [r.value] : []));
+  const zipkin = zipkinResult?.status === 'fulfilled' ? (zipkinResult.value) : undefined;
   const failed = [zipkinResult, ...brokerResults].find((r) => r?.status === 'rejected');
   if (failed) {
     // Stop whatever did start before reporting the failure: no process may outlive the run.

@@ -1,0 +1,17 @@
+/**
+ * @meridian/store: a region's PostgreSQL — migrations, namespaces, key state under row locks,
+ * the transactional outbox and idempotency records. Errors leave this package classified
+ * (`StoreError` with a stable code and a retryable flag).
+ */
+export {
+  PgStore,
+  StoreTx,
+  type IdempotencyClaim,
+  type KeyRow,
+  type NamespacePolicy,
+  type NamespaceRow,
+  type RegionIdentity,
+  type StoreOptions,
+} from './pg-store.ts';
+export { StoreError, StoreErrorCode, classifyPgError } from './store-error.ts';
+export { MIGRATIONS, migrate, migrationChecksum, type Migration } from './migrations.ts';

@@ -1,0 +1,115 @@
+/**
+ * Versioned schema migrations, applied at start by every replica of the region service.
+ *
+ * Safe when several replicas start at once: the runner holds a session advisory lock while it
+ * reads the applied versions and applies the missing ones, each in its own transaction with its
+ * version row, so a migration is applied exactly once. Migrations are append-only: a released
+ * migration is never edited (a test pins their checksums).
+ */
+import type pg from 'pg';
+import { createHash } from 'node:crypto';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'region, namespaces, keys, outbox, idempotency',
+    sql: `
+      -- The region this database belongs to, and its incarnation epoch (bumped after a restore
+      -- from backup, so the region never mints the same dot twice).
+      CREATE TABLE meridian_region (
+        singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+        region text NOT NULL,
+        epoch integer NOT NULL CHECK (epoch > 0)
+      );
+      CREATE TABLE meridian_namespaces (
+        name text PRIMARY KEY,
+        policy text NOT NULL CHECK (policy IN ('lww', 'mv', 'counter', 'set', 'map')),
+        declared_by text NOT NULL,
+        declared_hlc bigint NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      -- One row per key: the encoded causal state (a DVV set of versions for registers, a CRDT
+      -- state otherwise). state IS NULL only inside the transaction that inserts-and-locks a new key.
+      CREATE TABLE meridian_keys (
+        namespace text NOT NULL REFERENCES meridian_namespaces (name),
+        key text NOT NULL,
+        state bytea,
+        max_hlc bigint NOT NULL DEFAULT 0,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (namespace, key)
+      );
+      -- The transactional outbox: one row per acknowledged write, in the write's transaction.
+      -- The relay numbers rows (sequence) as it publishes them.
+      CREATE TABLE meridian_outbox (
+        id bigserial PRIMARY KEY,
+        message_key text NOT NULL,
+        envelope bytea NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        sequence bigint UNIQUE,
+        published_at timestamptz
+      );
+      CREATE INDEX meridian_outbox_unpublished ON meridian_outbox (id) WHERE sequence IS NULL;
+      -- Answers to writes that carried an Idempotency-Key: a retry gets the first answer.
+      CREATE TABLE meridian_idempotency (
+        idempotency_key text PRIMARY KEY,
+        fingerprint text NOT NULL,
+        status integer,
+        response jsonb,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
+];
+
+/** A checksum of a migration's SQL, so that an edited released migration is caught. */
+export function migrationChecksum(m: Migration): string {
+  return createHash('sha256').update(m.sql).digest('hex').slice(0, 16);
+}
+
+const LOCK_KEY = 0x6d657269; // 'meri'
+
+export async function migrate(pool: pg.Pool, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+  const client = await pool.connect();
+  const applied: number[] = [];
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
+    await client.query(`
+      CREATE TABLE IF NOT EXISTS meridian_schema_migrations (
+        version integer PRIMARY KEY,
+        name text NOT NULL,
+        checksum text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`);
+    const { rows } = await client.query<{ version: number; checksum: string }>('SELECT version, checksum FROM meridian_schema_migrations');
+    const done = new Map(rows.map((r) => [r.version, r.checksum]));
+    for (const m of migrations) {
+      const seen = done.get(m.version);
+      if (seen !== undefined) {
+        if (seen !== migrationChecksum(m)) {
+          throw new Error(`migration ${m.version} (${m.name}) was changed after it was applied (checksum ${seen}, now ${migrationChecksum(m)})`);
+        }
+        continue;
+      }
+      await client.query('BEGIN');
+      try {
+        await client.query(m.sql);
+        await client.query('INSERT INTO meridian_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [m.version, m.name, migrationChecksum(m)]);
+        await client.query('COMMIT');
+        applied.push(m.version);
+      } catch (error) {
+        await client.query('ROLLBACK');
+        throw error;
+      }
+    }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => undefined);
+    client.release();
+  }
+  return applied;
+}

@@ -1,0 +1,289 @@
+/**
+ * The PostgreSQL adapter of a region: one pool, migrations at open, and transactions that
+ * replay themselves on serialization failures and deadlocks.
+ *
+ * The write path's invariant lives here: a key's row is inserted-or-locked before its state is
+ * read (`lockKey`): a missing row cannot be locked, so the first write of a new key inserts an
+ * empty row (ON CONFLICT DO NOTHING) and then locks it; two replicas creating one key at once
+ * serialise on that row and never mint the same dot. The outbox row is written in the same
+ * transaction as the state, so no durable write can miss replication.
+ */
+import pg from 'pg';
+import { classifyPgError, StoreError, StoreErrorCode } from './store-error.ts';
+import { migrate } from './migrations.ts';
+
+// int8 (bigint) columns come back as strings by default; Meridian's HLCs and outbox ids are bigints.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => BigInt(v));
+
+export type NamespacePolicy = 'lww' | 'mv' | 'counter' | 'set' | 'map';
+
+export interface NamespaceRow {
+  readonly name: string;
+  readonly policy: NamespacePolicy;
+  readonly declaredBy: string;
+  readonly declaredHlc: bigint;
+  readonly createdAt: Date;
+}
+
+export interface KeyRow {
+  readonly namespace: string;
+  readonly key: string;
+  /** The encoded state; undefined for a key whose row was just inserted by this transaction. */
+  readonly state: Uint8Array | undefined;
+  readonly maxHlc: bigint;
+}
+
+export interface RegionIdentity {
+  readonly region: string;
+  readonly epoch: number;
+}
+
+export type IdempotencyClaim =
+  | { readonly claimed: true }
+  | { readonly claimed: false; readonly fingerprint: string; readonly status: number | undefined; readonly response: unknown };
+
+export interface StoreOptions {
+  readonly connectionString: string;
+  readonly poolSize?: number;
+  readonly applicationName?: string;
+  readonly connectionTimeoutMs?: number;
+  /** Called when an idle pooled connection fails (e.g. the server restarted); the pool replaces it. */
+  readonly onIdleError?: (error: Error) => void;
+}
+
+interface NamespaceDbRow {
+  name: string;
+  policy: NamespacePolicy;
+  declared_by: string;
+  declared_hlc: bigint;
+  created_at: Date;
+}
+
+function toNamespace(r: NamespaceDbRow): NamespaceRow {
+  return { name: r.name, policy: r.policy, declaredBy: r.declared_by, declaredHlc: r.declared_hlc, createdAt: r.created_at };
+}
+
+/** What a write transaction can do. Obtained only inside `PgStore.transaction`. */
+export class StoreTx {
+  readonly #client: pg.PoolClient;
+
+  constructor(client: pg.PoolClient) {
+    this.#client = client;
+  }
+
+  async getNamespace(name: string): Promise<NamespaceRow | undefined> {
+    const { rows } = await this.#client.query<NamespaceDbRow>('SELECT * FROM meridian_namespaces WHERE name = $1', [name]);
+    return rows[0] ? toNamespace(rows[0]) : undefined;
+  }
+
+  /** Inserts the namespace unless it exists; returns the row that is stored either way, locked. */
+  async declareNamespace(name: string, policy: NamespacePolicy, declaredBy: string, declaredHlc: bigint): Promise<{ created: boolean; row: NamespaceRow }> {
+    const inserted = await this.#client.query<NamespaceDbRow>(
+      `INSERT INTO meridian_namespaces (name, policy, declared_by, declared_hlc) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (name) DO NOTHING RETURNING *`,
+      [name, policy, declaredBy, declaredHlc],
+    );
+    if (inserted.rows[0]) return { created: true, row: toNamespace(inserted.rows[0]) };
+    const { rows } = await this.#client.query<NamespaceDbRow>('SELECT * FROM meridian_namespaces WHERE name = $1 FOR UPDATE', [name]);
+    if (!rows[0]) throw new StoreError(StoreErrorCode.integrity, `namespace ${name} vanished while it was being declared`);
+    return { created: false, row: toNamespace(rows[0]) };
+  }
+
+  /**
+   * Insert-or-lock: after this call the key's row exists and is locked by this transaction.
+   * Returns its stored state (undefined when the key was never written).
+   */
+  async lockKey(namespace: string, key: string): Promise<KeyRow> {
+    await this.#client.query('INSERT INTO meridian_keys (namespace, key) VALUES ($1, $2) ON CONFLICT DO NOTHING', [namespace, key]);
+    const { rows } = await this.#client.query<{ state: Buffer | null; max_hlc: bigint }>(
+      'SELECT state, max_hlc FROM meridian_keys WHERE namespace = $1 AND key = $2 FOR UPDATE',
+      [namespace, key],
+    );
+    const row = rows[0];
+    if (!row) throw new StoreError(StoreErrorCode.integrity, `key ${namespace}/${key} has no row after insert-or-lock`);
+    return { namespace, key, state: row.state ? new Uint8Array(row.state.buffer, row.state.byteOffset, row.state.byteLength) : undefined, maxHlc: row.max_hlc };
+  }
+
+  async saveKey(namespace: string, key: string, state: Uint8Array, maxHlc: bigint): Promise<void> {
+    await this.#client.query('UPDATE meridian_keys SET state = $3, max_hlc = $4, updated_at = now() WHERE namespace = $1 AND key = $2', [
+      namespace,
+      key,
+      Buffer.from(state.buffer, state.byteOffset, state.byteLength),
+      maxHlc,
+    ]);
+  }
+
+  /**
+   * Appends the replication envelope of this transaction's write and returns its outbox id.
+   * The transaction must already have written (lockKey / declareNamespace) — it then owns a
+   * transaction id before the outbox id is drawn, which the relay's horizon relies on.
+   */
+  async appendOutbox(messageKey: string, envelope: Uint8Array): Promise<bigint> {
+    const { rows } = await this.#client.query<{ id: bigint }>('INSERT INTO meridian_outbox (message_key, envelope) VALUES ($1, $2) RETURNING id', [
+      messageKey,
+      Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength),
+    ]);
+    return rows[0]!.id;
+  }
+
+  /**
+   * Claims an idempotency key for this transaction. A concurrent claim of the same key waits on
+   * the unique index until this transaction ends, then sees the stored answer.
+   */
+  async claimIdempotencyKey(idempotencyKey: string, fingerprint: string): Promise<IdempotencyClaim> {
+    const inserted = await this.#client.query('INSERT INTO meridian_idempotency (idempotency_key, fingerprint) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
+      idempotencyKey,
+      fingerprint,
+    ]);
+    if (inserted.rowCount === 1) return { claimed: true };
+    const { rows } = await this.#client.query<{ fingerprint: string; status: number | null; response: unknown }>(
+      'SELECT fingerprint, status, response FROM meridian_idempotency WHERE idempotency_key = $1',
+      [idempotencyKey],
+    );
+    const row = rows[0];
+    if (!row) throw new StoreError(StoreErrorCode.retry, 'idempotency record vanished; retry');
+    return { claimed: false, fingerprint: row.fingerprint, status: row.status ?? undefined, response: row.response };
+  }
+
+  async recordIdempotentAnswer(idempotencyKey: string, status: number, response: unknown): Promise<void> {
+    await this.#client.query('UPDATE meridian_idempotency SET status = $2, response = $3 WHERE idempotency_key = $1', [idempotencyKey, status, JSON.stringify(response)]);
+  }
+}
+
+export class PgStore {
+  readonly pool: pg.Pool;
+
+  private constructor(pool: pg.Pool) {
+    this.pool = pool;
+  }
+
+  /** Opens the pool and applies the migrations. */
+  static async open(options: StoreOptions): Promise<PgStore> {
+    const pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.poolSize ?? 10,
+      application_name: options.applicationName ?? 'meridian',
+      connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000,
+      idleTimeoutMillis: 30_000,
+    });
+    // Without a listener, an idle client's error (server restart) would crash the process.
+    pool.on('error', (error) => options.onIdleError?.(error));
+    const store = new PgStore(pool);
+    try {
+      await migrate(pool);
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw classifyPgError(error);
+    }
+    return store;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  /** One round trip; throws a classified StoreError when the database does not answer. */
+  async ping(): Promise<void> {
+    try {
+      await this.pool.query('SELECT 1');
+    } catch (error) {
+      throw classifyPgError(error);
+    }
+  }
+
+  /**
+   * Binds this database to a region. The first start records the region and its epoch; later
+   * starts must name the same region. A configured epoch above the stored one replaces it (the
+   * operator's move after restoring a backup); one below it is refused.
+   */
+  async bindRegion(region: string, configuredEpoch: number | undefined): Promise<RegionIdentity> {
+    return this.transaction(async (_tx, client) => {
+      await client.query('INSERT INTO meridian_region (region, epoch) VALUES ($1, $2) ON CONFLICT DO NOTHING', [region, configuredEpoch ?? 1]);
+      const { rows } = await client.query<{ region: string; epoch: number }>('SELECT region, epoch FROM meridian_region FOR UPDATE');
+      const stored = rows[0]!;
+      if (stored.region !== region) {
+        throw new StoreError(StoreErrorCode.integrity, `this database belongs to region ${stored.region}, not ${region}: give each region its own database`);
+      }
+      if (configuredEpoch !== undefined && configuredEpoch < stored.epoch) {
+        throw new StoreError(StoreErrorCode.integrity, `expected an epoch of at least ${stored.epoch} for region ${region} (got ${configuredEpoch}): epochs never go back`);
+      }
+      if (configuredEpoch !== undefined && configuredEpoch > stored.epoch) {
+        await client.query('UPDATE meridian_region SET epoch = $1', [configuredEpoch]);
+        return { region, epoch: configuredEpoch };
+      }
+      return { region, epoch: stored.epoch };
+    });
+  }
+
+  /**
+   * Runs `fn` in a transaction. Serialization failures and deadlocks replay it (up to
+   * `retries` times, with jittered backoff); every other error is classified and thrown.
+   */
+  async transaction<T>(fn: (tx: StoreTx, client: pg.PoolClient) => Promise<T>, options: { retries?: number } = {}): Promise<T> {
+    const retries = options.retries ?? 5;
+    for (let attempt = 0; ; attempt++) {
+      let client: pg.PoolClient;
+      try {
+        client = await this.pool.connect();
+      } catch (error) {
+        throw classifyPgError(error);
+      }
+      let broken = false;
+      try {
+        await client.query('BEGIN');
+        const result = await fn(new StoreTx(client), client);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
+        const classified = classifyPgError(error);
+        if (classified.code === StoreErrorCode.unavailable) broken = true;
+        if (classified.code === StoreErrorCode.retry && attempt < retries) {
+          await new Promise((r) => setTimeout(r, Math.random() * 10 * 2 ** attempt));
+          continue;
+        }
+        // Errors thrown by `fn` itself (domain errors) pass through unchanged.
+        if (classified.code === StoreErrorCode.failed && !(error instanceof pg.DatabaseError)) throw error;
+        throw classified;
+      } finally {
+        client.release(broken);
+      }
+    }
+  }
+
+  async listNamespaces(): Promise<NamespaceRow[]> {
+    return this.#read(async () => (await this.pool.query<NamespaceDbRow>('SELECT * FROM meridian_namespaces ORDER BY name')).rows.map(toNamespace));
+  }
+
+  async getNamespace(name: string): Promise<NamespaceRow | undefined> {
+    return this.#read(async () => {
+      const { rows } = await this.pool.query<NamespaceDbRow>('SELECT * FROM meridian_namespaces WHERE name = $1', [name]);
+      return rows[0] ? toNamespace(rows[0]) : undefined;
+    });
+  }
+
+  /** Reads a key's committed state without locking it. */
+  async readKey(namespace: string, key: string): Promise<KeyRow | undefined> {
+    return this.#read(async () => {
+      const { rows } = await this.pool.query<{ state: Buffer | null; max_hlc: bigint }>('SELECT state, max_hlc FROM meridian_keys WHERE namespace = $1 AND key = $2', [namespace, key]);
+      const row = rows[0];
+      if (!row?.state) return undefined;
+      return { namespace, key, state: new Uint8Array(row.state.buffer, row.state.byteOffset, row.state.byteLength), maxHlc: row.max_hlc };
+    });
+  }
+
+  /** The highest outbox id committed so far: this region's own position in its session tokens. */
+  async outboxHighWater(): Promise<bigint> {
+    return this.#read(async () => (await this.pool.query<{ id: bigint | null }>('SELECT max(id) AS id FROM meridian_outbox')).rows[0]?.id ?? 0n);
+  }
+
+  async #read<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw classifyPgError(error);
+    }
+  }
+}

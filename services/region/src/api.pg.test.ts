@@ -1,0 +1,259 @@
+/**
+ * The region service's REST contract against a real PostgreSQL: every endpoint and error, and
+ * that bad input stores nothing (no key row, no outbox row).
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import pg from 'pg';
+import { createDatabase, dropDatabase } from '@meridian/infra-local';
+import { uniqueName } from '@meridian/testkit';
+import { decodeRecord } from '@meridian/protocol';
+import { loadConfig } from './config.ts';
+import { startRegion, type RegionService } from './region.ts';
+import { ERRORS } from './errors.ts';
+
+const infra = inject('infra');
+const dbName = uniqueName('region_api');
+let region: RegionService;
+let db: pg.Pool;
+
+beforeAll(async () => {
+  const url = await createDatabase(dbName, infra.postgresUrl);
+  region = await startRegion(loadConfig({ MERIDIAN_REGION: 'eu', DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_MAX_VALUE_BYTES: '1024', MERIDIAN_BODY_LIMIT_BYTES: '4096', MERIDIAN_PG_POOL_SIZE: '4' }));
+  db = new pg.Pool({ connectionString: url, max: 2 });
+});
+afterAll(async () => {
+  await region?.close();
+  await db?.end();
+  await dropDatabase(dbName, infra.postgresUrl);
+});
+
+async function call(method: 'GET' | 'PUT' | 'POST' | 'DELETE', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, any> }> {
+  const response = await region.app.inject({ method, url, headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers }, ...(body !== undefined ? { payload: typeof body === 'string' ? body : JSON.stringify(body) } : {}) });
+  return { status: response.statusCode, json: response.body ? (JSON.parse(response.body) as Record<string, any>) : {} };
+}
+
+async function outboxCount(): Promise<number> {
+  return Number((await db.query<{ n: string }>('select count(*)::text as n from meridian_outbox')).rows[0]!.n);
+}
+async function keyRowCount(): Promise<number> {
+  return Number((await db.query<{ n: string }>('select count(*)::text as n from meridian_keys')).rows[0]!.n);
+}
+
+/** Asserts the call failed with `code` (and the registry's status) and stored nothing. */
+async function refused(code: keyof typeof ERRORS, run: () => Promise<{ status: number; json: Record<string, any> }>): Promise<Record<string, any>> {
+  const [outbox, keys] = [await outboxCount(), await keyRowCount()];
+  const { status, json } = await run();
+  expect(json['error']?.code, JSON.stringify(json)).toBe(code);
+  expect(status).toBe(ERRORS[code].status);
+  expect(typeof json['error']?.message).toBe('string');
+  expect(await outboxCount()).toBe(outbox);
+  expect(await keyRowCount()).toBe(keys);
+  return json;
+}
+
+describe('namespaces', () => {
+  it('creates (201), accepts the same policy again (200), refuses another policy (409), lists and describes', async () => {
+    expect((await call('PUT', '/v1/namespaces/users', { policy: 'lww' })).status).toBe(201);
+    const again = await call('PUT', '/v1/namespaces/users', { policy: 'lww' });
+    expect(again.status).toBe(200);
+    expect(again.json).toMatchObject({ name: 'users', policy: 'lww', declaredBy: `eu.${region.epoch}` });
+    await refused('MERIDIAN_POLICY_CONFLICT', () => call('PUT', '/v1/namespaces/users', { policy: 'mv' }));
+    expect((await call('GET', '/v1/namespaces/users')).json['policy']).toBe('lww');
+    expect((await call('GET', '/v1/namespaces')).json['namespaces'].map((n: { name: string }) => n.name)).toContain('users');
+    await refused('MERIDIAN_NAMESPACE_NOT_FOUND', () => call('GET', '/v1/namespaces/nope'));
+  });
+
+  it('replicates its creation through the outbox', async () => {
+    const before = await outboxCount();
+    await call('PUT', '/v1/namespaces/replicated-ns', { policy: 'counter' });
+    const { rows } = await db.query<{ envelope: Buffer }>('select envelope from meridian_outbox order by id desc limit 1');
+    expect(await outboxCount()).toBe(before + 1);
+    expect(decodeRecord(rows[0]!.envelope)).toMatchObject({ kind: 'namespace', namespace: 'replicated-ns', policy: 'counter', origin: { region: 'eu' } });
+  });
+
+  it('refuses bad names and bad policies', async () => {
+    await refused('MERIDIAN_INVALID_NAME', () => call('PUT', '/v1/namespaces/-bad', { policy: 'lww' }));
+    await refused('MERIDIAN_VALIDATION', () => call('PUT', '/v1/namespaces/fine', { policy: 'whatever' }));
+    await refused('MERIDIAN_VALIDATION', () => call('PUT', '/v1/namespaces/fine', {}));
+  });
+});
+
+describe('lww registers', () => {
+  beforeAll(async () => {
+    await call('PUT', '/v1/namespaces/profiles', { policy: 'lww' });
+  });
+
+  it('writes and reads a value with a context and a session token', async () => {
+    const w = await call('PUT', '/v1/ns/profiles/keys/alice', { value: { name: 'Alice', n: 1 } });
+    expect(w.status).toBe(200);
+    expect(w.json).toMatchObject({ value: { name: 'Alice', n: 1 } });
+    expect(typeof w.json['context']).toBe('string');
+    expect(w.json['session']).toMatch(/^eu\.\d+:\d+$/);
+    const r = await call('GET', '/v1/ns/profiles/keys/alice');
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ value: { name: 'Alice', n: 1 }, context: w.json['context'] });
+    expect(r.json['session']).toMatch(/^eu\.\d+:\d+$/);
+  });
+
+  it('the last write wins, with or without a context', async () => {
+    await call('PUT', '/v1/ns/profiles/keys/bob', { value: 1 });
+    await call('PUT', '/v1/ns/profiles/keys/bob', { value: 2 });
+    expect((await call('GET', '/v1/ns/profiles/keys/bob')).json['value']).toBe(2);
+  });
+
+  it('keys may hold slashes and unicode (percent-encoded in the path)', async () => {
+    const key = encodeURIComponent('a/b/ünï');
+    expect((await call('PUT', `/v1/ns/profiles/keys/${key}`, { value: 'x' })).status).toBe(200);
+    expect((await call('GET', `/v1/ns/profiles/keys/${key}`)).json['value']).toBe('x');
+  });
+
+  it('a deleted key answers 404 with its context; the next write with it is not blind', async () => {
+    await call('PUT', '/v1/ns/profiles/keys/carol', { value: 'here' });
+    const d = await call('DELETE', '/v1/ns/profiles/keys/carol');
+    expect(d.status).toBe(200);
+    expect(d.json['deleted']).toBe(true);
+    const r = await call('GET', '/v1/ns/profiles/keys/carol');
+    expect(r.status).toBe(404);
+    expect(r.json['error'].code).toBe('MERIDIAN_KEY_NOT_FOUND');
+    expect(typeof r.json['context']).toBe('string');
+    const again = await call('PUT', '/v1/ns/profiles/keys/carol', { value: 'back', context: r.json['context'] });
+    expect(again.json['value']).toBe('back');
+  });
+
+  it('an absent key answers 404 without a context', async () => {
+    const r = await call('GET', '/v1/ns/profiles/keys/nobody');
+    expect(r.status).toBe(404);
+    expect(r.json['context']).toBeUndefined();
+  });
+});
+
+describe('mv registers', () => {
+  beforeAll(async () => {
+    await call('PUT', '/v1/namespaces/carts', { policy: 'mv' });
+  });
+
+  it('blind writes are concurrent: both stay as siblings; a write with the context read supersedes them', async () => {
+    await call('PUT', '/v1/ns/carts/keys/c1', { value: ['apple'] });
+    await call('PUT', '/v1/ns/carts/keys/c1', { value: ['pear'] });
+    const r = await call('GET', '/v1/ns/carts/keys/c1');
+    expect(r.json['values']).toEqual([['apple'], ['pear']]);
+    const merged = await call('PUT', '/v1/ns/carts/keys/c1', { value: ['apple', 'pear'], context: r.json['context'] });
+    expect(merged.json['values']).toEqual([['apple', 'pear']]);
+  });
+
+  it('a write with an old context keeps the versions it did not see', async () => {
+    const first = await call('PUT', '/v1/ns/carts/keys/c2', { value: 'v1' });
+    const seen = first.json['context'] as string;
+    await call('PUT', '/v1/ns/carts/keys/c2', { value: 'v2', context: seen }); // supersedes v1
+    await call('PUT', '/v1/ns/carts/keys/c2', { value: 'v3', context: seen }); // also saw only v1: concurrent with v2
+    expect((await call('GET', '/v1/ns/carts/keys/c2')).json['values']).toEqual(['v2', 'v3']);
+  });
+
+  it('delete with the context removes what it saw; a concurrent sibling survives', async () => {
+    const a = await call('PUT', '/v1/ns/carts/keys/c3', { value: 'a' });
+    await call('PUT', '/v1/ns/carts/keys/c3', { value: 'b' }); // blind: concurrent with a
+    await call('DELETE', `/v1/ns/carts/keys/c3?context=${encodeURIComponent(a.json['context'] as string)}`);
+    expect((await call('GET', '/v1/ns/carts/keys/c3')).json['values']).toEqual(['b']);
+  });
+});
+
+describe('bad input is refused and stores nothing', () => {
+  beforeAll(async () => {
+    await call('PUT', '/v1/namespaces/strict', { policy: 'mv' });
+    await call('PUT', '/v1/namespaces/counts', { policy: 'counter' });
+    await call('PUT', '/v1/ns/strict/keys/existing', { value: 1 });
+  });
+
+  it('malformed JSON', async () => {
+    await refused('MERIDIAN_MALFORMED_JSON', () => call('PUT', '/v1/ns/strict/keys/k', '{"value": '));
+  });
+  it('a body over the limit', async () => {
+    await refused('MERIDIAN_BODY_TOO_LARGE', () => call('PUT', '/v1/ns/strict/keys/k', { value: 'x'.repeat(5000) }));
+  });
+  it('a value over the limit', async () => {
+    await refused('MERIDIAN_VALUE_TOO_LARGE', () => call('PUT', '/v1/ns/strict/keys/k', { value: 'x'.repeat(2000) }));
+  });
+  it('a body without a value, or with unknown fields', async () => {
+    await refused('MERIDIAN_VALIDATION', () => call('PUT', '/v1/ns/strict/keys/k', { context: 'x' }));
+    await refused('MERIDIAN_VALIDATION', () => call('PUT', '/v1/ns/strict/keys/k', { value: 1, extra: true }));
+  });
+  it('a body that is not JSON', async () => {
+    await refused('MERIDIAN_UNSUPPORTED_MEDIA_TYPE', () => call('PUT', '/v1/ns/strict/keys/k', 'value=1', { 'content-type': 'text/plain' }));
+  });
+  it('a forged, altered or foreign context token', async () => {
+    const genuine = (await call('GET', '/v1/ns/strict/keys/existing')).json['context'] as string;
+    const [payload, mac] = genuine.split('.') as [string, string];
+    const altered = `${payload.slice(0, -2)}${payload.endsWith('AA') ? 'AB' : 'AA'}.${mac}`;
+    await refused('MERIDIAN_INVALID_CONTEXT', () => call('PUT', '/v1/ns/strict/keys/existing', { value: 2, context: altered }));
+    await refused('MERIDIAN_INVALID_CONTEXT', () => call('PUT', '/v1/ns/strict/keys/existing', { value: 2, context: 'garbage' }));
+    // A genuine token of another key must not supersede this key's versions.
+    await refused('MERIDIAN_INVALID_CONTEXT', () => call('PUT', '/v1/ns/strict/keys/other', { value: 2, context: genuine }));
+    expect((await call('GET', '/v1/ns/strict/keys/existing')).json['values']).toEqual([1]);
+  });
+  it('an unknown namespace, a bad key, an operation that does not fit the policy', async () => {
+    await refused('MERIDIAN_NAMESPACE_NOT_FOUND', () => call('PUT', '/v1/ns/missing/keys/k', { value: 1 }));
+    await refused('MERIDIAN_INVALID_NAME', () => call('PUT', `/v1/ns/strict/keys/${encodeURIComponent('bad\u0001key')}`, { value: 1 }));
+    await refused('MERIDIAN_WRONG_POLICY', () => call('PUT', '/v1/ns/counts/keys/k', { value: 1 }));
+    await refused('MERIDIAN_WRONG_POLICY', () => call('DELETE', '/v1/ns/counts/keys/k'));
+  });
+  it('an unknown route', async () => {
+    await refused('MERIDIAN_NOT_FOUND', () => call('GET', '/v2/nothing'));
+  });
+});
+
+describe('idempotency', () => {
+  beforeAll(async () => {
+    await call('PUT', '/v1/namespaces/idem', { policy: 'mv' });
+  });
+
+  it('a retry with the same Idempotency-Key returns the first answer and writes nothing more', async () => {
+    const before = await outboxCount();
+    const first = await call('PUT', '/v1/ns/idem/keys/k', { value: 'once' }, { 'idempotency-key': 'req-1' });
+    const second = await call('PUT', '/v1/ns/idem/keys/k', { value: 'once' }, { 'idempotency-key': 'req-1' });
+    expect(second).toEqual(first);
+    expect(await outboxCount()).toBe(before + 1);
+    expect((await call('GET', '/v1/ns/idem/keys/k')).json['values']).toEqual(['once']);
+  });
+
+  it('concurrent retries of one request apply it once', async () => {
+    const before = await outboxCount();
+    const answers = await Promise.all(Array.from({ length: 8 }, () => call('PUT', '/v1/ns/idem/keys/k2', { value: 'x' }, { 'idempotency-key': 'req-2' })));
+    expect(new Set(answers.map((a) => JSON.stringify(a))).size).toBe(1);
+    expect(await outboxCount()).toBe(before + 1);
+  });
+
+  it('the same key with a different request is refused', async () => {
+    await call('PUT', '/v1/ns/idem/keys/k3', { value: 'a' }, { 'idempotency-key': 'req-3' });
+    await refused('MERIDIAN_IDEMPOTENCY_KEY_REUSED', () => call('PUT', '/v1/ns/idem/keys/k3', { value: 'b' }, { 'idempotency-key': 'req-3' }));
+  });
+});
+
+describe('outbox', () => {
+  it('holds one envelope per acknowledged write: the key\'s whole version set, with origin and HLC', async () => {
+    await call('PUT', '/v1/namespaces/ob', { policy: 'mv' });
+    const before = await outboxCount();
+    await call('PUT', '/v1/ns/ob/keys/k', { value: 'a' });
+    await call('PUT', '/v1/ns/ob/keys/k', { value: 'b' });
+    expect(await outboxCount()).toBe(before + 2);
+    const { rows } = await db.query<{ envelope: Buffer; message_key: string }>('select envelope, message_key from meridian_outbox order by id desc limit 1');
+    const record = decodeRecord(rows[0]!.envelope);
+    expect(rows[0]!.message_key).toBe('ob/k');
+    expect(record).toMatchObject({ kind: 'update', namespace: 'ob', key: 'k', policy: 'mv', origin: { region: 'eu' }, payload: { kind: 'register' } });
+  });
+});
+
+describe('health and docs', () => {
+  it('is live and ready, with the reasons', async () => {
+    expect((await call('GET', '/health/live')).json).toMatchObject({ status: 'ok', region: 'eu' });
+    const ready = await call('GET', '/health/ready');
+    expect(ready.status).toBe(200);
+    expect(ready.json['checks']['postgres']).toMatchObject({ ok: true });
+  });
+
+  it('serves an OpenAPI document listing every route', async () => {
+    const doc = (await call('GET', '/docs/json')).json;
+    const paths = Object.keys(doc['paths'] as object);
+    for (const p of ['/v1/namespaces/{ns}', '/v1/namespaces', '/v1/ns/{ns}/keys/{key}']) expect(paths).toContain(p);
+    expect(Object.keys(doc['paths']['/v1/ns/{ns}/keys/{key}'] as object).sort()).toEqual(['delete', 'get', 'put']);
+  });
+});

@@ -1,0 +1,135 @@
+/**
+ * The region service's configuration: one typed schema (env name, default, validation, doc),
+ * read from the environment at start, validated with messages that say what was expected and
+ * what was given, then frozen. Secrets are never echoed back: `describeConfig` masks them.
+ */
+
+export interface RegionConfig {
+  readonly region: string;
+  /** Incarnation epoch; undefined keeps the database's (1 on a new database). */
+  readonly epoch: number | undefined;
+  readonly host: string;
+  readonly port: number;
+  readonly databaseUrl: string;
+  readonly poolSize: number;
+  /** Secret that signs causal-context tokens (HMAC-SHA256). */
+  readonly contextSecret: string;
+  readonly maxValueBytes: number;
+  readonly bodyLimitBytes: number;
+  readonly maxClockDriftMs: number;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  readonly tracesExporter: 'otlp' | 'zipkin' | 'none';
+  readonly tracesEndpoint: string | undefined;
+  readonly traceSampleRatio: number;
+}
+
+type Parser<T> = (raw: string) => T;
+
+interface Field<K extends keyof RegionConfig> {
+  readonly key: K;
+  readonly env: string;
+  readonly doc: string;
+  readonly secret?: boolean;
+  /** Absent = required. */
+  readonly default?: RegionConfig[K];
+  readonly parse: Parser<RegionConfig[K]>;
+}
+
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+const REGION_ID = /^[a-z][a-z0-9-]{0,31}$/;
+
+const integer = (min: number, max: number): Parser<number> => (raw) => {
+  const n = Number(raw);
+  if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) throw new Error(`an integer from ${min} to ${max}`);
+  return n;
+};
+const oneOf = <T extends string>(values: readonly T[]): Parser<T> => (raw) => {
+  if (!(values as readonly string[]).includes(raw)) throw new Error(`one of ${values.join(', ')}`);
+  return raw as T;
+};
+const url = (protocols: readonly string[]): Parser<string> => (raw) => {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new Error(`a URL (${protocols.join(' or ')})`);
+  }
+  if (!protocols.includes(u.protocol)) throw new Error(`a URL (${protocols.join(' or ')})`);
+  return raw;
+};
+
+const FIELDS: readonly Field<keyof RegionConfig>[] = [
+  { key: 'region', env: 'MERIDIAN_REGION', doc: 'this region\'s id (lower-case letters, digits, dashes), e.g. "eu"', parse: (raw) => {
+    if (!REGION_ID.test(raw)) throw new Error(`a region id matching ${String(REGION_ID)}`);
+    return raw;
+  } },
+  { key: 'epoch', env: 'MERIDIAN_EPOCH', doc: 'incarnation epoch; raise it after restoring the database from a backup', default: undefined, parse: integer(1, 2 ** 31 - 1) },
+  { key: 'host', env: 'MERIDIAN_HOST', doc: 'address to listen on', default: '127.0.0.1', parse: (raw) => raw },
+  { key: 'port', env: 'MERIDIAN_PORT', doc: 'HTTP port', default: 8080, parse: integer(0, 65535) },
+  { key: 'databaseUrl', env: 'DATABASE_URL', doc: 'the region\'s PostgreSQL database', secret: true, parse: url(['postgres:', 'postgresql:']) },
+  { key: 'poolSize', env: 'MERIDIAN_PG_POOL_SIZE', doc: 'PostgreSQL connections per process', default: 8, parse: integer(1, 200) },
+  { key: 'contextSecret', env: 'MERIDIAN_CONTEXT_SECRET', doc: 'secret (at least 16 characters) that signs causal-context tokens; the same in every region', secret: true, parse: (raw) => {
+    if (raw.length < 16) throw new Error('at least 16 characters');
+    return raw;
+  } },
+  { key: 'maxValueBytes', env: 'MERIDIAN_MAX_VALUE_BYTES', doc: 'largest JSON value, in bytes', default: 256 * 1024, parse: integer(1, 64 * 1024 * 1024) },
+  { key: 'bodyLimitBytes', env: 'MERIDIAN_BODY_LIMIT_BYTES', doc: 'largest request body, in bytes', default: 1024 * 1024, parse: integer(1024, 128 * 1024 * 1024) },
+  { key: 'maxClockDriftMs', env: 'MERIDIAN_MAX_CLOCK_DRIFT_MS', doc: 'how far ahead a peer\'s clock may pull this region\'s HLC', default: 60_000, parse: integer(0, 24 * 3600 * 1000) },
+  { key: 'logLevel', env: 'MERIDIAN_LOG_LEVEL', doc: 'log level', default: 'info', parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const) },
+  { key: 'tracesExporter', env: 'MERIDIAN_TRACES_EXPORTER', doc: 'where traces go: otlp (Jaeger, Tempo…), zipkin, or none', default: 'none', parse: oneOf(['otlp', 'zipkin', 'none'] as const) },
+  { key: 'tracesEndpoint', env: 'MERIDIAN_TRACES_ENDPOINT', doc: 'exporter endpoint (OTLP traces URL, or Zipkin\'s /api/v2/spans URL)', default: undefined, parse: url(['http:', 'https:']) },
+  { key: 'traceSampleRatio', env: 'MERIDIAN_TRACE_SAMPLE_RATIO', doc: 'fraction of traces sampled (conflict spans always are)', default: 1, parse: (raw) => {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new Error('a number from 0 to 1');
+    return n;
+  } },
+];
+
+/** Reads and validates the configuration; throws a ConfigError listing every problem. */
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): RegionConfig {
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const field of FIELDS) {
+    const raw = env[field.env];
+    if (raw === undefined || raw === '') {
+      if (!('default' in field)) problems.push(`${field.env}: required — ${field.doc}`);
+      else out[field.key] = field.default;
+      continue;
+    }
+    try {
+      out[field.key] = field.parse(raw);
+    } catch (error) {
+      const shown = field.secret ? '(hidden)' : JSON.stringify(raw);
+      problems.push(`${field.env}: expected ${(error as Error).message} (got ${shown})`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(out) as unknown as RegionConfig;
+}
+
+/** The configuration for logs: secrets and URL passwords masked. */
+export function describeConfig(config: RegionConfig): Record<string, unknown> {
+  const shown: Record<string, unknown> = {};
+  for (const field of FIELDS) {
+    const value = config[field.key];
+    if (field.key === 'databaseUrl' && typeof value === 'string') {
+      const u = new URL(value);
+      if (u.password) u.password = '***';
+      shown[field.key] = u.toString();
+    } else shown[field.key] = field.secret ? '***' : value;
+  }
+  return shown;
+}
+
+/** The documented settings, for the README and `--help`. */
+export function configReference(): { env: string; doc: string; default: string }[] {
+  return FIELDS.map((f) => ({ env: f.env, doc: f.doc, default: 'default' in f ? String(f.default ?? '') : '(required)' }));
+}

@@ -1,0 +1,50 @@
+/**
+ * The region service's error registry: every error the API can answer, with its stable code,
+ * HTTP status and whether a client may retry. Errors answer as
+ * `{"error": {"code": "MERIDIAN_…", "message": "…"}}`. A test checks this registry against the
+ * table in the service's README.
+ */
+
+export const ERRORS = {
+  MERIDIAN_VALIDATION: { status: 400, retryable: false, doc: 'the request does not match the route\'s schema' },
+  MERIDIAN_MALFORMED_JSON: { status: 400, retryable: false, doc: 'the body is not valid JSON' },
+  MERIDIAN_INVALID_NAME: { status: 400, retryable: false, doc: 'a namespace or key name breaks the naming rules' },
+  MERIDIAN_INVALID_CONTEXT: { status: 400, retryable: false, doc: 'a causal-context token is malformed, forged, or belongs to another key' },
+  MERIDIAN_INVALID_SESSION: { status: 400, retryable: false, doc: 'an X-Meridian-Session token is malformed' },
+  MERIDIAN_INVALID_OPERATION: { status: 400, retryable: false, doc: 'a CRDT operation is malformed' },
+  MERIDIAN_NOT_FOUND: { status: 404, retryable: false, doc: 'no such route' },
+  MERIDIAN_NAMESPACE_NOT_FOUND: { status: 404, retryable: false, doc: 'the namespace does not exist in this region' },
+  MERIDIAN_KEY_NOT_FOUND: { status: 404, retryable: false, doc: 'the key is absent or deleted (a deleted key\'s answer still carries its context)' },
+  MERIDIAN_POLICY_CONFLICT: { status: 409, retryable: false, doc: 'the namespace exists with another policy' },
+  MERIDIAN_WRONG_POLICY: { status: 409, retryable: false, doc: 'the operation does not fit the namespace\'s policy (e.g. PUT on a counter)' },
+  MERIDIAN_IDEMPOTENCY_KEY_REUSED: { status: 422, retryable: false, doc: 'an Idempotency-Key was reused with a different request' },
+  MERIDIAN_BODY_TOO_LARGE: { status: 413, retryable: false, doc: 'the request body exceeds the body limit' },
+  MERIDIAN_VALUE_TOO_LARGE: { status: 413, retryable: false, doc: 'the value exceeds the value size limit' },
+  MERIDIAN_UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, doc: 'the body is not application/json' },
+  MERIDIAN_STORE_UNAVAILABLE: { status: 503, retryable: true, doc: 'the region\'s PostgreSQL is unavailable; nothing was written' },
+  MERIDIAN_BUSY: { status: 503, retryable: true, doc: 'the write could not be serialised after several attempts; nothing was written' },
+  MERIDIAN_INTERNAL: { status: 500, retryable: false, doc: 'an unexpected error (a bug); see the logs' },
+} as const satisfies Record<string, { status: number; retryable: boolean; doc: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class MeridianError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retryable: boolean;
+  /** Extra fields merged into the error body (e.g. the context of a deleted key). */
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'MeridianError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.retryable = ERRORS[code].retryable;
+    this.details = details;
+  }
+}
+
+export function errorBody(code: ErrorCode, message: string, details?: Record<string, unknown>): Record<string, unknown> {
+  return { error: { code, message }, ...details };
+}

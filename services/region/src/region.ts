@@ -1,0 +1,73 @@
+/**
+ * Wires one region-service process: the store (migrations applied, bound to the region and its
+ * epoch), the key service, and the HTTP app. `main.ts` starts it from the environment; tests
+ * start it from a config object. Every long-running part is stopped by `close()`, in reverse
+ * order of start (HTTP first, so no request meets a closed pool).
+ */
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import { PgStore } from '@meridian/store';
+import type { RegionConfig } from './config.ts';
+import { ContextTokens } from './context-token.ts';
+import { KeyService } from './key-service.ts';
+import { buildApp } from './app.ts';
+import type { HealthCheck } from './health.ts';
+import type { Policy } from '@meridian/protocol';
+
+export interface RegionHooks {
+  readonly logger?: FastifyServerOptions['logger'];
+  readonly metricsText?: () => Promise<string>;
+  readonly onWrite?: (namespace: string, policy: Policy, seconds: number) => void;
+  readonly now?: () => number;
+}
+
+export interface RegionService {
+  readonly app: FastifyInstance;
+  readonly store: PgStore;
+  readonly keys: KeyService;
+  readonly epoch: number;
+  close(): Promise<void>;
+}
+
+export async function startRegion(config: RegionConfig, hooks: RegionHooks = {}): Promise<RegionService> {
+  const store = await PgStore.open({
+    connectionString: config.databaseUrl,
+    poolSize: config.poolSize,
+    applicationName: `meridian-region-${config.region}`,
+  });
+  try {
+    const identity = await store.bindRegion(config.region, config.epoch);
+    const keys = new KeyService({
+      store,
+      region: config.region,
+      epoch: identity.epoch,
+      tokens: new ContextTokens(config.contextSecret),
+      maxValueBytes: config.maxValueBytes,
+      maxClockDriftMs: config.maxClockDriftMs,
+      ...(hooks.now ? { now: hooks.now } : {}),
+      ...(hooks.onWrite ? { onWrite: hooks.onWrite } : {}),
+    });
+    const readiness: HealthCheck[] = [{ name: 'postgres', check: () => store.ping() }];
+    const app = await buildApp({
+      region: config.region,
+      store,
+      keys,
+      bodyLimitBytes: config.bodyLimitBytes,
+      readiness,
+      metricsText: hooks.metricsText ?? (() => Promise.resolve('')),
+      logger: hooks.logger,
+    });
+    return {
+      app,
+      store,
+      keys,
+      epoch: identity.epoch,
+      close: async () => {
+        await app.close();
+        await store.close();
+      },
+    };
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Registers (`lww`, `mv`) as DVV sets of versions. Pure: the service stores what this returns.
+ *
+ * - Each version carries its JSON value (or none: a tombstone), its HLC and the traceparent of
+ *   the write that made it (conflict spans link to it later).
+ * - `mv`: a write supersedes exactly the versions its context covers; the rest stay siblings.
+ *   A blind write (no context) is concurrent with everything and adds a sibling.
+ * - `lww`: a local write always supersedes every local version (its HLC is above the key's
+ *   highest, so it would win anyway); concurrent versions meet only when replicas merge, and
+ *   the merge keeps the winner by (HLC, dot) — see `resolveLww`.
+ * - A deleted key keeps its causal context (the tombstone version), so a later write and a late
+ *   replay are ordered correctly.
+ */
+import { compareStamped, DvvSet, type ActorId, type Dot, type Hlc, type Version, type VersionVector } from '@meridian/causality';
+
+export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+export interface RegisterVersion {
+  /** undefined: a tombstone. */
+  readonly value: Json | undefined;
+  readonly hlc: Hlc;
+  readonly traceparent: string | undefined;
+}
+
+export type RegisterSet = DvvSet<RegisterVersion>;
+export type RegisterPolicy = 'lww' | 'mv';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encodeRegisterVersion(v: RegisterVersion): Uint8Array {
+  const o: Record<string, unknown> = { h: v.hlc.toString(16) };
+  if (v.value === undefined) o['d'] = 1;
+  else o['v'] = v.value;
+  if (v.traceparent) o['t'] = v.traceparent;
+  return encoder.encode(JSON.stringify(o));
+}
+
+export function decodeRegisterVersion(bytes: Uint8Array): RegisterVersion {
+  const o = JSON.parse(decoder.decode(bytes)) as { h?: unknown; v?: Json; d?: unknown; t?: unknown };
+  if (typeof o.h !== 'string' || !/^[0-9a-f]{1,16}$/.test(o.h)) throw new Error('register version without a valid hlc');
+  return { value: o.d === 1 ? undefined : (o.v ?? null), hlc: BigInt(`0x${o.h}`), traceparent: typeof o.t === 'string' ? o.t : undefined };
+}
+
+export function encodeRegisterSet(set: RegisterSet): Uint8Array {
+  return set.encode(encodeRegisterVersion);
+}
+
+export function decodeRegisterSet(bytes: Uint8Array): RegisterSet {
+  return DvvSet.decode(bytes, decodeRegisterVersion);
+}
+
+/** A local write (or delete, with `value` undefined) of a register. */
+export function writeRegister(
+  set: RegisterSet,
+  policy: RegisterPolicy,
+  clientContext: VersionVector | undefined,
+  actor: ActorId,
+  version: RegisterVersion,
+): { set: RegisterSet; dot: Dot } {
+  const context = policy === 'lww' ? set.context() : clientContext;
+  return set.update(context, actor, version);
+}
+
+/** The LWW winner among versions: highest (HLC, dot). */
+export function lwwWinner(versions: readonly Version<RegisterVersion>[]): Version<RegisterVersion> | undefined {
+  let best: Version<RegisterVersion> | undefined;
+  for (const v of versions) {
+    if (!best || compareStamped({ hlc: v.value.hlc, dot: v.dot }, { hlc: best.value.hlc, dot: best.dot }) > 0) best = v;
+  }
+  return best;
+}
+
+export type RegisterView =
+  | { readonly kind: 'absent' }
+  | { readonly kind: 'deleted' }
+  | { readonly kind: 'value'; readonly value: Json }
+  | { readonly kind: 'values'; readonly values: Json[] };
+
+/** What a read shows: the LWW winner, or every live `mv` sibling in (HLC, dot) order. */
+export function viewRegister(set: RegisterSet, policy: RegisterPolicy): RegisterView {
+  const versions = set.versions();
+  if (versions.length === 0) return { kind: 'absent' };
+  if (policy === 'lww') {
+    const winner = lwwWinner(versions)!;
+    return winner.value.value === undefined ? { kind: 'deleted' } : { kind: 'value', value: winner.value.value };
+  }
+  const live = versions
+    .filter((v) => v.value.value !== undefined)
+    .sort((a, b) => compareStamped({ hlc: a.value.hlc, dot: a.dot }, { hlc: b.value.hlc, dot: b.dot }));
+  return live.length === 0 ? { kind: 'deleted' } : { kind: 'values', values: live.map((v) => v.value.value as Json) };
+}
