@@ -314,3 +314,18 @@ describe('DvvSet: forms', () => {
     expect(() => DvvSet.fromJSON(json, (j) => j)).toThrow(CausalityError);
   });
 });
+
+describe('DvvSet: a context with a gap', () => {
+  it('hands clients only the gap-free part, so a write never supersedes a version beyond the gap', () => {
+    // eu.1:3 arrived but eu.1:2 has not yet: the exact context is {eu.1:1} + [eu.1:3].
+    const set = DvvSet.fromJSON({ context: { vv: { 'eu.1': 1 }, cloud: [['eu.1', 3]] }, versions: [['eu.1', 3, 'three']] }, (j) => j as string);
+    expect(set.context().toJSON()).toEqual({ 'eu.1': 1 });
+    const { set: after, dot } = set.update(set.context(), 'eu.1', 'four');
+    expect(dot).toEqual({ actor: 'eu.1', counter: 4 });
+    // 'three' was read but the read context cannot say so without also claiming eu.1:2: it stays a sibling.
+    expect(after.values()).toEqual(['three', 'four']);
+    // eu.1:2 arrives late: it was never read by anyone here, so it is kept.
+    const late = DvvSet.fromJSON({ context: { vv: { 'eu.1': 2 }, cloud: [] }, versions: [['eu.1', 2, 'two']] }, (j) => j as string);
+    expect(after.sync(late).values()).toEqual(['two', 'three', 'four']);
+  });
+});
