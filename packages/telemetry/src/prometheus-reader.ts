@@ -9,13 +9,24 @@
  */
 import { diag } from '@opentelemetry/api';
 import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
-import { MetricReader } from '@opentelemetry/sdk-metrics';
+import { AggregationTemporality, InstrumentType, MetricReader } from '@opentelemetry/sdk-metrics';
 
 /** The content type of the Prometheus text exposition format the serializer writes. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 export class PrometheusPullReader extends MetricReader {
   readonly #serializer = new PrometheusSerializer('', false, undefined, false, true);
+
+  constructor() {
+    super({
+      // Counters and histograms are cumulative, as Prometheus expects. Observable gauges are
+      // delta: a gauge shows only what its callbacks observed in this collection, so a series
+      // whose source went away (a relay that stood down, a peer removed) disappears instead of
+      // repeating its last value forever, as cumulative last-value aggregation would.
+      aggregationTemporalitySelector: (type) =>
+        type === InstrumentType.OBSERVABLE_GAUGE ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE,
+    });
+  }
 
   /** Collects every instrument (running the observable callbacks) and renders the result. */
   async collectText(): Promise<string> {
