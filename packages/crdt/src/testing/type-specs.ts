@@ -13,7 +13,7 @@ import { LwwRegister } from '../lww-register.ts';
 import { MvRegister } from '../mv-register.ts';
 import { type ORMap } from '../or-map.ts';
 import { type ORSet } from '../or-set.ts';
-import { type PNCounter } from '../pn-counter.ts';
+import { counterJson, type PNCounter } from '../pn-counter.ts';
 import { type Replica, type ReplicatedType, type WriteResult } from './replication-harness.ts';
 import { CounterModel, LwwModel, MvModel, ORMapModel, ORSetModel } from './reference-models.ts';
 
@@ -61,12 +61,12 @@ export const gCounterSpec: TypeSpec<GCounter, { amount: number }> = {
   decode: (b) => GCounter.decode(b),
   toJSON: (s) => s.toJSON(),
   fromJSON: (j) => GCounter.fromJSON(j),
-  value: (s) => JSON.stringify(s.value().toString()),
+  value: (s) => counterJson(s.value()),
   model() {
     const model = new CounterModel();
     return {
       record: (id, op, origin) => (model.record(id, origin.actor, op.amount), true),
-      expected: (known) => JSON.stringify(model.expected(known)),
+      expected: (known) => model.expected(known),
     };
   },
 };
