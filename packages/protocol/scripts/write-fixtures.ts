@@ -2,7 +2,7 @@
  * One-off: writes the golden fixtures of this schema version. Run by hand when a schema version
  * is released, never by tests:
  *
- *   node --conditions=meridian-source packages/protocol/scripts/write-fixtures.ts
+ *   node --conditions=meridian-source packages/protocol/scripts/write-fixtures.ts [output dir]
  *
  * A fixture, once committed, is frozen: this script writes only the files that do not exist yet,
  * and never rewrites one (a reader that stops decoding an old fixture is a compatibility bug, not a
@@ -23,7 +23,7 @@ import { encodeRecord, type ReplicationRecord } from '@meridian/protocol';
 import { UpdateSchema, Policy as WirePolicy } from '../src/generated/meridian/replication/v1/replication_pb.js';
 
 const PACKAGE = join(dirname(fileURLToPath(import.meta.url)), '..');
-const FIXTURES = join(PACKAGE, 'fixtures');
+const FIXTURES = process.argv[2] ?? join(PACKAGE, 'fixtures');
 
 const hlc = (physicalMs: bigint, logical: bigint): bigint => (physicalMs << 16n) | logical;
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
@@ -106,12 +106,12 @@ function schemaV2NewKind(): Uint8Array {
 
 function writeOnce(path: string, bytes: Uint8Array | string): void {
   if (existsSync(path)) {
-    console.log(`kept    ${path.slice(PACKAGE.length + 1)} (fixtures are frozen)`);
+    console.log(`kept    ${path} (fixtures are frozen)`);
     return;
   }
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, bytes);
-  console.log(`wrote   ${path.slice(PACKAGE.length + 1)}`);
+  console.log(`wrote   ${path}`);
 }
 
 for (const [name, record] of Object.entries(v1)) writeOnce(join(FIXTURES, 'v1', name), encodeRecord(record));
@@ -124,7 +124,7 @@ if (!existsSync(imagePath)) {
   execFileSync('buf', ['build', 'proto', '--exclude-source-info', '-o', imagePath], { cwd: PACKAGE, stdio: 'inherit' });
   // Pretty-printed, so that a reviewer can read what v1 froze.
   writeFileSync(imagePath, `${JSON.stringify(JSON.parse(readFileSync(imagePath, 'utf8')), null, 2)}\n`);
-  console.log(`wrote   ${imagePath.slice(PACKAGE.length + 1)}`);
+  console.log(`wrote   ${imagePath}`);
 } else {
-  console.log(`kept    ${imagePath.slice(PACKAGE.length + 1)} (fixtures are frozen)`);
+  console.log(`kept    ${imagePath} (fixtures are frozen)`);
 }

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeRecord, encodeRecord } from './record-codec.ts';
-import { ProtocolError } from './protocol-error.ts';
+import { caughtProtocolError } from './caught-protocol-error.ts';
 import type { ReplicationRecord } from './replication-record.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
@@ -83,13 +83,7 @@ describe('golden fixtures, schema v1', () => {
 
 describe('fixtures of a future schema version', () => {
   it.each(['schema-v2-update.bin', 'schema-v2-new-kind.bin'])('%s is refused as MERIDIAN_SCHEMA_TOO_NEW (version 2), not as poison', (file) => {
-    let error: unknown;
-    try {
-      decodeRecord(read(`future/${file}`));
-    } catch (caught) {
-      error = caught;
-    }
-    expect(error).toBeInstanceOf(ProtocolError);
+    const error = caughtProtocolError(() => decodeRecord(read(`future/${file}`)));
     expect(error).toMatchObject({ code: 'MERIDIAN_SCHEMA_TOO_NEW', schemaVersion: 2, retryable: false });
   });
 });

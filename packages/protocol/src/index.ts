@@ -13,10 +13,12 @@ export {
   payloadKindOf,
   type Origin,
   type UpdatePayload,
+  type SequencedRecordFields,
   type UpdateRecord,
   type NamespaceRecord,
   type HeartbeatRecord,
   type ReplicationRecord,
+  type SequencedRecord,
   type ReplicationRecordKind,
 } from './replication-record.ts';
 export { encodeRecord, decodeRecord, withSequence } from './record-codec.ts';

@@ -12,6 +12,7 @@ import {
   type Origin,
   type Policy,
   type ReplicationRecord,
+  type SequencedRecordFields,
   type UpdateRecord,
 } from './replication-record.ts';
 
@@ -38,49 +39,30 @@ export const traceparentArb: fc.Arbitrary<string> = fc.oneof(
   fc.tuple(hex(32), hex(16), fc.constantFrom('00', '01')).map(([trace, parent, flags]) => `00-${trace}-${parent}-${flags}`),
 );
 export const tracestateArb: fc.Arbitrary<string | undefined> = fc.option(fc.string({ unit: 'grapheme', maxLength: 30 }), { nil: undefined });
-const bytesArb = fc.uint8Array({ maxLength: 64 });
-
-function withTracestate<T extends object>(record: T, tracestate: string | undefined): T & { tracestate?: string } {
-  return tracestate === undefined ? record : { ...record, tracestate };
-}
+/** The fields updates and namespace declarations share (a tracestate only when present). */
+export const sequencedFieldsArb: fc.Arbitrary<SequencedRecordFields> = fc
+  .record({
+    origin: originArb,
+    originSequence: uint64Arb,
+    outboxId: uint64Arb,
+    namespace: namespaceArb,
+    policy: policyArb,
+    hlc: uint64Arb,
+    traceparent: traceparentArb,
+    tracestate: tracestateArb,
+  })
+  .map(({ tracestate, ...fields }) => ({ schemaVersion: SCHEMA_VERSION, ...fields, ...(tracestate === undefined ? {} : { tracestate }) }));
 
 export const updateRecordArb: fc.Arbitrary<UpdateRecord> = fc
-  .record({
-    origin: originArb,
-    originSequence: uint64Arb,
-    outboxId: uint64Arb,
-    namespace: namespaceArb,
-    policy: policyArb,
-    key: keyArb,
-    hlc: uint64Arb,
-    traceparent: traceparentArb,
-    tracestate: tracestateArb,
-    bytes: bytesArb,
-  })
-  .map(({ tracestate, bytes, ...r }): UpdateRecord =>
-    withTracestate(
-      {
-        kind: 'update',
-        schemaVersion: SCHEMA_VERSION,
-        ...r,
-        payload: payloadKindOf(r.policy) === 'register' ? { kind: 'register', state: bytes } : { kind: 'crdt', delta: bytes },
-      },
-      tracestate,
-    ),
-  );
+  .tuple(sequencedFieldsArb, keyArb, fc.uint8Array({ maxLength: 64 }))
+  .map(([fields, key, bytes]): UpdateRecord => ({
+    kind: 'update',
+    ...fields,
+    key,
+    payload: payloadKindOf(fields.policy) === 'register' ? { kind: 'register', state: bytes } : { kind: 'crdt', delta: bytes },
+  }));
 
-export const namespaceRecordArb: fc.Arbitrary<NamespaceRecord> = fc
-  .record({
-    origin: originArb,
-    originSequence: uint64Arb,
-    outboxId: uint64Arb,
-    namespace: namespaceArb,
-    policy: policyArb,
-    hlc: uint64Arb,
-    traceparent: traceparentArb,
-    tracestate: tracestateArb,
-  })
-  .map(({ tracestate, ...r }): NamespaceRecord => withTracestate({ kind: 'namespace', schemaVersion: SCHEMA_VERSION, ...r }, tracestate));
+export const namespaceRecordArb: fc.Arbitrary<NamespaceRecord> = sequencedFieldsArb.map((fields): NamespaceRecord => ({ kind: 'namespace', ...fields }));
 
 export const actorIdArb: fc.Arbitrary<string> = fc.tuple(regionArb, epochArb).map(([region, epoch]) => `${region}.${epoch}`);
 

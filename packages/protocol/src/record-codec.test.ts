@@ -8,6 +8,7 @@ import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { UpdateSchema, Policy as WirePolicy } from './generated/meridian/replication/v1/replication_pb.js';
 import { decodeRecord, encodeRecord, withSequence } from './record-codec.ts';
 import { ProtocolError } from './protocol-error.ts';
+import { caughtProtocolError } from './caught-protocol-error.ts';
 import { heartbeatRecordArb, namespaceRecordArb, replicationRecordArb, uint64Arb, updateRecordArb } from './record-arbitraries.ts';
 import { SCHEMA_VERSION, type UpdateRecord, type NamespaceRecord, type HeartbeatRecord } from './replication-record.ts';
 
@@ -24,16 +25,6 @@ const update: UpdateRecord = {
   traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
   payload: { kind: 'register', state: Uint8Array.of(1, 2, 3) },
 };
-
-function thrown(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ProtocolError) return error;
-    throw new Error(`expected a ProtocolError, got ${String(error)}`, { cause: error });
-  }
-  throw new Error('expected a ProtocolError, nothing was thrown');
-}
 
 describe('round trip', () => {
   it.each([
@@ -121,14 +112,14 @@ describe('withSequence', () => {
   it('is idempotent for the same sequence and refuses another one', () => {
     const once = withSequence(encodeRecord(update), 5n);
     expect(withSequence(once, 5n)).toEqual(once);
-    const error = thrown(() => withSequence(once, 6n));
+    const error = caughtProtocolError(() => withSequence(once, 6n));
     expect(error.code).toBe('MERIDIAN_ENVELOPE_INVALID');
     expect(error.message).toMatch(/already has sequence 5/);
   });
 
   it('refuses sequence 0, negative and 2^64', () => {
     for (const bad of [0n, -1n, 1n << 64n]) {
-      expect(thrown(() => withSequence(encodeRecord(update), bad)).code).toBe('MERIDIAN_ENVELOPE_INVALID');
+      expect(caughtProtocolError(() => withSequence(encodeRecord(update), bad)).code).toBe('MERIDIAN_ENVELOPE_INVALID');
     }
   });
 
@@ -136,11 +127,11 @@ describe('withSequence', () => {
     const heartbeat: HeartbeatRecord = {
       kind: 'heartbeat', schemaVersion: 1, origin: { region: 'eu', epoch: 1 }, originWallMs: 1, highWaterSequence: 0n, applied: new Map(), hlc: 1n,
     };
-    expect(thrown(() => withSequence(encodeRecord(heartbeat), 1n)).code).toBe('MERIDIAN_ENVELOPE_INVALID');
+    expect(caughtProtocolError(() => withSequence(encodeRecord(heartbeat), 1n)).code).toBe('MERIDIAN_ENVELOPE_INVALID');
   });
 
   it('refuses garbage as undecodable', () => {
-    expect(thrown(() => withSequence(Uint8Array.of(0xff, 0xff, 0xff), 1n)).code).toBe('MERIDIAN_ENVELOPE_UNDECODABLE');
+    expect(caughtProtocolError(() => withSequence(Uint8Array.of(0xff, 0xff, 0xff), 1n)).code).toBe('MERIDIAN_ENVELOPE_UNDECODABLE');
   });
 
   it('keeps unknown fields, so it can stamp a newer replica\'s update during a rolling upgrade', () => {
@@ -158,7 +149,7 @@ describe('withSequence', () => {
     const writer = new BinaryWriter();
     writer.tag(1, WireType.Varint).uint32(SCHEMA_VERSION + 1);
     writer.tag(60, WireType.LengthDelimited).bytes(Uint8Array.of(8, 1));
-    const error = thrown(() => withSequence(writer.finish(), 1n));
+    const error = caughtProtocolError(() => withSequence(writer.finish(), 1n));
     expect(error.code).toBe('MERIDIAN_SCHEMA_TOO_NEW');
     expect(error.schemaVersion).toBe(SCHEMA_VERSION + 1);
   });

@@ -21,7 +21,9 @@ import {
   Policy as WirePolicy,
   RecordSchema,
   UpdateSchema,
+  type NamespaceDeclared,
   type Record as WireRecord,
+  type Update,
 } from './generated/meridian/replication/v1/replication_pb.js';
 import { ProtocolError, ProtocolErrorCode, describeValue } from './protocol-error.ts';
 import { assertValidRecord } from './record-rules.ts';
@@ -32,6 +34,7 @@ import {
   type Origin,
   type Policy,
   type ReplicationRecord,
+  type SequencedRecordFields,
   type UpdatePayload,
   type UpdateRecord,
 } from './replication-record.ts';
@@ -121,53 +124,64 @@ function invalid(message: string, schemaVersion?: number): ProtocolError {
 }
 
 function toWire(record: ReplicationRecord): WireRecord {
-  const origin = { originRegion: record.origin.region, originEpoch: record.origin.epoch };
+  const { schemaVersion } = record;
   switch (record.kind) {
     case 'update': {
       const { payload } = record;
       const update = create(UpdateSchema, {
-        ...origin,
-        originSequence: record.originSequence,
-        outboxId: record.outboxId,
-        namespace: record.namespace,
-        policy: POLICY_TO_WIRE[record.policy],
+        ...sequencedToWire(record),
         key: record.key,
-        hlc: record.hlc,
-        traceparent: record.traceparent,
-        ...(record.tracestate === undefined ? {} : { tracestate: record.tracestate }),
-        payload:
-          payload.kind === 'register'
-            ? { case: 'registerState', value: payload.state }
-            : { case: 'crdtDelta', value: payload.delta },
+        payload: payload.kind === 'register' ? { case: 'registerState', value: payload.state } : { case: 'crdtDelta', value: payload.delta },
       });
-      return create(RecordSchema, { schemaVersion: record.schemaVersion, kind: { case: 'update', value: update } });
+      return create(RecordSchema, { schemaVersion, kind: { case: 'update', value: update } });
     }
     case 'namespace': {
-      const declared = create(NamespaceDeclaredSchema, {
-        ...origin,
-        originSequence: record.originSequence,
-        outboxId: record.outboxId,
-        namespace: record.namespace,
-        policy: POLICY_TO_WIRE[record.policy],
-        hlc: record.hlc,
-        traceparent: record.traceparent,
-        ...(record.tracestate === undefined ? {} : { tracestate: record.tracestate }),
-      });
-      return create(RecordSchema, { schemaVersion: record.schemaVersion, kind: { case: 'namespaceDeclared', value: declared } });
+      const declared = create(NamespaceDeclaredSchema, sequencedToWire(record));
+      return create(RecordSchema, { schemaVersion, kind: { case: 'namespaceDeclared', value: declared } });
     }
     case 'heartbeat': {
       const applied: { [actor: string]: bigint } = {};
       for (const actor of [...record.applied.keys()].sort()) applied[actor] = record.applied.get(actor) ?? 0n;
       const heartbeat = create(HeartbeatSchema, {
-        ...origin,
+        originRegion: record.origin.region,
+        originEpoch: record.origin.epoch,
         originWallMs: BigInt(record.originWallMs),
         highWaterSequence: record.highWaterSequence,
         applied,
         hlc: record.hlc,
       });
-      return create(RecordSchema, { schemaVersion: record.schemaVersion, kind: { case: 'heartbeat', value: heartbeat } });
+      return create(RecordSchema, { schemaVersion, kind: { case: 'heartbeat', value: heartbeat } });
     }
   }
+}
+
+/** The fields Update and NamespaceDeclared share: same names in both messages (not all the same numbers). */
+function sequencedToWire(record: SequencedRecordFields) {
+  return {
+    originRegion: record.origin.region,
+    originEpoch: record.origin.epoch,
+    originSequence: record.originSequence,
+    outboxId: record.outboxId,
+    namespace: record.namespace,
+    policy: POLICY_TO_WIRE[record.policy],
+    hlc: record.hlc,
+    traceparent: record.traceparent,
+    ...(record.tracestate === undefined ? {} : { tracestate: record.tracestate }),
+  };
+}
+
+function sequencedFromWire(wire: Update | NamespaceDeclared, schemaVersion: number): SequencedRecordFields {
+  return {
+    schemaVersion,
+    origin: originOf(wire.originRegion, wire.originEpoch),
+    originSequence: wire.originSequence,
+    outboxId: wire.outboxId,
+    namespace: wire.namespace,
+    policy: policyFromWire(wire.policy, schemaVersion),
+    hlc: wire.hlc,
+    traceparent: wire.traceparent,
+    ...(wire.tracestate === undefined ? {} : { tracestate: wire.tracestate }),
+  };
 }
 
 function fromWire(wire: WireRecord): ReplicationRecord {
@@ -176,41 +190,16 @@ function fromWire(wire: WireRecord): ReplicationRecord {
   switch (kind.case) {
     case 'update': {
       const u = kind.value;
-      const policy = policyFromWire(u.policy, schemaVersion);
+      const fields = sequencedFromWire(u, schemaVersion);
       let payload: UpdatePayload;
       if (u.payload.case === 'registerState') payload = { kind: 'register', state: new Uint8Array(u.payload.value) };
       else if (u.payload.case === 'crdtDelta') payload = { kind: 'crdt', delta: new Uint8Array(u.payload.value) };
       else throw invalid('invalid payload: missing (expected register_state or crdt_delta)', schemaVersion);
-      const record: UpdateRecord = {
-        kind: 'update',
-        schemaVersion,
-        origin: originOf(u.originRegion, u.originEpoch),
-        originSequence: u.originSequence,
-        outboxId: u.outboxId,
-        namespace: u.namespace,
-        policy,
-        key: u.key,
-        hlc: u.hlc,
-        traceparent: u.traceparent,
-        ...(u.tracestate === undefined ? {} : { tracestate: u.tracestate }),
-        payload,
-      };
+      const record: UpdateRecord = { kind: 'update', ...fields, key: u.key, payload };
       return record;
     }
     case 'namespaceDeclared': {
-      const n = kind.value;
-      const record: NamespaceRecord = {
-        kind: 'namespace',
-        schemaVersion,
-        origin: originOf(n.originRegion, n.originEpoch),
-        originSequence: n.originSequence,
-        outboxId: n.outboxId,
-        namespace: n.namespace,
-        policy: policyFromWire(n.policy, schemaVersion),
-        hlc: n.hlc,
-        traceparent: n.traceparent,
-        ...(n.tracestate === undefined ? {} : { tracestate: n.tracestate }),
-      };
+      const record: NamespaceRecord = { kind: 'namespace', ...sequencedFromWire(kind.value, schemaVersion) };
       return record;
     }
     case 'heartbeat': {

@@ -15,6 +15,7 @@ import {
   payloadKindOf,
   type Origin,
   type ReplicationRecord,
+  type SequencedRecordFields,
   type UpdatePayload,
   type Policy,
 } from './replication-record.ts';
@@ -104,30 +105,25 @@ export function findProblem(record: ReplicationRecord): string | undefined {
   if (common !== undefined) return common;
   switch (record.kind) {
     case 'update':
-      return (
-        checkUint64('origin sequence', record.originSequence) ??
-        checkUint64('outbox id', record.outboxId) ??
-        checkNamespace(record.namespace) ??
-        checkKey(record.key) ??
-        checkPolicy(record.policy) ??
-        checkTraceparent(record.traceparent) ??
-        checkTracestate(record.tracestate) ??
-        checkPayload(record.policy, record.payload)
-      );
+      return checkSequenced(record) ?? checkKey(record.key) ?? checkPayload(record.policy, record.payload);
     case 'namespace':
-      return (
-        checkUint64('origin sequence', record.originSequence) ??
-        checkUint64('outbox id', record.outboxId) ??
-        checkNamespace(record.namespace) ??
-        checkPolicy(record.policy) ??
-        checkTraceparent(record.traceparent) ??
-        checkTracestate(record.tracestate)
-      );
+      return checkSequenced(record);
     case 'heartbeat':
       return checkWallMs(record.originWallMs) ?? checkUint64('high-water sequence', record.highWaterSequence) ?? checkApplied(record.applied);
     default:
       return `invalid record kind: expected update, namespace or heartbeat (got ${describeValue((record as { kind?: unknown }).kind)})`;
   }
+}
+
+function checkSequenced(record: SequencedRecordFields): string | undefined {
+  return (
+    checkUint64('origin sequence', record.originSequence) ??
+    checkUint64('outbox id', record.outboxId) ??
+    checkNamespace(record.namespace) ??
+    checkPolicy(record.policy) ??
+    checkTraceparent(record.traceparent) ??
+    checkTracestate(record.tracestate)
+  );
 }
 
 /** Throws MERIDIAN_ENVELOPE_INVALID with the first rule `record` breaks. */

@@ -15,7 +15,8 @@ import {
   type Update,
 } from './generated/meridian/replication/v1/replication_pb.js';
 import { decodeRecord, encodeRecord } from './record-codec.ts';
-import { ProtocolError, type ProtocolErrorCode } from './protocol-error.ts';
+import { type ProtocolError, type ProtocolErrorCode } from './protocol-error.ts';
+import { caughtProtocolError } from './caught-protocol-error.ts';
 import { SCHEMA_VERSION, type HeartbeatRecord, type NamespaceRecord, type ReplicationRecord, type UpdateRecord } from './replication-record.ts';
 
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
@@ -44,18 +45,8 @@ function heartbeatBytes(patch: Partial<HeartbeatInit>): Uint8Array {
   return toBinary(RecordSchema, create(RecordSchema, { schemaVersion: SCHEMA_VERSION, kind: { case: 'heartbeat', value: create(HeartbeatSchema, { ...validHeartbeat, ...patch }) } }));
 }
 
-function failure(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ProtocolError) return error;
-    throw new Error(`expected a ProtocolError, got ${String(error)}`, { cause: error });
-  }
-  throw new Error('expected a ProtocolError, nothing was thrown');
-}
-
 function expectRefused(fn: () => unknown, code: ProtocolErrorCode, message?: RegExp): ProtocolError {
-  const error = failure(fn);
+  const error = caughtProtocolError(fn);
   expect(error.code).toBe(code);
   expect(error.retryable).toBe(false);
   expect(error.name).toBe('ProtocolError');
@@ -153,7 +144,7 @@ describe('decode: MERIDIAN_ENVELOPE_UNDECODABLE', () => {
   });
 
   it('keeps the parser error as the cause', () => {
-    expect(failure(() => decodeRecord(Uint8Array.of(0xff))).cause).toBeInstanceOf(Error);
+    expect(caughtProtocolError(() => decodeRecord(Uint8Array.of(0xff))).cause).toBeInstanceOf(Error);
   });
 });
 
@@ -168,7 +159,7 @@ describe('decode: MERIDIAN_SCHEMA_TOO_NEW', () => {
       const error = expectRefused(() => decodeRecord(bytes), 'MERIDIAN_SCHEMA_TOO_NEW', /newer than this reader's/);
       expect(error.schemaVersion).toBeGreaterThan(SCHEMA_VERSION);
     }
-    expect(failure(() => decodeRecord(updateBytes({}, newer))).schemaVersion).toBe(newer);
+    expect(caughtProtocolError(() => decodeRecord(updateBytes({}, newer))).schemaVersion).toBe(newer);
   });
 });
 

@@ -40,40 +40,39 @@ export type UpdatePayload =
   /** A CRDT delta as @meridian/crdt encodes it, opaque here. */
   | { readonly kind: 'crdt'; readonly delta: Uint8Array };
 
-/** One key's change. */
-export interface UpdateRecord {
-  readonly kind: 'update';
+/**
+ * What updates and namespace declarations share: both are written to the outbox in the write's
+ * transaction and numbered by the relay as it publishes them.
+ */
+export interface SequencedRecordFields {
   /** The schema version the record was (or is to be) written with: 1..SCHEMA_VERSION. */
   readonly schemaVersion: number;
   readonly origin: Origin;
   /** Contiguous per origin, assigned by the relay at publish (`withSequence`); 0n in the outbox. */
   readonly originSequence: bigint;
+  /** The outbox row id: known at commit, before the relay numbers the row (session tokens use it). */
   readonly outboxId: bigint;
   /** Non-empty, never contains '/'. */
   readonly namespace: string;
   readonly policy: Policy;
-  /** Non-empty. */
-  readonly key: string;
   readonly hlc: bigint;
   /** W3C `traceparent` of the write, or '' when the write was not traced. */
   readonly traceparent: string;
   readonly tracestate?: string;
+}
+
+/** One key's change. */
+export interface UpdateRecord extends SequencedRecordFields {
+  readonly kind: 'update';
+  /** Non-empty. */
+  readonly key: string;
   /** Its kind follows the policy: see `payloadKindOf`. */
   readonly payload: UpdatePayload;
 }
 
 /** A namespace created in one region, replicated to all. */
-export interface NamespaceRecord {
+export interface NamespaceRecord extends SequencedRecordFields {
   readonly kind: 'namespace';
-  readonly schemaVersion: number;
-  readonly origin: Origin;
-  readonly originSequence: bigint;
-  readonly outboxId: bigint;
-  readonly namespace: string;
-  readonly policy: Policy;
-  readonly hlc: bigint;
-  readonly traceparent: string;
-  readonly tracestate?: string;
 }
 
 /** The relay's once-a-second heartbeat; never in the outbox, never sequenced. */
@@ -91,4 +90,6 @@ export interface HeartbeatRecord {
 }
 
 export type ReplicationRecord = UpdateRecord | NamespaceRecord | HeartbeatRecord;
+/** The records the relay numbers (`withSequence`); heartbeats are never numbered. */
+export type SequencedRecord = UpdateRecord | NamespaceRecord;
 export type ReplicationRecordKind = ReplicationRecord['kind'];
