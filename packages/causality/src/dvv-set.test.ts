@@ -132,6 +132,13 @@ function run(world: World, clients: number, steps: readonly Step[], afterEach?: 
   }
 }
 
+/** Three regions and three clients after `steps`. */
+function simulate(steps: readonly Step[]): World {
+  const world = new World(3);
+  run(world, 3, steps);
+  return world;
+}
+
 const historyArb = fc.record({ steps: stepsArb(3, 3, 40), drain: fc.array(fc.nat(), { maxLength: 10 }) });
 
 describe('DvvSet: sync is a join', () => {
@@ -140,8 +147,7 @@ describe('DvvSet: sync is a join', () => {
   it('is commutative, associative and idempotent, and only grows the context', () => {
     fc.assert(
       fc.property(statesArb, ([{ steps }, i, j, k]) => {
-        const world = new World(3);
-        run(world, 3, steps);
+        const world = simulate(steps);
         const pick = (n: number): Replica => world.snapshots[n % Math.max(world.snapshots.length, 1)] ?? DvvSet.empty();
         const [a, b, c] = [pick(i), pick(j), pick(k)];
         expect(canon(a.sync(b))).toBe(canon(b.sync(a)));
@@ -218,8 +224,7 @@ describe('DvvSet: read-modify-write', () => {
   it('a blind write adds a sibling and supersedes nothing', () => {
     fc.assert(
       fc.property(historyArb, fc.nat({ max: 2 }), ({ steps }, region) => {
-        const world = new World(3);
-        run(world, 3, steps);
+        const world = simulate(steps);
         const before = world.sets[region]!;
         const { set, dot } = before.update(undefined, REGIONS[region]!, -1);
         expect(set.size()).toBe(before.size() + 1);
@@ -273,9 +278,7 @@ describe('DvvSet: forms', () => {
   it('round-trips through encode/decode and JSON', () => {
     fc.assert(
       fc.property(historyArb, ({ steps }) => {
-        const world = new World(3);
-        run(world, 3, steps);
-        for (const set of world.sets) {
+        for (const set of simulate(steps).sets) {
           const bytes = set.encode(encodeValue);
           const decoded = DvvSet.decode(bytes, decodeValue);
           expect(canon(decoded)).toBe(hex(bytes));
@@ -291,9 +294,7 @@ describe('DvvSet: forms', () => {
   it('versions are sorted by dot and the read context is the compact part of the exact context', () => {
     fc.assert(
       fc.property(historyArb, ({ steps }) => {
-        const world = new World(3);
-        run(world, 3, steps);
-        for (const set of world.sets) {
+        for (const set of simulate(steps).sets) {
           const dots = set.versions().map((v) => v.dot);
           dots.slice(1).forEach((d, i) => expect(compareDots(dots[i]!, d)).toBeLessThan(0));
           expect(set.context().equals(set.causalContext().vector)).toBe(true);

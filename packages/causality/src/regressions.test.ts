@@ -5,7 +5,7 @@
  * catch. Append, never delete.
  */
 import { describe, it, expect } from 'vitest';
-import { compareDots } from './actor.ts';
+import { compareDots, type ActorId } from './actor.ts';
 import { CausalContext } from './causal-context.ts';
 import { CausalityError, CausalityErrorCode } from './causality-error.ts';
 import { DvvSet } from './dvv-set.ts';
@@ -78,5 +78,21 @@ describe('regressions', () => {
   it('refuses DvvSet versions out of order', () => {
     expectRefused(() => DvvSet.decode(Uint8Array.from([0x44, 1, 1, ...EU1, 3, 0, 2, 0, 2, 0, 0, 1, 0]), (b) => b));
     expect(DvvSet.decode(Uint8Array.from([0x44, 1, 1, ...EU1, 3, 0, 2, 0, 1, 0, 0, 2, 0]), (b) => b).size()).toBe(2);
+  });
+
+  // The deliberate demonstration (VersionVector.join taking min instead of max), least-upper-bound law.
+  it('the join of vectors with disjoint actors holds both', () => {
+    const joined = VersionVector.from({ 'ap-south.3': 1 }).join(VersionVector.from({ 'eu.2': 1 }));
+    expect(joined.toJSON()).toEqual({ 'ap-south.3': 1, 'eu.2': 1 });
+    expect(joined.compare(VersionVector.from({ 'eu.2': 1 }))).toBe('after');
+  });
+
+  // The same demonstration, DvvSet convergence: two blind writes at two regions, one delivery.
+  it('blind writes at two regions stay siblings after a delivery either way', () => {
+    const regions: ActorId[] = ['eu.1', 'us.1'];
+    const [a, b] = regions.map((actor, i) => DvvSet.empty<number>().update(undefined, actor, i).set) as [DvvSet<number>, DvvSet<number>];
+    expect(a.sync(b).values()).toEqual([0, 1]);
+    expect(b.sync(a).values()).toEqual([0, 1]);
+    expect(a.sync(b).context().toJSON()).toEqual({ 'eu.1': 1, 'us.1': 1 });
   });
 });
