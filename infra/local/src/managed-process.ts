@@ -17,6 +17,9 @@ export interface ManagedProcessOptions {
   readonly logFile: string;
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
+  /** Run as this user and group (the parent must be root). Signals then reach the process itself. */
+  readonly uid?: number;
+  readonly gid?: number;
 }
 
 export class ManagedProcess {
@@ -34,6 +37,8 @@ export class ManagedProcess {
       cwd: options.cwd,
       env: options.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(options.uid !== undefined ? { uid: options.uid } : {}),
+      ...(options.gid !== undefined ? { gid: options.gid } : {}),
     });
     this.#child.stdout?.pipe(log);
     this.#child.stderr?.pipe(log);
@@ -78,10 +83,10 @@ export class ManagedProcess {
     }
   }
 
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
-  async stop(graceMs = 15_000): Promise<void> {
+  /** `signal` (SIGTERM), then SIGKILL after `graceMs`; resolves once the process has exited. */
+  async stop(graceMs = 15_000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     if (!this.running) return;
-    this.#child.kill('SIGTERM');
+    this.#child.kill(signal);
     const timer = setTimeout(() => this.#child.kill('SIGKILL'), graceMs);
     await this.#exited;
     clearTimeout(timer);

@@ -40,6 +40,7 @@ export function databaseUrl(url: string, database: string): string {
 
 async function canConnect(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  client.on('error', () => undefined); // a refused or reset connection is the answer, not a crash
   try {
     await client.connect();
     await client.query('select 1');
@@ -119,22 +120,29 @@ function serverBinDir(): string {
   return join(base, newest, 'bin');
 }
 
-/** initdb refuses to run as root: then every server command runs as the `postgres` user. */
-function asServerUser(command: string, args: string[]): [string, string[]] {
-  return userInfo().uid === 0 ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
+/** initdb and postgres refuse to run as root: then they run as the `postgres` user. */
+async function serverUser(): Promise<{ uid: number; gid: number } | undefined> {
+  if (userInfo().uid !== 0) return undefined;
+  const { stdout: uid } = await run('id', ['-u', 'postgres']);
+  const { stdout: gid } = await run('id', ['-g', 'postgres']);
+  return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
 }
 
 export async function startPrivatePostgres(options: { readonly port?: number; readonly settings?: Record<string, string> } = {}): Promise<PrivatePostgres> {
   const bin = serverBinDir();
+  const user = await serverUser();
   const root = mkdtempSync(join(tmpdir(), 'meridian-pg-'));
   const dataDir = join(root, 'data');
-  if (userInfo().uid === 0) {
-    const { stdout } = await run('id', ['-u', 'postgres']);
-    const { stdout: gid } = await run('id', ['-g', 'postgres']);
-    chownSync(root, Number(stdout.trim()), Number(gid.trim()));
+  writeFileSync(join(root, 'postgres.log'), '');
+  if (user) {
+    chownSync(root, user.uid, user.gid);
+    chownSync(join(root, 'postgres.log'), user.uid, user.gid);
   }
-  const [cmd, args] = asServerUser(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
-  await run(cmd, args);
+  await new Promise<void>((resolve, reject) => {
+    execFile(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8'], { ...(user ?? {}) }, (error, _stdout, stderr) =>
+      error ? reject(new Error(`initdb failed: ${stderr || error.message}`)) : resolve(),
+    );
+  });
   const port = options.port ?? (await freePort());
   const settings: Record<string, string> = {
     listen_addresses: "'127.0.0.1'",
@@ -146,17 +154,10 @@ export async function startPrivatePostgres(options: { readonly port?: number; re
     ...options.settings,
   };
   appendFileSync(join(dataDir, 'postgresql.conf'), Object.entries(settings).map(([k, v]) => `${k} = ${v}\n`).join(''));
-  writeFileSync(join(root, 'postgres.log'), '');
-  if (userInfo().uid === 0) {
-    const { stdout } = await run('id', ['-u', 'postgres']);
-    const { stdout: gid } = await run('id', ['-g', 'postgres']);
-    chownSync(join(root, 'postgres.log'), Number(stdout.trim()), Number(gid.trim()));
-  }
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   let proc: ManagedProcess | undefined;
   const start = async (): Promise<void> => {
-    const [c, a] = asServerUser(join(bin, 'postgres'), ['-D', dataDir]);
-    proc = new ManagedProcess({ name: `postgres[${port}]`, command: c, args: a, logFile: join(root, 'postgres.log') });
+    proc = new ManagedProcess({ name: `postgres[${port}]`, command: join(bin, 'postgres'), args: ['-D', dataDir], logFile: join(root, 'postgres.log'), ...(user ?? {}) });
     await proc.waitUntil(() => canConnect(url), 30_000, `accepting connections on ${port}`);
   };
   await start();
@@ -169,16 +170,9 @@ export async function startPrivatePostgres(options: { readonly port?: number; re
     },
     start,
     // SIGINT is PostgreSQL's "fast" shutdown: it disconnects clients instead of waiting for them.
-    stop: async () => {
-      if (!proc?.running) return;
-      proc.signal('SIGINT');
-      await proc.stop(10_000);
-    },
+    stop: async () => proc?.stop(10_000, 'SIGINT'),
     destroy: async () => {
-      if (proc?.running) {
-        proc.signal('SIGINT');
-        await proc.stop(10_000);
-      }
+      await proc?.stop(10_000, 'SIGINT');
       rmSync(root, { recursive: true, force: true });
     },
   };

@@ -229,6 +229,12 @@ export class PgStore {
         throw classifyPgError(error);
       }
       let broken = false;
+      // A connection lost mid-transaction also surfaces as the query's rejection; without a
+      // listener the client's 'error' event would crash the process.
+      const onError = (): void => {
+        broken = true;
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const result = await fn(new StoreTx(client), client);
@@ -248,6 +254,7 @@ export class PgStore {
         if (classified.code === StoreErrorCode.failed && !(error instanceof pg.DatabaseError)) throw error;
         throw classified;
       } finally {
+        client.off('error', onError);
         client.release(broken);
       }
     }
