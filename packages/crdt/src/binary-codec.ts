@@ -173,8 +173,9 @@ export class ByteReader {
   }
 
   string(what: string): string {
+    const bytes = this.bytes(what);
     try {
-      return utf8Decoder.decode(this.bytes(what));
+      return utf8Decoder.decode(bytes);
     } catch (error) {
       throw invalidEncoding(`${what} is not valid UTF-8`, error);
     }

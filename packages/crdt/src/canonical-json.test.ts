@@ -1,0 +1,43 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { canonicalJson, parseCanonicalJson } from './canonical-json.ts';
+
+describe('canonicalJson', () => {
+  it('sorts members by UTF-16 code units, drops whitespace, writes numbers the shortest way', () => {
+    expect(canonicalJson({ b: 1, a: { d: [1, 2.5, -0], c: 'é' }, A: null })).toBe('{"A":null,"a":{"c":"é","d":[1,2.5,0]},"b":1}');
+    expect(canonicalJson({ '\u00e9': 1, z: 2, '\ud83d\ude00': 3 })).toBe('{"z":2,"é":1,"😀":3}');
+    expect(canonicalJson(1e21)).toBe('1e+21');
+    expect(canonicalJson('\ud800')).toBe('"\\ud800"'); // a lone surrogate is escaped: the text stays well-formed
+  });
+
+  it('is idempotent and independent of member order, for any JSON value', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        const text = canonicalJson(value);
+        expect(canonicalJson(parseCanonicalJson(text))).toBe(text);
+        expect(canonicalJson(JSON.parse(JSON.stringify(value)))).toBe(text);
+        expect(text.isWellFormed()).toBe(true);
+      }),
+    );
+  });
+
+  it('refuses what is not plain JSON instead of changing it', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    for (const [value, message] of [
+      [undefined, /undefined is not a JSON type/],
+      [Number.POSITIVE_INFINITY, /finite/],
+      [1n, /bigint/],
+      [new Map(), /plain objects/],
+      [[1, , 3], /holes/],
+      [{ a: undefined }, /undefined/],
+      [cyclic, /cycle/],
+      [{ [Symbol('s')]: 1 }, /symbol/],
+    ] as const) {
+      expect(() => canonicalJson(value)).toThrow(message);
+    }
+    expect(canonicalJson(Object.assign(Object.create(null) as object, { a: 1 }))).toBe('{"a":1}');
+    const shared = [1];
+    expect(canonicalJson({ a: shared, b: shared })).toBe('{"a":[1],"b":[1]}'); // shared, not cyclic
+  });
+});
