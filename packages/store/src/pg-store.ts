@@ -113,6 +113,15 @@ export class StoreTx {
     ]);
   }
 
+  /** Removes a key row this transaction inserted but never wrote (a no-op operation on a new key). */
+  async deleteEmptyKey(namespace: string, key: string): Promise<void> {
+    await this.#client.query('DELETE FROM meridian_keys WHERE namespace = $1 AND key = $2 AND state IS NULL', [namespace, key]);
+  }
+
+  async outboxHighWater(): Promise<bigint> {
+    return (await this.#client.query<{ id: bigint | null }>('SELECT max(id) AS id FROM meridian_outbox')).rows[0]?.id ?? 0n;
+  }
+
   /**
    * Appends the replication envelope of this transaction's write and returns its outbox id.
    * The transaction must already have written (lockKey / declareNamespace) — it then owns a

@@ -157,6 +157,67 @@ describe('mv registers', () => {
   });
 });
 
+describe('CRDT operations', () => {
+  beforeAll(async () => {
+    await call('PUT', '/v1/namespaces/hits', { policy: 'counter' });
+    await call('PUT', '/v1/namespaces/tags', { policy: 'set' });
+    await call('PUT', '/v1/namespaces/docs', { policy: 'map' });
+  });
+
+  it('counter: increments (negative too) and reads the sum', async () => {
+    expect((await call('POST', '/v1/ns/hits/keys/page/ops', { increment: 5 })).json['value']).toBe(5);
+    const w = await call('POST', '/v1/ns/hits/keys/page/ops', { increment: -2 });
+    expect(w.status).toBe(200);
+    expect(w.json['value']).toBe(3);
+    expect(w.json['session']).toMatch(/^eu\.\d+:\d+$/);
+    expect((await call('GET', '/v1/ns/hits/keys/page')).json['value']).toBe(3);
+  });
+
+  it('set: add and remove; a remove with an old context keeps adds it did not see (add wins)', async () => {
+    await call('POST', '/v1/ns/tags/keys/t/ops', { add: ['a', 'b'] });
+    const seen = await call('GET', '/v1/ns/tags/keys/t');
+    expect([...(seen.json['value'] as string[])].sort()).toEqual(['a', 'b']);
+    await call('POST', '/v1/ns/tags/keys/t/ops', { add: ['a'] }); // a new add of 'a', after the read
+    const removed = await call('POST', '/v1/ns/tags/keys/t/ops', { remove: ['a', 'b'], context: seen.json['context'] });
+    expect(removed.json['value']).toEqual(['a']);
+    const all = await call('POST', '/v1/ns/tags/keys/t/ops', { remove: ['a'] });
+    expect(all.json['value']).toEqual([]);
+  });
+
+  it('map: registers, counters and sets in fields, and field deletion', async () => {
+    await call('POST', '/v1/ns/docs/keys/d/ops', { set: { title: 'Hello' }, increment: { views: 2 }, add: { tags: ['x'] } });
+    const r = await call('GET', '/v1/ns/docs/keys/d');
+    expect(r.json['value']).toEqual({ title: 'Hello', views: 2, tags: ['x'] });
+    const d = await call('POST', '/v1/ns/docs/keys/d/ops', { delete: ['views'] });
+    expect(d.json['value']).toEqual({ title: 'Hello', tags: ['x'] });
+  });
+
+  it('refuses a malformed op, a field of another type, and ops on registers — storing nothing', async () => {
+    await refused('MERIDIAN_INVALID_OPERATION', () => call('POST', '/v1/ns/hits/keys/page/ops', { increment: 'lots' }));
+    await refused('MERIDIAN_INVALID_OPERATION', () => call('POST', '/v1/ns/hits/keys/page/ops', { add: [1] }));
+    await refused('MERIDIAN_INVALID_OPERATION', () => call('POST', '/v1/ns/tags/keys/t2/ops', { add: ['a'], remove: ['b'] }));
+    await refused('MERIDIAN_OPERATION_CONFLICT', () => call('POST', '/v1/ns/docs/keys/d/ops', { increment: { title: 1 } }));
+    await refused('MERIDIAN_WRONG_POLICY', () => call('POST', '/v1/ns/profiles/keys/alice/ops', { increment: 1 }));
+    await refused('MERIDIAN_INVALID_CONTEXT', () => call('POST', '/v1/ns/tags/keys/t/ops', { remove: ['a'], context: 'forged.token' }));
+    expect((await call('GET', '/v1/ns/hits/keys/page')).json['value']).toBe(3);
+  });
+
+  it('a no-op (removing an absent element of a new key) stores no row and ships nothing', async () => {
+    await refused('MERIDIAN_KEY_NOT_FOUND', async () => {
+      const noop = await call('POST', '/v1/ns/tags/keys/never/ops', { remove: ['ghost'] });
+      expect(noop.status).toBe(200);
+      return call('GET', '/v1/ns/tags/keys/never');
+    });
+  });
+
+  it('an idempotent retry does not add a second increment', async () => {
+    const first = await call('POST', '/v1/ns/hits/keys/once/ops', { increment: 10 }, { 'idempotency-key': 'inc-1' });
+    const retry = await call('POST', '/v1/ns/hits/keys/once/ops', { increment: 10 }, { 'idempotency-key': 'inc-1' });
+    expect(retry.json).toEqual(first.json);
+    expect((await call('GET', '/v1/ns/hits/keys/once')).json['value']).toBe(10);
+  });
+});
+
 describe('bad input is refused and stores nothing', () => {
   beforeAll(async () => {
     await call('PUT', '/v1/namespaces/strict', { policy: 'mv' });
@@ -194,6 +255,7 @@ describe('bad input is refused and stores nothing', () => {
     await refused('MERIDIAN_NAMESPACE_NOT_FOUND', () => call('PUT', '/v1/ns/missing/keys/k', { value: 1 }));
     await refused('MERIDIAN_INVALID_NAME', () => call('PUT', `/v1/ns/strict/keys/${encodeURIComponent('bad\u0001key')}`, { value: 1 }));
     await refused('MERIDIAN_WRONG_POLICY', () => call('PUT', '/v1/ns/counts/keys/k', { value: 1 }));
+    await refused('MERIDIAN_WRONG_POLICY', () => call('POST', '/v1/ns/strict/keys/k/ops', { increment: 1 }));
     await refused('MERIDIAN_WRONG_POLICY', () => call('DELETE', '/v1/ns/counts/keys/k'));
   });
   it('an unknown route', async () => {
@@ -253,7 +315,7 @@ describe('health and docs', () => {
   it('serves an OpenAPI document listing every route', async () => {
     const doc = (await call('GET', '/docs/json')).json;
     const paths = Object.keys(doc['paths'] as object);
-    for (const p of ['/v1/namespaces/{ns}', '/v1/namespaces', '/v1/ns/{ns}/keys/{key}']) expect(paths).toContain(p);
+    for (const p of ['/v1/namespaces/{ns}', '/v1/namespaces', '/v1/ns/{ns}/keys/{key}', '/v1/ns/{ns}/keys/{key}/ops']) expect(paths).toContain(p);
     expect(Object.keys(doc['paths']['/v1/ns/{ns}/keys/{key}'] as object).sort()).toEqual(['delete', 'get', 'put']);
   });
 });

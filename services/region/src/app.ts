@@ -153,6 +153,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   );
 
+  app.post(
+    '/v1/ns/:ns/keys/:key/ops',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Apply a CRDT operation: counter {"increment": n}; set {"add": [..]} or {"remove": [..], "context"?}; map {"set"|"increment"|"add"|"remove": {field: …}, "delete": [fields], "context"?}',
+        params: KeyParams,
+        headers: IdempotencyHeaders,
+        body: Type.Object({ context: Type.Optional(Type.String({ minLength: 1 })) }, { additionalProperties: true }),
+        response: { 200: WriteAnswer, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const answer = await deps.keys.applyOps(request.params.ns, request.params.key, request.body, { idempotencyKey: request.headers['idempotency-key'] });
+      return reply.code(answer.status).send(answer.body);
+    },
+  );
+
   // ---- health and metrics ------------------------------------------------------------------
   app.get('/health/live', { schema: { hide: true } }, () => Promise.resolve({ status: 'ok', region: deps.region }));
   app.get('/health/ready', { schema: { hide: true } }, async (_request, reply) => {

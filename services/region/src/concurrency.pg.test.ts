@@ -54,6 +54,25 @@ describe('50 concurrent writers through two instances', () => {
   beforeAll(async () => {
     await call(a, 'PUT', '/v1/namespaces/mvc', { policy: 'mv' });
     await call(a, 'PUT', '/v1/namespaces/lwwc', { policy: 'lww' });
+    await call(a, 'PUT', '/v1/namespaces/cnt', { policy: 'counter' });
+    await call(a, 'PUT', '/v1/namespaces/setc', { policy: 'set' });
+  });
+
+  it('counter: the value is exactly the sum of acknowledged increments', async () => {
+    // Increments from -20 to 30, skipping 0 (a zero increment is refused: it would ship nothing).
+    const increments = Array.from({ length: WRITERS }, (_, i) => (i < 20 ? i - 20 : i - 19));
+    const answers = await Promise.all(increments.map((n, i) => call(i % 2 ? a : b, 'POST', '/v1/ns/cnt/keys/k/ops', { increment: n })));
+    expect(answers.filter((x) => x.status === 200)).toHaveLength(WRITERS);
+    const sum = increments.reduce((x, y) => x + y, 0);
+    expect((await call(a, 'GET', '/v1/ns/cnt/keys/k')).json['value']).toBe(sum);
+    expect(await outboxFor('cnt', 'k')).toHaveLength(WRITERS);
+  });
+
+  it('set: no acknowledged add is lost', async () => {
+    const answers = await Promise.all(Array.from({ length: WRITERS }, (_, i) => call(i % 2 ? a : b, 'POST', '/v1/ns/setc/keys/k/ops', { add: [`e${i}`] })));
+    expect(answers.every((x) => x.status === 200)).toBe(true);
+    const value = (await call(b, 'GET', '/v1/ns/setc/keys/k')).json['value'] as string[];
+    expect([...value].sort()).toEqual(Array.from({ length: WRITERS }, (_, i) => `e${i}`).sort());
   });
 
   it('schema migrations ran once', async () => {

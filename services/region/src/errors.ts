@@ -17,6 +17,7 @@ export const ERRORS = {
   MERIDIAN_KEY_NOT_FOUND: { status: 404, retryable: false, doc: 'the key is absent or deleted (a deleted key\'s answer still carries its context)' },
   MERIDIAN_POLICY_CONFLICT: { status: 409, retryable: false, doc: 'the namespace exists with another policy' },
   MERIDIAN_WRONG_POLICY: { status: 409, retryable: false, doc: 'the operation does not fit the namespace\'s policy (e.g. PUT on a counter)' },
+  MERIDIAN_OPERATION_CONFLICT: { status: 409, retryable: false, doc: 'the operation clashes with the stored value (a map field of another type, a counter beyond 2^53)' },
   MERIDIAN_IDEMPOTENCY_KEY_REUSED: { status: 422, retryable: false, doc: 'an Idempotency-Key was reused with a different request' },
   MERIDIAN_BODY_TOO_LARGE: { status: 413, retryable: false, doc: 'the request body exceeds the body limit' },
   MERIDIAN_VALUE_TOO_LARGE: { status: 413, retryable: false, doc: 'the value exceeds the value size limit' },

@@ -12,7 +12,12 @@
  */
 import { createHash } from 'node:crypto';
 import { trace, SpanStatusCode, propagation, context as otelContext, type Span } from '@opentelemetry/api';
-import { DvvSet, HybridLogicalClock, actorId, type ActorId, type Hlc } from '@meridian/causality';
+import { CausalContext, DvvSet, HybridLogicalClock, actorId, type ActorId, type Hlc } from '@meridian/causality';
+import { CrdtError, CrdtErrorCode, crdtKind as lookupCrdtKind, type CrdtKind } from '@meridian/crdt';
+
+/** CRDT kinds with their state and op types erased to `unknown` (the service treats them alike). */
+type AnyKind = CrdtKind<unknown, unknown>;
+const crdtKind = (policy: string): AnyKind | undefined => lookupCrdtKind(policy);
 import { encodeRecord, kafkaMessageKey, SCHEMA_VERSION, type Policy } from '@meridian/protocol';
 import type { PgStore, StoreTx, NamespaceRow } from '@meridian/store';
 import { MeridianError } from './errors.ts';
@@ -253,10 +258,66 @@ export class KeyService {
       }
       return body;
     }
-    return this.#crdtBody(name, key, ns.policy, row.state, session);
+    const kind = crdtKind(ns.policy);
+    if (!kind) throw new MeridianError('MERIDIAN_INTERNAL', `namespace ${name} has an unknown policy ${ns.policy}`);
+    return this.#crdtBody(name, key, kind, kind.decode(row.state), session);
   }
 
-  #crdtBody(_name: string, _key: string, policy: Policy, _state: Uint8Array, _session: SessionVector): KeyAnswer {
-    throw new MeridianError('MERIDIAN_WRONG_POLICY', `reads of ${policy} namespaces arrive with the CRDT operations`);
+  #crdtBody(name: string, key: string, kind: AnyKind, state: unknown, session: SessionVector): KeyAnswer {
+    return { value: kind.value(state), context: this.#o.tokens.signContext(name, key, crdtContext(state)), session: formatSession(session) };
+  }
+
+  /**
+   * POST …/ops on a CRDT key: validate the operation for the namespace's kind, apply it under
+   * the key's lock, store the new state and ship the delta. A `context` field (from a read)
+   * limits a remove to what the client saw; without it, a remove removes what this region has.
+   */
+  async applyOps(name: string, key: string, body: unknown, meta: WriteMeta): Promise<WriteAnswer> {
+    checkNamespaceName(name);
+    checkKeyName(key);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new MeridianError('MERIDIAN_INVALID_OPERATION', 'expected an operation object');
+    const { context: token, ...opBody } = body as Record<string, unknown>;
+    if (token !== undefined && typeof token !== 'string') throw new MeridianError('MERIDIAN_INVALID_CONTEXT', 'expected "context" to be a context token string');
+    const observed = token === undefined ? undefined : this.#o.tokens.verifyContext(name, key, token);
+    return this.#write(name, key, ['ops', body], meta, async (tx, ns, span) => {
+      const kind = crdtKind(ns.policy);
+      if (!kind) throw new MeridianError('MERIDIAN_WRONG_POLICY', `namespace ${name} holds ${ns.policy} registers: write them with PUT /v1/ns/${name}/keys/{key}`);
+      const op = crdtCall(() => kind.validateOp(opBody));
+      const row = await tx.lockKey(name, key);
+      const state = row.state ? kind.decode(row.state) : kind.empty();
+      const hlc = this.#stamp(row.maxHlc);
+      const { state: next, delta } = crdtCall(() => kind.apply(state, op, { actor: this.actor, hlc, ...(observed ? { observed } : {}) }));
+      let outboxId: bigint | undefined;
+      if (!kind.isBottom(delta)) {
+        // A delta that changes nothing (removing an absent element) needs no replication.
+        await tx.saveKey(name, key, kind.encode(next), hlc);
+        outboxId = await this.#appendUpdate(tx, ns, key, hlc, { kind: 'crdt', delta: kind.encode(delta) });
+        span.setAttribute('meridian.outbox_id', outboxId.toString());
+      } else if (row.state === undefined) {
+        // Nothing was written: the freshly inserted row must not stay behind empty.
+        await tx.deleteEmptyKey(name, key);
+      }
+      const session = new Map([[this.actor, outboxId ?? (await tx.outboxHighWater())]]);
+      return { policy: ns.policy, body: this.#crdtBody(name, key, kind, next, session) };
+    });
+  }
+}
+
+/** The causal context of a CRDT state (sets and maps have one; counters need none). */
+function crdtContext(state: unknown): CausalContext {
+  const context = (state as { context?: unknown }).context;
+  return context instanceof CausalContext ? context : CausalContext.empty;
+}
+
+/** Runs a CRDT call, mapping its refusals to the API's errors. */
+function crdtCall<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof CrdtError) {
+      if (error.code === CrdtErrorCode.FieldTypeClash || error.code === CrdtErrorCode.CounterOverflow) throw new MeridianError('MERIDIAN_OPERATION_CONFLICT', error.message);
+      if (error.code === CrdtErrorCode.InvalidOp || error.code === CrdtErrorCode.InvalidValue) throw new MeridianError('MERIDIAN_INVALID_OPERATION', error.message);
+    }
+    throw error;
   }
 }
