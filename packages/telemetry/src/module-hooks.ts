@@ -16,6 +16,17 @@ import { register as registerSyncHooks, supportsSyncHooks } from 'import-in-the-
 
 /** Packages whose ESM imports go through import-in-the-middle. */
 export const HOOKED_MODULES: readonly string[] = Object.freeze(['pg', 'pg-pool', 'kafkajs', 'http', 'https']);
+const HOOKED_PACKAGES: readonly string[] = ['pg', 'pg-pool', 'kafkajs'];
+
+/**
+ * What the loader intercepts: the bare specifiers, and any file of those packages by resolved
+ * URL — a loader that resolves a package itself and imports the file (vitest does) never shows
+ * the bare name. A file of another package's nested copy (`…/node_modules/x/node_modules/pg/`)
+ * matches too: it is still pg.
+ */
+function includeList(): (string | RegExp)[] {
+  return [...HOOKED_MODULES, ...HOOKED_PACKAGES.map((name) => new RegExp(`/node_modules/${name.replace(/[.-]/g, '\\$&')}/(?!.*/node_modules/)`))];
+}
 
 let installed = false;
 
@@ -23,7 +34,7 @@ let installed = false;
 export function installModuleHooks(): void {
   if (installed) return;
   installed = true;
-  const include = [...HOOKED_MODULES];
+  const include = includeList();
   if (supportsSyncHooks()) {
     registerSyncHooks({ include });
   } else {
