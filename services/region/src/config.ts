@@ -18,6 +18,16 @@ export interface RegionConfig {
   readonly bodyLimitBytes: number;
   readonly maxClockDriftMs: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** This region's own Kafka (bootstrap servers); undefined: replication is off (a standalone region). */
+  readonly kafkaBrokers: readonly string[] | undefined;
+  /** Peer regions: id → bootstrap servers of the peer's own Kafka, whose updates topic this region consumes. */
+  readonly peers: ReadonlyMap<string, readonly string[]>;
+  /** Peer regions' public HTTP URLs (for `fallback` redirects). */
+  readonly peerUrls: ReadonlyMap<string, string>;
+  /** Partitions of this region's updates topic, fixed at creation. */
+  readonly topicPartitions: number;
+  /** A peer link whose lag exceeds this is reported as lagging (never unready). */
+  readonly lagBoundSeconds: number;
   readonly tracesExporter: 'otlp' | 'zipkin' | 'none';
   readonly tracesEndpoint: string | undefined;
   readonly traceSampleRatio: number;
@@ -66,6 +76,27 @@ const url = (protocols: readonly string[]): Parser<string> => (raw) => {
   return raw;
 };
 
+const brokerList = (raw: string): string[] => {
+  const list = raw.split(',').map((b) => b.trim());
+  if (list.some((b) => !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(b))) throw new Error('host:port[,host:port…]');
+  return list;
+};
+/** `us=host:port,host:port;ap=host:port` */
+const peerMap = <T>(what: string, parseValue: (raw: string) => T): Parser<ReadonlyMap<string, T>> => (raw) => {
+  const out = new Map<string, T>();
+  for (const entry of raw.split(';').map((e) => e.trim()).filter(Boolean)) {
+    const eq = entry.indexOf('=');
+    const id = entry.slice(0, eq);
+    if (eq <= 0 || !REGION_ID.test(id)) throw new Error(`region=${what}[;region=${what}…]`);
+    try {
+      out.set(id, parseValue(entry.slice(eq + 1)));
+    } catch {
+      throw new Error(`region=${what}[;region=${what}…]`);
+    }
+  }
+  return out;
+};
+
 const FIELDS: readonly Field<keyof RegionConfig>[] = [
   { key: 'region', env: 'MERIDIAN_REGION', doc: 'this region\'s id (lower-case letters, digits, dashes), e.g. "eu"', parse: (raw) => {
     if (!REGION_ID.test(raw)) throw new Error(`a region id matching ${String(REGION_ID)}`);
@@ -84,6 +115,15 @@ const FIELDS: readonly Field<keyof RegionConfig>[] = [
   { key: 'bodyLimitBytes', env: 'MERIDIAN_BODY_LIMIT_BYTES', doc: 'largest request body, in bytes', default: 1024 * 1024, parse: integer(1024, 128 * 1024 * 1024) },
   { key: 'maxClockDriftMs', env: 'MERIDIAN_MAX_CLOCK_DRIFT_MS', doc: 'how far ahead a peer\'s clock may pull this region\'s HLC', default: 60_000, parse: integer(0, 24 * 3600 * 1000) },
   { key: 'logLevel', env: 'MERIDIAN_LOG_LEVEL', doc: 'log level', default: 'info', parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const) },
+  { key: 'kafkaBrokers', env: 'MERIDIAN_KAFKA_BROKERS', doc: 'this region\'s own Kafka bootstrap servers (host:port,…); unset: a standalone region without replication', default: undefined, parse: brokerList },
+  { key: 'peers', env: 'MERIDIAN_PEERS', doc: 'peer regions and their Kafka: us=host:port,host:port;ap=host:port', default: new Map(), parse: peerMap('host:port[,host:port]', brokerList) },
+  { key: 'peerUrls', env: 'MERIDIAN_PEER_URLS', doc: 'peer regions\' public HTTP URLs, for fallback redirects: us=http://…;ap=http://…', default: new Map(), parse: peerMap('url', url(['http:', 'https:'])) },
+  { key: 'topicPartitions', env: 'MERIDIAN_TOPIC_PARTITIONS', doc: 'partitions of this region\'s updates topic, fixed at creation', default: 12, parse: integer(1, 1024) },
+  { key: 'lagBoundSeconds', env: 'MERIDIAN_LAG_BOUND_SECONDS', doc: 'a peer link further behind than this is reported as lagging', default: 10, parse: (raw) => {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n) || n <= 0) throw new Error('a positive number of seconds');
+    return n;
+  } },
   { key: 'tracesExporter', env: 'MERIDIAN_TRACES_EXPORTER', doc: 'where traces go: otlp (Jaeger, Tempo…), zipkin, or none', default: 'none', parse: oneOf(['otlp', 'zipkin', 'none'] as const) },
   { key: 'tracesEndpoint', env: 'MERIDIAN_TRACES_ENDPOINT', doc: 'exporter endpoint (OTLP traces URL, or Zipkin\'s /api/v2/spans URL)', default: undefined, parse: url(['http:', 'https:']) },
   { key: 'traceSampleRatio', env: 'MERIDIAN_TRACE_SAMPLE_RATIO', doc: 'fraction of traces sampled (conflict spans always are)', default: 1, parse: (raw) => {
@@ -111,6 +151,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       problems.push(`${field.env}: expected ${(error as Error).message} (got ${shown})`);
     }
   }
+  const region = out['region'];
+  const peers = out['peers'] as ReadonlyMap<string, unknown> | undefined;
+  if (typeof region === 'string' && peers?.has(region)) problems.push(`MERIDIAN_PEERS: expected peers other than this region (got ${region} itself)`);
+  if (peers && peers.size > 0 && out['kafkaBrokers'] === undefined && !problems.some((p) => p.startsWith('MERIDIAN_KAFKA_BROKERS'))) {
+    problems.push('MERIDIAN_KAFKA_BROKERS: required when MERIDIAN_PEERS is set — this region\'s own Kafka');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(out) as unknown as RegionConfig;
 }
@@ -124,12 +170,13 @@ export function describeConfig(config: RegionConfig): Record<string, unknown> {
       const u = new URL(value);
       if (u.password) u.password = '***';
       shown[field.key] = u.toString();
-    } else shown[field.key] = field.secret ? '***' : value;
+    } else if (value instanceof Map) shown[field.key] = Object.fromEntries(value);
+    else shown[field.key] = field.secret ? '***' : value;
   }
   return shown;
 }
 
 /** The documented settings, for the README and `--help`. */
 export function configReference(): { env: string; doc: string; default: string }[] {
-  return FIELDS.map((f) => ({ env: f.env, doc: f.doc, default: 'default' in f ? String(f.default ?? '') : '(required)' }));
+  return FIELDS.map((f) => ({ env: f.env, doc: f.doc, default: !('default' in f) ? '(required)' : f.default instanceof Map ? '' : String(f.default ?? '') }));
 }

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, describeConfig, loadConfig } from './config.ts';
+
+const base = { MERIDIAN_REGION: 'eu', DATABASE_URL: 'postgres://u:secret-pw@127.0.0.1:5432/eu', MERIDIAN_CONTEXT_SECRET: 'a-long-enough-secret' };
+
+describe('configuration', () => {
+  it('applies defaults and freezes', () => {
+    const c = loadConfig(base);
+    expect(c).toMatchObject({ region: 'eu', port: 8080, maxValueBytes: 262144, kafkaBrokers: undefined, topicPartitions: 12 });
+    expect(c.peers.size).toBe(0);
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('lists every problem, saying what was expected and what was given, hiding secrets', () => {
+    const error = (() => {
+      try {
+        loadConfig({ MERIDIAN_REGION: 'EU!', MERIDIAN_PORT: '99999', MERIDIAN_CONTEXT_SECRET: 'short', MERIDIAN_TRACE_SAMPLE_RATIO: '2' });
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toContain('MERIDIAN_REGION: expected a region id');
+    expect(problems).toContain('(got "EU!")');
+    expect(problems).toContain('MERIDIAN_PORT: expected an integer from 0 to 65535 (got "99999")');
+    expect(problems).toContain('DATABASE_URL: required');
+    expect(problems).toContain('MERIDIAN_CONTEXT_SECRET: expected at least 16 characters (got (hidden))');
+    expect(problems).not.toContain('short');
+    expect(problems).toContain('MERIDIAN_TRACE_SAMPLE_RATIO: expected a number from 0 to 1 (got "2")');
+  });
+
+  it('parses peers, refuses itself as a peer and peers without its own Kafka', () => {
+    const c = loadConfig({ ...base, MERIDIAN_KAFKA_BROKERS: '127.0.0.1:9092', MERIDIAN_PEERS: 'us=127.0.0.1:9093,127.0.0.1:9094;ap=127.0.0.1:9095', MERIDIAN_PEER_URLS: 'us=http://127.0.0.1:8081' });
+    expect([...c.peers.entries()]).toEqual([
+      ['us', ['127.0.0.1:9093', '127.0.0.1:9094']],
+      ['ap', ['127.0.0.1:9095']],
+    ]);
+    expect(c.peerUrls.get('us')).toBe('http://127.0.0.1:8081');
+    expect(() => loadConfig({ ...base, MERIDIAN_KAFKA_BROKERS: '127.0.0.1:9092', MERIDIAN_PEERS: 'eu=127.0.0.1:9093' })).toThrow(/other than this region/);
+    expect(() => loadConfig({ ...base, MERIDIAN_PEERS: 'us=127.0.0.1:9093' })).toThrow(/MERIDIAN_KAFKA_BROKERS: required/);
+    expect(() => loadConfig({ ...base, MERIDIAN_KAFKA_BROKERS: 'nope' })).toThrow(/host:port/);
+  });
+
+  it('masks secrets and URL passwords when described', () => {
+    const shown = JSON.stringify(describeConfig(loadConfig(base)));
+    expect(shown).not.toContain('secret-pw');
+    expect(shown).not.toContain('a-long-enough-secret');
+  });
+});
