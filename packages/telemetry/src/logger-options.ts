@@ -29,13 +29,13 @@ export type LogLevel = (typeof LogLevel)[keyof typeof LogLevel];
 
 export interface LoggerConfig {
   /** Default `info`. */
-  readonly level?: string;
+  readonly level?: string | undefined;
   /** Added to every line (`service`), to tell services apart in a shared log store. */
-  readonly serviceName?: string;
+  readonly serviceName?: string | undefined;
   /** Added to every line (`region`). */
-  readonly region?: string;
+  readonly region?: string | undefined;
   /** More paths to redact, in pino's path syntax (`a.b`, `a.*.c`, `a["x-y"]`). */
-  readonly redact?: readonly string[];
+  readonly redact?: readonly string[] | undefined;
 }
 
 export interface MeridianLoggerOptions {

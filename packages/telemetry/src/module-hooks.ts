@@ -10,23 +10,17 @@
  *
  * Loader hooks cannot be removed, so they are installed once per process and stay; they only
  * intercept the instrumented packages, so everything else loads untouched.
+ *
+ * import-in-the-middle recognises a package only when it is imported by its name
+ * (`import 'kafkajs'`), not by file path. Vitest imports packages by path, so inside vitest
+ * kafkajs stays unpatched (pg is still patched through `require` of its internal files); the
+ * integration test therefore runs a service-shaped child process.
  */
 import { register as registerAsyncHooks } from 'node:module';
 import { register as registerSyncHooks, supportsSyncHooks } from 'import-in-the-middle/register-hooks.mjs';
 
 /** Packages whose ESM imports go through import-in-the-middle. */
 export const HOOKED_MODULES: readonly string[] = Object.freeze(['pg', 'pg-pool', 'kafkajs', 'http', 'https']);
-const HOOKED_PACKAGES: readonly string[] = ['pg', 'pg-pool', 'kafkajs'];
-
-/**
- * What the loader intercepts: the bare specifiers, and any file of those packages by resolved
- * URL — a loader that resolves a package itself and imports the file (vitest does) never shows
- * the bare name. A file of another package's nested copy (`…/node_modules/x/node_modules/pg/`)
- * matches too: it is still pg.
- */
-function includeList(): (string | RegExp)[] {
-  return [...HOOKED_MODULES, ...HOOKED_PACKAGES.map((name) => new RegExp(`/node_modules/${name.replace(/[.-]/g, '\\$&')}/(?!.*/node_modules/)`))];
-}
 
 let installed = false;
 
@@ -34,7 +28,7 @@ let installed = false;
 export function installModuleHooks(): void {
   if (installed) return;
   installed = true;
-  const include = includeList();
+  const include = [...HOOKED_MODULES];
   if (supportsSyncHooks()) {
     registerSyncHooks({ include });
   } else {

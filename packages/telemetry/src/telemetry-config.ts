@@ -13,25 +13,25 @@ export type TraceExporterKind = (typeof TraceExporterKind)[keyof typeof TraceExp
 
 export interface TraceConfig {
   /** Default `otlp` (http/protobuf). */
-  readonly exporter?: TraceExporterKind;
+  readonly exporter?: TraceExporterKind | undefined;
   /**
    * The exporter's span-ingest URL. A URL without a path gets the exporter's usual one
    * (`/v1/traces` for OTLP, `/api/v2/spans` for Zipkin). Without an endpoint, OTLP honours
    * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4318;
    * Zipkin defaults to http://localhost:9411.
    */
-  readonly endpoint?: string;
+  readonly endpoint?: string | undefined;
   /**
    * Fraction of new traces sampled, 0..1 (default 1). A span with a parent follows its parent's
    * decision; `meridian.conflict` spans are always sampled whatever this says.
    */
-  readonly sampleRatio?: number;
+  readonly sampleRatio?: number | undefined;
   /**
    * Incoming request paths that get no spans (exact match; default: the health probes and
    * /metrics, which the GSLB and Prometheus call every few seconds and which would otherwise
    * drown every real trace).
    */
-  readonly ignorePaths?: readonly string[];
+  readonly ignorePaths?: readonly string[] | undefined;
 }
 
 /** Which auto-instrumentations to enable (all by default). */
@@ -42,14 +42,15 @@ export interface InstrumentationSwitches {
   readonly kafkajs?: boolean;
 }
 
+/** Optional fields accept `undefined` too, so a service can map unset environment variables straight in. */
 export interface TelemetryConfig {
   readonly serviceName: string;
   /** Default: a random UUID per process (OpenTelemetry's recommendation for service.instance.id). */
-  readonly serviceInstanceId?: string;
+  readonly serviceInstanceId?: string | undefined;
   /** The Meridian region this process serves; becomes the `meridian.region` resource attribute. */
   readonly region: string;
-  readonly traces?: TraceConfig;
-  readonly instrumentations?: InstrumentationSwitches;
+  readonly traces?: TraceConfig | undefined;
+  readonly instrumentations?: InstrumentationSwitches | undefined;
 }
 
 export interface ResolvedTelemetryConfig {
