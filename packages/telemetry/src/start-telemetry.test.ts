@@ -1,4 +1,6 @@
 import { SpanKind, SpanStatusCode, context, propagation, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { TracerProvider } from '@opentelemetry/sdk-trace';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SpanAttribute, SpanName } from './span-names.ts';
 import { meridianTracer, withSpan } from './spans.ts';
@@ -114,6 +116,33 @@ describe('startTelemetry', () => {
     expect(before).toEqual(['before']);
     expect(spans(second).map((s) => s.name)).toEqual(['after']);
     expect(meridianTracer()).toBeDefined();
+  });
+
+  it('refuses to start when another SDK owns a global, taking none of them, and starts once it is gone', async () => {
+    const foreign = new TracerProvider();
+    expect(trace.setGlobalTracerProvider(foreign)).toBe(true);
+    const diagnostics: string[] = [];
+    const collect = (message: string): number => diagnostics.push(message);
+    let refused: unknown;
+    try {
+      startTelemetry(
+        { serviceName: 'meridian-region', region: 'eu', traces: { exporter: 'memory' } },
+        { diagLogger: { error: collect, warn: collect, info: collect, debug: collect, verbose: collect } },
+      );
+    } catch (error) {
+      refused = error;
+    }
+    expect(diagnostics.join('\n')).toContain('duplicate registration of API: trace');
+    expect((refused as TelemetryError).code).toBe(TelemetryErrorCode.GlobalsTaken);
+    expect((refused as Error).message).toBe('another OpenTelemetry SDK already registered the global tracer provider');
+    // What it had taken before the refusal (the context manager) was given back.
+    expect(context.setGlobalContextManager(new AsyncLocalStorageContextManager())).toBe(true);
+    context.disable();
+    trace.disable();
+    await foreign.shutdown();
+    const t = start();
+    withSpan('after', {}, () => undefined);
+    expect(spans(t).map((s) => s.name)).toEqual(['after']);
   });
 
   it('serves its metrics through the handle, with the resource in target_info', async () => {

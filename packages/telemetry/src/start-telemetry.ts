@@ -59,7 +59,10 @@ export interface Telemetry {
   /** The meter Meridian's instruments live on, for a service's own extra instruments. */
   readonly meter: Meter;
   readonly metrics: MeridianMetrics;
-  /** The exporter holding finished spans when `traces.exporter` is `memory`; otherwise undefined. */
+  /**
+   * The exporter holding finished spans when `traces.exporter` is `memory`, otherwise undefined.
+   * Read it before `shutdown()`, which empties it.
+   */
   readonly memoryExporter: InMemorySpanExporter | undefined;
   /** The content type to serve `metricsText()` with. */
   readonly metricsContentType: string;
@@ -141,6 +144,8 @@ export function startTelemetry(input: TelemetryConfig, options: StartTelemetryOp
       for (const undo of releases.reverse()) undo();
       contextManager.disable();
       diag.disable();
+      void tracerProvider.shutdown();
+      void meterProvider.shutdown();
       throw new TelemetryError(TelemetryErrorCode.GlobalsTaken, `another OpenTelemetry SDK already registered the global ${what}`);
     }
     releases.push(release);
