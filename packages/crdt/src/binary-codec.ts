@@ -85,6 +85,21 @@ export class ByteWriter {
   }
 
   string(value: string): this {
+    // Fast path for ASCII (most element texts, field names, actors): no intermediate buffer.
+    const length = value.length;
+    if (length < 0x80) {
+      this.#reserve(length + 1);
+      const start = this.#length;
+      this.#buffer[this.#length++] = length;
+      let i = 0;
+      for (; i < length; i++) {
+        const code = value.charCodeAt(i);
+        if (code >= 0x80) break;
+        this.#buffer[this.#length++] = code;
+      }
+      if (i === length) return this;
+      this.#length = start;
+    }
     if (!value.isWellFormed()) throw new RangeError('string is not well-formed Unicode');
     return this.bytes(utf8Encoder.encode(value));
   }
@@ -174,6 +189,8 @@ export class ByteReader {
 
   string(what: string): string {
     const bytes = this.bytes(what);
+    // Fast path for short ASCII: TextDecoder's per-call cost dominates for short strings.
+    if (bytes.length <= 64 && isAscii(bytes)) return String.fromCharCode.apply(null, bytes as unknown as number[]);
     try {
       return utf8Decoder.decode(bytes);
     } catch (error) {
@@ -199,6 +216,11 @@ export class ByteReader {
   end(): void {
     if (this.#offset !== this.#bytes.length) throw invalidEncoding(`${this.#bytes.length - this.#offset} trailing bytes after byte ${this.#offset}`);
   }
+}
+
+function isAscii(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if ((bytes[i] as number) >= 0x80) return false;
+  return true;
 }
 
 /**

@@ -87,10 +87,7 @@ export const setKind: CrdtKind<ORSet, SetOp> = {
   name: 'set',
   empty: () => ORSet.empty,
   validateOp: validateSetOp,
-  apply(state, op, { actor, observed }) {
-    const delta = 'add' in op ? state.add(actor, op.add) : state.remove(op.remove, observed);
-    return { state: state.join(delta), delta };
-  },
+  apply: (state, op, { actor, observed }) => state.update(op, actor, observed),
   join: (a, b) => a.join(b),
   leq: (a, b) => a.leq(b),
   equals: (a, b) => a.equals(b),
@@ -108,10 +105,7 @@ export const mapKind: CrdtKind<ORMap, MapOp> = {
   name: 'map',
   empty: () => ORMap.empty,
   validateOp: validateMapOp,
-  apply(state, op, context) {
-    const delta = state.mutate(op, context);
-    return { state: state.join(delta), delta };
-  },
+  apply: (state, op, context) => state.update(op, context),
   join: (a, b) => a.join(b),
   leq: (a, b) => a.leq(b),
   equals: (a, b) => a.equals(b),

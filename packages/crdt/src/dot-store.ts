@@ -55,8 +55,12 @@ export function joinDotLists<E>(
 
 /** Keeps the entries of a one-sided list whose dots the other side's context has not seen. */
 export function survivors<E>(entries: readonly E[], otherContext: CausalContext, dotOf: (entry: E) => Dot): readonly E[] {
-  const kept = entries.filter((entry) => !otherContext.contains(dotOf(entry)));
-  return kept.length === entries.length ? entries : kept;
+  // The common case on the write path (a small delta joined into a large state) removes nothing:
+  // check before allocating.
+  let i = 0;
+  while (i < entries.length && !otherContext.contains(dotOf(entries[i] as E))) i++;
+  if (i === entries.length) return entries;
+  return entries.filter((entry) => !otherContext.contains(dotOf(entry)));
 }
 
 /**
@@ -149,11 +153,12 @@ export function checkDotOrder<E>(entries: readonly E[], dotOf: (entry: E) => Dot
  * context (a replica holds only what it has seen), and no dot is held twice (a dot names one write).
  */
 export function checkStoreDots(dots: Iterable<Dot>, context: CausalContext, fail: (message: string) => Error): void {
-  const seen = new Set<string>();
+  const seen = new Map<ActorId, Set<number>>();
   for (const d of dots) {
-    const key = dotKey(d);
-    if (seen.has(key)) throw fail(`dot ${key} is held twice`);
-    seen.add(key);
-    if (!context.contains(d)) throw fail(`dot ${key} is outside the causal context`);
+    let counters = seen.get(d.actor);
+    if (counters === undefined) seen.set(d.actor, (counters = new Set()));
+    if (counters.has(d.counter)) throw fail(`dot ${dotKey(d)} is held twice`);
+    counters.add(d.counter);
+    if (!context.contains(d)) throw fail(`dot ${dotKey(d)} is outside the causal context`);
   }
 }

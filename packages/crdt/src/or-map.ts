@@ -79,11 +79,11 @@ interface Field {
 
 /** What one map operation does; fields are distinct across all its parts (validated by the kind). */
 export interface MapMutations {
-  readonly set?: Iterable<readonly [string, JsonValue]>;
-  readonly increment?: Iterable<readonly [string, number]>;
-  readonly add?: Iterable<readonly [string, readonly JsonValue[]]>;
-  readonly remove?: Iterable<readonly [string, readonly JsonValue[]]>;
-  readonly delete?: Iterable<string>;
+  readonly set?: readonly (readonly [string, JsonValue])[];
+  readonly increment?: readonly (readonly [string, number])[];
+  readonly add?: readonly (readonly [string, readonly JsonValue[]])[];
+  readonly remove?: readonly (readonly [string, readonly JsonValue[]])[];
+  readonly delete?: readonly string[];
 }
 
 export interface MapMutationContext {
@@ -127,6 +127,27 @@ export class ORMap {
    * (MissingApplyContext) if a register is set without an HLC; nothing is changed then.
    */
   mutate(mutations: MapMutations, context: MapMutationContext): ORMap {
+    return this.update(mutations, context).delta;
+  }
+
+  /**
+   * A write: its delta, and the new state — equal to join(this, delta), computed by joining only
+   * the touched fields (the delta's context holds no other field's dots), so a write into a large
+   * map costs a map copy, not a join of every field.
+   */
+  update(mutations: MapMutations, context: MapMutationContext): { state: ORMap; delta: ORMap } {
+    const delta = this.#delta(mutations, context);
+    if (delta.isBottom()) return { state: this, delta };
+    const fields = new Map(this.#fields);
+    for (const name of touchedFields(mutations)) {
+      const field = joinFields(this.#fields.get(name), this.context, delta.#fields.get(name), delta.context);
+      if (field === undefined) fields.delete(name);
+      else fields.set(name, field);
+    }
+    return { state: ORMap.#of(fields, this.context.join(delta.context)), delta };
+  }
+
+  #delta(mutations: MapMutations, context: MapMutationContext): ORMap {
     const minter = new DotMinter(this.context, context.actor);
     const delta = new Map<string, Field>();
     const seen: Dot[] = [];
@@ -243,20 +264,7 @@ export class ORMap {
     if (other === this) return this;
     const a = this.context;
     const b = other.context;
-    const fields = joinKeyed(this.#fields, other.#fields, (x, y): Field | undefined => {
-      const field: Field =
-        x === undefined
-          ? { registers: survivors(y?.registers ?? [], a, entryDot), counters: survivors(y?.counters ?? [], a, entryDot), elements: joinElements(emptyElements, a, y?.elements ?? emptyElements, b) }
-          : y === undefined
-            ? { registers: survivors(x.registers, b, entryDot), counters: survivors(x.counters, b, entryDot), elements: joinElements(x.elements, a, emptyElements, b) }
-            : {
-                registers: joinDotLists(x.registers, a, y.registers, b, entryDot, pickRegister),
-                counters: joinDotLists(x.counters, a, y.counters, b, entryDot, pickCounter),
-                elements: joinElements(x.elements, a, y.elements, b),
-              };
-      if (isEmptyField(field)) return undefined;
-      return x !== undefined && sameField(field, x) ? x : y !== undefined && sameField(field, y) ? y : Object.freeze(field);
-    });
+    const fields = joinKeyed(this.#fields, other.#fields, (x, y) => joinFields(x, a, y, b));
     return ORMap.#of(fields, a.join(b));
   }
 
@@ -420,6 +428,30 @@ export interface FieldJson {
 }
 
 const EMPTY_FIELD: Field = Object.freeze({ registers: [], counters: [], elements: emptyElements });
+
+/** One field after a join (undefined: absent from the result); an unchanged side keeps its identity. */
+function joinFields(x: Field | undefined, a: CausalContext, y: Field | undefined, b: CausalContext): Field | undefined {
+  const field: Field =
+    x === undefined
+      ? { registers: survivors(y?.registers ?? [], a, entryDot), counters: survivors(y?.counters ?? [], a, entryDot), elements: joinElements(emptyElements, a, y?.elements ?? emptyElements, b) }
+      : y === undefined
+        ? { registers: survivors(x.registers, b, entryDot), counters: survivors(x.counters, b, entryDot), elements: joinElements(x.elements, a, emptyElements, b) }
+        : {
+            registers: joinDotLists(x.registers, a, y.registers, b, entryDot, pickRegister),
+            counters: joinDotLists(x.counters, a, y.counters, b, entryDot, pickCounter),
+            elements: joinElements(x.elements, a, y.elements, b),
+          };
+  if (isEmptyField(field)) return undefined;
+  return x !== undefined && sameField(field, x) ? x : y !== undefined && sameField(field, y) ? y : Object.freeze(field);
+}
+
+function* touchedFields(mutations: MapMutations): Generator<string> {
+  for (const [name] of mutations.set ?? []) yield name;
+  for (const [name] of mutations.increment ?? []) yield name;
+  for (const [name] of mutations.add ?? []) yield name;
+  for (const [name] of mutations.remove ?? []) yield name;
+  yield* mutations.delete ?? [];
+}
 
 function* fieldDots(field: Field): Generator<Dot> {
   for (const entry of field.registers) yield entry.dot;

@@ -27,6 +27,7 @@ import {
   elementsToJSON,
   emptyElements,
   joinElements,
+  joinTouched,
   readElements,
   removeElementsDots,
   writeElements,
@@ -54,10 +55,7 @@ export class ORSet {
 
   /** The delta of `actor` adding `elements` (JSON values; repeats count once). */
   add(actor: ActorId, elements: readonly unknown[]): ORSet {
-    const keys = new Set(elements.map((e) => canonicalJson(e, 'set element')));
-    const minter = new DotMinter(this.context, actor);
-    const { store, seen } = addElementsDelta(this.#elements, keys, minter);
-    return ORSet.#of(store, CausalContext.fromDots(seen));
+    return this.update({ add: elements }, actor).delta;
   }
 
   /**
@@ -65,8 +63,26 @@ export class ORSet {
    * `observed` (the context a client read), only the adds that client saw are removed.
    */
   remove(elements: readonly unknown[], observed?: CausalContext): ORSet {
-    const keys = new Set(elements.map((e) => canonicalJson(e, 'set element')));
-    return ORSet.#of(emptyElements, CausalContext.fromDots(removeElementsDots(this.#elements, keys, observed)));
+    return this.update({ remove: elements }, undefined, observed).delta;
+  }
+
+  /**
+   * A write: its delta, and the new state — equal to join(this, delta), computed by joining only
+   * the touched elements (the delta's context holds no other element's dots), so a write into a
+   * large set costs a map copy, not a join of every element.
+   */
+  update(op: { readonly add: readonly unknown[] } | { readonly remove: readonly unknown[] }, actor: ActorId | undefined, observed?: CausalContext): { state: ORSet; delta: ORSet } {
+    const keys = new Set(('add' in op ? op.add : op.remove).map((e) => canonicalJson(e, 'set element')));
+    let delta: ORSet;
+    if ('add' in op) {
+      const { store, seen } = addElementsDelta(this.#elements, keys, new DotMinter(this.context, actor));
+      delta = ORSet.#of(store, CausalContext.fromDots(seen));
+    } else {
+      delta = ORSet.#of(emptyElements, CausalContext.fromDots(removeElementsDots(this.#elements, keys, observed)));
+    }
+    if (delta.isBottom()) return { state: this, delta };
+    const elements = joinTouched(this.#elements, this.context, delta.#elements, delta.context, keys);
+    return { state: ORSet.#of(elements, this.context.join(delta.context)), delta };
   }
 
   has(element: unknown): boolean {

@@ -1,0 +1,72 @@
+/**
+ * Timing and reporting for the benchmarks: each workload runs until it has taken at least
+ * `minMs` and `minRuns` runs (after warm-up runs that are not counted), and the time per run is
+ * reported. A per-run `setup` (untimed) gives workloads that consume their input a fresh copy.
+ */
+
+export interface Measurement {
+  /** Mean milliseconds per run. */
+  readonly ms: number;
+  readonly runs: number;
+}
+
+export interface MeasureOptions {
+  readonly minMs?: number;
+  readonly minRuns?: number;
+  readonly maxRuns?: number;
+  readonly warmup?: number;
+}
+
+export function measure(run: () => unknown, options?: MeasureOptions): Measurement {
+  return measureWithSetup(() => undefined, run, options);
+}
+
+export function measureWithSetup<T>(setup: () => T, run: (input: T) => unknown, options: MeasureOptions = {}): Measurement {
+  const { minMs = 400, minRuns = 3, maxRuns = 1_000_000, warmup = 2 } = options;
+  let sink: unknown;
+  for (let i = 0; i < warmup; i++) sink = run(setup());
+  let total = 0;
+  let runs = 0;
+  while ((total < minMs || runs < minRuns) && runs < maxRuns) {
+    const input = setup();
+    const start = process.hrtime.bigint();
+    sink = run(input);
+    total += Number(process.hrtime.bigint() - start) / 1e6;
+    runs++;
+  }
+  if (sink === Symbol.for('never')) console.log(sink); // keeps the result alive
+  return { ms: total / runs, runs };
+}
+
+/** Like `measure`, for operations so fast that one run is a batch of `batch` calls. */
+export function measureBatched(batch: number, call: (i: number) => unknown, options?: MeasureOptions): Measurement {
+  const m = measure(() => {
+    let last: unknown;
+    for (let i = 0; i < batch; i++) last = call(i);
+    return last;
+  }, options);
+  return { ms: m.ms / batch, runs: m.runs * batch };
+}
+
+export function formatTime(ms: number): string {
+  if (ms < 0.001) return `${(ms * 1e6).toFixed(0)} ns`;
+  if (ms < 1) return `${(ms * 1e3).toFixed(1)} µs`;
+  if (ms < 1000) return `${ms.toFixed(ms < 10 ? 2 : 1)} ms`;
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+
+/** How many times faster Meridian is than the baseline (below 1: slower). */
+export function ratio(meridian: Measurement, baseline: Measurement | undefined): string {
+  if (baseline === undefined) return '—';
+  const r = baseline.ms / meridian.ms;
+  return `${r >= 0.1 ? r.toFixed(2) : r.toPrecision(2)}×`;
+}
+
+export function throughput(bytes: number, m: Measurement): string {
+  return `${(bytes / 1e6 / (m.ms / 1000)).toFixed(0)} MB/s`;
+}
+
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
