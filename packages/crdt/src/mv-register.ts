@@ -14,7 +14,7 @@
  * Encoding (type 'm', format 1): header, then the DvvSet's own encoding (length-prefixed), whose
  * values are the UTF-8 canonical JSON texts.
  */
-import { DvvSet, dotKey, type ActorId, type CausalContext, type Dot, type VersionVector } from '@meridian/causality';
+import { DvvSet, compareDots, dotKey, type ActorId, type CausalContext, type Dot, type VersionVector } from '@meridian/causality';
 import { ByteReader, ByteWriter, TypeByte } from './binary-codec.ts';
 import { canonicalJson, parseCanonicalJson, type JsonValue } from './canonical-json.ts';
 import { invalidEncoding } from './crdt-error.ts';
@@ -82,7 +82,11 @@ export class MvRegister {
     if (!this.#set.causalContext().equals(other.#set.causalContext())) return false;
     const a = this.#set.versions();
     const b = other.#set.versions();
-    return a.length === b.length && a.every((v, i) => dotKey(v.dot) === dotKey(b[i]?.dot ?? v.dot) && b[i]?.value === v.value);
+    if (a.length !== b.length) return false;
+    return a.every((v, i) => {
+      const w = b[i];
+      return w !== undefined && compareDots(v.dot, w.dot) === 0 && v.value === w.value;
+    });
   }
 
   isBottom(): boolean {

@@ -110,6 +110,12 @@ describe('ORMap', () => {
     expect(codeOf(() => ORMap.empty.increment(EU, 'f', 1.5))).toBe(CrdtErrorCode.InvalidValue);
   });
 
+  it('refuses a field named twice in one operation, or by a string that cannot be encoded', () => {
+    expect(codeOf(() => ORMap.empty.mutate({ set: [['f', 1]], delete: ['f'] }, { actor: EU, hlc: 1n }))).toBe(CrdtErrorCode.InvalidValue);
+    expect(codeOf(() => ORMap.empty.mutate({ add: [['f', [1]], ['f', [2]]] }, { actor: EU }))).toBe(CrdtErrorCode.InvalidValue);
+    expect(codeOf(() => ORMap.empty.set(EU, 1n, '\ud800', 1))).toBe(CrdtErrorCode.InvalidValue);
+  });
+
   it('refuses a counter entry that would leave the safe integer range', () => {
     let m = ORMap.empty;
     m = apply(m, m.increment(EU, 'c', Number.MAX_SAFE_INTEGER));

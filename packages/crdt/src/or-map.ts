@@ -148,6 +148,7 @@ export class ORMap {
   }
 
   #delta(mutations: MapMutations, context: MapMutationContext): ORMap {
+    checkFieldNames(mutations);
     const minter = new DotMinter(this.context, context.actor);
     const delta = new Map<string, Field>();
     const seen: Dot[] = [];
@@ -443,6 +444,16 @@ function joinFields(x: Field | undefined, a: CausalContext, y: Field | undefined
           };
   if (isEmptyField(field)) return undefined;
   return x !== undefined && sameField(field, x) ? x : y !== undefined && sameField(field, y) ? y : Object.freeze(field);
+}
+
+/** Each field at most once per operation, named by a well-formed string (validateMapOp says the same to clients). */
+function checkFieldNames(mutations: MapMutations): void {
+  const names = new Set<string>();
+  for (const name of touchedFields(mutations)) {
+    if (typeof name !== 'string' || !name.isWellFormed()) throw new CrdtError(CrdtErrorCode.InvalidValue, `a field name must be a well-formed string (got ${describe(name)})`);
+    if (names.has(name)) throw new CrdtError(CrdtErrorCode.InvalidValue, `field ${JSON.stringify(name)} appears twice in one operation`);
+    names.add(name);
+  }
 }
 
 function* touchedFields(mutations: MapMutations): Generator<string> {
