@@ -15,7 +15,7 @@
  * canonical in-memory forms, every encoding is a bijection: equal states have equal bytes, and any
  * bytes that decode re-encode to themselves — which is what makes digests comparable across regions.
  */
-import { compareDots, decodeHlc, encodeHlc, isActorId, type ActorId, type Dot, type Hlc } from '@meridian/causality';
+import { CausalContext, compareDots, decodeHlc, encodeHlc, isActorId, type ActorId, type Dot, type Hlc } from '@meridian/causality';
 import { invalidEncoding } from './crdt-error.ts';
 
 export const TypeByte = {
@@ -302,4 +302,32 @@ export class ActorTable {
     const unused = this.#actors.filter((_, i) => this.#used[i] !== true);
     if (unused.length > 0) throw invalidEncoding(`actor table lists unused actors: ${unused.join(', ')}`);
   }
+}
+
+/**
+ * The frame of a causal state's encoding (OR-Set, OR-Map): header, the causal context's own
+ * encoding (length-prefixed), the actor table of the held dots; the caller writes the store.
+ */
+export function writeCausalFrame(type: TypeByte, context: CausalContext, dots: Iterable<Dot>): { writer: ByteWriter; table: ActorTable } {
+  const writer = new ByteWriter().header(type).bytes(context.encode());
+  const table = ActorTable.of(dots);
+  table.write(writer);
+  return { writer, table };
+}
+
+/** Reads what `writeCausalFrame` and the caller's `readStore` wrote; refuses unused actors and trailing bytes. */
+export function readCausalFrame<T>(bytes: Uint8Array, type: TypeByte, readStore: (reader: ByteReader, table: ActorTable) => T): { context: CausalContext; store: T } {
+  const reader = new ByteReader(bytes).header(type);
+  const contextBytes = reader.bytes('causal context');
+  let context: CausalContext;
+  try {
+    context = CausalContext.decode(contextBytes);
+  } catch (error) {
+    throw invalidEncoding(`${TYPE_NAMES[type] ?? 'state'} context: ${(error as Error).message}`, error);
+  }
+  const table = ActorTable.read(reader);
+  const store = readStore(reader, table);
+  table.assertAllUsed();
+  reader.end();
+  return { context, store };
 }

@@ -62,6 +62,35 @@ export interface CrdtKind<State, Op> {
   readonly digest: (state: State) => string;
 }
 
+/** What every state class here has, so that a kind's lattice and codec members are written once. */
+interface StateClass<S> {
+  join(other: S): S;
+  leq(other: S): boolean;
+  equals(other: S): boolean;
+  isBottom(): boolean;
+  encode(): Uint8Array;
+  toJSON(): unknown;
+}
+
+type StateMembers<S> = Pick<CrdtKind<S, unknown>, 'join' | 'leq' | 'equals' | 'isBottom' | 'encode' | 'decode' | 'toJSON' | 'fromJSON' | 'digest'>;
+
+function stateMembers<S extends StateClass<S>>(decode: (bytes: Uint8Array) => S, fromJSON: (json: unknown) => S): StateMembers<S> {
+  return {
+    join: (a, b) => a.join(b),
+    leq: (a, b) => a.leq(b),
+    equals: (a, b) => a.equals(b),
+    isBottom: (state) => state.isBottom(),
+    encode: (state) => state.encode(),
+    decode,
+    toJSON: (state) => state.toJSON(),
+    fromJSON,
+    digest: (state) => digest(state.encode()),
+  };
+}
+
+/** Neither causal context covers the other. */
+const contextsConcurrent = (a: { readonly context: CausalContext }, b: { readonly context: CausalContext }): boolean => !a.context.covers(b.context) && !b.context.covers(a.context);
+
 export const counterKind: CrdtKind<PNCounter, CounterOp> = {
   name: 'counter',
   empty: () => PNCounter.empty,
@@ -70,17 +99,9 @@ export const counterKind: CrdtKind<PNCounter, CounterOp> = {
     const delta = state.increment(actor, op.increment);
     return { state: state.join(delta), delta };
   },
-  join: (a, b) => a.join(b),
-  leq: (a, b) => a.leq(b),
-  equals: (a, b) => a.equals(b),
   concurrent: (a, b) => !a.leq(b) && !b.leq(a),
-  isBottom: (state) => state.isBottom(),
   value: (state) => counterJson(state.value()),
-  encode: (state) => state.encode(),
-  decode: (bytes) => PNCounter.decode(bytes),
-  toJSON: (state) => state.toJSON(),
-  fromJSON: (json) => PNCounter.fromJSON(json),
-  digest: (state) => digest(state.encode()),
+  ...stateMembers((bytes) => PNCounter.decode(bytes), (json) => PNCounter.fromJSON(json)),
 };
 
 export const setKind: CrdtKind<ORSet, SetOp> = {
@@ -88,17 +109,9 @@ export const setKind: CrdtKind<ORSet, SetOp> = {
   empty: () => ORSet.empty,
   validateOp: validateSetOp,
   apply: (state, op, { actor, observed }) => state.update(op, actor, observed),
-  join: (a, b) => a.join(b),
-  leq: (a, b) => a.leq(b),
-  equals: (a, b) => a.equals(b),
-  concurrent: (a, b) => !a.context.covers(b.context) && !b.context.covers(a.context),
-  isBottom: (state) => state.isBottom(),
+  concurrent: contextsConcurrent,
   value: (state) => state.values(),
-  encode: (state) => state.encode(),
-  decode: (bytes) => ORSet.decode(bytes),
-  toJSON: (state) => state.toJSON(),
-  fromJSON: (json) => ORSet.fromJSON(json),
-  digest: (state) => digest(state.encode()),
+  ...stateMembers((bytes) => ORSet.decode(bytes), (json) => ORSet.fromJSON(json)),
 };
 
 export const mapKind: CrdtKind<ORMap, MapOp> = {
@@ -106,17 +119,9 @@ export const mapKind: CrdtKind<ORMap, MapOp> = {
   empty: () => ORMap.empty,
   validateOp: validateMapOp,
   apply: (state, op, context) => state.update(op, context),
-  join: (a, b) => a.join(b),
-  leq: (a, b) => a.leq(b),
-  equals: (a, b) => a.equals(b),
-  concurrent: (a, b) => !a.context.covers(b.context) && !b.context.covers(a.context),
-  isBottom: (state) => state.isBottom(),
+  concurrent: contextsConcurrent,
   value: (state) => state.value(),
-  encode: (state) => state.encode(),
-  decode: (bytes) => ORMap.decode(bytes),
-  toJSON: (state) => state.toJSON(),
-  fromJSON: (json) => ORMap.fromJSON(json),
-  digest: (state) => digest(state.encode()),
+  ...stateMembers((bytes) => ORMap.decode(bytes), (json) => ORMap.fromJSON(json)),
 };
 
 /** The CRDT namespaces' kinds by policy name. */

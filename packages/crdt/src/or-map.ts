@@ -30,7 +30,7 @@
  * varint c, c × (dot, signed total), then its elements as the OR-Set writes them.
  */
 import { CausalContext, compareStamped, formatHlc, parseHlc, type ActorId, type Dot, type Hlc } from '@meridian/causality';
-import { ActorTable, ByteReader, ByteWriter, TypeByte } from './binary-codec.ts';
+import { TypeByte, readCausalFrame, writeCausalFrame, type ActorTable, type ByteReader } from './binary-codec.ts';
 import { canonicalJson, compareCanonical, parseCanonicalJson, type JsonValue } from './canonical-json.ts';
 import { CrdtError, CrdtErrorCode, describe, invalidEncoding } from './crdt-error.ts';
 import { DotMinter, checkDotOrder, checkStoreDots, dotListLeq, joinDotLists, joinKeyed, sortByDot, survivors } from './dot-store.ts';
@@ -289,9 +289,7 @@ export class ORMap {
   }
 
   encode(): Uint8Array {
-    const writer = new ByteWriter().header(TypeByte.ORMap).bytes(this.context.encode());
-    const table = ActorTable.of(this.#allDots());
-    table.write(writer);
+    const { writer, table } = writeCausalFrame(TypeByte.ORMap, this.context, this.#allDots());
     const names = this.fields();
     writer.uint(names.length);
     for (const name of names) {
@@ -312,34 +310,8 @@ export class ORMap {
   }
 
   static decode(bytes: Uint8Array): ORMap {
-    const reader = new ByteReader(bytes).header(TypeByte.ORMap);
-    const contextBytes = reader.bytes('causal context');
-    const context = nested('ORMap context', () => CausalContext.decode(contextBytes));
-    const table = ActorTable.read(reader);
-    const count = reader.count('fields', 4);
-    const fields = new Map<string, Field>();
-    let previous: string | undefined;
-    for (let i = 0; i < count; i++) {
-      const name = reader.string('field name');
-      if (previous !== undefined && compareCanonical(previous, name) >= 0) throw invalidEncoding('ORMap: fields out of order or repeated');
-      previous = name;
-      const what = `ORMap field ${JSON.stringify(name.slice(0, 40))}`;
-      const registers: RegisterEntry[] = [];
-      const registerCount = reader.count(`${what} registers`, 11);
-      for (let j = 0; j < registerCount; j++) {
-        const d = table.readDot(reader);
-        registers.push(Object.freeze({ dot: d, hlc: reader.hlc('HLC'), text: checkedText(reader.string('register value'), what) }));
-      }
-      const counters: CounterEntry[] = [];
-      const counterCount = reader.count(`${what} counters`, 4);
-      for (let j = 0; j < counterCount; j++) counters.push(Object.freeze({ dot: table.readDot(reader), total: reader.int('counter total') }));
-      const field: Field = { registers: checkSorted(registers, what), counters: checkSorted(counters, what), elements: readElements(reader, table, what) };
-      if (isEmptyField(field)) throw invalidEncoding(`${what} is empty`);
-      fields.set(name, Object.freeze(field));
-    }
-    table.assertAllUsed();
-    reader.end();
-    return ORMap.#checked(fields, context, 'ORMap');
+    const { context, store } = readCausalFrame(bytes, TypeByte.ORMap, readFields);
+    return ORMap.#checked(store, context, 'ORMap');
   }
 
   toJSON(): { type: 'or-map'; version: number; context: unknown; fields: FieldJson[] } {
@@ -429,6 +401,32 @@ export interface FieldJson {
 }
 
 const EMPTY_FIELD: Field = Object.freeze({ registers: [], counters: [], elements: emptyElements });
+
+/** The fields of an encoded map, in name order; none empty. */
+function readFields(reader: ByteReader, table: ActorTable): Map<string, Field> {
+  const count = reader.count('fields', 4);
+  const fields = new Map<string, Field>();
+  let previous: string | undefined;
+  for (let i = 0; i < count; i++) {
+    const name = reader.string('field name');
+    if (previous !== undefined && compareCanonical(previous, name) >= 0) throw invalidEncoding('ORMap: fields out of order or repeated');
+    previous = name;
+    const what = `ORMap field ${JSON.stringify(name.slice(0, 40))}`;
+    const registers: RegisterEntry[] = [];
+    const registerCount = reader.count(`${what} registers`, 11);
+    for (let j = 0; j < registerCount; j++) {
+      const d = table.readDot(reader);
+      registers.push(Object.freeze({ dot: d, hlc: reader.hlc('HLC'), text: checkedText(reader.string('register value'), what) }));
+    }
+    const counters: CounterEntry[] = [];
+    const counterCount = reader.count(`${what} counters`, 4);
+    for (let j = 0; j < counterCount; j++) counters.push(Object.freeze({ dot: table.readDot(reader), total: reader.int('counter total') }));
+    const field: Field = { registers: checkSorted(registers, what), counters: checkSorted(counters, what), elements: readElements(reader, table, what) };
+    if (isEmptyField(field)) throw invalidEncoding(`${what} is empty`);
+    fields.set(name, Object.freeze(field));
+  }
+  return fields;
+}
 
 /** One field after a join (undefined: absent from the result); an unchanged side keeps its identity. */
 function joinFields(x: Field | undefined, a: CausalContext, y: Field | undefined, b: CausalContext): Field | undefined {

@@ -14,7 +14,7 @@
  * m >= 1, m dots (actor index, counter) in dot order.
  */
 import { CausalContext, type ActorId, type Dot } from '@meridian/causality';
-import { ActorTable, ByteReader, ByteWriter, TypeByte } from './binary-codec.ts';
+import { TypeByte, readCausalFrame, writeCausalFrame } from './binary-codec.ts';
 import { canonicalJson, type JsonValue } from './canonical-json.ts';
 import { invalidEncoding } from './crdt-error.ts';
 import { DotMinter, checkStoreDots } from './dot-store.ts';
@@ -122,22 +122,14 @@ export class ORSet {
   }
 
   encode(): Uint8Array {
-    const writer = new ByteWriter().header(TypeByte.ORSet).bytes(this.context.encode());
-    const table = ActorTable.of(elementStoreDots(this.#elements));
-    table.write(writer);
+    const { writer, table } = writeCausalFrame(TypeByte.ORSet, this.context, elementStoreDots(this.#elements));
     writeElements(writer, table, this.#elements);
     return writer.finish();
   }
 
   static decode(bytes: Uint8Array): ORSet {
-    const reader = new ByteReader(bytes).header(TypeByte.ORSet);
-    const contextBytes = reader.bytes('causal context');
-    const context = nested('ORSet context', () => CausalContext.decode(contextBytes));
-    const table = ActorTable.read(reader);
-    const elements = readElements(reader, table, 'ORSet');
-    table.assertAllUsed();
-    reader.end();
-    return ORSet.#checked(elements, context, 'ORSet');
+    const { context, store } = readCausalFrame(bytes, TypeByte.ORSet, (reader, table) => readElements(reader, table, 'ORSet'));
+    return ORSet.#checked(store, context, 'ORSet');
   }
 
   toJSON(): { type: 'or-set'; version: number; context: unknown; elements: ElementJson[] } {

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { type VersionVector } from '@meridian/causality';
 import { type JsonValue } from '../canonical-json.ts';
-import { counterKind, mapKind, setKind } from '../crdt-kind.ts';
+import { counterKind, mapKind, setKind, type CrdtKind } from '../crdt-kind.ts';
 import { type CounterOp, type MapOp, type SetOp } from '../crdt-ops.ts';
 import { GCounter } from '../g-counter.ts';
 import { LwwRegister } from '../lww-register.ts';
@@ -46,6 +46,21 @@ export const smallJson: fc.Arbitrary<JsonValue> = fc.oneof(
 
 const smallHlc = fc.bigInt({ min: 1n, max: 6n });
 
+type LatticeMembers<S> = Pick<TypeSpec<S, unknown>, 'join' | 'leq' | 'equals' | 'encode' | 'decode' | 'toJSON' | 'fromJSON'>;
+
+/** The lattice and codec members of a spec, from a state class's methods. */
+function classMembers<S extends { join(o: S): S; leq(o: S): boolean; equals(o: S): boolean; encode(): Uint8Array; toJSON(): unknown }>(
+  decode: (bytes: Uint8Array) => S,
+  fromJSON: (json: unknown) => S,
+): LatticeMembers<S> {
+  return { join: (a, b) => a.join(b), leq: (a, b) => a.leq(b), equals: (a, b) => a.equals(b), encode: (s) => s.encode(), decode, toJSON: (s) => s.toJSON(), fromJSON };
+}
+
+/** The same members from a CrdtKind. */
+function kindMembers<S, O>(kind: CrdtKind<S, O>): LatticeMembers<S> {
+  return { join: kind.join, leq: kind.leq, equals: kind.equals, encode: kind.encode, decode: kind.decode, toJSON: kind.toJSON, fromJSON: kind.fromJSON };
+}
+
 export const gCounterSpec: TypeSpec<GCounter, { amount: number }> = {
   name: 'GCounter',
   empty: GCounter.empty,
@@ -54,13 +69,7 @@ export const gCounterSpec: TypeSpec<GCounter, { amount: number }> = {
     const delta = replica.state.increment(replica.actor, op.amount);
     return { state: replica.state.join(delta), delta };
   },
-  join: (a, b) => a.join(b),
-  leq: (a, b) => a.leq(b),
-  equals: (a, b) => a.equals(b),
-  encode: (s) => s.encode(),
-  decode: (b) => GCounter.decode(b),
-  toJSON: (s) => s.toJSON(),
-  fromJSON: (j) => GCounter.fromJSON(j),
+  ...classMembers((b) => GCounter.decode(b), (j) => GCounter.fromJSON(j)),
   value: (s) => counterJson(s.value()),
   model() {
     const model = new CounterModel();
@@ -76,13 +85,7 @@ export const pnCounterSpec: TypeSpec<PNCounter, CounterOp> = {
   empty: counterKind.empty(),
   op: fc.integer({ min: -5, max: 5 }).filter((n) => n !== 0).map((n) => counterKind.validateOp({ increment: n })),
   apply: (replica, op) => counterKind.apply(replica.state, op, { actor: replica.actor }),
-  join: counterKind.join,
-  leq: counterKind.leq,
-  equals: counterKind.equals,
-  encode: counterKind.encode,
-  decode: counterKind.decode,
-  toJSON: counterKind.toJSON,
-  fromJSON: counterKind.fromJSON,
+  ...kindMembers(counterKind),
   value: counterKind.value,
   model() {
     const model = new CounterModel();
@@ -101,13 +104,7 @@ export const lwwSpec: TypeSpec<LwwRegister, { value: JsonValue; hlc: bigint }> =
     const delta = replica.state.set(op.value, { hlc: op.hlc, dot: { actor: replica.actor, counter } });
     return { state: replica.state.join(delta), delta };
   },
-  join: (a, b) => a.join(b),
-  leq: (a, b) => a.leq(b),
-  equals: (a, b) => a.equals(b),
-  encode: (s) => s.encode(),
-  decode: (b) => LwwRegister.decode(b),
-  toJSON: (s) => s.toJSON(),
-  fromJSON: (j) => LwwRegister.fromJSON(j),
+  ...classMembers((b) => LwwRegister.decode(b), (j) => LwwRegister.fromJSON(j)),
   value: (s) => s.value(),
   model() {
     const model = new LwwModel();
@@ -155,13 +152,7 @@ export const mvSpec: TypeSpec<MvRegister, MvContext> = {
     replica.memory.set('mv-reads', reads.slice(-5));
     return { state: delta, delta, wholeState: true };
   },
-  join: (a, b) => a.join(b),
-  leq: (a, b) => a.leq(b),
-  equals: (a, b) => a.equals(b),
-  encode: (s) => s.encode(),
-  decode: (b) => MvRegister.decode(b),
-  toJSON: (s) => s.toJSON(),
-  fromJSON: (j) => MvRegister.fromJSON(j),
+  ...classMembers((b) => MvRegister.decode(b), (j) => MvRegister.fromJSON(j)),
   value: (s) => s.values().sort(),
   model() {
     const model = new MvModel();
@@ -185,13 +176,7 @@ export const orSetSpec: TypeSpec<ORSet, SetOp> = {
   empty: setKind.empty(),
   op: setOp,
   apply: (replica, op) => setKind.apply(replica.state, op, { actor: replica.actor }),
-  join: setKind.join,
-  leq: setKind.leq,
-  equals: setKind.equals,
-  encode: setKind.encode,
-  decode: setKind.decode,
-  toJSON: setKind.toJSON,
-  fromJSON: setKind.fromJSON,
+  ...kindMembers(setKind),
   value: setKind.value,
   model() {
     const model = new ORSetModel();
@@ -242,13 +227,7 @@ export const orMapSpec: TypeSpec<ORMap, MapWrite> = {
   empty: mapKind.empty(),
   op: fc.record({ op: mapOpBody.map((body) => mapKind.validateOp(body)), hlc: smallHlc }),
   apply: (replica, { op, hlc }) => mapKind.apply(replica.state, op, { actor: replica.actor, hlc }),
-  join: mapKind.join,
-  leq: mapKind.leq,
-  equals: mapKind.equals,
-  encode: mapKind.encode,
-  decode: mapKind.decode,
-  toJSON: mapKind.toJSON,
-  fromJSON: mapKind.fromJSON,
+  ...kindMembers(mapKind),
   value: mapKind.value,
   model() {
     const model = new ORMapModel();
