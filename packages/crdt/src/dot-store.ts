@@ -13,7 +13,7 @@
  * both sides' entries for a dot carry the same payload; `pick` still chooses deterministically
  * between them so that a join stays commutative even on corrupted input.
  */
-import { compareDots, dotKey, type ActorId, type CausalContext, type Dot } from '@meridian/causality';
+import { compareDots, dotKey, isActorId, type ActorId, type CausalContext, type Dot } from '@meridian/causality';
 import { CrdtError, CrdtErrorCode } from './crdt-error.ts';
 
 /**
@@ -126,6 +126,7 @@ export class DotMinter {
 
   next(): Dot {
     if (this.#actor === undefined) throw new CrdtError(CrdtErrorCode.MissingApplyContext, 'an operation that writes needs the actor that applies it');
+    if (this.#last === undefined && !isActorId(this.#actor)) throw new CrdtError(CrdtErrorCode.InvalidValue, `invalid actor id ${JSON.stringify(this.#actor)}: expected "<region>.<epoch>"`);
     const counter = this.#last === undefined ? this.#context.next(this.#actor).counter : this.#last.counter + 1;
     this.#last = Object.freeze({ actor: this.#actor, counter });
     return this.#last;

@@ -108,6 +108,9 @@ describe('ORMap', () => {
     expect(codeOf(() => ORMap.empty.mutate({ increment: [['f', 1]] }, {}))).toBe(CrdtErrorCode.MissingApplyContext);
     expect(codeOf(() => ORMap.empty.increment(EU, 'f', 0))).toBe(CrdtErrorCode.InvalidValue);
     expect(codeOf(() => ORMap.empty.increment(EU, 'f', 1.5))).toBe(CrdtErrorCode.InvalidValue);
+    expect(codeOf(() => ORMap.empty.increment('EU', 'f', 1))).toBe(CrdtErrorCode.InvalidValue);
+    expect(codeOf(() => ORMap.empty.set(EU, 1n << 64n, 'f', 1))).toBe(CrdtErrorCode.InvalidValue);
+    expect(codeOf(() => ORMap.empty.set(EU, -1n, 'f', 1))).toBe(CrdtErrorCode.InvalidValue);
   });
 
   it('refuses a field named twice in one operation, or by a string that cannot be encoded', () => {

@@ -100,6 +100,8 @@ export interface FieldClash {
   readonly types: FieldType[];
 }
 
+const MAX_HLC = (1n << 64n) - 1n;
+
 const entryDot = (entry: { readonly dot: Dot }): Dot => entry.dot;
 const pickRegister = (x: RegisterEntry, y: RegisterEntry): RegisterEntry => (compareCanonical(x.text, y.text) >= 0 ? x : y);
 const pickCounter = (x: CounterEntry, y: CounterEntry): CounterEntry => (x.total >= y.total ? x : y);
@@ -155,6 +157,7 @@ export class ORMap {
     for (const [name, value] of mutations.set ?? []) {
       const field = this.#fieldAs(name, FieldType.Register);
       if (context.hlc === undefined) throw new CrdtError(CrdtErrorCode.MissingApplyContext, `setting field ${JSON.stringify(name)} needs the write's HLC`);
+      if (typeof context.hlc !== 'bigint' || context.hlc < 0n || context.hlc > MAX_HLC) throw new CrdtError(CrdtErrorCode.InvalidValue, `an HLC must be a bigint in [0, 2^64) (got ${describe(context.hlc)})`);
       const d = minter.next();
       delta.set(name, { registers: [Object.freeze({ dot: d, hlc: context.hlc, text: canonicalJson(value, `value of field ${JSON.stringify(name)}`) })], counters: [], elements: emptyElements });
       seen.push(d, ...fieldDots(field));
