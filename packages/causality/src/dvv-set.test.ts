@@ -330,3 +330,18 @@ describe('DvvSet: a context with a gap', () => {
     expect(after.sync(late).values()).toEqual(['two', 'three', 'four']);
   });
 });
+
+describe('DvvSet.retain (how LWW resolves concurrent versions)', () => {
+  it('drops versions but keeps their dots: a replica still holding a dropped version loses it on sync', () => {
+    const a = DvvSet.empty<string>().update(undefined, 'eu.1', 'x').set;
+    const b = DvvSet.empty<string>().update(undefined, 'us.1', 'y').set;
+    const both = a.sync(b);
+    expect(both.values().sort()).toEqual(['x', 'y']);
+    const winner = both.retain((v) => v.value === 'y');
+    expect(winner.values()).toEqual(['y']);
+    expect(winner.causalContext().equals(both.causalContext())).toBe(true);
+    // `a` still holds 'x'; syncing with the resolved state must not resurrect it, in either order.
+    expect(a.sync(winner).values()).toEqual(['y']);
+    expect(winner.sync(a).values()).toEqual(['y']);
+  });
+});

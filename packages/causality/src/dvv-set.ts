@@ -94,6 +94,17 @@ export class DvvSet<V> {
     return new DvvSet(this.#context.join(other.#context), kept);
   }
 
+  /**
+   * Keeps the versions `keep` accepts and drops the others while keeping every dot in the
+   * context: a dropped version counts as superseded here, so a replica still holding it loses
+   * it on the next sync. LWW resolves concurrent versions this way (every replica keeps the
+   * same winner, and the losers' dots stay known so they are never resurrected).
+   */
+  retain(keep: (version: Version<V>) => boolean): DvvSet<V> {
+    const kept = this.#versions.filter(keep);
+    return kept.length === this.#versions.length ? this : new DvvSet(this.#context, kept);
+  }
+
   /** The live versions (siblings), sorted by compareDots. */
   versions(): Version<V>[] {
     return [...this.#versions];

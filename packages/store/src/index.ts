@@ -15,3 +15,15 @@ export {
 } from './pg-store.ts';
 export { StoreError, StoreErrorCode, classifyPgError } from './store-error.ts';
 export { MIGRATIONS, migrate, migrationChecksum, type Migration } from './migrations.ts';
+export {
+  ReplicationTx,
+  ReplicationReads,
+  type AppliedRow,
+  type ConflictRow,
+  type StoredConflict,
+  type DeadLetterInput,
+  type StoredDeadLetter,
+  type HeartbeatRow,
+  type RelayState,
+  type OutboxRow,
+} from './replication-store.ts';

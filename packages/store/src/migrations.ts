@@ -65,6 +65,87 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'replication: relay lease, applied vectors, offsets, conflicts, dead letters, heartbeats',
+    sql: `
+      -- One active relay per region, by lease: a paused relay cannot hold it forever, and every
+      -- publish is checked against the lease epoch (a fenced relay's marks are refused).
+      CREATE TABLE meridian_relay (
+        singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+        lease_epoch bigint NOT NULL DEFAULT 0,
+        lease_owner text,
+        lease_expires_at timestamptz,
+        last_outbox_id bigint NOT NULL DEFAULT 0,
+        last_sequence bigint NOT NULL DEFAULT 0
+      );
+      INSERT INTO meridian_relay DEFAULT VALUES;
+      -- Per origin actor: every sequence <= contiguous has been applied here; beyond holds the
+      -- sequences applied above it ([sequence, outboxId] pairs), so arrival order never matters.
+      CREATE TABLE meridian_applied (
+        origin text PRIMARY KEY,
+        region text NOT NULL,
+        contiguous bigint NOT NULL DEFAULT 0,
+        contiguous_outbox_id bigint NOT NULL DEFAULT 0,
+        beyond jsonb NOT NULL DEFAULT '[]'
+      );
+      -- The only consumer offsets that count (Kafka's auto-commit is off), with the owner epoch
+      -- that fences a paused old consumer of the partition.
+      CREATE TABLE meridian_offsets (
+        peer text NOT NULL,
+        partition integer NOT NULL,
+        next_offset bigint NOT NULL DEFAULT 0,
+        owner_epoch bigint NOT NULL DEFAULT 0,
+        PRIMARY KEY (peer, partition)
+      );
+      CREATE TABLE meridian_conflicts (
+        id text PRIMARY KEY,
+        seq bigserial UNIQUE,
+        namespace text NOT NULL,
+        key text NOT NULL,
+        policy text NOT NULL,
+        kind text NOT NULL,
+        versions jsonb NOT NULL,
+        outcome jsonb NOT NULL,
+        regions text[] NOT NULL,
+        trace_ids text[] NOT NULL,
+        skew_flagged boolean NOT NULL DEFAULT false,
+        observed_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX meridian_conflicts_by_key ON meridian_conflicts (namespace, key, seq);
+      CREATE TABLE meridian_dead_letters (
+        id bigserial PRIMARY KEY,
+        peer text NOT NULL,
+        partition integer NOT NULL,
+        kafka_offset bigint NOT NULL,
+        message_key text,
+        raw bytea NOT NULL,
+        code text NOT NULL,
+        reason text NOT NULL,
+        namespace text,
+        key text,
+        origin text,
+        sequence bigint,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        redriven_at timestamptz
+      );
+      -- A key with a dead-lettered update takes no later update until the dead letter is redriven.
+      CREATE TABLE meridian_quarantine (
+        namespace text NOT NULL,
+        key text NOT NULL,
+        dead_letter_id bigint NOT NULL,
+        PRIMARY KEY (namespace, key)
+      );
+      CREATE TABLE meridian_peer_heartbeats (
+        peer text PRIMARY KEY,
+        origin text NOT NULL,
+        wall_ms bigint NOT NULL,
+        high_water bigint NOT NULL,
+        applied jsonb NOT NULL,
+        received_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 /** A checksum of a migration's SQL, so that an edited released migration is caught. */

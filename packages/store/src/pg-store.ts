@@ -11,6 +11,7 @@
 import pg from 'pg';
 import { classifyPgError, StoreError, StoreErrorCode } from './store-error.ts';
 import { migrate } from './migrations.ts';
+import { ReplicationReads } from './replication-store.ts';
 
 // int8 (bigint) columns come back as strings by default; Meridian's HLCs and outbox ids are bigints.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => BigInt(v));
@@ -128,7 +129,9 @@ export class StoreTx {
    * transaction id before the outbox id is drawn, which the relay's horizon relies on.
    */
   async appendOutbox(messageKey: string, envelope: Uint8Array): Promise<bigint> {
-    const { rows } = await this.#client.query<{ id: bigint }>('INSERT INTO meridian_outbox (message_key, envelope) VALUES ($1, $2) RETURNING id', [
+    // pg_current_xact_id() makes sure this transaction owns a transaction id before the outbox
+    // id is drawn (the default runs after the SELECT): the relay's horizon relies on it.
+    const { rows } = await this.#client.query<{ id: bigint }>('INSERT INTO meridian_outbox (message_key, envelope) SELECT $1, $2 FROM (SELECT pg_current_xact_id()) AS x RETURNING id', [
       messageKey,
       Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength),
     ]);
@@ -161,9 +164,11 @@ export class StoreTx {
 
 export class PgStore {
   readonly pool: pg.Pool;
+  readonly replication: ReplicationReads;
 
   private constructor(pool: pg.Pool) {
     this.pool = pool;
+    this.replication = new ReplicationReads(pool);
   }
 
   /** Opens the pool and applies the migrations. */

@@ -4,7 +4,7 @@
  * `{"error": {"code", "message"}}` with the registry's status, and the health and metrics
  * endpoints. The app is built from its dependencies so tests can use `app.inject()`.
  */
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -12,6 +12,9 @@ import { StoreError, StoreErrorCode, type PgStore, type NamespaceRow } from '@me
 import { MeridianError, errorBody, type ErrorCode } from './errors.ts';
 import type { KeyService } from './key-service.ts';
 import { runChecks, type HealthCheck } from './health.ts';
+import { registerReplicationRoutes } from './replication-routes.ts';
+import type { Replication } from './replication/replication.ts';
+import { formatSession, mergeSessions, parseSession } from './session-token.ts';
 
 export interface AppDeps {
   readonly region: string;
@@ -20,8 +23,18 @@ export interface AppDeps {
   readonly bodyLimitBytes: number;
   readonly readiness: readonly HealthCheck[];
   readonly metricsText: () => Promise<string>;
-  readonly logger?: FastifyServerOptions['logger'];
+  /** Logger options, or a ready pino logger (shared with replication). */
+  readonly logger?: FastifyServerOptions['logger'] | FastifyBaseLogger;
+  readonly replication?: Replication | undefined;
+  /** Peer regions' public URLs, for `fallback` reads. */
+  readonly peerUrls?: ReadonlyMap<string, string>;
 }
+
+const ReadHeaders = Type.Object({
+  'x-meridian-session': Type.Optional(Type.String({ maxLength: 4096 })),
+  'x-meridian-consistency': Type.Optional(Type.Union([Type.Literal('wait'), Type.Literal('fallback'), Type.Literal('stale')])),
+  'x-meridian-wait-ms': Type.Optional(Type.String({ pattern: '^[0-9]{1,5}$' })),
+});
 
 const ErrorSchema = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }) }, { additionalProperties: true });
 const Policy = Type.Union([Type.Literal('lww'), Type.Literal('mv'), Type.Literal('counter'), Type.Literal('set'), Type.Literal('map')]);
@@ -68,8 +81,9 @@ export function toErrorAnswer(error: unknown): { status: number; body: Record<st
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const isInstance = typeof (deps.logger as { info?: unknown } | undefined)?.info === 'function';
   const app = Fastify({
-    logger: deps.logger ?? false,
+    ...(isInstance ? { loggerInstance: deps.logger as FastifyBaseLogger } : { logger: (deps.logger as FastifyServerOptions['logger']) ?? false }),
     bodyLimit: deps.bodyLimitBytes,
     // Unknown fields are refused, not silently dropped (fastify's default strips them).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
@@ -80,7 +94,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       info: { title: 'Meridian region service', version: '0.1.0', description: 'Multi-active replication: write in any region, read with session guarantees.' },
-      tags: [{ name: 'namespaces' }, { name: 'keys' }, { name: 'operations' }],
+      tags: [{ name: 'namespaces' }, { name: 'keys' }, { name: 'operations' }, { name: 'replication' }],
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
@@ -115,8 +129,46 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // ---- keys ----------------------------------------------------------------------------------
   app.get(
     '/v1/ns/:ns/keys/:key',
-    { schema: { tags: ['keys'], summary: 'Read a key: its value (lww, CRDTs) or every sibling (mv), its context and a session token', params: KeyParams, response: { 200: WriteAnswer, ...errors } } },
-    async (request) => deps.keys.read(request.params.ns, request.params.key),
+    {
+      schema: {
+        tags: ['keys'],
+        summary: 'Read a key: its value (lww, CRDTs) or every sibling (mv), its context and a session token. With X-Meridian-Session, the read reflects at least that session: `wait` (default) blocks until this region has applied it (X-Meridian-Wait-Ms, default 2000), `fallback` redirects (307) to a region that has, `stale` answers now and says what is missing (X-Meridian-Behind).',
+        params: KeyParams,
+        headers: ReadHeaders,
+        response: { 200: WriteAnswer, 307: ErrorSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const token = request.headers['x-meridian-session'];
+      const replication = deps.replication;
+      if (token !== undefined && token !== '' && replication) {
+        const session = parseSession(token);
+        const mode = request.headers['x-meridian-consistency'] ?? 'wait';
+        const waitMs = Math.min(Number(request.headers['x-meridian-wait-ms'] ?? 2000), 30_000);
+        let missing = await replication.uncovered(session, deps.keys.actor);
+        if (missing.size > 0 && mode !== 'stale') {
+          const deadline = Date.now() + (mode === 'fallback' ? Math.min(waitMs, 200) : waitMs);
+          while (missing.size > 0 && Date.now() < deadline) {
+            await new Promise((r) => setTimeout(r, 25));
+            missing = await replication.uncovered(session, deps.keys.actor);
+          }
+        }
+        if (missing.size > 0) {
+          const behind = formatSession(missing);
+          if (mode === 'stale') reply.header('x-meridian-behind', behind);
+          else if (mode === 'fallback') {
+            // The origin of the missing writes has them: redirect there when it is one region.
+            const origins = new Set([...missing.keys()].map((a) => a.split('.')[0]!));
+            const target = origins.size === 1 ? deps.peerUrls?.get([...origins][0]!) : undefined;
+            if (target) return reply.code(307).header('location', `${target.replace(/\/$/, '')}${request.url}`).header('x-meridian-behind', behind).send(errorBody('MERIDIAN_SESSION_NOT_COVERED', `this region has not applied ${behind} yet; redirecting to a region that has`));
+            throw new MeridianError('MERIDIAN_SESSION_NOT_COVERED', `this region has not applied ${behind} yet and no single region is known to have it`);
+          } else throw new MeridianError('MERIDIAN_SESSION_NOT_COVERED', `this region has not applied ${behind} within ${waitMs} ms`);
+        }
+      }
+      const answer = await deps.keys.read(request.params.ns, request.params.key);
+      if (replication) answer.session = formatSession(mergeSessions(parseSession(answer.session), replication.appliedPositions()));
+      return answer;
+    },
   );
   app.put(
     '/v1/ns/:ns/keys/:key',
@@ -170,6 +222,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return reply.code(answer.status).send(answer.body);
     },
   );
+
+  registerReplicationRoutes(app, { store: deps.store, replication: deps.replication, region: deps.region });
 
   // ---- health and metrics ------------------------------------------------------------------
   app.get('/health/live', { schema: { hide: true } }, () => Promise.resolve({ status: 'ok', region: deps.region }));

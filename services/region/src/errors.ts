@@ -22,6 +22,7 @@ export const ERRORS = {
   MERIDIAN_BODY_TOO_LARGE: { status: 413, retryable: false, doc: 'the request body exceeds the body limit' },
   MERIDIAN_VALUE_TOO_LARGE: { status: 413, retryable: false, doc: 'the value exceeds the value size limit' },
   MERIDIAN_UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, doc: 'the body is not application/json' },
+  MERIDIAN_SESSION_NOT_COVERED: { status: 503, retryable: true, doc: 'the read\'s session is not yet applied in this region (wait timed out, or no region to fall back to)' },
   MERIDIAN_STORE_UNAVAILABLE: { status: 503, retryable: true, doc: 'the region\'s PostgreSQL is unavailable; nothing was written' },
   MERIDIAN_BUSY: { status: 503, retryable: true, doc: 'the write could not be serialised after several attempts; nothing was written' },
   MERIDIAN_INTERNAL: { status: 500, retryable: false, doc: 'an unexpected error (a bug); see the logs' },
@@ -46,6 +47,6 @@ export class MeridianError extends Error {
   }
 }
 
-export function errorBody(code: ErrorCode, message: string, details?: Record<string, unknown>): Record<string, unknown> {
+export function errorBody(code: ErrorCode, message: string, details?: Record<string, unknown>): { error: { code: ErrorCode; message: string } } & Record<string, unknown> {
   return { error: { code, message }, ...details };
 }

@@ -34,14 +34,32 @@ const telemetry = startTelemetry({
 });
 const { startRegion } = await import('./region.ts');
 
+const { default: pino } = await import('pino');
+const logOptions = loggerOptions({ level: config.logLevel, serviceName: 'meridian-region', region: config.region });
+const log = pino(logOptions);
+const metrics = telemetry.metrics;
 const region = await startRegion(config, {
-  logger: loggerOptions({ level: config.logLevel, serviceName: 'meridian-region', region: config.region }),
+  logger: log,
+  log,
+  replication: {
+    onApplied: (origin, count) => metrics.applies.add(count, { origin }),
+    onConflict: (namespace, policy) => metrics.conflicts.add(1, { namespace, policy }),
+    onConcurrentMerge: (namespace, policy) => metrics.concurrentMerges.add(1, { namespace, policy }),
+    onDeadLetter: (origin, reason) => metrics.deadLetters.add(1, { origin, reason }),
+  },
   metricsText: () => telemetry.metricsText(),
   onWrite: (namespace, policy, seconds) => {
     telemetry.metrics.writes.add(1, { namespace, policy });
     telemetry.metrics.writeDuration.record(seconds, { policy });
   },
 });
+if (region.replication) {
+  const replication = region.replication;
+  metrics.observeOutboxBacklog(() => region.store.replication.outboxBacklog());
+  metrics.observeReplicationLag(() =>
+    Object.entries(replication.status().peers).map(([peer, s]) => ({ peer, seconds: s.lagSeconds ?? Number.NaN, sequence: s.lagSequence ?? Number.NaN })),
+  );
+}
 region.app.log.info({ config: describeConfig(config), epoch: region.epoch }, 'starting');
 await region.app.listen({ host: config.host, port: config.port });
 

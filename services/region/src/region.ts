@@ -4,7 +4,7 @@
  * start it from a config object. Every long-running part is stopped by `close()`, in reverse
  * order of start (HTTP first, so no request meets a closed pool).
  */
-import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 import { PgStore } from '@meridian/store';
 import type { RegionConfig } from './config.ts';
 import { ContextTokens } from './context-token.ts';
@@ -12,12 +12,19 @@ import { KeyService } from './key-service.ts';
 import { buildApp } from './app.ts';
 import type { HealthCheck } from './health.ts';
 import type { Policy } from '@meridian/protocol';
+import { Replication } from './replication/replication.ts';
+import type { ReplicatorHooks } from './replication/peer-replicator.ts';
+import { silentLogger, type Logger } from './replication/logger.ts';
 
 export interface RegionHooks {
-  readonly logger?: FastifyServerOptions['logger'];
+  readonly logger?: FastifyServerOptions['logger'] | FastifyBaseLogger;
   readonly metricsText?: () => Promise<string>;
   readonly onWrite?: (namespace: string, policy: Policy, seconds: number) => void;
   readonly now?: () => number;
+  readonly replication?: ReplicatorHooks;
+  /** Where replication logs (the app's logger when absent and the app logs). */
+  readonly log?: Logger;
+  readonly relayPollMs?: number;
 }
 
 export interface RegionService {
@@ -25,6 +32,7 @@ export interface RegionService {
   readonly store: PgStore;
   readonly keys: KeyService;
   readonly epoch: number;
+  readonly replication: Replication | undefined;
   close(): Promise<void>;
 }
 
@@ -46,8 +54,25 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       ...(hooks.now ? { now: hooks.now } : {}),
       ...(hooks.onWrite ? { onWrite: hooks.onWrite } : {}),
     });
-    const readiness: HealthCheck[] = [{ name: 'postgres', check: () => store.ping() }];
+    const replication = config.kafkaBrokers
+      ? new Replication({
+          store,
+          region: config.region,
+          epoch: identity.epoch,
+          brokers: config.kafkaBrokers,
+          peers: config.peers,
+          partitions: config.topicPartitions,
+          clock: keys.clock,
+          log: hooks.log ?? silentLogger,
+          lagBoundSeconds: config.lagBoundSeconds,
+          ...(hooks.replication ? { hooks: hooks.replication } : {}),
+          ...(hooks.relayPollMs ? { relayPollMs: hooks.relayPollMs } : {}),
+        })
+      : undefined;
+    const readiness: HealthCheck[] = [{ name: 'postgres', check: () => store.ping() }, ...(replication?.checks() ?? [])];
     const app = await buildApp({
+      replication,
+      peerUrls: config.peerUrls,
       region: config.region,
       store,
       keys,
@@ -56,13 +81,16 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       metricsText: hooks.metricsText ?? (() => Promise.resolve('')),
       logger: hooks.logger,
     });
+    await replication?.start();
     return {
       app,
       store,
       keys,
       epoch: identity.epoch,
+      replication,
       close: async () => {
         await app.close();
+        await replication?.stop();
         await store.close();
       },
     };

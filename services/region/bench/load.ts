@@ -1,0 +1,224 @@
+/**
+ * Load generators for the region write benchmark, run inside the bench process (the service
+ * runs in its own process).
+ *
+ * - `closedLoop`: autocannon with N connections, each sending its next write as soon as the
+ *   previous one answers. That finds the maximum rate: the service is never idle for want of work.
+ * - `paced`: an open-loop generator at a fixed rate, one write every 1/rate s on a schedule that
+ *   does not wait for answers; latency is measured from the scheduled send time, so a write
+ *   held back because every connection was busy counts its wait (no coordinated omission).
+ * - `autocannonRate`: autocannon's own `overallRate`, kept for comparison only. Its limiter is
+ *   a per-connection quota refilled once a second (`reqsMadeThisSecond` in its http client):
+ *   each connection spends its quota back to back at the top of every second and then idles,
+ *   so "half the maximum rate" is really full load for about half of each second, and its
+ *   coordinated-omission correction uses an expected interval of ceil(1 / per-connection
+ *   rate) = 1 ms. Its percentiles are reported beside the paced ones, not instead of them.
+ *
+ * Latencies are taken from every response (float milliseconds); autocannon's own histogram
+ * has 1 ms resolution, too coarse for a 2 ms median.
+ */
+import { Agent, request } from 'node:http';
+import autocannon from 'autocannon';
+
+/** One kind of write: `path(k)` writes key number k. */
+export interface WriteTarget {
+  readonly name: string;
+  readonly method: 'PUT' | 'POST';
+  path(k: number): string;
+  readonly body: string;
+}
+
+export interface Failures {
+  /** Connection errors and timeouts. */
+  readonly errors: number;
+  readonly non2xx: number;
+  /** Count per status code, for the error message. */
+  readonly statuses: Readonly<Record<string, number>>;
+}
+
+export interface LoadResult {
+  readonly ok: number;
+  readonly seconds: number;
+  readonly perSecond: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly failures: Failures;
+}
+
+/** Nearest-rank percentile of an unsorted sample (sorted in place). */
+export function percentile(sample: Float64Array, p: number): number {
+  if (sample.length === 0) return Number.NaN;
+  sample.sort();
+  const rank = Math.min(sample.length, Math.max(1, Math.ceil((p / 100) * sample.length)));
+  return sample[rank - 1]!;
+}
+
+/** A growable array of latencies in ms. */
+class Latencies {
+  #values = new Float64Array(1 << 16);
+  #length = 0;
+
+  add(ms: number): void {
+    if (this.#length === this.#values.length) {
+      const bigger = new Float64Array(this.#values.length * 2);
+      bigger.set(this.#values);
+      this.#values = bigger;
+    }
+    this.#values[this.#length++] = ms;
+  }
+
+  get sample(): Float64Array {
+    return this.#values.subarray(0, this.#length);
+  }
+}
+
+function failed(failures: Failures): boolean {
+  return failures.errors > 0 || failures.non2xx > 0;
+}
+
+/** Throws, naming what went wrong, unless every write answered 2xx. */
+export function assertNoFailures(what: string, failures: Failures): void {
+  if (!failed(failures)) return;
+  throw new Error(
+    `${what}: ${failures.errors} connection errors/timeouts and ${failures.non2xx} non-2xx answers (status counts ${JSON.stringify(failures.statuses)}); every write must succeed`,
+  );
+}
+
+interface AutocannonRun {
+  readonly baseUrl: string;
+  readonly target: WriteTarget;
+  readonly nextKey: () => number;
+  readonly connections: number;
+  readonly seconds: number;
+  /** Requests per second over all connections; absent: as fast as the service answers. */
+  readonly overallRate?: number;
+}
+
+async function runAutocannon(options: AutocannonRun): Promise<LoadResult> {
+  const latencies = new Latencies();
+  const { target, nextKey } = options;
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: options.baseUrl,
+        connections: options.connections,
+        duration: options.seconds,
+        timeout: 10,
+        ...(options.overallRate !== undefined ? { overallRate: options.overallRate } : {}),
+        requests: [
+          {
+            method: target.method,
+            path: target.path(1),
+            headers: { 'content-type': 'application/json' },
+            body: target.body,
+            setupRequest: (req) => ({ ...req, path: target.path(nextKey()) }),
+          },
+        ],
+      },
+      (error: unknown, done) => (error ? reject(error instanceof Error ? error : new Error(`autocannon failed: ${JSON.stringify(error)}`)) : resolve(done)),
+    );
+    instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+      if (statusCode >= 200 && statusCode < 300) latencies.add(responseTime);
+    });
+  });
+  const statuses: Record<string, number> = {};
+  for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statuses[code] = stat.count ?? 0;
+  const sample = latencies.sample;
+  return {
+    ok: result['2xx'],
+    seconds: result.duration,
+    perSecond: result['2xx'] / result.duration,
+    p50: percentile(sample, 50),
+    p99: percentile(sample, 99),
+    failures: { errors: result.errors + result.timeouts, non2xx: result.non2xx + result.mismatches, statuses },
+  };
+}
+
+/** The maximum rate: N connections, each writing as soon as its last write answered. */
+export function closedLoop(options: Omit<AutocannonRun, 'overallRate'>): Promise<LoadResult> {
+  return runAutocannon(options);
+}
+
+/** autocannon's `overallRate` (bursty, see the header); for comparison with `paced`. */
+export function autocannonRate(options: AutocannonRun & { readonly overallRate: number }): Promise<LoadResult> {
+  return runAutocannon(options);
+}
+
+export interface PacedRun {
+  readonly baseUrl: string;
+  readonly target: WriteTarget;
+  readonly nextKey: () => number;
+  /** Keep-alive connections the writes are spread over (a write waits when all are busy). */
+  readonly connections: number;
+  readonly seconds: number;
+  readonly rate: number;
+}
+
+/** Open loop at a fixed rate; each latency runs from the write's scheduled time to its answer. */
+export async function paced(options: PacedRun): Promise<LoadResult> {
+  const { target, nextKey, rate } = options;
+  const agent = new Agent({ keepAlive: true, maxSockets: options.connections });
+  const url = new URL(options.baseUrl);
+  const body = Buffer.from(target.body);
+  const total = Math.max(1, Math.round(rate * options.seconds));
+  const latencies = new Latencies();
+  const statuses: Record<string, number> = {};
+  let ok = 0;
+  let non2xx = 0;
+  let errors = 0;
+  const inFlight = new Set<Promise<void>>();
+
+  const send = (scheduledAt: number): void => {
+    const done = new Promise<void>((resolve) => {
+      const req = request(
+        {
+          agent,
+          host: url.hostname,
+          port: url.port,
+          method: target.method,
+          path: target.path(nextKey()),
+          headers: { 'content-type': 'application/json', 'content-length': body.length },
+          timeout: 10_000,
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            const code = res.statusCode ?? 0;
+            statuses[code] = (statuses[code] ?? 0) + 1;
+            if (code >= 200 && code < 300) {
+              ok++;
+              latencies.add(performance.now() - scheduledAt);
+            } else non2xx++;
+            resolve();
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', () => {
+        errors++;
+        resolve();
+      });
+      req.end(body);
+    });
+    inFlight.add(done);
+    void done.then(() => inFlight.delete(done));
+  };
+
+  const started = performance.now();
+  const interval = 1000 / rate;
+  let issued = 0;
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const due = Math.min(total, Math.floor((performance.now() - started) / interval) + 1);
+      while (issued < due) send(started + issued++ * interval);
+      if (issued < total) setTimeout(tick, 1);
+      else resolve();
+    };
+    tick();
+  });
+  await Promise.all(inFlight);
+  const seconds = (performance.now() - started) / 1000;
+  agent.destroy();
+  const sample = latencies.sample;
+  return { ok, seconds, perSecond: ok / seconds, p50: percentile(sample, 50), p99: percentile(sample, 99), failures: { errors, non2xx, statuses } };
+}

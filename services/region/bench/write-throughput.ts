@@ -1,0 +1,401 @@
+/**
+ * Write throughput and latency of the region service (not a test: `npm run bench`), each figure
+ * beside pgbench measured in the same run on the same PostgreSQL server.
+ *
+ * What is measured: the real program (`src/main.ts`, a child process, standalone: no Kafka, so
+ * the write path ends at the commit of the key row and its outbox row) on a fresh database,
+ * loaded over HTTP from this process:
+ * - `lww`: PUT /v1/ns/{ns}/keys/{key} of a ~100-byte JSON value, blind (no context);
+ * - `counter`: POST /v1/ns/{ns}/keys/{key}/ops {"increment": 1};
+ * keys drawn at random from a key space (10k by default) so that two writes rarely wait on the
+ * same row lock. First the maximum rate (autocannon, N connections in a closed loop), then
+ * latency at half that rate (a paced open-loop generator; see load.ts for why not autocannon's
+ * `overallRate`, which is still run beside it for comparison).
+ *
+ * Why pgbench is a comparable baseline: it is PostgreSQL's own client, on the same server and
+ * database, with as many connections as the service's pool, running the smallest transaction
+ * that does what one write must do — durably upsert one row of the same size (the service's
+ * stored state, measured) under a random key from the same key space, with the same protocol
+ * (extended: parse/bind/execute per statement, as node-postgres does). The ratio service ÷ pgbench
+ * is therefore the share of the database's single-row write rate that the service keeps after
+ * HTTP, validation, causality metadata, its outbox row and its own round trips. A third pgbench
+ * run replays the service's own SQL for an lww write (the same statements, no Node) to separate
+ * the cost of that SQL from the cost of the process around it. CPU time of the service, its
+ * PostgreSQL backends and the load generator is sampled around every phase.
+ *
+ * Settings (environment): BENCH_SECONDS (10) per measured phase, BENCH_WARMUP_SECONDS (2),
+ * BENCH_CONNECTIONS (32) HTTP connections, BENCH_POOL (see POOL below) service pool = pgbench
+ * clients, BENCH_KEYS (10000), BENCH_SEED (1), BENCH_SQL_BASELINE (1) and BENCH_AUTOCANNON_RATE
+ * (1) to run the two diagnostic phases, BENCH_PGBENCH (path to pgbench). MERIDIAN_* variables
+ * in the environment reach the service (e.g. MERIDIAN_TRACE_SAMPLE_RATIO) and are printed.
+ * Quick smoke: BENCH_SECONDS=2 npm run bench -w @meridian/region.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { adminUrl, createDatabase, dropDatabase, ensurePostgres, freePort } from '@meridian/infra-local';
+import { uniqueName } from '@meridian/testkit';
+import { autocannonRate, assertNoFailures, closedLoop, paced, type LoadResult, type WriteTarget } from './load.ts';
+import { cpuSeconds, cpuSnapshot, machineBusySeconds, type CpuSnapshot } from './cpu.ts';
+import { findPgbench, startPgbench, type PgbenchResult, type PgbenchRun } from './pgbench.ts';
+import { RegionProcess } from './region-process.ts';
+
+const runFile = promisify(execFile);
+
+function envInt(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name}: expected an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
+  return n;
+}
+
+const SECONDS = envInt('BENCH_SECONDS', 10, 1, 600);
+const WARMUP_SECONDS = envInt('BENCH_WARMUP_SECONDS', Math.min(2, SECONDS), 0, 600);
+const CONNECTIONS = envInt('BENCH_CONNECTIONS', 32, 1, 1000);
+/**
+ * The service's pool, and pgbench's clients. 8 (the service's default): on two cores the
+ * service's single Node thread, not the database, is the bottleneck, and it cannot keep more
+ * than a handful of transactions in flight; 4/8/16 gave the same write rate within noise, while
+ * pgbench peaks around 8 clients here (docs/benchmarks.md has the sweep).
+ */
+const POOL = envInt('BENCH_POOL', 8, 1, 200);
+const KEYS = envInt('BENCH_KEYS', 10_000, 1, 100_000_000);
+const SEED = envInt('BENCH_SEED', 1, 0, 2 ** 31 - 1);
+const SQL_BASELINE = envInt('BENCH_SQL_BASELINE', 1, 0, 1) === 1;
+const AUTOCANNON_RATE = envInt('BENCH_AUTOCANNON_RATE', 1, 0, 1) === 1;
+const PGBENCH_THREADS = 2;
+
+/** A small seeded generator (mulberry32): the same key sequence every run. */
+function keyStream(seed: number, keys: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const unit = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return 1 + Math.floor(unit * keys);
+  };
+}
+
+const LWW_NS = 'bench_lww';
+const COUNTER_NS = 'bench_counter';
+const SQL_NS = 'bench_sql';
+const LWW_VALUE = { user: 'u0042', score: 1234, note: 'a register value of about one hundred bytes, padded..' };
+
+const WORKLOADS: readonly WriteTarget[] = [
+  { name: 'lww', method: 'PUT', path: (k) => `/v1/ns/${LWW_NS}/keys/k${k}`, body: JSON.stringify({ value: LWW_VALUE }) },
+  { name: 'counter', method: 'POST', path: (k) => `/v1/ns/${COUNTER_NS}/keys/k${k}/ops`, body: JSON.stringify({ increment: 1 }) },
+];
+
+const hexBytes = (size: number): string => `'\\x${'78'.repeat(size)}'::bytea`;
+
+/** pgbench's single-row transaction for each workload: an upsert under a random key. */
+function pgbenchScript(workload: string, stateBytes: number): string {
+  const key = `\\set k random(1, ${KEYS})\n`;
+  if (workload === 'lww') {
+    return `${key}INSERT INTO pgbench_register (k, v) VALUES (:k, ${hexBytes(stateBytes)}) ON CONFLICT (k) DO UPDATE SET v = excluded.v, updated_at = now();\n`;
+  }
+  return `${key}INSERT INTO pgbench_counter (k, n) VALUES (:k, 1) ON CONFLICT (k) DO UPDATE SET n = pgbench_counter.n + 1, updated_at = now();\n`;
+}
+
+/** The statements of the service's lww write (store's lockKey, saveKey, appendOutbox), without the service. */
+function serviceSqlScript(stateBytes: number, envelopeBytes: number): string {
+  const key = `'k' || :k`;
+  return [
+    `\\set k random(1, ${KEYS})`,
+    'BEGIN;',
+    `SELECT * FROM meridian_namespaces WHERE name = '${SQL_NS}';`,
+    `INSERT INTO meridian_keys (namespace, key) VALUES ('${SQL_NS}', ${key}) ON CONFLICT DO NOTHING;`,
+    `SELECT state, max_hlc FROM meridian_keys WHERE namespace = '${SQL_NS}' AND key = ${key} FOR UPDATE;`,
+    `UPDATE meridian_keys SET state = ${hexBytes(stateBytes)}, max_hlc = max_hlc + 1, updated_at = now() WHERE namespace = '${SQL_NS}' AND key = ${key};`,
+    `INSERT INTO meridian_outbox (message_key, envelope) VALUES ('${SQL_NS}/' || ${key}, ${hexBytes(envelopeBytes)}) RETURNING id;`,
+    'COMMIT;',
+    '',
+  ].join('\n');
+}
+
+interface CpuUse {
+  /** Cores (CPU seconds per second of the phase); undefined when not measured. */
+  readonly service?: number | undefined;
+  readonly postgres?: number | undefined;
+  readonly loadGenerator?: number | undefined;
+  /** Every other process on the machine (other users of a shared machine, PostgreSQL's background writers). */
+  readonly rest?: number | undefined;
+}
+
+const sum = (...parts: (number | undefined)[]): number => parts.reduce<number>((a, b) => a + (b ?? 0), 0);
+
+interface Phase {
+  readonly name: string;
+  readonly writesPerSecond: number;
+  readonly p50?: number;
+  readonly p99?: number;
+  readonly cpu: CpuUse;
+}
+
+const fmt = (n: number | undefined, digits = 1): string => (n === undefined || Number.isNaN(n) ? '—' : n.toFixed(digits));
+const fmtRate = (n: number): string => Math.round(n).toLocaleString('en');
+const perWriteMs = (cores: number | undefined, rate: number): string => (cores === undefined || rate <= 0 ? '—' : ((cores * 1000) / rate).toFixed(3));
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+function log(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+async function gitState(): Promise<string> {
+  try {
+    const { stdout: head } = await runFile('git', ['rev-parse', '--short', 'HEAD']);
+    const { stdout: dirty } = await runFile('git', ['status', '--porcelain', '--', '.', '../../packages']);
+    const changed = dirty.split('\n').filter(Boolean).length;
+    return `${head.trim()}${changed > 0 ? ` + ${changed} uncommitted paths in services/region or packages/` : ''}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const cleanups: (() => Promise<void>)[] = [];
+  let cleaning: Promise<void> | undefined;
+  const cleanup = (): Promise<void> =>
+    (cleaning ??= (async () => {
+      for (const undo of cleanups.reverse()) await undo().catch((error: unknown) => log(`cleanup: ${(error as Error).message}`));
+    })());
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: cleaning up`);
+      void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    });
+  }
+
+  try {
+    const pgbench = await findPgbench();
+    const admin = await ensurePostgres(adminUrl());
+    const dbName = uniqueName('bench_region_write');
+    const databaseUrl = await createDatabase(dbName, admin);
+    cleanups.push(() => dropDatabase(dbName, admin));
+    const workDir = mkdtempSync(join(tmpdir(), 'meridian-region-bench-'));
+    cleanups.push(() => Promise.resolve(rmSync(workDir, { recursive: true, force: true })));
+
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    cleanups.push(() => db.end());
+    const setting = async (name: string): Promise<string> => (await db.query<{ v: string }>(`SELECT current_setting('${name}') AS v`)).rows[0]!.v;
+    const serverVersion = await setting('server_version');
+    const serverSettings = ['fsync', 'synchronous_commit', 'shared_buffers', 'max_connections'];
+    const settings: string[] = [];
+    for (const name of serverSettings) settings.push(`${name}=${await setting(name)}`);
+    const loadBefore = loadavg()[0]!;
+
+    const port = await freePort();
+    const serviceEnv = Object.entries(process.env).filter(([k]) => k.startsWith('MERIDIAN_'));
+    const region = RegionProcess.start({ databaseUrl, port, poolSize: POOL, logFile: join(workDir, 'region.log') });
+    cleanups.push(async () => {
+      const code = await region.stop();
+      if (code !== 0) log(`the region service exited with code ${String(code)}; log:\n${region.logTail()}`);
+    });
+    await region.waitReady();
+    log(`region service ready on ${region.baseUrl} (pid ${String(region.pid)}, pool ${POOL})`);
+
+    for (const [ns, policy] of [[LWW_NS, 'lww'], [COUNTER_NS, 'counter'], [SQL_NS, 'lww']] as const) {
+      const response = await fetch(`${region.baseUrl}/v1/namespaces/${ns}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ policy }) });
+      if (response.status !== 201) throw new Error(`declaring namespace ${ns}: ${response.status} ${await response.text()}`);
+    }
+    await db.query('CREATE TABLE pgbench_register (k integer PRIMARY KEY, v bytea NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())');
+    await db.query('CREATE TABLE pgbench_counter (k integer PRIMARY KEY, n bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())');
+
+    const nextKey = keyStream(SEED, KEYS);
+    const serviceBackends = async (): Promise<number[]> =>
+      (await db.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'meridian-region-%'")).rows.map((r) => r.pid);
+
+    /** Runs a load phase against the service with CPU snapshots around it. */
+    const servicePhase = async (name: string, load: () => Promise<LoadResult>): Promise<{ result: LoadResult; phase: Phase }> => {
+      if (!region.running) throw new Error(`the region service died; log:\n${region.logTail()}`);
+      const pids = [region.pid ?? -1, ...(await serviceBackends())];
+      const before: CpuSnapshot = await cpuSnapshot(pids);
+      const selfBefore = process.cpuUsage();
+      const machineBefore = machineBusySeconds();
+      const wallBefore = performance.now();
+      const result = await load();
+      const wall = (performance.now() - wallBefore) / 1000;
+      const self = process.cpuUsage(selfBefore);
+      const machine = (machineBusySeconds() - machineBefore) / wall;
+      const after = await cpuSnapshot(pids);
+      assertNoFailures(`${name} against the region service`, result.failures);
+      if (!region.running) throw new Error(`the region service died during ${name}; log:\n${region.logTail()}`);
+      const servicePid = region.pid ?? -1;
+      const only = (snapshot: CpuSnapshot, keep: (pid: number) => boolean): CpuSnapshot => new Map([...snapshot].filter(([pid]) => keep(pid)));
+      const service = cpuSeconds(only(before, (p) => p === servicePid), only(after, (p) => p === servicePid));
+      const postgres = cpuSeconds(only(before, (p) => p !== servicePid), only(after, (p) => p !== servicePid));
+      const measured = {
+        service: service === undefined ? undefined : service / wall,
+        postgres: postgres === undefined ? undefined : postgres / wall,
+        loadGenerator: (self.user + self.system) / 1e6 / wall,
+      };
+      const cpu: CpuUse = { ...measured, rest: Math.max(0, machine - sum(measured.service, measured.postgres, measured.loadGenerator)) };
+      log(`${name}: ${fmtRate(result.perSecond)} writes/s, p50 ${fmt(result.p50, 2)} ms, p99 ${fmt(result.p99, 2)} ms`);
+      return { result, phase: { name, writesPerSecond: result.perSecond, p50: result.p50, p99: result.p99, cpu } };
+    };
+
+    let running: PgbenchRun | undefined;
+    cleanups.push(() => Promise.resolve(running?.kill()));
+    /** Runs pgbench with CPU snapshots of its backends and its own process inside the run. */
+    const pgbenchPhase = async (name: string, script: string): Promise<{ result: PgbenchResult; phase: Phase }> => {
+      running = startPgbench({ command: pgbench.command, databaseUrl, script, clients: POOL, threads: PGBENCH_THREADS, seconds: SECONDS });
+      const run = running;
+      let cpu: CpuUse = {};
+      if (SECONDS >= 3) {
+        // Sample from 1 s in (connections made) to 0.5 s before the end.
+        await new Promise((r) => setTimeout(r, 1000));
+        const backends = (await db.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgbench'")).rows.map((r) => r.pid);
+        const pids = [run.pid ?? -1, ...backends];
+        const before = await cpuSnapshot(pids);
+        const machineBefore = machineBusySeconds();
+        const wallBefore = performance.now();
+        await new Promise((r) => setTimeout(r, (SECONDS - 1.5) * 1000));
+        const after = await cpuSnapshot(pids);
+        const wall = (performance.now() - wallBefore) / 1000;
+        const machine = (machineBusySeconds() - machineBefore) / wall;
+        const client = (s: CpuSnapshot): CpuSnapshot => new Map([...s].filter(([pid]) => pid === run.pid));
+        const server = (s: CpuSnapshot): CpuSnapshot => new Map([...s].filter(([pid]) => pid !== run.pid));
+        const postgres = cpuSeconds(server(before), server(after));
+        const loadGenerator = cpuSeconds(client(before), client(after));
+        const measured = { postgres: postgres === undefined ? undefined : postgres / wall, loadGenerator: loadGenerator === undefined ? undefined : loadGenerator / wall };
+        cpu = { ...measured, rest: Math.max(0, machine - sum(measured.postgres, measured.loadGenerator)) };
+      }
+      const result = await run.done;
+      running = undefined;
+      log(`${name}: ${fmtRate(result.tps)} tps`);
+      return { result, phase: { name, writesPerSecond: result.tps, cpu } };
+    };
+
+    // ---- maximum rate, with its baseline run next to it -------------------------------------
+    const max = new Map<string, LoadResult>();
+    const baseline = new Map<string, PgbenchResult>();
+    const phases: Phase[] = [];
+    let stateBytes = 0;
+    let envelopeBytes = 0;
+    for (const target of WORKLOADS) {
+      if (WARMUP_SECONDS > 0) {
+        const warm = await closedLoop({ baseUrl: region.baseUrl, target, nextKey, connections: CONNECTIONS, seconds: WARMUP_SECONDS });
+        assertNoFailures(`warm-up of ${target.name}`, warm.failures);
+      }
+      if (target.name === 'lww') {
+        const sizes = await db.query<{ state: number | null; envelope: number | null }>(
+          `SELECT (SELECT avg(octet_length(state))::int FROM meridian_keys WHERE namespace = $1 AND state IS NOT NULL) AS state,
+                  (SELECT avg(octet_length(envelope))::int FROM meridian_outbox WHERE message_key LIKE $1 || '/%') AS envelope`,
+          [LWW_NS],
+        );
+        // Without a warm-up there is nothing to measure yet: one write tells.
+        if (sizes.rows[0]?.state == null) {
+          const probe = await fetch(`${region.baseUrl}${target.path(1)}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: target.body });
+          if (probe.status !== 200) throw new Error(`probe write: ${probe.status} ${await probe.text()}`);
+          const again = await db.query<{ state: number; envelope: number }>(
+            `SELECT (SELECT avg(octet_length(state))::int FROM meridian_keys WHERE namespace = $1) AS state,
+                    (SELECT avg(octet_length(envelope))::int FROM meridian_outbox WHERE message_key LIKE $1 || '/%') AS envelope`,
+            [LWW_NS],
+          );
+          stateBytes = again.rows[0]!.state;
+          envelopeBytes = again.rows[0]!.envelope;
+        } else {
+          stateBytes = sizes.rows[0].state;
+          envelopeBytes = sizes.rows[0].envelope ?? stateBytes;
+        }
+      }
+      const base = await pgbenchPhase(`pgbench ${target.name} upsert`, pgbenchScript(target.name, stateBytes));
+      baseline.set(target.name, base.result);
+      const measured = await servicePhase(`service ${target.name}, max rate`, () => closedLoop({ baseUrl: region.baseUrl, target, nextKey, connections: CONNECTIONS, seconds: SECONDS }));
+      max.set(target.name, measured.result);
+      phases.push(measured.phase, base.phase);
+    }
+    if (SQL_BASELINE) {
+      try {
+        phases.push((await pgbenchPhase("pgbench: the service's lww SQL", serviceSqlScript(stateBytes, envelopeBytes))).phase);
+      } catch (error) {
+        log(`the service-SQL baseline failed (the store's schema may have changed): ${(error as Error).message}`);
+      }
+    }
+
+    // ---- latency at half the maximum rate ----------------------------------------------------
+    const half = new Map<string, LoadResult>();
+    const halfAutocannon = new Map<string, LoadResult>();
+    for (const target of WORKLOADS) {
+      const rate = Math.max(1, Math.floor(max.get(target.name)!.perSecond / 2));
+      const measured = await servicePhase(`service ${target.name}, paced at ${rate}/s`, () => paced({ baseUrl: region.baseUrl, target, nextKey, connections: CONNECTIONS, seconds: SECONDS, rate }));
+      half.set(target.name, measured.result);
+      phases.push(measured.phase);
+      if (AUTOCANNON_RATE) {
+        const ac = await servicePhase(`service ${target.name}, autocannon overallRate ${rate}/s`, () =>
+          autocannonRate({ baseUrl: region.baseUrl, target, nextKey, connections: CONNECTIONS, seconds: SECONDS, overallRate: rate }),
+        );
+        halfAutocannon.set(target.name, ac.result);
+        phases.push(ac.phase);
+      }
+    }
+
+    // ---- report -------------------------------------------------------------------------------
+    const cpu = cpus();
+    const out: string[] = [];
+    out.push('## Region service writes (services/region/bench/write-throughput.ts)\n');
+    out.push(`Machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, PostgreSQL ${serverVersion} (${settings.join(', ')}), ${pgbench.version}; code ${await gitState()}; 1-minute load average ${loadBefore.toFixed(1)} before the run, ${loadavg()[0]!.toFixed(1)} after.`);
+    out.push(
+      `Parameters: ${SECONDS} s per phase (warm-up ${WARMUP_SECONDS} s), ${CONNECTIONS} HTTP connections, service pool ${POOL} = pgbench clients (-j ${PGBENCH_THREADS}, -M extended), ${KEYS.toLocaleString('en')} keys (seed ${SEED}), lww value ${JSON.stringify({ value: LWW_VALUE }).length} B of JSON (stored state ${stateBytes} B, outbox envelope ${envelopeBytes} B; the pgbench row carries ${stateBytes} B), service log level warn, telemetry at its defaults${serviceEnv.length > 0 ? ` except ${serviceEnv.map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}.\n`,
+    );
+    out.push(
+      table(
+        ['workload', 'writes/s (max)', 'p50 ms @ half rate', 'p99 ms @ half rate', 'pgbench tps', 'ratio (service ÷ pgbench)'],
+        WORKLOADS.map((t) => {
+          const m = max.get(t.name)!;
+          const h = half.get(t.name)!;
+          const b = baseline.get(t.name)!;
+          return [t.name === 'lww' ? 'lww PUT (one register)' : 'counter increment (POST …/ops)', fmtRate(m.perSecond), fmt(h.p50, 2), fmt(h.p99, 2), fmtRate(b.tps), (m.perSecond / b.tps).toFixed(2)];
+        }),
+      ),
+    );
+    out.push('');
+    for (const t of WORKLOADS) {
+      const ratio = max.get(t.name)!.perSecond / baseline.get(t.name)!.tps;
+      const p99 = half.get(t.name)!.p99;
+      out.push(
+        `- ${t.name}: ratio ${ratio.toFixed(2)} ${ratio >= 0.3 ? 'meets' : 'misses'} the target ≥ 0.30; p99 ${fmt(p99, 2)} ms at half rate ${p99 < 25 ? 'meets' : 'misses'} the target < 25 ms.`,
+      );
+    }
+    out.push('\nWhere the CPU goes (cores = CPU seconds per second; PostgreSQL = the backends serving the phase, not its background writers):\n');
+    out.push(
+      table(
+        ['phase', 'writes/s', 'p50 ms', 'p99 ms', 'service (Node)', 'PostgreSQL backends', 'load generator', 'rest of the machine', 'CPU ms per write: Node / PostgreSQL'],
+        phases.map((p) => [
+          p.name,
+          fmtRate(p.writesPerSecond),
+          fmt(p.p50, 2),
+          fmt(p.p99, 2),
+          fmt(p.cpu.service, 2),
+          fmt(p.cpu.postgres, 2),
+          fmt(p.cpu.loadGenerator, 2),
+          fmt(p.cpu.rest, 2),
+          `${perWriteMs(p.cpu.service, p.writesPerSecond)} / ${perWriteMs(p.cpu.postgres, p.writesPerSecond)}`,
+        ]),
+      ),
+    );
+    if (AUTOCANNON_RATE) {
+      out.push(
+        `\nautocannon's overallRate at the same half rates gave p99 ${WORKLOADS.map((t) => `${t.name} ${fmt(halfAutocannon.get(t.name)?.p99, 2)} ms`).join(', ')} (paced: ${WORKLOADS.map((t) => `${t.name} ${fmt(half.get(t.name)?.p99, 2)} ms`).join(', ')}): its quota per connection per second makes the load bursty (load.ts).`,
+      );
+    }
+    out.push(`\n(${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    console.log(out.join('\n'));
+  } finally {
+    await cleanup();
+  }
+}
+
+await main();

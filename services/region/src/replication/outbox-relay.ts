@@ -1,0 +1,241 @@
+/**
+ * The outbox relay (DESIGN §4): publishes this region's committed writes to its own Kafka topic
+ * `meridian.<region>.updates`, in outbox-id order, each with a contiguous origin sequence.
+ *
+ * - One active relay per region, by a lease in PostgreSQL (renewed every second; a standby
+ *   takes over when it expires). A paused or partitioned old relay is fenced twice: its Kafka
+ *   producer shares the region's transactional id, so the new relay's `initTransactions` makes
+ *   the old one's commits fail; and its publish marks are checked against the lease epoch.
+ * - Commit-safe order: a batch is taken only below the horizon — the highest outbox id seen,
+ *   published only once every transaction that was running when it was seen has ended — so a
+ *   lower id committing late is never skipped, and a rolled-back id is a hole nobody waits for.
+ * - Sequences are assigned deterministically from the last marked position: a relay that takes
+ *   over after an old one published but did not mark republishes the same rows under the same
+ *   sequences (peers drop the duplicates), never under new ones.
+ * - A heartbeat every second: origin wall time, high-water sequence and this region's applied
+ *   vector (peers use it for lag, fallback routing and skew estimates).
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel, type Producer, type Message } from 'kafkajs';
+import { decodeRecord, encodeRecord, updatesTopic, SCHEMA_VERSION, type ReplicationRecord } from '@meridian/protocol';
+import type { PgStore } from '@meridian/store';
+import type { HybridLogicalClock } from '@meridian/causality';
+import type { Logger } from './logger.ts';
+
+export interface OutboxRelayOptions {
+  readonly store: PgStore;
+  readonly region: string;
+  readonly epoch: number;
+  readonly brokers: readonly string[];
+  readonly partitions: number;
+  readonly clock: HybridLogicalClock;
+  readonly log: Logger;
+  readonly pollMs?: number;
+  readonly leaseMs?: number;
+  readonly heartbeatMs?: number;
+  readonly batchSize?: number;
+  readonly retentionSeconds?: number;
+}
+
+export type RelayRole = 'starting' | 'active' | 'standby' | 'stopped';
+
+export interface RelayStatus {
+  readonly role: RelayRole;
+  readonly lastSequence: bigint;
+  readonly lastError: string | undefined;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class OutboxRelay {
+  readonly #o: OutboxRelayOptions;
+  readonly #kafka: Kafka;
+  readonly #topic: string;
+  readonly #owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  #producer: Producer | undefined;
+  #role: RelayRole = 'starting';
+  #epoch = 0n;
+  #lastId = 0n;
+  #lastSequence = 0n;
+  #lastError: string | undefined;
+  #stopping = false;
+  #loop: Promise<void> | undefined;
+  #lastHeartbeat = 0;
+  #lastRenew = 0;
+  #lastPrune = 0;
+
+  constructor(options: OutboxRelayOptions) {
+    this.#o = options;
+    this.#topic = updatesTopic(options.region);
+    this.#kafka = new Kafka({ clientId: `meridian-relay-${options.region}`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 3, initialRetryTime: 100 } });
+  }
+
+  get status(): RelayStatus {
+    return { role: this.#role, lastSequence: this.#lastSequence, lastError: this.#lastError };
+  }
+
+  /** Creates the topic (fixed partition count) and starts the publish loop in the background. */
+  async start(): Promise<void> {
+    const admin = this.#kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({ topics: [{ topic: this.#topic, numPartitions: this.#o.partitions }], waitForLeaders: true });
+    } finally {
+      await admin.disconnect();
+    }
+    this.#loop = this.#run();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await this.#loop;
+    if (this.#role === 'active') await this.#o.store.replication.releaseRelayLease(this.#epoch).catch(() => undefined);
+    await this.#producer?.disconnect().catch(() => undefined);
+    this.#role = 'stopped';
+  }
+
+  async #run(): Promise<void> {
+    const pollMs = this.#o.pollMs ?? 10;
+    while (!this.#stopping) {
+      try {
+        if (this.#role !== 'active') {
+          await this.#tryAcquire();
+          if ((this.#role as RelayRole) !== 'active') {
+            await sleep(500);
+            continue;
+          }
+        }
+        await this.#maintain();
+        const published = await this.#publishOnce();
+        this.#lastError = undefined;
+        if (published === 0) await sleep(pollMs);
+      } catch (error) {
+        this.#lastError = (error as Error).message;
+        this.#o.log.warn({ err: error }, 'relay: publish failed; retrying');
+        await this.#demoteIfFenced(error);
+        await sleep(200);
+      }
+    }
+  }
+
+  async #tryAcquire(): Promise<void> {
+    const lease = await this.#o.store.replication.acquireRelayLease(this.#owner, this.#o.leaseMs ?? 5000);
+    if (!lease) {
+      this.#role = 'standby';
+      return;
+    }
+    this.#epoch = lease.leaseEpoch;
+    this.#lastId = lease.lastOutboxId;
+    this.#lastSequence = lease.lastSequence;
+    // A fresh transactional producer with the region's transactional id fences any older one.
+    await this.#producer?.disconnect().catch(() => undefined);
+    this.#producer = this.#kafka.producer({ transactionalId: `meridian-relay-${this.#o.region}`, idempotent: true, maxInFlightRequests: 1 });
+    await this.#producer.connect();
+    this.#role = 'active';
+    this.#lastRenew = Date.now();
+    this.#o.log.info({ epoch: this.#epoch.toString(), lastSequence: this.#lastSequence.toString() }, 'relay: active');
+  }
+
+  async #demoteIfFenced(error: unknown): Promise<void> {
+    const e = error as { name?: string; type?: string; message?: string };
+    const fenced = e.type === 'INVALID_PRODUCER_EPOCH' || e.type === 'PRODUCER_FENCED' || e.name === 'KafkaJSNonRetriableError' || /fenced|epoch/i.test(e.message ?? '');
+    if (fenced && this.#role === 'active') {
+      this.#o.log.warn('relay: fenced by a newer relay; standing by');
+      this.#role = 'standby';
+      await this.#producer?.disconnect().catch(() => undefined);
+      this.#producer = undefined;
+    }
+  }
+
+  /** Lease renewal, heartbeats and pruning, each on its own period. */
+  async #maintain(): Promise<void> {
+    const now = Date.now();
+    if (now - this.#lastRenew >= 1000) {
+      if (!(await this.#o.store.replication.renewRelayLease(this.#epoch, this.#o.leaseMs ?? 5000))) {
+        this.#o.log.warn('relay: lease lost; standing by');
+        this.#role = 'standby';
+        return;
+      }
+      this.#lastRenew = now;
+    }
+    if (now - this.#lastHeartbeat >= (this.#o.heartbeatMs ?? 1000)) {
+      await this.#heartbeat();
+      this.#lastHeartbeat = now;
+    }
+    if (now - this.#lastPrune >= 60_000) {
+      await this.#o.store.replication.pruneOutbox(this.#o.retentionSeconds ?? 3600);
+      this.#lastPrune = now;
+    }
+  }
+
+  async #heartbeat(): Promise<void> {
+    const applied = new Map<string, bigint>();
+    for (const row of await this.#o.store.replication.applied()) applied.set(row.origin, row.contiguous);
+    const record: ReplicationRecord = {
+      kind: 'heartbeat',
+      schemaVersion: SCHEMA_VERSION,
+      origin: { region: this.#o.region, epoch: this.#o.epoch },
+      originWallMs: Date.now(),
+      highWaterSequence: this.#lastSequence,
+      applied,
+      hlc: this.#o.clock.now(),
+    };
+    const txn = await this.#producer!.transaction();
+    try {
+      await txn.send({ topic: this.#topic, messages: [{ key: '~heartbeat', value: Buffer.from(encodeRecord(record)), partition: 0 }] });
+      await txn.commit();
+    } catch (error) {
+      await txn.abort().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** One batch below the horizon; returns how many rows it published. */
+  async #publishOnce(): Promise<number> {
+    const replication = this.#o.store.replication;
+    const { maxId, xmax } = await replication.outboxHorizon();
+    if (maxId <= this.#lastId) return 0;
+    // Wait until every transaction that was running when maxId was seen has ended.
+    for (let i = 0; !(await replication.transactionsEndedBelow(xmax)); i++) {
+      if (this.#stopping) return 0;
+      await sleep(Math.min(2 + i, 20));
+    }
+    const rows = await replication.outboxAfter(this.#lastId, maxId, this.#o.batchSize ?? 500);
+    if (rows.length === 0) {
+      this.#lastId = maxId; // only rolled-back ids in between: holes nobody waits for
+      return 0;
+    }
+    let sequence = this.#lastSequence;
+    const marks: { id: bigint; sequence: bigint }[] = [];
+    const messages: Message[] = rows.flatMap((row) => {
+      sequence += 1n;
+      marks.push({ id: row.id, sequence });
+      const record = decodeRecord(row.envelope);
+      const stamped = Buffer.from(encodeRecord({ ...record, originSequence: sequence, outboxId: row.id } as ReplicationRecord));
+      const headers: Record<string, string> = { 'meridian-origin': `${this.#o.region}.${this.#o.epoch}`, 'meridian-sequence': sequence.toString(), 'meridian-outbox-id': row.id.toString() };
+      if (record.kind !== 'heartbeat' && record.traceparent) headers['traceparent'] = record.traceparent;
+      // A namespace declaration goes to every partition, ahead of every later update of that
+      // namespace in each: a consumer never meets an update of a namespace it cannot know yet
+      // (the copies share one sequence; all but the first are dropped as duplicates).
+      if (record.kind === 'namespace') return Array.from({ length: this.#o.partitions }, (_, partition) => ({ key: row.messageKey, value: stamped, headers, partition }));
+      return [{ key: row.messageKey, value: stamped, headers }];
+    });
+    const txn = await this.#producer!.transaction();
+    try {
+      await txn.send({ topic: this.#topic, acks: -1, messages });
+      await txn.commit();
+    } catch (error) {
+      await txn.abort().catch(() => undefined);
+      throw error;
+    }
+    if ((await replication.markPublished(this.#epoch, marks)) === 'fenced') {
+      this.#o.log.warn('relay: lease moved on while publishing; standing by');
+      this.#role = 'standby';
+      return 0;
+    }
+    this.#lastId = rows.at(-1)!.id;
+    this.#lastSequence = sequence;
+    return rows.length;
+  }
+}

@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { DvvSet, dotKey } from '@meridian/causality';
+import type { AppliedRow } from '@meridian/store';
+import { hasApplied, markApplied } from './applied-vector.ts';
+import { conflictId, mergeRegister } from './register-merge.ts';
+import { LINK_TRANSITIONS, LinkEvents, LinkStates, nextLinkState } from './link-state.ts';
+import type { RegisterSet, RegisterVersion } from '../register-state.ts';
+
+const empty: AppliedRow = { origin: 'us.1', region: 'us', contiguous: 0n, contiguousOutboxId: 0n, beyond: [] };
+
+describe('applied vector', () => {
+  it('in any arrival order, with duplicates, ends contiguous at the highest complete run', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 30 }), { maxLength: 80 }), (arrivals) => {
+        let row = empty;
+        for (const s of arrivals) row = markApplied(row, BigInt(s), BigInt(s * 10));
+        const seen = new Set(arrivals);
+        let expected = 0;
+        while (seen.has(expected + 1)) expected++;
+        expect(row.contiguous).toBe(BigInt(expected));
+        expect(row.contiguousOutboxId).toBe(BigInt(expected * 10));
+        for (let s = 1; s <= 31; s++) expect(hasApplied(row, BigInt(s))).toBe(seen.has(s));
+        expect(row.beyond.every(([s]) => s > row.contiguous)).toBe(true);
+      }),
+    );
+  });
+});
+
+const v = (value: string, hlc: bigint): RegisterVersion => ({ value, hlc, traceparent: undefined });
+
+function write(set: RegisterSet, actor: string, value: string, hlc: bigint, withContext = true): RegisterSet {
+  return set.update(withContext ? set.context() : undefined, actor, v(value, hlc)).set;
+}
+
+describe('register merge', () => {
+  it('mv: concurrent writes in two regions are a conflict with one id everywhere; both stay siblings', () => {
+    const eu = write(DvvSet.empty(), 'eu.1', 'a', 100n);
+    const us = write(DvvSet.empty(), 'us.1', 'b', 200n);
+    const atEu = mergeRegister(eu, us, 'mv');
+    const atUs = mergeRegister(us, eu, 'mv');
+    expect(atEu.conflict?.id).toBeDefined();
+    expect(atEu.conflict?.id).toBe(atUs.conflict?.id);
+    expect(atEu.next.values().map((x) => x.value).sort()).toEqual(['a', 'b']);
+    // A third region that had eu's version observes the same conflict when us's arrives.
+    const atAp = mergeRegister(mergeRegister(DvvSet.empty(), eu, 'mv').next, us, 'mv');
+    expect(atAp.conflict?.id).toBe(atEu.conflict?.id);
+  });
+
+  it('lww: the highest HLC wins in every region and the loser never comes back', () => {
+    const eu = write(DvvSet.empty(), 'eu.1', 'a', 100n);
+    const us = write(DvvSet.empty(), 'us.1', 'b', 200n);
+    const atEu = mergeRegister(eu, us, 'lww');
+    const atUs = mergeRegister(us, eu, 'lww');
+    expect(atEu.next.values().map((x) => x.value)).toEqual(['b']);
+    expect(atUs.next.values().map((x) => x.value)).toEqual(['b']);
+    expect(atEu.conflict?.outcome).toMatchObject({ kind: 'lww' });
+    expect(atUs.conflict).toBeDefined();
+    // Replaying eu's old state (a late duplicate) does not resurrect 'a'.
+    const replay = mergeRegister(atUs.next, eu, 'lww');
+    expect(replay.changed).toBe(false);
+    expect(replay.conflict).toBeUndefined();
+    expect(replay.next.values().map((x) => x.value)).toEqual(['b']);
+  });
+
+  it('a causally later state replaces without a conflict; a dominated one is dropped', () => {
+    const first = write(DvvSet.empty(), 'eu.1', 'a', 100n);
+    const later = write(first, 'us.1', 'b', 200n); // us had seen a
+    const forward = mergeRegister(first, later, 'mv');
+    expect(forward.conflict).toBeUndefined();
+    expect(forward.changed).toBe(true);
+    expect(forward.next.values().map((x) => x.value)).toEqual(['b']);
+    const backward = mergeRegister(later, first, 'mv');
+    expect(backward.changed).toBe(false);
+    expect(backward.conflict).toBeUndefined();
+  });
+
+  it('the conflict id depends only on the dots', () => {
+    const eu = write(DvvSet.empty(), 'eu.1', 'a', 1n).versions();
+    const us = write(DvvSet.empty(), 'us.1', 'b', 2n).versions();
+    expect(conflictId([...eu, ...us])).toBe(conflictId([...us, ...eu]));
+    expect(conflictId(eu)).not.toBe(conflictId([...eu, ...us]));
+    expect(dotKey(eu[0]!.dot)).toBe('eu.1:1');
+  });
+
+  it('merging is order-independent: any delivery order of three regions\' states converges', () => {
+    const states = [write(DvvSet.empty(), 'eu.1', 'a', 1n), write(DvvSet.empty(), 'us.1', 'b', 2n), write(DvvSet.empty(), 'ap.1', 'c', 3n)];
+    for (const policy of ['mv', 'lww'] as const) {
+      const results = new Set<string>();
+      for (const order of [[0, 1, 2], [2, 1, 0], [1, 0, 2], [1, 2, 0, 1]]) {
+        let s: RegisterSet = DvvSet.empty();
+        for (const i of order) s = mergeRegister(s, states[i]!, policy).next;
+        results.add(JSON.stringify(s.toJSON((x) => x.value)));
+      }
+      expect(results.size).toBe(1);
+    }
+  });
+});
+
+describe('link state machine', () => {
+  it('names a next state for every state and event', () => {
+    for (const s of LinkStates) for (const e of LinkEvents) expect(LinkStates).toContain(LINK_TRANSITIONS[s][e]);
+  });
+  it('pauses on a newer schema, fails when offsets are lost, and only an operator resumes', () => {
+    expect(nextLinkState('streaming', 'schema-too-new')).toBe('paused');
+    expect(nextLinkState('paused', 'caught-up')).toBe('paused');
+    expect(nextLinkState('catching-up', 'offset-lost')).toBe('failed');
+    expect(nextLinkState('failed', 'joined')).toBe('failed');
+    expect(nextLinkState('failed', 'resumed')).toBe('connecting');
+    expect(nextLinkState('streaming', 'fell-behind')).toBe('catching-up');
+    expect(nextLinkState('catching-up', 'caught-up')).toBe('streaming');
+  });
+});

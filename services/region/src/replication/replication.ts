@@ -1,0 +1,191 @@
+/**
+ * A region's replication: its outbox relay, one replicator per peer, and the lag monitor that
+ * turns peers' heartbeats into lag (seconds and sequence numbers) and link states. It answers
+ * `GET /v1/replication`, readiness checks (local only: this region's Kafka, relay and
+ * replicators — never a peer's health), and session coverage for reads.
+ */
+import { Kafka, logLevel } from 'kafkajs';
+import type { HybridLogicalClock } from '@meridian/causality';
+import type { PgStore, AppliedRow, HeartbeatRow } from '@meridian/store';
+import { OutboxRelay } from './outbox-relay.ts';
+import { PeerReplicator, type ReplicatorHooks } from './peer-replicator.ts';
+import type { LinkState } from './link-state.ts';
+import type { Logger } from './logger.ts';
+import type { HealthCheck } from '../health.ts';
+import type { SessionVector } from '../session-token.ts';
+
+export interface ReplicationOptions {
+  readonly store: PgStore;
+  readonly region: string;
+  readonly epoch: number;
+  readonly brokers: readonly string[];
+  readonly peers: ReadonlyMap<string, readonly string[]>;
+  readonly partitions: number;
+  readonly clock: HybridLogicalClock;
+  readonly log: Logger;
+  readonly lagBoundSeconds: number;
+  readonly hooks?: ReplicatorHooks;
+  readonly relayPollMs?: number;
+}
+
+export interface PeerStatus {
+  readonly state: LinkState;
+  readonly lagSeconds: number | null;
+  readonly lagSequence: number | null;
+  readonly lagging: boolean;
+  readonly reason?: string;
+  readonly lastHeartbeatAt?: string;
+}
+
+export interface ReplicationStatus {
+  readonly region: string;
+  readonly applied: Record<string, number>;
+  readonly peers: Record<string, PeerStatus>;
+  readonly relay: { readonly role: string; readonly lastSequence: number; readonly lastError?: string };
+}
+
+interface Sample {
+  readonly wallMs: number;
+  readonly highWater: bigint;
+}
+
+export class Replication {
+  readonly relay: OutboxRelay;
+  readonly replicators: readonly PeerReplicator[];
+  readonly #o: ReplicationOptions;
+  readonly #kafka: Kafka;
+  #timer: NodeJS.Timeout | undefined;
+  #applied = new Map<string, AppliedRow>();
+  #heartbeats = new Map<string, HeartbeatRow>();
+  #samples = new Map<string, Sample[]>();
+  #lag = new Map<string, { seconds: number | null; sequence: number | null }>();
+  #skew = new Map<string, number>();
+
+  constructor(options: ReplicationOptions) {
+    this.#o = options;
+    this.#kafka = new Kafka({ clientId: `meridian-${options.region}-health`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 1500 });
+    this.relay = new OutboxRelay({ store: options.store, region: options.region, epoch: options.epoch, brokers: options.brokers, partitions: options.partitions, clock: options.clock, log: options.log, ...(options.relayPollMs ? { pollMs: options.relayPollMs } : {}) });
+    const hooks: ReplicatorHooks = { ...options.hooks, skewMs: (peer) => this.#skew.get(peer) ?? 0 };
+    this.replicators = [...options.peers].map(([peer, brokers]) => new PeerReplicator({ store: options.store, self: options.region, peer, brokers, clock: options.clock, log: options.log, hooks }));
+  }
+
+  async start(): Promise<void> {
+    await this.relay.start();
+    for (const r of this.replicators) r.start();
+    await this.refresh();
+    this.#timer = setInterval(() => void this.refresh().catch((error: unknown) => this.#o.log.warn({ err: error }, 'replication: lag refresh failed')), 1000);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await Promise.all([this.relay.stop(), ...this.replicators.map((r) => r.stop())]);
+  }
+
+  /** Reads applied vectors and heartbeats, recomputes lag, and moves links between streaming and catching-up. */
+  async refresh(): Promise<void> {
+    const [applied, heartbeats] = await Promise.all([this.#o.store.replication.applied(), this.#o.store.replication.heartbeats()]);
+    this.#applied = new Map(applied.map((r) => [r.origin, r]));
+    this.#heartbeats = new Map(heartbeats.map((h) => [h.peer, h]));
+    const now = Date.now();
+    for (const r of this.replicators) {
+      const beat = this.#heartbeats.get(r.peer);
+      if (!beat) {
+        this.#lag.set(r.peer, { seconds: null, sequence: null });
+        continue;
+      }
+      const samples = this.#samples.get(r.peer) ?? [];
+      const wallMs = Number(beat.wallMs);
+      if (samples.at(-1)?.wallMs !== wallMs) samples.push({ wallMs, highWater: beat.highWater });
+      while (samples.length > 600) samples.shift();
+      this.#samples.set(r.peer, samples);
+      // Skew estimate: local receipt time minus the origin's wall time (includes the network delay: an upper bound).
+      this.#skew.set(r.peer, Math.abs(beat.receivedAt.getTime() - wallMs));
+      const contiguous = this.#applied.get(beat.origin)?.contiguous ?? 0n;
+      const sequence = beat.highWater > contiguous ? Number(beat.highWater - contiguous) : 0;
+      const stale = Math.max(0, (now - beat.receivedAt.getTime()) / 1000 - 2);
+      let seconds = stale;
+      if (sequence > 0) {
+        const firstUnapplied = samples.find((s) => s.highWater > contiguous);
+        seconds += firstUnapplied ? Math.max(0, (wallMs - firstUnapplied.wallMs) / 1000) : 0;
+      }
+      this.#lag.set(r.peer, { seconds, sequence });
+      if (r.state === 'streaming' || r.state === 'catching-up' || r.state === 'connecting') {
+        if (r.state !== 'connecting' || sequence === 0) r.signal(seconds > this.#o.lagBoundSeconds ? 'fell-behind' : 'caught-up');
+      }
+    }
+  }
+
+  status(): ReplicationStatus {
+    const applied: Record<string, number> = { [this.#o.region]: Number(this.relay.status.lastSequence) };
+    for (const row of this.#applied.values()) {
+      if (row.region !== this.#o.region) applied[row.region] = Math.max(applied[row.region] ?? 0, Number(row.contiguous));
+    }
+    const peers: Record<string, PeerStatus> = {};
+    for (const r of this.replicators) {
+      applied[r.peer] ??= 0;
+      const lag = this.#lag.get(r.peer) ?? { seconds: null, sequence: null };
+      const beat = this.#heartbeats.get(r.peer);
+      peers[r.peer] = {
+        state: r.state,
+        lagSeconds: lag.seconds === null ? null : Math.round(lag.seconds * 1000) / 1000,
+        lagSequence: lag.sequence,
+        lagging: lag.seconds !== null && lag.seconds > this.#o.lagBoundSeconds,
+        ...(r.reason ? { reason: r.reason } : {}),
+        ...(beat ? { lastHeartbeatAt: beat.receivedAt.toISOString() } : {}),
+      };
+    }
+    const relay = this.relay.status;
+    return { region: this.#o.region, applied, peers, relay: { role: relay.role, lastSequence: Number(relay.lastSequence), ...(relay.lastError ? { lastError: relay.lastError } : {}) } };
+  }
+
+  /** Per origin actor, the outbox id up to which everything is applied here (session positions). */
+  appliedPositions(): Map<string, bigint> {
+    return new Map([...this.#applied.values()].map((r) => [r.origin, r.contiguousOutboxId]));
+  }
+
+  /** The session entries of other origins that this region has not applied yet (after a fresh read). */
+  async uncovered(session: SessionVector, selfActor: string): Promise<Map<string, bigint>> {
+    await this.refresh();
+    const positions = this.appliedPositions();
+    const missing = new Map<string, bigint>();
+    for (const [actor, position] of session) {
+      if (actor === selfActor) continue;
+      if ((positions.get(actor) ?? 0n) < position) missing.set(actor, position);
+    }
+    return missing;
+  }
+
+  /** Readiness: local only. */
+  checks(): HealthCheck[] {
+    return [
+      {
+        name: 'kafka',
+        check: async () => {
+          const admin = this.#kafka.admin();
+          try {
+            await admin.connect();
+            await admin.describeCluster();
+          } finally {
+            await admin.disconnect().catch(() => undefined);
+          }
+        },
+      },
+      {
+        name: 'relay',
+        check: () => {
+          const s = this.relay.status;
+          if (s.role === 'stopped') return Promise.reject(new Error('relay stopped'));
+          if (s.lastError && s.role === 'active') return Promise.reject(new Error(`relay failing: ${s.lastError}`));
+          return Promise.resolve();
+        },
+      },
+      {
+        name: 'replicators',
+        check: () => {
+          const failed = this.replicators.filter((r) => r.state === 'failed');
+          return failed.length === 0 ? Promise.resolve() : Promise.reject(new Error(failed.map((r) => `${r.peer}: ${r.reason ?? 'failed'}`).join('; ')));
+        },
+      },
+    ];
+  }
+}
