@@ -9,13 +9,15 @@
  */
 import { SeededRandom } from './seeded-random.ts';
 
-export interface NetworkOptions {
+export interface NetworkOptions<M = unknown> {
   readonly replicas: number;
   readonly seed: number;
   /** Chance that a delivered message also stays in flight, to be delivered again. */
   readonly duplicateRate?: number;
   /** Chance that a delivery attempt loses the message; lost messages come back on `resendLost`. */
   readonly lossRate?: number;
+  /** Whether a message may be delivered now (e.g. causal delivery: its dependencies arrived first). */
+  readonly ready?: (envelope: Envelope<M>) => boolean;
 }
 
 export interface Envelope<M> {
@@ -34,6 +36,7 @@ export interface NetworkStats {
 
 export class NetworkSimulator<M> {
   readonly #random: SeededRandom;
+  readonly #ready: (envelope: Envelope<M>) => boolean;
   readonly #replicas: number;
   readonly #duplicateRate: number;
   readonly #lossRate: number;
@@ -46,12 +49,13 @@ export class NetworkSimulator<M> {
   #nextId = 0;
   readonly stats: NetworkStats = { delivered: 0, duplicated: 0, lost: 0, withheld: 0 };
 
-  constructor(options: NetworkOptions, deliver: (envelope: Envelope<M>) => void) {
+  constructor(options: NetworkOptions<M>, deliver: (envelope: Envelope<M>) => void) {
     this.#random = new SeededRandom(options.seed);
     this.#replicas = options.replicas;
     this.#duplicateRate = options.duplicateRate ?? 0;
     this.#lossRate = options.lossRate ?? 0;
     this.#deliver = deliver;
+    this.#ready = options.ready ?? (() => true);
     this.#group = Array.from({ length: options.replicas }, () => 0);
   }
 
@@ -84,7 +88,7 @@ export class NetworkSimulator<M> {
 
   /** Delivers (or loses, or duplicates) one random deliverable message; false if none can move. */
   step(): boolean {
-    const deliverable = this.#inFlight.flatMap((e, i) => (this.#group[e.from] === this.#group[e.to] ? [i] : []));
+    const deliverable = this.#inFlight.flatMap((e, i) => (this.#group[e.from] === this.#group[e.to] && this.#ready(e) ? [i] : []));
     if (deliverable.length === 0) return false;
     const index = deliverable[this.#random.below(deliverable.length)] ?? 0;
     const envelope = this.#inFlight[index];
@@ -115,25 +119,29 @@ export class NetworkSimulator<M> {
 
   /**
    * Heals the network and delivers everything: first all that is in flight or was lost (with no
-   * more loss or duplication), then the withheld messages, in random order.
+   * more loss or duplication), then the withheld messages, in random order (each when ready).
    */
   settle(): void {
     this.heal();
     this.resendLost();
     this.#drain();
-    this.#inFlight = this.#withheld;
+    this.#inFlight.push(...this.#withheld);
     this.#withheld = [];
     this.#drain();
+    if (this.#inFlight.length > 0) throw new Error(`${this.#inFlight.length} messages can never be delivered (none is ready)`);
   }
 
   get pending(): number {
     return this.#inFlight.length + this.#lost.length + this.#withheld.length;
   }
 
+  /** Delivers ready messages in random order until none is ready. */
   #drain(): void {
-    while (this.#inFlight.length > 0) {
-      const [envelope] = this.#inFlight.splice(this.#random.below(this.#inFlight.length), 1);
-      if (envelope === undefined) break;
+    for (;;) {
+      const ready = this.#inFlight.flatMap((e, i) => (this.#ready(e) ? [i] : []));
+      if (ready.length === 0) return;
+      const [envelope] = this.#inFlight.splice(ready[this.#random.below(ready.length)] ?? 0, 1);
+      if (envelope === undefined) return;
       this.stats.delivered++;
       this.#deliver(envelope);
     }

@@ -32,6 +32,13 @@ export interface ReplicatedType<S> {
 export interface Message {
   readonly ids: readonly number[];
   readonly bytes: Uint8Array;
+  /** What the sender had joined before this write (the write's causal past). */
+  readonly deps: readonly number[];
+}
+
+export interface HarnessOptions extends Omit<NetworkOptions, 'ready'> {
+  /** Deliver a write only after everything its writer had seen (causal delivery). */
+  readonly causal?: boolean;
 }
 
 export interface WriteResult<S> {
@@ -54,7 +61,7 @@ export class ReplicationHarness<S> {
   readonly seen: S[] = [];
   #nextOp = 0;
 
-  constructor(type: ReplicatedType<S>, options: NetworkOptions, actors: readonly ActorId[] = defaultActors(options.replicas)) {
+  constructor(type: ReplicatedType<S>, options: HarnessOptions, actors: readonly ActorId[] = defaultActors(options.replicas)) {
     this.type = type;
     this.replicas = Array.from({ length: options.replicas }, (_, index) => ({
       index,
@@ -63,7 +70,11 @@ export class ReplicationHarness<S> {
       known: new Set<number>(),
       memory: new Map<string, unknown>(),
     }));
-    this.network = new NetworkSimulator<Message>(options, (envelope) => {
+    const ready = (envelope: { readonly to: number; readonly payload: Message }): boolean => {
+      const known = this.replicas[envelope.to]?.known;
+      return known !== undefined && envelope.payload.deps.every((id) => known.has(id));
+    };
+    this.network = new NetworkSimulator<Message>(options.causal === true ? { ...options, ready } : options, (envelope) => {
       const replica = this.replicas[envelope.to];
       if (replica === undefined) return;
       const incoming = type.decode(envelope.payload.bytes);
@@ -85,18 +96,19 @@ export class ReplicationHarness<S> {
     this.#nextOp++;
     const joined = this.type.join(replica.state, result.delta);
     if (!this.type.equals(joined, result.state)) throw new Error(`apply at replica ${index} differs from joining its delta`);
+    const deps = [...replica.known];
     replica.state = result.state;
     replica.known.add(id);
     const bytes = this.type.encode(result.delta);
     this.seen.push(result.delta);
-    this.network.broadcast(index, { ids: result.wholeState === true ? [...replica.known] : [id], bytes }, options.withhold === true);
+    this.network.broadcast(index, { ids: result.wholeState === true ? [...replica.known] : [id], bytes, deps }, options.withhold === true);
     return id;
   }
 
   /** Anti-entropy: `from` sends its whole state to `to`. */
   sync(from: number, to: number): void {
     const replica = this.#replica(from);
-    this.network.send(from, to, { ids: [...replica.known], bytes: this.type.encode(replica.state) });
+    this.network.send(from, to, { ids: [...replica.known], bytes: this.type.encode(replica.state), deps: [] });
   }
 
   get operations(): number {

@@ -46,6 +46,8 @@ export function scheduleArbitrary<O>(op: fc.Arbitrary<O>, maxSteps = 40): fc.Arb
 export interface RunOptions<S> {
   readonly duplicateRate?: number;
   readonly lossRate?: number;
+  /** Causal delivery: a write is delivered only after everything its writer had seen. */
+  readonly causal?: boolean;
   /** Called after every step (e.g. to compare each replica with the model). */
   readonly afterStep?: (harness: ReplicationHarness<S>) => void;
 }
@@ -60,6 +62,7 @@ export function runSchedule<S, O>(spec: TypeSpec<S, O>, schedule: Schedule<O>, m
     seed: schedule.seed,
     duplicateRate: options.duplicateRate ?? 0.2,
     lossRate: options.lossRate ?? 0.15,
+    causal: options.causal ?? false,
   });
   const at = (replica: number): number => replica % schedule.replicas;
   for (const step of schedule.steps) {
