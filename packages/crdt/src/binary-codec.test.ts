@@ -1,3 +1,7 @@
+/**
+ * Strict decoding of the binary building blocks: every non-canonical or out-of-range input is refused, so
+ * every encoding stays a bijection (equal states, equal bytes; bytes that decode re-encode to themselves).
+ */
 import { CausalContext } from '@meridian/causality';
 import { describe, expect, it } from 'vitest';
 import { ActorTable, ByteReader, ByteWriter, TypeByte } from './binary-codec.ts';

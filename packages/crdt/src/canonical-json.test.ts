@@ -1,3 +1,7 @@
+/**
+ * Canonical JSON text, the identity of set elements: member order never matters, and what is not plain
+ * JSON is refused rather than silently changed into another element.
+ */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, parseCanonicalJson } from './canonical-json.ts';

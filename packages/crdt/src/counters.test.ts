@@ -1,3 +1,7 @@
+/**
+ * G- and PN-counters: running-total deltas survive reordering and duplication, overflow is refused, values
+ * stay exact beyond 2^53, and encodings are canonical.
+ */
 import { describe, expect, it } from 'vitest';
 import { CrdtError, CrdtErrorCode } from './crdt-error.ts';
 import { GCounter } from './g-counter.ts';

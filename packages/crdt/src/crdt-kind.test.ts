@@ -1,3 +1,7 @@
+/**
+ * The region service's interface: REST op validation with clear messages, apply = state + delta, the
+ * concurrency helper, and typed refusals.
+ */
 import { describe, expect, it } from 'vitest';
 import { CrdtError, CrdtErrorCode } from './crdt-error.ts';
 import { counterKind, crdtKind, crdtKinds, mapKind, setKind, type AnyCrdtKind } from './crdt-kind.ts';

@@ -1,3 +1,7 @@
+/**
+ * The OR-Map's semantics, case by case: LWW registers ordered by causality then (HLC, dot), observed-remove
+ * field deletes where concurrent updates survive, the causal counter, type clashes and their resolution.
+ */
 import { describe, expect, it } from 'vitest';
 import { CrdtError, CrdtErrorCode } from './crdt-error.ts';
 import { FieldType, ORMap } from './or-map.ts';

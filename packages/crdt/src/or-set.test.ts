@@ -1,3 +1,7 @@
+/**
+ * The OR-Set's semantics, case by case: add-wins, removes without tombstones, observed-context removes, and
+ * exact causal contexts (a delta delivered after a later one still counts).
+ */
 import { CausalContext } from '@meridian/causality';
 import { describe, expect, it } from 'vitest';
 import { CrdtError, CrdtErrorCode } from './crdt-error.ts';

@@ -1,3 +1,7 @@
+/**
+ * LWW register (greatest (HLC, dot) in any join order) and MV register (siblings are exactly the writes no
+ * other write saw; stale and blind writes keep what they did not see).
+ */
 import { VersionVector } from '@meridian/causality';
 import { describe, expect, it } from 'vitest';
 import { LwwRegister } from './lww-register.ts';

@@ -1,3 +1,7 @@
+/**
+ * Digests: equal states built in different join orders have equal digests, a one-element difference
+ * changes them, and the namespace combination is order-independent and incremental.
+ */
 import { describe, expect, it } from 'vitest';
 import { setKind } from './crdt-kind.ts';
 import { ORSet } from './or-set.ts';

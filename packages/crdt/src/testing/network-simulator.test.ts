@@ -1,3 +1,7 @@
+/**
+ * The network simulator itself: replayable from its seed, partitions hold messages, loss is resent,
+ * duplicates happen, and settle delivers everything with withheld messages last.
+ */
 import { describe, expect, it } from 'vitest';
 import { NetworkSimulator, type Envelope } from './network-simulator.ts';
 
