@@ -111,7 +111,7 @@ export function buildCidrTable<T>(blocks: readonly CidrBlock<T>[]): readonly Cid
   for (const block of blocks) {
     const key = `${block.family}/${block.network}/${block.prefix}`;
     const earlier = seen.get(key);
-    if (earlier !== undefined) throw new Error(`each block once (${block.cidr} repeats ${earlier})`);
+    if (earlier !== undefined) throw new Error(`each block once (got ${earlier === block.cidr ? `${block.cidr} twice` : `${block.cidr}, the same block as ${earlier}`})`);
     seen.set(key, block.cidr);
   }
   // Most specific first, so the first match is the answer; ties cannot match the same address.
