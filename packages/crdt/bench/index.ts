@@ -68,7 +68,7 @@ function versionVectors(): string {
   if (a.compare(b) !== 'concurrent' || yCompare(ya, yb) !== 'concurrent') throw new Error('the vectors must be concurrent');
   const bytes = a.encode();
   const yBytes = Y.encodeStateVector(docs[0] as Y.Doc);
-  const N = 20_000;
+  const N = 2_000;
   return table(HEADER, [
     row('compare (8 regions)', measureBatched(N, () => a.compare(b)), measureBatched(N, () => yCompare(ya, yb))),
     row('join (8 regions)', measureBatched(N, () => a.join(b)), measureBatched(N, () => yJoin(ya, yb))),

@@ -1,11 +1,12 @@
 /**
  * Timing and reporting for the benchmarks: each workload runs until it has taken at least
- * `minMs` and `minRuns` runs (after warm-up runs that are not counted), and the time per run is
- * reported. A per-run `setup` (untimed) gives workloads that consume their input a fresh copy.
+ * `minMs` and `minRuns` runs (after warm-up runs that are not counted), and the median time per
+ * run is reported (the median, not the mean: a machine shared with other work has outliers).
+ * A per-run `setup` (untimed) gives workloads that consume their input a fresh copy.
  */
 
 export interface Measurement {
-  /** Mean milliseconds per run. */
+  /** Median milliseconds per run. */
   readonly ms: number;
   readonly runs: number;
 }
@@ -26,25 +27,27 @@ export function measureWithSetup<T>(setup: () => T, run: (input: T) => unknown, 
   let sink: unknown;
   for (let i = 0; i < warmup; i++) sink = run(setup());
   let total = 0;
-  let runs = 0;
-  while ((total < minMs || runs < minRuns) && runs < maxRuns) {
+  const times: number[] = [];
+  while ((total < minMs || times.length < minRuns) && times.length < maxRuns) {
     const input = setup();
     const start = process.hrtime.bigint();
     sink = run(input);
-    total += Number(process.hrtime.bigint() - start) / 1e6;
-    runs++;
+    const ms = Number(process.hrtime.bigint() - start) / 1e6;
+    total += ms;
+    times.push(ms);
   }
   if (sink === Symbol.for('never')) console.log(sink); // keeps the result alive
-  return { ms: total / runs, runs };
+  times.sort((a, b) => a - b);
+  return { ms: times[Math.floor(times.length / 2)] ?? 0, runs: times.length };
 }
 
 /** Like `measure`, for operations so fast that one run is a batch of `batch` calls. */
-export function measureBatched(batch: number, call: (i: number) => unknown, options?: MeasureOptions): Measurement {
+export function measureBatched(batch: number, call: (i: number) => unknown, options: MeasureOptions = {}): Measurement {
   const m = measure(() => {
     let last: unknown;
     for (let i = 0; i < batch; i++) last = call(i);
     return last;
-  }, options);
+  }, { minRuns: 7, ...options });
   return { ms: m.ms / batch, runs: m.runs * batch };
 }
 
