@@ -94,11 +94,16 @@ export function joinKeyed<K, V>(
  */
 export function dotListLeq<E>(a: readonly E[], contextA: CausalContext, b: readonly E[], dotOf: (entry: E) => Dot): boolean {
   if (a === b) return true;
-  const mine = new Set<string>();
-  for (const entry of a) mine.add(dotKey(dotOf(entry)));
+  // Lists are short (at most one live dot per actor): a scan beats building a set, which is
+  // kept for the long lists that only odd input can have.
+  let holds = (d: Dot): boolean => a.some((entry) => compareDots(dotOf(entry), d) === 0);
+  if (a.length > 16) {
+    const mine = new Set(a.map((entry) => dotKey(dotOf(entry))));
+    holds = (d) => mine.has(dotKey(d));
+  }
   return b.every((entry) => {
     const d = dotOf(entry);
-    return !contextA.contains(d) || mine.has(dotKey(d));
+    return !contextA.contains(d) || holds(d);
   });
 }
 
