@@ -83,6 +83,20 @@ describe('ORSet', () => {
     expect(us.context.vector.get(EU)).toBe(3);
   });
 
+  it('one element added concurrently by 20 actors keeps 20 dots; the order still holds', () => {
+    const adds = Array.from({ length: 20 }, (_, i) => ORSet.empty.add(`r${i}.1`, ['x']));
+    const all = adds.reduce((s, d) => s.join(d), ORSet.empty);
+    expect(all.dots('x')).toHaveLength(20);
+    const most = adds.slice(1).reduce((s, d) => s.join(d), ORSet.empty);
+    expect(most.leq(all)).toBe(true);
+    expect(all.leq(most)).toBe(false);
+    const removed = all.join(all.remove(['x']));
+    expect(all.leq(removed)).toBe(true);
+    expect(removed.leq(all)).toBe(false);
+    expect(most.join(removed).has('x')).toBe(false);
+    expect(removed.equals(ORSet.decode(removed.encode()))).toBe(true);
+  });
+
   it('refuses values that are not plain JSON', () => {
     expect(() => ORSet.empty.add(EU, [undefined])).toThrow(CrdtError);
     expect(() => ORSet.empty.add(EU, [NaN])).toThrow(/finite/);
