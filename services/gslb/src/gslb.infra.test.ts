@@ -261,6 +261,6 @@ describe('GSLB over real HTTP', () => {
       { what: 'both instances to report the same states throughout', intervalMs: 20 },
     );
     for (const [fromA, fromB] of answers) expect(fromB).toBe(fromA);
-    expect(JSON.parse(answers[5]![0]).chosen.id).toBe('eu');
+    expect(JSON.parse(answers[5]![0]!).chosen.id).toBe('eu');
   });
 });
