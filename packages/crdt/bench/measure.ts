@@ -66,7 +66,8 @@ export function ratio(meridian: Measurement, baseline: Measurement | undefined):
 }
 
 export function throughput(bytes: number, m: Measurement): string {
-  return `${(bytes / 1e6 / (m.ms / 1000)).toFixed(0)} MB/s`;
+  const rate = bytes / 1e6 / (m.ms / 1000);
+  return `${rate >= 10 ? rate.toFixed(0) : rate.toPrecision(2)} MB/s`;
 }
 
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
