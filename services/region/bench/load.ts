@@ -90,6 +90,8 @@ interface AutocannonRun {
   readonly nextKey: () => number;
   readonly connections: number;
   readonly seconds: number;
+  /** Stop after this many requests instead of after `seconds`. */
+  readonly amount?: number;
   /** Requests per second over all connections; absent: as fast as the service answers. */
   readonly overallRate?: number;
 }
@@ -103,6 +105,7 @@ async function runAutocannon(options: AutocannonRun): Promise<LoadResult> {
         url: options.baseUrl,
         connections: options.connections,
         duration: options.seconds,
+        ...(options.amount !== undefined ? { amount: options.amount } : {}),
         timeout: 10,
         ...(options.overallRate !== undefined ? { overallRate: options.overallRate } : {}),
         requests: [

@@ -178,5 +178,5 @@ export function describeConfig(config: RegionConfig): Record<string, unknown> {
 
 /** The documented settings, for the README and `--help`. */
 export function configReference(): { env: string; doc: string; default: string }[] {
-  return FIELDS.map((f) => ({ env: f.env, doc: f.doc, default: !('default' in f) ? '(required)' : f.default instanceof Map ? '' : String(f.default ?? '') }));
+  return FIELDS.map((f) => ({ env: f.env, doc: f.doc, default: !('default' in f) ? '(required)' : f.default instanceof Map || f.default === undefined ? '' : String(f.default as string | number) }));
 }

@@ -19,6 +19,21 @@ export function registerReplicationRoutes(app: FastifyInstance, deps: { store: P
     return deps.replication.status();
   });
 
+  for (const action of ['pause', 'resume'] as const) {
+    typed.post(
+      `/v1/replication/peers/:peer/${action}`,
+      { schema: { tags: ['replication'], summary: action === 'pause' ? 'Stop applying a peer\'s updates (they wait in Kafka) — maintenance, or to stage a partition' : 'Resume a paused peer link', params: Type.Object({ peer: Type.String() }) } },
+      async (request) => {
+        const link = deps.replication?.replicators.find((r) => r.peer === request.params.peer);
+        if (!link) throw new MeridianError('MERIDIAN_NOT_FOUND', `no replication link from ${request.params.peer} in region ${deps.region}`);
+        if (action === 'pause') link.pause();
+        else link.resume();
+        await deps.replication!.refresh();
+        return deps.replication!.status().peers[request.params.peer];
+      },
+    );
+  }
+
   typed.get(
     '/v1/conflicts',
     {

@@ -99,6 +99,17 @@ export class PeerReplicator {
     this.#connectLoop = this.#connect();
   }
 
+  /** Stops applying this peer's updates (they wait in Kafka) until `resume`. */
+  pause(reason = 'paused by an operator'): void {
+    this.#consumer?.pause([{ topic: this.#topic }]);
+    this.signal('operator-paused', reason);
+  }
+
+  resume(): void {
+    this.signal('resumed');
+    this.#consumer?.resume([{ topic: this.#topic }]);
+  }
+
   async stop(): Promise<void> {
     this.#stopping = true;
     await this.#connectLoop;
@@ -168,10 +179,11 @@ export class PeerReplicator {
     if (this.#state === 'connecting') this.signal('joined');
   }
 
-  async #eachBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  async #eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
     await this.#claiming;
     const epoch = this.#epochs.get(batch.partition);
-    if (epoch === undefined || this.#state === 'paused' || this.#state === 'failed' || !isRunning() || isStale()) return;
+    if (epoch === undefined || this.#state === 'paused' || this.#state === 'failed' || !payload.isRunning() || payload.isStale()) return;
     const decoded = batch.messages.map((m) => decode(m));
     const tooNew = decoded.findIndex((d) => d.tooNew);
     const applicable = tooNew >= 0 ? decoded.slice(0, tooNew) : decoded;
@@ -183,14 +195,19 @@ export class PeerReplicator {
         this.#epochs.delete(batch.partition);
         return;
       }
+      this.#o.log.error({ err: error, peer: this.peer, partition: batch.partition }, 'replication: applying a batch failed; it will be retried');
       throw error; // kafkajs retries the batch; nothing was stored
     }
+    // Tell kafkajs where to fetch next. These are not the offsets that count (PostgreSQL's are);
+    // without them kafkajs would fetch from the seek position again and again.
+    const last = applicable.at(-1);
+    if (last) payload.resolveOffset(last.message.offset);
     if (tooNew >= 0) {
       const d = decoded[tooNew]!;
       this.signal('schema-too-new', d.poison?.reason ?? 'a newer schema version arrived: upgrade this region');
       this.#consumer?.pause([{ topic: this.#topic, partitions: [batch.partition] }]);
     }
-    await heartbeat();
+    await payload.heartbeat();
   }
 
   async #apply(partition: number, epoch: bigint, messages: readonly Decoded[]): Promise<void> {
@@ -359,7 +376,7 @@ export class PeerReplicator {
       const policy = u.policy as RegisterPolicy;
       const incoming = decodeRegisterSet(u.payload.state);
       const stored = row.state ? decodeRegisterSet(row.state) : DvvSet.empty<RegisterVersion>();
-      const merge = mergeRegister(stored, incoming, policy);
+      const merge = mergeRegister(u.namespace, u.key, stored, incoming, policy);
       if (merge.changed || !row.state) await tx.saveKey(u.namespace, u.key, encodeRegisterSet(merge.next), maxHlc);
       if (merge.conflict) {
         const c = merge.conflict;

@@ -11,7 +11,8 @@
  * highest (HLC, dot) and drops the others while keeping their dots in the context (`retain`), so
  * every region keeps the same winner and a loser is never resurrected.
  *
- * A conflict's id is a hash of the concurrent dots, so every region that observes the same
+ * A conflict's id is a hash of the namespace, the key and the concurrent dots (dots are minted
+ * per key, so the dots alone would collide across keys), so every region that observes the same
  * conflict records the same id.
  */
 import { createHash } from 'node:crypto';
@@ -32,12 +33,12 @@ export interface RegisterMerge {
   readonly conflict: RegisterConflict | undefined;
 }
 
-export function conflictId(versions: readonly Version<unknown>[]): string {
+export function conflictId(namespace: string, key: string, versions: readonly Version<unknown>[]): string {
   const dots = versions.map((v) => dotKey(v.dot)).sort();
-  return createHash('sha256').update(dots.join('\n')).digest('hex').slice(0, 32);
+  return createHash('sha256').update(JSON.stringify([namespace, key, dots])).digest('hex').slice(0, 32);
 }
 
-export function mergeRegister(stored: RegisterSet, incoming: RegisterSet, policy: RegisterPolicy): RegisterMerge {
+export function mergeRegister(namespace: string, key: string, stored: RegisterSet, incoming: RegisterSet, policy: RegisterPolicy): RegisterMerge {
   const storedDots = new Set(stored.versions().map((v) => dotKey(v.dot)));
   const incomingDots = new Set(incoming.versions().map((v) => dotKey(v.dot)));
   const fromIncoming = incoming.versions().filter((v) => !storedDots.has(dotKey(v.dot)) && !stored.causalContext().contains(v.dot));
@@ -50,12 +51,12 @@ export function mergeRegister(stored: RegisterSet, incoming: RegisterSet, policy
       const winner = lwwWinner(next.versions())!;
       next = next.retain((v) => v === winner || dotKey(v.dot) === dotKey(winner.dot));
       conflict = {
-        id: conflictId(versions),
+        id: conflictId(namespace, key, versions),
         versions,
         outcome: { kind: 'lww', winner: dotKey(winner.dot), dropped: versions.map((v) => dotKey(v.dot)).filter((d) => d !== dotKey(winner.dot)) },
       };
     } else {
-      conflict = { id: conflictId(versions), versions, outcome: { kind: 'siblings', kept: next.versions().map((v) => dotKey(v.dot)) } };
+      conflict = { id: conflictId(namespace, key, versions), versions, outcome: { kind: 'siblings', kept: next.versions().map((v) => dotKey(v.dot)) } };
     }
   } else if (policy === 'lww' && next.size() > 1) {
     // Not a new conflict here, but never hold more than the winner.

@@ -37,27 +37,27 @@ describe('register merge', () => {
   it('mv: concurrent writes in two regions are a conflict with one id everywhere; both stay siblings', () => {
     const eu = write(DvvSet.empty(), 'eu.1', 'a', 100n);
     const us = write(DvvSet.empty(), 'us.1', 'b', 200n);
-    const atEu = mergeRegister(eu, us, 'mv');
-    const atUs = mergeRegister(us, eu, 'mv');
+    const atEu = mergeRegister('ns', 'k', eu, us, 'mv');
+    const atUs = mergeRegister('ns', 'k', us, eu, 'mv');
     expect(atEu.conflict?.id).toBeDefined();
     expect(atEu.conflict?.id).toBe(atUs.conflict?.id);
     expect(atEu.next.values().map((x) => x.value).sort()).toEqual(['a', 'b']);
     // A third region that had eu's version observes the same conflict when us's arrives.
-    const atAp = mergeRegister(mergeRegister(DvvSet.empty(), eu, 'mv').next, us, 'mv');
+    const atAp = mergeRegister('ns', 'k', mergeRegister('ns', 'k', DvvSet.empty(), eu, 'mv').next, us, 'mv');
     expect(atAp.conflict?.id).toBe(atEu.conflict?.id);
   });
 
   it('lww: the highest HLC wins in every region and the loser never comes back', () => {
     const eu = write(DvvSet.empty(), 'eu.1', 'a', 100n);
     const us = write(DvvSet.empty(), 'us.1', 'b', 200n);
-    const atEu = mergeRegister(eu, us, 'lww');
-    const atUs = mergeRegister(us, eu, 'lww');
+    const atEu = mergeRegister('ns', 'k', eu, us, 'lww');
+    const atUs = mergeRegister('ns', 'k', us, eu, 'lww');
     expect(atEu.next.values().map((x) => x.value)).toEqual(['b']);
     expect(atUs.next.values().map((x) => x.value)).toEqual(['b']);
     expect(atEu.conflict?.outcome).toMatchObject({ kind: 'lww' });
     expect(atUs.conflict).toBeDefined();
     // Replaying eu's old state (a late duplicate) does not resurrect 'a'.
-    const replay = mergeRegister(atUs.next, eu, 'lww');
+    const replay = mergeRegister('ns', 'k', atUs.next, eu, 'lww');
     expect(replay.changed).toBe(false);
     expect(replay.conflict).toBeUndefined();
     expect(replay.next.values().map((x) => x.value)).toEqual(['b']);
@@ -66,20 +66,23 @@ describe('register merge', () => {
   it('a causally later state replaces without a conflict; a dominated one is dropped', () => {
     const first = write(DvvSet.empty(), 'eu.1', 'a', 100n);
     const later = write(first, 'us.1', 'b', 200n); // us had seen a
-    const forward = mergeRegister(first, later, 'mv');
+    const forward = mergeRegister('ns', 'k', first, later, 'mv');
     expect(forward.conflict).toBeUndefined();
     expect(forward.changed).toBe(true);
     expect(forward.next.values().map((x) => x.value)).toEqual(['b']);
-    const backward = mergeRegister(later, first, 'mv');
+    const backward = mergeRegister('ns', 'k', later, first, 'mv');
     expect(backward.changed).toBe(false);
     expect(backward.conflict).toBeUndefined();
   });
 
-  it('the conflict id depends only on the dots', () => {
+  it('the conflict id depends on the key and the dots, not on their order', () => {
     const eu = write(DvvSet.empty(), 'eu.1', 'a', 1n).versions();
     const us = write(DvvSet.empty(), 'us.1', 'b', 2n).versions();
-    expect(conflictId([...eu, ...us])).toBe(conflictId([...us, ...eu]));
-    expect(conflictId(eu)).not.toBe(conflictId([...eu, ...us]));
+    expect(conflictId('ns', 'k', [...eu, ...us])).toBe(conflictId('ns', 'k', [...us, ...eu]));
+    expect(conflictId('ns', 'k', eu)).not.toBe(conflictId('ns', 'k', [...eu, ...us]));
+    // Dots are minted per key: the same dots on another key are another conflict (regression).
+    expect(conflictId('ns', 'other', [...eu, ...us])).not.toBe(conflictId('ns', 'k', [...eu, ...us]));
+    expect(conflictId('ns2', 'k', [...eu, ...us])).not.toBe(conflictId('ns', 'k', [...eu, ...us]));
     expect(dotKey(eu[0]!.dot)).toBe('eu.1:1');
   });
 
@@ -89,7 +92,7 @@ describe('register merge', () => {
       const results = new Set<string>();
       for (const order of [[0, 1, 2], [2, 1, 0], [1, 0, 2], [1, 2, 0, 1]]) {
         let s: RegisterSet = DvvSet.empty();
-        for (const i of order) s = mergeRegister(s, states[i]!, policy).next;
+        for (const i of order) s = mergeRegister('ns', 'k', s, states[i]!, policy).next;
         results.add(JSON.stringify(s.toJSON((x) => x.value)));
       }
       expect(results.size).toBe(1);

@@ -1,0 +1,143 @@
+/**
+ * Three regions, each with its own database and its own Kafka cluster (the three brokers of the
+ * test run), replicating to each other: writes reach every region, concurrent writes converge to
+ * identical state for every policy, conflicts are recorded with one id in every region that
+ * observes them, sessions give read-your-writes across regions, and poison input is
+ * dead-lettered without stopping the stream. Region ids are unique per run (topics persist on
+ * the shared brokers).
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
+import { createDatabase, dropDatabase } from '@meridian/infra-local';
+import { uniqueName, waitFor } from '@meridian/testkit';
+import { loadConfig } from './config.ts';
+import { startRegion, type RegionService } from './region.ts';
+
+const infra = inject('infra');
+const suffix = randomBytes(3).toString('hex');
+const ids = ['eu', 'us', 'ap'].map((r) => `${r}${suffix}`);
+const regions: RegionService[] = [];
+const dbs: string[] = [];
+
+beforeAll(async () => {
+  for (const id of ids) dbs.push(uniqueName(`repl_${id}`));
+  const urls = await Promise.all(dbs.map((db) => createDatabase(db, infra.postgresUrl)));
+  const started = await Promise.all(
+    ids.map((id, i) =>
+      startRegion(
+        loadConfig({
+          MERIDIAN_REGION: id,
+          DATABASE_URL: urls[i],
+          MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789',
+          MERIDIAN_PG_POOL_SIZE: '4',
+          MERIDIAN_KAFKA_BROKERS: infra.kafka[i],
+          MERIDIAN_PEERS: ids.flatMap((peer, j) => (j === i ? [] : [`${peer}=${infra.kafka[j]}`])).join(';'),
+          MERIDIAN_TOPIC_PARTITIONS: '4',
+        }),
+      ),
+    ),
+  );
+  regions.push(...started);
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(regions.map((r) => r.close()));
+  await Promise.all(dbs.map((db) => dropDatabase(db, infra.postgresUrl)));
+});
+
+async function call(i: number, method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, any>; headers: Record<string, unknown> }> {
+  const r = await regions[i]!.app.inject({ method, url, headers, ...(body !== undefined ? { payload: body as object } : {}) });
+  return { status: r.statusCode, json: JSON.parse(r.body) as Record<string, any>, headers: r.headers };
+}
+
+const digests = async (ns: string): Promise<string[]> => Promise.all([0, 1, 2].map(async (i) => (await call(i, 'GET', `/v1/digest?ns=${ns}`)).json['digest'] as string));
+const converged = async (ns: string, what: string): Promise<void> => {
+  await waitFor(() => digests(ns), (d) => new Set(d).size === 1 && d[0] !== undefined, { timeoutMs: 60_000, intervalMs: 200, what });
+};
+
+describe('three regions through three Kafka clusters', () => {
+  it('a namespace created in one region exists in all; a write reaches every region', async () => {
+    expect((await call(0, 'PUT', '/v1/namespaces/people', { policy: 'mv' })).status).toBe(201);
+    await call(0, 'PUT', '/v1/ns/people/keys/ada', { value: 'Ada' });
+    for (const i of [1, 2]) {
+      const r = await waitFor(() => call(i, 'GET', '/v1/ns/people/keys/ada'), (x) => x.status === 200, { timeoutMs: 60_000, intervalMs: 100, what: `ada in ${ids[i]}` });
+      expect(r.json['values']).toEqual(['Ada']);
+      expect((await call(i, 'GET', '/v1/namespaces/people')).json['policy']).toBe('mv');
+    }
+  });
+
+  it('concurrent writes converge for every policy; mv keeps both siblings, lww one winner, counters the sum, sets every add', async () => {
+    for (const [ns, policy] of [['reg-mv', 'mv'], ['reg-lww', 'lww'], ['cnt', 'counter'], ['tags', 'set']] as const) {
+      await call(0, 'PUT', `/v1/namespaces/${ns}`, { policy });
+    }
+    await waitFor(() => Promise.all([1, 2].map((i) => call(i, 'GET', '/v1/namespaces/tags'))), (rs) => rs.every((r) => r.status === 200), { timeoutMs: 60_000, what: 'namespaces everywhere' });
+    await Promise.all(
+      [0, 1, 2].map(async (i) => {
+        await call(i, 'PUT', '/v1/ns/reg-mv/keys/k', { value: `from-${ids[i]}` });
+        await call(i, 'PUT', '/v1/ns/reg-lww/keys/k', { value: `from-${ids[i]}` });
+        for (let n = 1; n <= 5; n++) await call(i, 'POST', '/v1/ns/cnt/keys/k/ops', { increment: n * (i + 1) });
+        await call(i, 'POST', '/v1/ns/tags/keys/k/ops', { add: [`t-${ids[i]}`] });
+      }),
+    );
+    for (const ns of ['reg-mv', 'reg-lww', 'cnt', 'tags']) await converged(ns, `${ns} converged`);
+    const mv = await call(2, 'GET', '/v1/ns/reg-mv/keys/k');
+    expect([...(mv.json['values'] as string[])].sort()).toEqual(ids.map((id) => `from-${id}`).sort());
+    const lww = await Promise.all([0, 1, 2].map((i) => call(i, 'GET', '/v1/ns/reg-lww/keys/k')));
+    expect(new Set(lww.map((r) => r.json['value'])).size).toBe(1);
+    expect((await call(1, 'GET', '/v1/ns/cnt/keys/k')).json['value']).toBe(15 * (1 + 2 + 3));
+    expect([...((await call(0, 'GET', '/v1/ns/tags/keys/k')).json['value'] as string[])].sort()).toEqual(ids.map((id) => `t-${id}`).sort());
+  });
+
+  it('records a conflict with the same id in every region that observes it', async () => {
+    await call(0, 'PUT', '/v1/namespaces/clash', { policy: 'mv' });
+    await waitFor(() => call(1, 'GET', '/v1/namespaces/clash'), (r) => r.status === 200, { timeoutMs: 60_000, what: 'clash namespace in us' });
+    // A partition between eu and us while both write: the writes are concurrent for certain.
+    const link = (at: number, from: number) => regions[at]!.replication!.replicators.find((r) => r.peer === ids[from])!;
+    link(0, 1).pause('test partition');
+    link(1, 0).pause('test partition');
+    expect((await call(0, 'GET', '/v1/replication')).json['peers'][ids[1]!].state).toBe('paused');
+    await call(0, 'PUT', '/v1/ns/clash/keys/x', { value: 'eu-side' });
+    await call(1, 'PUT', '/v1/ns/clash/keys/x', { value: 'us-side' });
+    link(0, 1).resume();
+    link(1, 0).resume();
+    const found = await Promise.all(
+      [0, 1].map((i) => waitFor(() => call(i, 'GET', '/v1/conflicts?ns=clash&key=x'), (r) => (r.json['conflicts'] as unknown[]).length > 0, { timeoutMs: 60_000, what: `conflict in ${ids[i]}` })),
+    );
+    const ap = await waitFor(() => call(2, 'GET', '/v1/conflicts?ns=clash&key=x'), (r) => (r.json['conflicts'] as unknown[]).length > 0, { timeoutMs: 60_000, what: 'conflict in ap' });
+    const [a, b, c] = [...found, ap].map((r) => (r.json['conflicts'] as { id: string; regions: string[]; versions: unknown[] }[])[0]!);
+    expect(a!.id).toBe(b!.id);
+    expect(c!.id).toBe(a!.id);
+    await converged('clash', 'clash converged');
+    expect([...((await call(2, 'GET', '/v1/ns/clash/keys/x')).json['values'] as string[])].sort()).toEqual(['eu-side', 'us-side']);
+    expect([...a!.regions].sort()).toEqual([ids[0], ids[1]].sort());
+    expect(a!.versions).toHaveLength(2);
+  });
+
+  it('read-your-writes across regions with a session token', async () => {
+    const w = await call(0, 'PUT', '/v1/ns/people/keys/grace', { value: 'Grace' });
+    const token = w.json['session'] as string;
+    const r = await call(2, 'GET', '/v1/ns/people/keys/grace', undefined, { 'x-meridian-session': token, 'x-meridian-consistency': 'wait', 'x-meridian-wait-ms': '30000' });
+    expect(r.status).toBe(200);
+    expect(r.json['values']).toEqual(['Grace']);
+  });
+
+  it('reports applied vectors and peer links', async () => {
+    await waitFor(() => call(1, 'GET', '/v1/replication'), (r) => Object.values(r.json['peers'] as Record<string, { lagSequence: number | null }>).every((p) => p.lagSequence === 0), { timeoutMs: 60_000, what: 'us caught up' });
+    const rep = (await call(1, 'GET', '/v1/replication')).json;
+    expect(Object.keys(rep['applied'] as object).sort()).toEqual([...ids].sort());
+    expect(rep['peers'][ids[0]!].state).toMatch(/streaming|catching-up/);
+  });
+
+  it('dead-letters a poison message and keeps replicating', async () => {
+    const kafka = new Kafka({ clientId: 'poisoner', brokers: [infra.kafka[0]], logLevel: logLevel.NOTHING });
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: `meridian.${ids[0]}.updates`, messages: [{ key: 'people/poisoned', value: Buffer.from('not a protobuf at all \u0000\u00ff') }] });
+    await producer.disconnect();
+    await waitFor(() => call(1, 'GET', '/v1/dead-letters'), (r) => (r.json['deadLetters'] as { key: string }[]).some((d) => d.key === 'poisoned'), { timeoutMs: 60_000, what: 'a dead letter in us' });
+    await call(0, 'PUT', '/v1/ns/people/keys/after-poison', { value: 'still flowing' });
+    const r = await waitFor(() => call(1, 'GET', '/v1/ns/people/keys/after-poison'), (x) => x.status === 200, { timeoutMs: 60_000, what: 'replication after the poison' });
+    expect(r.json['values']).toEqual(['still flowing']);
+  });
+});
