@@ -17,3 +17,58 @@ export { ensureKafkaJars, ensureZipkinJar, requireTool, KAFKA_VERSION, ZIPKIN_VE
 export { ManagedProcess, type ManagedProcessOptions } from './managed-process.ts';
 export { freePort } from './ports.ts';
 export type { TestInfra } from './test-infra.ts';
+export {
+  startServiceProcess,
+  childEnvironment,
+  NODE_FLAGS,
+  REPOSITORY_ROOT,
+  type ServiceProcess,
+  type ServiceProcessOptions,
+} from './service-process.ts';
+export {
+  startRegionProcess,
+  regionEnvironment,
+  peerSettings,
+  LOCAL_CONTEXT_SECRET,
+  REGION_ENTRY,
+  type RegionProcess,
+  type RegionProcessOptions,
+  type RegionAddress,
+} from './region-process.ts';
+export {
+  startGslbProcess,
+  gslbEnvironment,
+  gslbAvailable,
+  GSLB_ENTRY,
+  type GslbProcess,
+  type GslbProcessOptions,
+  type GslbRegion,
+  type GeoLocation,
+} from './gslb-process.ts';
+export {
+  startLocalCluster,
+  planLocalCluster,
+  REGION_PRESETS,
+  DEFAULT_REGIONS,
+  DEFAULT_PORTS,
+  DEFAULT_DATABASE_PREFIX,
+  ZIPKIN_MAX_SPANS,
+  type LocalCluster,
+  type LocalClusterOptions,
+  type ClusterPlan,
+  type RegionPlan,
+  type RegionPreset,
+} from './local-cluster.ts';
+export {
+  parseClusterFile,
+  readClusterFile,
+  writeClusterFile,
+  removeClusterFile,
+  clusterFilePath,
+  CLUSTER_FILE,
+  type ClusterFile,
+  type ClusterRegion,
+} from './cluster-file.ts';
+export { ensureDatabase } from './kept-database.ts';
+export { assertPortsFree, type WantedPort } from './port-check.ts';
+export { isAlive, listProcesses, readProcess, childrenOf, parseProcStat, type ProcessEntry } from './process-table.ts';

@@ -1,0 +1,101 @@
+/**
+ * The region launcher against the real program and PostgreSQL: it is ready when it says so, its
+ * HTTP API writes and reads, a crash (SIGKILL) and restart keeps the data on the same port, and
+ * a paused process answers nothing until it is resumed. A program that cannot start fails the
+ * launch with its own words (the log's tail).
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { sleep, uniqueName } from '@meridian/testkit';
+import { createDatabase, dropDatabase } from './postgres.ts';
+import { startRegionProcess, type RegionProcess } from './region-process.ts';
+import { readProcess } from './process-table.ts';
+
+const infra = inject('infra');
+const dbName = uniqueName('region_process');
+let databaseUrl: string;
+let region: RegionProcess | undefined;
+
+beforeAll(async () => {
+  databaseUrl = await createDatabase(dbName, infra.postgresUrl);
+});
+afterAll(async () => {
+  await region?.stop();
+  await dropDatabase(dbName, infra.postgresUrl);
+});
+
+async function call(method: 'GET' | 'PUT', url: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const response = await fetch(url, {
+    method,
+    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+}
+
+describe('startRegionProcess', () => {
+  it('starts the region program, ready, and serves writes and reads over HTTP', async () => {
+    region = await startRegionProcess({ region: 'eu', databaseUrl, env: { MERIDIAN_PG_POOL_SIZE: '2' } });
+    expect(region.region).toBe('eu');
+    expect(region.url).toBe(`http://127.0.0.1:${region.port}`);
+    expect(region.running).toBe(true);
+    const ready = await call('GET', `${region.url}/health/ready`);
+    expect(ready).toMatchObject({ status: 200, json: { status: 'ok', region: 'eu' } });
+
+    expect((await call('PUT', `${region.url}/v1/namespaces/launch`, { policy: 'lww' })).status).toBe(201);
+    expect((await call('PUT', `${region.url}/v1/ns/launch/keys/k1`, { value: { n: 1 } })).status).toBe(200);
+    expect(await call('GET', `${region.url}/v1/ns/launch/keys/k1`)).toMatchObject({ status: 200, json: { value: { n: 1 } } });
+    // Its output goes to the log file, where a failing scenario can read it.
+    expect(readFileSync(region.logFile, 'utf8')).toContain('"region":"eu"');
+  });
+
+  it('keeps the data across kill() and restart(), on the same port', async () => {
+    const r = region!;
+    const { port } = r;
+    const oldPid = r.process.pid;
+    await r.kill();
+    expect(r.running).toBe(false);
+    await expect(fetch(`${r.url}/health/live`)).rejects.toThrow();
+
+    await r.restart();
+    expect(r.running).toBe(true);
+    expect(r.port).toBe(port);
+    expect(r.process.pid).not.toBe(oldPid);
+    expect(await call('GET', `${r.url}/v1/ns/launch/keys/k1`)).toMatchObject({ status: 200, json: { value: { n: 1 } } });
+    expect((await call('PUT', `${r.url}/v1/ns/launch/keys/k2`, { value: 'after restart' })).status).toBe(200);
+
+    // A restart of a running region is a clean stop and start.
+    await r.restart();
+    expect(await call('GET', `${r.url}/v1/ns/launch/keys/k2`)).toMatchObject({ status: 200, json: { value: 'after restart' } });
+  });
+
+  it('answers nothing while paused, and the pending request once resumed', async () => {
+    const r = region!;
+    await r.pause();
+    expect(r.paused).toBe(true);
+    expect(readProcess(r.process.pid!)?.state).toBe('T');
+    let settled = false;
+    const pending = call('GET', `${r.url}/v1/ns/launch/keys/k1`).finally(() => {
+      settled = true;
+    });
+    await sleep(500);
+    expect(settled).toBe(false); // a stopped process cannot answer, however long we wait
+
+    await r.resume();
+    expect(r.paused).toBe(false);
+    expect(await pending).toMatchObject({ status: 200, json: { value: { n: 1 } } });
+    await r.waitReady();
+  });
+
+  it('stops cleanly even while paused', async () => {
+    const r = region!;
+    await r.pause();
+    await r.stop();
+    expect(r.running).toBe(false);
+    region = undefined;
+  });
+
+  it('fails a launch that cannot start, with the program\'s own message', async () => {
+    const failed = startRegionProcess({ region: 'eu', databaseUrl, env: { MERIDIAN_CONTEXT_SECRET: 'short' } });
+    await expect(failed).rejects.toThrow(/exited \(code 2\)[\s\S]*MERIDIAN_CONTEXT_SECRET: expected at least 16 characters/);
+  });
+});

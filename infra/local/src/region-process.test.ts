@@ -1,0 +1,80 @@
+/** The region's settings as its config schema reads them, and the wiring of a set of regions to each other. */
+import { describe, expect, it } from 'vitest';
+import { LOCAL_CONTEXT_SECRET, peerSettings, regionEnvironment } from './region-process.ts';
+import { childEnvironment } from './service-process.ts';
+import { gslbEnvironment } from './gslb-process.ts';
+
+describe('regionEnvironment', () => {
+  it('writes a standalone region with the defaults', () => {
+    expect(regionEnvironment({ region: 'eu', databaseUrl: 'postgres://db/eu', port: 8081 })).toEqual({
+      MERIDIAN_REGION: 'eu',
+      DATABASE_URL: 'postgres://db/eu',
+      MERIDIAN_PORT: '8081',
+      MERIDIAN_HOST: '127.0.0.1',
+      MERIDIAN_CONTEXT_SECRET: LOCAL_CONTEXT_SECRET,
+      MERIDIAN_LOG_LEVEL: 'info',
+    });
+  });
+
+  it('writes own Kafka, peers, peer URLs and the Zipkin exporter in the schema\'s formats; env wins', () => {
+    const env = regionEnvironment({
+      region: 'eu', databaseUrl: 'postgres://db/eu', port: 8081,
+      kafkaBrokers: ['127.0.0.1:19092', '127.0.0.1:19094'],
+      peers: { us: '127.0.0.1:29092', ap: ['127.0.0.1:39092', '127.0.0.1:39094'] },
+      peerUrls: { us: 'http://127.0.0.1:8082', ap: 'http://127.0.0.1:8083' },
+      zipkinSpansUrl: 'http://127.0.0.1:9411/api/v2/spans',
+      env: { MERIDIAN_LOG_LEVEL: 'warn', MERIDIAN_PG_POOL_SIZE: '2' },
+    });
+    expect(env).toMatchObject({
+      MERIDIAN_KAFKA_BROKERS: '127.0.0.1:19092,127.0.0.1:19094',
+      MERIDIAN_PEERS: 'us=127.0.0.1:29092;ap=127.0.0.1:39092,127.0.0.1:39094',
+      MERIDIAN_PEER_URLS: 'us=http://127.0.0.1:8082;ap=http://127.0.0.1:8083',
+      MERIDIAN_TRACES_EXPORTER: 'zipkin',
+      MERIDIAN_TRACES_ENDPOINT: 'http://127.0.0.1:9411/api/v2/spans',
+      MERIDIAN_LOG_LEVEL: 'warn',
+      MERIDIAN_PG_POOL_SIZE: '2',
+    });
+  });
+});
+
+describe('peerSettings', () => {
+  it('wires each region to every other one, never to itself', () => {
+    const all = [
+      { id: 'eu', kafka: 'k-eu', url: 'u-eu' },
+      { id: 'us', kafka: 'k-us', url: 'u-us' },
+      { id: 'ap', kafka: 'k-ap', url: 'u-ap' },
+    ];
+    expect(peerSettings(all, 'us')).toEqual({ peers: { eu: 'k-eu', ap: 'k-ap' }, peerUrls: { eu: 'u-eu', ap: 'u-ap' } });
+    expect(peerSettings([all[0]!], 'eu')).toEqual({ peers: {}, peerUrls: {} });
+  });
+});
+
+describe('childEnvironment', () => {
+  it('drops the parent\'s Meridian settings and DATABASE_URL, keeps the rest, adds the given ones', () => {
+    const env = childEnvironment({ PATH: '/bin', MERIDIAN_PEERS: 'x=y:1', DATABASE_URL: 'postgres://mine', MERIDIAN_REGION: 'zz' }, { MERIDIAN_REGION: 'eu' });
+    expect(env).toEqual({ PATH: '/bin', MERIDIAN_REGION: 'eu' });
+  });
+});
+
+describe('gslbEnvironment', () => {
+  it('writes regions as <id>=<url>@<lat>,<lon>[#<weight>] joined by ;, and the client locations', () => {
+    const env = gslbEnvironment({
+      port: 8080,
+      regions: [
+        { id: 'eu', url: 'http://127.0.0.1:8081', location: { lat: 50.11, lon: 8.68 } },
+        { id: 'us', url: 'http://127.0.0.1:8082', location: { lat: 38.9, lon: -77 }, weight: 2 },
+      ],
+      locations: { '10.0.0.0/8': 'eu', '192.168.0.0/16': '1.35,103.8' },
+      probeIntervalMs: 500,
+    });
+    expect(env).toEqual({
+      MERIDIAN_GSLB_REGIONS: 'eu=http://127.0.0.1:8081@50.11,8.68;us=http://127.0.0.1:8082@38.9,-77#2',
+      MERIDIAN_GSLB_PORT: '8080',
+      MERIDIAN_GSLB_HOST: '127.0.0.1',
+      MERIDIAN_GSLB_LOG_LEVEL: 'info',
+      MERIDIAN_GSLB_LOCATIONS: '10.0.0.0/8=eu;192.168.0.0/16=1.35,103.8',
+      MERIDIAN_GSLB_PROBE_INTERVAL_MS: '500',
+    });
+    expect(() => gslbEnvironment({ port: 1, regions: [] })).toThrow('expected at least one region for the GSLB (got none)');
+  });
+});

@@ -1,0 +1,101 @@
+/**
+ * A region service (services/region/src/main.ts) as a real child process, for the local
+ * cluster and for the scenario tests that crash, pause and restart regions. The options are the
+ * region's settings in typed form; `regionEnvironment` turns them into the environment the
+ * region's config schema reads (services/region/src/config.ts), so the two stay one mapping.
+ */
+import { join } from 'node:path';
+import { freePort } from './ports.ts';
+import { REPOSITORY_ROOT, startServiceProcess, type ServiceProcess } from './service-process.ts';
+
+/** Signs causal-context tokens; every region of one cluster must share it. Local use only. */
+export const LOCAL_CONTEXT_SECRET = 'meridian-local-context-secret';
+
+export const REGION_ENTRY = join(REPOSITORY_ROOT, 'services', 'region', 'src', 'main.ts');
+
+export interface RegionProcessOptions {
+  /** The region id (MERIDIAN_REGION), e.g. "eu". */
+  readonly region: string;
+  readonly databaseUrl: string;
+  /** A free port when absent; kept across restarts. */
+  readonly port?: number | undefined;
+  readonly host?: string | undefined;
+  /** This region's own Kafka (bootstrap servers); absent: a standalone region without replication. */
+  readonly kafkaBrokers?: string | readonly string[] | undefined;
+  /** Peer id → the bootstrap servers of that peer's own Kafka. */
+  readonly peers?: Readonly<Record<string, string | readonly string[]>> | undefined;
+  /** Peer id → that peer's HTTP URL. */
+  readonly peerUrls?: Readonly<Record<string, string>> | undefined;
+  /** Zipkin's `/api/v2/spans` URL: traces go there (otherwise none are exported). */
+  readonly zipkinSpansUrl?: string | undefined;
+  /** Default: LOCAL_CONTEXT_SECRET. */
+  readonly contextSecret?: string | undefined;
+  /** Default: info. */
+  readonly logLevel?: string | undefined;
+  /** Any other setting (MERIDIAN_PG_POOL_SIZE, …); wins over the ones above. */
+  readonly env?: Readonly<Record<string, string>> | undefined;
+  /** stdout and stderr, appended across restarts; a temporary file when absent. */
+  readonly logFile?: string | undefined;
+  readonly readyTimeoutMs?: number | undefined;
+}
+
+export interface RegionProcess extends ServiceProcess {
+  readonly region: string;
+}
+
+const list = (value: string | readonly string[]): string => (typeof value === 'string' ? value : value.join(','));
+
+/** The environment for the region program, as its config schema names the settings. */
+export function regionEnvironment(options: RegionProcessOptions & { readonly port: number }): Record<string, string> {
+  const env: Record<string, string> = {
+    MERIDIAN_REGION: options.region,
+    DATABASE_URL: options.databaseUrl,
+    MERIDIAN_PORT: String(options.port),
+    MERIDIAN_HOST: options.host ?? '127.0.0.1',
+    MERIDIAN_CONTEXT_SECRET: options.contextSecret ?? LOCAL_CONTEXT_SECRET,
+    MERIDIAN_LOG_LEVEL: options.logLevel ?? 'info',
+  };
+  if (options.kafkaBrokers !== undefined) env['MERIDIAN_KAFKA_BROKERS'] = list(options.kafkaBrokers);
+  const peers = Object.entries(options.peers ?? {});
+  if (peers.length > 0) env['MERIDIAN_PEERS'] = peers.map(([id, brokers]) => `${id}=${list(brokers)}`).join(';');
+  const peerUrls = Object.entries(options.peerUrls ?? {});
+  if (peerUrls.length > 0) env['MERIDIAN_PEER_URLS'] = peerUrls.map(([id, url]) => `${id}=${url}`).join(';');
+  if (options.zipkinSpansUrl !== undefined) {
+    env['MERIDIAN_TRACES_EXPORTER'] = 'zipkin';
+    env['MERIDIAN_TRACES_ENDPOINT'] = options.zipkinSpansUrl;
+  }
+  return { ...env, ...options.env };
+}
+
+/** Starts the region and resolves once `GET /health/ready` answers 200. */
+export async function startRegionProcess(options: RegionProcessOptions): Promise<RegionProcess> {
+  const port = options.port ?? (await freePort());
+  const service = await startServiceProcess({
+    name: `region[${options.region}]`,
+    entry: REGION_ENTRY,
+    host: options.host ?? '127.0.0.1',
+    port,
+    env: regionEnvironment({ ...options, port }),
+    logFile: options.logFile,
+    readyPath: '/health/ready',
+    readyTimeoutMs: options.readyTimeoutMs,
+  });
+  return Object.assign(service, { region: options.region });
+}
+
+/** One region of a set, as its peers see it. */
+export interface RegionAddress {
+  readonly id: string;
+  /** Its own Kafka's bootstrap servers. */
+  readonly kafka: string;
+  readonly url: string;
+}
+
+/** Wires region `id` to every other region of `all`: their Kafka clusters to consume, their URLs to redirect to. */
+export function peerSettings(all: readonly RegionAddress[], id: string): Pick<RegionProcessOptions, 'peers' | 'peerUrls'> {
+  const others = all.filter((r) => r.id !== id);
+  return {
+    peers: Object.fromEntries(others.map((r) => [r.id, r.kafka])),
+    peerUrls: Object.fromEntries(others.map((r) => [r.id, r.url])),
+  };
+}
