@@ -213,7 +213,7 @@ export class ReplicationReads {
   async acquireRelayLease(owner: string, leaseMs: number): Promise<RelayState | undefined> {
     const { rows } = await this.#q<{ lease_epoch: bigint; last_outbox_id: bigint; last_sequence: bigint }>(
       `UPDATE meridian_relay SET lease_epoch = lease_epoch + 1, lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2::double precision / 1000)
-       WHERE lease_expires_at IS NULL OR lease_expires_at < now() RETURNING lease_epoch, last_outbox_id, last_sequence`,
+       WHERE lease_expires_at IS NULL OR lease_expires_at < now() OR lease_owner = $1 RETURNING lease_epoch, last_outbox_id, last_sequence`,
       [owner, leaseMs],
     );
     const r = rows[0];

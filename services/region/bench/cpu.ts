@@ -47,17 +47,15 @@ export async function cpuSnapshot(pids: readonly number[]): Promise<CpuSnapshot>
   return out;
 }
 
-/** CPU seconds spent between two snapshots by the processes present in both. */
+/**
+ * CPU seconds spent between two snapshots by the processes in `after`. One missing from
+ * `before` started in between (a pool connection opened during the phase): all its time counts.
+ */
 export function cpuSeconds(before: CpuSnapshot, after: CpuSnapshot): number | undefined {
+  if (after.size === 0) return undefined;
   let total = 0;
-  let seen = 0;
-  for (const [pid, end] of after) {
-    const start = before.get(pid);
-    if (start === undefined) continue;
-    total += end - start;
-    seen++;
-  }
-  return seen > 0 ? total : undefined;
+  for (const [pid, end] of after) total += end - (before.get(pid) ?? 0);
+  return total;
 }
 
 /** Busy CPU seconds of the whole machine so far (every core, every process). */

@@ -2,32 +2,35 @@
  * Write throughput and latency of the region service (not a test: `npm run bench`), each figure
  * beside pgbench measured in the same run on the same PostgreSQL server.
  *
- * What is measured: the real program (`src/main.ts`, a child process, standalone: no Kafka, so
- * the write path ends at the commit of the key row and its outbox row) on a fresh database,
- * loaded over HTTP from this process:
+ * What is measured: the real program (`src/main.ts` in a child process; standalone, no Kafka, so
+ * a write ends at the commit of its key row and its outbox row) on a fresh database, loaded over
+ * HTTP from this process:
  * - `lww`: PUT /v1/ns/{ns}/keys/{key} of a ~100-byte JSON value, blind (no context);
- * - `counter`: POST /v1/ns/{ns}/keys/{key}/ops {"increment": 1};
- * keys drawn at random from a key space (10k by default) so that two writes rarely wait on the
- * same row lock. First the maximum rate (autocannon, N connections in a closed loop), then
- * latency at half that rate (a paced open-loop generator; see load.ts for why not autocannon's
- * `overallRate`, which is still run beside it for comparison).
+ * - `counter`: POST /v1/ns/{ns}/keys/{key}/ops {"increment": 1}.
+ * Every key of the key space (10k) is first written once, in order (that phase is reported too);
+ * the measured phases then write keys drawn at random, so they update existing rows and two
+ * writes rarely wait on one row lock. First the maximum rate (autocannon, N connections in a
+ * closed loop), then latency at half that rate from a paced open-loop generator (load.ts says
+ * why not autocannon's `overallRate`; it is run beside it for comparison).
  *
  * Why pgbench is a comparable baseline: it is PostgreSQL's own client, on the same server and
  * database, with as many connections as the service's pool, running the smallest transaction
- * that does what one write must do — durably upsert one row of the same size (the service's
- * stored state, measured) under a random key from the same key space, with the same protocol
- * (extended: parse/bind/execute per statement, as node-postgres does). The ratio service ÷ pgbench
- * is therefore the share of the database's single-row write rate that the service keeps after
- * HTTP, validation, causality metadata, its outbox row and its own round trips. A third pgbench
- * run replays the service's own SQL for an lww write (the same statements, no Node) to separate
- * the cost of that SQL from the cost of the process around it. CPU time of the service, its
- * PostgreSQL backends and the load generator is sampled around every phase.
+ * that does what one write must do: durably upsert one row of the same size (the service's
+ * stored state, measured) under a random key of the same prefilled key space, over the same
+ * protocol (extended: parse/bind/execute, as node-postgres sends parameterised queries). The ratio
+ * service ÷ pgbench is the share of the database's single-row write rate that the service keeps
+ * after HTTP, validation, causality metadata, its outbox row and its extra round trips. A third
+ * pgbench run replays the service's own SQL for an lww write (same statements, no Node) to
+ * separate the cost of that SQL from the cost of the process around it. CPU time of the service,
+ * its PostgreSQL backends, the load generator and the rest of the machine (a shared machine's
+ * other users) is sampled around every phase.
  *
- * Settings (environment): BENCH_SECONDS (10) per measured phase, BENCH_CONNECTIONS (32) HTTP connections, BENCH_POOL (see POOL below) service pool = pgbench
- * clients, BENCH_KEYS (10000), BENCH_SEED (1), BENCH_SQL_BASELINE (1) and BENCH_AUTOCANNON_RATE
- * (1) to run the two diagnostic phases, BENCH_PGBENCH (path to pgbench). MERIDIAN_* variables
- * in the environment reach the service (e.g. MERIDIAN_TRACE_SAMPLE_RATIO) and are printed.
- * Quick smoke: BENCH_SECONDS=2 npm run bench -w @meridian/region.
+ * Settings (environment): BENCH_SECONDS (10) per measured phase, BENCH_CONNECTIONS (32) HTTP
+ * connections, BENCH_POOL (8, see POOL) service pool = pgbench clients, BENCH_KEYS (10000),
+ * BENCH_SEED (1), BENCH_SQL_BASELINE and BENCH_AUTOCANNON_RATE (1 = run the two diagnostic
+ * phases), BENCH_PGBENCH (pgbench's path, when neither `pg_config --bindir` nor PATH has it).
+ * MERIDIAN_* variables reach the service (e.g. MERIDIAN_TRACE_SAMPLE_RATIO) and are printed.
+ * Quick smoke: BENCH_SECONDS=2 BENCH_KEYS=1000 npm run bench -w @meridian/region.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -230,7 +233,7 @@ async function main(): Promise<void> {
       const wall = (performance.now() - wallBefore) / 1000;
       const self = process.cpuUsage(selfBefore);
       const machine = (machineBusySeconds() - machineBefore) / wall;
-      const after = await cpuSnapshot(pids);
+      const after = await cpuSnapshot([...new Set([...pids, ...(await serviceBackends())])]);
       assertNoFailures(`${name} against the region service`, result.failures);
       if (!region.running) throw new Error(`the region service died during ${name}; log:\n${region.logTail()}`);
       const servicePid = region.pid ?? -1;

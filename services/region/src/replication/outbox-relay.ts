@@ -138,8 +138,10 @@ export class OutboxRelay {
   }
 
   async #demoteIfFenced(error: unknown): Promise<void> {
-    const e = error as { name?: string; type?: string; message?: string };
-    const fenced = e.type === 'INVALID_PRODUCER_EPOCH' || e.type === 'PRODUCER_FENCED' || e.name === 'KafkaJSNonRetriableError' || /fenced|epoch/i.test(e.message ?? '');
+    // Only a newer producer with our transactional id fences us; a broker that is down is not a
+    // reason to give up the lease.
+    const e = error as { type?: string; message?: string; cause?: { type?: string; message?: string } };
+    const fenced = [e, e.cause].some((x) => x?.type === 'INVALID_PRODUCER_EPOCH' || x?.type === 'PRODUCER_FENCED' || /old epoch|fenced/i.test(x?.message ?? ''));
     if (fenced && this.#role === 'active') {
       this.#o.log.warn('relay: fenced by a newer relay; standing by');
       this.#role = 'standby';

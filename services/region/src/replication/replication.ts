@@ -60,6 +60,8 @@ export class Replication {
   #samples = new Map<string, Sample[]>();
   #lag = new Map<string, { seconds: number | null; sequence: number | null }>();
   #skew = new Map<string, number>();
+  /** The region's published high-water, from the relay state every replica shares. */
+  #highWater = 0n;
 
   constructor(options: ReplicationOptions) {
     this.#o = options;
@@ -83,7 +85,8 @@ export class Replication {
 
   /** Reads applied vectors and heartbeats, recomputes lag, and moves links between streaming and catching-up. */
   async refresh(): Promise<void> {
-    const [applied, heartbeats] = await Promise.all([this.#o.store.replication.applied(), this.#o.store.replication.heartbeats()]);
+    const [applied, heartbeats, relay] = await Promise.all([this.#o.store.replication.applied(), this.#o.store.replication.heartbeats(), this.#o.store.replication.relayState()]);
+    this.#highWater = relay.lastSequence;
     this.#applied = new Map(applied.map((r) => [r.origin, r]));
     this.#heartbeats = new Map(heartbeats.map((h) => [h.peer, h]));
     const now = Date.now();
@@ -116,7 +119,7 @@ export class Replication {
   }
 
   status(): ReplicationStatus {
-    const applied: Record<string, number> = { [this.#o.region]: Number(this.relay.status.lastSequence) };
+    const applied: Record<string, number> = { [this.#o.region]: Number(this.#highWater) };
     for (const row of this.#applied.values()) {
       if (row.region !== this.#o.region) applied[row.region] = Math.max(applied[row.region] ?? 0, Number(row.contiguous));
     }

@@ -1,0 +1,504 @@
+/**
+ * Cross-region replication: catch-up rate and steady-state lag (not a test: `npm run bench`),
+ * each figure beside a baseline measured in the same run on the same machine.
+ *
+ * Set-up: two regions, `a` and `b`, each the real program (`src/main.ts` in a child process,
+ * started by infra/local's startRegionProcess) with its own database and its own Kafka broker
+ * (KRaft, one node each, small heaps), replicating to each other. All four databases of the run
+ * (two regions, two for the native baseline) live on ONE private PostgreSQL server started for
+ * the run (wal_level = logical; never the shared server), so Meridian and its baseline write to
+ * the same server with the same settings, undisturbed by other users' databases.
+ *
+ * 1. Catch-up rate. b's link from a is paused (`POST /v1/replication/peers/a/pause`); a takes a
+ *    backlog of N lww writes (distinct keys, one ~100-byte JSON value each) over concurrent HTTP
+ *    connections; once a's relay has published every outbox row to a's Kafka, the link is
+ *    resumed and timed until b's applied sequence of a reaches a's high-water. Updates applied
+ *    per second = N / that time.
+ *    Baseline: PostgreSQL's own logical replication between two databases of the same server,
+ *    apply-only catch-up of the same N single-row transactions (upserts of distinct keys into a
+ *    table shaped like meridian_keys, state bytes of the size Meridian stored). Why comparable:
+ *    both replay an already-captured log of N committed single-row writes into another
+ *    database on the same server, and both end with the same rows durable on the receiving
+ *    side; native replication is the cost floor of doing that inside PostgreSQL (WAL decoding
+ *    and a C apply worker), Meridian adds Kafka, decoding, causal merges and its
+ *    exactly-once bookkeeping. Ratio = Meridian ÷ native.
+ * 2. Steady-state lag. Both regions write at a fixed rate at once (counter increments on a
+ *    shared key space, so concurrent updates merge), for S seconds. Each write's lag runs from
+ *    its 200 answer in its region to the moment the other region's applied outbox id of that
+ *    origin reaches the write's own (the position in its session token): when a session read
+ *    in the other region would see it. Applied positions are polled from the other region's
+ *    database every BENCH_POLL_MS (the lag is late by at most that plus one query).
+ *    Baseline: raw Kafka produce → consume latency through each region's broker at the same
+ *    message rate per broker, at the same time (kafkajs, acks = all, one message per send, a
+ *    value of the size of Meridian's envelopes, the same partition count): the transport floor
+ *    under Meridian's lag. Ratio = Meridian ÷ Kafka.
+ *
+ * CPU of each process group (region Nodes, PostgreSQL, Kafka, this process, the rest of the
+ * shared machine) is sampled around every measured phase, and pg_stat_statements on the private
+ * server counts the statements b's replicator runs per applied update during the catch-up.
+ *
+ * Settings (environment): BENCH_N (20000) backlog writes; BENCH_RATE (500) writes/s per region
+ * and BENCH_SECONDS (20) for the lag phase; BENCH_CONNECTIONS (32) HTTP connections for the
+ * backlog; BENCH_PARTITIONS (12, the service's default) partitions per updates topic; BENCH_POLL_MS
+ * (5); BENCH_KAFKA_HEAP_MB (256); BENCH_CPU_PROF_DIR (unset) writes V8 CPU profiles of both region
+ * processes there. Quick smoke: BENCH_N=2000 BENCH_SECONDS=5 npm run bench:replication -w @meridian/region.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { createDatabase, startKafkaBroker, startPrivatePostgres, startRegionProcess, KAFKA_VERSION, type KafkaBroker, type RegionProcess } from '@meridian/infra-local';
+import { percentile } from './load.ts';
+import { AppliedPoller, cpuSample, cpuUse, pacedWrites, writeAll, type AnsweredWrite, type CpuSample } from './replication-load.ts';
+import { NativeReplication, kafkaLatency, type KafkaLatency } from './replication-baselines.ts';
+
+const runFile = promisify(execFile);
+
+function envInt(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name}: expected an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
+  return n;
+}
+
+const N = envInt('BENCH_N', 20_000, 10, 10_000_000);
+const RATE = envInt('BENCH_RATE', 500, 1, 100_000);
+const SECONDS = envInt('BENCH_SECONDS', 20, 1, 3600);
+const CONNECTIONS = envInt('BENCH_CONNECTIONS', 32, 1, 1000);
+const PARTITIONS = envInt('BENCH_PARTITIONS', 12, 1, 1024);
+const POLL_MS = envInt('BENCH_POLL_MS', 5, 1, 1000);
+const KAFKA_HEAP_MB = envInt('BENCH_KAFKA_HEAP_MB', 256, 128, 8192);
+const CPU_PROF_DIR = process.env['BENCH_CPU_PROF_DIR'] || undefined;
+/** Keys of the lag phase's counters, shared by both regions (concurrent increments merge). */
+const LAG_KEYS = 1000;
+
+/** The issue's targets ("Cross-region replication", item 10). */
+const TARGET_CATCHUP_RATIO = 0.25;
+const TARGET_LAG_P99_MS = 250;
+
+const A = 'a';
+const B = 'b';
+const CATCHUP_NS = 'bench_catchup';
+const LAG_NS = 'bench_lag';
+const LWW_BODY = JSON.stringify({ value: { user: 'u0042', score: 1234, note: 'a register value of about one hundred bytes, padded..' } });
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const fmt = (n: number | undefined, digits = 1): string => (n === undefined || Number.isNaN(n) ? '—' : n.toFixed(digits));
+const fmtRate = (n: number): string => Math.round(n).toLocaleString('en');
+
+function log(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+interface ReplicationView {
+  readonly applied: Record<string, number>;
+  readonly peers: Record<string, { readonly state: string; readonly lagSeconds: number | null; readonly lagSequence: number | null }>;
+}
+
+async function call<T>(region: RegionProcess, method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown): Promise<T> {
+  const response = await fetch(`${region.url}${path}`, {
+    method,
+    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const text = await response.text();
+  if (response.status < 200 || response.status > 299) throw new Error(`${region.region}: ${method} ${path} → ${response.status} ${text.slice(0, 300)}`);
+  return JSON.parse(text) as T;
+}
+
+const replicationOf = (region: RegionProcess): Promise<ReplicationView> => call<ReplicationView>(region, 'GET', '/v1/replication');
+
+async function waitUntil(what: string, timeoutMs: number, check: () => Promise<boolean>, intervalMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(intervalMs);
+  }
+}
+
+async function gitState(): Promise<string> {
+  try {
+    const { stdout: head } = await runFile('git', ['rev-parse', '--short', 'HEAD']);
+    const { stdout: dirty } = await runFile('git', ['status', '--porcelain', '--', '.', '../../packages', '../../infra']);
+    const changed = dirty.split('\n').filter(Boolean).length;
+    return `${head.trim()}${changed > 0 ? ` + ${changed} uncommitted paths in services/region, packages/ or infra/` : ''}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function uptime(): Promise<string> {
+  try {
+    return (await runFile('uptime')).stdout.trim();
+  } catch {
+    return `load average ${loadavg().map((l) => l.toFixed(2)).join(', ')}`;
+  }
+}
+
+/** A phase's CPU as "group cores" cells, largest first. */
+function cpuCells(use: ReadonlyMap<string, number>): string {
+  return [...use].sort(([, x], [, y]) => y - x).map(([group, cores]) => `${group} ${cores.toFixed(2)}`).join(', ');
+}
+
+interface LagFigures {
+  readonly count: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly unseen: number;
+}
+
+/** Lag of each write from `origin`, as seen by `poller` in the other region. */
+function lags(writes: readonly AnsweredWrite[], origin: string, poller: AppliedPoller): { sample: Float64Array; unseen: number } {
+  const out: number[] = [];
+  let unseen = 0;
+  for (const w of writes) {
+    const at = poller.visibleAt(origin, w.position);
+    if (at === undefined) unseen++;
+    // Visible before the client had its answer (the 200 was still on its way): no lag.
+    else out.push(Math.max(0, at - w.answeredAt));
+  }
+  return { sample: Float64Array.from(out), unseen };
+}
+
+function figures(sample: Float64Array, unseen = 0): LagFigures {
+  const copy = Float64Array.from(sample);
+  const p50 = percentile(copy, 50);
+  return { count: copy.length, p50, p99: percentile(copy, 99), max: copy.length > 0 ? copy[copy.length - 1]! : Number.NaN, unseen };
+}
+
+const concat = (...parts: Float64Array[]): Float64Array => {
+  const out = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+};
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const cleanups: (() => Promise<void>)[] = [];
+  let cleaning: Promise<void> | undefined;
+  const cleanup = (): Promise<void> =>
+    (cleaning ??= (async () => {
+      for (const undo of cleanups.reverse()) await undo().catch((error: unknown) => log(`cleanup: ${(error as Error).message}`));
+    })());
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: cleaning up`);
+      void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    });
+  }
+
+  try {
+    const uptimeBefore = await uptime();
+    const workDir = mkdtempSync(join(tmpdir(), 'meridian-replication-bench-'));
+    cleanups.push(() => Promise.resolve(rmSync(workDir, { recursive: true, force: true })));
+
+    // ---- infrastructure: one private PostgreSQL, two brokers, two regions -----------------------
+    log('starting a private PostgreSQL (wal_level=logical) and two Kafka brokers');
+    const [server, brokerA, brokerB] = await Promise.all([
+      startPrivatePostgres({
+        settings: {
+          wal_level: 'logical',
+          max_replication_slots: '4',
+          max_wal_senders: '4',
+          max_connections: '100',
+          shared_buffers: '128MB',
+          shared_preload_libraries: "'pg_stat_statements'",
+        },
+      }),
+      startKafkaBroker({ name: `bench-${A}`, heapMb: KAFKA_HEAP_MB }),
+      startKafkaBroker({ name: `bench-${B}`, heapMb: KAFKA_HEAP_MB }),
+    ]);
+    // In reverse order of the list: regions stop before their brokers and the server go.
+    cleanups.push(() => server.destroy());
+    cleanups.push(() => brokerA.destroy());
+    cleanups.push(() => brokerB.destroy());
+    const brokers: Record<string, KafkaBroker> = { [A]: brokerA, [B]: brokerB };
+
+    const admin = new pg.Client({ connectionString: server.url });
+    await admin.connect();
+    cleanups.push(() => admin.end());
+    const setting = async (name: string): Promise<string> => (await admin.query<{ v: string }>(`SELECT current_setting('${name}') AS v`)).rows[0]!.v;
+    const serverFacts = [`PostgreSQL ${await setting('server_version')}`];
+    for (const name of ['fsync', 'synchronous_commit', 'shared_buffers', 'wal_level']) serverFacts.push(`${name}=${await setting(name)}`);
+
+    // The databases go with the private server's data directory (destroy() above).
+    const dbUrl: Record<string, string> = {};
+    for (const region of [A, B]) dbUrl[region] = await createDatabase(`bench_region_${region}`, server.url);
+    await createDatabase('bench_native_a', server.url);
+    await createDatabase('bench_native_b', server.url);
+
+    log('starting regions a and b');
+    const profileEnv: Record<string, string> = CPU_PROF_DIR ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${CPU_PROF_DIR}` } : {};
+    const start = (region: string, peer: string): Promise<RegionProcess> =>
+      startRegionProcess({
+        region,
+        databaseUrl: dbUrl[region]!,
+        kafkaBrokers: brokers[region]!.bootstrap,
+        peers: { [peer]: brokers[peer]!.bootstrap },
+        logLevel: 'warn',
+        logFile: join(workDir, `region-${region}.log`),
+        env: { MERIDIAN_TOPIC_PARTITIONS: String(PARTITIONS), ...profileEnv },
+      });
+    const [regionA, regionB] = await Promise.all([start(A, B), start(B, A)]);
+    const regions: Record<string, RegionProcess> = { [A]: regionA, [B]: regionB };
+    for (const region of [regionA, regionB]) {
+      cleanups.push(async () => {
+        await region.stop();
+        if (region.process.logTail(200).match(/"level":(50|60)/)) log(`${region.name} logged errors; tail:\n${region.process.logTail(20)}`);
+      });
+    }
+    const regionDb: Record<string, pg.Client> = {};
+    for (const region of [A, B]) {
+      const client = new pg.Client({ connectionString: dbUrl[region]! });
+      await client.connect();
+      cleanups.push(() => client.end());
+      regionDb[region] = client;
+    }
+
+    /** Both links joined and streaming (the peer's topic exists, offsets claimed). */
+    const linkUp = async (at: RegionProcess, from: string): Promise<boolean> => ['streaming', 'catching-up'].includes((await replicationOf(at)).peers[from]?.state ?? '');
+    await waitUntil('replication links up', 60_000, async () => (await linkUp(regionA, B)) && (await linkUp(regionB, A)), 200);
+    /** Until `at` has applied everything `origin` has published so far. */
+    const caughtUp = async (at: RegionProcess, origin: RegionProcess, timeoutMs: number): Promise<void> => {
+      const high = (await replicationOf(origin)).applied[origin.region] ?? 0;
+      await waitUntil(`${at.region} applying ${origin.region} up to ${high}`, timeoutMs, async () => ((await replicationOf(at)).applied[origin.region] ?? 0) >= high);
+    };
+    const groupOf = (pid: number, command: string): string => {
+      if (pid === regionA.process.pid) return 'region a (Node)';
+      if (pid === regionB.process.pid) return 'region b (Node)';
+      if (command.includes('kafka.Kafka')) return 'Kafka (Java)';
+      if (command.includes('postgres')) return 'PostgreSQL';
+      return 'other children';
+    };
+    const sample = (): CpuSample => cpuSample(groupOf);
+
+    // ---- 1. catch-up ------------------------------------------------------------------------
+    log(`catch-up: declaring ${CATCHUP_NS} in a, pausing b's link from a`);
+    await call(regionA, 'PUT', `/v1/namespaces/${CATCHUP_NS}`, { policy: 'lww' });
+    await caughtUp(regionB, regionA, 60_000);
+    const paused = await call<{ state: string }>(regionB, 'POST', `/v1/replication/peers/${A}/pause`);
+    if (paused.state !== 'paused') throw new Error(`pausing b's link from a left it ${paused.state}`);
+
+    log(`catch-up: writing a backlog of ${N} lww writes into a over ${CONNECTIONS} connections`);
+    const backlog = await writeAll({ baseUrl: regionA.url, count: N, connections: CONNECTIONS, write: (i) => ({ method: 'PUT', path: `/v1/ns/${CATCHUP_NS}/keys/k${i + 1}`, body: LWW_BODY }) });
+    log(`catch-up: a took ${fmtRate(backlog.perSecond)} writes/s; waiting for a's relay to publish them all`);
+    const outboxRows = async (): Promise<{ rows: number; unsequenced: number; mismatched: number }> => {
+      const { rows } = await regionDb[A]!.query<{ rows: number; unsequenced: number; mismatched: number }>(
+        'SELECT count(*)::int AS rows, count(*) FILTER (WHERE sequence IS NULL)::int AS unsequenced, count(*) FILTER (WHERE sequence IS DISTINCT FROM id)::int AS mismatched FROM meridian_outbox',
+      );
+      return rows[0]!;
+    };
+    await waitUntil("a's relay publishing the backlog", 120_000, async () => {
+      const [outbox, view] = await Promise.all([outboxRows(), replicationOf(regionA)]);
+      return outbox.unsequenced === 0 && (view.applied[A] ?? 0) === outbox.rows;
+    }, 100);
+    const outbox = await outboxRows();
+    const highWater = (await replicationOf(regionA)).applied[A]!;
+    const before = (await replicationOf(regionB)).applied[A] ?? 0;
+    if (before + N > highWater) throw new Error(`b applied a's updates while its link was paused (b at ${before}, a's high-water ${highWater}, backlog ${N})`);
+    const sizes = await regionDb[A]!.query<{ state: number; envelope: number }>(
+      `SELECT (SELECT avg(octet_length(state))::int FROM meridian_keys WHERE namespace = $1) AS state,
+              (SELECT avg(octet_length(envelope))::int FROM meridian_outbox WHERE message_key LIKE $1 || '/%') AS envelope`,
+      [CATCHUP_NS],
+    );
+    const stateBytes = sizes.rows[0]!.state;
+
+    const statsB = new pg.Client({ connectionString: dbUrl[B]! });
+    await statsB.connect();
+    cleanups.push(() => statsB.end());
+    await statsB.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    await statsB.query('SELECT pg_stat_statements_reset()');
+
+    log(`catch-up: resuming b's link from a (${highWater - before} updates behind)`);
+    // Progress straight from b's database (the row /v1/replication's applied[a] is read from),
+    // so the polling does not load b's event loop: the contiguous sequence every 20 ms, and
+    // every 250 ms also the sequences applied beyond it (updates arrive partition by partition,
+    // so the contiguous prefix jumps near the end while the applied count grows steadily).
+    const appliedOfA = async (withBeyond: boolean): Promise<{ contiguous: number; beyond: number }> => {
+      const { rows } = await regionDb[B]!.query<{ contiguous: string | null; beyond: number | null }>(
+        `SELECT max(contiguous)::text AS contiguous, ${withBeyond ? 'max(jsonb_array_length(beyond))' : '0'}::int AS beyond FROM meridian_applied WHERE region = $1`,
+        [A],
+      );
+      return { contiguous: Number(rows[0]?.contiguous ?? 0), beyond: rows[0]?.beyond ?? 0 };
+    };
+    const progress: { at: number; applied: number }[] = [];
+    let contiguous = 0;
+    let beyondMax = 0;
+    const cpuBefore = sample();
+    const resumeAt = performance.now();
+    await call(regionB, 'POST', `/v1/replication/peers/${A}/resume`);
+    const catchupTimeoutMs = Math.max(120_000, N * 10);
+    let lastBeyondCheck = 0;
+    for (;;) {
+      const withBeyond = performance.now() - lastBeyondCheck >= 250;
+      const applied = await appliedOfA(withBeyond);
+      const now = performance.now();
+      contiguous = applied.contiguous;
+      if (withBeyond) {
+        lastBeyondCheck = now;
+        beyondMax = Math.max(beyondMax, applied.beyond);
+        progress.push({ at: now, applied: applied.contiguous + applied.beyond });
+      }
+      if (contiguous >= highWater) break;
+      if (now - resumeAt > catchupTimeoutMs) throw new Error(`catch-up: b applied a up to ${contiguous} of ${highWater} in ${catchupTimeoutMs} ms`);
+      await sleep(20);
+    }
+    const doneAt = performance.now();
+    progress.push({ at: doneAt, applied: highWater });
+    const viewB = await replicationOf(regionB);
+    if ((viewB.applied[A] ?? 0) !== highWater) throw new Error(`catch-up: b's /v1/replication says applied[a] = ${viewB.applied[A]}, its database ${highWater}`);
+    const catchupSeconds = (doneAt - resumeAt) / 1000;
+    const cpuCatchup = cpuUse(cpuBefore, sample());
+    const meridianRate = (highWater - before) / catchupSeconds;
+    log(`catch-up: ${fmtRate(meridianRate)} updates/s (${catchupSeconds.toFixed(2)} s)`);
+    /** Updates/s over a slice of the backlog (fractions of it), from the progress samples. */
+    const sliceRate = (from: number, to: number): number => {
+      const total = highWater - before;
+      const at = (fraction: number): number => progress.find((p) => p.applied - before >= total * fraction)?.at ?? progress.at(-1)!.at;
+      const seconds = (at(to) - (from === 0 ? resumeAt : at(from))) / 1000;
+      return (total * (to - from)) / seconds;
+    };
+    const quarters = [0, 0.25, 0.5, 0.75].map((q) => sliceRate(q, q + 0.25));
+    const statements = await statsB.query<{ query: string; calls: string; ms: number }>(
+      `SELECT query, calls::text, total_exec_time AS ms FROM pg_stat_statements
+       WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query NOT LIKE '%pg_stat_statements%' ORDER BY calls DESC`,
+    );
+    const totalCalls = statements.rows.reduce((n, r) => n + Number(r.calls), 0);
+    const totalExecMs = statements.rows.reduce((n, r) => n + r.ms, 0);
+    const [digestA, digestB] = await Promise.all([regionA, regionB].map((r) => call<{ keys: number; digest: string }>(r, 'GET', `/v1/digest?ns=${CATCHUP_NS}`)));
+    if (digestA!.keys !== N || digestA!.digest !== digestB!.digest) throw new Error(`catch-up: b's ${CATCHUP_NS} differs from a's (keys ${digestA!.keys} / ${digestB!.keys})`);
+
+    // ---- 1b. baseline: native logical replication ------------------------------------------------
+    log(`native logical replication: ${N} single-row transactions of ${stateBytes} B state`);
+    const native = await NativeReplication.prepare({ serverUrl: server.url, publisherDb: 'bench_native_a', subscriberDb: 'bench_native_b', rows: N, stateBytes, namespace: CATCHUP_NS });
+    cleanups.push(() => native.close());
+    const nativeWriteSeconds = await native.writeBacklog();
+    const cpuNativeBefore = sample();
+    const nativeSeconds = await native.catchUp(Math.max(120_000, N * 10));
+    const cpuNative = cpuUse(cpuNativeBefore, sample());
+    const nativeRate = N / nativeSeconds;
+    log(`native logical replication: ${fmtRate(nativeRate)} rows/s (${nativeSeconds.toFixed(2)} s)`);
+    await native.close();
+
+    // ---- 2. steady-state lag ------------------------------------------------------------------
+    log(`lag: both regions writing ${RATE}/s for ${SECONDS} s`);
+    await call(regionA, 'PUT', `/v1/namespaces/${LAG_NS}`, { policy: 'counter' });
+    await caughtUp(regionB, regionA, 60_000);
+    await caughtUp(regionA, regionB, 60_000);
+    const pollers: Record<string, AppliedPoller> = { [A]: new AppliedPoller(dbUrl[A]!, POLL_MS), [B]: new AppliedPoller(dbUrl[B]!, POLL_MS) };
+    for (const p of Object.values(pollers)) {
+      cleanups.push(() => p.stop());
+      await p.start();
+    }
+    const keyOf = (i: number, region: string): number => 1 + ((i * 7919 + (region === A ? 0 : 500)) % LAG_KEYS);
+    const cpuLagBefore = sample();
+    const [writesA, writesB] = await Promise.all(
+      [A, B].map((region) =>
+        pacedWrites({
+          baseUrl: regions[region]!.url,
+          rate: RATE,
+          seconds: SECONDS,
+          connections: 32,
+          actor: `${region}.1`,
+          write: (i) => ({ method: 'POST', path: `/v1/ns/${LAG_NS}/keys/k${keyOf(i, region)}/ops`, body: '{"increment":1}' }),
+        }),
+      ),
+    );
+    const cpuLag = cpuUse(cpuLagBefore, sample());
+    for (const [region, w] of [[A, writesA!], [B, writesB!]] as const) {
+      if (w.failures > 0) throw new Error(`lag: ${w.failures} writes to ${region} failed, first: ${w.firstFailure ?? '?'}`);
+    }
+    const maxPosition = (writes: readonly AnsweredWrite[]): bigint => writes.reduce((m, w) => (w.position > m ? w.position : m), 0n);
+    await pollers[B]!.waitFor(A, maxPosition(writesA!.writes), 60_000);
+    await pollers[A]!.waitFor(B, maxPosition(writesB!.writes), 60_000);
+    await Promise.all(Object.values(pollers).map((p) => p.stop()));
+    const lagAB = lags(writesA!.writes, A, pollers[B]!);
+    const lagBA = lags(writesB!.writes, B, pollers[A]!);
+    const lagAll = figures(concat(lagAB.sample, lagBA.sample), lagAB.unseen + lagBA.unseen);
+    const writeLatency = figures(Float64Array.from([...writesA!.writes, ...writesB!.writes].map((w) => w.latencyMs)));
+    const achieved = (writesA!.writes.length + writesB!.writes.length) / 2 / Math.max(writesA!.seconds, writesB!.seconds);
+    log(`lag: p50 ${fmt(lagAll.p50)} ms, p99 ${fmt(lagAll.p99)} ms`);
+    const envelope = await regionDb[A]!.query<{ bytes: number }>("SELECT avg(octet_length(envelope))::int AS bytes FROM meridian_outbox WHERE message_key LIKE $1 || '/%'", [LAG_NS]);
+    const envelopeBytes = envelope.rows[0]!.bytes;
+
+    // ---- 2b. baseline: raw Kafka produce → consume ------------------------------------------------
+    log(`kafka baseline: ${RATE} messages/s through each broker for ${SECONDS} s`);
+    const cpuKafkaBefore = sample();
+    const kafka: KafkaLatency[] = await Promise.all(
+      [brokerA, brokerB].map((broker) => kafkaLatency({ bootstrap: broker.bootstrap, topic: 'bench.kafka-baseline', partitions: PARTITIONS, rate: RATE, seconds: SECONDS, valueBytes: envelopeBytes, keys: LAG_KEYS })),
+    );
+    const cpuKafka = cpuUse(cpuKafkaBefore, sample());
+    for (const k of kafka) if (k.received < k.sent) throw new Error(`kafka baseline: ${k.received} of ${k.sent} messages received`);
+    const kafkaAll = figures(concat(...kafka.map((k) => k.sample)));
+    log(`kafka baseline: p50 ${fmt(kafkaAll.p50, 2)} ms, p99 ${fmt(kafkaAll.p99, 2)} ms`);
+
+    // ---- report -------------------------------------------------------------------------------
+    const catchupRatio = meridianRate / nativeRate;
+    const met = (ok: boolean): string => (ok ? 'yes' : '**no**');
+    const cpu = cpus();
+    const out: string[] = [];
+    out.push('## Cross-region replication: catch-up and lag (services/region/bench/replication-catchup.ts)\n');
+    out.push(
+      `Machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${serverFacts.join(', ')} (one private server for all four databases), Kafka ${KAFKA_VERSION} (KRaft, one node per region, heap ${KAFKA_HEAP_MB} MB); code ${await gitState()}.`,
+    );
+    out.push(`Load: \`${uptimeBefore}\` before the run, \`${await uptime()}\` after (a shared machine: other users' processes show as "rest of the machine" below).`);
+    out.push(
+      `Parameters: backlog N = ${N.toLocaleString('en')} lww writes of distinct keys (${LWW_BODY.length} B JSON body, stored state ${stateBytes} B, outbox envelope ${sizes.rows[0]!.envelope} B) over ${CONNECTIONS} connections; lag phase ${RATE} writes/s per region in both regions at once for ${SECONDS} s (counter increments over ${LAG_KEYS} shared keys), applied positions polled every ${POLL_MS} ms (mean query ${fmt(pollers[B]!.meanPollMs, 2)} ms); ${PARTITIONS} partitions per updates topic; region pools at the default (8), log level warn, telemetry at its defaults; no injected latency.\n`,
+    );
+    out.push(
+      table(
+        ['metric', 'Meridian', 'baseline', 'ratio', 'target', 'met?'],
+        [
+          ['catch-up rate, updates/s applied', fmtRate(meridianRate), `${fmtRate(nativeRate)} (PostgreSQL logical replication, rows/s)`, catchupRatio.toFixed(3), `ratio ≥ ${TARGET_CATCHUP_RATIO}`, met(catchupRatio >= TARGET_CATCHUP_RATIO)],
+          [`replication lag p50, ms (${RATE}/s per region)`, fmt(lagAll.p50), `${fmt(kafkaAll.p50, 2)} (Kafka produce→consume)`, (lagAll.p50 / kafkaAll.p50).toFixed(1), '—', '—'],
+          [`replication lag p99, ms (${RATE}/s per region)`, fmt(lagAll.p99), `${fmt(kafkaAll.p99, 2)} (Kafka produce→consume)`, (lagAll.p99 / kafkaAll.p99).toFixed(1), `< ${TARGET_LAG_P99_MS} ms`, met(lagAll.p99 < TARGET_LAG_P99_MS)],
+        ],
+      ),
+    );
+    out.push('\nDetails:\n');
+    out.push(
+      `- Catch-up: ${fmtRate(highWater - before)} updates in ${catchupSeconds.toFixed(2)} s; updates/s per quarter of the backlog: ${quarters.map((q) => fmtRate(q)).join(' → ')}; b's \`beyond\` list (sequences applied above the contiguous prefix) peaked at ${beyondMax.toLocaleString('en')} entries; digests of ${CATCHUP_NS} equal in a and b (${N.toLocaleString('en')} keys). a took the backlog at ${fmtRate(backlog.perSecond)} writes/s over HTTP; the native backlog went in at ${fmtRate(N / nativeWriteSeconds)} rows/s (one DO block, a COMMIT per row). a's outbox: ${outbox.rows} rows, ${outbox.mismatched} with sequence ≠ outbox id.`,
+    );
+    out.push(
+      `- b's statements during the catch-up (pg_stat_statements): ${totalCalls.toLocaleString('en')} calls = ${(totalCalls / (highWater - before)).toFixed(1)} per applied update, ${(totalExecMs / 1000).toFixed(2)} s of execution inside PostgreSQL (${((totalExecMs / 1000 / catchupSeconds) * 100).toFixed(0)}% of the catch-up's wall time). Most called:`,
+    );
+    for (const r of statements.rows.slice(0, 8)) {
+      out.push(`  - ${(Number(r.calls) / (highWater - before)).toFixed(2)}/update, ${(r.ms / Number(r.calls)).toFixed(3)} ms each: \`${r.query.replace(/\s+/g, ' ').slice(0, 110)}\``);
+    }
+    const dir = (name: string, f: LagFigures): string => `${name} p50 ${fmt(f.p50)} / p99 ${fmt(f.p99)} / max ${fmt(f.max)} ms over ${f.count} writes`;
+    out.push(`- Lag per direction: ${dir('a→b', figures(lagAB.sample, lagAB.unseen))}; ${dir('b→a', figures(lagBA.sample, lagBA.unseen))}. Writes answered at ${fmtRate(achieved)}/s per region, write latency p50 ${fmt(writeLatency.p50, 2)} / p99 ${fmt(writeLatency.p99, 2)} ms.`);
+    out.push(`- Kafka baseline per broker: ${kafka.map((k, i) => `${[A, B][i]!} p50 ${fmt(k.p50, 2)} / p99 ${fmt(k.p99, 2)} / max ${fmt(k.max, 1)} ms (${k.received}/${k.sent})`).join('; ')}; value ${envelopeBytes} B (Meridian's counter envelope), no headers, no transactions.`);
+    out.push('\nWhere the CPU went (cores = CPU seconds per second of the phase):\n');
+    out.push(
+      table(
+        ['phase', 'seconds', 'cores by process group'],
+        [
+          ['Meridian catch-up (b applies a)', catchupSeconds.toFixed(1), cpuCells(cpuCatchup)],
+          ['native logical replication catch-up', nativeSeconds.toFixed(1), cpuCells(cpuNative)],
+          [`Meridian lag phase (2 × ${RATE}/s)`, Math.max(writesA!.seconds, writesB!.seconds).toFixed(1), cpuCells(cpuLag)],
+          [`Kafka baseline (2 × ${RATE}/s)`, SECONDS.toFixed(1), cpuCells(cpuKafka)],
+        ],
+      ),
+    );
+    out.push(`\n(${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    console.log(out.join('\n'));
+  } finally {
+    await cleanup();
+  }
+}
+
+await main();

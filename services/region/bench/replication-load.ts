@@ -1,0 +1,319 @@
+/**
+ * What the replication benchmark (replication-catchup.ts) drives and samples beside the
+ * processes it measures:
+ *
+ * - HTTP writes to a region: a fixed number as fast as N keep-alive connections allow (to build
+ *   a backlog), or an open loop at a fixed rate that keeps every write's answer — its session
+ *   position (the write's outbox id) and the moment the 200 arrived — for end-to-end lag.
+ * - Applied positions: a region's `meridian_applied` rows polled straight from its database
+ *   (the table `GET /v1/replication` and session reads are answered from), so the poll neither
+ *   loads the measured Node process nor waits behind its event loop. `contiguous_outbox_id` is
+ *   in the origin's outbox-id space, the space of session positions: "visible in B" means
+ *   exactly what a session read in B would wait for.
+ * - CPU time per process group (region processes, PostgreSQL, Kafka, this process, the rest of a
+ *   shared machine), from /proc, to say where a phase's time went.
+ */
+import { Agent, request } from 'node:http';
+import { readdirSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import pg from 'pg';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One HTTP write: method, path and JSON body. */
+export interface HttpWrite {
+  readonly method: 'PUT' | 'POST';
+  readonly path: string;
+  readonly body: string;
+}
+
+interface Answer {
+  readonly status: number;
+  readonly body: string;
+}
+
+function send(agent: Agent, url: URL, write: HttpWrite): Promise<Answer> {
+  const body = Buffer.from(write.body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { agent, host: url.hostname, port: url.port, method: write.method, path: write.path, headers: { 'content-type': 'application/json', 'content-length': body.length }, timeout: 30_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${write.method} ${write.path} timed out`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** The position of `actor` in a write answer's session token (`eu.1:120;us.1:87`). */
+export function sessionPosition(answerBody: string, actor: string): bigint | undefined {
+  const parsed = JSON.parse(answerBody) as { session?: unknown };
+  if (typeof parsed.session !== 'string') return undefined;
+  for (const part of parsed.session.split(';')) {
+    const at = part.lastIndexOf(':');
+    if (part.slice(0, at) === actor) return BigInt(part.slice(at + 1));
+  }
+  return undefined;
+}
+
+/** `count` writes over `connections` connections, each sending its next write when the last answered; any non-2xx fails the run. */
+export async function writeAll(options: { readonly baseUrl: string; readonly count: number; readonly connections: number; readonly write: (i: number) => HttpWrite }): Promise<{ seconds: number; perSecond: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: options.connections });
+  const url = new URL(options.baseUrl);
+  let next = 0;
+  const started = performance.now();
+  const worker = async (): Promise<void> => {
+    while (next < options.count) {
+      const write = options.write(next++);
+      const answer = await send(agent, url, write);
+      if (answer.status < 200 || answer.status > 299) throw new Error(`${write.method} ${write.path}: ${answer.status} ${answer.body.slice(0, 300)}`);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(options.connections, options.count) }, worker));
+  } finally {
+    agent.destroy();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { seconds, perSecond: options.count / seconds };
+}
+
+/** One write of a paced run: when its 200 arrived (performance.now()) and the write's own outbox id. */
+export interface AnsweredWrite {
+  readonly answeredAt: number;
+  readonly position: bigint;
+  /** From the scheduled send time to the answer (queueing included). */
+  readonly latencyMs: number;
+}
+
+export interface PacedWrites {
+  readonly writes: readonly AnsweredWrite[];
+  readonly seconds: number;
+  readonly failures: number;
+  readonly firstFailure: string | undefined;
+}
+
+/**
+ * An open loop: one write every 1/rate s on a schedule that never waits for answers (a write
+ * waits only when every connection is busy, and its latency counts from its scheduled time).
+ */
+export async function pacedWrites(options: { readonly baseUrl: string; readonly rate: number; readonly seconds: number; readonly connections: number; readonly actor: string; readonly write: (i: number) => HttpWrite }): Promise<PacedWrites> {
+  const agent = new Agent({ keepAlive: true, maxSockets: options.connections });
+  const url = new URL(options.baseUrl);
+  const total = Math.max(1, Math.round(options.rate * options.seconds));
+  const writes: AnsweredWrite[] = [];
+  const inFlight = new Set<Promise<void>>();
+  let failures = 0;
+  let firstFailure: string | undefined;
+  const fail = (what: string): void => {
+    failures++;
+    firstFailure ??= what;
+  };
+  const fire = (i: number, scheduledAt: number): void => {
+    const write = options.write(i);
+    const done = send(agent, url, write).then(
+      (answer) => {
+        const answeredAt = performance.now();
+        if (answer.status < 200 || answer.status > 299) return fail(`${write.method} ${write.path}: ${answer.status} ${answer.body.slice(0, 300)}`);
+        const position = sessionPosition(answer.body, options.actor);
+        if (position === undefined) return fail(`${write.method} ${write.path}: no position of ${options.actor} in the answer's session (${answer.body.slice(0, 300)})`);
+        writes.push({ answeredAt, position, latencyMs: answeredAt - scheduledAt });
+      },
+      (error: unknown) => fail((error as Error).message),
+    );
+    inFlight.add(done);
+    void done.finally(() => inFlight.delete(done));
+  };
+  const started = performance.now();
+  const interval = 1000 / options.rate;
+  let issued = 0;
+  while (issued < total) {
+    const due = Math.min(total, Math.floor((performance.now() - started) / interval) + 1);
+    while (issued < due) fire(issued, started + issued++ * interval);
+    if (issued < total) await sleep(1);
+  }
+  await Promise.all(inFlight);
+  agent.destroy();
+  return { writes, seconds: (performance.now() - started) / 1000, failures, firstFailure };
+}
+
+/**
+ * Polls one region's applied positions (per origin region: the outbox id up to which every
+ * update is applied, and the matching sequence) every `intervalMs`, keeping each change with
+ * the time its answer arrived — an upper bound of when it became visible, late by at most one
+ * poll interval plus one query.
+ */
+export class AppliedPoller {
+  readonly #client: pg.Client;
+  readonly #intervalMs: number;
+  readonly #series = new Map<string, { times: number[]; positions: bigint[]; sequences: bigint[] }>();
+  #loop: Promise<void> | undefined;
+  #stopping = false;
+  #polls = 0;
+  #pollMs = 0;
+
+  constructor(databaseUrl: string, intervalMs: number) {
+    this.#client = new pg.Client({ connectionString: databaseUrl, application_name: 'meridian-bench-poller' });
+    this.#intervalMs = intervalMs;
+  }
+
+  async start(): Promise<void> {
+    await this.#client.connect();
+    await this.#poll();
+    this.#loop = (async () => {
+      while (!this.#stopping) {
+        await sleep(this.#intervalMs);
+        await this.#poll();
+      }
+    })();
+  }
+
+  async #poll(): Promise<void> {
+    const sent = performance.now();
+    const { rows } = await this.#client.query<{ region: string; position: string; sequence: string }>(
+      'SELECT region, max(contiguous_outbox_id)::text AS position, max(contiguous)::text AS sequence FROM meridian_applied GROUP BY region',
+    );
+    const at = performance.now();
+    this.#polls++;
+    this.#pollMs += at - sent;
+    for (const row of rows) {
+      let s = this.#series.get(row.region);
+      if (!s) this.#series.set(row.region, (s = { times: [], positions: [], sequences: [] }));
+      const position = BigInt(row.position);
+      if (s.positions.at(-1) !== position) {
+        s.times.push(at);
+        s.positions.push(position);
+        s.sequences.push(BigInt(row.sequence));
+      }
+    }
+  }
+
+  /** The latest applied outbox id of `origin`'s updates (0 before any). */
+  position(origin: string): bigint {
+    return this.#series.get(origin)?.positions.at(-1) ?? 0n;
+  }
+
+  sequence(origin: string): bigint {
+    return this.#series.get(origin)?.sequences.at(-1) ?? 0n;
+  }
+
+  /** When the first poll saw `origin`'s update at `position` applied (binary search); undefined if never. */
+  visibleAt(origin: string, position: bigint): number | undefined {
+    const s = this.#series.get(origin);
+    if (!s || s.positions.length === 0 || s.positions.at(-1)! < position) return undefined;
+    let lo = 0;
+    let hi = s.positions.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (s.positions[mid]! >= position) hi = mid;
+      else lo = mid + 1;
+    }
+    return s.times[lo];
+  }
+
+  /** Mean time of one poll query (the resolution's second part, beside the interval). */
+  get meanPollMs(): number {
+    return this.#polls === 0 ? Number.NaN : this.#pollMs / this.#polls;
+  }
+
+  async waitFor(origin: string, position: bigint, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.position(origin) < position) {
+      if (Date.now() > deadline) throw new Error(`applied position of ${origin} stuck at ${this.position(origin)} (waiting for ${position}) after ${timeoutMs} ms`);
+      await sleep(20);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await this.#loop?.catch(() => undefined);
+    await this.#client.end().catch(() => undefined);
+  }
+}
+
+// ---- CPU per process group ---------------------------------------------------------------------
+
+/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks (100 on every mainstream kernel). */
+const TICKS_PER_SECOND = 100;
+
+interface ProcStat {
+  readonly pid: number;
+  readonly ppid: number;
+  /** utime + stime, in ticks. */
+  readonly ticks: number;
+}
+
+function readStat(pid: number): ProcStat | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // After the command: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime …
+    return { pid, ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
+  } catch {
+    return undefined; // exited between listing and reading
+  }
+}
+
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return '';
+  }
+}
+
+/** Cumulative CPU per process, with its group, plus the machine's and this process's totals. */
+export interface CpuSample {
+  readonly wallMs: number;
+  readonly perProcess: ReadonlyMap<number, { readonly group: string; readonly ticks: number }>;
+  readonly machineSeconds: number;
+  readonly selfSeconds: number;
+}
+
+/**
+ * Every descendant of this process, grouped by the child it descends from: `groupOf(child)`
+ * names the group of a direct child (e.g. by pid, or "kafka" by its command line).
+ */
+export function cpuSample(groupOf: (pid: number, cmdline: string) => string): CpuSample {
+  const all: ProcStat[] = [];
+  try {
+    for (const name of readdirSync('/proc')) {
+      const stat = /^\d+$/.test(name) ? readStat(Number(name)) : undefined;
+      if (stat) all.push(stat);
+    }
+  } catch {
+    // no /proc: only the machine and self figures remain
+  }
+  const children = new Map<number, ProcStat[]>();
+  for (const p of all) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p]);
+  const perProcess = new Map<number, { group: string; ticks: number }>();
+  const visit = (p: ProcStat, group: string): void => {
+    perProcess.set(p.pid, { group, ticks: p.ticks });
+    for (const c of children.get(p.pid) ?? []) visit(c, group);
+  };
+  for (const child of children.get(process.pid) ?? []) visit(child, groupOf(child.pid, cmdline(child.pid)));
+  let machineMs = 0;
+  for (const core of cpus()) machineMs += core.times.user + core.times.nice + core.times.sys + core.times.irq;
+  const self = process.cpuUsage();
+  return { wallMs: performance.now(), perProcess, machineSeconds: machineMs / 1000, selfSeconds: (self.user + self.system) / 1e6 };
+}
+
+/** Cores used per group between two samples (CPU seconds per second), plus `bench` (this process) and `rest of the machine`. */
+export function cpuUse(before: CpuSample, after: CpuSample): Map<string, number> {
+  const wall = (after.wallMs - before.wallMs) / 1000;
+  const out = new Map<string, number>();
+  for (const [pid, { group, ticks }] of after.perProcess) {
+    // A process started in between (a new pool connection) counts whole.
+    const start = before.perProcess.get(pid)?.ticks ?? 0;
+    out.set(group, (out.get(group) ?? 0) + (ticks - start) / TICKS_PER_SECOND / wall);
+  }
+  out.set('bench process', (after.selfSeconds - before.selfSeconds) / wall);
+  const measured = [...out.values()].reduce((a, b) => a + b, 0);
+  out.set('rest of the machine', Math.max(0, (after.machineSeconds - before.machineSeconds) / wall - measured));
+  return out;
+}
