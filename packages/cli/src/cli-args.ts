@@ -1,0 +1,232 @@
+/**
+ * The `meridian` command line, parsed into one typed command (pure: no I/O, so every flag and
+ * every refusal is unit-tested). A usage error names the flag, what was expected and what was
+ * given, and the program exits 2 on it.
+ */
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+
+export interface GeoPoint {
+  readonly lat: number;
+  readonly lon: number;
+}
+
+interface Common {
+  /** The cluster's directory (cluster.json, Kafka data, logs). */
+  readonly dir: string;
+}
+
+export interface UpCommand extends Common {
+  readonly kind: 'up';
+  readonly detach: boolean;
+  /** Internal: the detached supervisor (no status line; its output goes to a log). */
+  readonly supervised: boolean;
+  readonly fresh: boolean;
+  readonly regions: readonly string[] | undefined;
+  /** undefined: when the checkout has the GSLB. */
+  readonly gslb: boolean | undefined;
+  readonly ports: Readonly<Record<string, number>>;
+  readonly kafka: Readonly<Record<string, string>>;
+  readonly zipkinUrl: string | undefined;
+  readonly locations: Readonly<Record<string, GeoPoint>>;
+  readonly databasePrefix: string | undefined;
+}
+
+export interface DownCommand extends Common {
+  readonly kind: 'down';
+}
+
+export interface StatusCommand extends Common {
+  readonly kind: 'status' | 'lag';
+  readonly json: boolean;
+}
+
+export interface ConflictsCommand extends Common {
+  readonly kind: 'conflicts';
+  /** undefined: the first region of the cluster. */
+  readonly region: string | undefined;
+  readonly follow: boolean;
+  readonly ns: string | undefined;
+  readonly key: string | undefined;
+  readonly limit: number;
+  readonly json: boolean;
+  readonly intervalMs: number;
+}
+
+export interface HelpCommand {
+  readonly kind: 'help';
+}
+
+export type Command = UpCommand | DownCommand | StatusCommand | ConflictsCommand | HelpCommand;
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export const USAGE = `meridian — run Meridian's local multi-region cluster and look inside it
+
+  meridian up [--detach] [--fresh] [--regions eu,us,ap] [--no-gslb] [--port NAME=N]…
+              [--kafka REGION=HOST:PORT]… [--zipkin URL] [--location REGION=LAT,LON]…
+              [--database-prefix NAME]
+      start Kafka per region, Zipkin, the region services and the GSLB; print every URL and
+      a walkthrough; show a status line; Ctrl-C stops everything. --detach runs it in the
+      background (logs in .meridian/logs/). Data is kept across runs; --fresh drops it.
+      Port names: <region>, kafka-<region>, kafka-<region>-controller, gslb, zipkin.
+      --kafka and --zipkin use servers that already run instead of starting them.
+  meridian down                 stop a cluster started in another shell or with --detach
+  meridian status [--json]      each region's health and replication lag per peer
+  meridian lag [--json]         replication lag: how far each region is behind each peer
+  meridian conflicts [--region ID] [--follow] [--ns NS] [--key KEY] [--limit N] [--json]
+      conflict records of one region, newest first; --follow prints new ones as they appear
+
+  Every command takes --dir DIR: the cluster's directory (default: .meridian in the repository).`;
+
+const REGION_ID = /^[a-z][a-z0-9-]{0,31}$/;
+
+/** `name=value` pairs of a repeated flag, each value parsed by `parse` (which throws "expected …"). */
+function pairs<T>(flag: string, raw: readonly string[] | undefined, parse: (value: string) => T, form: string): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const item of raw ?? []) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--${flag}: expected ${form} (got ${JSON.stringify(item)})`);
+    const name = item.slice(0, eq);
+    try {
+      out[name] = parse(item.slice(eq + 1));
+    } catch (error) {
+      throw new UsageError(`--${flag}: expected ${(error as Error).message} in ${form} (got ${JSON.stringify(item)})`);
+    }
+  }
+  return out;
+}
+
+const port = (raw: string): number => {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < 1 || n > 65535) throw new Error('a port from 1 to 65535');
+  return n;
+};
+const hostPort = (raw: string): string => {
+  if (!/^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$/.test(raw)) throw new Error('host:port');
+  return raw;
+};
+const geoPoint = (raw: string): GeoPoint => {
+  const [lat, lon, extra] = raw.split(',').map((p) => Number(p.trim()));
+  if (extra !== undefined || lat === undefined || lon === undefined || !(Math.abs(lat) <= 90) || !(Math.abs(lon) <= 180)) throw new Error('lat,lon in degrees');
+  return { lat, lon };
+};
+const httpUrl = (flag: string, raw: string): string => {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new UsageError(`--${flag}: expected an http(s) URL (got ${JSON.stringify(raw)})`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--${flag}: expected an http(s) URL (got ${JSON.stringify(raw)})`);
+  return raw.replace(/\/+$/, '');
+};
+const positiveInteger = (flag: string, raw: string, max: number): number => {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < 1 || n > max) throw new UsageError(`--${flag}: expected an integer from 1 to ${max} (got ${JSON.stringify(raw)})`);
+  return n;
+};
+
+/** Runs node's parseArgs, turning its errors into usage errors of `command`. */
+function flags<T>(command: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new UsageError(`meridian ${command}: ${(error as Error).message.replace(/\. To specify a positional argument.*$/s, '')}`);
+  }
+}
+
+const DIR = { type: 'string' } as const;
+
+/** Parses `argv` (without node and the script). `defaultDir` is the repository's `.meridian`; `cwd` resolves a relative --dir. */
+export function parseCommand(argv: readonly string[], defaultDir: string, cwd = process.cwd()): Command {
+  const [name, ...rest] = argv;
+  const dirOf = (values: { dir?: string | undefined }): string => (values.dir === undefined ? defaultDir : resolve(cwd, values.dir));
+  switch (name) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      return { kind: 'help' };
+    case 'up': {
+      const { values } = flags('up', () => parseArgs({ args: [...rest], strict: true, options: {
+        dir: DIR,
+        detach: { type: 'boolean', default: false },
+        supervised: { type: 'boolean', default: false },
+        fresh: { type: 'boolean', default: false },
+        regions: { type: 'string' },
+        'no-gslb': { type: 'boolean', default: false },
+        port: { type: 'string', multiple: true },
+        kafka: { type: 'string', multiple: true },
+        zipkin: { type: 'string' },
+        location: { type: 'string', multiple: true },
+        'database-prefix': { type: 'string' },
+      } }));
+      let regions: string[] | undefined;
+      if (values.regions !== undefined) {
+        regions = values.regions.split(',').map((r) => r.trim()).filter(Boolean);
+        const bad = regions.find((r) => !REGION_ID.test(r));
+        if (regions.length === 0 || bad !== undefined) throw new UsageError(`--regions: expected region ids like eu,us,ap (got ${JSON.stringify(values.regions)})`);
+        if (new Set(regions).size !== regions.length) throw new UsageError(`--regions: expected each region once (got ${JSON.stringify(values.regions)})`);
+      }
+      const prefix = values['database-prefix'];
+      if (prefix !== undefined && !/^[a-z_][a-z0-9_]{0,40}$/.test(prefix)) throw new UsageError(`--database-prefix: expected lower-case letters, digits and _ (got ${JSON.stringify(prefix)})`);
+      if (values.detach && values.supervised) throw new UsageError('meridian up: --detach and --supervised exclude each other');
+      return {
+        kind: 'up',
+        dir: dirOf(values),
+        detach: values.detach,
+        supervised: values.supervised,
+        fresh: values.fresh,
+        regions,
+        gslb: values['no-gslb'] ? false : undefined,
+        ports: pairs('port', values.port, port, 'NAME=PORT'),
+        kafka: pairs('kafka', values.kafka, hostPort, 'REGION=HOST:PORT'),
+        zipkinUrl: values.zipkin === undefined ? undefined : httpUrl('zipkin', values.zipkin),
+        locations: pairs('location', values.location, geoPoint, 'REGION=LAT,LON'),
+        databasePrefix: prefix,
+      };
+    }
+    case 'down': {
+      const { values } = flags('down', () => parseArgs({ args: [...rest], strict: true, options: { dir: DIR } }));
+      return { kind: 'down', dir: dirOf(values) };
+    }
+    case 'status':
+    case 'lag': {
+      const { values } = flags(name, () => parseArgs({ args: [...rest], strict: true, options: { dir: DIR, json: { type: 'boolean', default: false } } }));
+      return { kind: name, dir: dirOf(values), json: values.json };
+    }
+    case 'conflicts': {
+      const { values } = flags('conflicts', () => parseArgs({ args: [...rest], strict: true, options: {
+        dir: DIR,
+        region: { type: 'string' },
+        follow: { type: 'boolean', short: 'f', default: false },
+        ns: { type: 'string' },
+        key: { type: 'string' },
+        limit: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        interval: { type: 'string' },
+      } }));
+      if (values.region !== undefined && !REGION_ID.test(values.region)) throw new UsageError(`--region: expected a region id like eu (got ${JSON.stringify(values.region)})`);
+      if (values.key !== undefined && values.ns === undefined) throw new UsageError('--key: expected --ns as well (a key lives in a namespace)');
+      return {
+        kind: 'conflicts',
+        dir: dirOf(values),
+        region: values.region,
+        follow: values.follow,
+        ns: values.ns,
+        key: values.key,
+        limit: values.limit === undefined ? 20 : positiveInteger('limit', values.limit, 500),
+        json: values.json,
+        intervalMs: values.interval === undefined ? 1000 : positiveInteger('interval', values.interval, 600_000),
+      };
+    }
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(name)} (expected up, down, status, lag, conflicts or help)`);
+  }
+}

@@ -1,0 +1,47 @@
+/** What `meridian up` prints: every address, and the walkthrough — the same one the README shows for the default ports. */
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPOSITORY_ROOT, type ClusterFile } from '@meridian/infra-local';
+import { formatWalkthrough, walkthroughCommands } from './walkthrough.ts';
+
+const region = (id: string, port: number, kafka: number) => ({ id, url: `http://127.0.0.1:${port}`, kafka: `127.0.0.1:${kafka}`, database: `meridian_local_${id}` });
+const defaults: ClusterFile = {
+  regions: [region('eu', 8081, 19092), region('us', 8082, 29092), region('ap', 8083, 39092)],
+  gslb: 'http://127.0.0.1:8080',
+  zipkin: 'http://127.0.0.1:9411',
+  pids: { supervisor: 1 },
+  detached: false,
+  startedAt: '2026-11-22T21:00:00.000Z',
+  logs: '/repo/.meridian/logs',
+};
+
+describe('the walkthrough', () => {
+  it('is the one in the README, for the default ports', () => {
+    const readme = readFileSync(join(REPOSITORY_ROOT, 'README.md'), 'utf8');
+    expect(readme).toContain(`\`\`\`sh\n${walkthroughCommands(defaults)}\n\`\`\``);
+  });
+
+  it('writes in two regions and reads the conflict in a third, then asks the GSLB', () => {
+    const text = walkthroughCommands(defaults);
+    expect(text).toContain("curl -s -X PUT http://127.0.0.1:8081/v1/ns/demo/keys/greeting -H 'content-type: application/json' -d '{\"value\":\"hallo\"}' & \\\n");
+    expect(text).toContain("curl -s -X PUT http://127.0.0.1:8082/v1/ns/demo/keys/greeting -H 'content-type: application/json' -d '{\"value\":\"hello\"}'; wait");
+    expect(text).toContain('curl -s http://127.0.0.1:8083/v1/conflicts');
+    expect(text).toContain("curl -s 'http://127.0.0.1:8080/v1/route?near=1.35,103.8'");
+    expect(walkthroughCommands({ ...defaults, gslb: null })).not.toContain('GSLB');
+  });
+
+  it('falls back to a write and a read for a one-region cluster', () => {
+    expect(walkthroughCommands({ ...defaults, regions: [region('eu', 9000, 1)] }).split('\n')).toHaveLength(4);
+  });
+
+  it('lists every address and says how to stop', () => {
+    const text = formatWalkthrough(defaults, { detached: true });
+    for (const url of ['http://127.0.0.1:8081', 'http://127.0.0.1:8082', 'http://127.0.0.1:8083', 'http://127.0.0.1:8080', 'http://127.0.0.1:9411', '127.0.0.1:29092', 'meridian_local_ap', '/repo/.meridian/logs']) {
+      expect(text).toContain(url);
+    }
+    expect(text).toContain('  region us (Virginia)   http://127.0.0.1:8082       kafka 127.0.0.1:29092, database meridian_local_us');
+    expect(text).toContain('Stop it with `npm run meridian -- down`.');
+    expect(formatWalkthrough(defaults, { detached: false })).toContain('Ctrl-C stops everything.');
+  });
+});
