@@ -186,6 +186,25 @@ export class ReplicationTx {
     return rows.flatMap((r) => (r.state ? [{ key: r.key, state: bytes(r.state) }] : []));
   }
 
+  /** The dead letter, locked; undefined when absent. */
+  async lockDeadLetter(id: bigint): Promise<{ id: bigint; code: string; raw: Uint8Array; namespace: string | undefined; key: string | undefined; redriven: boolean } | undefined> {
+    const { rows } = await this.#client.query<{ id: bigint; code: string; raw: Buffer; namespace: string | null; key: string | null; redriven_at: Date | null }>('SELECT id, code, raw, namespace, key, redriven_at FROM meridian_dead_letters WHERE id = $1 FOR UPDATE', [id]);
+    const r = rows[0];
+    return r ? { id: r.id, code: r.code, raw: bytes(r.raw), namespace: r.namespace ?? undefined, key: r.key ?? undefined, redriven: r.redriven_at !== null } : undefined;
+  }
+
+  /** The dead letter quarantining a key, if any. */
+  async quarantinedBy(namespace: string, key: string): Promise<bigint | undefined> {
+    const { rows } = await this.#client.query<{ dead_letter_id: bigint }>('SELECT dead_letter_id FROM meridian_quarantine WHERE namespace = $1 AND key = $2', [namespace, key]);
+    return rows[0]?.dead_letter_id;
+  }
+
+  /** Updates held back while a key was quarantined, oldest first, not yet redriven. */
+  async heldFor(namespace: string, key: string, code: string): Promise<{ id: bigint; raw: Uint8Array }[]> {
+    const { rows } = await this.#client.query<{ id: bigint; raw: Buffer }>('SELECT id, raw FROM meridian_dead_letters WHERE namespace = $1 AND key = $2 AND code = $3 AND redriven_at IS NULL ORDER BY id', [namespace, key, code]);
+    return rows.map((r) => ({ id: r.id, raw: bytes(r.raw) }));
+  }
+
   async markDeadLetterRedriven(id: bigint): Promise<void> {
     await this.#client.query('UPDATE meridian_dead_letters SET redriven_at = now() WHERE id = $1', [id]);
   }

@@ -2,6 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { decodeReplicationStatus } from './replication-status.ts';
 
 describe('decodeReplicationStatus', () => {
+  it('compares sessions on the region\'s `positions` (outbox ids by actor) when it publishes them', () => {
+    const status = decodeReplicationStatus({ applied: { eu: 3, us: 7 }, positions: { 'eu.1': 12, 'us.1': 40 }, peers: {} });
+    expect([...status.applied]).toEqual([
+      ['eu.1', 12n],
+      ['us.1', 40n],
+    ]);
+  });
+
   it('reads the applied vector (numbers or digit strings, beyond 2^53 too) and the worst peer lag', () => {
     const status = decodeReplicationStatus({
       applied: { 'eu.1': 120, 'us.1': '9007199254740993' },

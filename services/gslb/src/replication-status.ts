@@ -37,8 +37,11 @@ function sequence(v: unknown): bigint | undefined {
 /** Decodes the JSON body; throws an Error saying what was wrong. */
 export function decodeReplicationStatus(body: unknown): ReplicationStatus {
   if (!isRecord(body) || !isRecord(body['applied'])) throw new Error('expected {"applied": {…}, "peers": {…}}');
+  // Session tokens hold outbox ids per actor: a region that publishes `positions` (that space,
+  // keyed by actor) is compared on those; `applied` (sequences, keyed by region) otherwise.
+  const source = isRecord(body['positions']) ? body['positions'] : body['applied'];
   const applied = new Map<string, bigint>();
-  for (const [actor, raw] of Object.entries(body['applied'])) {
+  for (const [actor, raw] of Object.entries(source)) {
     const seq = sequence(raw);
     if (seq === undefined) throw new Error(`expected applied.${actor} to be a non-negative integer (got ${JSON.stringify(raw)})`);
     applied.set(actor, seq);

@@ -9,6 +9,7 @@ import { combineDigests, digest } from '@meridian/crdt';
 import type { PgStore } from '@meridian/store';
 import { MeridianError } from './errors.ts';
 import type { Replication } from './replication/replication.ts';
+import { RedriveError } from './replication/peer-replicator.ts';
 
 export function registerReplicationRoutes(app: FastifyInstance, deps: { store: PgStore; replication: Replication | undefined; region: string }): void {
   const typed = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -76,6 +77,28 @@ export function registerReplicationRoutes(app: FastifyInstance, deps: { store: P
       })),
     };
   });
+
+  for (const mode of ['redrive', 'discard'] as const) {
+    typed.post(
+      `/v1/dead-letters/:id/${mode}`,
+      {
+        schema: {
+          tags: ['replication'],
+          summary: mode === 'redrive' ? 'Decode and apply a dead letter again; if it quarantined its key, lift the quarantine and apply the updates held behind it' : 'Give up a dead letter that can never be applied; lift its key\'s quarantine and apply the updates held behind it',
+          params: Type.Object({ id: Type.String({ pattern: '^[0-9]{1,19}$' }) }),
+        },
+      },
+      async (request) => {
+        if (!deps.replication) throw new MeridianError('MERIDIAN_NOT_FOUND', 'replication is off in this region');
+        try {
+          return await deps.replication.redrive(BigInt(request.params.id), mode === 'redrive' ? 'retry' : 'discard');
+        } catch (error) {
+          if (error instanceof RedriveError) throw new MeridianError(error.code, error.message);
+          throw error;
+        }
+      },
+    );
+  }
 
   typed.get(
     '/v1/digest',

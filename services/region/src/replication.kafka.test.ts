@@ -114,6 +114,24 @@ describe('three regions through three Kafka clusters', () => {
     expect(a!.versions).toHaveLength(2);
   });
 
+  it('one namespace created with two policies at once resolves to the same policy everywhere, recorded as a conflict', async () => {
+    const link = (at: number, from: number) => regions[at]!.replication!.replicators.find((r) => r.peer === ids[from])!;
+    for (const [a, b] of [[0, 1], [1, 0], [2, 0], [2, 1]] as const) link(a, b).pause('test partition');
+    expect((await call(0, 'PUT', '/v1/namespaces/dual', { policy: 'lww' })).status).toBe(201);
+    expect((await call(1, 'PUT', '/v1/namespaces/dual', { policy: 'counter' })).status).toBe(201);
+    await call(0, 'PUT', '/v1/ns/dual/keys/k', { value: 'written under lww' });
+    await call(1, 'POST', '/v1/ns/dual/keys/k/ops', { increment: 2 });
+    for (const [a, b] of [[0, 1], [1, 0], [2, 0], [2, 1]] as const) link(a, b).resume();
+    const policies = await waitFor(() => Promise.all([0, 1, 2].map(async (i) => (await call(i, 'GET', '/v1/namespaces/dual')).json['policy'] as string)), (p) => new Set(p).size === 1 && p[0] !== undefined, {
+      timeoutMs: 60_000,
+      what: 'one policy everywhere',
+    });
+    expect(['lww', 'counter']).toContain(policies[0]);
+    const recorded = await waitFor(() => call(2, 'GET', '/v1/conflicts?ns=dual'), (r) => (r.json['conflicts'] as { kind: string }[]).some((c) => c.kind === 'namespace-policy'), { timeoutMs: 60_000, what: 'a namespace-policy conflict in ap' });
+    expect(recorded.json['conflicts'].length).toBeGreaterThan(0);
+    await converged('dual', 'dual converged');
+  });
+
   it('read-your-writes across regions with a session token', async () => {
     const w = await call(0, 'PUT', '/v1/ns/people/keys/grace', { value: 'Grace' });
     const token = w.json['session'] as string;
@@ -139,5 +157,21 @@ describe('three regions through three Kafka clusters', () => {
     await call(0, 'PUT', '/v1/ns/people/keys/after-poison', { value: 'still flowing' });
     const r = await waitFor(() => call(1, 'GET', '/v1/ns/people/keys/after-poison'), (x) => x.status === 200, { timeoutMs: 60_000, what: 'replication after the poison' });
     expect(r.json['values']).toEqual(['still flowing']);
+
+    // The poisoned key is quarantined in us: a later real update of it is held, not applied.
+    await call(0, 'PUT', '/v1/ns/people/keys/poisoned', { value: 'real value' });
+    const held = await waitFor(() => call(1, 'GET', '/v1/dead-letters'), (x) => (x.json['deadLetters'] as { code: string }[]).some((d) => d.code === 'MERIDIAN_KEY_QUARANTINED'), { timeoutMs: 60_000, what: 'the held update' });
+    expect((await call(1, 'GET', '/v1/ns/people/keys/poisoned')).status).toBe(404);
+    const poison = (held.json['deadLetters'] as { id: string; code: string; key: string }[]).find((d) => d.key === 'poisoned' && d.code !== 'MERIDIAN_KEY_QUARANTINED')!;
+    // Garbage stays garbage: a redrive refuses and changes nothing.
+    const retry = await call(1, 'POST', `/v1/dead-letters/${poison.id}/redrive`);
+    expect(retry.status).toBe(409);
+    expect(retry.json['error'].code).toBe('MERIDIAN_REDRIVE_FAILED');
+    expect((await call(1, 'GET', '/v1/ns/people/keys/poisoned')).status).toBe(404);
+    // Discarding it lifts the quarantine and applies what was held behind it.
+    const discard = await call(1, 'POST', `/v1/dead-letters/${poison.id}/discard`);
+    expect(discard.json).toEqual({ applied: 1, released: true });
+    expect((await call(1, 'GET', '/v1/ns/people/keys/poisoned')).json['values']).toEqual(['real value']);
+    expect((await call(1, 'POST', `/v1/dead-letters/${poison.id}/discard`)).json['error'].code).toBe('MERIDIAN_REDRIVE_FAILED');
   });
 });

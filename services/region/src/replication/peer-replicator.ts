@@ -52,6 +52,15 @@ export interface PeerReplicatorOptions {
 
 class Fenced extends Error {}
 
+export class RedriveError extends Error {
+  readonly code: 'MERIDIAN_NOT_FOUND' | 'MERIDIAN_REDRIVE_FAILED';
+  constructor(code: 'MERIDIAN_NOT_FOUND' | 'MERIDIAN_REDRIVE_FAILED', message: string) {
+    super(message);
+    this.name = 'RedriveError';
+    this.code = code;
+  }
+}
+
 interface Decoded {
   readonly message: KafkaMessage;
   readonly offset: bigint;
@@ -300,7 +309,7 @@ export class PeerReplicator {
           continue;
         }
         if (await rtx.isQuarantined(u.namespace, u.key)) {
-          const id = await rtx.deadLetter({ peer: this.peer, partition, offset: -1n, messageKey: `${u.namespace}/${u.key}`, raw: encodeUpdate(u), code: 'MERIDIAN_KEY_QUARANTINED', reason: 'an earlier update of this key is dead-lettered; redrive it first', namespace: u.namespace, key: u.key, origin: originOf(u), sequence: u.originSequence });
+          const id = await rtx.deadLetter({ peer: this.peer, partition, offset: -1n, messageKey: `${u.namespace}/${u.key}`, raw: encodeUpdate(u), code: HELD_CODE, reason: 'an earlier update of this key is dead-lettered; redrive it first', namespace: u.namespace, key: u.key, origin: originOf(u), sequence: u.originSequence });
           outcome.deadLetters.push(`quarantined:${id}`);
         } else {
           await this.#applyUpdate(tx, rtx, u, outcome);
@@ -408,6 +417,44 @@ export class PeerReplicator {
     if (!row.state || !kind.equals(next, current)) await tx.saveKey(u.namespace, u.key, kind.encode(next), maxHlc);
   }
 
+  /**
+   * Redrives a dead letter: decodes it again and applies it (`retry`), or gives it up
+   * (`discard`). Either way, when it is the one quarantining its key, the quarantine is lifted
+   * and the updates held behind it are applied in order. A retry that still cannot decode
+   * changes nothing and says why.
+   */
+  async redrive(id: bigint, mode: 'retry' | 'discard'): Promise<{ applied: number; released: boolean }> {
+    return this.#o.store.transaction(async (tx, client) => {
+      const rtx = new ReplicationTx(client);
+      const letter = await rtx.lockDeadLetter(id);
+      if (!letter) throw new RedriveError('MERIDIAN_NOT_FOUND', `no dead letter ${id}`);
+      if (letter.redriven) throw new RedriveError('MERIDIAN_REDRIVE_FAILED', `dead letter ${id} was already redriven`);
+      const outcome: ApplyOutcome = { applied: 0, duplicates: 0, conflicts: [], merges: [], deadLetters: [] };
+      const quarantining = letter.namespace !== undefined && letter.key !== undefined && (await rtx.quarantinedBy(letter.namespace, letter.key)) === id;
+      if (mode === 'retry') {
+        let record: ReplicationRecord;
+        try {
+          record = letter.code === HELD_CODE ? decodeHeld(letter.raw) : decodeRecord(letter.raw);
+        } catch (error) {
+          throw new RedriveError('MERIDIAN_REDRIVE_FAILED', `dead letter ${id} still cannot be applied: ${(error as Error).message}`);
+        }
+        if (record.kind === 'update') await this.#applyUpdate(tx, rtx, record, outcome);
+        else if (record.kind === 'namespace') await this.#applyNamespace(tx, rtx, record, outcome);
+        outcome.applied++;
+      }
+      await rtx.markDeadLetterRedriven(id);
+      if (quarantining) {
+        await rtx.releaseQuarantine(letter.namespace!, letter.key!);
+        for (const held of await rtx.heldFor(letter.namespace!, letter.key!, HELD_CODE)) {
+          await this.#applyUpdate(tx, rtx, decodeHeld(held.raw), outcome);
+          await rtx.markDeadLetterRedriven(held.id);
+          outcome.applied++;
+        }
+      }
+      return { applied: outcome.applied, released: quarantining };
+    });
+  }
+
   #traceConflict(parent: Span, c: RecordedConflict): void {
     const record = c.record;
     const { links } = linksFromTraceparents(c.kind === 'register' ? c.traceparents : []);
@@ -478,6 +525,27 @@ function safeKey(key: Buffer | null): { namespace: string; key: string } | undef
   } catch {
     return undefined;
   }
+}
+
+/** The JSON form of an update held back by a quarantine (its protobuf bytes may never have existed here as such). */
+export const HELD_CODE = 'MERIDIAN_KEY_QUARANTINED';
+
+function decodeHeld(raw: Uint8Array): UpdateRecord {
+  const j = JSON.parse(new TextDecoder().decode(raw)) as { namespace: string; key: string; origin: { region: string; epoch: number }; sequence: string; outboxId: string; hlc: string; policy: UpdateRecord['policy']; payload: string; payloadKind: 'register' | 'crdt'; traceparent: string };
+  const bytes = new Uint8Array(Buffer.from(j.payload, 'base64'));
+  return {
+    kind: 'update',
+    schemaVersion: 1,
+    origin: j.origin,
+    originSequence: BigInt(j.sequence),
+    outboxId: BigInt(j.outboxId),
+    namespace: j.namespace,
+    key: j.key,
+    hlc: BigInt(`0x${j.hlc}`),
+    policy: j.policy,
+    traceparent: j.traceparent,
+    payload: j.payloadKind === 'register' ? { kind: 'register', state: bytes } : { kind: 'crdt', delta: bytes },
+  };
 }
 
 function encodeUpdate(u: UpdateRecord): Uint8Array {

@@ -8,7 +8,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import type { HybridLogicalClock } from '@meridian/causality';
 import type { PgStore, AppliedRow, HeartbeatRow } from '@meridian/store';
 import { OutboxRelay } from './outbox-relay.ts';
-import { PeerReplicator, type ReplicatorHooks } from './peer-replicator.ts';
+import { PeerReplicator, RedriveError, type ReplicatorHooks } from './peer-replicator.ts';
 import type { LinkState } from './link-state.ts';
 import type { Logger } from './logger.ts';
 import type { HealthCheck } from '../health.ts';
@@ -40,6 +40,8 @@ export interface PeerStatus {
 export interface ReplicationStatus {
   readonly region: string;
   readonly applied: Record<string, number>;
+  /** Session positions (outbox ids) per origin actor, this region's own included: what a session token is compared with. */
+  readonly positions: Record<string, number>;
   readonly peers: Record<string, PeerStatus>;
   readonly relay: { readonly role: string; readonly lastSequence: number; readonly lastError?: string };
 }
@@ -62,6 +64,8 @@ export class Replication {
   #skew = new Map<string, number>();
   /** The region's published high-water, from the relay state every replica shares. */
   #highWater = 0n;
+  /** The highest committed outbox id here: this region's own session position. */
+  #ownPosition = 0n;
 
   constructor(options: ReplicationOptions) {
     this.#o = options;
@@ -85,8 +89,14 @@ export class Replication {
 
   /** Reads applied vectors and heartbeats, recomputes lag, and moves links between streaming and catching-up. */
   async refresh(): Promise<void> {
-    const [applied, heartbeats, relay] = await Promise.all([this.#o.store.replication.applied(), this.#o.store.replication.heartbeats(), this.#o.store.replication.relayState()]);
+    const [applied, heartbeats, relay, own] = await Promise.all([
+      this.#o.store.replication.applied(),
+      this.#o.store.replication.heartbeats(),
+      this.#o.store.replication.relayState(),
+      this.#o.store.outboxHighWater(),
+    ]);
     this.#highWater = relay.lastSequence;
+    this.#ownPosition = own;
     this.#applied = new Map(applied.map((r) => [r.origin, r]));
     this.#heartbeats = new Map(heartbeats.map((h) => [h.peer, h]));
     const now = Date.now();
@@ -137,8 +147,10 @@ export class Replication {
         ...(beat ? { lastHeartbeatAt: beat.receivedAt.toISOString() } : {}),
       };
     }
+    const positions: Record<string, number> = { [`${this.#o.region}.${this.#o.epoch}`]: Number(this.#ownPosition) };
+    for (const row of this.#applied.values()) positions[row.origin] = Number(row.contiguousOutboxId);
     const relay = this.relay.status;
-    return { region: this.#o.region, applied, peers, relay: { role: relay.role, lastSequence: Number(relay.lastSequence), ...(relay.lastError ? { lastError: relay.lastError } : {}) } };
+    return { region: this.#o.region, applied, positions, peers, relay: { role: relay.role, lastSequence: Number(relay.lastSequence), ...(relay.lastError ? { lastError: relay.lastError } : {}) } };
   }
 
   /** Per origin actor, the outbox id up to which everything is applied here (session positions). */
@@ -156,6 +168,15 @@ export class Replication {
       if ((positions.get(actor) ?? 0n) < position) missing.set(actor, position);
     }
     return missing;
+  }
+
+  /** Redrives (or discards) a dead letter through the replicator of the peer it came from. */
+  async redrive(id: bigint, mode: 'retry' | 'discard'): Promise<{ applied: number; released: boolean }> {
+    const [letter] = await this.#o.store.replication.deadLetters(1, id);
+    if (!letter) throw new RedriveError('MERIDIAN_NOT_FOUND', `no dead letter ${id}`);
+    const replicator = this.replicators.find((r) => r.peer === letter.peer) ?? this.replicators[0];
+    if (!replicator) throw new RedriveError('MERIDIAN_REDRIVE_FAILED', 'this region has no replication links');
+    return replicator.redrive(id, mode);
   }
 
   /** Readiness: local only. */
