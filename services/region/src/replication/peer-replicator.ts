@@ -81,6 +81,7 @@ export class PeerReplicator {
   #claiming: Promise<void> = Promise.resolve();
   #stopping = false;
   #connectLoop: Promise<void> | undefined;
+  #everStreamed = false;
 
   constructor(options: PeerReplicatorOptions) {
     this.#o = options;
@@ -95,12 +96,17 @@ export class PeerReplicator {
   get reason(): string | undefined {
     return this.#reason;
   }
+  /** Whether the link has been caught up (streaming) at least once since this process started. */
+  get everStreamed(): boolean {
+    return this.#everStreamed;
+  }
 
   /** Sets the link state from an event; `caught-up`/`fell-behind` come from the lag monitor. */
   signal(event: LinkEvent, reason?: string): void {
     const next = nextLinkState(this.#state, event);
     if (next !== this.#state) this.#o.log.info({ peer: this.peer, from: this.#state, to: next, event, reason }, 'replication link state');
     this.#state = next;
+    if (next === 'streaming') this.#everStreamed = true;
     if (reason !== undefined || next === 'streaming' || next === 'catching-up') this.#reason = reason;
   }
 

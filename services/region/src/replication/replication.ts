@@ -26,6 +26,8 @@ export interface ReplicationOptions {
   readonly lagBoundSeconds: number;
   readonly hooks?: ReplicatorHooks;
   readonly relayPollMs?: number;
+  /** How long readiness waits for a link that cannot connect before giving up on catching it up. */
+  readonly catchUpGraceMs?: number;
 }
 
 export interface PeerStatus {
@@ -57,6 +59,7 @@ export class Replication {
   readonly #o: ReplicationOptions;
   readonly #kafka: Kafka;
   #timer: NodeJS.Timeout | undefined;
+  #startedAt = Date.now();
   #applied = new Map<string, AppliedRow>();
   #heartbeats = new Map<string, HeartbeatRow>();
   #samples = new Map<string, Sample[]>();
@@ -76,6 +79,7 @@ export class Replication {
   }
 
   async start(): Promise<void> {
+    this.#startedAt = Date.now();
     await this.relay.start();
     for (const r of this.replicators) r.start();
     await this.refresh();
@@ -201,6 +205,21 @@ export class Replication {
           if (s.role === 'stopped') return Promise.reject(new Error('relay stopped'));
           if (s.lastError && s.role === 'active') return Promise.reject(new Error(`relay failing: ${s.lastError}`));
           return Promise.resolve();
+        },
+      },
+      {
+        // DESIGN §7: a region that returns catches up before it is ready again. A link whose
+        // peer's Kafka cannot be reached is waited for only for a grace period: a dead peer
+        // must not keep a surviving region unready.
+        name: 'caught-up',
+        check: () => {
+          const graceMs = this.#o.catchUpGraceMs ?? 15_000;
+          const pastGrace = Date.now() - this.#startedAt > graceMs;
+          // A peer that heartbeats since we started is alive: we must catch up with it. A silent
+          // one (or an unreachable Kafka) is not waited for beyond the grace period.
+          const alive = (peer: string): boolean => (this.#heartbeats.get(peer)?.receivedAt.getTime() ?? 0) > this.#startedAt;
+          const waiting = this.replicators.filter((r) => !r.everStreamed && r.state !== 'paused' && (!pastGrace || alive(r.peer)));
+          return waiting.length === 0 ? Promise.resolve() : Promise.reject(new Error(`catching up with ${waiting.map((r) => `${r.peer} (${r.state})`).join(', ')}`));
         },
       },
       {

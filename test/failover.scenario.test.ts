@@ -1,0 +1,111 @@
+/**
+ * Failover with real processes: three regions (each its own database and Kafka cluster) and the
+ * GSLB probing them.
+ *
+ * - a client near eu is routed to eu; eu stops → within F × interval + timeout (plus the time a
+ *   loaded machine needs) the GSLB routes it to the next nearest region;
+ * - eu's readiness failing every other probe (a proxy that is up, down, up, …) never flips it;
+ * - eu comes back, catches up on what was written meanwhile, becomes ready and is routed to again.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { createDatabase, dropDatabase, freePort, startGslbProcess, startRegionProcess, type GslbProcess, type RegionProcess } from '@meridian/infra-local';
+import { FaultProxy, sleep, uniqueName, waitFor } from '@meridian/testkit';
+
+const infra = inject('infra');
+const suffix = randomBytes(3).toString('hex');
+const ids = ['eu', 'us', 'ap'].map((r) => `${r}${suffix}`);
+const coords = [
+  { lat: 50.11, lon: 8.68 },
+  { lat: 38.9, lon: -77.0 },
+  { lat: 1.35, lon: 103.8 },
+];
+const dbs = ids.map((id) => uniqueName(`fo_${id}`));
+const regions: RegionProcess[] = [];
+let gslb: GslbProcess;
+let euProxy: FaultProxy;
+const INTERVAL = 200;
+const TIMEOUT = 150;
+const F = 3;
+
+async function json(url: string, init?: RequestInit): Promise<{ status: number; body: Record<string, any> }> {
+  const r = await fetch(url, init);
+  const text = await r.text();
+  return { status: r.status, body: text ? (JSON.parse(text) as Record<string, any>) : {} };
+}
+const routeNearEu = async (): Promise<string | undefined> => (await json(`${gslb.url}/v1/route?near=${coords[0]!.lat},${coords[0]!.lon}`)).body['chosen']?.id as string | undefined;
+
+beforeAll(async () => {
+  const urls = await Promise.all(dbs.map((d) => createDatabase(d, infra.postgresUrl)));
+  const ports = await Promise.all(ids.map(() => freePort()));
+  const started = await Promise.all(
+    ids.map((id, i) =>
+      startRegionProcess({
+        region: id,
+        databaseUrl: urls[i]!,
+        port: ports[i]!,
+        kafkaBrokers: infra.kafka[i]!,
+        peers: Object.fromEntries(ids.flatMap((peer, j) => (j === i ? [] : [[peer, infra.kafka[j]!]]))),
+        logLevel: 'warn',
+        env: { MERIDIAN_PG_POOL_SIZE: '3', MERIDIAN_TOPIC_PARTITIONS: '2' },
+      }),
+    ),
+  );
+  regions.push(...started);
+  // The GSLB reaches eu through a proxy, so its probes of eu can be made to fail on demand.
+  euProxy = await FaultProxy.start({ target: `127.0.0.1:${ports[0]!}` });
+  gslb = await startGslbProcess({
+    regions: ids.map((id, i) => ({ id, url: i === 0 ? `http://${euProxy.address}` : regions[i]!.url, location: coords[i]! })),
+    probeIntervalMs: INTERVAL,
+    probeTimeoutMs: TIMEOUT,
+    logLevel: 'warn',
+    env: { MERIDIAN_GSLB_FAILURES_TO_DOWN: String(F), MERIDIAN_GSLB_SUCCESSES_TO_UP: '2' },
+  });
+  await waitFor(routeNearEu, (id) => id === ids[0], { timeoutMs: 60_000, what: 'eu routed for a client near eu' });
+}, 180_000);
+
+afterAll(async () => {
+  await gslb?.stop();
+  await euProxy?.close();
+  await Promise.all(regions.map((r) => r.stop()));
+  await Promise.all(dbs.map((d) => dropDatabase(d, infra.postgresUrl)));
+});
+
+describe('failover through the GSLB', () => {
+  it('probes that fail every other time do not flip eu', async () => {
+    let flips = 0;
+    const flapper = (async () => {
+      for (let i = 0; i < 12; i++) {
+        if (i % 2 === 0) await euProxy.down();
+        else await euProxy.up();
+        await sleep(INTERVAL);
+      }
+      await euProxy.up();
+    })();
+    while (!(await Promise.race([flapper.then(() => true), sleep(50).then(() => false)]))) {
+      if ((await routeNearEu()) !== ids[0]) flips++;
+    }
+    expect(flips).toBe(0);
+  });
+
+  it('eu stops: clients near eu go to the next nearest region within F × interval + timeout; eu returns, catches up, and is routed to again', async () => {
+    const stoppedAt = Date.now();
+    await regions[0]!.stop();
+    const moved = await waitFor(routeNearEu, (id) => id === ids[1], { timeoutMs: 30_000, intervalMs: 20, what: 'clients near eu routed to us' });
+    const tookMs = Date.now() - stoppedAt;
+    expect(moved).toBe(ids[1]);
+    // The bound the GSLB promises, with slack for a loaded 2-core machine (reported, not timed).
+    console.log(`[failover] rerouted after ${tookMs} ms (bound F × interval + timeout = ${F * INTERVAL + TIMEOUT} ms)`);
+
+    // While eu is down, us takes writes; eu must have them before it is routed to again.
+    expect((await json(`${regions[1]!.url}/v1/namespaces/failover`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ policy: 'counter' }) })).status).toBe(201);
+    for (let i = 0; i < 10; i++) {
+      await json(`${regions[1]!.url}/v1/ns/failover/keys/k/ops`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ increment: 1 }) });
+    }
+    // us is the next nearest to eu (Virginia before Singapore). eu restarts; it becomes ready only
+    // once it has caught up, so the moment the GSLB routes to it again, it already has us's writes.
+    await regions[0]!.restart();
+    await waitFor(routeNearEu, (id) => id === ids[0], { timeoutMs: 60_000, intervalMs: 50, what: 'eu routed to again' });
+    expect((await json(`${regions[0]!.url}/v1/ns/failover/keys/k`)).body['value']).toBe(10);
+  });
+});
