@@ -24,8 +24,10 @@ describe('the walkthrough', () => {
 
   it('writes in two regions and reads the conflict in a third, then asks the GSLB', () => {
     const text = walkthroughCommands(defaults);
-    expect(text).toContain("curl -s -X PUT http://127.0.0.1:8081/v1/ns/demo/keys/greeting -H 'content-type: application/json' -d '{\"value\":\"hallo\"}' & \\\n");
-    expect(text).toContain("curl -s -X PUT http://127.0.0.1:8082/v1/ns/demo/keys/greeting -H 'content-type: application/json' -d '{\"value\":\"hello\"}'; wait");
+    expect(text).toContain('curl -s -X POST http://127.0.0.1:8081/v1/replication/peers/us/pause; curl -s -X POST http://127.0.0.1:8082/v1/replication/peers/eu/pause');
+    expect(text).toContain("curl -s -X PUT http://127.0.0.1:8081/v1/ns/demo/keys/greeting -H 'content-type: application/json' -d '{\"value\":\"hallo\"}'\n");
+    expect(text).toContain("curl -s -X PUT http://127.0.0.1:8082/v1/ns/demo/keys/greeting -H 'content-type: application/json' -d '{\"value\":\"hello\"}'\n");
+    expect(text).toContain('curl -s -X POST http://127.0.0.1:8081/v1/replication/peers/us/resume; curl -s -X POST http://127.0.0.1:8082/v1/replication/peers/eu/resume');
     expect(text).toContain('curl -s http://127.0.0.1:8083/v1/conflicts');
     expect(text).toContain("curl -s 'http://127.0.0.1:8080/v1/route?near=1.35,103.8'");
     expect(walkthroughCommands({ ...defaults, gslb: null })).not.toContain('GSLB');

@@ -1,7 +1,7 @@
 /**
  * What `meridian up` prints once the cluster is ready: every URL, and a short walkthrough with
- * the cluster's real addresses — create a namespace in one region, see it replicate, write one
- * key in two regions at the same moment, and find the conflict in a third region's
+ * the cluster's real addresses — create a namespace in one region, see it replicate, stage a
+ * partition between two regions and write one key in both, and find the conflict in a third region's
  * `/v1/conflicts` and in Zipkin. The README shows the same walkthrough for the default ports
  * (a unit test keeps the two equal).
  */
@@ -45,9 +45,12 @@ export function walkthroughCommands(file: ClusterFile): string {
     `curl -s -X PUT ${a.url}/v1/namespaces/demo ${json} -d '{"policy":"mv"}'`,
     `# 2. …replicates to the other regions: once ${b.id} knows it (a second or so), go on`,
     `curl -s ${b.url}/v1/namespaces/demo`,
-    `# 3. write one key in ${a.id} and in ${b.id} at the same moment: neither write has seen the other`,
-    `curl -s -X PUT ${a.url}/v1/ns/demo/keys/greeting ${json} -d '{"value":"hallo"}' & \\`,
-    `curl -s -X PUT ${b.url}/v1/ns/demo/keys/greeting ${json} -d '{"value":"hello"}'; wait`,
+    `# 3. stage a partition between ${a.id} and ${b.id} (each stops applying the other's updates), write one`,
+    `#    key in both — neither write has seen the other — then heal it`,
+    `curl -s -X POST ${a.url}/v1/replication/peers/${b.id}/pause; curl -s -X POST ${b.url}/v1/replication/peers/${a.id}/pause`,
+    `curl -s -X PUT ${a.url}/v1/ns/demo/keys/greeting ${json} -d '{"value":"hallo"}'`,
+    `curl -s -X PUT ${b.url}/v1/ns/demo/keys/greeting ${json} -d '{"value":"hello"}'`,
+    `curl -s -X POST ${a.url}/v1/replication/peers/${b.id}/resume; curl -s -X POST ${b.url}/v1/replication/peers/${a.id}/resume`,
     `# 4. a moment later ${third.id} has both writes: it detected the conflict and (policy mv) kept both values`,
     `curl -s ${third.url}/v1/ns/demo/keys/greeting`,
     `curl -s ${third.url}/v1/conflicts`,
