@@ -13,13 +13,15 @@
  * shell history stay true; every one can be overridden by name, and all are checked before
  * anything starts. `cluster.json` is written once everything is ready and removed on stop.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertPortsFree, type WantedPort } from './port-check.ts';
 import { ensurePostgres, adminUrl, dropDatabase } from './postgres.ts';
 import { ensureDatabase } from './kept-database.ts';
 import { startKafkaBroker, type KafkaBroker } from './kafka.ts';
 import { startZipkin, type ZipkinServer } from './zipkin.ts';
+import { ensureKafkaJars, ensureZipkinJar, KAFKA_VERSION, ZIPKIN_VERSION } from './jars.ts';
+import { cacheDir } from './paths.ts';
 import { peerSettings, startRegionProcess, type RegionProcess } from './region-process.ts';
 import { gslbAvailable, startGslbProcess, type GeoLocation, type GslbProcess } from './gslb-process.ts';
 import { childrenOf, isAlive } from './process-table.ts';
@@ -239,6 +241,11 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     progress(`database ${r.database}: ${created ? 'created' : 'kept from the last run'}`);
   }
 
+  if (plan.regions.some((r) => r.kafka.start) || plan.zipkin.start) {
+    const cached = existsSync(join(cacheDir(), `kafka-${KAFKA_VERSION}-libs`)) && existsSync(join(cacheDir(), `zipkin-${ZIPKIN_VERSION}`));
+    if (!cached) progress('fetching the Kafka and Zipkin jars with Maven into the cache (the first run only; it takes minutes)…');
+    await Promise.all([ensureKafkaJars(), ensureZipkinJar()]);
+  }
   const started = Date.now();
   const seconds = (): string => `${((Date.now() - started) / 1000).toFixed(1)} s`;
   type Infra = { kind: 'kafka'; id: string; broker: KafkaBroker } | { kind: 'zipkin'; server: ZipkinServer };
