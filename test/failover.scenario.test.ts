@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import { createDatabase, dropDatabase, freePort, startGslbProcess, startRegionProcess, type GslbProcess, type RegionProcess } from '@meridian/infra-local';
 import { FaultProxy, sleep, uniqueName, waitFor } from '@meridian/testkit';
 
@@ -24,8 +25,13 @@ const dbs = ids.map((id) => uniqueName(`fo_${id}`));
 const regions: RegionProcess[] = [];
 let gslb: GslbProcess;
 let euProxy: FaultProxy;
-const INTERVAL = 200;
-const TIMEOUT = 150;
+let gate: Server;
+/** When on, every other `/health/ready` probe through the gate fails (503); others pass through. */
+let flapping = false;
+let probes = 0;
+// A timeout well above a loaded 2-core machine's probe latency: only the gate's 503s fail.
+const INTERVAL = 400;
+const TIMEOUT = 350;
 const F = 3;
 
 async function json(url: string, init?: RequestInit): Promise<{ status: number; body: Record<string, any> }> {
@@ -52,10 +58,24 @@ beforeAll(async () => {
     ),
   );
   regions.push(...started);
-  // The GSLB reaches eu through a proxy, so its probes of eu can be made to fail on demand.
+  // The GSLB reaches eu through a gate (can fail every other readiness probe) and a TCP proxy.
   euProxy = await FaultProxy.start({ target: `127.0.0.1:${ports[0]!}` });
+  gate = createServer((req, res) => {
+    if (req.url === '/health/ready' && flapping && probes++ % 2 === 0) {
+      res.writeHead(503, { 'content-type': 'application/json' }).end('{"status":"unavailable","checks":{"gate":{"ok":false,"reason":"every other probe fails"}}}');
+      return;
+    }
+    const upstream = httpRequest({ host: '127.0.0.1', port: euProxy.port, path: req.url, method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    upstream.on('error', () => res.writeHead(502).end());
+    req.pipe(upstream);
+  });
+  const gatePort = await freePort();
+  await new Promise<void>((resolve) => gate.listen(gatePort, '127.0.0.1', resolve));
   gslb = await startGslbProcess({
-    regions: ids.map((id, i) => ({ id, url: i === 0 ? `http://${euProxy.address}` : regions[i]!.url, location: coords[i]! })),
+    regions: ids.map((id, i) => ({ id, url: i === 0 ? `http://127.0.0.1:${gatePort}` : regions[i]!.url, location: coords[i]! })),
     probeIntervalMs: INTERVAL,
     probeTimeoutMs: TIMEOUT,
     logLevel: 'warn',
@@ -66,6 +86,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await gslb?.stop();
+  await new Promise((resolve) => gate?.close(resolve));
   await euProxy?.close();
   await Promise.all(regions.map((r) => r.stop()));
   await Promise.all(dbs.map((d) => dropDatabase(d, infra.postgresUrl)));
@@ -73,18 +94,15 @@ afterAll(async () => {
 
 describe('failover through the GSLB', () => {
   it('probes that fail every other time do not flip eu', async () => {
+    flapping = true;
+    probes = 0;
     let flips = 0;
-    const flapper = (async () => {
-      for (let i = 0; i < 12; i++) {
-        if (i % 2 === 0) await euProxy.down();
-        else await euProxy.up();
-        await sleep(INTERVAL);
-      }
-      await euProxy.up();
-    })();
-    while (!(await Promise.race([flapper.then(() => true), sleep(50).then(() => false)]))) {
+    while (probes < 12) {
       if ((await routeNearEu()) !== ids[0]) flips++;
+      await sleep(25);
     }
+    flapping = false;
+    expect(probes).toBeGreaterThanOrEqual(12);
     expect(flips).toBe(0);
   });
 

@@ -154,7 +154,7 @@ export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<Kaf
       args: [...jvm, '-cp', classpath, 'kafka.Kafka', props],
       logFile: join(dir, 'broker.log'),
     });
-    await proc.waitUntil(() => answers(bootstrap), options.readyTimeoutMs ?? 60_000, `ready on ${bootstrap}`);
+    await proc.waitUntil(() => answers(bootstrap), options.readyTimeoutMs ?? 180_000, `ready on ${bootstrap}`);
   };
   try {
     await launch();

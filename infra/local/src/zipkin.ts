@@ -36,7 +36,7 @@ export async function startZipkin(options: { readonly port?: number; readonly lo
     if (options.logDir === undefined) rmSync(logDir, { recursive: true, force: true });
   };
   try {
-    await proc.waitUntil(async () => (await fetch(`${url}/health`)).ok, options.readyTimeoutMs ?? 90_000, `healthy at ${url}`);
+    await proc.waitUntil(async () => (await fetch(`${url}/health`)).ok, options.readyTimeoutMs ?? 240_000, `healthy at ${url}`);
   } catch (error) {
     await proc.stop();
     throw error;

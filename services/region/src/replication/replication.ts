@@ -4,7 +4,7 @@
  * `GET /v1/replication`, readiness checks (local only: this region's Kafka, relay and
  * replicators — never a peer's health), and session coverage for reads.
  */
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type { HybridLogicalClock } from '@meridian/causality';
 import type { PgStore, AppliedRow, HeartbeatRow } from '@meridian/store';
 import { OutboxRelay } from './outbox-relay.ts';
@@ -60,6 +60,8 @@ export class Replication {
   readonly #kafka: Kafka;
   #timer: NodeJS.Timeout | undefined;
   #startedAt = Date.now();
+  #admin: Admin | undefined;
+  #adminConnected = false;
   #applied = new Map<string, AppliedRow>();
   #heartbeats = new Map<string, HeartbeatRow>();
   #samples = new Map<string, Sample[]>();
@@ -88,6 +90,7 @@ export class Replication {
 
   async stop(): Promise<void> {
     clearInterval(this.#timer);
+    await this.#admin?.disconnect().catch(() => undefined);
     await Promise.all([this.relay.stop(), ...this.replicators.map((r) => r.stop())]);
   }
 
@@ -126,6 +129,9 @@ export class Replication {
         seconds += firstUnapplied ? Math.max(0, (wallMs - firstUnapplied.wallMs) / 1000) : 0;
       }
       this.#lag.set(r.peer, { seconds, sequence });
+      // A heartbeat stored before this process started says nothing about what is still waiting
+      // in Kafka for us: only a fresh one may declare the link caught up.
+      if (beat.receivedAt.getTime() < this.#startedAt) continue;
       if (r.state === 'streaming' || r.state === 'catching-up' || r.state === 'connecting') {
         if (r.state !== 'connecting' || sequence === 0) r.signal(seconds > this.#o.lagBoundSeconds ? 'fell-behind' : 'caught-up');
       }
@@ -187,14 +193,23 @@ export class Replication {
   checks(): HealthCheck[] {
     return [
       {
+        // One admin connection, kept: a readiness probe must be cheap (the GSLB probes often,
+        // with a short timeout). A failed round trip drops it; the next probe reconnects.
         name: 'kafka',
         check: async () => {
-          const admin = this.#kafka.admin();
           try {
-            await admin.connect();
-            await admin.describeCluster();
-          } finally {
-            await admin.disconnect().catch(() => undefined);
+            this.#admin ??= this.#kafka.admin();
+            if (!this.#adminConnected) {
+              await this.#admin.connect();
+              this.#adminConnected = true;
+            }
+            await this.#admin.describeCluster();
+          } catch (error) {
+            const admin = this.#admin;
+            this.#admin = undefined;
+            this.#adminConnected = false;
+            await admin?.disconnect().catch(() => undefined);
+            throw error;
           }
         },
       },
