@@ -9,6 +9,8 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName, waitFor } from '@meridian/testkit';
 import { loadConfig } from './config.ts';
@@ -33,6 +35,8 @@ beforeAll(async () => {
           MERIDIAN_PG_POOL_SIZE: '4',
           MERIDIAN_KAFKA_BROKERS: infra.kafka[i],
           MERIDIAN_PEERS: ids.flatMap((peer, j) => (j === i ? [] : [`${peer}=${infra.kafka[j]}`])).join(';'),
+          // Addresses for `fallback` redirects (the test reads the Location header only).
+          MERIDIAN_PEER_URLS: ids.flatMap((peer, j) => (j === i ? [] : [`${peer}=http://127.0.0.1:${9100 + j}`])).join(';'),
           MERIDIAN_TOPIC_PARTITIONS: '4',
         }),
       ),
@@ -140,6 +144,28 @@ describe('three regions through three Kafka clusters', () => {
     expect(r.json['values']).toEqual(['Grace']);
   });
 
+  it('a session this region has not applied: `stale` answers now and says what is missing, `fallback` redirects to the origin', async () => {
+    const link = regions[1]!.replication!.replicators.find((r) => r.peer === ids[0])!;
+    link.pause('test: hold eu back from us');
+    try {
+      const w = await call(0, 'PUT', '/v1/ns/people/keys/held', { value: 'only in eu so far' });
+      const token = w.json['session'] as string;
+      const stale = await call(1, 'GET', '/v1/ns/people/keys/held', undefined, { 'x-meridian-session': token, 'x-meridian-consistency': 'stale' });
+      expect(stale.status).toBe(404);
+      expect(String(stale.headers['x-meridian-behind'])).toMatch(new RegExp(`^${ids[0]}\\.1:\\d+$`));
+      const fallback = await call(1, 'GET', '/v1/ns/people/keys/held', undefined, { 'x-meridian-session': token, 'x-meridian-consistency': 'fallback' });
+      expect(fallback.status).toBe(307);
+      expect(fallback.headers['location']).toBe('http://127.0.0.1:9100/v1/ns/people/keys/held');
+      const wait = await call(1, 'GET', '/v1/ns/people/keys/held', undefined, { 'x-meridian-session': token, 'x-meridian-wait-ms': '300' });
+      expect(wait.status).toBe(503);
+      expect(wait.json['error'].code).toBe('MERIDIAN_SESSION_NOT_COVERED');
+    } finally {
+      link.resume();
+    }
+    const after = await call(1, 'GET', '/v1/ns/people/keys/held', undefined, { 'x-meridian-session': (await call(0, 'GET', '/v1/ns/people/keys/held')).json['session'] as string, 'x-meridian-wait-ms': '30000' });
+    expect(after.json['values']).toEqual(['only in eu so far']);
+  });
+
   it('reports applied vectors and peer links', async () => {
     await waitFor(() => call(1, 'GET', '/v1/replication'), (r) => Object.values(r.json['peers'] as Record<string, { lagSequence: number | null }>).every((p) => p.lagSequence === 0), { timeoutMs: 60_000, what: 'us caught up' });
     const rep = (await call(1, 'GET', '/v1/replication')).json;
@@ -173,5 +199,19 @@ describe('three regions through three Kafka clusters', () => {
     expect(discard.json).toEqual({ applied: 1, released: true });
     expect((await call(1, 'GET', '/v1/ns/people/keys/poisoned')).json['values']).toEqual(['real value']);
     expect((await call(1, 'POST', `/v1/dead-letters/${poison.id}/discard`)).json['error'].code).toBe('MERIDIAN_REDRIVE_FAILED');
+  });
+
+  // Last: it leaves the ap ← eu link paused, as an upgrade in progress would.
+  it('a record of a newer schema version pauses the link (upgrade in progress) instead of dead-lettering it', async () => {
+    const future = readFileSync(fileURLToPath(new URL('../../../packages/protocol/fixtures/future/schema-v2-update.bin', import.meta.url)));
+    const kafka = new Kafka({ clientId: 'future-writer', brokers: [infra.kafka[0]], logLevel: logLevel.NOTHING });
+    const producer = kafka.producer();
+    await producer.connect();
+    const before = ((await call(2, 'GET', '/v1/dead-letters')).json['deadLetters'] as unknown[]).length;
+    await producer.send({ topic: `meridian.${ids[0]}.updates`, messages: [{ key: 'people/from-the-future', value: future }] });
+    await producer.disconnect();
+    const rep = await waitFor(() => call(2, 'GET', '/v1/replication'), (r) => r.json['peers'][ids[0]!].state === 'paused', { timeoutMs: 60_000, what: 'ap ← eu paused' });
+    expect(rep.json['peers'][ids[0]!].reason).toMatch(/schema/i);
+    expect(((await call(2, 'GET', '/v1/dead-letters')).json['deadLetters'] as unknown[]).length).toBe(before);
   });
 });
