@@ -21,7 +21,7 @@ import { SpanStatusCode, context as otelContext, trace, type Span } from '@opent
 import { DvvSet, dotKey, formatHlc, hlcPhysical, type HybridLogicalClock } from '@meridian/causality';
 import { crdtKind } from '@meridian/crdt';
 import { decodeRecord, parseKafkaMessageKey, ProtocolError, updatesTopic, type NamespaceRecord, type UpdateRecord, type ReplicationRecord } from '@meridian/protocol';
-import { ReplicationTx, type PgStore, type StoreTx } from '@meridian/store';
+import { ReplicationTx, type ConflictRow, type PgStore, type StoreTx } from '@meridian/store';
 import { SpanAttribute, SpanName, linksFromTraceparents } from '@meridian/telemetry';
 import { decodeRegisterSet, encodeRegisterSet, type RegisterPolicy, type RegisterVersion } from '../register-state.ts';
 import { hasApplied, markApplied } from './applied-vector.ts';
@@ -485,21 +485,8 @@ export class PeerReplicator {
   }
 }
 
-interface ConflictRecordShape {
-  readonly id: string;
-  readonly namespace: string;
-  readonly key: string;
-  readonly policy: string;
-  readonly kind: string;
-  readonly versions: unknown;
-  readonly outcome: unknown;
-  readonly regions: readonly string[];
-  readonly traceIds: readonly string[];
-  readonly skewFlagged: boolean;
-}
-
 type RecordedConflict =
-  | { kind: 'register'; namespace: string; policy: string; record: ConflictRecordShape; register: RegisterConflict; traceparents: (string | undefined)[] }
+  | { kind: 'register'; namespace: string; policy: string; record: ConflictRow; register: RegisterConflict; traceparents: (string | undefined)[] }
   | { kind: 'namespace'; namespace: string; policy: string; record: ConflictRecordShape };
 
 interface ApplyOutcome {
