@@ -487,7 +487,7 @@ export class PeerReplicator {
 
 type RecordedConflict =
   | { kind: 'register'; namespace: string; policy: string; record: ConflictRow; register: RegisterConflict; traceparents: (string | undefined)[] }
-  | { kind: 'namespace'; namespace: string; policy: string; record: ConflictRecordShape };
+  | { kind: 'namespace'; namespace: string; policy: string; record: ConflictRow };
 
 interface ApplyOutcome {
   applied: number;
