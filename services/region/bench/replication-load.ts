@@ -16,6 +16,7 @@
 import { Agent, request } from 'node:http';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import pg from 'pg';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -96,13 +97,24 @@ export interface PacedWrites {
   readonly seconds: number;
   readonly failures: number;
   readonly firstFailure: string | undefined;
+  /** Writes still unanswered `graceMs` after the schedule ended, given up (the service could not keep up). */
+  readonly abandoned: number;
 }
 
 /**
  * An open loop: one write every 1/rate s on a schedule that never waits for answers (a write
  * waits only when every connection is busy, and its latency counts from its scheduled time).
  */
-export async function pacedWrites(options: { readonly baseUrl: string; readonly rate: number; readonly seconds: number; readonly connections: number; readonly actor: string; readonly write: (i: number) => HttpWrite }): Promise<PacedWrites> {
+export async function pacedWrites(options: {
+  readonly baseUrl: string;
+  readonly rate: number;
+  readonly seconds: number;
+  readonly connections: number;
+  readonly actor: string;
+  readonly write: (i: number) => HttpWrite;
+  /** How long after the last scheduled send to wait for answers before giving up on the rest. */
+  readonly graceMs: number;
+}): Promise<PacedWrites> {
   const agent = new Agent({ keepAlive: true, maxSockets: options.connections });
   const url = new URL(options.baseUrl);
   const total = Math.max(1, Math.round(options.rate * options.seconds));
@@ -110,7 +122,13 @@ export async function pacedWrites(options: { readonly baseUrl: string; readonly 
   const inFlight = new Set<Promise<void>>();
   let failures = 0;
   let firstFailure: string | undefined;
+  let abandoning = false;
+  let abandoned = 0;
   const fail = (what: string): void => {
+    if (abandoning) {
+      abandoned++;
+      return;
+    }
     failures++;
     firstFailure ??= what;
   };
@@ -137,9 +155,18 @@ export async function pacedWrites(options: { readonly baseUrl: string; readonly 
     while (issued < due) fire(issued, started + issued++ * interval);
     if (issued < total) await sleep(1);
   }
-  await Promise.all(inFlight);
+  const deadline = performance.now() + options.graceMs;
+  while (inFlight.size > 0 && performance.now() < deadline) await sleep(10);
+  const seconds = (performance.now() - started) / 1000;
+  if (inFlight.size > 0) {
+    // Queued in this client or in the service: given up (a write the service still commits is
+    // replicated, but not in the sample).
+    abandoning = true;
+    agent.destroy();
+    await Promise.all(inFlight);
+  }
   agent.destroy();
-  return { writes, seconds: (performance.now() - started) / 1000, failures, firstFailure };
+  return { writes, seconds, failures, firstFailure, abandoned };
 }
 
 /**
@@ -154,12 +181,22 @@ export class AppliedPoller {
   readonly #series = new Map<string, { times: number[]; positions: bigint[]; sequences: bigint[] }>();
   #loop: Promise<void> | undefined;
   #stopping = false;
+  readonly #poolSize: number;
   #polls = 0;
   #pollMs = 0;
+  #busySamples = 0;
+  #busySum = 0;
+  #saturatedSamples = 0;
 
-  constructor(databaseUrl: string, intervalMs: number) {
+  constructor(databaseUrl: string, intervalMs: number, poolSize: number) {
     this.#client = new pg.Client({ connectionString: databaseUrl, application_name: 'meridian-bench-poller' });
     this.#intervalMs = intervalMs;
+    this.#poolSize = poolSize;
+  }
+
+  /** The region's busy connections (of its pool): the mean, and the share of samples with all busy. */
+  get pool(): { meanBusy: number; saturated: number } {
+    return { meanBusy: this.#busySum / this.#busySamples, saturated: this.#saturatedSamples / this.#busySamples };
   }
 
   async start(): Promise<void> {
@@ -181,6 +218,17 @@ export class AppliedPoller {
     const at = performance.now();
     this.#polls++;
     this.#pollMs += at - sent;
+    if (this.#polls % 10 === 0) {
+      // The region's own connections (its pool: writes, relay and replicators share it): how
+      // many are inside a statement or transaction rather than idle in the pool.
+      const busy = await this.#client.query<{ busy: number }>(
+        "SELECT count(*) FILTER (WHERE state <> 'idle')::int AS busy FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'meridian-region-%'",
+      );
+      const n = busy.rows[0]!.busy;
+      this.#busySamples++;
+      this.#busySum += n;
+      if (n >= this.#poolSize) this.#saturatedSamples++;
+    }
     for (const row of rows) {
       let s = this.#series.get(row.region);
       if (!s) this.#series.set(row.region, (s = { times: [], positions: [], sequences: [] }));
@@ -221,18 +269,72 @@ export class AppliedPoller {
     return this.#polls === 0 ? Number.NaN : this.#pollMs / this.#polls;
   }
 
-  async waitFor(origin: string, position: bigint, timeoutMs: number): Promise<void> {
+  /** Until `origin`'s `position` is applied here: true, or false at the deadline. */
+  async waitFor(origin: string, position: bigint, timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     while (this.position(origin) < position) {
-      if (Date.now() > deadline) throw new Error(`applied position of ${origin} stuck at ${this.position(origin)} (waiting for ${position}) after ${timeoutMs} ms`);
+      if (Date.now() > deadline) return false;
       await sleep(20);
     }
+    return true;
   }
 
   async stop(): Promise<void> {
     this.#stopping = true;
     await this.#loop?.catch(() => undefined);
     await this.#client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * A bare consumer of a region's updates topic with the replicators' fetch settings (read
+ * committed, maxWaitTimeInMs 100, one partition's batch at a time, no offsets committed): when
+ * each outbox id became fetchable from Kafka, to split "published → applied" into Kafka's part
+ * and the applying region's part.
+ */
+export class TopicTap {
+  readonly #consumer: Consumer;
+  readonly #topic: string;
+  readonly #seen = new Map<string, number>();
+  #joined = false;
+
+  constructor(bootstrap: string, topic: string) {
+    this.#topic = topic;
+    const kafka = new Kafka({ clientId: 'meridian-bench-tap', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+    this.#consumer = kafka.consumer({ groupId: `meridian-bench-tap.${topic}`, readUncommitted: false, maxWaitTimeInMs: 100, sessionTimeout: 10_000, heartbeatInterval: 1000 });
+  }
+
+  /** Joins at the topic's end; resolves once the group is joined. */
+  async start(): Promise<void> {
+    this.#consumer.on(this.#consumer.events.GROUP_JOIN, () => {
+      this.#joined = true;
+    });
+    await this.#consumer.connect();
+    await this.#consumer.subscribe({ topic: this.#topic, fromBeginning: false });
+    await this.#consumer.run({
+      autoCommit: false,
+      partitionsConsumedConcurrently: 1,
+      eachMessage: ({ message }) => {
+        const at = performance.now();
+        const id = message.headers?.['meridian-outbox-id']?.toString();
+        if (id !== undefined && !this.#seen.has(id)) this.#seen.set(id, at);
+        return Promise.resolve();
+      },
+    });
+    const deadline = Date.now() + 30_000;
+    while (!this.#joined) {
+      if (Date.now() > deadline) throw new Error(`tap on ${this.#topic}: no group join within 30 s`);
+      await sleep(50);
+    }
+  }
+
+  /** When the outbox row `id` was first fetched (performance.now()); undefined if never. */
+  seenAt(id: bigint): number | undefined {
+    return this.#seen.get(id.toString());
+  }
+
+  async stop(): Promise<void> {
+    await this.#consumer.disconnect().catch(() => undefined);
   }
 }
 
