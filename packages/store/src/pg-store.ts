@@ -95,11 +95,16 @@ export class StoreTx {
    * Returns its stored state (undefined when the key was never written).
    */
   async lockKey(namespace: string, key: string): Promise<KeyRow> {
-    await this.#client.query('INSERT INTO meridian_keys (namespace, key) VALUES ($1, $2) ON CONFLICT DO NOTHING', [namespace, key]);
-    const { rows } = await this.#client.query<{ state: Buffer | null; max_hlc: bigint }>(
-      'SELECT state, max_hlc FROM meridian_keys WHERE namespace = $1 AND key = $2 FOR UPDATE',
-      [namespace, key],
-    );
+    const lock = (): Promise<pg.QueryResult<{ state: Buffer | null; max_hlc: bigint }>> =>
+      this.#client.query<{ state: Buffer | null; max_hlc: bigint }>('SELECT state, max_hlc FROM meridian_keys WHERE namespace = $1 AND key = $2 FOR UPDATE', [namespace, key]);
+    // Lock first: an existing key (every write but its first) costs one round trip. Only a
+    // missing row is inserted (a concurrent inserter wins or waits on the unique index) and then
+    // locked — never read unlocked.
+    let { rows } = await lock();
+    if (!rows[0]) {
+      await this.#client.query('INSERT INTO meridian_keys (namespace, key) VALUES ($1, $2) ON CONFLICT DO NOTHING', [namespace, key]);
+      ({ rows } = await lock());
+    }
     const row = rows[0];
     if (!row) throw new StoreError(StoreErrorCode.integrity, `key ${namespace}/${key} has no row after insert-or-lock`);
     return { namespace, key, state: row.state ? new Uint8Array(row.state.buffer, row.state.byteOffset, row.state.byteLength) : undefined, maxHlc: row.max_hlc };
