@@ -157,9 +157,14 @@ export class ReplicationTx {
     await this.#client.query('INSERT INTO meridian_quarantine (namespace, key, dead_letter_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [namespace, key, deadLetterId]);
   }
 
-  async isQuarantined(namespace: string, key: string): Promise<boolean> {
-    const { rowCount } = await this.#client.query('SELECT 1 FROM meridian_quarantine WHERE namespace = $1 AND key = $2', [namespace, key]);
-    return (rowCount ?? 0) > 0;
+  /** Which of these keys are quarantined, in one query (a batch's keys at once). */
+  async quarantinedAmong(keys: readonly { namespace: string; key: string }[]): Promise<Set<string>> {
+    if (keys.length === 0) return new Set();
+    const { rows } = await this.#client.query<{ namespace: string; key: string }>(
+      'SELECT q.namespace, q.key FROM meridian_quarantine q JOIN unnest($1::text[], $2::text[]) AS k(namespace, key) ON q.namespace = k.namespace AND q.key = k.key',
+      [keys.map((k) => k.namespace), keys.map((k) => k.key)],
+    );
+    return new Set(rows.map((r) => JSON.stringify([r.namespace, r.key])));
   }
 
   async releaseQuarantine(namespace: string, key: string): Promise<void> {

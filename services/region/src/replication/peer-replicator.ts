@@ -21,7 +21,7 @@ import { SpanStatusCode, context as otelContext, trace, type Span } from '@opent
 import { DvvSet, dotKey, formatHlc, hlcPhysical, type HybridLogicalClock } from '@meridian/causality';
 import { crdtKind } from '@meridian/crdt';
 import { decodeRecord, parseKafkaMessageKey, ProtocolError, updatesTopic, type NamespaceRecord, type UpdateRecord, type ReplicationRecord } from '@meridian/protocol';
-import { ReplicationTx, type ConflictRow, type PgStore, type StoreTx } from '@meridian/store';
+import { ReplicationTx, type ConflictRow, type NamespaceRow, type PgStore, type StoreTx } from '@meridian/store';
 import { SpanAttribute, SpanName, linksFromTraceparents } from '@meridian/telemetry';
 import { decodeRegisterSet, encodeRegisterSet, type RegisterPolicy, type RegisterVersion } from '../register-state.ts';
 import { hasApplied, markApplied } from './applied-vector.ts';
@@ -307,6 +307,9 @@ export class PeerReplicator {
       const k = JSON.stringify([u.namespace, u.key]);
       byKey.set(k, [...(byKey.get(k) ?? []), u]);
     }
+    // One query for the batch's quarantined keys, one lookup per namespace (not per update).
+    const quarantined = await rtx.quarantinedAmong([...byKey.keys()].map((k) => JSON.parse(k) as [string, string]).map(([namespace, key]) => ({ namespace, key })));
+    const namespaces = new Map<string, NamespaceRow>();
     for (const k of [...byKey.keys()].sort()) {
       const group = byKey.get(k)!.sort((a, b) => (a.originSequence < b.originSequence ? -1 : 1));
       for (const u of group) {
@@ -314,11 +317,11 @@ export class PeerReplicator {
           outcome.duplicates++;
           continue;
         }
-        if (await rtx.isQuarantined(u.namespace, u.key)) {
+        if (quarantined.has(k)) {
           const id = await rtx.deadLetter({ peer: this.peer, partition, offset: -1n, messageKey: `${u.namespace}/${u.key}`, raw: encodeUpdate(u), code: HELD_CODE, reason: 'an earlier update of this key is dead-lettered; redrive it first', namespace: u.namespace, key: u.key, origin: originOf(u), sequence: u.originSequence });
           outcome.deadLetters.push(`quarantined:${id}`);
         } else {
-          await this.#applyUpdate(tx, rtx, u, outcome);
+          await this.#applyUpdate(tx, rtx, u, outcome, namespaces);
         }
         mark(u);
         outcome.applied++;
@@ -364,10 +367,12 @@ export class PeerReplicator {
     if (await rtx.recordConflict(conflict)) outcome.conflicts.push({ kind: 'namespace', namespace: r.namespace, policy: winner.policy, record: conflict });
   }
 
-  async #applyUpdate(tx: StoreTx, rtx: ReplicationTx, u: UpdateRecord, outcome: ApplyOutcome): Promise<void> {
+  /** `namespaces` caches lookups within one transaction (declarations are applied before updates). */
+  async #applyUpdate(tx: StoreTx, rtx: ReplicationTx, u: UpdateRecord, outcome: ApplyOutcome, namespaces = new Map<string, NamespaceRow>()): Promise<void> {
     this.#o.clock.receive(u.hlc);
-    let ns = await tx.getNamespace(u.namespace);
+    let ns = namespaces.get(u.namespace) ?? (await tx.getNamespace(u.namespace));
     if (!ns) ns = (await tx.declareNamespace(u.namespace, u.policy, `${u.origin.region}.${u.origin.epoch}`, u.hlc)).row;
+    namespaces.set(u.namespace, ns);
     if (ns.policy !== u.policy) {
       // Written under a policy that lost (or has not yet met) this namespace's winner: kept in a conflict record, not applied.
       const record = {
