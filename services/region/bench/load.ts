@@ -42,6 +42,8 @@ export interface LoadResult {
   readonly perSecond: number;
   readonly p50: number;
   readonly p99: number;
+  /** Every 2xx latency, ms. */
+  readonly latencies: Float64Array;
   readonly failures: Failures;
 }
 
@@ -133,6 +135,7 @@ async function runAutocannon(options: AutocannonRun): Promise<LoadResult> {
     perSecond: result['2xx'] / result.duration,
     p50: percentile(sample, 50),
     p99: percentile(sample, 99),
+    latencies: sample,
     failures: { errors: result.errors + result.timeouts, non2xx: result.non2xx + result.mismatches, statuses },
   };
 }
@@ -223,5 +226,5 @@ export async function paced(options: PacedRun): Promise<LoadResult> {
   const seconds = (performance.now() - started) / 1000;
   agent.destroy();
   const sample = latencies.sample;
-  return { ok, seconds, perSecond: ok / seconds, p50: percentile(sample, 50), p99: percentile(sample, 99), failures: { errors, non2xx, statuses } };
+  return { ok, seconds, perSecond: ok / seconds, p50: percentile(sample, 50), p99: percentile(sample, 99), latencies: sample, failures: { errors, non2xx, statuses } };
 }
