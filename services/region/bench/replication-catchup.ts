@@ -60,15 +60,9 @@ import { percentile } from './load.ts';
 import { AppliedPoller, TopicTap, cpuSample, cpuUse, pacedWrites, writeAll, type AnsweredWrite, type CpuSample } from './replication-load.ts';
 import { NativeReplication, kafkaLatency, type KafkaLatency } from './replication-baselines.ts';
 
-const runFile = promisify(execFile);
+import { envInt } from './bench-env.ts';
 
-function envInt(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name}: expected an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
-  return n;
-}
+const runFile = promisify(execFile);
 
 /**
  * 10k by default: at the few hundred updates/s measured on a shared 2-core machine that is a

@@ -41,22 +41,15 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { adminUrl, createDatabase, dropDatabase, ensurePostgres, freePort } from '@meridian/infra-local';
+import { adminUrl, createDatabase, dropDatabase, ensurePostgres, freePort, startRegionProcess } from '@meridian/infra-local';
 import { uniqueName } from '@meridian/testkit';
 import { autocannonRate, assertNoFailures, closedLoop, paced, percentile, type LoadResult, type WriteTarget } from './load.ts';
 import { cpuSeconds, cpuSnapshot, machineBusySeconds, type CpuSnapshot } from './cpu.ts';
 import { findPgbench, startPgbench, type PgbenchResult, type PgbenchRun } from './pgbench.ts';
-import { RegionProcess } from './region-process.ts';
+
+import { envInt } from './bench-env.ts';
 
 const runFile = promisify(execFile);
-
-function envInt(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name}: expected an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
-  return n;
-}
 
 const SECONDS = envInt('BENCH_SECONDS', 10, 1, 600);
 const CONNECTIONS = envInt('BENCH_CONNECTIONS', 32, 1, 1000);
@@ -245,12 +238,17 @@ async function main(): Promise<void> {
 
     const port = await freePort();
     const serviceEnv = Object.entries(process.env).filter(([k]) => k.startsWith('MERIDIAN_'));
-    const region = RegionProcess.start({ databaseUrl, port, poolSize: POOL, logFile: join(workDir, 'region.log') });
-    cleanups.push(async () => {
-      const code = await region.stop();
-      if (code !== 0) log(`the region service exited with code ${String(code)}; log:\n${region.logTail()}`);
+    const service = await startRegionProcess({
+      region: 'bench',
+      databaseUrl,
+      port,
+      logFile: join(workDir, 'region.log'),
+      logLevel: 'warn',
+      contextSecret: 'region-write-bench-secret',
+      env: { ...Object.fromEntries(serviceEnv.map(([k, v]) => [k, v ?? ''])), MERIDIAN_PG_POOL_SIZE: String(POOL) },
     });
-    await region.waitReady();
+    cleanups.push(() => service.stop());
+    const region = { baseUrl: service.url, get running() { return service.process.running; }, get pid() { return service.process.pid; }, logTail: () => service.process.logTail() };
     log(`region service ready on ${region.baseUrl} (pid ${String(region.pid)}, pool ${POOL})`);
 
     for (const [ns, policy] of [[LWW_NS, 'lww'], [COUNTER_NS, 'counter'], [SQL_NS, 'lww']] as const) {

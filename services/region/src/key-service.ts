@@ -11,7 +11,8 @@
  * never changes stored data.
  */
 import { createHash } from 'node:crypto';
-import { trace, SpanStatusCode, propagation, context as otelContext, type Span } from '@opentelemetry/api';
+import { type Span } from '@opentelemetry/api';
+import { SpanAttribute, SpanName, currentTraceparent as activeTraceparent, withSpan } from '@meridian/telemetry';
 import { CausalContext, DvvSet, HybridLogicalClock, actorId, type ActorId, type Hlc } from '@meridian/causality';
 import { CrdtError, CrdtErrorCode, crdtKind as lookupCrdtKind, type CrdtKind } from '@meridian/crdt';
 
@@ -33,8 +34,6 @@ import {
   type RegisterPolicy,
   type RegisterSet,
 } from './register-state.ts';
-
-const tracer = trace.getTracer('meridian-region');
 
 /** The body of a key's answer (reads and writes alike). */
 export interface KeyAnswer {
@@ -71,10 +70,9 @@ function isRegister(policy: Policy): policy is RegisterPolicy {
   return policy === 'lww' || policy === 'mv';
 }
 
+/** The W3C traceparent of the active span ('' when none): stored with each version for conflict links. */
 function currentTraceparent(): string {
-  const carrier: Record<string, string> = {};
-  propagation.inject(otelContext.active(), carrier);
-  return carrier['traceparent'] ?? '';
+  return activeTraceparent() ?? '';
 }
 
 export class KeyService {
@@ -150,35 +148,27 @@ export class KeyService {
     checkNamespaceName(name);
     checkKeyName(key);
     const started = performance.now();
-    return tracer.startActiveSpan('meridian.write', { attributes: { 'meridian.namespace': name, 'meridian.key': key, 'meridian.region': this.#o.region } }, async (span) => {
-      try {
-        const answer = await this.#o.store.transaction(async (tx) => {
-          if (meta.idempotencyKey !== undefined) {
-            const fingerprint = createHash('sha256').update(JSON.stringify([name, key, fingerprintParts])).digest('hex');
-            const claim = await tx.claimIdempotencyKey(meta.idempotencyKey, fingerprint);
-            if (!claim.claimed) {
-              if (claim.fingerprint !== fingerprint) {
-                throw new MeridianError('MERIDIAN_IDEMPOTENCY_KEY_REUSED', `Idempotency-Key ${JSON.stringify(meta.idempotencyKey)} was first used for a different request`);
-              }
-              span.setAttribute('meridian.idempotent_replay', true);
-              return { status: claim.status ?? 200, body: claim.response as KeyAnswer, replay: true as const };
+    return withSpan(SpanName.write, { [SpanAttribute.namespace]: name, [SpanAttribute.key]: key, 'meridian.region': this.#o.region }, async (span) => {
+      const answer = await this.#o.store.transaction(async (tx) => {
+        if (meta.idempotencyKey !== undefined) {
+          const fingerprint = createHash('sha256').update(JSON.stringify([name, key, fingerprintParts])).digest('hex');
+          const claim = await tx.claimIdempotencyKey(meta.idempotencyKey, fingerprint);
+          if (!claim.claimed) {
+            if (claim.fingerprint !== fingerprint) {
+              throw new MeridianError('MERIDIAN_IDEMPOTENCY_KEY_REUSED', `Idempotency-Key ${JSON.stringify(meta.idempotencyKey)} was first used for a different request`);
             }
+            span.setAttribute('meridian.idempotent_replay', true);
+            return { status: claim.status ?? 200, body: claim.response as KeyAnswer, replay: true as const };
           }
-          const ns = await this.#namespace(tx, name);
-          span.setAttribute('meridian.policy', ns.policy);
-          const { body } = await work(tx, ns, span);
-          if (meta.idempotencyKey !== undefined) await tx.recordIdempotentAnswer(meta.idempotencyKey, 200, body);
-          return { status: 200, body, replay: false as const, policy: ns.policy };
-        });
-        if (!answer.replay) this.#o.onWrite?.(name, answer.policy, (performance.now() - started) / 1000);
-        return { status: answer.status, body: answer.body };
-      } catch (error) {
-        span.recordException(error as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-        throw error;
-      } finally {
-        span.end();
-      }
+        }
+        const ns = await this.#namespace(tx, name);
+        span.setAttribute(SpanAttribute.policy, ns.policy);
+        const { body } = await work(tx, ns, span);
+        if (meta.idempotencyKey !== undefined) await tx.recordIdempotentAnswer(meta.idempotencyKey, 200, body);
+        return { status: 200, body, replay: false as const, policy: ns.policy };
+      });
+      if (!answer.replay) this.#o.onWrite?.(name, answer.policy, (performance.now() - started) / 1000);
+      return { status: answer.status, body: answer.body };
     });
   }
 

@@ -17,19 +17,18 @@
  *   batch's `meridian.replicate.apply` span, linked to the spans of the concurrent writes.
  */
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage } from 'kafkajs';
-import { SpanStatusCode, context as otelContext, trace, type Span } from '@opentelemetry/api';
+import { context as otelContext, trace, type Span } from '@opentelemetry/api';
 import { DvvSet, dotKey, formatHlc, hlcPhysical, type HybridLogicalClock } from '@meridian/causality';
 import { crdtKind } from '@meridian/crdt';
 import { decodeRecord, parseKafkaMessageKey, ProtocolError, updatesTopic, type NamespaceRecord, type UpdateRecord, type ReplicationRecord } from '@meridian/protocol';
 import { ReplicationTx, type ConflictRow, type NamespaceRow, type PgStore, type StoreTx } from '@meridian/store';
-import { SpanAttribute, SpanName, linksFromTraceparents } from '@meridian/telemetry';
+import { SpanAttribute, SpanName, linksFromTraceparents, meridianTracer, withSpan } from '@meridian/telemetry';
 import { decodeRegisterSet, encodeRegisterSet, type RegisterPolicy, type RegisterVersion } from '../register-state.ts';
 import { hasApplied, markApplied } from './applied-vector.ts';
 import { mergeRegister, withinSkew, type RegisterConflict } from './register-merge.ts';
 import { nextLinkState, type LinkEvent, type LinkState } from './link-state.ts';
 import type { Logger } from './logger.ts';
 
-const tracer = trace.getTracer('meridian-region');
 
 export interface ReplicatorHooks {
   onApplied?(origin: string, count: number): void;
@@ -226,22 +225,14 @@ export class PeerReplicator {
   }
 
   async #apply(partition: number, epoch: bigint, messages: readonly Decoded[]): Promise<void> {
-    await tracer.startActiveSpan(SpanName.replicateApply, { attributes: { [SpanAttribute.origin]: this.peer, [SpanAttribute.batchSize]: messages.length, 'meridian.partition': partition } }, async (span) => {
-      try {
-        const outcome = await this.#o.store.transaction((tx, client) => this.#applyInTransaction(tx, new ReplicationTx(client), partition, epoch, messages));
-        for (const c of outcome.conflicts) this.#traceConflict(span, c);
-        if (outcome.applied > 0) this.#o.hooks?.onApplied?.(this.peer, outcome.applied);
-        for (const m of outcome.merges) this.#o.hooks?.onConcurrentMerge?.(m.namespace, m.policy);
-        for (const d of outcome.deadLetters) this.#o.hooks?.onDeadLetter?.(this.peer, d);
-        span.setAttribute('meridian.applied', outcome.applied);
-        span.setAttribute('meridian.duplicates', outcome.duplicates);
-      } catch (error) {
-        span.recordException(error as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-        throw error;
-      } finally {
-        span.end();
-      }
+    await withSpan(SpanName.replicateApply, { [SpanAttribute.origin]: this.peer, [SpanAttribute.batchSize]: messages.length, 'meridian.partition': partition }, async (span) => {
+      const outcome = await this.#o.store.transaction((tx, client) => this.#applyInTransaction(tx, new ReplicationTx(client), partition, epoch, messages));
+      for (const c of outcome.conflicts) this.#traceConflict(span, c);
+      if (outcome.applied > 0) this.#o.hooks?.onApplied?.(this.peer, outcome.applied);
+      for (const m of outcome.merges) this.#o.hooks?.onConcurrentMerge?.(m.namespace, m.policy);
+      for (const d of outcome.deadLetters) this.#o.hooks?.onDeadLetter?.(this.peer, d);
+      span.setAttribute('meridian.applied', outcome.applied);
+      span.setAttribute('meridian.duplicates', outcome.duplicates);
     });
   }
 
@@ -469,7 +460,7 @@ export class PeerReplicator {
   #traceConflict(parent: Span, c: RecordedConflict): void {
     const record = c.record;
     const { links } = linksFromTraceparents(c.kind === 'register' ? c.traceparents : []);
-    const span = tracer.startSpan(SpanName.conflict, {
+    const span = meridianTracer().startSpan(SpanName.conflict, {
       links,
       attributes: {
         [SpanAttribute.alwaysSample]: true,
