@@ -170,7 +170,8 @@ export class Replication {
 
   /** The session entries of other origins that this region has not applied yet (after a fresh read). */
   async uncovered(session: SessionVector, selfActor: string): Promise<Map<string, bigint>> {
-    await this.refresh();
+    // Only the applied vector matters here (a waiting read polls this): not a whole refresh.
+    this.#applied = new Map((await this.#o.store.replication.applied()).map((r) => [r.origin, r]));
     const positions = this.appliedPositions();
     const missing = new Map<string, bigint>();
     for (const [actor, position] of session) {
