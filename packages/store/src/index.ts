@@ -6,12 +6,14 @@
 export {
   PgStore,
   StoreTx,
+  type ConditionalWrite,
   type IdempotencyClaim,
   type KeyRow,
   type NamespacePolicy,
   type NamespaceRow,
   type RegionIdentity,
   type StoreOptions,
+  type WriteSnapshot,
 } from './pg-store.ts';
 export { StoreError, StoreErrorCode, classifyPgError } from './store-error.ts';
 export { MIGRATIONS, migrate, migrationChecksum, type Migration } from './migrations.ts';

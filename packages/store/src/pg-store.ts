@@ -2,11 +2,15 @@
  * The PostgreSQL adapter of a region: one pool, migrations at open, and transactions that
  * replay themselves on serialization failures and deadlocks.
  *
- * The write path's invariant lives here: a key's row is inserted-or-locked before its state is
- * read (`lockKey`): a missing row cannot be locked, so the first write of a new key inserts an
- * empty row (ON CONFLICT DO NOTHING) and then locks it; two replicas creating one key at once
- * serialise on that row and never mint the same dot. The outbox row is written in the same
- * transaction as the state, so no durable write can miss replication.
+ * The write path's invariant lives here. A write's new state is a function of the key's stored
+ * state and highest HLC alone, so it may be computed from a snapshot and stored only if the row
+ * still holds exactly that snapshot: `compareAndWrite` updates the row (or inserts the missing
+ * row) under that condition and appends the outbox row in the same single statement; a write
+ * that lost the race stores nothing and is redone under the row lock (`transaction` +
+ * `lockKey`). There a key's row is inserted-or-locked before its state is read: a missing row
+ * cannot be locked, so the first write of a new key inserts an empty row (ON CONFLICT DO
+ * NOTHING) and then locks it. Either way two replicas writing one key never mint the same dot or
+ * lose an update, and no durable write can miss replication (docs/decisions/0003).
  */
 import pg from 'pg';
 import { classifyPgError, StoreError, StoreErrorCode } from './store-error.ts';
@@ -39,6 +43,25 @@ export interface RegionIdentity {
   readonly epoch: number;
 }
 
+/** A key's namespace and stored state, read in one statement before an optimistic write. */
+export interface WriteSnapshot {
+  readonly namespace: NamespaceRow | undefined;
+  /** The key's row; undefined when it has none (never written, or the namespace is missing). */
+  readonly key: KeyRow | undefined;
+}
+
+/** What `compareAndWrite` stores: the new state, conditional on the row still being `expected`. */
+export interface ConditionalWrite {
+  readonly namespace: string;
+  readonly key: string;
+  /** The row the new state was computed from (undefined: the key had no row). */
+  readonly expected: KeyRow | undefined;
+  readonly state: Uint8Array;
+  readonly maxHlc: bigint;
+  readonly messageKey: string;
+  readonly envelope: Uint8Array;
+}
+
 export type IdempotencyClaim =
   | { readonly claimed: true }
   | { readonly claimed: false; readonly fingerprint: string; readonly status: number | undefined; readonly response: unknown };
@@ -64,6 +87,51 @@ function toNamespace(r: NamespaceDbRow): NamespaceRow {
   return { name: r.name, policy: r.policy, declaredBy: r.declared_by, declaredHlc: r.declared_hlc, createdAt: r.created_at };
 }
 
+const bytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+const buffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+/**
+ * The write path's statements, named so that each pooled connection parses and plans them once
+ * (node-postgres prepares a named statement on its first use per connection).
+ */
+const SQL = {
+  snapshot: {
+    name: 'meridian_write_snapshot',
+    text: `SELECT n.*, k.key IS NOT NULL AS has_row, k.state, k.max_hlc
+             FROM meridian_namespaces n LEFT JOIN meridian_keys k ON k.namespace = n.name AND k.key = $2
+            WHERE n.name = $1`,
+  },
+  readView: {
+    name: 'meridian_read_view',
+    text: `SELECT n.*, k.state, k.max_hlc, (SELECT max(id) FROM meridian_outbox) AS high_water
+             FROM meridian_namespaces n LEFT JOIN meridian_keys k ON k.namespace = n.name AND k.key = $2
+            WHERE n.name = $1`,
+  },
+  // The outbox row is drawn after the key row is written (the CTE's row feeds the INSERT), so the
+  // transaction owns its id before the outbox id exists; pg_current_xact_id() says so explicitly
+  // (the relay's horizon relies on it). No row from the CTE: the row changed; nothing is stored.
+  updateIfUnchanged: {
+    name: 'meridian_write_update_if_unchanged',
+    text: `WITH saved AS (
+             UPDATE meridian_keys SET state = $3, max_hlc = $4, updated_at = now()
+              WHERE namespace = $1 AND key = $2 AND state IS NOT DISTINCT FROM $5::bytea AND max_hlc = $6
+             RETURNING pg_current_xact_id())
+           INSERT INTO meridian_outbox (message_key, envelope) SELECT $7, $8 FROM saved RETURNING id`,
+  },
+  insertIfMissing: {
+    name: 'meridian_write_insert_if_missing',
+    text: `WITH saved AS (
+             INSERT INTO meridian_keys (namespace, key, state, max_hlc) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING RETURNING pg_current_xact_id())
+           INSERT INTO meridian_outbox (message_key, envelope) SELECT $5, $6 FROM saved RETURNING id`,
+  },
+  lockKey: { name: 'meridian_lock_key', text: 'SELECT state, max_hlc FROM meridian_keys WHERE namespace = $1 AND key = $2 FOR UPDATE' },
+  insertEmptyKey: { name: 'meridian_insert_empty_key', text: 'INSERT INTO meridian_keys (namespace, key) VALUES ($1, $2) ON CONFLICT DO NOTHING' },
+  saveKey: { name: 'meridian_save_key', text: 'UPDATE meridian_keys SET state = $3, max_hlc = $4, updated_at = now() WHERE namespace = $1 AND key = $2' },
+  appendOutbox: { name: 'meridian_append_outbox', text: 'INSERT INTO meridian_outbox (message_key, envelope) SELECT $1, $2 FROM (SELECT pg_current_xact_id()) AS x RETURNING id' },
+  getNamespace: { name: 'meridian_get_namespace', text: 'SELECT * FROM meridian_namespaces WHERE name = $1' },
+} as const;
+
 /** What a write transaction can do. Obtained only inside `PgStore.transaction`. */
 export class StoreTx {
   readonly #client: pg.PoolClient;
@@ -73,7 +141,7 @@ export class StoreTx {
   }
 
   async getNamespace(name: string): Promise<NamespaceRow | undefined> {
-    const { rows } = await this.#client.query<NamespaceDbRow>('SELECT * FROM meridian_namespaces WHERE name = $1', [name]);
+    const { rows } = await this.#client.query<NamespaceDbRow>({ ...SQL.getNamespace, values: [name] });
     return rows[0] ? toNamespace(rows[0]) : undefined;
   }
 
@@ -96,27 +164,22 @@ export class StoreTx {
    */
   async lockKey(namespace: string, key: string): Promise<KeyRow> {
     const lock = (): Promise<pg.QueryResult<{ state: Buffer | null; max_hlc: bigint }>> =>
-      this.#client.query<{ state: Buffer | null; max_hlc: bigint }>('SELECT state, max_hlc FROM meridian_keys WHERE namespace = $1 AND key = $2 FOR UPDATE', [namespace, key]);
+      this.#client.query<{ state: Buffer | null; max_hlc: bigint }>({ ...SQL.lockKey, values: [namespace, key] });
     // Lock first: an existing key (every write but its first) costs one round trip. Only a
     // missing row is inserted (a concurrent inserter wins or waits on the unique index) and then
     // locked — never read unlocked.
     let { rows } = await lock();
     if (!rows[0]) {
-      await this.#client.query('INSERT INTO meridian_keys (namespace, key) VALUES ($1, $2) ON CONFLICT DO NOTHING', [namespace, key]);
+      await this.#client.query({ ...SQL.insertEmptyKey, values: [namespace, key] });
       ({ rows } = await lock());
     }
     const row = rows[0];
     if (!row) throw new StoreError(StoreErrorCode.integrity, `key ${namespace}/${key} has no row after insert-or-lock`);
-    return { namespace, key, state: row.state ? new Uint8Array(row.state.buffer, row.state.byteOffset, row.state.byteLength) : undefined, maxHlc: row.max_hlc };
+    return { namespace, key, state: row.state ? bytes(row.state) : undefined, maxHlc: row.max_hlc };
   }
 
   async saveKey(namespace: string, key: string, state: Uint8Array, maxHlc: bigint): Promise<void> {
-    await this.#client.query('UPDATE meridian_keys SET state = $3, max_hlc = $4, updated_at = now() WHERE namespace = $1 AND key = $2', [
-      namespace,
-      key,
-      Buffer.from(state.buffer, state.byteOffset, state.byteLength),
-      maxHlc,
-    ]);
+    await this.#client.query({ ...SQL.saveKey, values: [namespace, key, buffer(state), maxHlc] });
   }
 
   /** Removes a key row this transaction inserted but never wrote (a no-op operation on a new key). */
@@ -136,10 +199,7 @@ export class StoreTx {
   async appendOutbox(messageKey: string, envelope: Uint8Array): Promise<bigint> {
     // pg_current_xact_id() makes sure this transaction owns a transaction id before the outbox
     // id is drawn (the default runs after the SELECT): the relay's horizon relies on it.
-    const { rows } = await this.#client.query<{ id: bigint }>('INSERT INTO meridian_outbox (message_key, envelope) SELECT $1, $2 FROM (SELECT pg_current_xact_id()) AS x RETURNING id', [
-      messageKey,
-      Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength),
-    ]);
+    const { rows } = await this.#client.query<{ id: bigint }>({ ...SQL.appendOutbox, values: [messageKey, buffer(envelope)] });
     return rows[0]!.id;
   }
 
@@ -290,13 +350,52 @@ export class PgStore {
     });
   }
 
+  /** One statement: the namespace and the key's row (the snapshot an optimistic write computes from). */
+  async writeSnapshot(namespace: string, key: string): Promise<WriteSnapshot> {
+    return this.#read(async () => {
+      const { rows } = await this.pool.query<NamespaceDbRow & { has_row: boolean; state: Buffer | null; max_hlc: bigint | null }>({ ...SQL.snapshot, values: [namespace, key] });
+      const r = rows[0];
+      if (!r) return { namespace: undefined, key: undefined };
+      return { namespace: toNamespace(r), key: r.has_row ? { namespace, key, state: r.state ? bytes(r.state) : undefined, maxHlc: r.max_hlc ?? 0n } : undefined };
+    });
+  }
+
+  /**
+   * One statement, its own transaction: stores `write.state` if the key's row still holds exactly
+   * `write.expected` (or, with no expected row, if the key still has none) and appends the
+   * outbox row. Returns the outbox id, or undefined when the row changed since the snapshot —
+   * then nothing was stored and the caller redoes the write under the row lock.
+   */
+  async compareAndWrite(write: ConditionalWrite): Promise<bigint | undefined> {
+    return this.#read(async () => {
+      const { namespace, key, expected } = write;
+      const { rows } = expected
+        ? await this.pool.query<{ id: bigint }>({
+            ...SQL.updateIfUnchanged,
+            values: [namespace, key, buffer(write.state), write.maxHlc, expected.state ? buffer(expected.state) : null, expected.maxHlc, write.messageKey, buffer(write.envelope)],
+          })
+        : await this.pool.query<{ id: bigint }>({ ...SQL.insertIfMissing, values: [namespace, key, buffer(write.state), write.maxHlc, write.messageKey, buffer(write.envelope)] });
+      return rows[0]?.id;
+    });
+  }
+
+  /** One statement: a key's namespace, committed state (unlocked) and the outbox high-water, for reads. */
+  async readView(namespace: string, key: string): Promise<{ namespace: NamespaceRow | undefined; key: KeyRow | undefined; highWater: bigint }> {
+    return this.#read(async () => {
+      const { rows } = await this.pool.query<NamespaceDbRow & { state: Buffer | null; max_hlc: bigint | null; high_water: bigint | null }>({ ...SQL.readView, values: [namespace, key] });
+      const r = rows[0];
+      if (!r) return { namespace: undefined, key: undefined, highWater: 0n };
+      return { namespace: toNamespace(r), key: r.state ? { namespace, key, state: bytes(r.state), maxHlc: r.max_hlc ?? 0n } : undefined, highWater: r.high_water ?? 0n };
+    });
+  }
+
   /** Reads a key's committed state without locking it. */
   async readKey(namespace: string, key: string): Promise<KeyRow | undefined> {
     return this.#read(async () => {
       const { rows } = await this.pool.query<{ state: Buffer | null; max_hlc: bigint }>('SELECT state, max_hlc FROM meridian_keys WHERE namespace = $1 AND key = $2', [namespace, key]);
       const row = rows[0];
       if (!row?.state) return undefined;
-      return { namespace, key, state: new Uint8Array(row.state.buffer, row.state.byteOffset, row.state.byteLength), maxHlc: row.max_hlc };
+      return { namespace, key, state: bytes(row.state), maxHlc: row.max_hlc };
     });
   }
 

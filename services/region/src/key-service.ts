@@ -20,7 +20,7 @@ import { CrdtError, CrdtErrorCode, crdtKind as lookupCrdtKind, type CrdtKind } f
 type AnyKind = CrdtKind<unknown, unknown>;
 const crdtKind = (policy: string): AnyKind | undefined => lookupCrdtKind(policy);
 import { encodeRecord, kafkaMessageKey, SCHEMA_VERSION, type Policy } from '@meridian/protocol';
-import type { PgStore, StoreTx, NamespaceRow } from '@meridian/store';
+import type { KeyRow, PgStore, NamespaceRow } from '@meridian/store';
 import { MeridianError } from './errors.ts';
 import type { ContextTokens } from './context-token.ts';
 import { checkKeyName, checkNamespaceName } from './names.ts';
@@ -125,51 +125,88 @@ export class KeyService {
     });
   }
 
-  async #namespace(tx: StoreTx, name: string): Promise<NamespaceRow> {
-    const ns = await tx.getNamespace(name);
-    if (!ns) throw new MeridianError('MERIDIAN_NAMESPACE_NOT_FOUND', `namespace ${name} does not exist in region ${this.#o.region}`);
-    return ns;
-  }
-
   // ---- writes -------------------------------------------------------------------------------
 
   /**
-   * Runs one write under the idempotency protocol and the `meridian.write` span. `work` runs in
-   * the transaction and returns the answer; a retry with the same Idempotency-Key and the same
-   * request returns the stored answer instead.
+   * Runs one write under the `meridian.write` span. The write is planned from one snapshot of
+   * the namespace and the key's row and stored by one conditional statement (two round trips in
+   * all); when another write changed the row in between, nothing was stored and the write is
+   * planned again under the row lock. A write with an Idempotency-Key always takes the locked
+   * transaction, where the key is claimed: a retry with the same key and request returns the
+   * stored answer instead.
    */
-  async #write(
-    name: string,
-    key: string,
-    fingerprintParts: unknown,
-    meta: WriteMeta,
-    work: (tx: StoreTx, ns: NamespaceRow, span: Span) => Promise<{ body: KeyAnswer; policy: Policy }>,
-  ): Promise<WriteAnswer> {
+  async #write(name: string, key: string, fingerprintParts: unknown, meta: WriteMeta, plan: PlanWrite): Promise<WriteAnswer> {
     checkNamespaceName(name);
     checkKeyName(key);
     const started = performance.now();
     return withSpan(SpanName.write, { [SpanAttribute.namespace]: name, [SpanAttribute.key]: key, 'meridian.region': this.#o.region }, async (span) => {
-      const answer = await this.#o.store.transaction(async (tx) => {
-        if (meta.idempotencyKey !== undefined) {
-          const fingerprint = createHash('sha256').update(JSON.stringify([name, key, fingerprintParts])).digest('hex');
-          const claim = await tx.claimIdempotencyKey(meta.idempotencyKey, fingerprint);
-          if (!claim.claimed) {
-            if (claim.fingerprint !== fingerprint) {
-              throw new MeridianError('MERIDIAN_IDEMPOTENCY_KEY_REUSED', `Idempotency-Key ${JSON.stringify(meta.idempotencyKey)} was first used for a different request`);
-            }
-            span.setAttribute('meridian.idempotent_replay', true);
-            return { status: claim.status ?? 200, body: claim.response as KeyAnswer, replay: true as const };
-          }
-        }
-        const ns = await this.#namespace(tx, name);
-        span.setAttribute(SpanAttribute.policy, ns.policy);
-        const { body } = await work(tx, ns, span);
-        if (meta.idempotencyKey !== undefined) await tx.recordIdempotentAnswer(meta.idempotencyKey, 200, body);
-        return { status: 200, body, replay: false as const, policy: ns.policy };
-      });
-      if (!answer.replay) this.#o.onWrite?.(name, answer.policy, (performance.now() - started) / 1000);
+      const answer = (meta.idempotencyKey === undefined ? await this.#writeOptimistic(name, key, plan, span) : undefined) ?? (await this.#writeLocked(name, key, fingerprintParts, meta, plan, span));
+      if (answer.policy !== undefined) this.#o.onWrite?.(name, answer.policy, (performance.now() - started) / 1000);
       return { status: answer.status, body: answer.body };
     });
+  }
+
+  /** Snapshot, plan, compare-and-write. Undefined when the row changed meanwhile (nothing stored). */
+  async #writeOptimistic(name: string, key: string, plan: PlanWrite, span: Span): Promise<Written | undefined> {
+    const snapshot = await this.#o.store.writeSnapshot(name, key);
+    const ns = this.#requireNamespace(name, snapshot.namespace);
+    span.setAttribute(SpanAttribute.policy, ns.policy);
+    const planned = plan(ns, snapshot.key, span);
+    if (!planned.save) return { status: 200, body: planned.answer(await this.#o.store.outboxHighWater()), policy: ns.policy };
+    const outboxId = await this.#o.store.compareAndWrite({
+      namespace: name,
+      key,
+      expected: snapshot.key,
+      state: planned.save.state,
+      maxHlc: planned.save.hlc,
+      messageKey: kafkaMessageKey(name, key),
+      envelope: planned.save.envelope,
+    });
+    if (outboxId === undefined) {
+      span.setAttribute('meridian.write.relocked', true);
+      return undefined;
+    }
+    span.setAttribute('meridian.outbox_id', outboxId.toString());
+    return { status: 200, body: planned.answer(outboxId), policy: ns.policy };
+  }
+
+  /** The write in one transaction under the key's row lock (insert-or-lock), with the idempotency protocol. */
+  async #writeLocked(name: string, key: string, fingerprintParts: unknown, meta: WriteMeta, plan: PlanWrite, span: Span): Promise<Written> {
+    return this.#o.store.transaction(async (tx) => {
+      if (meta.idempotencyKey !== undefined) {
+        const fingerprint = createHash('sha256').update(JSON.stringify([name, key, fingerprintParts])).digest('hex');
+        const claim = await tx.claimIdempotencyKey(meta.idempotencyKey, fingerprint);
+        if (!claim.claimed) {
+          if (claim.fingerprint !== fingerprint) {
+            throw new MeridianError('MERIDIAN_IDEMPOTENCY_KEY_REUSED', `Idempotency-Key ${JSON.stringify(meta.idempotencyKey)} was first used for a different request`);
+          }
+          span.setAttribute('meridian.idempotent_replay', true);
+          return { status: claim.status ?? 200, body: claim.response as KeyAnswer, policy: undefined };
+        }
+      }
+      const ns = this.#requireNamespace(name, await tx.getNamespace(name));
+      span.setAttribute(SpanAttribute.policy, ns.policy);
+      const row = await tx.lockKey(name, key);
+      const planned = plan(ns, row, span);
+      let position: bigint;
+      if (planned.save) {
+        await tx.saveKey(name, key, planned.save.state, planned.save.hlc);
+        position = await tx.appendOutbox(kafkaMessageKey(name, key), planned.save.envelope);
+        span.setAttribute('meridian.outbox_id', position.toString());
+      } else {
+        // Nothing to store; a row this transaction inserted for the key must not stay behind empty.
+        if (row.state === undefined) await tx.deleteEmptyKey(name, key);
+        position = await tx.outboxHighWater();
+      }
+      const body = planned.answer(position);
+      if (meta.idempotencyKey !== undefined) await tx.recordIdempotentAnswer(meta.idempotencyKey, 200, body);
+      return { status: 200, body, policy: ns.policy };
+    });
+  }
+
+  #requireNamespace(name: string, ns: NamespaceRow | undefined): NamespaceRow {
+    if (!ns) throw new MeridianError('MERIDIAN_NAMESPACE_NOT_FOUND', `namespace ${name} does not exist in region ${this.#o.region}`);
+    return ns;
   }
 
   #checkValue(value: unknown): asserts value is Json {
@@ -179,8 +216,8 @@ export class KeyService {
     }
   }
 
-  async #appendUpdate(tx: StoreTx, ns: NamespaceRow, key: string, hlc: Hlc, payload: { kind: 'register'; state: Uint8Array } | { kind: 'crdt'; delta: Uint8Array }): Promise<bigint> {
-    const envelope = encodeRecord({
+  #updateEnvelope(ns: NamespaceRow, key: string, hlc: Hlc, payload: { kind: 'register'; state: Uint8Array } | { kind: 'crdt'; delta: Uint8Array }): Uint8Array {
+    return encodeRecord({
       kind: 'update',
       schemaVersion: SCHEMA_VERSION,
       origin: { region: this.#o.region, epoch: this.#o.epoch },
@@ -193,7 +230,6 @@ export class KeyService {
       traceparent: currentTraceparent(),
       payload,
     });
-    return tx.appendOutbox(kafkaMessageKey(ns.name, key), envelope);
   }
 
   /** PUT (value) or DELETE (value undefined) of a register. */
@@ -203,20 +239,21 @@ export class KeyService {
     checkNamespaceName(name);
     checkKeyName(key);
     const clientContext = contextToken === undefined ? undefined : this.#o.tokens.verifyVector(name, key, contextToken);
-    return this.#write(name, key, [value === undefined ? 'delete' : 'put', value, contextToken ?? null], meta, async (tx, ns, span) => {
-      if (!isRegister(ns.policy)) {
-        throw new MeridianError('MERIDIAN_WRONG_POLICY', `namespace ${name} holds ${ns.policy} values: use POST /v1/ns/${name}/keys/{key}/ops, not ${value === undefined ? 'DELETE' : 'PUT'}`);
+    return this.#write(name, key, [value === undefined ? 'delete' : 'put', value, contextToken ?? null], meta, (ns, row, span) => {
+      const policy = ns.policy;
+      if (!isRegister(policy)) {
+        throw new MeridianError('MERIDIAN_WRONG_POLICY', `namespace ${name} holds ${policy} values: use POST /v1/ns/${name}/keys/{key}/ops, not ${value === undefined ? 'DELETE' : 'PUT'}`);
       }
-      const row = await tx.lockKey(name, key);
-      const set: RegisterSet = row.state ? decodeRegisterSet(row.state) : DvvSet.empty();
-      const hlc = this.#stamp(row.maxHlc);
-      const { set: next, dot } = writeRegister(set, ns.policy, clientContext, this.actor, { value, hlc, traceparent: currentTraceparent() || undefined });
+      const set: RegisterSet = row?.state ? decodeRegisterSet(row.state) : DvvSet.empty();
+      const hlc = this.#stamp(row?.maxHlc ?? 0n);
+      const { set: next, dot } = writeRegister(set, policy, clientContext, this.actor, { value, hlc, traceparent: currentTraceparent() || undefined });
       span.setAttribute('meridian.dot', `${dot.actor}:${dot.counter}`);
-      span.setAttribute('meridian.blind_write', clientContext === undefined && ns.policy === 'mv');
+      span.setAttribute('meridian.blind_write', clientContext === undefined && policy === 'mv');
       const state = encodeRegisterSet(next);
-      await tx.saveKey(name, key, state, hlc);
-      const outboxId = await this.#appendUpdate(tx, ns, key, hlc, { kind: 'register', state });
-      return { policy: ns.policy, body: this.#registerBody(name, key, next, ns.policy, new Map([[this.actor, outboxId]])) };
+      return {
+        save: { state, hlc, envelope: this.#updateEnvelope(ns, key, hlc, { kind: 'register', state }) },
+        answer: (position) => this.#registerBody(name, key, next, policy, new Map([[this.actor, position]])),
+      };
     });
   }
 
@@ -235,10 +272,10 @@ export class KeyService {
   async read(name: string, key: string): Promise<KeyAnswer> {
     checkNamespaceName(name);
     checkKeyName(key);
-    const ns = await this.#o.store.getNamespace(name);
-    if (!ns) throw new MeridianError('MERIDIAN_NAMESPACE_NOT_FOUND', `namespace ${name} does not exist in region ${this.#o.region}`);
-    const [row, highWater] = await Promise.all([this.#o.store.readKey(name, key), this.#o.store.outboxHighWater()]);
-    const session = new Map([[this.actor, highWater]]);
+    const view = await this.#o.store.readView(name, key);
+    const ns = this.#requireNamespace(name, view.namespace);
+    const row = view.key;
+    const session = new Map([[this.actor, view.highWater]]);
     if (!row?.state) throw new MeridianError('MERIDIAN_KEY_NOT_FOUND', `key ${key} does not exist in namespace ${name}`, { session: formatSession(session) });
     if (isRegister(ns.policy)) {
       const set = decodeRegisterSet(row.state);
@@ -258,8 +295,8 @@ export class KeyService {
   }
 
   /**
-   * POST …/ops on a CRDT key: validate the operation for the namespace's kind, apply it under
-   * the key's lock, store the new state and ship the delta. A `context` field (from a read)
+   * POST …/ops on a CRDT key: validate the operation for the namespace's kind, apply it to the
+   * key's state, store the new state and ship the delta. A `context` field (from a read)
    * limits a remove to what the client saw; without it, a remove removes what this region has.
    */
   async applyOps(name: string, key: string, body: unknown, meta: WriteMeta): Promise<WriteAnswer> {
@@ -269,28 +306,40 @@ export class KeyService {
     const { context: token, ...opBody } = body as Record<string, unknown>;
     if (token !== undefined && typeof token !== 'string') throw new MeridianError('MERIDIAN_INVALID_CONTEXT', 'expected "context" to be a context token string');
     const observed = token === undefined ? undefined : this.#o.tokens.verifyContext(name, key, token);
-    return this.#write(name, key, ['ops', body], meta, async (tx, ns, span) => {
+    return this.#write(name, key, ['ops', body], meta, (ns, row) => {
       const kind = crdtKind(ns.policy);
       if (!kind) throw new MeridianError('MERIDIAN_WRONG_POLICY', `namespace ${name} holds ${ns.policy} registers: write them with PUT /v1/ns/${name}/keys/{key}`);
       const op = crdtCall(() => kind.validateOp(opBody));
-      const row = await tx.lockKey(name, key);
-      const state = row.state ? kind.decode(row.state) : kind.empty();
-      const hlc = this.#stamp(row.maxHlc);
+      const state = row?.state ? kind.decode(row.state) : kind.empty();
+      const hlc = this.#stamp(row?.maxHlc ?? 0n);
       const { state: next, delta } = crdtCall(() => kind.apply(state, op, { actor: this.actor, hlc, ...(observed ? { observed } : {}) }));
-      let outboxId: bigint | undefined;
-      if (!kind.isBottom(delta)) {
-        // A delta that changes nothing (removing an absent element) needs no replication.
-        await tx.saveKey(name, key, kind.encode(next), hlc);
-        outboxId = await this.#appendUpdate(tx, ns, key, hlc, { kind: 'crdt', delta: kind.encode(delta) });
-        span.setAttribute('meridian.outbox_id', outboxId.toString());
-      } else if (row.state === undefined) {
-        // Nothing was written: the freshly inserted row must not stay behind empty.
-        await tx.deleteEmptyKey(name, key);
-      }
-      const session = new Map([[this.actor, outboxId ?? (await tx.outboxHighWater())]]);
-      return { policy: ns.policy, body: this.#crdtBody(name, key, kind, next, session) };
+      const answer = (position: bigint): KeyAnswer => this.#crdtBody(name, key, kind, next, new Map([[this.actor, position]]));
+      // A delta that changes nothing (removing an absent element) needs no replication.
+      if (kind.isBottom(delta)) return { save: undefined, answer };
+      return { save: { state: kind.encode(next), hlc, envelope: this.#updateEnvelope(ns, key, hlc, { kind: 'crdt', delta: kind.encode(delta) }) }, answer };
     });
   }
+}
+
+/** What a write computed from the key's state: what to store, and its answer. */
+interface WritePlan {
+  /** The new state, its HLC and its replication envelope; undefined when the write changes nothing. */
+  readonly save: { readonly state: Uint8Array; readonly hlc: Hlc; readonly envelope: Uint8Array } | undefined;
+  /** The answer, given this region's session position (the write's outbox id, or the high-water). */
+  answer(position: bigint): KeyAnswer;
+}
+
+/**
+ * Plans a write from the namespace and the key's row (undefined: no row). It may run twice (a
+ * lost compare-and-write is planned again under the lock), so it only computes; bad input throws.
+ */
+type PlanWrite = (ns: NamespaceRow, row: KeyRow | undefined, span: Span) => WritePlan;
+
+/** A write's outcome; `policy` is undefined for an idempotent replay (not a new write). */
+interface Written {
+  readonly status: number;
+  readonly body: KeyAnswer;
+  readonly policy: Policy | undefined;
 }
 
 /** The causal context of a CRDT state (sets and maps have one; counters need none). */
