@@ -45,7 +45,7 @@ export function createInstrumentations(config: ResolvedTelemetryConfig): Instrum
       }),
     );
   }
-  if (enabled.pg) list.push(new PgInstrumentation({ requireParentSpan: true, enhancedDatabaseReporting: false }));
+  if (enabled.pg) list.push(new PgInstrumentation({ requireParentSpan: true, enhancedDatabaseReporting: false, ignoreConnectSpans: true }));
   if (enabled.kafkajs) list.push(new KafkaJsInstrumentation());
   return list;
 }

@@ -103,20 +103,18 @@ function pgbenchScript(workload: string, stateBytes: number): string {
 }
 
 /**
- * The statements of the service's lww write, as PgStore.transaction, StoreTx.getNamespace,
- * lockKey, saveKey and appendOutbox send them (packages/store/src/pg-store.ts: keep in step), without the service.
+ * The statements of the service's lww write, as PgStore.writeSnapshot and compareAndWrite send
+ * them (packages/store/src/pg-store.ts, `SQL`: keep in step), without the service: the snapshot
+ * (namespace and key row in one statement, the row's HLC kept with \gset), then the conditional
+ * update of the row with its outbox row in one statement. The condition compares the stored
+ * state with itself (a pgbench script cannot carry the bytes), the HLC with the snapshot's.
  */
 function serviceSqlScript(stateBytes: number, envelopeBytes: number): string {
   const key = `'k' || :k`;
   return [
     `\\set k random(1, ${KEYS})`,
-    'BEGIN;',
-    `SELECT * FROM meridian_namespaces WHERE name = '${SQL_NS}';`,
-    `INSERT INTO meridian_keys (namespace, key) VALUES ('${SQL_NS}', ${key}) ON CONFLICT DO NOTHING;`,
-    `SELECT state, max_hlc FROM meridian_keys WHERE namespace = '${SQL_NS}' AND key = ${key} FOR UPDATE;`,
-    `UPDATE meridian_keys SET state = ${hexBytes(stateBytes)}, max_hlc = max_hlc + 1, updated_at = now() WHERE namespace = '${SQL_NS}' AND key = ${key};`,
-    `INSERT INTO meridian_outbox (message_key, envelope) SELECT '${SQL_NS}/' || ${key}, ${hexBytes(envelopeBytes)} FROM (SELECT pg_current_xact_id()) AS x RETURNING id;`,
-    'COMMIT;',
+    `SELECT n.policy, k.key IS NOT NULL AS has_row, k.max_hlc AS h FROM meridian_namespaces n LEFT JOIN meridian_keys k ON k.namespace = n.name AND k.key = ${key} WHERE n.name = '${SQL_NS}' \\gset`,
+    `WITH saved AS (UPDATE meridian_keys SET state = ${hexBytes(stateBytes)}, max_hlc = :h + 1, updated_at = now() WHERE namespace = '${SQL_NS}' AND key = ${key} AND state IS NOT DISTINCT FROM state AND max_hlc = :h RETURNING pg_current_xact_id()) INSERT INTO meridian_outbox (message_key, envelope) SELECT '${SQL_NS}/' || ${key}, ${hexBytes(envelopeBytes)} FROM saved RETURNING id;`,
     '',
   ].join('\n');
 }
