@@ -12,7 +12,8 @@
  *   region and however many times it is observed.
  */
 import type pg from 'pg';
-import { classifyPgError } from './store-error.ts';
+import type { NamespaceRow } from './pg-store.ts';
+import { classifyPgError, StoreError, StoreErrorCode } from './store-error.ts';
 
 export interface AppliedRow {
   readonly origin: string;
@@ -70,6 +71,28 @@ export interface HeartbeatRow {
   readonly receivedAt: Date;
 }
 
+/** A key a replicator's batch touches. */
+export interface KeyRef {
+  readonly namespace: string;
+  readonly key: string;
+}
+
+/** A key row locked by an apply transaction. */
+export interface LockedKey extends KeyRef {
+  /** undefined: the key was never written (this transaction inserted its row). */
+  readonly state: Uint8Array | undefined;
+  readonly maxHlc: bigint;
+}
+
+/** A key's new state, to be stored by `saveKeys`. */
+export interface KeyWrite extends KeyRef {
+  readonly state: Uint8Array;
+  readonly maxHlc: bigint;
+}
+
+/** A partition's consumer offset row, locked: the stored next offset, or 'fenced' (another owner epoch, or no row). */
+export type LockedOffset = { readonly nextOffset: bigint } | 'fenced';
+
 export interface RelayState {
   readonly leaseEpoch: bigint;
   readonly lastOutboxId: bigint;
@@ -97,6 +120,52 @@ function toApplied(r: AppliedDbRow): AppliedRow {
   return { origin: r.origin, region: r.region, contiguous: r.contiguous, contiguousOutboxId: r.contiguous_outbox_id, beyond: r.beyond.map(([s, id]) => [BigInt(s), BigInt(id)] as const) };
 }
 
+/**
+ * A replicator's set-based statements: a constant number per apply transaction, however many
+ * updates it carries. Named, so each pooled connection parses and plans them once.
+ */
+const APPLY_SQL = {
+  lockOffsets: { name: 'meridian_apply_lock_offsets', text: 'SELECT partition, next_offset, owner_epoch FROM meridian_offsets WHERE peer = $1 AND partition = ANY($2::int[]) ORDER BY partition FOR UPDATE' },
+  saveOffsets: {
+    name: 'meridian_apply_save_offsets',
+    text: 'UPDATE meridian_offsets AS o SET next_offset = u.next_offset FROM unnest($2::int[], $3::bigint[]) AS u(partition, next_offset) WHERE o.peer = $1 AND o.partition = u.partition',
+  },
+  lockApplied: { name: 'meridian_apply_lock_applied', text: 'SELECT * FROM meridian_applied WHERE origin = ANY($1::text[]) ORDER BY origin FOR UPDATE' },
+  insertApplied: { name: 'meridian_apply_insert_applied', text: 'INSERT INTO meridian_applied (origin, region) SELECT * FROM unnest($1::text[], $2::text[]) AS u(origin, region) ORDER BY origin ON CONFLICT DO NOTHING' },
+  saveApplied: {
+    name: 'meridian_apply_save_applied',
+    text: `UPDATE meridian_applied AS a SET contiguous = u.contiguous, contiguous_outbox_id = u.contiguous_outbox_id, beyond = u.beyond
+             FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::jsonb[]) AS u(origin, contiguous, contiguous_outbox_id, beyond) WHERE a.origin = u.origin`,
+  },
+  namespacesAmong: {
+    name: 'meridian_apply_namespaces',
+    text: 'SELECT name, policy, declared_by AS "declaredBy", declared_hlc AS "declaredHlc", created_at AS "createdAt" FROM meridian_namespaces WHERE name = ANY($1::text[])',
+  },
+  lockKeys: {
+    name: 'meridian_apply_lock_keys',
+    text: `SELECT namespace, key, state, max_hlc FROM meridian_keys
+            WHERE (namespace, key) IN (SELECT * FROM unnest($1::text[], $2::text[])) ORDER BY namespace, key FOR UPDATE`,
+  },
+  insertKeys: {
+    name: 'meridian_apply_insert_keys',
+    text: 'INSERT INTO meridian_keys (namespace, key) SELECT * FROM unnest($1::text[], $2::text[]) AS u(namespace, key) ORDER BY namespace, key ON CONFLICT DO NOTHING RETURNING namespace, key',
+  },
+  saveKeys: {
+    name: 'meridian_apply_save_keys',
+    text: `UPDATE meridian_keys AS k SET state = u.state, max_hlc = u.max_hlc, updated_at = now()
+             FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[]) AS u(namespace, key, state, max_hlc) WHERE k.namespace = u.namespace AND k.key = u.key`,
+  },
+  // Not named: rare, and its one parameter is the whole list as JSON (text[] columns cannot come
+  // out of unnest, which flattens arrays of arrays).
+  recordConflicts: {
+    text: `INSERT INTO meridian_conflicts (id, namespace, key, policy, kind, versions, outcome, regions, trace_ids, skew_flagged)
+           SELECT c->>'id', c->>'namespace', c->>'key', c->>'policy', c->>'kind', c->'versions', c->'outcome',
+                  ARRAY(SELECT jsonb_array_elements_text(c->'regions')), ARRAY(SELECT jsonb_array_elements_text(c->'traceIds')), (c->>'skewFlagged')::boolean
+             FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(c, ord) ORDER BY ord
+           ON CONFLICT (id) DO NOTHING RETURNING id`,
+  },
+} as const;
+
 /** What a replicator's apply transaction does besides key state (StoreTx). */
 export class ReplicationTx {
   readonly #client: pg.PoolClient;
@@ -105,43 +174,106 @@ export class ReplicationTx {
     this.#client = client;
   }
 
-  /** Locks the partition's offset row and checks the owner epoch: the stored next offset, or 'fenced'. */
-  async lockOffset(peer: string, partition: number, ownerEpoch: bigint): Promise<bigint | 'fenced'> {
-    const { rows } = await this.#client.query<{ next_offset: bigint; owner_epoch: bigint }>('SELECT next_offset, owner_epoch FROM meridian_offsets WHERE peer = $1 AND partition = $2 FOR UPDATE', [peer, partition]);
-    const row = rows[0];
-    if (!row || row.owner_epoch !== ownerEpoch) return 'fenced';
-    return row.next_offset;
-  }
-
-  async saveOffset(peer: string, partition: number, nextOffset: bigint): Promise<void> {
-    await this.#client.query('UPDATE meridian_offsets SET next_offset = $3 WHERE peer = $1 AND partition = $2', [peer, partition, nextOffset]);
-  }
-
-  /** The applied rows of these origins, locked (sorted, so concurrent batches never deadlock). */
-  async lockApplied(origins: readonly { origin: string; region: string }[]): Promise<Map<string, AppliedRow>> {
-    const sorted = [...new Map(origins.map((o) => [o.origin, o])).values()].sort((a, b) => (a.origin < b.origin ? -1 : 1));
-    for (const o of sorted) await this.#client.query('INSERT INTO meridian_applied (origin, region) VALUES ($1, $2) ON CONFLICT DO NOTHING', [o.origin, o.region]);
-    const { rows } = await this.#client.query<AppliedDbRow>('SELECT * FROM meridian_applied WHERE origin = ANY($1) ORDER BY origin FOR UPDATE', [sorted.map((o) => o.origin)]);
-    return new Map(rows.map((r) => [r.origin, toApplied(r)]));
-  }
-
-  async saveApplied(row: AppliedRow): Promise<void> {
-    await this.#client.query('UPDATE meridian_applied SET contiguous = $2, contiguous_outbox_id = $3, beyond = $4 WHERE origin = $1', [
-      row.origin,
-      row.contiguous,
-      row.contiguousOutboxId,
-      JSON.stringify(row.beyond.map(([s, id]) => [s.toString(), id.toString()])),
-    ]);
-  }
-
-  /** Records a conflict unless one with its id exists; true when this call recorded it. */
-  async recordConflict(c: ConflictRow): Promise<boolean> {
-    const r = await this.#client.query(
-      `INSERT INTO meridian_conflicts (id, namespace, key, policy, kind, versions, outcome, regions, trace_ids, skew_flagged)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING`,
-      [c.id, c.namespace, c.key, c.policy, c.kind, JSON.stringify(c.versions), JSON.stringify(c.outcome), c.regions, c.traceIds, c.skewFlagged],
+  /**
+   * Locks the offset rows of these partitions (ascending, so concurrent appliers never deadlock)
+   * and checks each one's owner epoch: per partition, the stored next offset or 'fenced'.
+   */
+  async lockOffsets(peer: string, owners: readonly { readonly partition: number; readonly epoch: bigint }[]): Promise<Map<number, LockedOffset>> {
+    const { rows } = await this.#client.query<{ partition: number; next_offset: bigint; owner_epoch: bigint }>({ ...APPLY_SQL.lockOffsets, values: [peer, owners.map((o) => o.partition)] });
+    const stored = new Map(rows.map((r) => [r.partition, r]));
+    return new Map(
+      owners.map((o): [number, LockedOffset] => {
+        const row = stored.get(o.partition);
+        return [o.partition, row && row.owner_epoch === o.epoch ? { nextOffset: row.next_offset } : 'fenced'];
+      }),
     );
-    return r.rowCount === 1;
+  }
+
+  /** Stores the next offsets of partitions locked by `lockOffsets`, in one statement. */
+  async saveOffsets(peer: string, offsets: readonly { readonly partition: number; readonly nextOffset: bigint }[]): Promise<void> {
+    if (offsets.length === 0) return;
+    await this.#client.query({ ...APPLY_SQL.saveOffsets, values: [peer, offsets.map((o) => o.partition), offsets.map((o) => o.nextOffset.toString())] });
+  }
+
+  /** The applied rows of these origins, inserted if missing and locked (sorted, so concurrent batches never deadlock). */
+  async lockApplied(origins: readonly { origin: string; region: string }[]): Promise<Map<string, AppliedRow>> {
+    const wanted = [...new Map(origins.map((o) => [o.origin, o])).values()].sort((a, b) => (a.origin < b.origin ? -1 : 1));
+    if (wanted.length === 0) return new Map();
+    const lock = async (): Promise<Map<string, AppliedRow>> => {
+      const { rows } = await this.#client.query<AppliedDbRow>({ ...APPLY_SQL.lockApplied, values: [wanted.map((o) => o.origin)] });
+      return new Map(rows.map((r) => [r.origin, toApplied(r)]));
+    };
+    // Lock first: an origin's row exists after its first batch. A missing row cannot be locked:
+    // insert the missing ones, then lock them all.
+    const locked = await lock();
+    if (locked.size === wanted.length) return locked;
+    const missing = wanted.filter((o) => !locked.has(o.origin));
+    await this.#client.query({ ...APPLY_SQL.insertApplied, values: [missing.map((o) => o.origin), missing.map((o) => o.region)] });
+    return lock();
+  }
+
+  /** Stores applied rows (several origins in one statement). */
+  async saveApplied(rows: readonly AppliedRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.#client.query({
+      ...APPLY_SQL.saveApplied,
+      values: [rows.map((r) => r.origin), rows.map((r) => r.contiguous.toString()), rows.map((r) => r.contiguousOutboxId.toString()), rows.map((r) => JSON.stringify(r.beyond.map(([s, id]) => [s.toString(), id.toString()])))],
+    });
+  }
+
+  /** The stored rows of these namespaces, in one query (unlocked, like `StoreTx.getNamespace`). */
+  async namespacesAmong(names: readonly string[]): Promise<Map<string, NamespaceRow>> {
+    if (names.length === 0) return new Map();
+    const { rows } = await this.#client.query<NamespaceRow>({ ...APPLY_SQL.namespacesAmong, values: [names] });
+    return new Map(rows.map((r) => [r.name, r]));
+  }
+
+  /**
+   * Insert-or-lock of many keys (a batch's): after this call every key's row exists and is held
+   * by this transaction. Existing rows are locked first, with one statement, in (namespace, key)
+   * order — the order every apply takes its locks in. A missing row cannot be locked: the missing
+   * keys are inserted with one statement (sorted, ON CONFLICT DO NOTHING); a row this
+   * transaction inserted is its own until commit (nobody else can see, lock or insert it), so it
+   * needs no lock; a key a concurrent transaction inserted first (the insert waited for it) is
+   * locked by one more statement. Rows come back keyed by `JSON.stringify([namespace, key])`.
+   */
+  async lockKeys(keys: readonly KeyRef[]): Promise<Map<string, LockedKey>> {
+    const out = new Map<string, LockedKey>();
+    if (keys.length === 0) return out;
+    const lock = async (wanted: readonly KeyRef[]): Promise<void> => {
+      const { rows } = await this.#client.query<{ namespace: string; key: string; state: Buffer | null; max_hlc: bigint }>({ ...APPLY_SQL.lockKeys, values: [wanted.map((k) => k.namespace), wanted.map((k) => k.key)] });
+      for (const r of rows) out.set(JSON.stringify([r.namespace, r.key]), { namespace: r.namespace, key: r.key, state: r.state ? bytes(r.state) : undefined, maxHlc: r.max_hlc });
+    };
+    await lock(keys);
+    let missing = keys.filter((k) => !out.has(JSON.stringify([k.namespace, k.key])));
+    if (missing.length === 0) return out;
+    const { rows } = await this.#client.query<{ namespace: string; key: string }>({ ...APPLY_SQL.insertKeys, values: [missing.map((k) => k.namespace), missing.map((k) => k.key)] });
+    for (const r of rows) out.set(JSON.stringify([r.namespace, r.key]), { namespace: r.namespace, key: r.key, state: undefined, maxHlc: 0n });
+    missing = missing.filter((k) => !out.has(JSON.stringify([k.namespace, k.key])));
+    if (missing.length > 0) await lock(missing);
+    const lost = missing.find((k) => !out.has(JSON.stringify([k.namespace, k.key])));
+    if (lost) throw new StoreError(StoreErrorCode.integrity, `key ${lost.namespace}/${lost.key} has no row after insert-or-lock`);
+    return out;
+  }
+
+  /** Stores the new states of keys locked by `lockKeys`, in one statement. */
+  async saveKeys(writes: readonly KeyWrite[]): Promise<void> {
+    if (writes.length === 0) return;
+    await this.#client.query({
+      ...APPLY_SQL.saveKeys,
+      values: [writes.map((w) => w.namespace), writes.map((w) => w.key), writes.map((w) => buffer(w.state)), writes.map((w) => w.maxHlc.toString())],
+    });
+  }
+
+  /**
+   * Records conflicts, in order, each unless one with its id exists (in the table or earlier in
+   * the list): the ids this call recorded. One statement.
+   */
+  async recordConflicts(conflicts: readonly ConflictRow[]): Promise<Set<string>> {
+    const unique = [...new Map(conflicts.map((c) => [c.id, c])).values()];
+    if (unique.length === 0) return new Set();
+    const { rows } = await this.#client.query<{ id: string }>(APPLY_SQL.recordConflicts.text, [JSON.stringify(unique)]);
+    return new Set(rows.map((r) => r.id));
   }
 
   async deadLetter(d: DeadLetterInput): Promise<bigint> {
@@ -261,18 +393,17 @@ export class ReplicationReads {
   }
 
   /**
-   * The publish horizon: the highest committed outbox id, and the transaction-id bound that every
-   * transaction running now is below. Once the server's xmin passes that bound, no row at or
-   * below the id can still appear: the transactions that drew lower ids have all ended.
+   * One probe of the publish horizon, from one snapshot: the highest committed outbox id, the
+   * transaction-id bound that every transaction running now is below (`xmax`), and the oldest
+   * transaction still running (`xmin`; equal to `xmax` when none is). Rows at or below `maxId`
+   * are safe to publish once a probe's `xmin` reaches this probe's `xmax` — at once, when this
+   * probe's own `xmin` does: the transactions that drew lower ids have all ended.
    */
-  async outboxHorizon(): Promise<{ maxId: bigint; xmax: bigint }> {
-    const { rows } = await this.#q<{ max_id: bigint | null; xmax: string }>('SELECT (SELECT max(id) FROM meridian_outbox) AS max_id, pg_snapshot_xmax(pg_current_snapshot())::text AS xmax');
-    return { maxId: rows[0]?.max_id ?? 0n, xmax: BigInt(rows[0]!.xmax) };
-  }
-
-  async transactionsEndedBelow(xmax: bigint): Promise<boolean> {
-    const { rows } = await this.#q<{ done: boolean }>('SELECT pg_snapshot_xmin(pg_current_snapshot())::text::numeric >= $1::numeric AS done', [xmax.toString()]);
-    return rows[0]?.done === true;
+  async outboxHorizon(): Promise<{ maxId: bigint; xmax: bigint; xmin: bigint }> {
+    const { rows } = await this.#q<{ max_id: bigint | null; xmax: string; xmin: string }>(
+      'SELECT (SELECT max(id) FROM meridian_outbox) AS max_id, pg_snapshot_xmax(s)::text AS xmax, pg_snapshot_xmin(s)::text AS xmin FROM pg_current_snapshot() AS s',
+    );
+    return { maxId: rows[0]?.max_id ?? 0n, xmax: BigInt(rows[0]!.xmax), xmin: BigInt(rows[0]!.xmin) };
   }
 
   async outboxAfter(afterId: bigint, upToId: bigint, limit: number): Promise<OutboxRow[]> {
@@ -280,35 +411,22 @@ export class ReplicationReads {
     return rows.map((r) => ({ id: r.id, messageKey: r.message_key, envelope: bytes(r.envelope) }));
   }
 
-  /** Marks rows published with their sequences, under the lease: 'fenced' when the lease moved on. */
+  /**
+   * Marks rows published with their sequences, under the lease, in one statement: the lease row's
+   * position moves only if this relay still holds the lease epoch, and the outbox rows are marked
+   * only together with it. 'fenced' when the lease moved on (nothing changed).
+   */
   async markPublished(epoch: bigint, rows: readonly { id: bigint; sequence: bigint }[]): Promise<'ok' | 'fenced'> {
-    const client = await this.#pool.connect().catch((e: unknown) => {
-      throw classifyPgError(e);
-    });
-    try {
-      await client.query('BEGIN');
-      const last = rows.at(-1);
-      if (!last) {
-        await client.query('ROLLBACK');
-        return 'ok';
-      }
-      const lease = await client.query('UPDATE meridian_relay SET last_outbox_id = $2, last_sequence = $3 WHERE lease_epoch = $1', [epoch, last.id, last.sequence]);
-      if (lease.rowCount !== 1) {
-        await client.query('ROLLBACK');
-        return 'fenced';
-      }
-      await client.query('UPDATE meridian_outbox AS o SET sequence = m.seq, published_at = now() FROM unnest($1::bigint[], $2::bigint[]) AS m(id, seq) WHERE o.id = m.id', [
-        rows.map((r) => r.id.toString()),
-        rows.map((r) => r.sequence.toString()),
-      ]);
-      await client.query('COMMIT');
-      return 'ok';
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw classifyPgError(error);
-    } finally {
-      client.release();
-    }
+    const last = rows.at(-1);
+    if (!last) return 'ok';
+    const { rows: marked } = await this.#q<{ n: string }>(
+      `WITH lease AS (UPDATE meridian_relay SET last_outbox_id = $2, last_sequence = $3 WHERE lease_epoch = $1 RETURNING 1),
+            marked AS (UPDATE meridian_outbox AS o SET sequence = m.seq, published_at = now()
+                         FROM unnest($4::bigint[], $5::bigint[]) AS m(id, seq), lease WHERE o.id = m.id RETURNING 1)
+       SELECT (SELECT count(*) FROM lease)::text AS n`,
+      [epoch, last.id, last.sequence, rows.map((r) => r.id.toString()), rows.map((r) => r.sequence.toString())],
+    );
+    return marked[0]?.n === '1' ? 'ok' : 'fenced';
   }
 
   async pruneOutbox(olderThanSeconds: number): Promise<number> {

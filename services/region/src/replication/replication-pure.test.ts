@@ -2,28 +2,85 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { DvvSet, dotKey } from '@meridian/causality';
 import type { AppliedRow } from '@meridian/store';
-import { hasApplied, markApplied } from './applied-vector.ts';
+import { AppliedVector } from './applied-vector.ts';
 import { conflictId, mergeRegister } from './register-merge.ts';
 import { LINK_TRANSITIONS, LinkEvents, LinkStates, nextLinkState } from './link-state.ts';
 import type { RegisterSet, RegisterVersion } from '../register-state.ts';
 
 const empty: AppliedRow = { origin: 'us.1', region: 'us', contiguous: 0n, contiguousOutboxId: 0n, beyond: [] };
 
+/** The law: contiguous = the largest S such that every sequence <= S is applied. */
+function expectedContiguous(applied: ReadonlySet<number>, from = 0): number {
+  let s = from;
+  while (applied.has(s + 1)) s++;
+  return s;
+}
+
 describe('applied vector', () => {
   it('in any arrival order, with duplicates, ends contiguous at the highest complete run', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 1, max: 30 }), { maxLength: 80 }), (arrivals) => {
-        let row = empty;
-        for (const s of arrivals) row = markApplied(row, BigInt(s), BigInt(s * 10));
-        const seen = new Set(arrivals);
-        let expected = 0;
-        while (seen.has(expected + 1)) expected++;
+        const vector = AppliedVector.fromRow(empty);
+        const seen = new Set<number>();
+        for (const s of arrivals) {
+          expect(vector.mark(BigInt(s), BigInt(s * 10))).toBe(!seen.has(s));
+          seen.add(s);
+          // The law holds after every step, not only at the end.
+          expect(vector.contiguous).toBe(BigInt(expectedContiguous(seen)));
+        }
+        const row = vector.toRow();
+        const expected = expectedContiguous(seen);
         expect(row.contiguous).toBe(BigInt(expected));
         expect(row.contiguousOutboxId).toBe(BigInt(expected * 10));
-        for (let s = 1; s <= 31; s++) expect(hasApplied(row, BigInt(s))).toBe(seen.has(s));
-        expect(row.beyond.every(([s]) => s > row.contiguous)).toBe(true);
+        for (let s = 1; s <= 31; s++) expect(vector.has(BigInt(s))).toBe(seen.has(s));
+        // beyond: exactly the applied sequences above the prefix, ascending, with their outbox ids.
+        expect(row.beyond).toEqual([...seen].filter((s) => s > expected).sort((a, b) => a - b).map((s) => [BigInt(s), BigInt(s * 10)]));
+        expect(vector.beyondSize).toBe(row.beyond.length);
+        expect(vector.changed).toBe(arrivals.length > 0);
       }),
     );
+  });
+
+  it('continues from a stored row: the stored prefix and beyond count as applied, and a saved row loads back the same', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 20 }), fc.uniqueArray(fc.integer({ min: 1, max: 40 }), { maxLength: 20 }), fc.array(fc.integer({ min: 1, max: 60 }), { maxLength: 60 }), (prefix, stored, arrivals) => {
+        const storedBeyond = stored.filter((s) => s > prefix + 1).sort((a, b) => a - b);
+        const start = AppliedVector.fromRow({ ...empty, contiguous: BigInt(prefix), contiguousOutboxId: BigInt(prefix * 10), beyond: storedBeyond.map((s) => [BigInt(s), BigInt(s * 10)] as const) });
+        expect(start.changed).toBe(false);
+        const applied = new Set<number>([...Array.from({ length: prefix }, (_, i) => i + 1), ...storedBeyond]);
+        const vector = AppliedVector.fromRow(start.toRow());
+        for (const s of arrivals) {
+          vector.mark(BigInt(s), BigInt(s * 10));
+          applied.add(s);
+        }
+        const expected = expectedContiguous(applied);
+        expect(vector.contiguous).toBe(BigInt(expected));
+        expect(vector.contiguousOutboxId).toBe(BigInt(expected * 10));
+        for (let s = 1; s <= 61; s++) expect(vector.has(BigInt(s))).toBe(applied.has(s));
+        const reloaded = AppliedVector.fromRow(vector.toRow());
+        expect(reloaded.toRow()).toEqual(vector.toRow());
+      }),
+    );
+  });
+
+  it('a stored row whose beyond continues the prefix (an older writer) loads normalised', () => {
+    const vector = AppliedVector.fromRow({ ...empty, contiguous: 2n, contiguousOutboxId: 20n, beyond: [[3n, 30n], [5n, 50n]] });
+    expect(vector.contiguous).toBe(3n);
+    expect(vector.contiguousOutboxId).toBe(30n);
+    expect(vector.toRow().beyond).toEqual([[5n, 50n]]);
+  });
+
+  it('marks a large out-of-order backlog in linear time (no copy or sort per sequence)', () => {
+    const vector = AppliedVector.fromRow(empty);
+    const n = 200_000;
+    const started = performance.now();
+    // Every other partition first: half the backlog waits above the prefix, then the rest fills it.
+    for (let s = 2; s <= n; s += 2) vector.mark(BigInt(s), BigInt(s));
+    expect(vector.beyondSize).toBe(n / 2);
+    for (let s = 1; s <= n; s += 2) vector.mark(BigInt(s), BigInt(s));
+    expect(vector.contiguous).toBe(BigInt(n));
+    expect(vector.beyondSize).toBe(0);
+    expect(performance.now() - started).toBeLessThan(5000);
   });
 });
 

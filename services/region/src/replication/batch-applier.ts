@@ -1,0 +1,394 @@
+/**
+ * The apply transaction of a replicator (DESIGN §4): a group of partitions' batches of one peer's
+ * topic applied in ONE PostgreSQL transaction, together with each partition's consumed offset and
+ * the applied vector — so a crash at any point neither loses nor double-applies an update.
+ *
+ * A group costs a constant number of statements, not a number per update:
+ * - the partitions' offset rows, locked and checked against the owner epochs they were claimed
+ *   under (one statement): a partition claimed by a newer consumer is fenced — its batch is
+ *   dropped, the others apply;
+ * - the origins' applied rows (one statement): an update at or below the watermark, or above it
+ *   but already applied (another partition's copy, a republished row), is dropped before merging;
+ * - the batch's namespaces (one), its quarantined keys (one), all its keys locked in
+ *   (namespace, key) order (one; two more only for keys seen for the first time), their new
+ *   states (one), its conflicts (one, when there are any), the applied vector and the offsets
+ *   (one each).
+ * Each key's updates are merged in memory (`foldKey`: registers joined with conflicts resolved by
+ * policy and recorded with deterministic ids, CRDTs joined). Rare paths stay per item: namespace
+ * declarations (and their policy conflicts), dead letters of poison input, updates held behind a
+ * quarantined key, redrives.
+ *
+ * Tracing: one `meridian.replicate.apply` span per transaction; a `meridian.conflict` span under
+ * it for each conflict this transaction recorded (one already recorded is not traced again),
+ * linked to the concurrent writes' spans.
+ */
+import type { KafkaMessage } from 'kafkajs';
+import { context as otelContext, trace, type Span } from '@opentelemetry/api';
+import { dotKey, formatHlc, type HybridLogicalClock } from '@meridian/causality';
+import { decodeRecord, parseKafkaMessageKey, ProtocolError, type HeartbeatRecord, type NamespaceRecord, type ReplicationRecord, type UpdateRecord } from '@meridian/protocol';
+import { ReplicationTx, type NamespaceRow, type PgStore, type StoreTx } from '@meridian/store';
+import { SpanAttribute, SpanName, linksFromTraceparents, meridianTracer, withSpan } from '@meridian/telemetry';
+import { AppliedVector } from './applied-vector.ts';
+import { decodeHeldUpdate, encodeHeldUpdate, HELD_CODE } from './held-update.ts';
+import { foldKey, groupByKey, originOf, planUpdates, touchesRow, type ConflictObservation, type KeyUpdates } from './key-fold.ts';
+
+export interface ReplicatorHooks {
+  onApplied?(origin: string, count: number): void;
+  onConflict?(namespace: string, policy: string): void;
+  onConcurrentMerge?(namespace: string, policy: string): void;
+  onDeadLetter?(origin: string, reason: string): void;
+  /** Estimated clock skew to a peer in ms (from heartbeats), for flagging LWW decisions. */
+  skewMs?(peer: string): number;
+}
+
+export class RedriveError extends Error {
+  readonly code: 'MERIDIAN_NOT_FOUND' | 'MERIDIAN_REDRIVE_FAILED';
+  constructor(code: 'MERIDIAN_NOT_FOUND' | 'MERIDIAN_REDRIVE_FAILED', message: string) {
+    super(message);
+    this.name = 'RedriveError';
+    this.code = code;
+  }
+}
+
+/** A consumed message, decoded once: a record, or why it is poison (or too new to read). */
+export interface Decoded {
+  readonly message: KafkaMessage;
+  readonly offset: bigint;
+  readonly record?: ReplicationRecord;
+  readonly poison?: { code: string; reason: string };
+  readonly tooNew?: boolean;
+}
+
+export function decode(message: KafkaMessage): Decoded {
+  const offset = BigInt(message.offset);
+  if (!message.value) return { message, offset, poison: { code: 'MERIDIAN_ENVELOPE_UNDECODABLE', reason: 'empty message' } };
+  try {
+    return { message, offset, record: decodeRecord(message.value) };
+  } catch (error) {
+    if (error instanceof ProtocolError) {
+      if (error.code === 'MERIDIAN_SCHEMA_TOO_NEW') return { message, offset, tooNew: true, poison: { code: error.code, reason: error.message } };
+      return { message, offset, poison: { code: error.code, reason: error.message } };
+    }
+    return { message, offset, poison: { code: 'MERIDIAN_ENVELOPE_UNDECODABLE', reason: (error as Error).message } };
+  }
+}
+
+/** One partition's consumed messages, claimed under an owner epoch. */
+export interface PartitionBatch {
+  readonly partition: number;
+  readonly epoch: bigint;
+  readonly messages: readonly Decoded[];
+}
+
+/** `fenced`: the partition belongs to a newer consumer; nothing of its batch was stored. */
+export type BatchResult = 'applied' | 'fenced';
+
+export interface BatchApplierOptions {
+  readonly store: PgStore;
+  readonly peer: string;
+  readonly clock: HybridLogicalClock;
+  readonly hooks?: ReplicatorHooks | undefined;
+}
+
+interface ApplyOutcome {
+  applied: number;
+  duplicates: number;
+  conflicts: ConflictObservation[];
+  merges: { namespace: string; policy: string }[];
+  deadLetters: string[];
+}
+
+const newOutcome = (): ApplyOutcome => ({ applied: 0, duplicates: 0, conflicts: [], merges: [], deadLetters: [] });
+
+type Sequenced = UpdateRecord | NamespaceRecord;
+
+export class BatchApplier {
+  readonly #o: BatchApplierOptions;
+
+  constructor(options: BatchApplierOptions) {
+    this.#o = options;
+  }
+
+  /** Applies these partitions' batches (one per partition) in one transaction; one result per batch, in order. */
+  async applyGroup(batches: readonly PartitionBatch[]): Promise<BatchResult[]> {
+    if (new Set(batches.map((b) => b.partition)).size !== batches.length) throw new Error('a group holds at most one batch per partition');
+    const messages = batches.reduce((n, b) => n + b.messages.length, 0);
+    return withSpan(SpanName.replicateApply, { [SpanAttribute.origin]: this.#o.peer, [SpanAttribute.batchSize]: messages, 'meridian.batches': batches.length }, async (span) => {
+      // Everything the transaction builds lives inside it: a replay (deadlock, serialization failure) starts afresh.
+      const { results, outcome } = await this.#o.store.transaction((tx, client) => this.#applyInTransaction(tx, new ReplicationTx(client), batches));
+      for (const c of outcome.conflicts) this.#traceConflict(span, c);
+      const hooks = this.#o.hooks;
+      if (outcome.applied > 0) hooks?.onApplied?.(this.#o.peer, outcome.applied);
+      for (const m of outcome.merges) hooks?.onConcurrentMerge?.(m.namespace, m.policy);
+      for (const d of outcome.deadLetters) hooks?.onDeadLetter?.(this.#o.peer, d);
+      span.setAttribute('meridian.applied', outcome.applied);
+      span.setAttribute('meridian.duplicates', outcome.duplicates);
+      span.setAttribute('meridian.fenced', results.filter((r) => r === 'fenced').length);
+      return results;
+    });
+  }
+
+  async #applyInTransaction(tx: StoreTx, rtx: ReplicationTx, batches: readonly PartitionBatch[]): Promise<{ results: BatchResult[]; outcome: ApplyOutcome }> {
+    const outcome = newOutcome();
+    const peer = this.#o.peer;
+    const offsets = await rtx.lockOffsets(peer, batches);
+    const results: BatchResult[] = [];
+    const live: { partition: number; fresh: readonly Decoded[] }[] = [];
+    for (const b of batches) {
+      const stored = offsets.get(b.partition);
+      if (stored === undefined || stored === 'fenced') {
+        results.push('fenced');
+        continue;
+      }
+      results.push('applied');
+      const fresh = b.messages.filter((m) => m.offset >= stored.nextOffset);
+      if (fresh.length > 0) live.push({ partition: b.partition, fresh });
+    }
+    if (live.length === 0) return { results, outcome };
+
+    const sequenced: Sequenced[] = [];
+    const partitionOf = new Map<Sequenced, number>();
+    let beat: HeartbeatRecord | undefined;
+    for (const { partition, fresh } of live) {
+      for (const m of fresh) {
+        const r = m.record;
+        if (!r) continue;
+        if (r.kind === 'heartbeat') {
+          if (!beat || r.originWallMs >= beat.originWallMs) beat = r;
+          continue;
+        }
+        sequenced.push(r);
+        partitionOf.set(r, partition);
+      }
+    }
+    const vectors = new Map([...(await rtx.lockApplied(sequenced.map((r) => ({ origin: originOf(r), region: r.origin.region }))))].map(([origin, row]) => [origin, AppliedVector.fromRow(row)]));
+    const vectorOf = (r: Sequenced): AppliedVector => vectors.get(originOf(r))!;
+
+    // Heartbeats: the latest one of the group.
+    if (beat) await rtx.saveHeartbeat(peer, originOf(beat), BigInt(beat.originWallMs), beat.highWaterSequence, Object.fromEntries([...beat.applied].map(([k, v]) => [k, v.toString()])));
+
+    // Poison: dead letters, with the key quarantined so later deltas cannot paper over the gap.
+    for (const { partition, fresh } of live) {
+      for (const m of fresh) if (m.poison && !m.tooNew) outcome.deadLetters.push(await this.#deadLetterPoison(rtx, partition, m));
+    }
+
+    // Namespace declarations first (they precede their namespace's updates in every partition;
+    // each is copied to every partition under one sequence: the first copy applies).
+    for (const r of inOriginOrder(sequenced.filter((s): s is NamespaceRecord => s.kind === 'namespace'))) {
+      if (vectorOf(r).has(r.originSequence)) continue;
+      await this.#applyNamespace(tx, rtx, r, outcome);
+      vectorOf(r).mark(r.originSequence, r.outboxId);
+    }
+
+    // Updates by key, duplicates dropped first; a quarantined key's updates are held back.
+    const { keys, duplicates } = planUpdates(
+      sequenced.filter((s): s is UpdateRecord => s.kind === 'update'),
+      vectors,
+    );
+    outcome.duplicates += duplicates;
+    const quarantined = await rtx.quarantinedAmong(keys);
+    const applicable: KeyUpdates[] = [];
+    for (const k of keys) {
+      outcome.applied += k.updates.length;
+      if (!quarantined.has(k.id)) {
+        applicable.push(k);
+        continue;
+      }
+      for (const u of k.updates) {
+        const id = await rtx.deadLetter({ peer, partition: partitionOf.get(u) ?? -1, offset: -1n, messageKey: `${u.namespace}/${u.key}`, raw: encodeHeldUpdate(u), code: HELD_CODE, reason: 'an earlier update of this key is dead-lettered; redrive it first', namespace: u.namespace, key: u.key, origin: originOf(u), sequence: u.originSequence });
+        outcome.deadLetters.push(`quarantined:${id}`);
+      }
+    }
+    await this.#applyUpdates(tx, rtx, applicable, outcome);
+
+    await rtx.saveApplied([...vectors.values()].filter((v) => v.changed).map((v) => v.toRow()));
+    await rtx.saveOffsets(
+      peer,
+      live.map(({ partition, fresh }) => ({ partition, nextOffset: fresh.at(-1)!.offset + 1n })),
+    );
+    return { results, outcome };
+  }
+
+  async #deadLetterPoison(rtx: ReplicationTx, partition: number, m: Decoded): Promise<string> {
+    const target = safeKey(m.message.key);
+    const header = (name: string): string | undefined => m.message.headers?.[name]?.toString();
+    const sequence = header('meridian-sequence');
+    const id = await rtx.deadLetter({
+      peer: this.#o.peer,
+      partition,
+      offset: m.offset,
+      messageKey: m.message.key?.toString(),
+      raw: m.message.value ?? new Uint8Array(),
+      code: m.poison!.code,
+      reason: m.poison!.reason,
+      namespace: target?.namespace,
+      key: target?.key,
+      origin: header('meridian-origin'),
+      sequence: sequence !== undefined && /^\d+$/.test(sequence) ? BigInt(sequence) : undefined,
+    });
+    if (target) await rtx.quarantine(target.namespace, target.key, id);
+    return m.poison!.code;
+  }
+
+  /**
+   * Applies updates grouped by key (each key's in the order given): the namespaces in one query
+   * (an unknown one is declared with its first update's policy), the keys whose rows change
+   * locked in one statement, each key's updates folded in memory, the new states in one
+   * statement, the conflicts in one.
+   */
+  async #applyUpdates(tx: StoreTx, rtx: ReplicationTx, keys: readonly KeyUpdates[], outcome: ApplyOutcome): Promise<void> {
+    if (keys.length === 0) return;
+    const namespaces = await rtx.namespacesAmong([...new Set(keys.map((k) => k.namespace))]);
+    for (const k of keys) {
+      for (const u of k.updates) {
+        this.#o.clock.receive(u.hlc);
+        if (!namespaces.has(u.namespace)) namespaces.set(u.namespace, (await tx.declareNamespace(u.namespace, u.policy, originOf(u), u.hlc)).row);
+      }
+    }
+    const policyOf = (k: KeyUpdates): NamespaceRow['policy'] => namespaces.get(k.namespace)!.policy;
+    const rows = await rtx.lockKeys(keys.filter((k) => touchesRow(policyOf(k), k.updates)));
+    const skewMs = this.#o.hooks?.skewMs?.(this.#o.peer) ?? 0;
+    const writes: { namespace: string; key: string; state: Uint8Array; maxHlc: bigint }[] = [];
+    const conflicts: ConflictObservation[] = [];
+    for (const k of keys) {
+      const policy = policyOf(k);
+      const fold = foldKey(k, policy, rows.get(k.id), k.updates, skewMs);
+      if (fold.save) writes.push({ namespace: k.namespace, key: k.key, state: fold.save.state, maxHlc: fold.save.maxHlc });
+      conflicts.push(...fold.conflicts);
+      for (let i = 0; i < fold.merges; i++) outcome.merges.push({ namespace: k.namespace, policy });
+    }
+    await rtx.saveKeys(writes);
+    await this.#recordConflicts(rtx, conflicts, outcome);
+  }
+
+  /** Records conflicts in one statement; only the ones this call recorded are traced (recorded once, whoever observes them). */
+  async #recordConflicts(rtx: ReplicationTx, conflicts: readonly ConflictObservation[], outcome: ApplyOutcome): Promise<void> {
+    if (conflicts.length === 0) return;
+    const recorded = await rtx.recordConflicts(conflicts.map((c) => c.record));
+    for (const c of conflicts) {
+      if (!recorded.delete(c.record.id)) continue;
+      outcome.conflicts.push(c);
+    }
+  }
+
+  async #applyNamespace(tx: StoreTx, rtx: ReplicationTx, r: NamespaceRecord, outcome: ApplyOutcome): Promise<void> {
+    const origin = originOf(r);
+    const { created, row } = await tx.declareNamespace(r.namespace, r.policy, origin, r.hlc);
+    if (created || row.policy === r.policy) {
+      if (!created && (r.hlc < row.declaredHlc || (r.hlc === row.declaredHlc && origin < row.declaredBy))) await rtx.replaceNamespacePolicy(r.namespace, r.policy, origin, r.hlc);
+      return;
+    }
+    // Concurrent declarations with different policies: the earliest (HLC, then actor) wins everywhere.
+    const incomingWins = r.hlc < row.declaredHlc || (r.hlc === row.declaredHlc && origin < row.declaredBy);
+    const loser = incomingWins ? { policy: row.policy, by: row.declaredBy } : { policy: r.policy, by: origin };
+    const winner = incomingWins ? { policy: r.policy, by: origin } : { policy: row.policy, by: row.declaredBy };
+    let displaced: { key: string; state: string }[] = [];
+    if (incomingWins) {
+      displaced = (await rtx.takeNamespaceKeys(r.namespace)).map((k) => ({ key: k.key, state: Buffer.from(k.state).toString('base64') }));
+      await rtx.replaceNamespacePolicy(r.namespace, r.policy, origin, r.hlc);
+    }
+    const record = {
+      id: `ns-${[loser.by, winner.by].sort().join('-')}-${r.namespace}`.slice(0, 200),
+      namespace: r.namespace,
+      key: '',
+      policy: winner.policy,
+      kind: 'namespace-policy',
+      versions: [
+        { policy: row.policy, declaredBy: row.declaredBy, hlc: formatHlc(row.declaredHlc) },
+        { policy: r.policy, declaredBy: origin, hlc: formatHlc(r.hlc) },
+      ],
+      outcome: { winner, loser, displacedKeys: displaced },
+      regions: [...new Set([row.declaredBy, origin].map((a) => a.split('.')[0]!))].sort(),
+      traceIds: [],
+      skewFlagged: false,
+    };
+    await this.#recordConflicts(rtx, [{ kind: 'namespace', namespace: r.namespace, policy: winner.policy, record }], outcome);
+  }
+
+  /**
+   * Redrives a dead letter: decodes it again and applies it (`retry`), or gives it up
+   * (`discard`). Either way, when it is the one quarantining its key, the quarantine is lifted
+   * and the updates held behind it are applied in order. A retry that still cannot decode
+   * changes nothing and says why.
+   */
+  async redrive(id: bigint, mode: 'retry' | 'discard'): Promise<{ applied: number; released: boolean }> {
+    return this.#o.store.transaction(async (tx, client) => {
+      const rtx = new ReplicationTx(client);
+      const letter = await rtx.lockDeadLetter(id);
+      if (!letter) throw new RedriveError('MERIDIAN_NOT_FOUND', `no dead letter ${id}`);
+      if (letter.redriven) throw new RedriveError('MERIDIAN_REDRIVE_FAILED', `dead letter ${id} was already redriven`);
+      const outcome = newOutcome();
+      const quarantining = letter.namespace !== undefined && letter.key !== undefined && (await rtx.quarantinedBy(letter.namespace, letter.key)) === id;
+      const updates: UpdateRecord[] = [];
+      if (mode === 'retry') {
+        let record: ReplicationRecord;
+        try {
+          record = letter.code === HELD_CODE ? decodeHeldUpdate(letter.raw) : decodeRecord(letter.raw);
+        } catch (error) {
+          throw new RedriveError('MERIDIAN_REDRIVE_FAILED', `dead letter ${id} still cannot be applied: ${(error as Error).message}`);
+        }
+        if (record.kind === 'update') updates.push(record);
+        else if (record.kind === 'namespace') await this.#applyNamespace(tx, rtx, record, outcome);
+        outcome.applied++;
+      }
+      await rtx.markDeadLetterRedriven(id);
+      if (quarantining) {
+        await rtx.releaseQuarantine(letter.namespace!, letter.key!);
+        for (const held of await rtx.heldFor(letter.namespace!, letter.key!, HELD_CODE)) {
+          updates.push(decodeHeldUpdate(held.raw));
+          await rtx.markDeadLetterRedriven(held.id);
+          outcome.applied++;
+        }
+      }
+      await this.#applyUpdates(tx, rtx, groupByKey(updates), outcome);
+      return { applied: outcome.applied, released: quarantining };
+    });
+  }
+
+  #traceConflict(parent: Span, c: ConflictObservation): void {
+    const record = c.record;
+    const { links } = linksFromTraceparents(c.kind === 'register' ? c.traceparents : []);
+    const span = meridianTracer().startSpan(
+      SpanName.conflict,
+      {
+        links,
+        attributes: {
+          [SpanAttribute.alwaysSample]: true,
+          [SpanAttribute.conflictId]: record.id,
+          [SpanAttribute.namespace]: record.namespace,
+          [SpanAttribute.key]: record.key,
+          [SpanAttribute.policy]: record.policy,
+          [SpanAttribute.conflictTraceIds]: record.traceIds.join(','),
+          [SpanAttribute.conflictRegions]: record.regions.join(','),
+          [SpanAttribute.conflictOutcome]: JSON.stringify(record.outcome),
+          [SpanAttribute.conflictDots]: c.kind === 'register' ? c.register.versions.map((v) => dotKey(v.dot)).join(',') : '',
+          'meridian.conflict.kind': record.kind,
+          'meridian.conflict.skew_flagged': record.skewFlagged,
+        },
+      },
+      trace.setSpan(otelContext.active(), parent),
+    );
+    span.end();
+    this.#o.hooks?.onConflict?.(record.namespace, record.policy);
+  }
+}
+
+/** Records of each origin in sequence order (origins in the order they first appear). */
+function inOriginOrder<R extends Sequenced>(records: readonly R[]): R[] {
+  const byOrigin = new Map<string, R[]>();
+  for (const r of records) {
+    const list = byOrigin.get(originOf(r));
+    if (list) list.push(r);
+    else byOrigin.set(originOf(r), [r]);
+  }
+  return [...byOrigin.values()].flatMap((list) => list.sort((a, b) => (a.originSequence < b.originSequence ? -1 : a.originSequence > b.originSequence ? 1 : 0)));
+}
+
+function safeKey(key: Buffer | null): { namespace: string; key: string } | undefined {
+  if (!key) return undefined;
+  try {
+    return parseKafkaMessageKey(key.toString());
+  } catch {
+    return undefined;
+  }
+}

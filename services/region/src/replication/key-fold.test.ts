@@ -1,0 +1,162 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { DvvSet } from '@meridian/causality';
+import { crdtKind } from '@meridian/crdt';
+import type { UpdateRecord } from '@meridian/protocol';
+import type { NamespacePolicy } from '@meridian/store';
+import { encodeRegisterSet, type RegisterSet, type RegisterVersion } from '../register-state.ts';
+import { AppliedVector } from './applied-vector.ts';
+import { foldKey, planUpdates, touchesRow, type StoredKey } from './key-fold.ts';
+
+const ACTORS = ['eu.1', 'us.1', 'ap.1'] as const;
+
+function update(fields: { origin?: string; sequence: number; key?: string; namespace?: string; policy: NamespacePolicy; hlc: bigint; payload: UpdateRecord['payload'] }): UpdateRecord {
+  const [region, epoch] = (fields.origin ?? 'us.1').split('.') as [string, string];
+  return {
+    kind: 'update',
+    schemaVersion: 1,
+    origin: { region, epoch: Number(epoch) },
+    originSequence: BigInt(fields.sequence),
+    outboxId: BigInt(fields.sequence * 10),
+    namespace: fields.namespace ?? 'ns',
+    key: fields.key ?? 'k',
+    hlc: fields.hlc,
+    policy: fields.policy,
+    traceparent: '',
+    payload: fields.payload,
+  };
+}
+
+/** What applying updates one at a time did: each in its own step, the key's state stored (encoded) between them. */
+function oneAtATime(policy: NamespacePolicy, row: StoredKey, updates: readonly UpdateRecord[]): { row: StoredKey; conflicts: string[]; merges: number } {
+  let current = row;
+  const conflicts: string[] = [];
+  let merges = 0;
+  for (const u of updates) {
+    const fold = foldKey({ namespace: 'ns', key: 'k' }, policy, current, [u], 0);
+    if (fold.save) current = { state: fold.save.state, maxHlc: fold.save.maxHlc };
+    conflicts.push(...fold.conflicts.map((c) => c.record.id));
+    merges += fold.merges;
+  }
+  return { row: current, conflicts, merges };
+}
+
+/** Register histories: regions write (with what they have seen) and sync with each other; every write ships its region's whole version set. */
+const registerHistory = fc.array(
+  fc.oneof(
+    fc.record({ op: fc.constant('write' as const), actor: fc.integer({ min: 0, max: 2 }), value: fc.string({ maxLength: 3 }), blind: fc.boolean() }),
+    fc.record({ op: fc.constant('sync' as const), actor: fc.integer({ min: 0, max: 2 }), from: fc.integer({ min: 0, max: 2 }) }),
+  ),
+  { minLength: 1, maxLength: 25 },
+);
+
+type Step = { op: 'write'; actor: number; value: string; blind: boolean } | { op: 'sync'; actor: number; from: number };
+
+function registerUpdates(policy: 'mv' | 'lww', history: readonly Step[]): { local: RegisterSet; updates: UpdateRecord[] } {
+  const sets: RegisterSet[] = ACTORS.map(() => DvvSet.empty<RegisterVersion>());
+  const updates: UpdateRecord[] = [];
+  let hlc = 1000n;
+  let sequence = 0;
+  for (const step of history) {
+    if (step.op === 'sync') {
+      sets[step.actor] = sets[step.actor]!.sync(sets[step.from]!);
+      continue;
+    }
+    hlc += 1n;
+    const set = sets[step.actor]!;
+    const context = policy === 'lww' || !step.blind ? set.context() : undefined;
+    sets[step.actor] = set.update(context, ACTORS[step.actor]!, { value: step.value, hlc, traceparent: undefined }).set;
+    // Region 0 is "here": its writes are local; the others' reach here as updates.
+    if (step.actor !== 0) updates.push(update({ origin: ACTORS[step.actor]!, sequence: ++sequence, policy, hlc, payload: { kind: 'register', state: encodeRegisterSet(sets[step.actor]!) } }));
+  }
+  return { local: sets[0]!, updates };
+}
+
+describe('folding a key\'s updates in memory', () => {
+  for (const policy of ['mv', 'lww'] as const) {
+    it(`${policy}: gives the same state, max HLC and conflicts as applying the updates one at a time`, () => {
+      fc.assert(
+        fc.property(registerHistory, fc.boolean(), (history, stored) => {
+          const { local, updates } = registerUpdates(policy, history);
+          const row: StoredKey = stored && local.size() > 0 ? { state: encodeRegisterSet(local), maxHlc: 999n } : { state: undefined, maxHlc: 0n };
+          const folded = foldKey({ namespace: 'ns', key: 'k' }, policy, row, updates, 0);
+          const reference = oneAtATime(policy, row, updates);
+          const state = folded.save?.state ?? row.state;
+          expect(state === undefined ? undefined : Buffer.from(state).toString('hex')).toBe(reference.row.state === undefined ? undefined : Buffer.from(reference.row.state).toString('hex'));
+          expect(folded.save?.maxHlc ?? row.maxHlc).toBe(reference.row.maxHlc);
+          expect(folded.conflicts.map((c) => c.record.id)).toEqual(reference.conflicts);
+          // A new key is always stored once something reaches it; a known one only when it changes.
+          if (row.state === undefined && updates.length > 0) expect(folded.save).toBeDefined();
+        }),
+        { numRuns: 300 },
+      );
+    });
+  }
+
+  it('counter: the same state and the same count of concurrent merges as one at a time', () => {
+    const counter = crdtKind('counter')!;
+    fc.assert(
+      fc.property(fc.array(fc.record({ actor: fc.integer({ min: 1, max: 2 }), by: fc.integer({ min: -5, max: 5 }).filter((n) => n !== 0) }), { minLength: 1, maxLength: 20 }), fc.boolean(), (ops, stored) => {
+        let here: unknown = counter.empty();
+        if (stored) here = counter.apply(here, counter.validateOp({ increment: 3 }), { actor: 'eu.1' }).state;
+        const states: unknown[] = [counter.empty(), counter.empty(), counter.empty()];
+        const updates = ops.map((op, i) => {
+          const { state, delta } = counter.apply(states[op.actor], counter.validateOp({ increment: op.by }), { actor: ACTORS[op.actor]! });
+          states[op.actor] = state;
+          return update({ origin: ACTORS[op.actor]!, sequence: i + 1, policy: 'counter', hlc: BigInt(2000 + i), payload: { kind: 'crdt', delta: counter.encode(delta) } });
+        });
+        const row: StoredKey = stored ? { state: counter.encode(here), maxHlc: 1n } : { state: undefined, maxHlc: 0n };
+        const folded = foldKey({ namespace: 'ns', key: 'k' }, 'counter', row, updates, 0);
+        const reference = oneAtATime('counter', row, updates);
+        expect(Buffer.from(folded.save!.state).toString('hex')).toBe(Buffer.from(reference.row.state!).toString('hex'));
+        expect(folded.save!.maxHlc).toBe(reference.row.maxHlc);
+        expect(folded.merges).toBe(reference.merges);
+      }),
+    );
+  });
+
+  it('an update written under another policy is kept in a conflict record, not applied, and needs no row', () => {
+    const counter = crdtKind('counter')!;
+    const delta = counter.apply(counter.empty(), counter.validateOp({ increment: 1 }), { actor: 'us.1' }).delta;
+    const foreign = update({ sequence: 7, policy: 'counter', hlc: 5n, payload: { kind: 'crdt', delta: counter.encode(delta) } });
+    expect(touchesRow('lww', [foreign])).toBe(false);
+    const fold = foldKey({ namespace: 'ns', key: 'k' }, 'lww', undefined, [foreign], 0);
+    expect(fold.save).toBeUndefined();
+    expect(fold.conflicts.map((c) => [c.record.id, c.record.kind])).toEqual([['nsu-us.1-7', 'namespace-policy-update']]);
+  });
+
+  it('a stored key an update cannot change is not written', () => {
+    const set = DvvSet.empty<RegisterVersion>().update(undefined, 'us.1', { value: 'a', hlc: 10n, traceparent: undefined }).set;
+    const u = update({ sequence: 1, policy: 'mv', hlc: 10n, payload: { kind: 'register', state: encodeRegisterSet(set) } });
+    expect(foldKey({ namespace: 'ns', key: 'k' }, 'mv', { state: encodeRegisterSet(set), maxHlc: 10n }, [u], 0).save).toBeUndefined();
+  });
+});
+
+describe('planning a batch\'s updates', () => {
+  const register = (sequence: number, key: string, origin = 'us.1'): UpdateRecord => update({ origin, sequence, key, policy: 'mv', hlc: BigInt(sequence), payload: { kind: 'register', state: new Uint8Array() } });
+
+  it('drops duplicates by sequence first (at or below the watermark, above it, or twice in the batch), groups by key in key order and sequence order', () => {
+    const vector = AppliedVector.fromRow({ origin: 'us.1', region: 'us', contiguous: 3n, contiguousOutboxId: 30n, beyond: [[6n, 60n]] });
+    const vectors = new Map([['us.1', vector]]);
+    const batch = [register(9, 'b'), register(2, 'a'), register(5, 'a'), register(4, 'b'), register(6, 'c'), register(5, 'a'), register(8, 'a'), register(7, 'c')];
+    const { keys, duplicates } = planUpdates(batch, vectors);
+    expect(duplicates).toBe(3); // 2 (below the watermark), 6 (above it, applied), the second 5
+    expect(keys.map((k) => [k.key, k.updates.map((u) => Number(u.originSequence))])).toEqual([
+      ['a', [5, 8]],
+      ['b', [4, 9]],
+      ['c', [7]],
+    ]);
+    expect(keys[0]!.id).toBe(JSON.stringify(['ns', 'a']));
+    expect(vector.contiguous).toBe(9n);
+    expect(vector.contiguousOutboxId).toBe(90n);
+    expect(vector.changed).toBe(true);
+  });
+
+  it('a batch of duplicates only changes nothing', () => {
+    const vector = AppliedVector.fromRow({ origin: 'us.1', region: 'us', contiguous: 10n, contiguousOutboxId: 100n, beyond: [] });
+    const { keys, duplicates } = planUpdates([register(3, 'a'), register(10, 'b')], new Map([['us.1', vector]]));
+    expect(keys).toEqual([]);
+    expect(duplicates).toBe(2);
+    expect(vector.changed).toBe(false);
+  });
+});

@@ -1,0 +1,189 @@
+/**
+ * The in-memory half of a set-based apply (DESIGN §4, §5). Pure: no I/O.
+ *
+ * - `planUpdates`: a batch's updates grouped by key (keys in (namespace, key) order, each key's
+ *   updates in origin-sequence order), duplicates dropped first: an update whose sequence the
+ *   applied vector already has — at or below the watermark, above it, or earlier in this very
+ *   batch — is counted and dropped before any merge; every other one is marked applied.
+ * - `foldKey`: one key's updates merged, one after the other, into its stored state, with the
+ *   same rules as applying them one at a time: registers join the incoming version set with the
+ *   stored one (dominated → unchanged, dominating → replaces, concurrent → a conflict, resolved
+ *   by the policy, with a deterministic id and a skew flag for `lww`); CRDTs join the delta
+ *   (counted as a concurrent merge when neither side had seen the other); an update written
+ *   under another policy than the namespace's is kept in a `namespace-policy-update` conflict
+ *   record and not applied. The key's new state is encoded once, at the end, if anything changed.
+ */
+import { DvvSet, dotKey, formatHlc, hlcPhysical } from '@meridian/causality';
+import { crdtKind } from '@meridian/crdt';
+import type { UpdateRecord } from '@meridian/protocol';
+import type { ConflictRow, NamespacePolicy } from '@meridian/store';
+import { linksFromTraceparents } from '@meridian/telemetry';
+import { decodeRegisterSet, encodeRegisterSet, type RegisterPolicy, type RegisterSet, type RegisterVersion } from '../register-state.ts';
+import type { AppliedVector } from './applied-vector.ts';
+import { encodeHeldUpdate } from './held-update.ts';
+import { mergeRegister, withinSkew, type RegisterConflict } from './register-merge.ts';
+
+/** A conflict observed while applying: recorded once per id, traced when this apply recorded it. */
+export type ConflictObservation =
+  | { readonly kind: 'register'; readonly namespace: string; readonly policy: string; readonly record: ConflictRow; readonly register: RegisterConflict; readonly traceparents: readonly (string | undefined)[] }
+  | { readonly kind: 'namespace'; readonly namespace: string; readonly policy: string; readonly record: ConflictRow };
+
+export interface KeyUpdates {
+  readonly namespace: string;
+  readonly key: string;
+  /** `JSON.stringify([namespace, key])`, as `ReplicationTx.quarantinedAmong` names keys. */
+  readonly id: string;
+  readonly updates: readonly UpdateRecord[];
+}
+
+export const keyId = (namespace: string, key: string): string => JSON.stringify([namespace, key]);
+
+export const originOf = (r: { readonly origin: { readonly region: string; readonly epoch: number } }): string => `${r.origin.region}.${r.origin.epoch}`;
+
+const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Groups updates by key: keys in the order they first appear, each key's updates in the given order. */
+export function groupByKey(updates: readonly UpdateRecord[]): KeyUpdates[] {
+  const byKey = new Map<string, { namespace: string; key: string; id: string; updates: UpdateRecord[] }>();
+  for (const u of updates) {
+    const id = keyId(u.namespace, u.key);
+    const group = byKey.get(id);
+    if (group) group.updates.push(u);
+    else byKey.set(id, { namespace: u.namespace, key: u.key, id, updates: [u] });
+  }
+  return [...byKey.values()];
+}
+
+/**
+ * A batch's updates by key, keys in (namespace, key) order and each key's in sequence order,
+ * with duplicates by sequence dropped and counted; every other update is marked applied in
+ * `vectors` (one per origin of these updates). Held back or applied, a kept update is applied.
+ */
+export function planUpdates(updates: readonly UpdateRecord[], vectors: ReadonlyMap<string, AppliedVector>): { keys: KeyUpdates[]; duplicates: number } {
+  const groups = groupByKey(updates).sort((a, b) => compareText(a.namespace, b.namespace) || compareText(a.key, b.key));
+  let duplicates = 0;
+  const keys: KeyUpdates[] = [];
+  for (const group of groups) {
+    // Stable: copies of one sequence keep their arrival order.
+    const ordered = [...group.updates].sort((a, b) => (a.originSequence < b.originSequence ? -1 : a.originSequence > b.originSequence ? 1 : 0));
+    const fresh: UpdateRecord[] = [];
+    for (const u of ordered) {
+      const vector = vectors.get(originOf(u));
+      if (!vector) throw new Error(`no applied vector for origin ${originOf(u)}`);
+      if (vector.mark(u.originSequence, u.outboxId)) fresh.push(u);
+      else duplicates++;
+    }
+    if (fresh.length > 0) keys.push({ ...group, updates: fresh });
+  }
+  return { keys, duplicates };
+}
+
+export interface StoredKey {
+  /** undefined: the key was never written (its row was just inserted). */
+  readonly state: Uint8Array | undefined;
+  readonly maxHlc: bigint;
+}
+
+export interface KeyFold {
+  /** What to store, when the key changes (a new key is always stored). */
+  readonly save: { readonly state: Uint8Array; readonly maxHlc: bigint } | undefined;
+  readonly conflicts: readonly ConflictObservation[];
+  /** Concurrent CRDT merges (counted, not conflicts). */
+  readonly merges: number;
+}
+
+/** Whether any of these updates will touch the key's row (the others are policy conflicts only). */
+export function touchesRow(nsPolicy: NamespacePolicy, updates: readonly UpdateRecord[]): boolean {
+  return updates.some((u) => u.policy === nsPolicy);
+}
+
+/**
+ * Folds one key's updates (in order) into its stored state. `row` is the key's locked row; it
+ * may be undefined only when no update has the namespace's policy (`touchesRow` is false).
+ */
+export function foldKey(target: { readonly namespace: string; readonly key: string }, nsPolicy: NamespacePolicy, row: StoredKey | undefined, updates: readonly UpdateRecord[], skewMs: number): KeyFold {
+  const { namespace, key } = target;
+  const conflicts: ConflictObservation[] = [];
+  let merges = 0;
+  let hasState = row?.state !== undefined;
+  let maxHlc = row?.maxHlc ?? 0n;
+  let dirty = false;
+  let register: RegisterSet | undefined;
+  let crdt: unknown;
+  const kind = nsPolicy === 'lww' || nsPolicy === 'mv' ? undefined : crdtKind(nsPolicy);
+
+  for (const u of updates) {
+    if (u.policy !== nsPolicy) {
+      conflicts.push(policyConflict(u, nsPolicy));
+      continue;
+    }
+    if (!row) throw new Error(`key ${namespace}/${key} was not locked before its updates were folded`);
+    const hlc = maxHlc > u.hlc ? maxHlc : u.hlc;
+    if (u.payload.kind === 'register') {
+      const policy = u.policy as RegisterPolicy;
+      const incoming = decodeRegisterSet(u.payload.state);
+      register ??= row.state ? decodeRegisterSet(row.state) : DvvSet.empty<RegisterVersion>();
+      const merge = mergeRegister(namespace, key, register, incoming, policy);
+      if (merge.changed || !hasState) {
+        register = merge.next;
+        hasState = true;
+        maxHlc = hlc;
+        dirty = true;
+      }
+      if (merge.conflict) conflicts.push(registerConflict(namespace, key, policy, merge.conflict, skewMs));
+      continue;
+    }
+    if (!kind || u.payload.kind !== 'crdt') throw new Error(`update for ${namespace}/${key} has a ${u.payload.kind} payload for policy ${u.policy}`);
+    const delta: unknown = kind.decode(u.payload.delta);
+    const current: unknown = crdt ?? (row.state ? kind.decode(row.state) : kind.empty());
+    if (hasState && kind.concurrent(current, delta)) merges++;
+    const next: unknown = kind.join(current, delta);
+    crdt = current;
+    if (!hasState || !kind.equals(next, current)) {
+      crdt = next;
+      hasState = true;
+      maxHlc = hlc;
+      dirty = true;
+    }
+  }
+  if (!dirty) return { save: undefined, conflicts, merges };
+  const state = register ? encodeRegisterSet(register) : kind!.encode(crdt);
+  return { save: { state, maxHlc }, conflicts, merges };
+}
+
+function registerConflict(namespace: string, key: string, policy: RegisterPolicy, c: RegisterConflict, skewMs: number): ConflictObservation {
+  const regions = [...new Set(c.versions.map((v) => v.dot.actor.split('.')[0]!))].sort();
+  const traceparents = c.versions.map((v) => v.value.traceparent);
+  const { traceIds } = linksFromTraceparents(traceparents);
+  const record: ConflictRow = {
+    id: c.id,
+    namespace,
+    key,
+    policy,
+    kind: 'register',
+    versions: c.versions.map((v) => ({ dot: dotKey(v.dot), value: v.value.value ?? null, deleted: v.value.value === undefined, hlc: formatHlc(v.value.hlc), physicalMs: hlcPhysical(v.value.hlc), traceparent: v.value.traceparent ?? null })),
+    outcome: c.outcome,
+    regions,
+    traceIds,
+    skewFlagged: policy === 'lww' && withinSkew(c.versions, skewMs),
+  };
+  return { kind: 'register', namespace, policy, record, register: c, traceparents };
+}
+
+/** An update written under a policy that lost (or has not yet met) its namespace's winner: kept in a record, not applied. */
+function policyConflict(u: UpdateRecord, nsPolicy: NamespacePolicy): ConflictObservation {
+  const origin = originOf(u);
+  const record: ConflictRow = {
+    id: `nsu-${origin}-${u.originSequence}`,
+    namespace: u.namespace,
+    key: u.key,
+    policy: nsPolicy,
+    kind: 'namespace-policy-update',
+    versions: [{ policy: u.policy, origin, hlc: formatHlc(u.hlc), envelope: Buffer.from(encodeHeldUpdate(u)).toString('base64') }],
+    outcome: { kept: nsPolicy, dropped: u.policy },
+    regions: [u.origin.region],
+    traceIds: [],
+    skewFlagged: false,
+  };
+  return { kind: 'namespace', namespace: u.namespace, policy: nsPolicy, record };
+}
