@@ -64,6 +64,8 @@ export class OutboxRelay {
   #lastHeartbeat = 0;
   #lastRenew = 0;
   #lastPrune = 0;
+  /** A horizon probe whose running transactions had not all ended yet (see #safeHorizon). */
+  #pending: { maxId: bigint; xmax: bigint } | undefined;
 
   constructor(options: OutboxRelayOptions) {
     this.#o = options;
@@ -109,7 +111,8 @@ export class OutboxRelay {
         await this.#maintain();
         const published = await this.#publishOnce();
         this.#lastError = undefined;
-        if (published === 0) await sleep(pollMs);
+        // A horizon waiting for running writes is checked again soon (they take milliseconds).
+        if (published === 0) await sleep(this.#pending ? Math.min(2, pollMs) : pollMs);
       } catch (error) {
         this.#lastError = (error as Error).message;
         this.#o.log.warn({ err: error }, 'relay: publish failed; retrying');
@@ -128,6 +131,7 @@ export class OutboxRelay {
     this.#epoch = lease.leaseEpoch;
     this.#lastId = lease.lastOutboxId;
     this.#lastSequence = lease.lastSequence;
+    this.#pending = undefined;
     // A fresh transactional producer with the region's transactional id fences any older one.
     await this.#producer?.disconnect().catch(() => undefined);
     this.#producer = this.#kafka.producer({ transactionalId: `meridian-relay-${this.#o.region}`, idempotent: true, maxInFlightRequests: 1 });
@@ -193,19 +197,38 @@ export class OutboxRelay {
     }
   }
 
+  /**
+   * The highest outbox id that is safe to publish, from one probe: the probe's own highest id
+   * when no transaction was running at its snapshot, otherwise the id of an earlier probe whose
+   * running transactions have all ended since. A probe that cannot be published yet waits as
+   * `#pending` for a later one (the next poll), instead of polling the server in a loop.
+   */
+  async #safeHorizon(): Promise<bigint> {
+    const probe = await this.#o.store.replication.outboxHorizon();
+    let safe = this.#lastId;
+    if (this.#pending && probe.xmin >= this.#pending.xmax) {
+      safe = this.#pending.maxId;
+      this.#pending = undefined;
+    }
+    if (probe.maxId > safe) {
+      if (probe.xmin >= probe.xmax) {
+        safe = probe.maxId;
+        this.#pending = undefined;
+      } else if (!this.#pending) {
+        this.#pending = { maxId: probe.maxId, xmax: probe.xmax };
+      }
+    }
+    return safe;
+  }
+
   /** One batch below the horizon; returns how many rows it published. */
   async #publishOnce(): Promise<number> {
     const replication = this.#o.store.replication;
-    const { maxId, xmax } = await replication.outboxHorizon();
-    if (maxId <= this.#lastId) return 0;
-    // Wait until every transaction that was running when maxId was seen has ended.
-    for (let i = 0; !(await replication.transactionsEndedBelow(xmax)); i++) {
-      if (this.#stopping) return 0;
-      await sleep(Math.min(2 + i, 20));
-    }
-    const rows = await replication.outboxAfter(this.#lastId, maxId, this.#o.batchSize ?? 500);
+    const safe = await this.#safeHorizon();
+    if (safe <= this.#lastId) return 0;
+    const rows = await replication.outboxAfter(this.#lastId, safe, this.#o.batchSize ?? 500);
     if (rows.length === 0) {
-      this.#lastId = maxId; // only rolled-back ids in between: holes nobody waits for
+      this.#lastId = safe; // only rolled-back ids in between: holes nobody waits for
       return 0;
     }
     let sequence = this.#lastSequence;

@@ -1,0 +1,129 @@
+/**
+ * The relay's commit-safe order against the real PostgreSQL and Kafka: an outbox row whose
+ * transaction commits late (a lower id committing after a higher one) is never skipped — the
+ * higher row waits until the lower one's transaction ends, then both go out in id order with
+ * contiguous sequences; a rolled-back id is a hole nobody waits for.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { HybridLogicalClock } from '@meridian/causality';
+import { createDatabase, dropDatabase } from '@meridian/infra-local';
+import { decodeRecord, encodeRecord, SCHEMA_VERSION, updatesTopic, type UpdateRecord } from '@meridian/protocol';
+import { PgStore } from '@meridian/store';
+import { uniqueName, waitFor } from '@meridian/testkit';
+import { OutboxRelay } from './outbox-relay.ts';
+import { silentLogger } from './logger.ts';
+
+const infra = inject('infra');
+const region = `relay${randomBytes(3).toString('hex')}`;
+const dbName = uniqueName('relay_order');
+let store: PgStore;
+let db: pg.Pool;
+let relay: OutboxRelay;
+let consumer: Consumer;
+const seen: { sequence: bigint; outboxId: bigint; key: string }[] = [];
+
+function envelope(key: string): Buffer {
+  const record: UpdateRecord = {
+    kind: 'update',
+    schemaVersion: SCHEMA_VERSION,
+    origin: { region, epoch: 1 },
+    originSequence: 0n,
+    outboxId: 0n,
+    namespace: 'ns',
+    policy: 'counter',
+    key,
+    hlc: 1n,
+    traceparent: '',
+    payload: { kind: 'crdt', delta: new Uint8Array() },
+  };
+  return Buffer.from(encodeRecord(record));
+}
+
+/** Appends an outbox row the way a write does (transaction id first), in the given open transaction. */
+async function appendIn(client: pg.PoolClient, key: string): Promise<bigint> {
+  const { rows } = await client.query<{ id: string }>('INSERT INTO meridian_outbox (message_key, envelope) SELECT $1, $2 FROM (SELECT pg_current_xact_id()) AS x RETURNING id::text', [`ns/${key}`, envelope(key)]);
+  return BigInt(rows[0]!.id);
+}
+
+async function append(key: string): Promise<bigint> {
+  const client = await db.connect();
+  try {
+    await client.query('BEGIN');
+    const id = await appendIn(client, key);
+    await client.query('COMMIT');
+    return id;
+  } finally {
+    client.release();
+  }
+}
+
+beforeAll(async () => {
+  const url = await createDatabase(dbName, infra.postgresUrl);
+  store = await PgStore.open({ connectionString: url, poolSize: 3 });
+  db = new pg.Pool({ connectionString: url, max: 3 });
+  db.on('error', () => undefined);
+  relay = new OutboxRelay({ store, region, epoch: 1, brokers: [infra.kafka[0]], partitions: 2, clock: new HybridLogicalClock({ now: Date.now, maxDriftMs: 60_000 }), log: silentLogger, pollMs: 5 });
+  await relay.start();
+  const kafka = new Kafka({ clientId: 'relay-order-test', brokers: [infra.kafka[0]], logLevel: logLevel.NOTHING });
+  consumer = kafka.consumer({ groupId: `relay-order-${region}`, readUncommitted: false, maxWaitTimeInMs: 50 });
+  await consumer.connect();
+  await consumer.subscribe({ topic: updatesTopic(region), fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const record = decodeRecord(message.value!);
+      if (record.kind === 'update') seen.push({ sequence: record.originSequence, outboxId: record.outboxId, key: record.key });
+    },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await consumer?.disconnect();
+  await relay?.stop();
+  await store?.close();
+  await db?.end();
+  await dropDatabase(dbName, infra.postgresUrl);
+});
+
+describe('the relay publishes in commit-safe order', () => {
+  it('holds back rows above an id whose transaction is still open, then publishes all in id order', async () => {
+    const first = await append('k0');
+    await waitFor(async () => seen.length, (n) => n === 1, { timeoutMs: 30_000, what: 'the first row published' });
+
+    // A lower id drawn by a transaction that stays open while a higher one commits.
+    const slow = await db.connect();
+    await slow.query('BEGIN');
+    const low = await appendIn(slow, 'late');
+    const high = await append('early');
+    expect(high).toBeGreaterThan(low);
+    // The relay polls every 5 ms: give it many polls; it must not publish `high` past the open `low`.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(seen.map((s) => s.key)).toEqual(['k0']);
+
+    await slow.query('COMMIT');
+    slow.release();
+    await waitFor(async () => seen.length, (n) => n === 3, { timeoutMs: 30_000, what: 'both rows published after the late commit' });
+    expect(seen.map((s) => [s.sequence, s.outboxId])).toEqual([
+      [1n, first],
+      [2n, low],
+      [3n, high],
+    ]);
+  });
+
+  it('does not wait for a rolled-back id: the hole is skipped, sequences stay contiguous', async () => {
+    const aborted = await db.connect();
+    await aborted.query('BEGIN');
+    const hole = await appendIn(aborted, 'rolled-back');
+    const after = await append('after-hole');
+    await aborted.query('ROLLBACK');
+    aborted.release();
+    await waitFor(async () => seen.length, (n) => n === 4, { timeoutMs: 30_000, what: 'the row after the hole published' });
+    expect(seen.at(-1)).toEqual({ sequence: 4n, outboxId: after, key: 'after-hole' });
+    expect(seen.some((s) => s.outboxId === hole)).toBe(false);
+    const { rows } = await db.query<{ id: string; sequence: string | null }>('SELECT id::text, sequence::text FROM meridian_outbox ORDER BY id');
+    expect(rows.map((r) => r.sequence)).toEqual(['1', '2', '3', '4']);
+    expect(relay.status.lastSequence).toBe(4n);
+  });
+});
