@@ -72,9 +72,10 @@ beforeAll(async () => {
   await consumer.connect();
   await consumer.subscribe({ topic: updatesTopic(region), fromBeginning: true });
   await consumer.run({
-    eachMessage: async ({ message }) => {
+    eachMessage: ({ message }) => {
       const record = decodeRecord(message.value!);
       if (record.kind === 'update') seen.push({ sequence: record.originSequence, outboxId: record.outboxId, key: record.key });
+      return Promise.resolve();
     },
   });
 }, 120_000);
@@ -90,7 +91,7 @@ afterAll(async () => {
 describe('the relay publishes in commit-safe order', () => {
   it('holds back rows above an id whose transaction is still open, then publishes all in id order', async () => {
     const first = await append('k0');
-    await waitFor(async () => seen.length, (n) => n === 1, { timeoutMs: 30_000, what: 'the first row published' });
+    await waitFor(() => seen.length, (n) => n === 1, { timeoutMs: 30_000, what: 'the first row published' });
 
     // A lower id drawn by a transaction that stays open while a higher one commits.
     const slow = await db.connect();
@@ -104,7 +105,7 @@ describe('the relay publishes in commit-safe order', () => {
 
     await slow.query('COMMIT');
     slow.release();
-    await waitFor(async () => seen.length, (n) => n === 3, { timeoutMs: 30_000, what: 'both rows published after the late commit' });
+    await waitFor(() => seen.length, (n) => n === 3, { timeoutMs: 30_000, what: 'both rows published after the late commit' });
     expect(seen.map((s) => [s.sequence, s.outboxId])).toEqual([
       [1n, first],
       [2n, low],
@@ -119,7 +120,7 @@ describe('the relay publishes in commit-safe order', () => {
     const after = await append('after-hole');
     await aborted.query('ROLLBACK');
     aborted.release();
-    await waitFor(async () => seen.length, (n) => n === 4, { timeoutMs: 30_000, what: 'the row after the hole published' });
+    await waitFor(() => seen.length, (n) => n === 4, { timeoutMs: 30_000, what: 'the row after the hole published' });
     expect(seen.at(-1)).toEqual({ sequence: 4n, outboxId: after, key: 'after-hole' });
     expect(seen.some((s) => s.outboxId === hole)).toBe(false);
     const { rows } = await db.query<{ id: string; sequence: string | null }>('SELECT id::text, sequence::text FROM meridian_outbox ORDER BY id');
