@@ -150,10 +150,15 @@ const APPLY_SQL = {
     name: 'meridian_apply_insert_keys',
     text: 'INSERT INTO meridian_keys (namespace, key) SELECT * FROM unnest($1::text[], $2::text[]) AS u(namespace, key) ORDER BY namespace, key ON CONFLICT DO NOTHING RETURNING namespace, key',
   },
+  // The states travel as one binary parameter (their concatenation) cut by offsets, not as a
+  // bytea[] (which node-postgres sends as hex text). The IN (… unnest …) condition beside the join
+  // makes PostgreSQL reach the rows through the primary key (as lockKeys does) rather than hash
+  // the whole table, which its cost model prefers for a plain UPDATE … FROM unnest of a large batch.
   saveKeys: {
     name: 'meridian_apply_save_keys',
-    text: `UPDATE meridian_keys AS k SET state = u.state, max_hlc = u.max_hlc, updated_at = now()
-             FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[]) AS u(namespace, key, state, max_hlc) WHERE k.namespace = u.namespace AND k.key = u.key`,
+    text: `UPDATE meridian_keys AS k SET state = substring($3::bytea FROM u.start FOR u.length), max_hlc = u.max_hlc, updated_at = now()
+             FROM unnest($1::text[], $2::text[], $4::int[], $5::int[], $6::bigint[]) AS u(namespace, key, start, length, max_hlc)
+            WHERE (k.namespace, k.key) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND k.namespace = u.namespace AND k.key = u.key`,
   },
   // Not named: rare, and its one parameter is the whole list as JSON (text[] columns cannot come
   // out of unnest, which flattens arrays of arrays).
@@ -240,18 +245,20 @@ export class ReplicationTx {
   async lockKeys(keys: readonly KeyRef[]): Promise<Map<string, LockedKey>> {
     const out = new Map<string, LockedKey>();
     if (keys.length === 0) return out;
+    const idOf = (k: KeyRef): string => JSON.stringify([k.namespace, k.key]);
     const lock = async (wanted: readonly KeyRef[]): Promise<void> => {
       const { rows } = await this.#client.query<{ namespace: string; key: string; state: Buffer | null; max_hlc: bigint }>({ ...APPLY_SQL.lockKeys, values: [wanted.map((k) => k.namespace), wanted.map((k) => k.key)] });
-      for (const r of rows) out.set(JSON.stringify([r.namespace, r.key]), { namespace: r.namespace, key: r.key, state: r.state ? bytes(r.state) : undefined, maxHlc: r.max_hlc });
+      for (const r of rows) out.set(idOf(r), { namespace: r.namespace, key: r.key, state: r.state ? bytes(r.state) : undefined, maxHlc: r.max_hlc });
     };
     await lock(keys);
-    let missing = keys.filter((k) => !out.has(JSON.stringify([k.namespace, k.key])));
-    if (missing.length === 0) return out;
+    if (out.size === keys.length) return out;
+    let missing = keys.filter((k) => !out.has(idOf(k)));
     const { rows } = await this.#client.query<{ namespace: string; key: string }>({ ...APPLY_SQL.insertKeys, values: [missing.map((k) => k.namespace), missing.map((k) => k.key)] });
-    for (const r of rows) out.set(JSON.stringify([r.namespace, r.key]), { namespace: r.namespace, key: r.key, state: undefined, maxHlc: 0n });
-    missing = missing.filter((k) => !out.has(JSON.stringify([k.namespace, k.key])));
-    if (missing.length > 0) await lock(missing);
-    const lost = missing.find((k) => !out.has(JSON.stringify([k.namespace, k.key])));
+    for (const r of rows) out.set(idOf(r), { namespace: r.namespace, key: r.key, state: undefined, maxHlc: 0n });
+    if (out.size === keys.length) return out;
+    missing = missing.filter((k) => !out.has(idOf(k)));
+    await lock(missing);
+    const lost = missing.find((k) => !out.has(idOf(k)));
     if (lost) throw new StoreError(StoreErrorCode.integrity, `key ${lost.namespace}/${lost.key} has no row after insert-or-lock`);
     return out;
   }
@@ -259,9 +266,15 @@ export class ReplicationTx {
   /** Stores the new states of keys locked by `lockKeys`, in one statement. */
   async saveKeys(writes: readonly KeyWrite[]): Promise<void> {
     if (writes.length === 0) return;
+    const starts: number[] = [];
+    let start = 1; // substring() counts from 1
+    for (const w of writes) {
+      starts.push(start);
+      start += w.state.byteLength;
+    }
     await this.#client.query({
       ...APPLY_SQL.saveKeys,
-      values: [writes.map((w) => w.namespace), writes.map((w) => w.key), writes.map((w) => buffer(w.state)), writes.map((w) => w.maxHlc.toString())],
+      values: [writes.map((w) => w.namespace), writes.map((w) => w.key), Buffer.concat(writes.map((w) => w.state)), starts, writes.map((w) => w.state.byteLength), writes.map((w) => w.maxHlc.toString())],
     });
   }
 

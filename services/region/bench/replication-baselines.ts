@@ -159,7 +159,7 @@ export async function kafkaLatency(options: {
     await admin.disconnect();
   }
   const producer = kafka.producer({ allowAutoTopicCreation: false });
-  // The replicator's fetch settings (peer-replicator.ts): maxWaitTimeInMs 100, one partition's batch at a time.
+  // The replicator's fetch settings (peer-replicator.ts): maxWaitTimeInMs 100, every partition's batch at once.
   const consumer = kafka.consumer({ groupId: `${options.topic}.consumer`, maxWaitTimeInMs: 100, sessionTimeout: 10_000, heartbeatInterval: 1000 });
   const latencies: number[] = [];
   let warmups = 0;
@@ -170,7 +170,7 @@ export async function kafkaLatency(options: {
     await consumer.run({
       // Like the replicator: offsets are not committed to Kafka (a commit per batch would slow the fetch loop).
       autoCommit: false,
-      partitionsConsumedConcurrently: 1,
+      partitionsConsumedConcurrently: options.partitions,
       eachMessage: ({ message }) => {
         const at = performance.now();
         const value = message.value;

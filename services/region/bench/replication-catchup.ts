@@ -480,7 +480,7 @@ async function main(): Promise<void> {
       const stopPollers = (): Promise<unknown> => Promise.all(Object.values(pollers).map((p) => p.stop()));
       cleanups.push(() => stopPollers().then(() => undefined));
       for (const p of Object.values(pollers)) await p.start();
-      const taps: Record<string, TopicTap> = withTap ? { [A]: new TopicTap(brokerA.bootstrap, updatesTopic(A)), [B]: new TopicTap(brokerB.bootstrap, updatesTopic(B)) } : {};
+      const taps: Record<string, TopicTap> = withTap ? { [A]: new TopicTap(brokerA.bootstrap, updatesTopic(A), PARTITIONS), [B]: new TopicTap(brokerB.bootstrap, updatesTopic(B), PARTITIONS) } : {};
       const stopTaps = (): Promise<unknown> => Promise.all(Object.values(taps).map((t) => t.stop()));
       cleanups.push(() => stopTaps().then(() => undefined));
       await Promise.all(Object.values(taps).map((t) => t.start()));
@@ -627,10 +627,10 @@ async function main(): Promise<void> {
     );
     out.push('\nDetails:\n');
     out.push(
-      `- Catch-up: ${fmtRate(updates)} updates in ${catchupSeconds.toFixed(2)} s; updates/s per quarter of the backlog: ${quarters.map((q) => fmtRate(q)).join(' → ')}; b's \`beyond\` list (sequences applied above the contiguous prefix: partitions are applied one batch at a time) peaked at ${beyondMax.toLocaleString('en')} entries; digests of ${CATCHUP_NS} equal in a and b (${N.toLocaleString('en')} keys). a took the backlog at ${fmtRate(backlog.perSecond)} writes/s over HTTP; the native backlog went in at ${fmtRate(N / nativeWriteSeconds)} rows/s (one DO block, a COMMIT per row). a's outbox: ${outbox.rows} rows, ${outbox.mismatched} with sequence ≠ outbox id.`,
+      `- Catch-up: ${fmtRate(updates)} updates in ${catchupSeconds.toFixed(2)} s; updates/s per quarter of the backlog: ${quarters.map((q) => fmtRate(q)).join(' → ')}; b's \`beyond\` list (sequences applied above the contiguous prefix: the partitions a transaction has not taken yet leave gaps) peaked at ${beyondMax.toLocaleString('en')} entries; digests of ${CATCHUP_NS} equal in a and b (${N.toLocaleString('en')} keys). a took the backlog at ${fmtRate(backlog.perSecond)} writes/s over HTTP; the native backlog went in at ${fmtRate(N / nativeWriteSeconds)} rows/s (one DO block, a COMMIT per row). a's outbox: ${outbox.rows} rows, ${outbox.mismatched} with sequence ≠ outbox id.`,
     );
     out.push(
-      `- CPU per applied update (load-independent, unlike the rates): Meridian ${msPer(cpuCatchup, 'region b (Node)', catchupSeconds, updates)} ms in b's Node + ${msPer(cpuCatchup, 'PostgreSQL b', catchupSeconds, updates)} ms in b's PostgreSQL, one after the other (one batch, one statement at a time); native ${msPer(cpuNative, 'PostgreSQL a', nativeSeconds, N)} ms in PostgreSQL (walsender + apply worker).`,
+      `- CPU per applied update (load-independent, unlike the rates): Meridian ${msPer(cpuCatchup, 'region b (Node)', catchupSeconds, updates)} ms in b's Node + ${msPer(cpuCatchup, 'PostgreSQL b', catchupSeconds, updates)} ms in b's PostgreSQL; native ${msPer(cpuNative, 'PostgreSQL a', nativeSeconds, N)} ms in PostgreSQL (walsender + apply worker).`,
     );
     out.push(
       `- b's statements during the catch-up (pg_stat_statements): ${totalCalls.toLocaleString('en')} calls = ${(totalCalls / updates).toFixed(1)} per applied update, ${(totalExecMs / 1000).toFixed(2)} s of execution inside PostgreSQL (${((totalExecMs / 1000 / catchupSeconds) * 100).toFixed(0)}% of the catch-up's wall time). Most called:`,

@@ -288,7 +288,7 @@ export class AppliedPoller {
 
 /**
  * A bare consumer of a region's updates topic with the replicators' fetch settings (read
- * committed, maxWaitTimeInMs 100, one partition's batch at a time, no offsets committed): when
+ * committed, maxWaitTimeInMs 100, every partition's batch at once, no offsets committed): when
  * each outbox id became fetchable from Kafka, to split "published → applied" into Kafka's part
  * and the applying region's part.
  */
@@ -298,8 +298,11 @@ export class TopicTap {
   readonly #seen = new Map<string, number>();
   #joined = false;
 
-  constructor(bootstrap: string, topic: string) {
+  readonly #partitions: number;
+
+  constructor(bootstrap: string, topic: string, partitions: number) {
     this.#topic = topic;
+    this.#partitions = partitions;
     const kafka = new Kafka({ clientId: 'meridian-bench-tap', brokers: [bootstrap], logLevel: logLevel.NOTHING });
     this.#consumer = kafka.consumer({ groupId: `meridian-bench-tap.${topic}`, readUncommitted: false, maxWaitTimeInMs: 100, sessionTimeout: 10_000, heartbeatInterval: 1000 });
   }
@@ -313,7 +316,7 @@ export class TopicTap {
     await this.#consumer.subscribe({ topic: this.#topic, fromBeginning: false });
     await this.#consumer.run({
       autoCommit: false,
-      partitionsConsumedConcurrently: 1,
+      partitionsConsumedConcurrently: this.#partitions,
       eachMessage: ({ message }) => {
         const at = performance.now();
         const id = message.headers?.['meridian-outbox-id']?.toString();

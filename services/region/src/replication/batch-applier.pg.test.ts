@@ -11,7 +11,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { DvvSet, HybridLogicalClock } from '@meridian/causality';
 import { crdtKind } from '@meridian/crdt';
 import { encodeRecord, type NamespaceRecord, type Policy, type ReplicationRecord, type UpdateRecord } from '@meridian/protocol';
-import { PgStore } from '@meridian/store';
+import { PgStore, ReplicationTx } from '@meridian/store';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName } from '@meridian/testkit';
 import { encodeRegisterSet, type RegisterSet, type RegisterVersion } from '../register-state.ts';
@@ -322,5 +322,27 @@ describe('fencing within a group', () => {
     await expect(applier(store, 'eu').applyGroup([{ partition: 0, epoch: epochs.get(0)!, messages: good }, { partition: 1, epoch: epochs.get(1)!, messages: [...decoded(t.partitions[1]!), broken] }])).rejects.toThrow();
     expect((await store.pool.query("SELECT next_offset FROM meridian_offsets WHERE peer = 'eu' AND next_offset > 0")).rowCount).toBe(0);
     expect(await store.getNamespace('m')).toBeUndefined();
+  });
+});
+
+describe('insert-or-lock of a batch\'s keys', () => {
+  it('a key a concurrent transaction inserts first is waited for, then locked and read with its committed state', async () => {
+    const store = stores[2]!;
+    await store.pool.query("INSERT INTO meridian_namespaces (name, policy, declared_by, declared_hlc) VALUES ('race', 'mv', 'us.1', 1)");
+    const other = await store.pool.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query("INSERT INTO meridian_keys (namespace, key, state, max_hlc) VALUES ('race', 'x', '\\x01', 7)");
+      let done = false;
+      const locking = store.transaction(async (_tx, client) => new ReplicationTx(client).lockKeys([{ namespace: 'race', key: 'w' }, { namespace: 'race', key: 'x' }])).finally(() => (done = true));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(done).toBe(false); // its insert of x waits for the other transaction
+      await other.query('COMMIT');
+      const rows = await locking;
+      expect(rows.get(JSON.stringify(['race', 'x']))).toEqual({ namespace: 'race', key: 'x', state: new Uint8Array([1]), maxHlc: 7n });
+      expect(rows.get(JSON.stringify(['race', 'w']))).toEqual({ namespace: 'race', key: 'w', state: undefined, maxHlc: 0n });
+    } finally {
+      other.release();
+    }
   });
 });
