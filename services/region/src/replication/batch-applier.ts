@@ -113,7 +113,7 @@ export class BatchApplier {
   async applyGroup(batches: readonly PartitionBatch[]): Promise<BatchResult[]> {
     if (new Set(batches.map((b) => b.partition)).size !== batches.length) throw new Error('a group holds at most one batch per partition');
     const messages = batches.reduce((n, b) => n + b.messages.length, 0);
-    return withSpan(SpanName.replicateApply, { [SpanAttribute.origin]: this.#o.peer, [SpanAttribute.batchSize]: messages, 'meridian.batches': batches.length }, async (span) => {
+    return withSpan(SpanName.replicateApply, { [SpanAttribute.origin]: this.#o.peer, [SpanAttribute.batchSize]: messages, 'meridian.batches': batches.length, 'meridian.partitions': batches.map((b) => b.partition).join(',') }, async (span) => {
       // Everything the transaction builds lives inside it: a replay (deadlock, serialization failure) starts afresh.
       const { results, outcome } = await this.#o.store.transaction((tx, client) => this.#applyInTransaction(tx, new ReplicationTx(client), batches));
       for (const c of outcome.conflicts) this.#traceConflict(span, c);
