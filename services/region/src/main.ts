@@ -7,7 +7,7 @@
  *
  * Run: node --conditions=meridian-source services/region/src/main.ts (see `npm start -w @meridian/region`).
  */
-import { loadConfig, describeConfig, configReference, ConfigError } from './config.ts';
+import { loadConfig, describeConfig, configReference, ConfigError, INSTRUMENTATIONS } from './config.ts';
 import { startTelemetry, loggerOptions } from '@meridian/telemetry';
 
 if (process.argv.includes('--help')) {
@@ -30,6 +30,7 @@ try {
 const telemetry = startTelemetry({
   serviceName: 'meridian-region',
   region: config.region,
+  instrumentations: Object.fromEntries(INSTRUMENTATIONS.map((name) => [name, config.instrumentations.has(name)])),
   traces: { exporter: config.tracesExporter, ...(config.tracesEndpoint ? { endpoint: config.tracesEndpoint } : {}), sampleRatio: config.traceSampleRatio },
 });
 const { startRegion } = await import('./region.ts');

@@ -65,6 +65,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
           clock: keys.clock,
           log: hooks.log ?? silentLogger,
           lagBoundSeconds: config.lagBoundSeconds,
+          relayLingerMs: config.relayLingerMs,
           ...(hooks.replication ? { hooks: hooks.replication } : {}),
           ...(hooks.relayPollMs ? { relayPollMs: hooks.relayPollMs } : {}),
         })

@@ -26,6 +26,7 @@ export interface ReplicationOptions {
   readonly lagBoundSeconds: number;
   readonly hooks?: ReplicatorHooks;
   readonly relayPollMs?: number;
+  readonly relayLingerMs?: number;
   /** How long readiness waits for a link that cannot connect before giving up on catching it up. */
   readonly catchUpGraceMs?: number;
 }
@@ -75,7 +76,7 @@ export class Replication {
   constructor(options: ReplicationOptions) {
     this.#o = options;
     this.#kafka = new Kafka({ clientId: `meridian-${options.region}-health`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 1500 });
-    this.relay = new OutboxRelay({ store: options.store, region: options.region, epoch: options.epoch, brokers: options.brokers, partitions: options.partitions, clock: options.clock, log: options.log, ...(options.relayPollMs ? { pollMs: options.relayPollMs } : {}) });
+    this.relay = new OutboxRelay({ store: options.store, region: options.region, epoch: options.epoch, brokers: options.brokers, partitions: options.partitions, clock: options.clock, log: options.log, ...(options.relayPollMs ? { pollMs: options.relayPollMs } : {}), ...(options.relayLingerMs !== undefined ? { lingerMs: options.relayLingerMs } : {}) });
     const hooks: ReplicatorHooks = { ...options.hooks, skewMs: (peer) => this.#skew.get(peer) ?? 0 };
     this.replicators = [...options.peers].map(([peer, brokers]) => new PeerReplicator({ store: options.store, self: options.region, peer, brokers, clock: options.clock, log: options.log, hooks, partitions: options.partitions }));
   }
