@@ -45,7 +45,8 @@
  * Settings (environment): BENCH_N (10000) backlog writes; BENCH_RATE (500) writes/s per region
  * and BENCH_SECONDS (20) for the lag phase; BENCH_CONNECTIONS (32) HTTP connections for the
  * backlog; BENCH_PARTITIONS (12, the service's default) partitions per updates topic; BENCH_POLL_MS
- * (5); BENCH_KAFKA_HEAP_MB (256); BENCH_CPU_PROF_DIR (unset) writes V8 CPU profiles of both region
+ * (5); BENCH_KAFKA_HEAP_MB (256); MERIDIAN_* variables reach both region services (e.g.
+ * MERIDIAN_OTEL_INSTRUMENTATIONS=none) and are printed; BENCH_CPU_PROF_DIR (unset) writes V8 CPU profiles of both region
  * processes there. Quick smoke: BENCH_N=2000 BENCH_SECONDS=5 npm run bench:replication -w @meridian/region.
  */
 import { execFile } from 'node:child_process';
@@ -60,7 +61,7 @@ import { percentile } from './load.ts';
 import { AppliedPoller, TopicTap, cpuSample, cpuUse, pacedWrites, writeAll, type AnsweredWrite, type CpuSample } from './replication-load.ts';
 import { NativeReplication, kafkaLatency, type KafkaLatency } from './replication-baselines.ts';
 
-import { envInt } from './bench-env.ts';
+import { describeSettings, envInt, serviceSettings } from './bench-env.ts';
 
 const runFile = promisify(execFile);
 
@@ -317,7 +318,7 @@ async function main(): Promise<void> {
         peers: { [peer]: brokers[peer]!.bootstrap },
         logLevel: 'warn',
         logFile: join(workDir, `region-${region}.log`),
-        env: { MERIDIAN_TOPIC_PARTITIONS: String(PARTITIONS), MERIDIAN_PG_POOL_SIZE: String(POOL_SIZE), ...profileEnv },
+        env: { ...serviceSettings(), MERIDIAN_TOPIC_PARTITIONS: String(PARTITIONS), MERIDIAN_PG_POOL_SIZE: String(POOL_SIZE), ...profileEnv },
       });
     const [regionA, regionB] = await Promise.all([start(A, B), start(B, A)]);
     const regions: Record<string, RegionProcess> = { [A]: regionA, [B]: regionB };
@@ -613,7 +614,7 @@ async function main(): Promise<void> {
     );
     out.push(`Load: \`${uptimeBefore}\` before the run, \`${await uptime()}\` after (a shared machine: other users' processes show as "rest of the machine" below).`);
     out.push(
-      `Parameters: backlog N = ${N.toLocaleString('en')} lww writes of distinct keys (${LWW_BODY.length} B JSON body, stored state ${stateBytes} B, outbox envelope ${sizes.rows[0]!.envelope} B) over ${CONNECTIONS} connections; lag phase ${RATE} writes/s per region in both regions at once for ${SECONDS} s (counter increments over ${LAG_KEYS} shared keys), applied positions polled every ${POLL_MS} ms (mean query ${fmt(lag.meanPollMs, 2)} ms); ${PARTITIONS} partitions per updates topic; region pools ${POOL_SIZE} (the default), log level warn, telemetry at its defaults; no injected latency.\n`,
+      `Parameters: backlog N = ${N.toLocaleString('en')} lww writes of distinct keys (${LWW_BODY.length} B JSON body, stored state ${stateBytes} B, outbox envelope ${sizes.rows[0]!.envelope} B) over ${CONNECTIONS} connections; lag phase ${RATE} writes/s per region in both regions at once for ${SECONDS} s (counter increments over ${LAG_KEYS} shared keys), applied positions polled every ${POLL_MS} ms (mean query ${fmt(lag.meanPollMs, 2)} ms); ${PARTITIONS} partitions per updates topic; region pools ${POOL_SIZE} (the default), log level warn, ${describeSettings(serviceSettings())}; no injected latency.\n`,
     );
     out.push(
       table(

@@ -47,7 +47,7 @@ import { autocannonRate, assertNoFailures, closedLoop, paced, percentile, type L
 import { cpuSeconds, cpuSnapshot, machineBusySeconds, type CpuSnapshot } from './cpu.ts';
 import { findPgbench, startPgbench, type PgbenchResult, type PgbenchRun } from './pgbench.ts';
 
-import { envInt } from './bench-env.ts';
+import { describeSettings, envInt, serviceSettings } from './bench-env.ts';
 
 const runFile = promisify(execFile);
 
@@ -235,7 +235,6 @@ async function main(): Promise<void> {
     const loadBefore = loadavg()[0]!;
 
     const port = await freePort();
-    const serviceEnv = Object.entries(process.env).filter(([k]) => k.startsWith('MERIDIAN_'));
     const service = await startRegionProcess({
       region: 'bench',
       databaseUrl,
@@ -243,7 +242,7 @@ async function main(): Promise<void> {
       logFile: join(workDir, 'region.log'),
       logLevel: 'warn',
       contextSecret: 'region-write-bench-secret',
-      env: { ...Object.fromEntries(serviceEnv.map(([k, v]) => [k, v ?? ''])), MERIDIAN_PG_POOL_SIZE: String(POOL) },
+      env: { ...serviceSettings(), MERIDIAN_PG_POOL_SIZE: String(POOL) },
     });
     cleanups.push(() => service.stop());
     const region = { baseUrl: service.url, get running() { return service.process.running; }, get pid() { return service.process.pid; }, logTail: () => service.process.logTail() };
@@ -431,7 +430,7 @@ async function main(): Promise<void> {
     out.push('## Region service writes (services/region/bench/write-throughput.ts)\n');
     out.push(`Machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, PostgreSQL ${serverVersion} (${settings.join(', ')}), ${pgbench.version}; code ${await gitState()}; 1-minute load average ${loadBefore.toFixed(1)} before the run, ${loadavg()[0]!.toFixed(1)} after.`);
     out.push(
-      `Parameters: after every key was written once, max rate ${SLICES} × ${sliceSeconds} s alternating with pgbench (ABBA), half rate ${SECONDS} s for the service (paced) and for pgbench (-R, latency from the scheduled start), ${CONNECTIONS} HTTP connections, service pool ${POOL} = pgbench clients (-j ${PGBENCH_THREADS}, -M extended), ${KEYS.toLocaleString('en')} keys (seed ${SEED}), lww value ${JSON.stringify({ value: LWW_VALUE }).length} B of JSON (stored state ${stateBytes} B, outbox envelope ${envelopeBytes} B; the pgbench row carries ${stateBytes} B), service log level warn, telemetry at its defaults${serviceEnv.length > 0 ? ` except ${serviceEnv.map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}.\n`,
+      `Parameters: after every key was written once, max rate ${SLICES} × ${sliceSeconds} s alternating with pgbench (ABBA), half rate ${SECONDS} s for the service (paced) and for pgbench (-R, latency from the scheduled start), ${CONNECTIONS} HTTP connections, service pool ${POOL} = pgbench clients (-j ${PGBENCH_THREADS}, -M extended), ${KEYS.toLocaleString('en')} keys (seed ${SEED}), lww value ${JSON.stringify({ value: LWW_VALUE }).length} B of JSON (stored state ${stateBytes} B, outbox envelope ${envelopeBytes} B; the pgbench row carries ${stateBytes} B), service log level warn, ${describeSettings(serviceSettings())}.\n`,
     );
     out.push(
       table(
