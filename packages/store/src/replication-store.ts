@@ -419,9 +419,29 @@ export class ReplicationReads {
     return { maxId: rows[0]?.max_id ?? 0n, xmax: BigInt(rows[0]!.xmax), xmin: BigInt(rows[0]!.xmin) };
   }
 
-  async outboxAfter(afterId: bigint, upToId: bigint, limit: number): Promise<OutboxRow[]> {
-    const { rows } = await this.#q<{ id: bigint; message_key: string; envelope: Buffer }>('SELECT id, message_key, envelope FROM meridian_outbox WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3', [afterId, upToId, limit]);
-    return rows.map((r) => ({ id: r.id, messageKey: r.message_key, envelope: bytes(r.envelope) }));
+  /**
+   * The next rows to publish under the lease `epoch`, read in one statement with the lease's
+   * published position: rows after the position's outbox id up to `upToId`, in id order. 'fenced'
+   * when another relay holds the lease. Sequences are assigned from the returned position, never
+   * from a relay's memory, so every relay assigns each row the same sequence: a relay that was
+   * paused after this read publishes exactly the sequences its successor assigns to these rows.
+   */
+  async outboxForLease(epoch: bigint, upToId: bigint, limit: number): Promise<'fenced' | { lastOutboxId: bigint; lastSequence: bigint; rows: OutboxRow[] }> {
+    const { rows } = await this.#q<{ last_outbox_id: bigint; last_sequence: bigint; id: bigint | null; message_key: string | null; envelope: Buffer | null }>(
+      `SELECT r.last_outbox_id, r.last_sequence, o.id, o.message_key, o.envelope
+         FROM meridian_relay AS r
+         LEFT JOIN LATERAL (SELECT id, message_key, envelope FROM meridian_outbox WHERE id > r.last_outbox_id AND id <= $2 ORDER BY id LIMIT $3) AS o ON true
+        WHERE r.lease_epoch = $1
+        ORDER BY o.id`,
+      [epoch, upToId, limit],
+    );
+    const first = rows[0];
+    if (!first) return 'fenced';
+    return {
+      lastOutboxId: first.last_outbox_id,
+      lastSequence: first.last_sequence,
+      rows: rows.flatMap((r) => (r.id === null ? [] : [{ id: r.id, messageKey: r.message_key!, envelope: bytes(r.envelope!) }])),
+    };
   }
 
   /**

@@ -129,4 +129,16 @@ describe('the relay publishes in commit-safe order', () => {
     expect(rows.map((r) => r.sequence)).toEqual(['1', '2', '3', '4']);
     expect(relay.status.lastSequence).toBe(4n);
   });
+
+  it('a relay whose lease moved on publishes nothing more and stands by', async () => {
+    const before = seen.length;
+    // Another relay takes the lease (and keeps it): this one's next read is refused.
+    await db.query(`UPDATE meridian_relay SET lease_epoch = lease_epoch + 1, lease_owner = 'another relay', lease_expires_at = now() + interval '1 hour'`);
+    await append('after-takeover');
+    await waitFor(() => relay.status.role, (role) => role === 'standby', { timeoutMs: 30_000, what: 'the relay stood by' });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(seen.length).toBe(before);
+    const { rows } = await db.query<{ sequence: string | null }>(`SELECT sequence::text FROM meridian_outbox WHERE message_key = 'ns/after-takeover'`);
+    expect(rows).toEqual([{ sequence: null }]);
+  });
 });

@@ -3,9 +3,14 @@
  * `meridian.<region>.updates`, in outbox-id order, each with a contiguous origin sequence.
  *
  * - One active relay per region, by a lease in PostgreSQL (renewed every second; a standby
- *   takes over when it expires). A paused or partitioned old relay is fenced twice: its Kafka
- *   producer shares the region's transactional id, so the new relay's `initTransactions` makes
- *   the old one's commits fail; and its publish marks are checked against the lease epoch.
+ *   takes over when it expires). Every batch is read in one statement with the lease check and
+ *   the lease's published position, and its sequences are counted from that position — never
+ *   from a relay's memory — so every relay assigns a row the same sequence. A paused or
+ *   partitioned old relay can at most publish the one batch it had read, under exactly the
+ *   sequences its successor gives those rows (peers drop the copies as duplicates); its publish
+ *   marks and its next read are refused for the old lease epoch, and it stands by
+ *   (docs/decisions/0002). The producer is idempotent, one request in flight, acks=all; no Kafka
+ *   transactions (each costs the broker milliseconds of CPU — measured in docs/benchmarks.md).
  * - Commit-safe order: a batch is taken only below the horizon — the highest outbox id seen,
  *   published only once every transaction that was running when it was seen has ended — so a
  *   lower id committing late is never skipped, and a rolled-back id is a hole nobody waits for.
@@ -34,7 +39,7 @@ export interface OutboxRelayOptions {
   readonly pollMs?: number;
   /**
    * After publishing a batch that was not full, wait this long before the next (default 20 ms):
-   * under load, one Kafka transaction carries the writes of a whole linger instead of a few, which
+   * under load, one Kafka request carries the writes of a whole linger instead of a few, which
    * costs Kafka and the relay far less CPU, for at most this much more latency.
    */
   readonly lingerMs?: number;
@@ -125,7 +130,6 @@ export class OutboxRelay {
       } catch (error) {
         this.#lastError = (error as Error).message;
         this.#o.log.warn({ err: error }, 'relay: publish failed; retrying');
-        await this.#demoteIfFenced(error);
         await sleep(200);
       }
     }
@@ -141,26 +145,13 @@ export class OutboxRelay {
     this.#lastId = lease.lastOutboxId;
     this.#lastSequence = lease.lastSequence;
     this.#pending = undefined;
-    // A fresh transactional producer with the region's transactional id fences any older one.
+    // Idempotent, one request in flight: a retried send neither duplicates nor reorders a partition.
     await this.#producer?.disconnect().catch(() => undefined);
-    this.#producer = this.#kafka.producer({ transactionalId: `meridian-relay-${this.#o.region}`, idempotent: true, maxInFlightRequests: 1 });
+    this.#producer = this.#kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await this.#producer.connect();
     this.#role = 'active';
     this.#lastRenew = Date.now();
     this.#o.log.info({ epoch: this.#epoch.toString(), lastSequence: this.#lastSequence.toString() }, 'relay: active');
-  }
-
-  async #demoteIfFenced(error: unknown): Promise<void> {
-    // Only a newer producer with our transactional id fences us; a broker that is down is not a
-    // reason to give up the lease.
-    const e = error as { type?: string; message?: string; cause?: { type?: string; message?: string } };
-    const fenced = [e, e.cause].some((x) => x?.type === 'INVALID_PRODUCER_EPOCH' || x?.type === 'PRODUCER_FENCED' || /old epoch|fenced/i.test(x?.message ?? ''));
-    if (fenced && this.#role === 'active') {
-      this.#o.log.warn('relay: fenced by a newer relay; standing by');
-      this.#role = 'standby';
-      await this.#producer?.disconnect().catch(() => undefined);
-      this.#producer = undefined;
-    }
   }
 
   /** Lease renewal, heartbeats and pruning, each on its own period. */
@@ -196,14 +187,7 @@ export class OutboxRelay {
       applied,
       hlc: this.#o.clock.now(),
     };
-    const txn = await this.#producer!.transaction();
-    try {
-      await txn.send({ topic: this.#topic, messages: [{ key: '~heartbeat', value: Buffer.from(encodeRecord(record)), partition: 0 }] });
-      await txn.commit();
-    } catch (error) {
-      await txn.abort().catch(() => undefined);
-      throw error;
-    }
+    await this.#producer!.send({ topic: this.#topic, acks: -1, messages: [{ key: '~heartbeat', value: Buffer.from(encodeRecord(record)), partition: 0 }] });
   }
 
   /**
@@ -235,12 +219,18 @@ export class OutboxRelay {
     const replication = this.#o.store.replication;
     const safe = await this.#safeHorizon();
     if (safe <= this.#lastId) return 0;
-    const rows = await replication.outboxAfter(this.#lastId, safe, this.#o.batchSize ?? 500);
+    // The rows and the position their sequences count from, read with the lease check.
+    const batch = await replication.outboxForLease(this.#epoch, safe, this.#o.batchSize ?? 500);
+    if (batch === 'fenced') {
+      this.#standBy('relay: the lease moved on; standing by');
+      return 0;
+    }
+    const { rows } = batch;
     if (rows.length === 0) {
       this.#lastId = safe; // only rolled-back ids in between: holes nobody waits for
       return 0;
     }
-    let sequence = this.#lastSequence;
+    let sequence = batch.lastSequence;
     const marks: { id: bigint; sequence: bigint }[] = [];
     const messages: Message[] = rows.flatMap((row) => {
       sequence += 1n;
@@ -255,21 +245,18 @@ export class OutboxRelay {
       if (record.kind === 'namespace') return Array.from({ length: this.#o.partitions }, (_, partition) => ({ key: row.messageKey, value: stamped, headers, partition }));
       return [{ key: row.messageKey, value: stamped, headers }];
     });
-    const txn = await this.#producer!.transaction();
-    try {
-      await txn.send({ topic: this.#topic, acks: -1, messages });
-      await txn.commit();
-    } catch (error) {
-      await txn.abort().catch(() => undefined);
-      throw error;
-    }
+    await this.#producer!.send({ topic: this.#topic, acks: -1, messages });
     if ((await replication.markPublished(this.#epoch, marks)) === 'fenced') {
-      this.#o.log.warn('relay: lease moved on while publishing; standing by');
-      this.#role = 'standby';
+      this.#standBy('relay: the lease moved on while publishing; standing by');
       return 0;
     }
     this.#lastId = rows.at(-1)!.id;
     this.#lastSequence = sequence;
     return rows.length;
+  }
+
+  #standBy(message: string): void {
+    this.#o.log.warn(message);
+    this.#role = 'standby';
   }
 }
