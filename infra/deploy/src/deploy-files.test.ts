@@ -291,7 +291,7 @@ describe('infra/docker-compose.yml', () => {
     for (const [name, s] of kafka) {
       const env = environment(s);
       expect(env['KAFKA_PROCESS_ROLES'], name).toBe('broker,controller');
-      // One node: the relay's Kafka transactions need a transaction log it can write.
+      // One node: every internal topic (consumer offsets, the transaction log) needs one replica to be writable.
       expect(env['KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR'], name).toBe('1');
       expect(env['KAFKA_TRANSACTION_STATE_LOG_MIN_ISR'], name).toBe('1');
       expect(env['KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR'], name).toBe('1');
