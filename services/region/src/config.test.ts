@@ -43,12 +43,12 @@ describe('configuration', () => {
     expect(() => loadConfig({ ...base, MERIDIAN_KAFKA_BROKERS: 'nope' })).toThrow(/host:port/);
   });
 
-  it('enables http, fastify and pg instrumentations by default; a list or "none" chooses; unknown names are refused', () => {
-    expect([...loadConfig(base).instrumentations].sort()).toEqual(['fastify', 'http', 'pg']);
+  it('enables the fastify and pg instrumentations by default; a list or "none" chooses; unknown names are refused', () => {
+    expect([...loadConfig(base).instrumentations].sort()).toEqual(['fastify', 'pg']);
     expect([...loadConfig({ ...base, MERIDIAN_OTEL_INSTRUMENTATIONS: 'pg, kafkajs' }).instrumentations].sort()).toEqual(['kafkajs', 'pg']);
     expect(loadConfig({ ...base, MERIDIAN_OTEL_INSTRUMENTATIONS: 'none' }).instrumentations.size).toBe(0);
     expect(() => loadConfig({ ...base, MERIDIAN_OTEL_INSTRUMENTATIONS: 'pg,mysql' })).toThrow(/MERIDIAN_OTEL_INSTRUMENTATIONS: expected "none" or a comma-separated list of http, fastify, pg, kafkajs \(got "pg,mysql"\)/);
-    expect(describeConfig(loadConfig(base))['instrumentations']).toBe('http,fastify,pg');
+    expect(describeConfig(loadConfig(base))['instrumentations']).toBe('fastify,pg');
   });
 
   it('masks secrets and URL passwords when described', () => {

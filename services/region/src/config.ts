@@ -146,7 +146,7 @@ const FIELDS: readonly Field<keyof RegionConfig>[] = [
     if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new Error('a number from 0 to 1');
     return n;
   } },
-  { key: 'instrumentations', env: 'MERIDIAN_OTEL_INSTRUMENTATIONS', doc: 'OpenTelemetry auto-instrumentations (http, fastify, pg, kafkajs; or none); kafkajs is off by default: replication traces one span per applied transaction, not one per message', default: new Set<Instrumentation>(['http', 'fastify', 'pg']), parse: instrumentationList },
+  { key: 'instrumentations', env: 'MERIDIAN_OTEL_INSTRUMENTATIONS', doc: 'OpenTelemetry auto-instrumentations (http, fastify, pg, kafkajs; or none); by default fastify (the server span, W3C context from the request) and pg; http would add a second span per request, kafkajs one per replicated message', default: new Set<Instrumentation>(['fastify', 'pg']), parse: instrumentationList },
 ];
 
 /** Reads and validates the configuration; throws a ConfigError listing every problem. */
