@@ -11,9 +11,13 @@ import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { DvvSet } from '@meridian/causality';
+import { crdtKind } from '@meridian/crdt';
+import { encodeRecord, type Policy, type UpdateRecord } from '@meridian/protocol';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName, waitFor } from '@meridian/testkit';
 import { loadConfig } from './config.ts';
+import { encodeRegisterSet, type RegisterVersion } from './register-state.ts';
 import { startRegion, type RegionService } from './region.ts';
 
 const infra = inject('infra');
@@ -199,6 +203,63 @@ describe('three regions through three Kafka clusters', () => {
     expect(discard.json).toEqual({ applied: 1, released: true });
     expect((await call(1, 'GET', '/v1/ns/people/keys/poisoned')).json['values']).toEqual(['real value']);
     expect((await call(1, 'POST', `/v1/dead-letters/${poison.id}/discard`)).json['error'].code).toBe('MERIDIAN_REDRIVE_FAILED');
+  });
+
+  it('dead-letters an update whose envelope decodes but whose payload is invalid, quarantines its key and keeps replicating', async () => {
+    // Updates of a new actor of eu's (its own sequences), written straight onto eu's topic: envelopes
+    // every region decodes, two with a payload that cannot be, among valid ones.
+    const actor = `${ids[0]}.99`;
+    const counter = crdtKind('counter')!;
+    const baseHlc = BigInt(Date.now()) << 16n;
+    let sequence = 0;
+    const update = (namespace: string, key: string, policy: Policy, payload: UpdateRecord['payload']): { key: string; value: Buffer } => {
+      sequence++;
+      const record: UpdateRecord = { kind: 'update', schemaVersion: 1, origin: { region: ids[0]!, epoch: 99 }, originSequence: BigInt(sequence), outboxId: BigInt(sequence), namespace, key, policy, hlc: baseHlc + BigInt(sequence), traceparent: '', payload };
+      return { key: `${namespace}/${key}`, value: Buffer.from(encodeRecord(record)) };
+    };
+    const register = (value: string): Uint8Array => encodeRegisterSet(DvvSet.empty<RegisterVersion>().update(undefined, actor, { value, hlc: baseHlc + BigInt(sequence + 1), traceparent: undefined }).set);
+    const messages = [
+      update('people', 'corrupt-register', 'mv', { kind: 'register', state: Buffer.from('not a version set \u00ff') }),
+      update('cnt', 'corrupt-delta', 'counter', { kind: 'crdt', delta: Buffer.from('not a counter \u00ff') }),
+      update('people', 'alongside', 'mv', { kind: 'register', state: register('next to the corrupt ones') }),
+      update('people', 'corrupt-register', 'mv', { kind: 'register', state: register('after the corrupt one') }),
+      update('cnt', 'corrupt-delta', 'counter', { kind: 'crdt', delta: counter.encode(counter.apply(counter.empty(), counter.validateOp({ increment: 4 }), { actor }).delta) }),
+    ];
+    const kafka = new Kafka({ clientId: 'payload-poisoner', brokers: [infra.kafka[0]], logLevel: logLevel.NOTHING });
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: `meridian.${ids[0]}.updates`, messages });
+    await producer.disconnect();
+
+    type Letter = { id: string; code: string; reason: string; namespace: string; key: string; origin: string; sequence: string; raw: string };
+    const letters = async (): Promise<Letter[]> => (await call(1, 'GET', '/v1/dead-letters')).json['deadLetters'] as Letter[];
+    const invalid = await waitFor(letters, (ls) => ls.filter((d) => d.code === 'MERIDIAN_PAYLOAD_INVALID').length === 2 && ls.filter((d) => d.origin === actor && d.code === 'MERIDIAN_KEY_QUARANTINED').length === 2, { timeoutMs: 60_000, what: 'the invalid payloads dead-lettered in us, their keys\' later updates held' });
+    const letterOf = (key: string): Letter => invalid.find((d) => d.key === key && d.code === 'MERIDIAN_PAYLOAD_INVALID')!;
+    expect(letterOf('corrupt-register')).toMatchObject({ namespace: 'people', origin: actor, sequence: '1', raw: messages[0]!.value.toString('base64') });
+    expect(letterOf('corrupt-register').reason).toMatch(/^its register_state cannot be decoded: ./);
+    expect(letterOf('corrupt-delta')).toMatchObject({ namespace: 'cnt', origin: actor, sequence: '2', raw: messages[1]!.value.toString('base64') });
+    expect(letterOf('corrupt-delta').reason).toMatch(/^its crdt_delta cannot be decoded as a counter: ./);
+    // The valid update beside them applied; the later ones of their keys are held, not applied.
+    expect((await waitFor(() => call(1, 'GET', '/v1/ns/people/keys/alongside'), (x) => x.status === 200, { timeoutMs: 60_000, what: 'the valid update beside them' })).json['values']).toEqual(['next to the corrupt ones']);
+    expect((await call(1, 'GET', '/v1/ns/people/keys/corrupt-register')).status).toBe(404);
+    expect((await call(1, 'GET', '/v1/ns/cnt/keys/corrupt-delta')).status).toBe(404);
+    // Handled: the applied vector of that actor passed every sequence; the link streams on.
+    await waitFor(() => call(1, 'GET', '/v1/replication'), (r) => r.json['positions'][actor] === sequence && r.json['peers'][ids[0]!].state === 'streaming', { timeoutMs: 60_000, what: 'us applied every sequence of the actor and streams from eu' });
+    await call(0, 'PUT', '/v1/ns/people/keys/after-invalid-payload', { value: 'still flowing' });
+    expect((await waitFor(() => call(1, 'GET', '/v1/ns/people/keys/after-invalid-payload'), (x) => x.status === 200, { timeoutMs: 60_000, what: 'replication after the invalid payloads' })).json['values']).toEqual(['still flowing']);
+
+    // A redrive refuses while the payload is still invalid, and changes nothing.
+    for (const [key, reason] of [['corrupt-register', /still cannot be applied: its register_state cannot be decoded/], ['corrupt-delta', /still cannot be applied: its crdt_delta cannot be decoded as a counter/]] as const) {
+      const retry = await call(1, 'POST', `/v1/dead-letters/${letterOf(key).id}/redrive`);
+      expect(retry.status).toBe(409);
+      expect(retry.json['error']).toMatchObject({ code: 'MERIDIAN_REDRIVE_FAILED', message: expect.stringMatching(reason) });
+    }
+    expect((await call(1, 'GET', '/v1/ns/people/keys/corrupt-register')).status).toBe(404);
+    // Discarding lifts the quarantine and applies what was held behind it.
+    expect((await call(1, 'POST', `/v1/dead-letters/${letterOf('corrupt-register').id}/discard`)).json).toEqual({ applied: 1, released: true });
+    expect((await call(1, 'GET', '/v1/ns/people/keys/corrupt-register')).json['values']).toEqual(['after the corrupt one']);
+    expect((await call(1, 'POST', `/v1/dead-letters/${letterOf('corrupt-delta').id}/discard`)).json).toEqual({ applied: 1, released: true });
+    expect((await call(1, 'GET', '/v1/ns/cnt/keys/corrupt-delta')).json['value']).toBe(4);
   });
 
   // Last: it leaves the ap ← eu link paused, as an upgrade in progress would.

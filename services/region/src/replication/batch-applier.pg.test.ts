@@ -3,7 +3,8 @@
  * keys of three policies, republished duplicates, replays of applied offsets, a conflict, poison
  * with a held update, heartbeats) leaves exactly the database that applying the same messages one
  * at a time leaves; a group costs a constant number of statements; a fenced partition drops only
- * its own batch; a failed group stores nothing.
+ * its own batch; a failed group stores nothing; an update whose payload is invalid is
+ * dead-lettered, quarantines its key and holds its later updates, while the rest applies.
  */
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import pg from 'pg';
@@ -14,12 +15,12 @@ import { encodeRecord, type NamespaceRecord, type Policy, type ReplicationRecord
 import { PgStore, ReplicationTx } from '@meridian/store';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName } from '@meridian/testkit';
-import { encodeRegisterSet, type RegisterSet, type RegisterVersion } from '../register-state.ts';
-import { BatchApplier, decode, type Decoded, type PartitionBatch } from './batch-applier.ts';
+import { decodeRegisterSet, encodeRegisterSet, type RegisterSet, type RegisterVersion } from '../register-state.ts';
+import { BatchApplier, decode, type Decoded, type PartitionBatch, type ReplicatorHooks } from './batch-applier.ts';
 
 const infra = inject('infra');
 const PARTITIONS = 4;
-const dbs = [uniqueName('apply_group'), uniqueName('apply_single'), uniqueName('apply_fence')];
+const dbs = [uniqueName('apply_group'), uniqueName('apply_single'), uniqueName('apply_fence'), uniqueName('apply_invalid')];
 const stores: PgStore[] = [];
 
 beforeAll(async () => {
@@ -33,7 +34,7 @@ afterAll(async () => {
 });
 
 const clock = (): HybridLogicalClock => new HybridLogicalClock({ now: Date.now, maxDriftMs: 60_000 });
-const applier = (store: PgStore, peer: string): BatchApplier => new BatchApplier({ store, peer, clock: clock() });
+const applier = (store: PgStore, peer: string, hooks?: ReplicatorHooks): BatchApplier => new BatchApplier({ store, peer, clock: clock(), hooks });
 
 /** A peer's topic, built record by record: sequences and outbox ids in order, each message in its key's partition. */
 class Topic {
@@ -119,6 +120,9 @@ function usTopic(): Topic {
   };
   // Poison first in its key's partition: the key is quarantined, its later update held.
   t.push(Topic.partitionOf('docs', 'poisoned'), Buffer.from('not a protobuf \u0000\u00ff'), 'docs/poisoned');
+  // Valid envelopes with invalid payloads: dead-lettered, their keys quarantined, their later updates held.
+  t.update('docs', 'corrupt', 'mv', { kind: 'register', state: Buffer.from('not a version set') });
+  t.update('hits', 'h-corrupt', 'counter', { kind: 'crdt', delta: Buffer.from('not a counter') });
   const republished: KafkaMessage[] = [];
   for (let i = 0; i < 120; i++) {
     const m = write('docs', `doc-${i}`, `v1-${i}`);
@@ -133,6 +137,8 @@ function usTopic(): Topic {
   }
   write('docs', 'clash', 'us-side', true);
   write('docs', 'poisoned', 'held back');
+  write('docs', 'corrupt', 'held back');
+  increment('h-corrupt', 1);
   for (const m of republished.slice(0, 12)) t.republish(m);
   t.heartbeat();
   return t;
@@ -228,8 +234,13 @@ describe('set-based apply of a group of partitions', () => {
     expect((a['conflicts'] as { key: string; kind: string }[]).filter((c) => c.kind === 'register').map((c) => c.key)).toEqual(['clash']);
     expect((a['deadLetters'] as { code: string; key: string }[]).map((d) => [d.code, d.key])).toEqual([
       ['MERIDIAN_ENVELOPE_UNDECODABLE', 'poisoned'],
+      ['MERIDIAN_KEY_QUARANTINED', 'corrupt'],
       ['MERIDIAN_KEY_QUARANTINED', 'poisoned'],
+      ['MERIDIAN_KEY_QUARANTINED', 'h-corrupt'],
+      ['MERIDIAN_PAYLOAD_INVALID', 'corrupt'],
+      ['MERIDIAN_PAYLOAD_INVALID', 'h-corrupt'],
     ]);
+    expect(a['quarantine']).toEqual([{ namespace: 'docs', key: 'corrupt' }, { namespace: 'docs', key: 'poisoned' }, { namespace: 'hits', key: 'h-corrupt' }]);
     expect((a['keys'] as unknown[]).length).toBe(120 + 1 + 30 + 50);
     const applied = (a['applied'] as { origin: string; contiguous: string; beyond: unknown[] }[]).find((r) => r.origin === 'us.1')!;
     expect(applied.contiguous).toBe(String(us.lastSequence));
@@ -316,10 +327,15 @@ describe('fencing within a group', () => {
     const t = new Topic('eu');
     t.namespace('m', 'counter');
     const epochs = await claim(store, 'eu', [0, 1, 2, 3]);
-    const good = decoded(t.partitions[0]!);
-    // A record that passes decoding but cannot be merged: a counter update whose delta is not a counter.
-    const broken: Decoded = { message: { key: Buffer.from('m/x'), value: Buffer.from('x'), timestamp: '0', attributes: 0, offset: '1', headers: {} }, offset: 1n, record: { kind: 'update', schemaVersion: 1, origin: { region: 'eu', epoch: 1 }, originSequence: 2n, outboxId: 2n, namespace: 'm', key: 'x', policy: 'counter', hlc: 1n << 16n, traceparent: '', payload: { kind: 'crdt', delta: new Uint8Array([1, 2, 3]) } } };
-    await expect(applier(store, 'eu').applyGroup([{ partition: 0, epoch: epochs.get(0)!, messages: good }, { partition: 1, epoch: epochs.get(1)!, messages: [...decoded(t.partitions[1]!), broken] }])).rejects.toThrow();
+    const counter = crdtKind('counter')!;
+    t.update('m', 'x', 'counter', { kind: 'crdt', delta: counter.encode(counter.apply(counter.empty(), counter.validateOp({ increment: 1 }), { actor: 'eu.1' }).delta) });
+    // The database fails the statement that writes the keys' states (an invalid payload no longer fails a group: it is dead-lettered).
+    const failing = vi.spyOn(ReplicationTx.prototype, 'saveKeys').mockRejectedValue(new Error('the disk is full'));
+    try {
+      await expect(applier(store, 'eu').applyGroup([0, 1, 2, 3].map((p) => ({ partition: p, epoch: epochs.get(p)!, messages: decoded(t.partitions[p]!) })))).rejects.toThrow('the disk is full');
+    } finally {
+      failing.mockRestore();
+    }
     expect((await store.pool.query("SELECT next_offset FROM meridian_offsets WHERE peer = 'eu' AND next_offset > 0")).rowCount).toBe(0);
     expect(await store.getNamespace('m')).toBeUndefined();
   });
@@ -344,5 +360,141 @@ describe('insert-or-lock of a batch\'s keys', () => {
     } finally {
       other.release();
     }
+  });
+});
+
+describe('an update whose envelope decodes but whose payload is invalid', () => {
+  const counter = crdtKind('counter')!;
+  const corrupt = Buffer.from('\u00ffcorrupt\u0000payload');
+
+  /** The dead letters of a key, oldest first. */
+  async function letters(store: PgStore, namespace: string, key: string): Promise<{ id: string; partition: number; kafka_offset: string; raw: Buffer; code: string; reason: string; origin: string; sequence: string; redriven: boolean }[]> {
+    return (await store.pool.query('SELECT id::text, partition, kafka_offset::text, raw, code, reason, origin, sequence::text, redriven_at IS NOT NULL AS redriven FROM meridian_dead_letters WHERE namespace = $1 AND key = $2 ORDER BY id', [namespace, key])).rows;
+  }
+  const quarantined = async (store: PgStore): Promise<string[]> => (await store.pool.query<{ k: string }>("SELECT namespace || '/' || key AS k FROM meridian_quarantine ORDER BY 1")).rows.map((r) => r.k);
+  const values = async (store: PgStore, namespace: string, key: string): Promise<unknown[] | undefined> => {
+    const row = await store.readKey(namespace, key);
+    return row && decodeRegisterSet(row.state!).versions().map((x) => x.value.value).sort();
+  };
+  const count = async (store: PgStore, key: string): Promise<unknown> => {
+    const row = await store.readKey('hits', key);
+    return row && counter.toJSON(counter.decode(row.state!));
+  };
+
+  it('is dead-lettered with its raw bytes and the reason and quarantines its key; the rest of the batch and later batches apply; redrive refuses it, discard releases the held updates', async () => {
+    const store = stores[3]!;
+    const deadLetters: [string, string][] = [];
+    const apply = applier(store, 'us', { onDeadLetter: (origin, reason) => deadLetters.push([origin, reason]) });
+    const t = new Topic('us');
+    t.namespace('docs', 'mv');
+    t.namespace('hits', 'counter');
+    const reg = (value: string, set = DvvSet.empty<RegisterVersion>()): RegisterSet => set.update(set.context(), 'us.1', v(value, t.lastHlc + 1n)).set;
+    const mixed1 = reg('m1');
+    const counterStates = new Map<string, unknown>();
+    const increment = (key: string, by: number): KafkaMessage => {
+      const { state, delta } = counter.apply(counterStates.get(key) ?? counter.empty(), counter.validateOp({ increment: by }), { actor: 'us.1' });
+      counterStates.set(key, state);
+      return t.update('hits', key, 'counter', { kind: 'crdt', delta: counter.encode(delta) });
+    };
+
+    // One group: every key's updates in one batch of its partition.
+    for (let i = 0; i < 20; i++) t.update('docs', `ok-${i}`, 'mv', { kind: 'register', state: encodeRegisterSet(reg(`ok-${i}`)) });
+    const badRegister = t.update('docs', 'bad', 'mv', { kind: 'register', state: corrupt });
+    t.update('docs', 'mixed', 'mv', { kind: 'register', state: encodeRegisterSet(mixed1) });
+    const badMixed = t.update('docs', 'mixed', 'mv', { kind: 'register', state: corrupt });
+    increment('x', 2);
+    const badDelta = t.update('hits', 'broken', 'counter', { kind: 'crdt', delta: corrupt });
+    const badLater = reg('bad-later');
+    t.update('docs', 'bad', 'mv', { kind: 'register', state: encodeRegisterSet(badLater) });
+    const mixed3 = reg('m3', mixed1);
+    t.update('docs', 'mixed', 'mv', { kind: 'register', state: encodeRegisterSet(mixed3) });
+    increment('broken', 5);
+    increment('y', 3);
+    // A payload of the wrong kind for its policy (the protocol refuses one on the wire; a record built here is one).
+    const wrongKind = t.update('hits', 'wrong', 'counter', { kind: 'crdt', delta: counter.encode(counter.empty()) });
+    // Twice in a row: the second is held behind the first, and dead-lettered itself when released.
+    const twice1 = t.update('docs', 'twice', 'mv', { kind: 'register', state: corrupt });
+    const twice2 = t.update('docs', 'twice', 'mv', { kind: 'register', state: Buffer.from('also corrupt') });
+    t.update('docs', 'twice', 'mv', { kind: 'register', state: encodeRegisterSet(reg('twice-valid')) });
+    const epochs = await claim(store, 'us', [0, 1, 2, 3]);
+    const batches = (from: number[] = [0, 0, 0, 0]): PartitionBatch[] =>
+      [0, 1, 2, 3].map((p) => ({
+        partition: p,
+        epoch: epochs.get(p)!,
+        messages: decoded(t.partitions[p]!.slice(from[p])).map((d) => (d.message === wrongKind && d.record?.kind === 'update' ? { ...d, record: { ...d.record, payload: { kind: 'register' as const, state: encodeRegisterSet(reg('w')) } } } : d)),
+      }));
+    expect(await apply.applyGroup(batches())).toEqual(['applied', 'applied', 'applied', 'applied']);
+
+    // Everything else applied: other keys, and the valid updates before the invalid one of the same key.
+    for (let i = 0; i < 20; i++) expect(await values(store, 'docs', `ok-${i}`)).toEqual([`ok-${i}`]);
+    expect(await values(store, 'docs', 'mixed')).toEqual(['m1']);
+    expect(await count(store, 'x')).toEqual(counter.toJSON(counterStates.get('x')));
+    expect(await count(store, 'y')).toEqual(counter.toJSON(counterStates.get('y')));
+    // The invalid ones: dead letters with the bytes they arrived in and the reason; their keys quarantined, the updates after them held.
+    const partitionOf = (m: KafkaMessage): number => t.partitions.findIndex((list) => list.includes(m));
+    for (const [ns, key, message, reason] of [
+      ['docs', 'bad', badRegister, /^its register_state cannot be decoded: ./],
+      ['docs', 'mixed', badMixed, /^its register_state cannot be decoded: ./],
+      ['hits', 'broken', badDelta, /^its crdt_delta cannot be decoded as a counter: ./],
+      ['hits', 'wrong', wrongKind, /^a register_state payload does not fit policy counter \(it ships crdt_delta\)$/],
+      ['docs', 'twice', twice1, /^its register_state cannot be decoded: ./],
+    ] as const) {
+      const [letter, ...held] = await letters(store, ns, key);
+      expect(letter).toMatchObject({ code: 'MERIDIAN_PAYLOAD_INVALID', partition: partitionOf(message), kafka_offset: message.offset, origin: 'us.1', redriven: false });
+      expect(letter!.reason).toMatch(reason);
+      expect(letter!.raw.equals(message.value!)).toBe(true);
+      expect(held.map((h) => h.code)).toEqual(key === 'wrong' ? [] : key === 'twice' ? ['MERIDIAN_KEY_QUARANTINED', 'MERIDIAN_KEY_QUARANTINED'] : ['MERIDIAN_KEY_QUARANTINED']);
+    }
+    expect(await quarantined(store)).toEqual(['docs/bad', 'docs/mixed', 'docs/twice', 'hits/broken', 'hits/wrong']);
+    // A key whose first update was invalid has no row (not even an empty one).
+    expect((await store.pool.query("SELECT 1 FROM meridian_keys WHERE (namespace, key) IN (('docs', 'bad'), ('hits', 'broken'), ('hits', 'wrong'), ('docs', 'twice'))")).rowCount).toBe(0);
+    // Handled: the applied vector passed every sequence, the offsets every message.
+    const [applied] = await store.replication.applied();
+    expect(applied).toMatchObject({ contiguous: BigInt(t.lastSequence), beyond: [] });
+    expect((await store.pool.query<{ next_offset: string }>("SELECT next_offset::text FROM meridian_offsets WHERE peer = 'us' ORDER BY partition")).rows.map((r) => Number(r.next_offset))).toEqual(t.partitions.map((l) => l.length));
+    expect(deadLetters.filter(([, code]) => code === 'MERIDIAN_PAYLOAD_INVALID')).toEqual(Array.from({ length: 5 }, () => ['us', 'MERIDIAN_PAYLOAD_INVALID']));
+    expect(deadLetters.filter(([, code]) => code === 'MERIDIAN_KEY_QUARANTINED')).toHaveLength(5);
+
+    // A later batch: a quarantined key's update is held, the others apply.
+    const ends = t.partitions.map((l) => l.length);
+    t.update('docs', 'bad', 'mv', { kind: 'register', state: encodeRegisterSet(reg('bad-latest', badLater)) });
+    increment('broken', 7);
+    t.update('docs', 'fine', 'mv', { kind: 'register', state: encodeRegisterSet(reg('fine')) });
+    expect(await apply.applyGroup(batches(ends))).toEqual(['applied', 'applied', 'applied', 'applied']);
+    expect(await values(store, 'docs', 'fine')).toEqual(['fine']);
+    expect(await store.readKey('docs', 'bad')).toBeUndefined();
+    expect((await letters(store, 'docs', 'bad')).map((l) => l.code)).toEqual(['MERIDIAN_PAYLOAD_INVALID', 'MERIDIAN_KEY_QUARANTINED', 'MERIDIAN_KEY_QUARANTINED']);
+
+    // A redrive of a payload that is still invalid fails and changes nothing.
+    const idOf = async (ns: string, key: string): Promise<bigint> => BigInt((await letters(store, ns, key)).find((l) => l.code === 'MERIDIAN_PAYLOAD_INVALID' && !l.redriven)!.id);
+    await expect(apply.redrive(await idOf('docs', 'bad'), 'retry')).rejects.toMatchObject({ code: 'MERIDIAN_REDRIVE_FAILED', message: expect.stringMatching(/still cannot be applied: its register_state cannot be decoded/) });
+    await expect(apply.redrive(await idOf('hits', 'broken'), 'retry')).rejects.toMatchObject({ code: 'MERIDIAN_REDRIVE_FAILED', message: expect.stringMatching(/still cannot be applied: its crdt_delta cannot be decoded as a counter/) });
+    expect(await quarantined(store)).toEqual(['docs/bad', 'docs/mixed', 'docs/twice', 'hits/broken', 'hits/wrong']);
+    expect((await letters(store, 'docs', 'bad')).some((l) => l.redriven)).toBe(false);
+    expect(await store.readKey('docs', 'bad')).toBeUndefined();
+
+    // Discarding it lifts the quarantine and applies the held updates, in order.
+    expect(await apply.redrive(await idOf('docs', 'bad'), 'discard')).toEqual({ applied: 2, released: true });
+    expect(await values(store, 'docs', 'bad')).toEqual(['bad-latest']);
+    expect(await apply.redrive(await idOf('docs', 'mixed'), 'discard')).toEqual({ applied: 1, released: true });
+    expect(await values(store, 'docs', 'mixed')).toEqual(['m3']);
+    expect(await apply.redrive(await idOf('hits', 'broken'), 'discard')).toEqual({ applied: 2, released: true });
+    expect(await count(store, 'broken')).toEqual(counter.toJSON(counterStates.get('broken')));
+    expect(await apply.redrive(await idOf('hits', 'wrong'), 'discard')).toEqual({ applied: 0, released: true });
+    expect(await quarantined(store)).toEqual(['docs/twice']);
+
+    // Released, a held update that is invalid itself is dead-lettered in turn (its envelope's bytes again) and holds the rest.
+    const first = await idOf('docs', 'twice');
+    expect(await apply.redrive(first, 'discard')).toEqual({ applied: 2, released: true });
+    const twice = await letters(store, 'docs', 'twice');
+    const second = twice.find((l) => l.code === 'MERIDIAN_PAYLOAD_INVALID' && !l.redriven)!;
+    expect(second.sequence).toBe(String((decode(twice2).record as UpdateRecord).originSequence));
+    expect(second.raw.equals(twice2.value!)).toBe(true);
+    expect(twice.filter((l) => !l.redriven).map((l) => l.code)).toEqual(['MERIDIAN_PAYLOAD_INVALID', 'MERIDIAN_KEY_QUARANTINED']);
+    expect(deadLetters.at(-2)).toEqual(['us', 'MERIDIAN_PAYLOAD_INVALID']);
+    expect(await store.readKey('docs', 'twice')).toBeUndefined();
+    expect(await apply.redrive(BigInt(second.id), 'discard')).toEqual({ applied: 1, released: true });
+    expect(await values(store, 'docs', 'twice')).toEqual(['twice-valid']);
+    expect(await quarantined(store)).toEqual([]);
   });
 });

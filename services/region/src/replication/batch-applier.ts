@@ -18,6 +18,12 @@
  * declarations (and their policy conflicts), dead letters of poison input, updates held behind a
  * quarantined key, redrives.
  *
+ * Poison never stalls the link: an envelope that cannot be decoded, or an update whose payload is
+ * invalid (found while folding: `MERIDIAN_PAYLOAD_INVALID`), becomes a dead letter with its raw
+ * bytes and the reason, and quarantines its key — the key's later updates are held behind it
+ * until it is redriven or discarded; everything else in the batch applies. A dead-lettered or
+ * held update counts as handled in the applied vector.
+ *
  * Tracing: one `meridian.replicate.apply` span per transaction; a `meridian.conflict` span under
  * it for each conflict this transaction recorded (one already recorded is not traced again),
  * linked to the concurrent writes' spans.
@@ -25,12 +31,12 @@
 import type { KafkaMessage } from 'kafkajs';
 import { context as otelContext, trace, type Span } from '@opentelemetry/api';
 import { dotKey, formatHlc, type HybridLogicalClock } from '@meridian/causality';
-import { decodeRecord, parseKafkaMessageKey, ProtocolError, type HeartbeatRecord, type NamespaceRecord, type ReplicationRecord, type UpdateRecord } from '@meridian/protocol';
+import { decodeRecord, encodeRecord, parseKafkaMessageKey, ProtocolError, type HeartbeatRecord, type NamespaceRecord, type ReplicationRecord, type UpdateRecord } from '@meridian/protocol';
 import { ReplicationTx, type NamespaceRow, type PgStore, type StoreTx } from '@meridian/store';
 import { SpanAttribute, SpanName, linksFromTraceparents, meridianTracer, withSpan } from '@meridian/telemetry';
 import { AppliedVector } from './applied-vector.ts';
 import { decodeHeldUpdate, encodeHeldUpdate, HELD_CODE } from './held-update.ts';
-import { foldKey, groupByKey, originOf, planUpdates, touchesRow, type ConflictObservation, type KeyUpdates } from './key-fold.ts';
+import { foldKey, groupByKey, originOf, PAYLOAD_INVALID_CODE, planUpdates, touchesRow, type ConflictObservation, type KeyFold, type KeyUpdates } from './key-fold.ts';
 
 export interface ReplicatorHooks {
   onApplied?(origin: string, count: number): void;
@@ -102,6 +108,20 @@ const newOutcome = (): ApplyOutcome => ({ applied: 0, duplicates: 0, conflicts: 
 
 type Sequenced = UpdateRecord | NamespaceRecord;
 
+/** The consumed message a record was decoded from, and its partition. */
+interface Source {
+  readonly partition: number;
+  readonly message: Decoded;
+}
+
+/** What an apply of updates needs beyond them: where they came from (the stream) and which one a redrive retries. */
+interface UpdateContext {
+  readonly sourceOf?: ((u: UpdateRecord) => Source | undefined) | undefined;
+  /** A retried dead letter's update: its payload still invalid fails the redrive instead of dead-lettering it again. */
+  readonly retried?: UpdateRecord | undefined;
+  readonly letterId?: bigint | undefined;
+}
+
 export class BatchApplier {
   readonly #o: BatchApplierOptions;
 
@@ -147,9 +167,8 @@ export class BatchApplier {
     if (live.length === 0) return { results, outcome };
 
     const sequenced: Sequenced[] = [];
-    const partitionOf = new Map<Sequenced, number>();
     let beat: HeartbeatRecord | undefined;
-    for (const { partition, fresh } of live) {
+    for (const { fresh } of live) {
       for (const m of fresh) {
         const r = m.record;
         if (!r) continue;
@@ -158,9 +177,9 @@ export class BatchApplier {
           continue;
         }
         sequenced.push(r);
-        partitionOf.set(r, partition);
       }
     }
+    const sourceOf = sourcesOf(live);
     const vectors = new Map([...(await rtx.lockApplied(sequenced.map((r) => ({ origin: originOf(r), region: r.origin.region }))))].map(([origin, row]) => [origin, AppliedVector.fromRow(row)]));
     const vectorOf = (r: Sequenced): AppliedVector => vectors.get(originOf(r))!;
 
@@ -190,16 +209,10 @@ export class BatchApplier {
     const applicable: KeyUpdates[] = [];
     for (const k of keys) {
       outcome.applied += k.updates.length;
-      if (!quarantined.has(k.id)) {
-        applicable.push(k);
-        continue;
-      }
-      for (const u of k.updates) {
-        const id = await rtx.deadLetter({ peer, partition: partitionOf.get(u) ?? -1, offset: -1n, messageKey: `${u.namespace}/${u.key}`, raw: encodeHeldUpdate(u), code: HELD_CODE, reason: 'an earlier update of this key is dead-lettered; redrive it first', namespace: u.namespace, key: u.key, origin: originOf(u), sequence: u.originSequence });
-        outcome.deadLetters.push(`quarantined:${id}`);
-      }
+      if (quarantined.has(k.id)) await this.#hold(rtx, k.updates, sourceOf, outcome);
+      else applicable.push(k);
     }
-    await this.#applyUpdates(tx, rtx, applicable, outcome);
+    await this.#applyUpdates(tx, rtx, applicable, outcome, { sourceOf });
 
     await rtx.saveApplied([...vectors.values()].filter((v) => v.changed).map((v) => v.toRow()));
     await rtx.saveOffsets(
@@ -230,13 +243,48 @@ export class BatchApplier {
     return m.poison!.code;
   }
 
+  /** Holds updates of a quarantined key back: each a dead letter (`HELD_CODE`), applied when the quarantine is lifted. */
+  async #hold(rtx: ReplicationTx, updates: readonly UpdateRecord[], sourceOf: UpdateContext['sourceOf'], outcome: ApplyOutcome): Promise<void> {
+    for (const u of updates) {
+      await rtx.deadLetter({ peer: this.#o.peer, partition: sourceOf?.(u)?.partition ?? -1, offset: -1n, messageKey: `${u.namespace}/${u.key}`, raw: encodeHeldUpdate(u), code: HELD_CODE, reason: 'an earlier update of this key is dead-lettered; redrive it first', namespace: u.namespace, key: u.key, origin: originOf(u), sequence: u.originSequence });
+      outcome.deadLetters.push(HELD_CODE);
+    }
+  }
+
+  /**
+   * Dead-letters an update whose payload is invalid (with the bytes it arrived in: the consumed
+   * message, or its envelope re-encoded when it was held back or redriven), quarantines its key
+   * and holds the key's updates after it.
+   */
+  async #rejectUpdate(rtx: ReplicationTx, rejected: NonNullable<KeyFold['rejected']>, sourceOf: UpdateContext['sourceOf'], outcome: ApplyOutcome): Promise<void> {
+    const u = rejected.update;
+    const source = sourceOf?.(u);
+    const id = await rtx.deadLetter({
+      peer: this.#o.peer,
+      partition: source?.partition ?? -1,
+      offset: source?.message.offset ?? -1n,
+      messageKey: source?.message.message.key?.toString() ?? `${u.namespace}/${u.key}`,
+      raw: source?.message.message.value ?? envelopeOf(u),
+      code: PAYLOAD_INVALID_CODE,
+      reason: rejected.reason,
+      namespace: u.namespace,
+      key: u.key,
+      origin: originOf(u),
+      sequence: u.originSequence,
+    });
+    await rtx.quarantine(u.namespace, u.key, id);
+    outcome.deadLetters.push(PAYLOAD_INVALID_CODE);
+    await this.#hold(rtx, rejected.held, sourceOf, outcome);
+  }
+
   /**
    * Applies updates grouped by key (each key's in the order given): the namespaces in one query
    * (an unknown one is declared with its first update's policy), the keys whose rows change
    * locked in one statement, each key's updates folded in memory, the new states in one
-   * statement, the conflicts in one.
+   * statement, the conflicts in one. An update with an invalid payload is dead-lettered
+   * (`#rejectUpdate`), unless it is the one a redrive retries: then the redrive fails.
    */
-  async #applyUpdates(tx: StoreTx, rtx: ReplicationTx, keys: readonly KeyUpdates[], outcome: ApplyOutcome): Promise<void> {
+  async #applyUpdates(tx: StoreTx, rtx: ReplicationTx, keys: readonly KeyUpdates[], outcome: ApplyOutcome, context: UpdateContext = {}): Promise<void> {
     if (keys.length === 0) return;
     const namespaces = await rtx.namespacesAmong([...new Set(keys.map((k) => k.namespace))]);
     for (const k of keys) {
@@ -250,15 +298,23 @@ export class BatchApplier {
     const skewMs = this.#o.hooks?.skewMs?.(this.#o.peer) ?? 0;
     const writes: { namespace: string; key: string; state: Uint8Array; maxHlc: bigint }[] = [];
     const conflicts: ConflictObservation[] = [];
+    const rejected: NonNullable<KeyFold['rejected']>[] = [];
     for (const k of keys) {
       const policy = policyOf(k);
-      const fold = foldKey(k, policy, rows.get(k.id), k.updates, skewMs);
+      const row = rows.get(k.id);
+      const fold = foldKey(k, policy, row, k.updates, skewMs);
       if (fold.save) writes.push({ namespace: k.namespace, key: k.key, state: fold.save.state, maxHlc: fold.save.maxHlc });
       conflicts.push(...fold.conflicts);
       for (let i = 0; i < fold.merges; i++) outcome.merges.push({ namespace: k.namespace, policy });
+      if (!fold.rejected) continue;
+      if (fold.rejected.update === context.retried) throw new RedriveError('MERIDIAN_REDRIVE_FAILED', `dead letter ${context.letterId} still cannot be applied: ${fold.rejected.reason}`);
+      rejected.push(fold.rejected);
+      // A key inserted for this fold but never written keeps no row (a row's state is NULL only inside its inserting transaction).
+      if (!fold.save && row && row.state === undefined) await tx.deleteEmptyKey(k.namespace, k.key);
     }
     await rtx.saveKeys(writes);
     await this.#recordConflicts(rtx, conflicts, outcome);
+    for (const r of rejected) await this.#rejectUpdate(rtx, r, context.sourceOf, outcome);
   }
 
   /** Records conflicts in one statement; only the ones this call recorded are traced (recorded once, whoever observes them). */
@@ -312,7 +368,7 @@ export class BatchApplier {
    * changes nothing and says why.
    */
   async redrive(id: bigint, mode: 'retry' | 'discard'): Promise<{ applied: number; released: boolean }> {
-    return this.#o.store.transaction(async (tx, client) => {
+    const { result, outcome } = await this.#o.store.transaction(async (tx, client) => {
       const rtx = new ReplicationTx(client);
       const letter = await rtx.lockDeadLetter(id);
       if (!letter) throw new RedriveError('MERIDIAN_NOT_FOUND', `no dead letter ${id}`);
@@ -320,6 +376,7 @@ export class BatchApplier {
       const outcome = newOutcome();
       const quarantining = letter.namespace !== undefined && letter.key !== undefined && (await rtx.quarantinedBy(letter.namespace, letter.key)) === id;
       const updates: UpdateRecord[] = [];
+      let retried: UpdateRecord | undefined;
       if (mode === 'retry') {
         let record: ReplicationRecord;
         try {
@@ -327,7 +384,7 @@ export class BatchApplier {
         } catch (error) {
           throw new RedriveError('MERIDIAN_REDRIVE_FAILED', `dead letter ${id} still cannot be applied: ${(error as Error).message}`);
         }
-        if (record.kind === 'update') updates.push(record);
+        if (record.kind === 'update') updates.push((retried = record));
         else if (record.kind === 'namespace') await this.#applyNamespace(tx, rtx, record, outcome);
         outcome.applied++;
       }
@@ -340,9 +397,12 @@ export class BatchApplier {
           outcome.applied++;
         }
       }
-      await this.#applyUpdates(tx, rtx, groupByKey(updates), outcome);
-      return { applied: outcome.applied, released: quarantining };
+      await this.#applyUpdates(tx, rtx, groupByKey(updates), outcome, { retried, letterId: id });
+      return { result: { applied: outcome.applied, released: quarantining }, outcome };
     });
+    // A held update that turned out invalid is a new dead letter.
+    for (const d of outcome.deadLetters) this.#o.hooks?.onDeadLetter?.(this.#o.peer, d);
+    return result;
   }
 
   #traceConflict(parent: Span, c: ConflictObservation): void {
@@ -382,6 +442,31 @@ function inOriginOrder<R extends Sequenced>(records: readonly R[]): R[] {
     else byOrigin.set(originOf(r), [r]);
   }
   return [...byOrigin.values()].flatMap((list) => list.sort((a, b) => (a.originSequence < b.originSequence ? -1 : a.originSequence > b.originSequence ? 1 : 0)));
+}
+
+/** Where each of a group's records came from; built on first use (only the rare paths ask). */
+function sourcesOf(live: readonly { partition: number; fresh: readonly Decoded[] }[]): (r: ReplicationRecord) => Source | undefined {
+  let sources: Map<ReplicationRecord, Source> | undefined;
+  return (r) => {
+    if (!sources) {
+      sources = new Map();
+      for (const { partition, fresh } of live) for (const message of fresh) if (message.record) sources.set(message.record, { partition, message });
+    }
+    return sources.get(r);
+  };
+}
+
+/**
+ * The envelope of an update that is no longer in its consumed message (held back, or redriven):
+ * the protobuf record again, which a redrive decodes; the held JSON form if the record breaks a
+ * rule of the envelope (it then never decodes, and a redrive says so).
+ */
+function envelopeOf(u: UpdateRecord): Uint8Array {
+  try {
+    return encodeRecord(u);
+  } catch {
+    return encodeHeldUpdate(u);
+  }
 }
 
 function safeKey(key: Buffer | null): { namespace: string; key: string } | undefined {

@@ -132,6 +132,63 @@ describe('folding a key\'s updates in memory', () => {
   });
 });
 
+describe('an update whose payload is invalid', () => {
+  const counter = crdtKind('counter')!;
+  const registerOf = (value: string, hlc: bigint, set = DvvSet.empty<RegisterVersion>()): RegisterSet => set.update(set.context(), 'us.1', { value, hlc, traceparent: undefined }).set;
+  const corrupt = Uint8Array.of(0xff, 0x00, 0x13, 0x37);
+
+  it('register: stops the fold there — the updates before it are applied, it is rejected with the reason, the ones after it are held', () => {
+    const first = registerOf('first', 10n);
+    const later = registerOf('later', 30n, first);
+    const updates = [
+      update({ sequence: 1, policy: 'mv', hlc: 10n, payload: { kind: 'register', state: encodeRegisterSet(first) } }),
+      update({ sequence: 2, policy: 'mv', hlc: 20n, payload: { kind: 'register', state: corrupt } }),
+      update({ sequence: 3, policy: 'mv', hlc: 30n, payload: { kind: 'register', state: encodeRegisterSet(later) } }),
+      update({ sequence: 4, policy: 'counter', hlc: 40n, payload: { kind: 'crdt', delta: corrupt } }),
+    ];
+    const fold = foldKey({ namespace: 'ns', key: 'k' }, 'mv', { state: undefined, maxHlc: 0n }, updates, 0);
+    expect(Buffer.from(fold.save!.state).toString('hex')).toBe(Buffer.from(encodeRegisterSet(first)).toString('hex'));
+    expect(fold.save!.maxHlc).toBe(10n);
+    expect(fold.rejected?.update).toBe(updates[1]);
+    expect(fold.rejected?.reason).toMatch(/^its register_state cannot be decoded: ./);
+    expect(fold.rejected?.held).toEqual([updates[2], updates[3]]);
+    expect(fold.conflicts).toEqual([]); // the policy conflict after it waits too
+  });
+
+  it('crdt: a delta the kind cannot decode is rejected; a first update rejected leaves nothing to save', () => {
+    const delta = counter.apply(counter.empty(), counter.validateOp({ increment: 2 }), { actor: 'us.1' }).delta;
+    const updates = [
+      update({ sequence: 1, policy: 'counter', hlc: 10n, payload: { kind: 'crdt', delta: corrupt } }),
+      update({ sequence: 2, policy: 'counter', hlc: 20n, payload: { kind: 'crdt', delta: counter.encode(delta) } }),
+    ];
+    const fold = foldKey({ namespace: 'ns', key: 'k' }, 'counter', { state: undefined, maxHlc: 0n }, updates, 0);
+    expect(fold.save).toBeUndefined();
+    expect(fold.rejected?.update).toBe(updates[0]);
+    expect(fold.rejected?.reason).toMatch(/^its crdt_delta cannot be decoded as a counter: ./);
+    expect(fold.rejected?.held).toEqual([updates[1]]);
+    // A set's delta is no counter either (the kinds' encodings are told apart).
+    const set = crdtKind('set')!;
+    const setDelta = set.apply(set.empty(), set.validateOp({ add: ['x'] }), { actor: 'us.1' }).delta;
+    expect(foldKey({ namespace: 'ns', key: 'k' }, 'counter', { state: undefined, maxHlc: 0n }, [update({ sequence: 3, policy: 'counter', hlc: 30n, payload: { kind: 'crdt', delta: set.encode(setDelta) } })], 0).rejected?.reason).toMatch(/crdt_delta cannot be decoded as a counter/);
+  });
+
+  it('a payload of the wrong kind for the policy is rejected without being decoded', () => {
+    const good = counter.apply(counter.empty(), counter.validateOp({ increment: 1 }), { actor: 'us.1' }).delta;
+    const stored: StoredKey = { state: counter.encode(counter.apply(counter.empty(), counter.validateOp({ increment: 5 }), { actor: 'eu.1' }).state), maxHlc: 5n };
+    const updates = [
+      update({ sequence: 1, policy: 'counter', hlc: 10n, payload: { kind: 'crdt', delta: counter.encode(good) } }),
+      update({ sequence: 2, policy: 'counter', hlc: 20n, payload: { kind: 'register', state: encodeRegisterSet(registerOf('x', 20n)) } }),
+    ];
+    const fold = foldKey({ namespace: 'ns', key: 'k' }, 'counter', stored, updates, 0);
+    expect(fold.rejected?.reason).toBe('a register_state payload does not fit policy counter (it ships crdt_delta)');
+    expect(fold.rejected?.held).toEqual([]);
+    expect(counter.toJSON(counter.decode(fold.save!.state))).toEqual(counter.toJSON(counter.join(counter.decode(stored.state!), good)));
+    const lww = foldKey({ namespace: 'ns', key: 'k' }, 'lww', { state: undefined, maxHlc: 0n }, [update({ sequence: 3, policy: 'lww', hlc: 30n, payload: { kind: 'crdt', delta: counter.encode(good) } })], 0);
+    expect(lww.rejected?.reason).toBe('a crdt_delta payload does not fit policy lww (it ships register_state)');
+    expect(lww.save).toBeUndefined();
+  });
+});
+
 describe('planning a batch\'s updates', () => {
   const register = (sequence: number, key: string, origin = 'us.1'): UpdateRecord => update({ origin, sequence, key, policy: 'mv', hlc: BigInt(sequence), payload: { kind: 'register', state: new Uint8Array() } });
 

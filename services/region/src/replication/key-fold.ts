@@ -12,16 +12,23 @@
  *   (counted as a concurrent merge when neither side had seen the other); an update written
  *   under another policy than the namespace's is kept in a `namespace-policy-update` conflict
  *   record and not applied. The key's new state is encoded once, at the end, if anything changed.
+ *   An update whose payload is invalid — it does not fit the policy, or cannot be decoded or
+ *   merged — is not applied and stops the fold: it is `rejected` (to be dead-lettered, code
+ *   `PAYLOAD_INVALID_CODE`), the updates before it are kept and the ones after it are held
+ *   behind it. Each payload is decoded once: validating it is decoding it.
  */
 import { DvvSet, dotKey, formatHlc, hlcPhysical } from '@meridian/causality';
 import { crdtKind } from '@meridian/crdt';
-import type { UpdateRecord } from '@meridian/protocol';
+import { payloadKindOf, type UpdateRecord } from '@meridian/protocol';
 import type { ConflictRow, NamespacePolicy } from '@meridian/store';
 import { linksFromTraceparents } from '@meridian/telemetry';
 import { decodeRegisterSet, encodeRegisterSet, type RegisterPolicy, type RegisterSet, type RegisterVersion } from '../register-state.ts';
 import type { AppliedVector } from './applied-vector.ts';
 import { encodeHeldUpdate } from './held-update.ts';
-import { mergeRegister, withinSkew, type RegisterConflict } from './register-merge.ts';
+import { mergeRegister, withinSkew, type RegisterConflict, type RegisterMerge } from './register-merge.ts';
+
+/** The dead-letter code of an update whose envelope decodes but whose payload is invalid. */
+export const PAYLOAD_INVALID_CODE = 'MERIDIAN_PAYLOAD_INVALID';
 
 /** A conflict observed while applying: recorded once per id, traced when this apply recorded it. */
 export type ConflictObservation =
@@ -85,17 +92,24 @@ export interface StoredKey {
 }
 
 export interface KeyFold {
-  /** What to store, when the key changes (a new key is always stored). */
+  /** What to store, when the key changes (a new key is always stored once an update reaches it). */
   readonly save: { readonly state: Uint8Array; readonly maxHlc: bigint } | undefined;
   readonly conflicts: readonly ConflictObservation[];
   /** Concurrent CRDT merges (counted, not conflicts). */
   readonly merges: number;
+  /** The first update whose payload is invalid, why, and the key's updates after it (not folded: they wait behind it). */
+  readonly rejected?: { readonly update: UpdateRecord; readonly reason: string; readonly held: readonly UpdateRecord[] } | undefined;
 }
 
 /** Whether any of these updates will touch the key's row (the others are policy conflicts only). */
 export function touchesRow(nsPolicy: NamespacePolicy, updates: readonly UpdateRecord[]): boolean {
   return updates.some((u) => u.policy === nsPolicy);
 }
+
+/** `updates[i]` rejected: the ones after it are held. */
+const rejection = (updates: readonly UpdateRecord[], i: number, reason: string): KeyFold['rejected'] => ({ update: updates[i]!, reason, held: updates.slice(i + 1) });
+
+const wireName = (kind: UpdateRecord['payload']['kind']): string => (kind === 'register' ? 'register_state' : 'crdt_delta');
 
 /**
  * Folds one key's updates (in order) into its stored state. `row` is the key's locked row; it
@@ -110,45 +124,69 @@ export function foldKey(target: { readonly namespace: string; readonly key: stri
   let dirty = false;
   let register: RegisterSet | undefined;
   let crdt: unknown;
-  const kind = nsPolicy === 'lww' || nsPolicy === 'mv' ? undefined : crdtKind(nsPolicy);
+  let rejected: KeyFold['rejected'];
+  const expected = payloadKindOf(nsPolicy);
+  const kind = expected === 'register' ? undefined : crdtKind(nsPolicy);
+  if (expected === 'crdt' && !kind) throw new Error(`no CRDT kind for policy ${nsPolicy}`);
 
-  for (const u of updates) {
+  for (let i = 0; i < updates.length; i++) {
+    const u = updates[i]!;
     if (u.policy !== nsPolicy) {
       conflicts.push(policyConflict(u, nsPolicy));
       continue;
     }
     if (!row) throw new Error(`key ${namespace}/${key} was not locked before its updates were folded`);
+    if (u.payload.kind !== expected) {
+      rejected = rejection(updates, i, `a ${wireName(u.payload.kind)} payload does not fit policy ${nsPolicy} (it ships ${wireName(expected)})`);
+      break;
+    }
     const hlc = maxHlc > u.hlc ? maxHlc : u.hlc;
+    // Only the incoming payload's decode and merge are guarded: a stored state that cannot be read is not this update's fault.
+    let step = 'decoded';
     if (u.payload.kind === 'register') {
-      const policy = u.policy as RegisterPolicy;
-      const incoming = decodeRegisterSet(u.payload.state);
       register ??= row.state ? decodeRegisterSet(row.state) : DvvSet.empty<RegisterVersion>();
-      const merge = mergeRegister(namespace, key, register, incoming, policy);
+      let merge: RegisterMerge;
+      try {
+        const incoming = decodeRegisterSet(u.payload.state);
+        step = 'merged';
+        merge = mergeRegister(namespace, key, register, incoming, u.policy as RegisterPolicy);
+      } catch (error) {
+        rejected = rejection(updates, i, `its register_state cannot be ${step}: ${(error as Error).message}`);
+        break;
+      }
       if (merge.changed || !hasState) {
         register = merge.next;
         hasState = true;
         maxHlc = hlc;
         dirty = true;
       }
-      if (merge.conflict) conflicts.push(registerConflict(namespace, key, policy, merge.conflict, skewMs));
+      if (merge.conflict) conflicts.push(registerConflict(namespace, key, u.policy as RegisterPolicy, merge.conflict, skewMs));
       continue;
     }
-    if (!kind || u.payload.kind !== 'crdt') throw new Error(`update for ${namespace}/${key} has a ${u.payload.kind} payload for policy ${u.policy}`);
-    const delta: unknown = kind.decode(u.payload.delta);
-    const current: unknown = crdt ?? (row.state ? kind.decode(row.state) : kind.empty());
-    if (hasState && kind.concurrent(current, delta)) merges++;
-    const next: unknown = kind.join(current, delta);
+    const current: unknown = crdt ?? (row.state ? kind!.decode(row.state) : kind!.empty());
+    let next: unknown;
+    let concurrent: boolean;
+    try {
+      const delta: unknown = kind!.decode(u.payload.delta);
+      step = 'merged';
+      concurrent = hasState && kind!.concurrent(current, delta);
+      next = kind!.join(current, delta);
+    } catch (error) {
+      rejected = rejection(updates, i, `its crdt_delta cannot be ${step} as a ${nsPolicy}: ${(error as Error).message}`);
+      break;
+    }
+    if (concurrent) merges++;
     crdt = current;
-    if (!hasState || !kind.equals(next, current)) {
+    if (!hasState || !kind!.equals(next, current)) {
       crdt = next;
       hasState = true;
       maxHlc = hlc;
       dirty = true;
     }
   }
-  if (!dirty) return { save: undefined, conflicts, merges };
+  if (!dirty) return { save: undefined, conflicts, merges, rejected };
   const state = register ? encodeRegisterSet(register) : kind!.encode(crdt);
-  return { save: { state, maxHlc }, conflicts, merges };
+  return { save: { state, maxHlc }, conflicts, merges, rejected };
 }
 
 function registerConflict(namespace: string, key: string, policy: RegisterPolicy, c: RegisterConflict, skewMs: number): ConflictObservation {
