@@ -81,6 +81,13 @@ class Topic {
     this.push(0, encodeRecord(record), '~heartbeat');
   }
 
+  /** Undecodable bytes in the next sequence slot, with the relay's headers naming that slot. */
+  poisonInSequence(partition: number, key: string): void {
+    this.#sequence++;
+    const message = this.push(partition, Buffer.from('garbled \u0000\u00ff'), key);
+    message.headers = { 'meridian-origin': `${this.region}.1`, 'meridian-sequence': String(this.#sequence), 'meridian-outbox-id': String(this.#sequence) };
+  }
+
   /** The relay republishing a message (a takeover before the mark): the same record, a new offset. */
   republish(message: KafkaMessage): void {
     const partition = this.partitions.findIndex((list) => list.includes(message));
@@ -496,5 +503,26 @@ describe('an update whose envelope decodes but whose payload is invalid', () => 
     expect(await apply.redrive(BigInt(second.id), 'discard')).toEqual({ applied: 1, released: true });
     expect(await values(store, 'docs', 'twice')).toEqual(['twice-valid']);
     expect(await quarantined(store)).toEqual([]);
+  });
+});
+
+describe('an undecodable message in the middle of a peer\'s sequence', () => {
+  it('is dead-lettered at its place: the applied prefix moves past it when the relay\'s headers name its sequence', async () => {
+    const store = stores[2]!;
+    const apply = applier(store, 'eu');
+    const t = new Topic('eu');
+    t.namespace('seq', 'counter');
+    const counterKind = crdtKind('counter')!;
+    const delta = counterKind.encode(counterKind.apply(counterKind.empty(), counterKind.validateOp({ increment: 1 }), { actor: 'eu.1' }).delta);
+    t.update('seq', 'before', 'counter', { kind: 'crdt', delta });
+    t.poisonInSequence(Topic.partitionOf('seq', 'garbled'), 'seq/garbled');
+    t.update('seq', 'after', 'counter', { kind: 'crdt', delta });
+    const epochs = await claim(store, 'eu', [0, 1, 2, 3]);
+    const batches = [0, 1, 2, 3].map((p) => ({ partition: p, epoch: epochs.get(p)!, messages: decoded(t.partitions[p]!) }));
+    expect(await apply.applyGroup(batches)).toEqual(['applied', 'applied', 'applied', 'applied']);
+    const { rows } = await store.pool.query<{ contiguous: string }>(`SELECT contiguous::text FROM meridian_applied WHERE origin = 'eu.1'`);
+    expect(rows).toEqual([{ contiguous: String(t.lastSequence) }]);
+    const letters = await store.pool.query<{ code: string; sequence: string }>(`SELECT code, sequence::text FROM meridian_dead_letters WHERE peer = 'eu'`);
+    expect(letters.rows).toEqual([{ code: 'MERIDIAN_ENVELOPE_UNDECODABLE', sequence: String(t.lastSequence - 1) }]);
   });
 });

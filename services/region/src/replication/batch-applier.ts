@@ -180,7 +180,11 @@ export class BatchApplier {
       }
     }
     const sourceOf = sourcesOf(live);
-    const vectors = new Map([...(await rtx.lockApplied(sequenced.map((r) => ({ origin: originOf(r), region: r.origin.region }))))].map(([origin, row]) => [origin, AppliedVector.fromRow(row)]));
+    // A poison message that names its place in this peer's sequence (the relay's headers) is
+    // handled at that place: dead-lettered and counted applied, so the contiguous prefix moves on.
+    const poisonPlaces = live.flatMap(({ fresh }) => fresh.flatMap((m) => (m.poison && !m.tooNew ? placeOf(m, peer) ?? [] : [])));
+    const origins = [...sequenced.map((r) => ({ origin: originOf(r), region: r.origin.region })), ...poisonPlaces.map((p) => ({ origin: p.origin, region: peer }))];
+    const vectors = new Map([...(await rtx.lockApplied(origins))].map(([origin, row]) => [origin, AppliedVector.fromRow(row)]));
     const vectorOf = (r: Sequenced): AppliedVector => vectors.get(originOf(r))!;
 
     // Heartbeats: the latest one of the group.
@@ -190,6 +194,7 @@ export class BatchApplier {
     for (const { partition, fresh } of live) {
       for (const m of fresh) if (m.poison && !m.tooNew) outcome.deadLetters.push(await this.#deadLetterPoison(rtx, partition, m));
     }
+    for (const p of poisonPlaces) vectors.get(p.origin)!.mark(p.sequence, p.outboxId);
 
     // Namespace declarations first (they precede their namespace's updates in every partition;
     // each is copied to every partition under one sequence: the first copy applies).
@@ -476,4 +481,19 @@ function safeKey(key: Buffer | null): { namespace: string; key: string } | undef
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Where a poison message says it stands in `peer`'s sequence (the relay's `meridian-origin`,
+ * `meridian-sequence` and `meridian-outbox-id` headers), when it says so for `peer` itself.
+ */
+function placeOf(m: Decoded, peer: string): { origin: string; sequence: bigint; outboxId: bigint } | undefined {
+  const header = (name: string): string | undefined => m.message.headers?.[name]?.toString();
+  const origin = header('meridian-origin');
+  const sequence = header('meridian-sequence');
+  const outboxId = header('meridian-outbox-id');
+  if (origin === undefined || sequence === undefined || outboxId === undefined) return undefined;
+  const dot = origin.lastIndexOf('.');
+  if (origin.slice(0, dot) !== peer || !/^\d+$/.test(origin.slice(dot + 1)) || !/^[1-9]\d*$/.test(sequence) || !/^\d+$/.test(outboxId)) return undefined;
+  return { origin, sequence: BigInt(sequence), outboxId: BigInt(outboxId) };
 }
