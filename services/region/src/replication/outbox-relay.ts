@@ -124,8 +124,9 @@ export class OutboxRelay {
         await this.#maintain();
         const published = await this.#publishOnce();
         this.#lastError = undefined;
-        // A horizon waiting for running writes is checked again soon (they take milliseconds).
-        if (published === 0) await sleep(this.#pending ? Math.min(2, pollMs) : pollMs);
+        // A horizon waiting for running writes is checked again soon (they take milliseconds),
+        // but not in a tight loop: every probe is a query, and under load one is nearly always waiting.
+        if (published === 0) await sleep(this.#pending ? Math.min(5, pollMs) : pollMs);
         else if (published < batchSize && lingerMs > 0) await sleep(lingerMs);
       } catch (error) {
         this.#lastError = (error as Error).message;
