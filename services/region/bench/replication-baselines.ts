@@ -14,7 +14,7 @@
  * - `kafkaLatency`: a raw kafkajs producer (acks = all, paced, the messages due at each ≈1 ms
  *   tick in one send, like a producer's linger) → a kafkajs consumer in this process, through
  *   one broker: the transport floor under Meridian's end-to-end lag (its relay and replicators
- *   add PostgreSQL polls, Kafka transactions and applies).
+ *   add PostgreSQL polls, Kafka sends and applies).
  */
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';

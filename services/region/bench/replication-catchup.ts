@@ -531,10 +531,10 @@ async function main(): Promise<void> {
       const ab = lags(writesA!.writes, A, pollers[B]!);
       const ba = lags(writesB!.writes, B, pollers[A]!);
       // Where the lag goes: the origin's relay stamps each outbox row when it has published it
-      // (published_at, set just after the Kafka transaction committed; the same wall clock as
+      // (published_at, set just after Kafka acknowledged the send; the same wall clock as
       // this process's timeOrigin + now()), and the tap saw when it became fetchable. A write's
-      // lag = answered → published (relay: poll, horizon wait, Kafka transaction) + published →
-      // fetchable (Kafka: commit markers, fetch) + fetchable → applied in the other region.
+      // lag = answered → published (relay: poll, horizon wait, Kafka send) + published →
+      // fetchable (Kafka: fetch) + fetchable → applied in the other region.
       const stages = { relay: [] as number[], published: [] as number[], kafka: [] as number[], apply: [] as number[] };
       for (const [origin, writes, poller, tap] of [[A, writesA!.writes, pollers[B]!, taps[A]], [B, writesB!.writes, pollers[A]!, taps[B]]] as const) {
         const { rows } = await regionDb[origin]!.query<{ id: string; published: number }>(
@@ -641,7 +641,7 @@ async function main(): Promise<void> {
     }
     const dir = (name: string, f: LagFigures): string => `${name} p50 ${fmt(f.p50)} / p99 ${fmt(f.p99)} / max ${fmt(f.max)} ms over ${f.count} writes${f.unseen > 0 ? ` (${f.unseen} not applied within the drain)` : ''}`;
     const describe = (p: LagPhase): string =>
-      `${dir('a→b', p.ab)}; ${dir('b→a', p.ba)}. By stage (percentiles of each stage on its own): answered → published by the origin's relay (its Kafka transaction included: \`published_at\` is stamped just after the commit, so the next stage can come out below zero) p50 ${fmt(p.relay.p50)} / p99 ${fmt(p.relay.p99)} ms, ${
+      `${dir('a→b', p.ab)}; ${dir('b→a', p.ba)}. By stage (percentiles of each stage on its own): answered → published by the origin's relay (its Kafka send included: \`published_at\` is stamped just after the send is acknowledged, so the next stage can come out below zero) p50 ${fmt(p.relay.p50)} / p99 ${fmt(p.relay.p99)} ms, ${
         p.kafka.count > 0
           ? `published → fetchable from Kafka (a bare consumer) p50 ${fmt(p.kafka.p50)} / p99 ${fmt(p.kafka.p99)} ms, fetchable → applied in the other region p50 ${fmt(p.apply.p50)} / p99 ${fmt(p.apply.p99)} ms`
           : `published → applied in the other region p50 ${fmt(p.published.p50)} / p99 ${fmt(p.published.p99)} ms`
