@@ -28,7 +28,7 @@ export interface RegionConfig {
   readonly topicPartitions: number;
   /** A peer link whose lag exceeds this is reported as lagging (never unready). */
   readonly lagBoundSeconds: number;
-  /** The relay's pause between two Kafka transactions that were not full (batching vs latency). */
+  /** The relay's pause after a Kafka send that was not full (batching vs latency). */
   readonly relayLingerMs: number;
   readonly tracesExporter: 'otlp' | 'zipkin' | 'none';
   readonly tracesEndpoint: string | undefined;
@@ -138,7 +138,7 @@ const FIELDS: readonly Field<keyof RegionConfig>[] = [
     if (raw.trim() === '' || !Number.isFinite(n) || n <= 0) throw new Error('a positive number of seconds');
     return n;
   } },
-  { key: 'relayLingerMs', env: 'MERIDIAN_RELAY_LINGER_MS', doc: 'the relay\'s pause after publishing a batch that was not full: fewer, larger Kafka transactions (less CPU for Kafka and the relay) for at most this much more latency', default: 20, parse: integer(0, 10_000) },
+  { key: 'relayLingerMs', env: 'MERIDIAN_RELAY_LINGER_MS', doc: 'the relay\'s pause after publishing a batch that was not full: fewer, larger Kafka requests (less CPU for Kafka and the relay) for at most this much more latency', default: 20, parse: integer(0, 10_000) },
   { key: 'tracesExporter', env: 'MERIDIAN_TRACES_EXPORTER', doc: 'where traces go: otlp (Jaeger, Tempo…), zipkin, or none', default: 'none', parse: oneOf(['otlp', 'zipkin', 'none'] as const) },
   { key: 'tracesEndpoint', env: 'MERIDIAN_TRACES_ENDPOINT', doc: 'exporter endpoint (OTLP traces URL, or Zipkin\'s /api/v2/spans URL)', default: undefined, parse: url(['http:', 'https:']) },
   { key: 'traceSampleRatio', env: 'MERIDIAN_TRACE_SAMPLE_RATIO', doc: 'fraction of traces sampled (conflict spans always are)', default: 1, parse: (raw) => {
