@@ -54,6 +54,8 @@ export class PeerReplicator {
   #reason: string | undefined;
   #epochs = new Map<number, bigint>();
   #claiming: Promise<void> = Promise.resolve();
+  /** Counts group joins: a claim for an older join gives way to the newer one. */
+  #generation = 0;
   #stopping = false;
   #connectLoop: Promise<void> | undefined;
   #everStreamed = false;
@@ -136,9 +138,7 @@ export class PeerReplicator {
     this.#consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       const partitions = payload.memberAssignment[this.#topic] ?? [];
-      this.#claiming = this.#claim(consumer, partitions).catch((error: unknown) => {
-        this.#o.log.error({ err: error, peer: this.peer }, 'replication: claiming partitions failed');
-      });
+      this.#claiming = this.#claimUntilDone(consumer, partitions, ++this.#generation);
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (this.#stopping) return;
@@ -152,8 +152,26 @@ export class PeerReplicator {
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: this.#o.partitions ?? 16, eachBatch: (payload) => this.#eachBatch(payload) });
   }
 
+  /**
+   * Claims the assigned partitions, retrying with backoff until it succeeds, the consumer stops or
+   * a newer join takes over: a partition without a claim applies nothing, so a claim that failed
+   * once (PostgreSQL or Kafka briefly unreachable) must not leave the link stalled until the next
+   * rebalance.
+   */
+  async #claimUntilDone(consumer: Consumer, partitions: readonly number[], generation: number): Promise<void> {
+    for (let attempt = 0; !this.#stopping && generation === this.#generation; attempt++) {
+      try {
+        await this.#claim(consumer, partitions, generation);
+        return;
+      } catch (error) {
+        this.#o.log.error({ err: error, peer: this.peer, attempt }, 'replication: claiming partitions failed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(attempt, 5))));
+      }
+    }
+  }
+
   /** Claims the assigned partitions (owner epochs) and seeks each to its stored offset. */
-  async #claim(consumer: Consumer, partitions: readonly number[]): Promise<void> {
+  async #claim(consumer: Consumer, partitions: readonly number[], generation: number): Promise<void> {
     this.#epochs = new Map();
     if (partitions.length === 0) return;
     const claimed = await this.#o.store.replication.claimPartitions(this.peer, partitions);
@@ -165,6 +183,7 @@ export class PeerReplicator {
     } finally {
       await admin.disconnect();
     }
+    if (generation !== this.#generation) return; // a newer join claims for itself
     for (const [partition, c] of claimed) {
       const low = BigInt(watermarks.find((w) => w.partition === partition)?.low ?? '0');
       if (c.known && c.nextOffset < low) {
