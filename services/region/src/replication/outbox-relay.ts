@@ -122,7 +122,7 @@ export class OutboxRelay {
           }
         }
         await this.#maintain();
-        if ((this.#role) !== 'active') continue; // the lease was lost while renewing
+        if (this.#role !== 'active') continue; // the lease was lost while renewing
         const published = await this.#publishOnce();
         this.#lastError = undefined;
         // A horizon waiting for running writes is checked again soon (they take milliseconds),
