@@ -31,27 +31,10 @@ export function encodingError(message: string): CausalityError {
 }
 
 export class ByteWriter {
-  #bytes = new Uint8Array(64);
-  #length = 0;
-
-  /** Room for `more` bytes: the buffer doubles as needed (amortised O(1) per byte). */
-  #reserve(more: number): void {
-    if (this.#length + more <= this.#bytes.length) return;
-    let size = this.#bytes.length * 2;
-    while (size < this.#length + more) size *= 2;
-    const grown = new Uint8Array(size);
-    grown.set(this.#bytes.subarray(0, this.#length));
-    this.#bytes = grown;
-  }
-
-  #push(byte: number): void {
-    this.#reserve(1);
-    this.#bytes[this.#length++] = byte;
-  }
+  readonly #bytes: number[] = [];
 
   header(kind: EncodingKind): this {
-    this.#push(kind);
-    this.#push(FORMAT_VERSION);
+    this.#bytes.push(kind, FORMAT_VERSION);
     return this;
   }
 
@@ -59,33 +42,29 @@ export class ByteWriter {
   uint(value: number): this {
     let rest = value;
     while (rest >= 0x80) {
-      this.#push((rest % 0x80) | 0x80);
+      this.#bytes.push((rest % 0x80) | 0x80);
       rest = Math.floor(rest / 0x80);
     }
-    this.#push(rest);
+    this.#bytes.push(rest);
     return this;
   }
 
   actor(actor: ActorId): this {
     const { region, epoch } = parseActor(actor);
-    this.#reserve(1 + region.length);
-    this.#bytes[this.#length++] = region.length;
-    for (let i = 0; i < region.length; i++) this.#bytes[this.#length++] = region.charCodeAt(i);
+    this.#bytes.push(region.length);
+    for (let i = 0; i < region.length; i++) this.#bytes.push(region.charCodeAt(i));
     return this.uint(epoch);
   }
 
   /** Length-prefixed raw bytes. */
   bytes(bytes: Uint8Array): this {
     this.uint(bytes.length);
-    this.#reserve(bytes.length);
-    this.#bytes.set(bytes, this.#length);
-    this.#length += bytes.length;
+    for (const byte of bytes) this.#bytes.push(byte);
     return this;
   }
 
-  /** The bytes written, in a buffer of their own. */
   finish(): Uint8Array {
-    return this.#bytes.slice(0, this.#length);
+    return Uint8Array.from(this.#bytes);
   }
 }
 

@@ -23,3 +23,29 @@ export function describeSettings(settings: Readonly<Record<string, string>>): st
   const changed = Object.entries(settings);
   return `telemetry at its defaults${changed.length > 0 ? ` except ${changed.map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`;
 }
+
+/** A progress line on stderr (stdout carries the report). */
+export function log(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+/**
+ * Undo steps for what a benchmark starts (servers, brokers, databases, files): pushed as they are
+ * needed, run once, newest first — at the end of the run, or on SIGINT/SIGTERM before the
+ * process exits — each failure logged, none stopping the others.
+ */
+export function cleanupStack(): { readonly cleanups: (() => Promise<void>)[]; readonly cleanup: () => Promise<void> } {
+  const cleanups: (() => Promise<void>)[] = [];
+  let cleaning: Promise<void> | undefined;
+  const cleanup = (): Promise<void> =>
+    (cleaning ??= (async () => {
+      for (const undo of cleanups.reverse()) await undo().catch((error: unknown) => log(`cleanup: ${(error as Error).message}`));
+    })());
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: cleaning up`);
+      void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    });
+  }
+  return { cleanups, cleanup };
+}

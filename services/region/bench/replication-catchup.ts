@@ -61,7 +61,7 @@ import { percentile } from './load.ts';
 import { AppliedPoller, TopicTap, cpuSample, cpuUse, pacedWrites, writeAll, type AnsweredWrite, type CpuSample } from './replication-load.ts';
 import { NativeReplication, kafkaLatency, type KafkaLatency } from './replication-baselines.ts';
 
-import { describeSettings, envInt, serviceSettings } from './bench-env.ts';
+import { cleanupStack, describeSettings, envInt, log, serviceSettings } from './bench-env.ts';
 
 const runFile = promisify(execFile);
 
@@ -101,10 +101,6 @@ const LWW_BODY = JSON.stringify({ value: { user: 'u0042', score: 1234, note: 'a 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const fmt = (n: number | undefined, digits = 1): string => (n === undefined || Number.isNaN(n) ? '—' : n === Infinity ? 'never (within the drain)' : n.toFixed(digits));
 const fmtRate = (n: number): string => Math.round(n).toLocaleString('en');
-
-function log(message: string): void {
-  process.stderr.write(`[bench] ${message}\n`);
-}
 
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
@@ -252,18 +248,7 @@ const concat = (...parts: Float64Array[]): Float64Array => {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const cleanups: (() => Promise<void>)[] = [];
-  let cleaning: Promise<void> | undefined;
-  const cleanup = (): Promise<void> =>
-    (cleaning ??= (async () => {
-      for (const undo of cleanups.reverse()) await undo().catch((error: unknown) => log(`cleanup: ${(error as Error).message}`));
-    })());
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      log(`${signal}: cleaning up`);
-      void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-    });
-  }
+  const { cleanups, cleanup } = cleanupStack();
 
   try {
     const uptimeBefore = await uptime();

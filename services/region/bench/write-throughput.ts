@@ -47,7 +47,7 @@ import { autocannonRate, assertNoFailures, closedLoop, paced, percentile, type L
 import { cpuSeconds, cpuSnapshot, machineBusySeconds, type CpuSnapshot } from './cpu.ts';
 import { findPgbench, startPgbench, type PgbenchResult, type PgbenchRun } from './pgbench.ts';
 
-import { describeSettings, envInt, serviceSettings } from './bench-env.ts';
+import { cleanupStack, describeSettings, envInt, log, serviceSettings } from './bench-env.ts';
 
 const runFile = promisify(execFile);
 
@@ -185,10 +185,6 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
-function log(message: string): void {
-  process.stderr.write(`[bench] ${message}\n`);
-}
-
 async function gitState(): Promise<string> {
   try {
     const { stdout: head } = await runFile('git', ['rev-parse', '--short', 'HEAD']);
@@ -202,18 +198,7 @@ async function gitState(): Promise<string> {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const cleanups: (() => Promise<void>)[] = [];
-  let cleaning: Promise<void> | undefined;
-  const cleanup = (): Promise<void> =>
-    (cleaning ??= (async () => {
-      for (const undo of cleanups.reverse()) await undo().catch((error: unknown) => log(`cleanup: ${(error as Error).message}`));
-    })());
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      log(`${signal}: cleaning up`);
-      void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-    });
-  }
+  const { cleanups, cleanup } = cleanupStack();
 
   try {
     const pgbench = await findPgbench();
