@@ -7,6 +7,7 @@ export {
   PgStore,
   StoreTx,
   type ConditionalWrite,
+  type ConditionalWriteResult,
   type IdempotencyClaim,
   type KeyRow,
   type NamespacePolicy,

@@ -53,6 +53,8 @@ export interface WriteSnapshot {
 /** What `compareAndWrite` stores: the new state, conditional on the row still being `expected`. */
 export interface ConditionalWrite {
   readonly namespace: string;
+  /** The policy the write was planned under: the namespace must still have it. */
+  readonly policy: NamespacePolicy;
   readonly key: string;
   /** The row the new state was computed from (undefined: the key had no row). */
   readonly expected: KeyRow | undefined;
@@ -61,6 +63,9 @@ export interface ConditionalWrite {
   readonly messageKey: string;
   readonly envelope: Uint8Array;
 }
+
+/** A compare-and-write's outcome: saved with its outbox id, or not saved and a new snapshot to plan from. */
+export type ConditionalWriteResult = { readonly saved: true; readonly outboxId: bigint } | { readonly saved: false; readonly snapshot: WriteSnapshot };
 
 export type IdempotencyClaim =
   | { readonly claimed: true }
@@ -87,8 +92,29 @@ function toNamespace(r: NamespaceDbRow): NamespaceRow {
   return { name: r.name, policy: r.policy, declaredBy: r.declared_by, declaredHlc: r.declared_hlc, createdAt: r.created_at };
 }
 
+type SnapshotDbRow = NamespaceDbRow & { has_row: boolean; state: Buffer | null; max_hlc: bigint | null };
+
+/** The snapshot statement's row (none: the namespace does not exist). */
+function toSnapshot(r: SnapshotDbRow | undefined, namespace: string, key: string): WriteSnapshot {
+  if (!r) return { namespace: undefined, key: undefined };
+  return { namespace: toNamespace(r), key: r.has_row ? { namespace, key, state: r.state ? bytes(r.state) : undefined, maxHlc: r.max_hlc ?? 0n } : undefined };
+}
+
 const bytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 const buffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+/**
+ * The tail of both compare-and-write statements: the new outbox id when the write was saved;
+ * otherwise (the CTE `saved` is empty) the snapshot statement's columns, read in the same
+ * statement. No row at all: the namespace does not exist.
+ */
+const SNAPSHOT_ON_MISS = `SELECT id AS outbox_id, NULL AS name, NULL AS policy, NULL AS declared_by, NULL::bigint AS declared_hlc,
+                  NULL::timestamptz AS created_at, NULL::boolean AS has_row, NULL::bytea AS state, NULL::bigint AS max_hlc
+             FROM queued
+           UNION ALL
+           SELECT NULL, n.name, n.policy, n.declared_by, n.declared_hlc, n.created_at, k.key IS NOT NULL, k.state, k.max_hlc
+             FROM meridian_namespaces n LEFT JOIN meridian_keys k ON k.namespace = n.name AND k.key = $2
+            WHERE n.name = $1 AND NOT EXISTS (SELECT 1 FROM saved)`;
 
 /**
  * The write path's statements, named so that each pooled connection parses and plans them once
@@ -109,21 +135,65 @@ const SQL = {
   },
   // The outbox row is drawn after the key row is written (the CTE's row feeds the INSERT), so the
   // transaction owns its id before the outbox id exists; pg_current_xact_id() says so explicitly
-  // (the relay's horizon relies on it). No row from the CTE: the row changed; nothing is stored.
+  // (the relay's horizon relies on it). The write also requires the namespace to still have the
+  // policy the write was planned under (a replicated declaration can replace it). When nothing
+  // was saved (the row or the policy changed), the same statement answers with a new snapshot
+  // instead — the namespace row and the key's row, as `snapshot` reads them — so the write can
+  // be planned again without another round trip.
   updateIfUnchanged: {
     name: 'meridian_write_update_if_unchanged',
     text: `WITH saved AS (
              UPDATE meridian_keys SET state = $3, max_hlc = $4, updated_at = now()
               WHERE namespace = $1 AND key = $2 AND state IS NOT DISTINCT FROM $5::bytea AND max_hlc = $6
-             RETURNING pg_current_xact_id())
-           INSERT INTO meridian_outbox (message_key, envelope) SELECT $7, $8 FROM saved RETURNING id`,
+                AND EXISTS (SELECT 1 FROM meridian_namespaces WHERE name = $1 AND policy = $9)
+             RETURNING pg_current_xact_id()),
+           queued AS (INSERT INTO meridian_outbox (message_key, envelope) SELECT $7, $8 FROM saved RETURNING id)
+           ${SNAPSHOT_ON_MISS}`,
   },
   insertIfMissing: {
     name: 'meridian_write_insert_if_missing',
     text: `WITH saved AS (
-             INSERT INTO meridian_keys (namespace, key, state, max_hlc) VALUES ($1, $2, $3, $4)
-             ON CONFLICT DO NOTHING RETURNING pg_current_xact_id())
-           INSERT INTO meridian_outbox (message_key, envelope) SELECT $5, $6 FROM saved RETURNING id`,
+             INSERT INTO meridian_keys (namespace, key, state, max_hlc)
+             SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM meridian_namespaces WHERE name = $1 AND policy = $7)
+             ON CONFLICT DO NOTHING RETURNING pg_current_xact_id()),
+           queued AS (INSERT INTO meridian_outbox (message_key, envelope) SELECT $5, $6 FROM saved RETURNING id)
+           ${SNAPSHOT_ON_MISS}`,
+  },
+  // Several compare-and-writes of existing rows (distinct keys) in one statement, so one commit:
+  // the write path's group commit. The rows are locked in key order first (as every statement
+  // that locks several keys does, so two of them never deadlock); each write is saved only if its
+  // row still holds its snapshot and its namespace its policy, as in updateIfUnchanged. The
+  // states, snapshots and envelopes travel as one binary parameter cut by offsets (a bytea[]
+  // would go as hex text). Each write answers with its outbox id (found by its message key,
+  // unique in the batch), or with the snapshot to plan it again from.
+  updateManyIfUnchanged: {
+    name: 'meridian_write_update_many_if_unchanged',
+    text: `WITH input AS (
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::int[], $8::int[], $9::int[], $10::int[], $11::bigint[], $12::bigint[])
+               WITH ORDINALITY AS i(namespace, key, policy, message_key, state_at, state_length, expected_at, expected_length, envelope_at, envelope_length, max_hlc, expected_hlc, n)),
+           locked AS (
+             SELECT k.namespace, k.key FROM meridian_keys k
+              WHERE (k.namespace, k.key) IN (SELECT namespace, key FROM input)
+              ORDER BY k.namespace, k.key FOR UPDATE),
+           saved AS (
+             UPDATE meridian_keys k SET state = substring($13::bytea FROM i.state_at FOR i.state_length), max_hlc = i.max_hlc, updated_at = now()
+               FROM input i, locked l
+              WHERE k.namespace = i.namespace AND k.key = i.key AND l.namespace = i.namespace AND l.key = i.key
+                AND k.state IS NOT DISTINCT FROM (CASE WHEN i.expected_length < 0 THEN NULL ELSE substring($13::bytea FROM i.expected_at FOR i.expected_length) END)
+                AND k.max_hlc = i.expected_hlc
+                AND EXISTS (SELECT 1 FROM meridian_namespaces WHERE name = i.namespace AND policy = i.policy)
+             RETURNING i.n, pg_current_xact_id()),
+           queued AS (
+             INSERT INTO meridian_outbox (message_key, envelope)
+             SELECT i.message_key, substring($13::bytea FROM i.envelope_at FOR i.envelope_length) FROM saved s JOIN input i ON i.n = s.n ORDER BY i.n
+             RETURNING id, message_key)
+           SELECT i.n, q.id AS outbox_id, NULL AS name, NULL AS policy, NULL AS declared_by, NULL::bigint AS declared_hlc,
+                  NULL::timestamptz AS created_at, NULL::boolean AS has_row, NULL::bytea AS state, NULL::bigint AS max_hlc
+             FROM queued q JOIN input i ON i.message_key = q.message_key
+           UNION ALL
+           SELECT i.n, NULL, n.name, n.policy, n.declared_by, n.declared_hlc, n.created_at, k.key IS NOT NULL, k.state, k.max_hlc
+             FROM input i LEFT JOIN meridian_namespaces n ON n.name = i.namespace LEFT JOIN meridian_keys k ON k.namespace = i.namespace AND k.key = i.key
+            WHERE i.n NOT IN (SELECT n FROM saved)`,
   },
   lockKey: { name: 'meridian_lock_key', text: 'SELECT state, max_hlc FROM meridian_keys WHERE namespace = $1 AND key = $2 FOR UPDATE' },
   insertEmptyKey: { name: 'meridian_insert_empty_key', text: 'INSERT INTO meridian_keys (namespace, key) VALUES ($1, $2) ON CONFLICT DO NOTHING' },
@@ -352,30 +422,85 @@ export class PgStore {
 
   /** One statement: the namespace and the key's row (the snapshot an optimistic write computes from). */
   async writeSnapshot(namespace: string, key: string): Promise<WriteSnapshot> {
-    return this.#read(async () => {
-      const { rows } = await this.pool.query<NamespaceDbRow & { has_row: boolean; state: Buffer | null; max_hlc: bigint | null }>({ ...SQL.snapshot, values: [namespace, key] });
-      const r = rows[0];
-      if (!r) return { namespace: undefined, key: undefined };
-      return { namespace: toNamespace(r), key: r.has_row ? { namespace, key, state: r.state ? bytes(r.state) : undefined, maxHlc: r.max_hlc ?? 0n } : undefined };
-    });
+    return this.#read(async () => toSnapshot((await this.pool.query<SnapshotDbRow>({ ...SQL.snapshot, values: [namespace, key] })).rows[0], namespace, key));
   }
 
   /**
    * One statement, its own transaction: stores `write.state` if the key's row still holds exactly
-   * `write.expected` (or, with no expected row, if the key still has none) and appends the
-   * outbox row. Returns the outbox id, or undefined when the row changed since the snapshot —
-   * then nothing was stored and the caller redoes the write under the row lock.
+   * `write.expected` (or, with no expected row, if the key still has none) and the namespace still
+   * has `write.policy`, and appends the outbox row. Returns the outbox id; or, when the row or the
+   * policy changed, nothing was stored and the answer is a new snapshot, read by the same
+   * statement, to plan the write from again.
    */
-  async compareAndWrite(write: ConditionalWrite): Promise<bigint | undefined> {
+  async compareAndWrite(write: ConditionalWrite): Promise<ConditionalWriteResult> {
     return this.#read(async () => {
       const { namespace, key, expected } = write;
       const { rows } = expected
-        ? await this.pool.query<{ id: bigint }>({
+        ? await this.pool.query<SnapshotDbRow & { outbox_id: bigint | null }>({
             ...SQL.updateIfUnchanged,
-            values: [namespace, key, buffer(write.state), write.maxHlc, expected.state ? buffer(expected.state) : null, expected.maxHlc, write.messageKey, buffer(write.envelope)],
+            values: [namespace, key, buffer(write.state), write.maxHlc, expected.state ? buffer(expected.state) : null, expected.maxHlc, write.messageKey, buffer(write.envelope), write.policy],
           })
-        : await this.pool.query<{ id: bigint }>({ ...SQL.insertIfMissing, values: [namespace, key, buffer(write.state), write.maxHlc, write.messageKey, buffer(write.envelope)] });
-      return rows[0]?.id;
+        : await this.pool.query<SnapshotDbRow & { outbox_id: bigint | null }>({
+            ...SQL.insertIfMissing,
+            values: [namespace, key, buffer(write.state), write.maxHlc, write.messageKey, buffer(write.envelope), write.policy],
+          });
+      const outboxId = rows[0]?.outbox_id;
+      if (outboxId !== undefined && outboxId !== null) return { saved: true, outboxId };
+      return { saved: false, snapshot: toSnapshot(rows[0], namespace, key) };
+    });
+  }
+
+  /**
+   * Several compare-and-writes in one statement (one transaction, one commit), each with the
+   * semantics of `compareAndWrite`: a write whose row or policy changed stores nothing and
+   * answers with a new snapshot; the others are saved. Every write must have an expected row
+   * (a key's first write goes through `compareAndWrite`), and their keys must be distinct.
+   * Answers in the writes' order.
+   */
+  async compareAndWriteMany(writes: readonly ConditionalWrite[]): Promise<ConditionalWriteResult[]> {
+    const seen = new Set<string>();
+    const blob: Uint8Array[] = [];
+    let at = 1;
+    const put = (b: Uint8Array): number => {
+      const start = at;
+      blob.push(b);
+      at += b.byteLength;
+      return start;
+    };
+    const cols = { namespace: [] as string[], key: [] as string[], policy: [] as string[], messageKey: [] as string[], stateAt: [] as number[], stateLength: [] as number[], expectedAt: [] as number[], expectedLength: [] as number[], envelopeAt: [] as number[], envelopeLength: [] as number[], maxHlc: [] as string[], expectedHlc: [] as string[] };
+    for (const w of writes) {
+      if (!w.expected) throw new StoreError(StoreErrorCode.failed, `compareAndWriteMany: ${w.namespace}/${w.key} has no expected row`);
+      if (seen.has(w.messageKey)) throw new StoreError(StoreErrorCode.failed, `compareAndWriteMany: ${w.messageKey} twice in one batch`);
+      seen.add(w.messageKey);
+      cols.namespace.push(w.namespace);
+      cols.key.push(w.key);
+      cols.policy.push(w.policy);
+      cols.messageKey.push(w.messageKey);
+      cols.stateAt.push(put(w.state));
+      cols.stateLength.push(w.state.byteLength);
+      const expected = w.expected.state;
+      cols.expectedAt.push(expected ? put(expected) : 1);
+      cols.expectedLength.push(expected ? expected.byteLength : -1);
+      cols.envelopeAt.push(put(w.envelope));
+      cols.envelopeLength.push(w.envelope.byteLength);
+      cols.maxHlc.push(w.maxHlc.toString());
+      cols.expectedHlc.push(w.expected.maxHlc.toString());
+    }
+    return this.#read(async () => {
+      const { rows } = await this.pool.query<SnapshotDbRow & { n: bigint; outbox_id: bigint | null }>({
+        ...SQL.updateManyIfUnchanged,
+        values: [cols.namespace, cols.key, cols.policy, cols.messageKey, cols.stateAt, cols.stateLength, cols.expectedAt, cols.expectedLength, cols.envelopeAt, cols.envelopeLength, cols.maxHlc, cols.expectedHlc, Buffer.concat(blob)],
+      });
+      const out: (ConditionalWriteResult | undefined)[] = writes.map(() => undefined);
+      for (const r of rows) {
+        const i = Number(r.n) - 1;
+        const w = writes[i]!;
+        out[i] = r.outbox_id !== null ? { saved: true, outboxId: r.outbox_id } : { saved: false, snapshot: toSnapshot(r.name === null ? undefined : r, w.namespace, w.key) };
+      }
+      return out.map((r, i) => {
+        if (r === undefined) throw new StoreError(StoreErrorCode.integrity, `compareAndWriteMany: no answer for ${writes[i]!.messageKey}`);
+        return r;
+      });
     });
   }
 

@@ -87,7 +87,8 @@ export function assertNoFailures(what: string, failures: Failures): void {
 }
 
 interface AutocannonRun {
-  readonly baseUrl: string;
+  /** The service; several replicas share the connections (autocannon spreads them over the URLs). */
+  readonly baseUrls: readonly string[];
   readonly target: WriteTarget;
   readonly nextKey: () => number;
   readonly connections: number;
@@ -104,7 +105,8 @@ async function runAutocannon(options: AutocannonRun): Promise<LoadResult> {
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(
       {
-        url: options.baseUrl,
+        // autocannon takes several URLs and spreads the connections over them; its types say string only.
+        url: (options.baseUrls.length === 1 ? options.baseUrls[0]! : [...options.baseUrls]) as unknown as string,
         connections: options.connections,
         duration: options.seconds,
         ...(options.amount !== undefined ? { amount: options.amount } : {}),
@@ -151,7 +153,8 @@ export function autocannonRate(options: AutocannonRun & { readonly overallRate: 
 }
 
 export interface PacedRun {
-  readonly baseUrl: string;
+  /** The service; writes go to its replicas in turn. */
+  readonly baseUrls: readonly string[];
   readonly target: WriteTarget;
   readonly nextKey: () => number;
   /** Keep-alive connections the writes are spread over (a write waits when all are busy). */
@@ -163,8 +166,8 @@ export interface PacedRun {
 /** Open loop at a fixed rate; each latency runs from the write's scheduled time to its answer. */
 export async function paced(options: PacedRun): Promise<LoadResult> {
   const { target, nextKey, rate } = options;
-  const agent = new Agent({ keepAlive: true, maxSockets: options.connections });
-  const url = new URL(options.baseUrl);
+  const replicas = options.baseUrls.map((u) => ({ url: new URL(u), agent: new Agent({ keepAlive: true, maxSockets: Math.max(1, Math.ceil(options.connections / options.baseUrls.length)) }) }));
+  let turn = 0;
   const body = Buffer.from(target.body);
   const total = Math.max(1, Math.round(rate * options.seconds));
   const latencies = new Latencies();
@@ -175,6 +178,7 @@ export async function paced(options: PacedRun): Promise<LoadResult> {
   const inFlight = new Set<Promise<void>>();
 
   const send = (scheduledAt: number): void => {
+    const { url, agent } = replicas[turn++ % replicas.length]!;
     const done = new Promise<void>((resolve) => {
       const req = request(
         {
@@ -224,7 +228,7 @@ export async function paced(options: PacedRun): Promise<LoadResult> {
   });
   await Promise.all(inFlight);
   const seconds = (performance.now() - started) / 1000;
-  agent.destroy();
+  for (const r of replicas) r.agent.destroy();
   const sample = latencies.sample;
   return { ok, seconds, perSecond: ok / seconds, p50: percentile(sample, 50), p99: percentile(sample, 99), latencies: sample, failures: { errors, non2xx, statuses } };
 }

@@ -30,7 +30,7 @@
  * Settings (environment): BENCH_SECONDS (10) per measured phase, BENCH_SLICES (4) turns the
  * service and pgbench take within it, BENCH_CONNECTIONS (32) HTTP connections, BENCH_POOL (8,
  * see POOL) service pool = pgbench clients, BENCH_KEYS (10000), BENCH_SEED (1),
- * BENCH_SQL_BASELINE (1) and BENCH_AUTOCANNON_RATE (0): 1 runs that diagnostic phase,
+ * BENCH_REPLICAS (2) service processes, BENCH_SQL_BASELINE (1) and BENCH_AUTOCANNON_RATE (0): 1 runs that diagnostic phase,
  * BENCH_PGBENCH (pgbench's path, when neither `pg_config --bindir` nor PATH has it).
  * MERIDIAN_* variables reach the service (e.g. MERIDIAN_TRACE_SAMPLE_RATIO) and are printed.
  * Quick smoke: BENCH_SECONDS=2 BENCH_KEYS=1000 npm run bench -w @meridian/region.
@@ -67,6 +67,14 @@ const AUTOCANNON_RATE = envInt('BENCH_AUTOCANNON_RATE', 0, 0, 1) === 1;
 /** Turns the service and pgbench take at the maximum rate (see the max-rate loop). */
 const SLICES = envInt('BENCH_SLICES', 4, 1, 100);
 const PGBENCH_THREADS = 2;
+/**
+ * Processes of the service on the database (BENCH_REPLICAS, default 2): one Node process is
+ * single-threaded, and a region scales out by running more of them (docs/deploy.md); two use
+ * the machine's two cores. They share the POOL connections (POOL / REPLICAS each), so the
+ * service and pgbench keep the same number of database connections.
+ */
+const REPLICAS = envInt('BENCH_REPLICAS', 2, 1, 16);
+const REPLICA_POOL = Math.max(1, Math.round(POOL / REPLICAS));
 
 /** A small seeded generator (mulberry32): the same key sequence every run. */
 function keyStream(seed: number, keys: number): () => number {
@@ -103,18 +111,20 @@ function pgbenchScript(workload: string, stateBytes: number): string {
 }
 
 /**
- * The statements of the service's lww write, as PgStore.writeSnapshot and compareAndWrite send
- * them (packages/store/src/pg-store.ts, `SQL`: keep in step), without the service: the snapshot
- * (namespace and key row in one statement, the row's HLC kept with \gset), then the conditional
- * update of the row with its outbox row in one statement. The condition compares the stored
- * state with itself (a pgbench script cannot carry the bytes), the HLC with the snapshot's.
+ * The statement of the service's lww write to a key it wrote before (its snapshot cached), as
+ * PgStore.compareAndWrite sends it (packages/store/src/pg-store.ts, `SQL.updateIfUnchanged`
+ * and `SNAPSHOT_ON_MISS`: keep in step), without the service: the conditional update of the row
+ * with its outbox row, and the snapshot it would answer with had the row changed. The condition
+ * compares the stored state and HLC with themselves (a pgbench script cannot carry the bytes).
  */
 function serviceSqlScript(stateBytes: number, envelopeBytes: number): string {
   const key = `'k' || :k`;
   return [
     `\\set k random(1, ${KEYS})`,
-    `SELECT n.policy, k.key IS NOT NULL AS has_row, k.max_hlc AS h FROM meridian_namespaces n LEFT JOIN meridian_keys k ON k.namespace = n.name AND k.key = ${key} WHERE n.name = '${SQL_NS}' \\gset`,
-    `WITH saved AS (UPDATE meridian_keys SET state = ${hexBytes(stateBytes)}, max_hlc = :h + 1, updated_at = now() WHERE namespace = '${SQL_NS}' AND key = ${key} AND state IS NOT DISTINCT FROM state AND max_hlc = :h RETURNING pg_current_xact_id()) INSERT INTO meridian_outbox (message_key, envelope) SELECT '${SQL_NS}/' || ${key}, ${hexBytes(envelopeBytes)} FROM saved RETURNING id;`,
+    `WITH saved AS (UPDATE meridian_keys SET state = ${hexBytes(stateBytes)}, max_hlc = max_hlc + 1, updated_at = now() WHERE namespace = '${SQL_NS}' AND key = ${key} AND state IS NOT DISTINCT FROM state AND max_hlc = max_hlc AND EXISTS (SELECT 1 FROM meridian_namespaces WHERE name = '${SQL_NS}' AND policy = 'lww') RETURNING pg_current_xact_id()), ` +
+      `queued AS (INSERT INTO meridian_outbox (message_key, envelope) SELECT '${SQL_NS}/' || ${key}, ${hexBytes(envelopeBytes)} FROM saved RETURNING id) ` +
+      `SELECT id AS outbox_id, NULL AS policy, NULL::boolean AS has_row, NULL::bytea AS state, NULL::bigint AS max_hlc FROM queued UNION ALL ` +
+      `SELECT NULL, n.policy, k.key IS NOT NULL, k.state, k.max_hlc FROM meridian_namespaces n LEFT JOIN meridian_keys k ON k.namespace = n.name AND k.key = ${key} WHERE n.name = '${SQL_NS}' AND NOT EXISTS (SELECT 1 FROM saved);`,
     '',
   ].join('\n');
 }
@@ -219,19 +229,35 @@ async function main(): Promise<void> {
     for (const name of serverSettings) settings.push(`${name}=${await setting(name)}`);
     const loadBefore = loadavg()[0]!;
 
-    const port = await freePort();
-    const service = await startRegionProcess({
-      region: 'bench',
-      databaseUrl,
-      port,
-      logFile: join(workDir, 'region.log'),
-      logLevel: 'warn',
-      contextSecret: 'region-write-bench-secret',
-      env: { ...serviceSettings(), MERIDIAN_PG_POOL_SIZE: String(POOL) },
-    });
-    cleanups.push(() => service.stop());
-    const region = { baseUrl: service.url, get running() { return service.process.running; }, get pid() { return service.process.pid; }, logTail: () => service.process.logTail() };
-    log(`region service ready on ${region.baseUrl} (pid ${String(region.pid)}, pool ${POOL})`);
+    // REPLICAS processes of the service on the one database (as a deployment scales a region
+    // out), sharing POOL connections and the HTTP load between them.
+    const replicas: Awaited<ReturnType<typeof startRegionProcess>>[] = [];
+    for (let i = 0; i < REPLICAS; i++) {
+      const port = await freePort();
+      const service = await startRegionProcess({
+        region: 'bench',
+        databaseUrl,
+        port,
+        logFile: join(workDir, `region-${i + 1}.log`),
+        logLevel: 'warn',
+        contextSecret: 'region-write-bench-secret',
+        env: { ...serviceSettings(), MERIDIAN_PG_POOL_SIZE: String(REPLICA_POOL) },
+      });
+      cleanups.push(() => service.stop());
+      replicas.push(service);
+    }
+    const region = {
+      baseUrl: replicas[0]!.url,
+      baseUrls: replicas.map((r) => r.url),
+      get running() {
+        return replicas.every((r) => r.process.running);
+      },
+      get pids() {
+        return replicas.map((r) => r.process.pid ?? -1);
+      },
+      logTail: () => replicas.map((r, i) => `--- replica ${i + 1}\n${r.process.logTail()}`).join('\n'),
+    };
+    log(`region service ready: ${REPLICAS} × ${region.baseUrls.join(', ')} (pids ${region.pids.join(', ')}, pool ${REPLICA_POOL} each)`);
 
     for (const [ns, policy] of [[LWW_NS, 'lww'], [COUNTER_NS, 'counter'], [SQL_NS, 'lww']] as const) {
       const response = await fetch(`${region.baseUrl}/v1/namespaces/${ns}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ policy }) });
@@ -247,9 +273,10 @@ async function main(): Promise<void> {
     /** Runs one load slice against the service with CPU snapshots around it; every write must succeed. */
     const serviceSlice = async (name: string, load: () => Promise<LoadResult>): Promise<{ result: LoadResult; cpu: CpuSample }> => {
       if (!region.running) throw new Error(`the region service died; log:\n${region.logTail()}`);
-      const servicePid = region.pid ?? -1;
+      const servicePids = new Set(region.pids);
+      const isService = (pid: number): boolean => servicePids.has(pid);
       const backends = await serviceBackends();
-      const before = await cpuSnapshot([servicePid, ...backends]);
+      const before = await cpuSnapshot([...servicePids, ...backends]);
       const selfBefore = process.cpuUsage();
       const machineBefore = machineBusySeconds();
       const wallBefore = performance.now();
@@ -258,14 +285,14 @@ async function main(): Promise<void> {
       const self = process.cpuUsage(selfBefore);
       const machine = machineBusySeconds() - machineBefore;
       // Backends opened during the slice count from their start.
-      const after = await cpuSnapshot([servicePid, ...new Set([...backends, ...(await serviceBackends())])]);
+      const after = await cpuSnapshot([...servicePids, ...new Set([...backends, ...(await serviceBackends())])]);
       assertNoFailures(`${name} against the region service`, result.failures);
       if (!region.running) throw new Error(`the region service died during ${name}; log:\n${region.logTail()}`);
       const only = (snapshot: CpuSnapshot, keep: (pid: number) => boolean): CpuSnapshot => new Map([...snapshot].filter(([pid]) => keep(pid)));
       const cpu: CpuSample = {
         wall,
-        service: cpuSeconds(only(before, (p) => p === servicePid), only(after, (p) => p === servicePid)),
-        postgres: cpuSeconds(only(before, (p) => p !== servicePid), only(after, (p) => p !== servicePid)),
+        service: cpuSeconds(only(before, isService), only(after, isService)),
+        postgres: cpuSeconds(only(before, (p) => !isService(p)), only(after, (p) => !isService(p))),
         loadGenerator: (self.user + self.system) / 1e6,
         machine,
       };
@@ -313,7 +340,7 @@ async function main(): Promise<void> {
       let next = 0;
       const sequential = (): number => (next++ % KEYS) + 1;
       const name = `service ${target.name}, first write of each key`;
-      const prefill = await serviceSlice(name, () => closedLoop({ baseUrl: region.baseUrl, target, nextKey: sequential, connections: CONNECTIONS, seconds: 600, amount: KEYS }));
+      const prefill = await serviceSlice(name, () => closedLoop({ baseUrls: region.baseUrls, target, nextKey: sequential, connections: CONNECTIONS, seconds: 600, amount: KEYS }));
       phases.push({ name, writesPerSecond: prefill.result.perSecond, p50: prefill.result.p50, p99: prefill.result.p99, cpu: [prefill.cpu] });
       const ns = target.name === 'lww' ? LWW_NS : COUNTER_NS;
       const keys = Number((await db.query<{ n: string }>('SELECT count(*)::text AS n FROM meridian_keys WHERE namespace = $1', [ns])).rows[0]!.n);
@@ -347,7 +374,7 @@ async function main(): Promise<void> {
       for (let slice = 0; slice < SLICES; slice++) {
         const runService = async (): Promise<void> => {
           const { result, cpu } = await serviceSlice(`service ${target.name}, max rate (slice ${slice + 1}/${SLICES})`, () =>
-            closedLoop({ baseUrl: region.baseUrl, target, nextKey, connections: CONNECTIONS, seconds: sliceSeconds }),
+            closedLoop({ baseUrls: region.baseUrls, target, nextKey, connections: CONNECTIONS, seconds: sliceSeconds }),
           );
           serviceResults.push(result);
           serviceCpu.push(cpu);
@@ -391,7 +418,7 @@ async function main(): Promise<void> {
     for (const target of WORKLOADS) {
       const rate = Math.max(1, Math.floor(max.get(target.name)!.perSecond / 2));
       const name = `service ${target.name}, paced at ${rate}/s (half)`;
-      const measured = await serviceSlice(name, () => paced({ baseUrl: region.baseUrl, target, nextKey, connections: CONNECTIONS, seconds: SECONDS, rate }));
+      const measured = await serviceSlice(name, () => paced({ baseUrls: region.baseUrls, target, nextKey, connections: CONNECTIONS, seconds: SECONDS, rate }));
       half.set(target.name, measured.result);
       phases.push({ name, writesPerSecond: measured.result.perSecond, p50: measured.result.p50, p99: measured.result.p99, cpu: [measured.cpu] });
       // The baseline's latency at half its own maximum, on a schedule as well.
@@ -403,7 +430,7 @@ async function main(): Promise<void> {
       phases.push({ name: pgName, writesPerSecond: pgHalf.result.tps, p50: percentile(pgLatencies, 50), p99: percentile(pgLatencies, 99), cpu: pgHalf.cpu ? [pgHalf.cpu] : [] });
       if (AUTOCANNON_RATE) {
         const acName = `service ${target.name}, autocannon overallRate ${rate}/s`;
-        const ac = await serviceSlice(acName, () => autocannonRate({ baseUrl: region.baseUrl, target, nextKey, connections: CONNECTIONS, seconds: SECONDS, overallRate: rate }));
+        const ac = await serviceSlice(acName, () => autocannonRate({ baseUrls: region.baseUrls, target, nextKey, connections: CONNECTIONS, seconds: SECONDS, overallRate: rate }));
         halfAutocannon.set(target.name, ac.result);
         phases.push({ name: acName, writesPerSecond: ac.result.perSecond, p50: ac.result.p50, p99: ac.result.p99, cpu: [ac.cpu] });
       }
@@ -415,7 +442,7 @@ async function main(): Promise<void> {
     out.push('## Region service writes (services/region/bench/write-throughput.ts)\n');
     out.push(`Machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, PostgreSQL ${serverVersion} (${settings.join(', ')}), ${pgbench.version}; code ${await gitState()}; 1-minute load average ${loadBefore.toFixed(1)} before the run, ${loadavg()[0]!.toFixed(1)} after.`);
     out.push(
-      `Parameters: after every key was written once, max rate ${SLICES} × ${sliceSeconds} s alternating with pgbench (ABBA), half rate ${SECONDS} s for the service (paced) and for pgbench (-R, latency from the scheduled start), ${CONNECTIONS} HTTP connections, service pool ${POOL} = pgbench clients (-j ${PGBENCH_THREADS}, -M extended), ${KEYS.toLocaleString('en')} keys (seed ${SEED}), lww value ${JSON.stringify({ value: LWW_VALUE }).length} B of JSON (stored state ${stateBytes} B, outbox envelope ${envelopeBytes} B; the pgbench row carries ${stateBytes} B), service log level warn, ${describeSettings(serviceSettings())}.\n`,
+      `Parameters: after every key was written once, max rate ${SLICES} × ${sliceSeconds} s alternating with pgbench (ABBA), half rate ${SECONDS} s for the service (paced) and for pgbench (-R, latency from the scheduled start), ${CONNECTIONS} HTTP connections, ${REPLICAS === 1 ? 'one service process' : `${REPLICAS} service processes on the database (replicas; HTTP connections spread over them)`}, service pool ${REPLICAS === 1 ? POOL : `${REPLICAS} × ${REPLICA_POOL}`} = pgbench clients ${POOL} (-j ${PGBENCH_THREADS}, -M extended), ${KEYS.toLocaleString('en')} keys (seed ${SEED}), lww value ${JSON.stringify({ value: LWW_VALUE }).length} B of JSON (stored state ${stateBytes} B, outbox envelope ${envelopeBytes} B; the pgbench row carries ${stateBytes} B), service log level warn, ${describeSettings(serviceSettings())}.\n`,
     );
     out.push(
       table(

@@ -29,6 +29,7 @@ export interface RegionConfig {
   /** A peer link whose lag exceeds this is reported as lagging (never unready). */
   readonly lagBoundSeconds: number;
   /** The relay's pause after a Kafka send that was not full (batching vs latency). */
+  readonly writeCacheMb: number;
   readonly relayLingerMs: number;
   readonly tracesExporter: 'otlp' | 'zipkin' | 'none';
   readonly tracesEndpoint: string | undefined;
@@ -138,6 +139,7 @@ const FIELDS: readonly Field<keyof RegionConfig>[] = [
     if (raw.trim() === '' || !Number.isFinite(n) || n <= 0) throw new Error('a positive number of seconds');
     return n;
   } },
+  { key: 'writeCacheMb', env: 'MERIDIAN_WRITE_CACHE_MB', doc: 'memory for the snapshots of recently written keys, which save a write its read of the key (a stale one costs a retry, never a wrong write); 0 turns it off', default: 64, parse: integer(0, 1024 * 1024) },
   { key: 'relayLingerMs', env: 'MERIDIAN_RELAY_LINGER_MS', doc: 'the relay\'s pause after publishing a batch that was not full: fewer, larger Kafka requests (less CPU for Kafka and the relay) for at most this much more latency', default: 20, parse: integer(0, 10_000) },
   { key: 'tracesExporter', env: 'MERIDIAN_TRACES_EXPORTER', doc: 'where traces go: otlp (Jaeger, Tempo…), zipkin, or none', default: 'none', parse: oneOf(['otlp', 'zipkin', 'none'] as const) },
   { key: 'tracesEndpoint', env: 'MERIDIAN_TRACES_ENDPOINT', doc: 'exporter endpoint (OTLP traces URL, or Zipkin\'s /api/v2/spans URL)', default: undefined, parse: url(['http:', 'https:']) },

@@ -20,10 +20,12 @@ import { CrdtError, CrdtErrorCode, crdtKind as lookupCrdtKind, type CrdtKind } f
 type AnyKind = CrdtKind<unknown, unknown>;
 const crdtKind = (policy: string): AnyKind | undefined => lookupCrdtKind(policy);
 import { encodeRecord, kafkaMessageKey, SCHEMA_VERSION, type Policy } from '@meridian/protocol';
-import type { KeyRow, PgStore, NamespaceRow } from '@meridian/store';
+import { StoreError, StoreErrorCode, type ConditionalWrite, type ConditionalWriteResult, type KeyRow, type PgStore, type NamespaceRow } from '@meridian/store';
+import { GroupCommitQueue } from './replication/group-commit.ts';
 import { MeridianError } from './errors.ts';
 import type { ContextTokens } from './context-token.ts';
 import { checkKeyName, checkNamespaceName } from './names.ts';
+import { WriteCache } from './write-cache.ts';
 import { formatSession, type SessionVector } from './session-token.ts';
 import {
   decodeRegisterSet,
@@ -56,6 +58,10 @@ export interface KeyServiceOptions {
   readonly tokens: ContextTokens;
   readonly maxValueBytes: number;
   readonly maxClockDriftMs: number;
+  /** The write path's snapshot cache (write-cache.ts); none: every write reads its snapshot. */
+  readonly cache?: WriteCache;
+  /** Group-committed statements of writes in flight at once (their connections come from the store's pool); 1 if absent. */
+  readonly writeConcurrency?: number;
   readonly now?: () => number;
   /** Called after each committed write (metrics). */
   readonly onWrite?: (namespace: string, policy: Policy, seconds: number) => void;
@@ -79,9 +85,21 @@ export class KeyService {
   readonly actor: ActorId;
   readonly #o: KeyServiceOptions;
   readonly #clock: HybridLogicalClock;
+  readonly #cache: WriteCache;
+  /** Writes of existing rows, group-committed: those waiting together go in one statement. */
+  readonly #updates: GroupCommitQueue<ConditionalWrite, ConditionalWriteResult>;
 
   constructor(options: KeyServiceOptions) {
     this.#o = options;
+    this.#cache = options.cache ?? new WriteCache(0);
+    this.#updates = new GroupCommitQueue({
+      run: async (writes) => (writes.length === 1 ? [await options.store.compareAndWrite(writes[0]!)] : options.store.compareAndWriteMany(writes)),
+      weight: () => 1,
+      maxWeight: MAX_WRITES_PER_STATEMENT,
+      // A batch holds each key once (compareAndWriteMany's rule); a key's writes go in order.
+      lane: (w) => w.messageKey,
+      concurrency: options.writeConcurrency ?? 1,
+    });
     this.actor = actorId(options.region, options.epoch);
     this.#clock = new HybridLogicalClock({ now: options.now ?? Date.now, maxDriftMs: options.maxClockDriftMs });
   }
@@ -128,12 +146,12 @@ export class KeyService {
   // ---- writes -------------------------------------------------------------------------------
 
   /**
-   * Runs one write under the `meridian.write` span. The write is planned from one snapshot of
-   * the namespace and the key's row and stored by one conditional statement (two round trips in
-   * all); when another write changed the row in between, nothing was stored and the write is
-   * planned again under the row lock. A write with an Idempotency-Key always takes the locked
-   * transaction, where the key is claimed: a retry with the same key and request returns the
-   * stored answer instead.
+   * Runs one write under the `meridian.write` span. The write is planned from a snapshot of the
+   * namespace and the key's row — this process's cached one, or one read in a statement — and
+   * stored by one conditional statement, which answers with the current snapshot when the row
+   * changed meanwhile; the write is then planned again from that. After a few lost races, and
+   * always for a write with an Idempotency-Key (claimed in the transaction: a retry with the same
+   * key and request returns the stored answer), the write runs under the row lock instead.
    */
   async #write(name: string, key: string, fingerprintParts: unknown, meta: WriteMeta, plan: PlanWrite): Promise<WriteAnswer> {
     checkNamespaceName(name);
@@ -141,33 +159,63 @@ export class KeyService {
     const started = performance.now();
     return withSpan(SpanName.write, { [SpanAttribute.namespace]: name, [SpanAttribute.key]: key, 'meridian.region': this.#o.region }, async (span) => {
       const answer = (meta.idempotencyKey === undefined ? await this.#writeOptimistic(name, key, plan, span) : undefined) ?? (await this.#writeLocked(name, key, fingerprintParts, meta, plan, span));
+      if (answer.stored) this.#cache.set(answer.stored.namespace, answer.stored.key);
       if (answer.policy !== undefined) this.#o.onWrite?.(name, answer.policy, (performance.now() - started) / 1000);
       return { status: answer.status, body: answer.body };
     });
   }
 
-  /** Snapshot, plan, compare-and-write. Undefined when the row changed meanwhile (nothing stored). */
+  /**
+   * Plan from a snapshot, compare-and-write, and again from the snapshot a lost race returns.
+   * Undefined after OPTIMISTIC_ATTEMPTS lost races (nothing stored: the caller takes the lock).
+   */
   async #writeOptimistic(name: string, key: string, plan: PlanWrite, span: Span): Promise<Written | undefined> {
-    const snapshot = await this.#o.store.writeSnapshot(name, key);
-    const ns = this.#requireNamespace(name, snapshot.namespace);
-    span.setAttribute(SpanAttribute.policy, ns.policy);
-    const planned = plan(ns, snapshot.key, span);
-    if (!planned.save) return { status: 200, body: planned.answer(await this.#o.store.outboxHighWater()), policy: ns.policy };
-    const outboxId = await this.#o.store.compareAndWrite({
-      namespace: name,
-      key,
-      expected: snapshot.key,
-      state: planned.save.state,
-      maxHlc: planned.save.hlc,
-      messageKey: kafkaMessageKey(name, key),
-      envelope: planned.save.envelope,
-    });
-    if (outboxId === undefined) {
-      span.setAttribute('meridian.write.relocked', true);
-      return undefined;
+    const cached = this.#cache.get(name, key);
+    let snapshot = cached ?? (await this.#o.store.writeSnapshot(name, key));
+    span.setAttribute('meridian.write.cached_snapshot', cached !== undefined);
+    for (let attempt = 1; attempt <= OPTIMISTIC_ATTEMPTS; attempt++) {
+      const ns = this.#requireNamespace(name, snapshot.namespace);
+      span.setAttribute(SpanAttribute.policy, ns.policy);
+      let planned: WritePlan;
+      try {
+        planned = plan(ns, snapshot.key, span);
+      } catch (error) {
+        // Refused against a cached snapshot (its policy may be out of date): ask the database.
+        if (snapshot !== cached) throw error;
+        this.#cache.delete(name, key);
+        snapshot = await this.#o.store.writeSnapshot(name, key);
+        continue;
+      }
+      if (!planned.save) return { status: 200, body: planned.answer(await this.#o.store.outboxHighWater()), policy: ns.policy, stored: undefined };
+      const write: ConditionalWrite = {
+        namespace: name,
+        policy: ns.policy,
+        key,
+        expected: snapshot.key,
+        state: planned.save.state,
+        maxHlc: planned.save.hlc,
+        messageKey: kafkaMessageKey(name, key),
+        envelope: planned.save.envelope,
+      };
+      let result: ConditionalWriteResult;
+      try {
+        // A key's first write inserts its row alone; updates share statements with other writes.
+        result = write.expected ? await this.#updates.submit(write) : await this.#o.store.compareAndWrite(write);
+      } catch (error) {
+        // A deadlock or serialization failure of a shared statement stored nothing: take the lock.
+        if (error instanceof StoreError && error.code === StoreErrorCode.retry) break;
+        throw error;
+      }
+      if (result.saved) {
+        span.setAttribute('meridian.outbox_id', result.outboxId.toString());
+        return { status: 200, body: planned.answer(result.outboxId), policy: ns.policy, stored: { namespace: ns, key: { namespace: name, key, state: planned.save.state, maxHlc: planned.save.hlc } } };
+      }
+      span.setAttribute('meridian.write.lost_races', attempt);
+      this.#cache.delete(name, key);
+      snapshot = result.snapshot;
     }
-    span.setAttribute('meridian.outbox_id', outboxId.toString());
-    return { status: 200, body: planned.answer(outboxId), policy: ns.policy };
+    span.setAttribute('meridian.write.relocked', true);
+    return undefined;
   }
 
   /** The write in one transaction under the key's row lock (insert-or-lock), with the idempotency protocol. */
@@ -181,7 +229,7 @@ export class KeyService {
             throw new MeridianError('MERIDIAN_IDEMPOTENCY_KEY_REUSED', `Idempotency-Key ${JSON.stringify(meta.idempotencyKey)} was first used for a different request`);
           }
           span.setAttribute('meridian.idempotent_replay', true);
-          return { status: claim.status ?? 200, body: claim.response as KeyAnswer, policy: undefined };
+          return { status: claim.status ?? 200, body: claim.response as KeyAnswer, policy: undefined, stored: undefined };
         }
       }
       const ns = this.#requireNamespace(name, await tx.getNamespace(name));
@@ -200,7 +248,8 @@ export class KeyService {
       }
       const body = planned.answer(position);
       if (meta.idempotencyKey !== undefined) await tx.recordIdempotentAnswer(meta.idempotencyKey, 200, body);
-      return { status: 200, body, policy: ns.policy };
+      const stored = planned.save ? { namespace: ns, key: { namespace: name, key, state: planned.save.state, maxHlc: planned.save.hlc } } : undefined;
+      return { status: 200, body, policy: ns.policy, stored };
     });
   }
 
@@ -340,7 +389,14 @@ interface Written {
   readonly status: number;
   readonly body: KeyAnswer;
   readonly policy: Policy | undefined;
+  /** What the key's row holds once the write committed (for the snapshot cache); undefined when it stored nothing. */
+  readonly stored: { readonly namespace: NamespaceRow; readonly key: KeyRow } | undefined;
 }
+
+/** Lost compare-and-writes before a write takes the row lock. */
+const OPTIMISTIC_ATTEMPTS = 3;
+/** Writes group-committed in one statement at most. */
+const MAX_WRITES_PER_STATEMENT = 64;
 
 /** The causal context of a CRDT state (sets and maps have one; counters need none). */
 function crdtContext(state: unknown): CausalContext {

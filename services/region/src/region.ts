@@ -9,6 +9,7 @@ import { PgStore } from '@meridian/store';
 import type { RegionConfig } from './config.ts';
 import { ContextTokens } from './context-token.ts';
 import { KeyService } from './key-service.ts';
+import { WriteCache } from './write-cache.ts';
 import { buildApp } from './app.ts';
 import type { HealthCheck } from './health.ts';
 import type { Policy } from '@meridian/protocol';
@@ -51,6 +52,9 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       tokens: new ContextTokens(config.contextSecret),
       maxValueBytes: config.maxValueBytes,
       maxClockDriftMs: config.maxClockDriftMs,
+      cache: new WriteCache(config.writeCacheMb * 1024 * 1024),
+      // Half the pool for group-committed writes; the rest serves reads, first writes, the relay and replicators.
+      writeConcurrency: Math.max(1, Math.floor(config.poolSize / 2)),
       ...(hooks.now ? { now: hooks.now } : {}),
       ...(hooks.onWrite ? { onWrite: hooks.onWrite } : {}),
     });

@@ -99,4 +99,77 @@ describe('group commit queue', () => {
       { numRuns: 200 },
     );
   });
+
+  it('with concurrency c: at most c groups run at once, a lane is never in two running groups, each lane keeps its order', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ lane: fc.integer({ min: 0, max: 5 }), pauseAfter: fc.boolean() }), { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 10 }),
+        async (specs, concurrency, delays) => {
+          let running = 0;
+          let peak = 0;
+          const busy = new Set<number>();
+          const started: number[] = [];
+          let groupNo = 0;
+          const queue = new GroupCommitQueue<Item, number>({
+            run: async (items) => {
+              running++;
+              peak = Math.max(peak, running);
+              for (const i of items) {
+                expect(busy.has(i.lane)).toBe(false);
+                busy.add(i.lane);
+                started.push(i.id);
+              }
+              // Groups finish out of order: each waits a few macrotasks.
+              for (let t = delays[groupNo++ % delays.length]!; t > 0; t--) await tick();
+              for (const i of items) busy.delete(i.lane);
+              running--;
+              return items.map((i) => i.id);
+            },
+            weight: () => 1,
+            maxWeight: 3,
+            lane: (i) => i.lane,
+            concurrency,
+          });
+          const promises: Promise<number>[] = [];
+          for (const [id, spec] of specs.entries()) {
+            promises.push(queue.submit({ id, lane: spec.lane, weight: 1 }));
+            if (spec.pauseAfter) await tick();
+          }
+          expect(await Promise.all(promises)).toEqual(specs.map((_, id) => id));
+          expect(peak).toBeLessThanOrEqual(concurrency);
+          expect([...started].sort((a, b) => a - b)).toEqual(specs.map((_, id) => id));
+          for (let lane = 0; lane <= 5; lane++) {
+            const order = started.filter((id) => specs[id]!.lane === lane);
+            expect(order).toEqual([...order].sort((a, b) => a - b));
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('with concurrency, a second group starts while the first still runs', async () => {
+    let release: (() => void) | undefined;
+    const groups: number[][] = [];
+    const queue = new GroupCommitQueue<Item, number>({
+      run: async (items) => {
+        groups.push(items.map((i) => i.id));
+        if (groups.length === 1) await new Promise<void>((r) => (release = r));
+        return items.map((i) => i.id);
+      },
+      weight: () => 1,
+      maxWeight: 10,
+      lane: (i) => i.lane,
+      concurrency: 2,
+    });
+    const first = queue.submit({ id: 1, lane: 1, weight: 1 });
+    await tick();
+    const second = queue.submit({ id: 2, lane: 2, weight: 1 });
+    expect(await second).toBe(2);
+    expect(groups).toEqual([[1], [2]]);
+    release!();
+    expect(await first).toBe(1);
+  });
 });

@@ -8,7 +8,9 @@
  *
  * The drain starts on the next macrotask, so items submitted in the same tick (kafkajs hands the
  * partitions' batches of one fetch to its workers synchronously) share the first group; items
- * arriving while a group runs form the next one. No I/O here.
+ * arriving while a group runs form the next one. With `concurrency` above 1 (the write path:
+ * one group per free connection), that many groups run at once, and an item whose lane is in a
+ * running group waits for it. No I/O here.
  */
 
 export interface GroupCommitOptions<T, R> {
@@ -19,6 +21,8 @@ export interface GroupCommitOptions<T, R> {
   readonly maxWeight: number;
   /** Items of one lane never share a group; they run in submission order. */
   readonly lane: (item: T) => string | number;
+  /** Groups running at once (1 if absent). */
+  readonly concurrency?: number;
 }
 
 interface Pending<T, R> {
@@ -29,14 +33,19 @@ interface Pending<T, R> {
 
 export class GroupCommitQueue<T, R> {
   readonly #o: GroupCommitOptions<T, R>;
+  readonly #concurrency: number;
   #pending: Pending<T, R>[] = [];
-  #draining = false;
+  /** Lanes with an item in a running group. */
+  readonly #busy = new Set<string | number>();
+  #running = 0;
+  #scheduled = false;
 
   constructor(options: GroupCommitOptions<T, R>) {
     this.#o = options;
+    this.#concurrency = Math.max(1, options.concurrency ?? 1);
   }
 
-  /** Items waiting for a group (not those of the group running now). */
+  /** Items waiting for a group (not those of the groups running now). */
   get waiting(): number {
     return this.#pending.length;
   }
@@ -44,18 +53,21 @@ export class GroupCommitQueue<T, R> {
   submit(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.#pending.push({ item, resolve, reject });
-      if (!this.#draining) {
-        this.#draining = true;
-        setImmediate(() => void this.#drain());
+      if (!this.#scheduled && this.#running < this.#concurrency) {
+        this.#scheduled = true;
+        setImmediate(() => {
+          this.#scheduled = false;
+          this.#start();
+        });
       }
     });
   }
 
-  /** The next group: queued items in order, one per lane, up to the weight cap (at least one). */
+  /** The next group: queued items in order, one per lane and none of a busy lane, up to the weight cap (at least one). */
   #take(): Pending<T, R>[] {
     const group: Pending<T, R>[] = [];
     const rest: Pending<T, R>[] = [];
-    const lanes = new Set<string | number>();
+    const lanes = new Set<string | number>(this.#busy);
     let weight = 0;
     for (const p of this.#pending) {
       const lane = this.#o.lane(p.item);
@@ -74,20 +86,29 @@ export class GroupCommitQueue<T, R> {
     return group;
   }
 
-  async #drain(): Promise<void> {
+  /** Starts groups while there is room and something to run. */
+  #start(): void {
+    while (this.#running < this.#concurrency && this.#pending.length > 0) {
+      const group = this.#take();
+      if (group.length === 0) return;
+      this.#running++;
+      const lanes = group.map((p) => this.#o.lane(p.item));
+      for (const lane of lanes) this.#busy.add(lane);
+      void this.#run(group).finally(() => {
+        this.#running--;
+        for (const lane of lanes) this.#busy.delete(lane);
+        this.#start();
+      });
+    }
+  }
+
+  async #run(group: readonly Pending<T, R>[]): Promise<void> {
     try {
-      while (this.#pending.length > 0) {
-        const group = this.#take();
-        try {
-          const results = await this.#o.run(group.map((p) => p.item));
-          if (results.length !== group.length) throw new Error(`group commit: ${results.length} results for ${group.length} items`);
-          group.forEach((p, i) => p.resolve(results[i]!));
-        } catch (error) {
-          for (const p of group) p.reject(error);
-        }
-      }
-    } finally {
-      this.#draining = false;
+      const results = await this.#o.run(group.map((p) => p.item));
+      if (results.length !== group.length) throw new Error(`group commit: ${results.length} results for ${group.length} items`);
+      group.forEach((p, i) => p.resolve(results[i]!));
+    } catch (error) {
+      for (const p of group) p.reject(error);
     }
   }
 }

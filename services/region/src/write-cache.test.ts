@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import type { KeyRow, NamespaceRow } from '@meridian/store';
+import { WriteCache } from './write-cache.ts';
+
+const ns = (name: string, policy: NamespaceRow['policy'] = 'lww'): NamespaceRow => ({ name, policy, declaredBy: 'eu.1', declaredHlc: 1n, createdAt: new Date(0) });
+const row = (key: string, maxHlc: bigint, size = 100): KeyRow => ({ namespace: 'n', key, state: new Uint8Array(size), maxHlc });
+
+describe('WriteCache', () => {
+  it('returns what was stored for a key, and nothing for other keys or namespaces', () => {
+    const cache = new WriteCache(1 << 20);
+    cache.set(ns('n'), row('a', 5n));
+    expect(cache.get('n', 'a')).toEqual({ namespace: ns('n'), key: row('a', 5n) });
+    expect(cache.get('n', 'b')).toBeUndefined();
+    expect(cache.get('m', 'a')).toBeUndefined();
+    expect(cache.stats()).toMatchObject({ entries: 1, hits: 1, misses: 2 });
+    cache.delete('n', 'a');
+    expect(cache.get('n', 'a')).toBeUndefined();
+    expect(cache.stats()).toMatchObject({ entries: 0, bytes: 0 });
+  });
+
+  it('keeps the later of two answers for one key (a row\'s highest HLC never goes back)', () => {
+    const cache = new WriteCache(1 << 20);
+    cache.set(ns('n'), row('a', 7n));
+    cache.set(ns('n'), row('a', 6n));
+    expect(cache.get('n', 'a')?.key?.maxHlc).toBe(7n);
+    cache.set(ns('n', 'mv'), row('a', 7n));
+    expect(cache.get('n', 'a')?.namespace?.policy).toBe('mv');
+  });
+
+  it('stays within its byte limit, dropping the keys stored longest ago', () => {
+    const cache = new WriteCache(10_000);
+    for (let i = 0; i < 100; i++) cache.set(ns('n'), row(`k${i}`, BigInt(i), 500));
+    const { entries, bytes } = cache.stats();
+    expect(bytes).toBeLessThanOrEqual(10_000);
+    expect(entries).toBeGreaterThan(5);
+    expect(cache.get('n', 'k99')).toBeDefined();
+    expect(cache.get('n', 'k0')).toBeUndefined();
+    // Writing an old key again moves it to the back.
+    const kept = 100 - entries;
+    cache.set(ns('n'), row(`k${kept}`, 1000n, 500));
+    for (let i = 100; i < 100 + entries - 1; i++) cache.set(ns('n'), row(`k${i}`, BigInt(i), 500));
+    expect(cache.get('n', `k${kept}`)).toBeDefined();
+    // A state larger than the whole cache is not kept, and drops what the key had.
+    cache.set(ns('n'), row('huge', 2000n, 20_000));
+    expect(cache.get('n', 'huge')).toBeUndefined();
+  });
+
+  it('holds nothing with a limit of 0', () => {
+    const cache = new WriteCache(0);
+    cache.set(ns('n'), row('a', 1n));
+    expect(cache.get('n', 'a')).toBeUndefined();
+    expect(cache.stats().entries).toBe(0);
+  });
+});
