@@ -1,14 +1,19 @@
 /**
  * The region's write and read paths (DESIGN §3), wiring the pure causality/CRDT logic to the
- * store. One write is one PostgreSQL transaction:
- *   1. claim the Idempotency-Key, if any (a retry returns the first answer, changes nothing);
- *   2. insert-or-lock the key's row and load its state;
- *   3. compute the new state with the causality/CRDT libraries; its HLC is
- *      max(now, the key's highest HLC + 1), so a write that saw a version orders after it;
- *   4. save the state and append the replication envelope to the outbox, in the same transaction;
- *   5. commit, then answer with the new (signed) context and a session token.
- * Bad input is refused before the transaction starts or by throwing inside it (rollback), so it
- * never changes stored data.
+ * store. A write:
+ *   1. is planned from a snapshot of the namespace and the key's row (the process's cached one,
+ *      or one read in a statement): the new state computed with the causality/CRDT libraries,
+ *      its HLC max(now, the key's highest HLC + 1), so a write that saw a version orders after it;
+ *   2. is stored with its replication envelope in the outbox by one conditional statement, shared
+ *      with the other updates waiting at that moment (group commit), which saves it only if the
+ *      row and the namespace's policy still match the snapshot, else answers with the current
+ *      row to plan from again (decisions 0003 and 0004);
+ *   3. after repeated lost races, or when it carries an Idempotency-Key (claimed so a retry
+ *      returns the first answer and changes nothing), runs in one transaction under the key's
+ *      row lock (insert-or-lock) instead;
+ *   4. answers, once committed, with the new (signed) context and a session token.
+ * Bad input is refused before anything is stored, or by throwing inside the transaction
+ * (rollback), so it never changes stored data.
  */
 import { createHash } from 'node:crypto';
 import { type Span } from '@opentelemetry/api';
