@@ -45,6 +45,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
   });
   try {
     const identity = await store.bindRegion(config.region, config.epoch);
+    const cache = new WriteCache(config.writeCacheMb * 1024 * 1024);
     const keys = new KeyService({
       store,
       region: config.region,
@@ -52,7 +53,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       tokens: new ContextTokens(config.contextSecret),
       maxValueBytes: config.maxValueBytes,
       maxClockDriftMs: config.maxClockDriftMs,
-      cache: new WriteCache(config.writeCacheMb * 1024 * 1024),
+      cache,
       // Half the pool for group-committed writes; the rest serves reads, first writes, the relay and replicators.
       writeConcurrency: Math.max(1, Math.floor(config.poolSize / 2)),
       ...(hooks.now ? { now: hooks.now } : {}),
@@ -70,7 +71,11 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
           log: hooks.log ?? silentLogger,
           lagBoundSeconds: config.lagBoundSeconds,
           relayLingerMs: config.relayLingerMs,
-          ...(hooks.replication ? { hooks: hooks.replication } : {}),
+          // The write path's cached snapshots follow the rows the replicators write.
+          hooks: { ...hooks.replication, onKeysSaved: (rows) => {
+            for (const r of rows) cache.set(r.namespace, r.key);
+            hooks.replication?.onKeysSaved?.(rows);
+          } },
           ...(hooks.relayPollMs ? { relayPollMs: hooks.relayPollMs } : {}),
         })
       : undefined;

@@ -51,4 +51,17 @@ describe('WriteCache', () => {
     expect(cache.get('n', 'a')).toBeUndefined();
     expect(cache.stats().entries).toBe(0);
   });
+
+  it('copies a state that is a view of a larger buffer, so it does not keep that buffer alive', () => {
+    const cache = new WriteCache(1 << 20);
+    const big = new Uint8Array(1 << 16);
+    big.set([1, 2, 3], 100);
+    cache.set(ns('n'), { namespace: 'n', key: 'v', state: big.subarray(100, 103), maxHlc: 1n });
+    const state = cache.get('n', 'v')!.key!.state!;
+    expect([...state]).toEqual([1, 2, 3]);
+    expect(state.buffer.byteLength).toBeLessThan(1024);
+    const exact = new Uint8Array([4, 5, 6]);
+    cache.set(ns('n'), { namespace: 'n', key: 'w', state: exact, maxHlc: 1n });
+    expect(cache.get('n', 'w')!.key!.state).toBe(exact);
+  });
 });

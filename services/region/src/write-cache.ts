@@ -52,11 +52,15 @@ export class WriteCache {
    * Remembers what the key's row holds now (after a write stored it). A row's highest HLC never
    * goes back, so an answer that arrives after a later write's is not kept over it.
    */
-  set(namespace: NamespaceRow, key: KeyRow): void {
+  set(namespace: NamespaceRow, stored: KeyRow): void {
     if (this.#limitBytes === 0) return;
-    const id = cacheKey(namespace.name, key.key);
+    const id = cacheKey(namespace.name, stored.key);
     const held = this.#entries.get(id);
-    if (held !== undefined && held.key.maxHlc > key.maxHlc) return;
+    if (held !== undefined && held.key.maxHlc > stored.maxHlc) return;
+    // A state that is a view of a larger buffer (a consumed Kafka message, a driver's read
+    // buffer, an encoder's spare capacity) is copied: the cache keeps alive only what it counts.
+    const state = stored.state;
+    const key = state !== undefined && state.buffer.byteLength > 2 * state.byteLength + 64 ? { ...stored, state: state.slice() } : stored;
     const bytes = (key.state?.byteLength ?? 0) + id.length * 2 + ENTRY_OVERHEAD_BYTES;
     if (bytes > this.#limitBytes) {
       this.delete(namespace.name, key.key);

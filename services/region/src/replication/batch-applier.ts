@@ -32,7 +32,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { context as otelContext, trace, type Span } from '@opentelemetry/api';
 import { dotKey, formatHlc, type HybridLogicalClock } from '@meridian/causality';
 import { decodeRecord, encodeRecord, parseKafkaMessageKey, ProtocolError, type HeartbeatRecord, type NamespaceRecord, type ReplicationRecord, type UpdateRecord } from '@meridian/protocol';
-import { ReplicationTx, type NamespaceRow, type PgStore, type StoreTx } from '@meridian/store';
+import { ReplicationTx, type KeyRow, type NamespaceRow, type PgStore, type StoreTx } from '@meridian/store';
 import { SpanAttribute, SpanName, linksFromTraceparents, meridianTracer, withSpan } from '@meridian/telemetry';
 import { AppliedVector } from './applied-vector.ts';
 import { decodeHeldUpdate, encodeHeldUpdate, HELD_CODE } from './held-update.ts';
@@ -45,6 +45,14 @@ export interface ReplicatorHooks {
   onDeadLetter?(origin: string, reason: string): void;
   /** Estimated clock skew to a peer in ms (from heartbeats), for flagging LWW decisions. */
   skewMs?(peer: string): number;
+  /** After a commit: the key rows it wrote, as stored (the write path's snapshot cache follows them). */
+  onKeysSaved?(rows: readonly SavedKey[]): void;
+}
+
+/** A key row as an apply stored it. */
+export interface SavedKey {
+  readonly namespace: NamespaceRow;
+  readonly key: KeyRow;
 }
 
 export class RedriveError extends Error {
@@ -102,9 +110,10 @@ interface ApplyOutcome {
   conflicts: ConflictObservation[];
   merges: { namespace: string; policy: string }[];
   deadLetters: string[];
+  saved: SavedKey[];
 }
 
-const newOutcome = (): ApplyOutcome => ({ applied: 0, duplicates: 0, conflicts: [], merges: [], deadLetters: [] });
+const newOutcome = (): ApplyOutcome => ({ applied: 0, duplicates: 0, conflicts: [], merges: [], deadLetters: [], saved: [] });
 
 type Sequenced = UpdateRecord | NamespaceRecord;
 
@@ -141,6 +150,7 @@ export class BatchApplier {
       if (outcome.applied > 0) hooks?.onApplied?.(this.#o.peer, outcome.applied);
       for (const m of outcome.merges) hooks?.onConcurrentMerge?.(m.namespace, m.policy);
       for (const d of outcome.deadLetters) hooks?.onDeadLetter?.(this.#o.peer, d);
+      if (outcome.saved.length > 0) hooks?.onKeysSaved?.(outcome.saved);
       span.setAttribute('meridian.applied', outcome.applied);
       span.setAttribute('meridian.duplicates', outcome.duplicates);
       span.setAttribute('meridian.fenced', results.filter((r) => r === 'fenced').length);
@@ -318,6 +328,7 @@ export class BatchApplier {
       if (!fold.save && row && row.state === undefined) await tx.deleteEmptyKey(k.namespace, k.key);
     }
     await rtx.saveKeys(writes);
+    for (const w of writes) outcome.saved.push({ namespace: namespaces.get(w.namespace)!, key: { namespace: w.namespace, key: w.key, state: w.state, maxHlc: w.maxHlc } });
     await this.#recordConflicts(rtx, conflicts, outcome);
     for (const r of rejected) await this.#rejectUpdate(rtx, r, context.sourceOf, outcome);
   }
