@@ -73,6 +73,9 @@ export class DvvSet<V> {
     const mine = this.#versions;
     const theirs = other.#versions;
     const kept: Version<V>[] = [];
+    // Whether every kept version is (the very object) one of this set's, or one of other's.
+    let allMine = true;
+    let allTheirs = true;
     let i = 0;
     let j = 0;
     while (i < mine.length || j < theirs.length) {
@@ -81,17 +84,29 @@ export class DvvSet<V> {
       const order = a === undefined ? 1 : b === undefined ? -1 : compareDots(a.dot, b.dot);
       if (order === 0 && a !== undefined) {
         kept.push(a);
+        if (a !== b) allTheirs = false;
         i++;
         j++;
       } else if (order < 0 && a !== undefined) {
-        if (!other.#context.contains(a.dot)) kept.push(a);
+        if (!other.#context.contains(a.dot)) {
+          kept.push(a);
+          allTheirs = false;
+        }
         i++;
       } else if (b !== undefined) {
-        if (!this.#context.contains(b.dot)) kept.push(b);
+        if (!this.#context.contains(b.dot)) {
+          kept.push(b);
+          allMine = false;
+        }
         j++;
       }
     }
-    return new DvvSet(this.#context.join(other.#context), kept);
+    const context = this.#context.join(other.#context);
+    // The join is one of the two sets itself (the usual case when one side supersedes the other):
+    // that set, not a copy, so a caller can tell (e.g. reuse the bytes it was decoded from).
+    if (allTheirs && kept.length === theirs.length && context === other.#context) return other;
+    if (allMine && kept.length === mine.length && context === this.#context) return this;
+    return new DvvSet(context, kept);
   }
 
   /**
