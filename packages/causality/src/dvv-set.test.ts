@@ -162,6 +162,15 @@ describe('DvvSet: sync is a join', () => {
     );
   });
 
+  it('hands decodeValue copies of the value bytes, or with valueViews views of them inside the input', () => {
+    const bytes = DvvSet.empty<number>().update(undefined, 'eu.1', 42).set.encode(encodeValue);
+    const given: Uint8Array[] = [];
+    const keep = (b: Uint8Array): number => (given.push(b), decodeValue(b));
+    expect(DvvSet.decode(bytes, keep).values()).toEqual([42]);
+    expect(DvvSet.decode(bytes, keep, { valueViews: true }).values()).toEqual([42]);
+    expect(given.map((b) => b.buffer === bytes.buffer)).toEqual([false, true]);
+  });
+
   it('is one of the two sets itself when that set already is the join', () => {
     fc.assert(
       fc.property(statesArb, ([{ steps }, i, j]) => {

@@ -176,7 +176,12 @@ export class DvvSet<V> {
     return writer.finish();
   }
 
-  static decode<V>(bytes: Uint8Array, decodeValue: (b: Uint8Array) => V): DvvSet<V> {
+  /**
+   * Decodes what `encode` wrote (strictly: any other bytes are refused). `decodeValue` gets a copy
+   * of each value's bytes, or with `options.valueViews` a view of them inside `bytes` (no buffer
+   * allocated per value: for a `decodeValue` that does not keep the bytes it is given).
+   */
+  static decode<V>(bytes: Uint8Array, decodeValue: (b: Uint8Array) => V, options: { readonly valueViews?: boolean } = {}): DvvSet<V> {
     const reader = new ByteReader(bytes).header(EncodingKind.DvvSet);
     const context = readContextBody(reader);
     const actors = context.actors();
@@ -191,7 +196,7 @@ export class DvvSet<V> {
       const d = dot(actor, counter);
       const previous = versions[versions.length - 1];
       if (previous !== undefined && compareDots(previous.dot, d) >= 0) throw encodingError(`versions out of order: ${previous.dot.actor}:${previous.dot.counter} then ${actor}:${counter}`);
-      versions.push(Object.freeze({ dot: d, value: decodeValue(reader.bytes('version value')) }));
+      versions.push(Object.freeze({ dot: d, value: decodeValue(reader.bytes('version value', options.valueViews)) }));
     }
     reader.end();
     return DvvSet.#checked(context, versions, encodingError);

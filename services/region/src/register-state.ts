@@ -69,8 +69,11 @@ export function encodeRegisterSet(set: RegisterSet): Uint8Array {
   return set.encode(encodeRegisterVersion);
 }
 
+/** Version values are decoded from views of `bytes` (decodeRegisterVersion keeps nothing of them). */
+const VALUE_VIEWS = { valueViews: true } as const;
+
 export function decodeRegisterSet(bytes: Uint8Array): RegisterSet {
-  return DvvSet.decode(bytes, decodeRegisterVersion);
+  return DvvSet.decode(bytes, decodeRegisterVersion, VALUE_VIEWS);
 }
 
 /**
@@ -92,7 +95,7 @@ export function decodeRegisterSetExact(bytes: Uint8Array): { set: RegisterSet; c
     const version = parseVersion(text);
     if (versionText(version) !== text) canonical = false;
     return version;
-  });
+  }, VALUE_VIEWS);
   return { set, canonical };
 }
 
