@@ -15,11 +15,15 @@ import type pg from 'pg';
 import type { NamespaceRow } from './pg-store.ts';
 import { classifyPgError, StoreError, StoreErrorCode } from './store-error.ts';
 
-export interface AppliedRow {
+/** How far an origin is applied: every sequence up to `contiguous` (its outbox id `contiguousOutboxId`). */
+export interface AppliedPosition {
   readonly origin: string;
   readonly region: string;
   readonly contiguous: bigint;
   readonly contiguousOutboxId: bigint;
+}
+
+export interface AppliedRow extends AppliedPosition {
   /** Sequences applied above `contiguous`, with their outbox ids, ascending. */
   readonly beyond: readonly (readonly [bigint, bigint])[];
 }
@@ -492,6 +496,12 @@ export class ReplicationReads {
 
   async applied(): Promise<AppliedRow[]> {
     return (await this.#q<AppliedDbRow>('SELECT * FROM meridian_applied ORDER BY origin')).rows.map(toApplied);
+  }
+
+  /** `applied()` without the sequences beyond each prefix (during a catch-up they are thousands, read and parsed for nothing). */
+  async appliedPositions(): Promise<AppliedPosition[]> {
+    const { rows } = await this.#q<Omit<AppliedDbRow, 'beyond'>>('SELECT origin, region, contiguous, contiguous_outbox_id FROM meridian_applied ORDER BY origin');
+    return rows.map((r) => ({ origin: r.origin, region: r.region, contiguous: r.contiguous, contiguousOutboxId: r.contiguous_outbox_id }));
   }
 
   async heartbeats(): Promise<HeartbeatRow[]> {
