@@ -70,17 +70,23 @@ export function planUpdates(updates: readonly UpdateRecord[], vectors: ReadonlyM
   const groups = groupByKey(updates).sort((a, b) => compareText(a.namespace, b.namespace) || compareText(a.key, b.key));
   let duplicates = 0;
   const keys: KeyUpdates[] = [];
+  // The vector of the previous update's origin (a batch usually comes from one origin).
+  let origin: UpdateRecord['origin'] | undefined;
+  let vector: AppliedVector | undefined;
   for (const group of groups) {
     // Stable: copies of one sequence keep their arrival order.
-    const ordered = [...group.updates].sort((a, b) => (a.originSequence < b.originSequence ? -1 : a.originSequence > b.originSequence ? 1 : 0));
+    const ordered = group.updates.length === 1 ? group.updates : [...group.updates].sort((a, b) => (a.originSequence < b.originSequence ? -1 : a.originSequence > b.originSequence ? 1 : 0));
     const fresh: UpdateRecord[] = [];
     for (const u of ordered) {
-      const vector = vectors.get(originOf(u));
-      if (!vector) throw new Error(`no applied vector for origin ${originOf(u)}`);
-      if (vector.mark(u.originSequence, u.outboxId)) fresh.push(u);
+      if (origin === undefined || u.origin.region !== origin.region || u.origin.epoch !== origin.epoch) {
+        origin = u.origin;
+        vector = vectors.get(originOf(u));
+        if (!vector) throw new Error(`no applied vector for origin ${originOf(u)}`);
+      }
+      if (vector!.mark(u.originSequence, u.outboxId)) fresh.push(u);
       else duplicates++;
     }
-    if (fresh.length > 0) keys.push({ ...group, updates: fresh });
+    if (fresh.length > 0) keys.push({ namespace: group.namespace, key: group.key, id: group.id, updates: fresh });
   }
   return { keys, duplicates };
 }
