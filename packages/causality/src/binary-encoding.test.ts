@@ -43,6 +43,21 @@ const contextBodyArb = actorsArb
     })),
   );
 
+const DVV_SET = {
+  name: 'DvvSet',
+  kind: 0x44,
+  decode: (bytes: Uint8Array) => DvvSet.decode(bytes, (b) => b),
+  rebuild: (s: unknown) => DvvSet.fromJSON((s as DvvSet<Uint8Array>).toJSON(hex), (j) => Uint8Array.from(Buffer.from(j as string, 'hex'))).encode((b) => b),
+  valid: fc
+    .array(fc.tuple(fc.constantFrom('eu.1', 'us.1', 'eu.10'), fc.boolean(), fc.uint8Array({ maxLength: 4 })), { maxLength: 8 })
+    .map((writes) => writes.reduce((set, [actor, blind, value]) => set.update(blind ? undefined : set.context(), actor, value).set, DvvSet.empty<Uint8Array>()).encode((b) => b)),
+  structure: fc
+    .tuple(contextBodyArb, fc.array(fc.tuple(fc.nat({ max: 3 }), fc.nat({ max: 5 }), fc.uint8Array({ maxLength: 2 })), { maxLength: 4 }))
+    .chain(([context, versions]) =>
+      countArb(versions.length).map((count) => [...context.bytes, ...varint(count), ...versions.flatMap(([index, counter, value]) => [...varint(index), ...varint(counter), ...varint(value.length), ...value])]),
+    ),
+} as const;
+
 const KINDS = [
   {
     name: 'VersionVector',
@@ -62,20 +77,9 @@ const KINDS = [
     valid: fc.array(dotArb(300), { maxLength: 12 }).map((dots) => CausalContext.fromDots(dots).encode()),
     structure: contextBodyArb.map(({ bytes }) => bytes),
   },
-  {
-    name: 'DvvSet',
-    kind: 0x44,
-    decode: (bytes: Uint8Array) => DvvSet.decode(bytes, (b) => b),
-    rebuild: (s: unknown) => DvvSet.fromJSON((s as DvvSet<Uint8Array>).toJSON(hex), (j) => Uint8Array.from(Buffer.from(j as string, 'hex'))).encode((b) => b),
-    valid: fc
-      .array(fc.tuple(fc.constantFrom('eu.1', 'us.1', 'eu.10'), fc.boolean(), fc.uint8Array({ maxLength: 4 })), { maxLength: 8 })
-      .map((writes) => writes.reduce((set, [actor, blind, value]) => set.update(blind ? undefined : set.context(), actor, value).set, DvvSet.empty<Uint8Array>()).encode((b) => b)),
-    structure: fc
-      .tuple(contextBodyArb, fc.array(fc.tuple(fc.nat({ max: 3 }), fc.nat({ max: 5 }), fc.uint8Array({ maxLength: 2 })), { maxLength: 4 }))
-      .chain(([context, versions]) =>
-        countArb(versions.length).map((count) => [...context.bytes, ...varint(count), ...versions.flatMap(([index, counter, value]) => [...varint(index), ...varint(counter), ...varint(value.length), ...value])]),
-      ),
-  },
+  DVV_SET,
+  // The same, with each value handed to the decoder as a view of the input (what registers use).
+  { ...DVV_SET, name: 'DvvSet (values as views)', decode: (bytes: Uint8Array) => DvvSet.decode(bytes, (b) => b.slice(), { valueViews: true }) },
 ] as const;
 
 /** Decoding is total and canonical: bytes are refused with an InvalidEncoding error, or decode to a value that is rebuilt to the same bytes. */

@@ -128,12 +128,13 @@ export class ByteReader {
     }
   }
 
-  bytes(what: string): Uint8Array {
+  /** Length-prefixed raw bytes: a copy, or (`view`) a view of them inside the input. */
+  bytes(what: string, view = false): Uint8Array {
     const length = this.uint(`${what} length`);
     if (length > this.#bytes.length - this.#offset) throw encodingError(`truncated input: ${what} of ${length} bytes`);
-    const slice = this.#bytes.slice(this.#offset, this.#offset + length);
+    const start = this.#offset;
     this.#offset += length;
-    return slice;
+    return view ? this.#bytes.subarray(start, start + length) : this.#bytes.slice(start, start + length);
   }
 
   end(): void {

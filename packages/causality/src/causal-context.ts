@@ -21,7 +21,7 @@
 import { checkActor, checkCounter, compareActors, dot, type ActorId, type Dot } from './actor.ts';
 import { ByteReader, ByteWriter, EncodingKind, encodingError } from './byte-codec.ts';
 import { CausalityError, CausalityErrorCode, describeValue } from './causality-error.ts';
-import { VersionVector } from './version-vector.ts';
+import { vectorFromCheckedEntries, VersionVector } from './version-vector.ts';
 
 /** Per actor, the cloud counters: strictly increasing, the first > vector(actor) + 1. Actors in order. */
 type Cloud = ReadonlyMap<ActorId, readonly number[]>;
@@ -223,7 +223,8 @@ export function readContextBody(reader: ByteReader): CausalContext {
     }
     if (counters.length > 0) cloud.set(actor, Object.freeze(counters));
   }
-  return count === 0 ? CausalContext.empty : construct(VersionVector.from(vector), cloud);
+  // The actors were read as valid actor ids in strictly increasing order, the counters kept are >= 1.
+  return count === 0 ? CausalContext.empty : construct(vectorFromCheckedEntries(vector), cloud);
 }
 
 /**

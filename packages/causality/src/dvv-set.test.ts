@@ -161,6 +161,32 @@ describe('DvvSet: sync is a join', () => {
       { numRuns: 300 },
     );
   });
+
+  it('hands decodeValue copies of the value bytes, or with valueViews views of them inside the input', () => {
+    const bytes = DvvSet.empty<number>().update(undefined, 'eu.1', 42).set.encode(encodeValue);
+    const given: Uint8Array[] = [];
+    const keep = (b: Uint8Array): number => (given.push(b), decodeValue(b));
+    expect(DvvSet.decode(bytes, keep).values()).toEqual([42]);
+    expect(DvvSet.decode(bytes, keep, { valueViews: true }).values()).toEqual([42]);
+    expect(given.map((b) => b.buffer === bytes.buffer)).toEqual([false, true]);
+  });
+
+  it('is one of the two sets itself when that set already is the join', () => {
+    fc.assert(
+      fc.property(statesArb, ([{ steps }, i, j]) => {
+        const world = simulate(steps);
+        const pick = (n: number): Replica => world.snapshots[n % Math.max(world.snapshots.length, 1)] ?? DvvSet.empty();
+        const [a, b] = [pick(i), pick(j)];
+        expect(DvvSet.empty<number>().sync(b)).toBe(b);
+        expect(b.sync(DvvSet.empty())).toBe(b);
+        // A write on top of a set supersedes it, from either side.
+        const next = a.update(a.context(), 'eu.1', 99_999).set;
+        expect(a.sync(next)).toBe(next);
+        expect(next.sync(a)).toBe(next);
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
 
 describe('DvvSet: read-modify-write', () => {

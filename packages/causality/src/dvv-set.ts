@@ -73,6 +73,9 @@ export class DvvSet<V> {
     const mine = this.#versions;
     const theirs = other.#versions;
     const kept: Version<V>[] = [];
+    // Whether every kept version is (the very object) one of this set's, or one of other's.
+    let allMine = true;
+    let allTheirs = true;
     let i = 0;
     let j = 0;
     while (i < mine.length || j < theirs.length) {
@@ -81,17 +84,29 @@ export class DvvSet<V> {
       const order = a === undefined ? 1 : b === undefined ? -1 : compareDots(a.dot, b.dot);
       if (order === 0 && a !== undefined) {
         kept.push(a);
+        if (a !== b) allTheirs = false;
         i++;
         j++;
       } else if (order < 0 && a !== undefined) {
-        if (!other.#context.contains(a.dot)) kept.push(a);
+        if (!other.#context.contains(a.dot)) {
+          kept.push(a);
+          allTheirs = false;
+        }
         i++;
       } else if (b !== undefined) {
-        if (!this.#context.contains(b.dot)) kept.push(b);
+        if (!this.#context.contains(b.dot)) {
+          kept.push(b);
+          allMine = false;
+        }
         j++;
       }
     }
-    return new DvvSet(this.#context.join(other.#context), kept);
+    const context = this.#context.join(other.#context);
+    // The join is one of the two sets itself (the usual case when one side supersedes the other):
+    // that set, not a copy, so a caller can tell (e.g. reuse the bytes it was decoded from).
+    if (allTheirs && kept.length === theirs.length && context === other.#context) return other;
+    if (allMine && kept.length === mine.length && context === this.#context) return this;
+    return new DvvSet(context, kept);
   }
 
   /**
@@ -161,7 +176,12 @@ export class DvvSet<V> {
     return writer.finish();
   }
 
-  static decode<V>(bytes: Uint8Array, decodeValue: (b: Uint8Array) => V): DvvSet<V> {
+  /**
+   * Decodes what `encode` wrote (strictly: any other bytes are refused). `decodeValue` gets a copy
+   * of each value's bytes, or with `options.valueViews` a view of them inside `bytes` (no buffer
+   * allocated per value: for a `decodeValue` that does not keep the bytes it is given).
+   */
+  static decode<V>(bytes: Uint8Array, decodeValue: (b: Uint8Array) => V, options: { readonly valueViews?: boolean } = {}): DvvSet<V> {
     const reader = new ByteReader(bytes).header(EncodingKind.DvvSet);
     const context = readContextBody(reader);
     const actors = context.actors();
@@ -176,7 +196,7 @@ export class DvvSet<V> {
       const d = dot(actor, counter);
       const previous = versions[versions.length - 1];
       if (previous !== undefined && compareDots(previous.dot, d) >= 0) throw encodingError(`versions out of order: ${previous.dot.actor}:${previous.dot.counter} then ${actor}:${counter}`);
-      versions.push(Object.freeze({ dot: d, value: decodeValue(reader.bytes('version value')) }));
+      versions.push(Object.freeze({ dot: d, value: decodeValue(reader.bytes('version value', options.valueViews)) }));
     }
     reader.end();
     return DvvSet.#checked(context, versions, encodingError);

@@ -18,7 +18,13 @@ export type Ordering = 'before' | 'after' | 'equal' | 'concurrent';
 
 type Entry = readonly [ActorId, number];
 
+let fromSorted: (entries: Entry[]) => VersionVector;
+
 export class VersionVector {
+  static {
+    fromSorted = (entries) => (entries.length === 0 ? VersionVector.empty : new VersionVector(Object.freeze(entries)));
+  }
+
   static readonly empty: VersionVector = new VersionVector([]);
 
   readonly #entries: readonly Entry[];
@@ -208,4 +214,12 @@ function mergeWalk(a: readonly Entry[], b: readonly Entry[], visit: (actor: Acto
     }
     if (!go) return;
   }
+}
+
+/**
+ * Internal (causal-context.ts's decoding): the vector of entries that are already checked —
+ * valid actors, strictly increasing by compareActors, counters >= 1 — without checking them again.
+ */
+export function vectorFromCheckedEntries(entries: Iterable<readonly [ActorId, number]>): VersionVector {
+  return fromSorted(Array.from(entries, ([actor, counter]) => Object.freeze([actor, counter] as const)));
 }

@@ -21,6 +21,6 @@ export {
   type SequencedRecord,
   type ReplicationRecordKind,
 } from './replication-record.ts';
-export { encodeRecord, decodeRecord, withSequence } from './record-codec.ts';
+export { encodeRecord, decodeRecord, withSequence, type DecodeOptions } from './record-codec.ts';
 export { ProtocolError, ProtocolErrorCode, type ProtocolErrorOptions } from './protocol-error.ts';
 export { kafkaMessageKey, parseKafkaMessageKey, updatesTopic } from './kafka-names.ts';

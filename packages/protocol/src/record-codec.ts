@@ -23,10 +23,10 @@ import {
   UpdateSchema,
   type NamespaceDeclared,
   type Record as WireRecord,
-  type Update,
 } from './generated/meridian/replication/v1/replication_pb.js';
 import { ProtocolError, ProtocolErrorCode, describeValue } from './protocol-error.ts';
 import { assertValidRecord } from './record-rules.ts';
+import { readUpdateRecord, type UpdateFields } from './update-reader.ts';
 import {
   SCHEMA_VERSION,
   type HeartbeatRecord,
@@ -57,15 +57,39 @@ export function encodeRecord(record: ReplicationRecord): Uint8Array {
   return toBinary(RecordSchema, toWire(record));
 }
 
+/** How `decodeRecord` hands out an update's payload bytes. */
+export interface DecodeOptions {
+  /**
+   * 'copy' (the default): the payload is a copy, the record does not alias `bytes`. 'view': the
+   * payload is a plain Uint8Array over `bytes`' own memory, for a caller that leaves `bytes`
+   * unchanged while it uses the record (no allocation of a buffer per record).
+   */
+  readonly payload?: 'copy' | 'view';
+}
+
 /**
  * Decodes one record. Throws a ProtocolError: MERIDIAN_ENVELOPE_UNDECODABLE,
  * MERIDIAN_SCHEMA_TOO_NEW (with `schemaVersion`) or MERIDIAN_ENVELOPE_INVALID.
- * The returned payload bytes are copies: the record does not alias `bytes`.
+ * The returned payload bytes are copies (unless `options.payload` is 'view').
  */
-export function decodeRecord(bytes: Uint8Array): ReplicationRecord {
-  const wire = parse(bytes);
+export function decodeRecord(bytes: Uint8Array, options: DecodeOptions = {}): ReplicationRecord {
+  // An update in the form every encoder writes is read directly (update-reader.ts); anything
+  // else — and whatever that reader is unsure of — is parsed by protobuf-es.
+  const direct = bytes instanceof Uint8Array ? readUpdateRecord(bytes) : undefined;
+  return recordFrom(direct ? { schemaVersion: direct.schemaVersion, kind: { case: 'update', value: direct.update } } : parse(bytes), options);
+}
+
+/** `decodeRecord` with protobuf-es parsing every record (what it does for those update-reader.ts does not read): for tests. */
+export function decodeRecordReflective(bytes: Uint8Array, options: DecodeOptions = {}): ReplicationRecord {
+  return recordFrom(parse(bytes), options);
+}
+
+/** What `fromWire` reads of a record: protobuf-es's message, or the fields update-reader.ts read. */
+type RecordView = Pick<WireRecord, 'schemaVersion'> & { readonly kind: Exclude<WireRecord['kind'], { case: 'update' }> | { readonly case: 'update'; readonly value: UpdateFields } };
+
+function recordFrom(wire: RecordView, options: DecodeOptions): ReplicationRecord {
   refuseNewerSchema(wire);
-  const record = fromWire(wire);
+  const record = fromWire(wire, options.payload === 'view' ? view : copy);
   assertValidRecord(record);
   return record;
 }
@@ -109,7 +133,7 @@ function parse(bytes: Uint8Array): WireRecord {
   }
 }
 
-function refuseNewerSchema(wire: WireRecord): void {
+function refuseNewerSchema(wire: Pick<WireRecord, 'schemaVersion'>): void {
   if (wire.schemaVersion > SCHEMA_VERSION) {
     throw new ProtocolError(
       ProtocolErrorCode.SchemaTooNew,
@@ -170,7 +194,7 @@ function sequencedToWire(record: SequencedRecordFields) {
   };
 }
 
-function sequencedFromWire(wire: Update | NamespaceDeclared, schemaVersion: number): SequencedRecordFields {
+function sequencedFromWire(wire: UpdateFields | NamespaceDeclared, schemaVersion: number): SequencedRecordFields {
   return {
     schemaVersion,
     origin: originOf(wire.originRegion, wire.originEpoch),
@@ -184,18 +208,24 @@ function sequencedFromWire(wire: Update | NamespaceDeclared, schemaVersion: numb
   };
 }
 
-function fromWire(wire: WireRecord): ReplicationRecord {
+const copy = (bytes: Uint8Array): Uint8Array => new Uint8Array(bytes);
+const view = (bytes: Uint8Array): Uint8Array => (bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+
+function fromWire(wire: RecordView, payloadBytes: (bytes: Uint8Array) => Uint8Array): ReplicationRecord {
   const { schemaVersion, kind } = wire;
   if (schemaVersion === 0) throw invalid('invalid schema version: missing (0)');
   switch (kind.case) {
     case 'update': {
       const u = kind.value;
-      const fields = sequencedFromWire(u, schemaVersion);
       let payload: UpdatePayload;
-      if (u.payload.case === 'registerState') payload = { kind: 'register', state: new Uint8Array(u.payload.value) };
-      else if (u.payload.case === 'crdtDelta') payload = { kind: 'crdt', delta: new Uint8Array(u.payload.value) };
+      if (u.payload.case === 'registerState') payload = { kind: 'register', state: payloadBytes(u.payload.value) };
+      else if (u.payload.case === 'crdtDelta') payload = { kind: 'crdt', delta: payloadBytes(u.payload.value) };
       else throw invalid('invalid payload: missing (expected register_state or crdt_delta)', schemaVersion);
-      const record: UpdateRecord = { kind: 'update', ...fields, key: u.key, payload };
+      // Spelled out rather than spread from sequencedFromWire: this runs once per replicated update.
+      const record: UpdateRecord =
+        u.tracestate === undefined
+          ? { kind: 'update', schemaVersion, origin: originOf(u.originRegion, u.originEpoch), originSequence: u.originSequence, outboxId: u.outboxId, namespace: u.namespace, policy: policyFromWire(u.policy, schemaVersion), hlc: u.hlc, traceparent: u.traceparent, key: u.key, payload }
+          : { kind: 'update', ...sequencedFromWire(u, schemaVersion), key: u.key, payload };
       return record;
     }
     case 'namespaceDeclared': {

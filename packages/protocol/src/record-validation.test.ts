@@ -80,6 +80,8 @@ describe('decode: MERIDIAN_ENVELOPE_INVALID', () => {
     ['traceparent of another version', { traceparent: `01${TRACEPARENT.slice(2)}` }, /traceparent/],
     ['traceparent with a short parent id', { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902-01' }, /traceparent/],
     ['traceparent with an all-zero trace id', { traceparent: `00-${'0'.repeat(32)}-00f067aa0ba902b7-01` }, /traceparent/],
+    ['traceparent with an all-zero parent id', { traceparent: `00-4bf92f3577b34da6a3ce929d0e0e4736-${'0'.repeat(16)}-01` }, /traceparent/],
+    ['traceparent with a trailing character', { traceparent: `${TRACEPARENT}0` }, /traceparent/],
     ['register state for a counter', { policy: WirePolicy.COUNTER }, /counter namespace ships crdt_delta \(got register_state\)/],
     ['register state for a set', { policy: WirePolicy.SET }, /set namespace ships crdt_delta/],
     ['register state for a map', { policy: WirePolicy.MAP }, /map namespace ships crdt_delta/],

@@ -21,6 +21,7 @@ export { MIGRATIONS, migrate, migrationChecksum, type Migration } from './migrat
 export {
   ReplicationTx,
   ReplicationReads,
+  type AppliedPosition,
   type AppliedRow,
   type ConflictRow,
   type StoredConflict,

@@ -15,11 +15,15 @@ import type pg from 'pg';
 import type { NamespaceRow } from './pg-store.ts';
 import { classifyPgError, StoreError, StoreErrorCode } from './store-error.ts';
 
-export interface AppliedRow {
+/** How far an origin is applied: every sequence up to `contiguous` (its outbox id `contiguousOutboxId`). */
+export interface AppliedPosition {
   readonly origin: string;
   readonly region: string;
   readonly contiguous: bigint;
   readonly contiguousOutboxId: bigint;
+}
+
+export interface AppliedRow extends AppliedPosition {
   /** Sequences applied above `contiguous`, with their outbox ids, ascending. */
   readonly beyond: readonly (readonly [bigint, bigint])[];
 }
@@ -107,6 +111,27 @@ export interface OutboxRow {
 
 const bytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 const buffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+/**
+ * The PostgreSQL array literal node-postgres sends for an array of these values (each element
+ * quoted, `\` and `"` escaped), built without its two regular-expression replacements per
+ * element and with a run of equal elements (a batch's namespace) quoted once: the apply sends
+ * every key of a transaction this way three or four times.
+ */
+export function arrayLiteral<T>(items: readonly T[], element: (item: T) => string | number | bigint): string {
+  const parts: string[] = new Array<string>(items.length);
+  let previous: string | undefined;
+  let quoted = '';
+  for (let i = 0; i < items.length; i++) {
+    const text = String(element(items[i]!));
+    if (text !== previous) {
+      quoted = /["\\]/.test(text) ? `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"` : `"${text}"`;
+      previous = text;
+    }
+    parts[i] = quoted;
+  }
+  return `{${parts.join(',')}}`;
+}
 
 interface AppliedDbRow {
   origin: string;
@@ -247,13 +272,13 @@ export class ReplicationTx {
     if (keys.length === 0) return out;
     const idOf = (k: KeyRef): string => JSON.stringify([k.namespace, k.key]);
     const lock = async (wanted: readonly KeyRef[]): Promise<void> => {
-      const { rows } = await this.#client.query<{ namespace: string; key: string; state: Buffer | null; max_hlc: bigint }>({ ...APPLY_SQL.lockKeys, values: [wanted.map((k) => k.namespace), wanted.map((k) => k.key)] });
+      const { rows } = await this.#client.query<{ namespace: string; key: string; state: Buffer | null; max_hlc: bigint }>({ ...APPLY_SQL.lockKeys, values: [arrayLiteral(wanted, (k) => k.namespace), arrayLiteral(wanted, (k) => k.key)] });
       for (const r of rows) out.set(idOf(r), { namespace: r.namespace, key: r.key, state: r.state ? bytes(r.state) : undefined, maxHlc: r.max_hlc });
     };
     await lock(keys);
     if (out.size === keys.length) return out;
     let missing = keys.filter((k) => !out.has(idOf(k)));
-    const { rows } = await this.#client.query<{ namespace: string; key: string }>({ ...APPLY_SQL.insertKeys, values: [missing.map((k) => k.namespace), missing.map((k) => k.key)] });
+    const { rows } = await this.#client.query<{ namespace: string; key: string }>({ ...APPLY_SQL.insertKeys, values: [arrayLiteral(missing, (k) => k.namespace), arrayLiteral(missing, (k) => k.key)] });
     for (const r of rows) out.set(idOf(r), { namespace: r.namespace, key: r.key, state: undefined, maxHlc: 0n });
     if (out.size === keys.length) return out;
     missing = missing.filter((k) => !out.has(idOf(k)));
@@ -274,7 +299,7 @@ export class ReplicationTx {
     }
     await this.#client.query({
       ...APPLY_SQL.saveKeys,
-      values: [writes.map((w) => w.namespace), writes.map((w) => w.key), Buffer.concat(writes.map((w) => w.state)), starts, writes.map((w) => w.state.byteLength), writes.map((w) => w.maxHlc.toString())],
+      values: [arrayLiteral(writes, (w) => w.namespace), arrayLiteral(writes, (w) => w.key), Buffer.concat(writes.map((w) => w.state)), arrayLiteral(starts, (n) => n), arrayLiteral(writes, (w) => w.state.byteLength), arrayLiteral(writes, (w) => w.maxHlc)],
     });
   }
 
@@ -307,7 +332,7 @@ export class ReplicationTx {
     if (keys.length === 0) return new Set();
     const { rows } = await this.#client.query<{ namespace: string; key: string }>(
       'SELECT q.namespace, q.key FROM meridian_quarantine q JOIN unnest($1::text[], $2::text[]) AS k(namespace, key) ON q.namespace = k.namespace AND q.key = k.key',
-      [keys.map((k) => k.namespace), keys.map((k) => k.key)],
+      [arrayLiteral(keys, (k) => k.namespace), arrayLiteral(keys, (k) => k.key)],
     );
     return new Set(rows.map((r) => JSON.stringify([r.namespace, r.key])));
   }
@@ -492,6 +517,12 @@ export class ReplicationReads {
 
   async applied(): Promise<AppliedRow[]> {
     return (await this.#q<AppliedDbRow>('SELECT * FROM meridian_applied ORDER BY origin')).rows.map(toApplied);
+  }
+
+  /** `applied()` without the sequences beyond each prefix (during a catch-up they are thousands, read and parsed for nothing). */
+  async appliedPositions(): Promise<AppliedPosition[]> {
+    const { rows } = await this.#q<Omit<AppliedDbRow, 'beyond'>>('SELECT origin, region, contiguous, contiguous_outbox_id FROM meridian_applied ORDER BY origin');
+    return rows.map((r) => ({ origin: r.origin, region: r.region, contiguous: r.contiguous, contiguousOutboxId: r.contiguous_outbox_id }));
   }
 
   async heartbeats(): Promise<HeartbeatRow[]> {

@@ -28,26 +28,75 @@ export type RegisterPolicy = 'lww' | 'mv';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export function encodeRegisterVersion(v: RegisterVersion): Uint8Array {
+/** Refuses what `decoder` would replace (invalid UTF-8) and keeps a leading U+FEFF that `decoder` would drop. */
+const exactDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** A version's JSON text, as `encodeRegisterVersion` writes it. */
+function versionText(v: RegisterVersion): string {
   const o: Record<string, unknown> = { h: v.hlc.toString(16) };
   if (v.value === undefined) o['d'] = 1;
   else o['v'] = v.value;
   if (v.traceparent) o['t'] = v.traceparent;
-  return encoder.encode(JSON.stringify(o));
+  return JSON.stringify(o);
+}
+
+/** The text of bytes that are valid UTF-8 not starting with U+FEFF (`decoder` reads them as exactly that text); otherwise undefined. */
+function exactText(bytes: Uint8Array): string | undefined {
+  let text: string;
+  try {
+    text = exactDecoder.decode(bytes);
+  } catch {
+    return undefined;
+  }
+  return text.charCodeAt(0) === 0xfeff ? undefined : text;
+}
+
+function parseVersion(text: string): RegisterVersion {
+  const o = JSON.parse(text) as { h?: unknown; v?: Json; d?: unknown; t?: unknown };
+  if (typeof o.h !== 'string' || !/^[0-9a-f]{1,16}$/.test(o.h)) throw new Error('register version without a valid hlc');
+  return { value: o.d === 1 ? undefined : (o.v ?? null), hlc: BigInt(`0x${o.h}`), traceparent: typeof o.t === 'string' ? o.t : undefined };
+}
+
+export function encodeRegisterVersion(v: RegisterVersion): Uint8Array {
+  return encoder.encode(versionText(v));
 }
 
 export function decodeRegisterVersion(bytes: Uint8Array): RegisterVersion {
-  const o = JSON.parse(decoder.decode(bytes)) as { h?: unknown; v?: Json; d?: unknown; t?: unknown };
-  if (typeof o.h !== 'string' || !/^[0-9a-f]{1,16}$/.test(o.h)) throw new Error('register version without a valid hlc');
-  return { value: o.d === 1 ? undefined : (o.v ?? null), hlc: BigInt(`0x${o.h}`), traceparent: typeof o.t === 'string' ? o.t : undefined };
+  return parseVersion(decoder.decode(bytes));
 }
 
 export function encodeRegisterSet(set: RegisterSet): Uint8Array {
   return set.encode(encodeRegisterVersion);
 }
 
+/** Version values are decoded from views of `bytes` (decodeRegisterVersion keeps nothing of them). */
+const VALUE_VIEWS = { valueViews: true } as const;
+
 export function decodeRegisterSet(bytes: Uint8Array): RegisterSet {
-  return DvvSet.decode(bytes, decodeRegisterVersion);
+  return DvvSet.decode(bytes, decodeRegisterVersion, VALUE_VIEWS);
+}
+
+/**
+ * `decodeRegisterSet`, and whether `bytes` are exactly what `encodeRegisterSet` writes for the
+ * set (`canonical`): then they can be stored as they are instead of encoding the set again. The
+ * set's own encoding is a bijection (@meridian/causality refuses every other form of the same
+ * set), so the bytes are canonical when each version's are: valid UTF-8 without a leading
+ * U+FEFF, of exactly the JSON text `encodeRegisterVersion` writes for the decoded version.
+ * Whatever is not canonical decodes as `decodeRegisterSet` decodes it.
+ */
+export function decodeRegisterSetExact(bytes: Uint8Array): { set: RegisterSet; canonical: boolean } {
+  let canonical = true;
+  const set = DvvSet.decode(bytes, (b) => {
+    const text = canonical ? exactText(b) : undefined;
+    if (text === undefined) {
+      canonical = false;
+      return decodeRegisterVersion(b);
+    }
+    const version = parseVersion(text);
+    if (versionText(version) !== text) canonical = false;
+    return version;
+  }, VALUE_VIEWS);
+  return { set, canonical };
 }
 
 /** A local write (or delete, with `value` undefined) of a register. */

@@ -77,7 +77,8 @@ export function decode(message: KafkaMessage): Decoded {
   const offset = BigInt(message.offset);
   if (!message.value) return { message, offset, poison: { code: 'MERIDIAN_ENVELOPE_UNDECODABLE', reason: 'empty message' } };
   try {
-    return { message, offset, record: decodeRecord(message.value) };
+    // The record's payload is a view of the message's value (no copy): the message stays, unchanged, beside the record.
+    return { message, offset, record: decodeRecord(message.value, { payload: 'view' }) };
   } catch (error) {
     if (error instanceof ProtocolError) {
       if (error.code === 'MERIDIAN_SCHEMA_TOO_NEW') return { message, offset, tooNew: true, poison: { code: error.code, reason: error.message } };

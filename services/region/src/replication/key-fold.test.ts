@@ -4,7 +4,7 @@ import { DvvSet } from '@meridian/causality';
 import { crdtKind } from '@meridian/crdt';
 import type { UpdateRecord } from '@meridian/protocol';
 import type { NamespacePolicy } from '@meridian/store';
-import { encodeRegisterSet, type RegisterSet, type RegisterVersion } from '../register-state.ts';
+import { decodeRegisterSet, encodeRegisterSet, encodeRegisterVersion, type RegisterSet, type RegisterVersion } from '../register-state.ts';
 import { AppliedVector } from './applied-vector.ts';
 import { foldKey, planUpdates, touchesRow, type StoredKey } from './key-fold.ts';
 
@@ -92,6 +92,35 @@ describe('folding a key\'s updates in memory', () => {
       );
     });
   }
+
+  for (const policy of ['mv', 'lww'] as const) {
+    it(`${policy}: stores the canonical encoding of the merged set, whether the updates' bytes were canonical or not`, () => {
+      // The same version sets, each version's JSON indented: they decode to the same sets.
+      const spaced = (v: RegisterVersion): Uint8Array => new TextEncoder().encode(JSON.stringify(JSON.parse(new TextDecoder().decode(encodeRegisterVersion(v))), null, 1));
+      fc.assert(
+        fc.property(registerHistory, fc.boolean(), (history, stored) => {
+          const { local, updates } = registerUpdates(policy, history);
+          const row: StoredKey = stored && local.size() > 0 ? { state: encodeRegisterSet(local), maxHlc: 999n } : { state: undefined, maxHlc: 0n };
+          const respelled = updates.map((u) => (u.payload.kind === 'register' ? { ...u, payload: { kind: 'register' as const, state: decodeRegisterSet(u.payload.state).encode(spaced) } } : u));
+          const folded = foldKey({ namespace: 'ns', key: 'k' }, policy, row, updates, 0);
+          const fromRespelled = foldKey({ namespace: 'ns', key: 'k' }, policy, row, respelled, 0);
+          const hex = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString('hex'));
+          expect(hex(fromRespelled.save?.state)).toBe(hex(folded.save?.state));
+          if (folded.save) expect(hex(folded.save.state)).toBe(hex(encodeRegisterSet(decodeRegisterSet(folded.save.state))));
+        }),
+        { numRuns: 300 },
+      );
+    });
+  }
+
+  it('a new key\'s state is the incoming bytes themselves when they are canonical, and a re-encoding when they are not', () => {
+    const set = DvvSet.empty<RegisterVersion>().update(undefined, 'us.1', { value: { x: 1 }, hlc: 10n, traceparent: undefined }).set;
+    const canonical = update({ sequence: 1, policy: 'lww', hlc: 10n, payload: { kind: 'register', state: encodeRegisterSet(set) } });
+    expect(foldKey({ namespace: 'ns', key: 'k' }, 'lww', { state: undefined, maxHlc: 0n }, [canonical], 0).save?.state).toBe(canonical.payload.kind === 'register' && canonical.payload.state);
+    const spaced = set.encode((v) => new TextEncoder().encode(` ${new TextDecoder().decode(encodeRegisterVersion(v))}`));
+    const other = update({ sequence: 1, policy: 'lww', hlc: 10n, payload: { kind: 'register', state: spaced } });
+    expect(Buffer.from(foldKey({ namespace: 'ns', key: 'k' }, 'lww', { state: undefined, maxHlc: 0n }, [other], 0).save!.state).toString('hex')).toBe(Buffer.from(encodeRegisterSet(set)).toString('hex'));
+  });
 
   it('counter: the same state and the same count of concurrent merges as one at a time', () => {
     const counter = crdtKind('counter')!;

@@ -22,7 +22,7 @@ import { crdtKind } from '@meridian/crdt';
 import { payloadKindOf, type UpdateRecord } from '@meridian/protocol';
 import type { ConflictRow, NamespacePolicy } from '@meridian/store';
 import { linksFromTraceparents } from '@meridian/telemetry';
-import { decodeRegisterSet, encodeRegisterSet, type RegisterPolicy, type RegisterSet, type RegisterVersion } from '../register-state.ts';
+import { decodeRegisterSet, decodeRegisterSetExact, encodeRegisterSet, type RegisterPolicy, type RegisterSet, type RegisterVersion } from '../register-state.ts';
 import type { AppliedVector } from './applied-vector.ts';
 import { encodeHeldUpdate } from './held-update.ts';
 import { mergeRegister, withinSkew, type RegisterConflict, type RegisterMerge } from './register-merge.ts';
@@ -70,17 +70,23 @@ export function planUpdates(updates: readonly UpdateRecord[], vectors: ReadonlyM
   const groups = groupByKey(updates).sort((a, b) => compareText(a.namespace, b.namespace) || compareText(a.key, b.key));
   let duplicates = 0;
   const keys: KeyUpdates[] = [];
+  // The vector of the previous update's origin (a batch usually comes from one origin).
+  let origin: UpdateRecord['origin'] | undefined;
+  let vector: AppliedVector | undefined;
   for (const group of groups) {
     // Stable: copies of one sequence keep their arrival order.
-    const ordered = [...group.updates].sort((a, b) => (a.originSequence < b.originSequence ? -1 : a.originSequence > b.originSequence ? 1 : 0));
+    const ordered = group.updates.length === 1 ? group.updates : [...group.updates].sort((a, b) => (a.originSequence < b.originSequence ? -1 : a.originSequence > b.originSequence ? 1 : 0));
     const fresh: UpdateRecord[] = [];
     for (const u of ordered) {
-      const vector = vectors.get(originOf(u));
-      if (!vector) throw new Error(`no applied vector for origin ${originOf(u)}`);
-      if (vector.mark(u.originSequence, u.outboxId)) fresh.push(u);
+      if (origin === undefined || u.origin.region !== origin.region || u.origin.epoch !== origin.epoch) {
+        origin = u.origin;
+        vector = vectors.get(originOf(u));
+        if (!vector) throw new Error(`no applied vector for origin ${originOf(u)}`);
+      }
+      if (vector!.mark(u.originSequence, u.outboxId)) fresh.push(u);
       else duplicates++;
     }
-    if (fresh.length > 0) keys.push({ ...group, updates: fresh });
+    if (fresh.length > 0) keys.push({ namespace: group.namespace, key: group.key, id: group.id, updates: fresh });
   }
   return { keys, duplicates };
 }
@@ -123,6 +129,8 @@ export function foldKey(target: { readonly namespace: string; readonly key: stri
   let maxHlc = row?.maxHlc ?? 0n;
   let dirty = false;
   let register: RegisterSet | undefined;
+  /** `register`'s encoding when it is an incoming state that arrived in its canonical bytes (stored as they are). */
+  let registerBytes: Uint8Array | undefined;
   let crdt: unknown;
   let rejected: KeyFold['rejected'];
   const expected = payloadKindOf(nsPolicy);
@@ -146,16 +154,19 @@ export function foldKey(target: { readonly namespace: string; readonly key: stri
     if (u.payload.kind === 'register') {
       register ??= row.state ? decodeRegisterSet(row.state) : DvvSet.empty<RegisterVersion>();
       let merge: RegisterMerge;
+      let incoming: { set: RegisterSet; canonical: boolean };
       try {
-        const incoming = decodeRegisterSet(u.payload.state);
+        incoming = decodeRegisterSetExact(u.payload.state);
         step = 'merged';
-        merge = mergeRegister(namespace, key, register, incoming, u.policy as RegisterPolicy);
+        merge = mergeRegister(namespace, key, register, incoming.set, u.policy as RegisterPolicy);
       } catch (error) {
         rejected = rejection(updates, i, `its register_state cannot be ${step}: ${(error as Error).message}`);
         break;
       }
       if (merge.changed || !hasState) {
         register = merge.next;
+        // The merge kept the incoming state as it is (it superseded the stored one): its bytes are the new state's encoding.
+        registerBytes = merge.next === incoming.set && incoming.canonical ? u.payload.state : undefined;
         hasState = true;
         maxHlc = hlc;
         dirty = true;
@@ -185,7 +196,7 @@ export function foldKey(target: { readonly namespace: string; readonly key: stri
     }
   }
   if (!dirty) return { save: undefined, conflicts, merges, rejected };
-  const state = register ? encodeRegisterSet(register) : kind!.encode(crdt);
+  const state = register ? (registerBytes ?? encodeRegisterSet(register)) : kind!.encode(crdt);
   return { save: { state, maxHlc }, conflicts, merges, rejected };
 }
 

@@ -179,7 +179,7 @@ export class OutboxRelay {
 
   async #heartbeat(): Promise<void> {
     const applied = new Map<string, bigint>();
-    for (const row of await this.#o.store.replication.applied()) applied.set(row.origin, row.contiguous);
+    for (const row of await this.#o.store.replication.appliedPositions()) applied.set(row.origin, row.contiguous);
     const record: ReplicationRecord = {
       kind: 'heartbeat',
       schemaVersion: SCHEMA_VERSION,

@@ -61,17 +61,21 @@ export class PeerReplicator {
   #everStreamed = false;
   readonly #applier: BatchApplier;
   readonly #queue: GroupCommitQueue<PartitionBatch, BatchResult>;
+  /** The most messages of one partition a transaction takes: its share of a full group. */
+  readonly #chunk: number;
 
   constructor(options: PeerReplicatorOptions) {
     this.#o = options;
     this.peer = options.peer;
     this.#topic = updatesTopic(options.peer);
     this.#kafka = new Kafka({ clientId: `meridian-${options.self}-from-${options.peer}`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 5, initialRetryTime: 200 } });
+    const maxGroupMessages = options.maxGroupMessages ?? DEFAULT_MAX_GROUP_MESSAGES;
+    this.#chunk = Math.max(1, Math.floor(maxGroupMessages / (options.partitions ?? 16)));
     this.#applier = new BatchApplier({ store: options.store, peer: options.peer, clock: options.clock, hooks: options.hooks });
     this.#queue = new GroupCommitQueue({
       run: (batches) => this.#applier.applyGroup(batches),
       weight: (b) => b.messages.length,
-      maxWeight: options.maxGroupMessages ?? DEFAULT_MAX_GROUP_MESSAGES,
+      maxWeight: maxGroupMessages,
       lane: (b) => b.partition,
     });
   }
@@ -205,25 +209,31 @@ export class PeerReplicator {
     const decoded = batch.messages.map((m) => decode(m));
     const tooNew = decoded.findIndex((d) => d.tooNew);
     const applicable = tooNew >= 0 ? decoded.slice(0, tooNew) : decoded;
-    if (applicable.length > 0) {
+    // A large batch (a catch-up: kafkajs hands over a partition's whole backlog) goes in chunks,
+    // one after the other, so that each transaction takes a slice of every partition instead of
+    // a few partitions whole: the origin's sequences then apply roughly in order, the applied
+    // vector's `beyond` set (loaded and saved with every transaction) stays small, and the
+    // contiguous prefix moves all along.
+    for (let start = 0; start < applicable.length; start += this.#chunk) {
+      const chunk = applicable.slice(start, start + this.#chunk);
       let result: BatchResult;
       try {
-        // Waits for the transaction that takes this batch together with the other partitions' waiting ones.
-        result = await this.#queue.submit({ partition: batch.partition, epoch, messages: applicable });
+        // Waits for the transaction that takes this chunk together with the other partitions' waiting ones.
+        result = await this.#queue.submit({ partition: batch.partition, epoch, messages: chunk });
       } catch (error) {
         this.#o.log.error({ err: error, peer: this.peer, partition: batch.partition }, 'replication: applying a batch failed; it will be retried');
-        throw error; // kafkajs retries the batch; nothing of its transaction was stored
+        throw error; // kafkajs retries the batch; nothing of this chunk's transaction was stored (earlier chunks' offsets were)
       }
       if (result === 'fenced') {
         this.#o.log.warn({ peer: this.peer, partition: batch.partition }, 'replication: partition claimed by a newer consumer; dropping the batch');
         if (this.#epochs.get(batch.partition) === epoch) this.#epochs.delete(batch.partition);
         return;
       }
+      // Tell kafkajs where to fetch next. These are not the offsets that count (PostgreSQL's are);
+      // without them kafkajs would fetch from the seek position again and again.
+      payload.resolveOffset(chunk.at(-1)!.message.offset);
+      if (start + this.#chunk < applicable.length) await payload.heartbeat();
     }
-    // Tell kafkajs where to fetch next. These are not the offsets that count (PostgreSQL's are);
-    // without them kafkajs would fetch from the seek position again and again.
-    const last = applicable.at(-1);
-    if (last) payload.resolveOffset(last.message.offset);
     if (tooNew >= 0) {
       const d = decoded[tooNew]!;
       this.signal('schema-too-new', d.poison?.reason ?? 'a newer schema version arrived: upgrade this region');

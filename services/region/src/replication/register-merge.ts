@@ -39,10 +39,10 @@ export function conflictId(namespace: string, key: string, versions: readonly Ve
 }
 
 export function mergeRegister(namespace: string, key: string, stored: RegisterSet, incoming: RegisterSet, policy: RegisterPolicy): RegisterMerge {
-  const storedDots = new Set(stored.versions().map((v) => dotKey(v.dot)));
-  const incomingDots = new Set(incoming.versions().map((v) => dotKey(v.dot)));
-  const fromIncoming = incoming.versions().filter((v) => !storedDots.has(dotKey(v.dot)) && !stored.causalContext().contains(v.dot));
-  const fromStored = stored.versions().filter((v) => !incomingDots.has(dotKey(v.dot)) && !incoming.causalContext().contains(v.dot));
+  // A version a side has not seen is one whose dot is outside that side's context (a set's live
+  // versions' dots are always inside its own). Only both sides bringing one makes a conflict.
+  const fromIncoming = incoming.versions().filter((v) => !stored.causalContext().contains(v.dot));
+  const fromStored = fromIncoming.length === 0 ? [] : stored.versions().filter((v) => !incoming.causalContext().contains(v.dot));
   let next = stored.sync(incoming);
   let conflict: RegisterConflict | undefined;
   if (fromIncoming.length > 0 && fromStored.length > 0) {

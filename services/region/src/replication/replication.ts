@@ -6,7 +6,7 @@
  */
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type { HybridLogicalClock } from '@meridian/causality';
-import type { PgStore, AppliedRow, HeartbeatRow } from '@meridian/store';
+import type { PgStore, AppliedPosition, HeartbeatRow } from '@meridian/store';
 import { OutboxRelay } from './outbox-relay.ts';
 import { PeerReplicator, RedriveError, type ReplicatorHooks } from './peer-replicator.ts';
 import type { LinkState } from './link-state.ts';
@@ -63,7 +63,7 @@ export class Replication {
   #startedAt = Date.now();
   #admin: Admin | undefined;
   #adminConnected = false;
-  #applied = new Map<string, AppliedRow>();
+  #applied = new Map<string, AppliedPosition>();
   #heartbeats = new Map<string, HeartbeatRow>();
   #samples = new Map<string, Sample[]>();
   #lag = new Map<string, { seconds: number | null; sequence: number | null }>();
@@ -98,7 +98,7 @@ export class Replication {
   /** Reads applied vectors and heartbeats, recomputes lag, and moves links between streaming and catching-up. */
   async refresh(): Promise<void> {
     const [applied, heartbeats, relay, own] = await Promise.all([
-      this.#o.store.replication.applied(),
+      this.#o.store.replication.appliedPositions(),
       this.#o.store.replication.heartbeats(),
       this.#o.store.replication.relayState(),
       this.#o.store.outboxHighWater(),
@@ -172,7 +172,7 @@ export class Replication {
   /** The session entries of other origins that this region has not applied yet (after a fresh read). */
   async uncovered(session: SessionVector, selfActor: string): Promise<Map<string, bigint>> {
     // Only the applied vector matters here (a waiting read polls this): not a whole refresh.
-    this.#applied = new Map((await this.#o.store.replication.applied()).map((r) => [r.origin, r]));
+    this.#applied = new Map((await this.#o.store.replication.appliedPositions()).map((r) => [r.origin, r]));
     const positions = this.appliedPositions();
     const missing = new Map<string, bigint>();
     for (const [actor, position] of session) {

@@ -1,0 +1,80 @@
+/**
+ * A replicator catching up on a backlog larger than its transactions: each partition's batch is
+ * applied in chunks (its share of a group), so every transaction takes a slice of every
+ * partition — and everything is applied, once, with the offsets and the applied vector complete.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
+import { DvvSet, HybridLogicalClock } from '@meridian/causality';
+import { encodeRecord, kafkaMessageKey, updatesTopic, withSequence, type UpdateRecord } from '@meridian/protocol';
+import { PgStore } from '@meridian/store';
+import { createDatabase, dropDatabase } from '@meridian/infra-local';
+import { uniqueName, waitFor } from '@meridian/testkit';
+import { decodeRegisterSet, encodeRegisterSet, type RegisterVersion } from '../register-state.ts';
+import { BatchApplier } from './batch-applier.ts';
+import { silentLogger } from './logger.ts';
+import { PeerReplicator } from './peer-replicator.ts';
+
+const infra = inject('infra');
+const PEER = `pr${randomBytes(3).toString('hex')}`;
+const PARTITIONS = 2;
+const UPDATES = 120;
+const db = uniqueName('peer_replicator');
+let store: PgStore;
+
+beforeAll(async () => {
+  store = await PgStore.open({ connectionString: await createDatabase(db, infra.postgresUrl), poolSize: 3 });
+  const kafka = new Kafka({ clientId: 'peer-replicator-test', brokers: [infra.kafka[0]], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: updatesTopic(PEER), numPartitions: PARTITIONS }], waitForLeaders: true });
+  await admin.disconnect();
+  // The peer's backlog: its namespace (on every partition), then UPDATES lww writes of distinct keys.
+  const producer = kafka.producer();
+  await producer.connect();
+  const fields = (sequence: number) => ({ schemaVersion: 1, origin: { region: PEER, epoch: 1 }, originSequence: 0n, outboxId: BigInt(sequence), namespace: 'n', policy: 'lww' as const, hlc: BigInt(1000 + sequence) << 16n, traceparent: '' });
+  const declared = withSequence(encodeRecord({ kind: 'namespace', ...fields(1) }), 1n);
+  const messages = Array.from({ length: PARTITIONS }, (_, partition) => ({ partition, key: 'n/', value: Buffer.from(declared) }));
+  for (let sequence = 2; sequence <= UPDATES + 1; sequence++) {
+    const key = `k${sequence}`;
+    const state = encodeRegisterSet(DvvSet.empty<RegisterVersion>().update(undefined, `${PEER}.1`, { value: sequence, hlc: BigInt(1000 + sequence) << 16n, traceparent: undefined }).set);
+    const record: UpdateRecord = { kind: 'update', ...fields(sequence), key, payload: { kind: 'register', state } };
+    messages.push({ partition: sequence % PARTITIONS, key: kafkaMessageKey('n', key), value: Buffer.from(withSequence(encodeRecord(record), BigInt(sequence))) });
+  }
+  await producer.send({ topic: updatesTopic(PEER), acks: -1, messages });
+  await producer.disconnect();
+}, 120_000);
+
+afterAll(async () => {
+  vi.restoreAllMocks();
+  await store?.close();
+  await dropDatabase(db, infra.postgresUrl);
+});
+
+describe('a replicator catching up on a backlog larger than one transaction', () => {
+  it('applies each partition\'s batch in chunks, a slice of every partition per transaction, and everything once', async () => {
+    const applyGroup = vi.spyOn(BatchApplier.prototype, 'applyGroup'); // calls through
+    // Groups of at most 20 messages over 2 partitions: chunks of 10.
+    const replicator = new PeerReplicator({ store, self: 'here', peer: PEER, brokers: [infra.kafka[0]], clock: new HybridLogicalClock({ now: Date.now, maxDriftMs: 60_000 }), log: silentLogger, partitions: PARTITIONS, maxGroupMessages: 20 });
+    replicator.start();
+    try {
+      await waitFor(() => store.replication.appliedPositions(), (rows) => rows[0]?.contiguous === BigInt(UPDATES + 1), { timeoutMs: 60_000, what: 'the whole backlog applied' });
+    } finally {
+      await replicator.stop();
+    }
+    const [applied] = await store.replication.applied();
+    expect(applied!.beyond).toEqual([]);
+    for (let sequence = 2; sequence <= UPDATES + 1; sequence++) {
+      const row = await store.readKey('n', `k${sequence}`);
+      expect(decodeRegisterSet(row!.state!).values().map((v) => v.value)).toEqual([sequence]);
+    }
+    const offsets = (await store.pool.query<{ partition: number; next_offset: string }>('SELECT partition, next_offset::text FROM meridian_offsets WHERE peer = $1 ORDER BY partition', [PEER])).rows;
+    expect(offsets).toEqual([0, 1].map((partition) => ({ partition, next_offset: String(1 + UPDATES / PARTITIONS) })));
+    // No batch went into a transaction above its share, and transactions took both partitions at once.
+    const groups = applyGroup.mock.calls.map(([batches]) => batches.map((b) => ({ partition: b.partition, messages: b.messages.length })));
+    expect(groups.flat().every((b) => b.messages <= 10)).toBe(true);
+    expect(groups.filter((g) => g.length === PARTITIONS).length).toBeGreaterThan(3);
+    expect(groups.flat().reduce((n, b) => n + b.messages, 0)).toBeGreaterThanOrEqual(UPDATES + PARTITIONS);
+  });
+});
