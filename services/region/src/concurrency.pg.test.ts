@@ -151,4 +151,12 @@ describe('50 concurrent writers through two instances', () => {
     }
     expect(Math.max(...batches)).toBeGreaterThan(1);
   });
+
+  it('a remove that looks like a no-op against a cached snapshot is checked against the row: what another instance added is removed', async () => {
+    expect((await call(a, 'POST', '/v1/ns/setc/keys/cached/ops', { add: ['x'] })).status).toBe(200);
+    // b adds y; a's cached snapshot of the key does not show it.
+    expect((await call(b, 'POST', '/v1/ns/setc/keys/cached/ops', { add: ['y'] })).status).toBe(200);
+    expect((await call(a, 'POST', '/v1/ns/setc/keys/cached/ops', { remove: ['y'] })).status).toBe(200);
+    expect((await call(b, 'GET', '/v1/ns/setc/keys/cached')).json['value']).toEqual(['x']);
+  });
 });

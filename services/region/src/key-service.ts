@@ -191,7 +191,15 @@ export class KeyService {
         snapshot = await this.#o.store.writeSnapshot(name, key);
         continue;
       }
-      if (!planned.save) return { status: 200, body: planned.answer(await this.#o.store.outboxHighWater()), policy: ns.policy, stored: undefined };
+      if (!planned.save) {
+        // Nothing to store is an answer about the row as it is: a cached snapshot may miss what
+        // another process or a replicator added (a remove of an element it does not show).
+        if (snapshot === cached) {
+          snapshot = await this.#o.store.writeSnapshot(name, key);
+          continue;
+        }
+        return { status: 200, body: planned.answer(await this.#o.store.outboxHighWater()), policy: ns.policy, stored: undefined };
+      }
       const write: ConditionalWrite = {
         namespace: name,
         policy: ns.policy,
