@@ -86,6 +86,23 @@ describe('FaultProxy', () => {
     await proxy.close();
   });
 
+  it('resets a connection in the middle of a chunk from the upstream: the client gets its first half, then a reset', async () => {
+    const proxy = await FaultProxy.start({ target });
+    const c = await open(proxy);
+    c.socket.write('small'); // below the cut's size: forwarded whole
+    await waitFor(c.received, (d) => d === 'small', { timeoutMs: 2000 });
+    proxy.resetMidChunk(8);
+    c.socket.write('abcdefgh');
+    await waitFor(() => c.events, (e) => e.includes('ECONNRESET'), { timeoutMs: 2000 });
+    expect(c.received()).toBe('smallabcd');
+    expect(proxy.cuts).toBe(1);
+    const again = await open(proxy); // one cut only
+    again.socket.write('abcdefgh');
+    await waitFor(again.received, (d) => d === 'abcdefgh', { timeoutMs: 2000 });
+    again.socket.destroy();
+    await proxy.close();
+  });
+
   it('goes down (connection refused) and comes back up on the same port', async () => {
     const proxy = await FaultProxy.start({ target });
     const port = proxy.port;

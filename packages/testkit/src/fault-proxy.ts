@@ -7,6 +7,8 @@
  * - blackhole: connections stay open but nothing is forwarded (a partition as TCP sees it: the
  *   peer's requests time out instead of failing fast); data sent meanwhile is dropped;
  * - reset: every open connection is reset (RST), new ones are accepted;
+ * - reset mid-chunk: the next chunk from the upstream of at least a given size is forwarded only
+ *   in part, then its connection is reset — a connection lost while a response was half received;
  * - down: the listener closes and open connections are reset (connection refused), until up().
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -31,8 +33,14 @@ export class FaultProxy {
   readonly #pairs = new Set<Pair>();
   #latencyMs = 0;
   #blackholed = false;
+  /** Armed by `resetMidChunk`: the smallest upstream chunk to cut. */
+  #cutAtLeast: number | undefined;
+  /** Connections whose cut chunk was forwarded in part and that are about to be reset. */
+  readonly #cutting = new Set<Pair>();
   /** Connections accepted since start, for tests that check the proxy was really in the path. */
   connections = 0;
+  /** Connections cut by `resetMidChunk` so far. */
+  cuts = 0;
 
   private constructor(target: string, port: number) {
     const at = target.lastIndexOf(':');
@@ -78,6 +86,15 @@ export class FaultProxy {
     this.#pairs.clear();
   }
 
+  /**
+   * Arms one cut: the next chunk coming from the upstream that has at least `minBytes` is
+   * forwarded only in part (its first half), then that connection is reset. The client has then
+   * received part of a response, and the rest never comes.
+   */
+  resetMidChunk(minBytes = 2): void {
+    this.#cutAtLeast = Math.max(2, minBytes);
+  }
+
   /** Stops listening and resets every connection: clients see "connection refused". */
   async down(): Promise<void> {
     const server = this.#server;
@@ -119,14 +136,37 @@ export class FaultProxy {
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
     this.#pipe(client, upstream);
-    this.#pipe(upstream, client);
+    this.#pipe(upstream, client, pair);
   }
 
-  /** Forwards `from` → `to`, delaying each chunk while keeping order, dropping it while blackholed. */
-  #pipe(from: Socket, to: Socket): void {
+  /**
+   * Forwards `from` → `to`, delaying each chunk while keeping order, dropping it while blackholed;
+   * from the upstream (`cut` is its pair), cutting the chunk that an armed `resetMidChunk` waits for.
+   */
+  #pipe(from: Socket, to: Socket, cut?: Pair): void {
     let tail = Promise.resolve();
     from.on('data', (chunk: Buffer) => {
       if (this.#blackholed) return;
+      if (cut && this.#cutting.has(cut)) return; // the rest of a cut response never comes
+      if (cut && this.#cutAtLeast !== undefined && chunk.length >= this.#cutAtLeast) {
+        this.#cutAtLeast = undefined;
+        this.#cutting.add(cut);
+        this.cuts += 1;
+        const part = chunk.subarray(0, chunk.length >> 1);
+        tail = tail.then(() => {
+          if (to.destroyed) return;
+          // The part reaches the client (and is read) before the reset.
+          to.write(part, () =>
+            setTimeout(() => {
+              this.#cutting.delete(cut);
+              this.#pairs.delete(cut);
+              cut.client.resetAndDestroy();
+              cut.upstream.resetAndDestroy();
+            }, 50),
+          );
+        });
+        return;
+      }
       const delay = this.#latencyMs;
       if (delay === 0) {
         tail = tail.then(() => {

@@ -22,10 +22,11 @@
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel, type Producer, type Message } from 'kafkajs';
+import { logLevel, type Kafka, type Producer, type Message } from 'kafkajs';
 import { decodeRecord, encodeRecord, updatesTopic, SCHEMA_VERSION, type ReplicationRecord } from '@meridian/protocol';
 import type { PgStore } from '@meridian/store';
 import type { HybridLogicalClock } from '@meridian/causality';
+import { createKafka } from './kafka-client.ts';
 import type { Logger } from './logger.ts';
 
 export interface OutboxRelayOptions {
@@ -81,7 +82,7 @@ export class OutboxRelay {
   constructor(options: OutboxRelayOptions) {
     this.#o = options;
     this.#topic = updatesTopic(options.region);
-    this.#kafka = new Kafka({ clientId: `meridian-relay-${options.region}`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 3, initialRetryTime: 100 } });
+    this.#kafka = createKafka({ clientId: `meridian-relay-${options.region}`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 3, initialRetryTime: 100 } });
   }
 
   get status(): RelayStatus {

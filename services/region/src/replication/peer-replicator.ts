@@ -16,12 +16,13 @@
  *   region needs a reseed, never a silent reset.
  * - A newer schema version pauses the link instead of being dead-lettered.
  */
-import { Kafka, logLevel, type Consumer, type EachBatchPayload } from 'kafkajs';
+import { logLevel, type Consumer, type EachBatchPayload, type Kafka } from 'kafkajs';
 import type { HybridLogicalClock } from '@meridian/causality';
 import { updatesTopic } from '@meridian/protocol';
 import type { PgStore } from '@meridian/store';
 import { BatchApplier, decode, type BatchResult, type PartitionBatch, type ReplicatorHooks } from './batch-applier.ts';
 import { GroupCommitQueue } from './group-commit.ts';
+import { createKafka } from './kafka-client.ts';
 import { nextLinkState, type LinkEvent, type LinkState } from './link-state.ts';
 import type { Logger } from './logger.ts';
 
@@ -68,7 +69,7 @@ export class PeerReplicator {
     this.#o = options;
     this.peer = options.peer;
     this.#topic = updatesTopic(options.peer);
-    this.#kafka = new Kafka({ clientId: `meridian-${options.self}-from-${options.peer}`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 5, initialRetryTime: 200 } });
+    this.#kafka = createKafka({ clientId: `meridian-${options.self}-from-${options.peer}`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 5, initialRetryTime: 200 } });
     const maxGroupMessages = options.maxGroupMessages ?? DEFAULT_MAX_GROUP_MESSAGES;
     this.#chunk = Math.max(1, Math.floor(maxGroupMessages / (options.partitions ?? 16)));
     this.#applier = new BatchApplier({ store: options.store, peer: options.peer, clock: options.clock, hooks: options.hooks });

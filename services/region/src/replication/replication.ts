@@ -4,9 +4,10 @@
  * `GET /v1/replication`, readiness checks (local only: this region's Kafka, relay and
  * replicators — never a peer's health), and session coverage for reads.
  */
-import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { logLevel, type Admin, type Kafka } from 'kafkajs';
 import type { HybridLogicalClock } from '@meridian/causality';
 import type { PgStore, AppliedPosition, HeartbeatRow } from '@meridian/store';
+import { createKafka } from './kafka-client.ts';
 import { OutboxRelay } from './outbox-relay.ts';
 import { PeerReplicator, RedriveError, type ReplicatorHooks } from './peer-replicator.ts';
 import type { LinkState } from './link-state.ts';
@@ -75,7 +76,7 @@ export class Replication {
 
   constructor(options: ReplicationOptions) {
     this.#o = options;
-    this.#kafka = new Kafka({ clientId: `meridian-${options.region}-health`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 1500 });
+    this.#kafka = createKafka({ clientId: `meridian-${options.region}-health`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 1500 });
     this.relay = new OutboxRelay({ store: options.store, region: options.region, epoch: options.epoch, brokers: options.brokers, partitions: options.partitions, clock: options.clock, log: options.log, ...(options.relayPollMs ? { pollMs: options.relayPollMs } : {}), ...(options.relayLingerMs !== undefined ? { lingerMs: options.relayLingerMs } : {}) });
     const hooks: ReplicatorHooks = { ...options.hooks, skewMs: (peer) => this.#skew.get(peer) ?? 0 };
     this.replicators = [...options.peers].map(([peer, brokers]) => new PeerReplicator({ store: options.store, self: options.region, peer, brokers, clock: options.clock, log: options.log, hooks, partitions: options.partitions }));
