@@ -103,16 +103,21 @@ function toSnapshot(r: SnapshotDbRow | undefined, namespace: string, key: string
 const bytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 const buffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
+/** A write snapshot's columns (`toSnapshot` reads them): the namespace row, then the key's row. */
+const SNAPSHOT_COLUMNS = 'n.name, n.policy, n.declared_by, n.declared_hlc, n.created_at, k.key IS NOT NULL AS has_row, k.state, k.max_hlc';
+/** The same columns, empty: the rows of saved writes, which carry an outbox id instead. */
+const NO_SNAPSHOT_COLUMNS = `NULL AS name, NULL AS policy, NULL AS declared_by, NULL::bigint AS declared_hlc,
+                  NULL::timestamptz AS created_at, NULL::boolean AS has_row, NULL::bytea AS state, NULL::bigint AS max_hlc`;
+
 /**
  * The tail of both compare-and-write statements: the new outbox id when the write was saved;
  * otherwise (the CTE `saved` is empty) the snapshot statement's columns, read in the same
  * statement. No row at all: the namespace does not exist.
  */
-const SNAPSHOT_ON_MISS = `SELECT id AS outbox_id, NULL AS name, NULL AS policy, NULL AS declared_by, NULL::bigint AS declared_hlc,
-                  NULL::timestamptz AS created_at, NULL::boolean AS has_row, NULL::bytea AS state, NULL::bigint AS max_hlc
+const SNAPSHOT_ON_MISS = `SELECT id AS outbox_id, ${NO_SNAPSHOT_COLUMNS}
              FROM queued
            UNION ALL
-           SELECT NULL, n.name, n.policy, n.declared_by, n.declared_hlc, n.created_at, k.key IS NOT NULL, k.state, k.max_hlc
+           SELECT NULL, ${SNAPSHOT_COLUMNS}
              FROM meridian_namespaces n LEFT JOIN meridian_keys k ON k.namespace = n.name AND k.key = $2
             WHERE n.name = $1 AND NOT EXISTS (SELECT 1 FROM saved)`;
 
@@ -123,7 +128,7 @@ const SNAPSHOT_ON_MISS = `SELECT id AS outbox_id, NULL AS name, NULL AS policy, 
 const SQL = {
   snapshot: {
     name: 'meridian_write_snapshot',
-    text: `SELECT n.*, k.key IS NOT NULL AS has_row, k.state, k.max_hlc
+    text: `SELECT ${SNAPSHOT_COLUMNS}
              FROM meridian_namespaces n LEFT JOIN meridian_keys k ON k.namespace = n.name AND k.key = $2
             WHERE n.name = $1`,
   },
@@ -187,11 +192,10 @@ const SQL = {
              INSERT INTO meridian_outbox (message_key, envelope)
              SELECT i.message_key, substring($13::bytea FROM i.envelope_at FOR i.envelope_length) FROM saved s JOIN input i ON i.n = s.n ORDER BY i.n
              RETURNING id, message_key)
-           SELECT i.n, q.id AS outbox_id, NULL AS name, NULL AS policy, NULL AS declared_by, NULL::bigint AS declared_hlc,
-                  NULL::timestamptz AS created_at, NULL::boolean AS has_row, NULL::bytea AS state, NULL::bigint AS max_hlc
+           SELECT i.n, q.id AS outbox_id, ${NO_SNAPSHOT_COLUMNS}
              FROM queued q JOIN input i ON i.message_key = q.message_key
            UNION ALL
-           SELECT i.n, NULL, n.name, n.policy, n.declared_by, n.declared_hlc, n.created_at, k.key IS NOT NULL, k.state, k.max_hlc
+           SELECT i.n, NULL, ${SNAPSHOT_COLUMNS}
              FROM input i LEFT JOIN meridian_namespaces n ON n.name = i.namespace LEFT JOIN meridian_keys k ON k.namespace = i.namespace AND k.key = i.key
             WHERE i.n NOT IN (SELECT n FROM saved)`,
   },
