@@ -57,7 +57,7 @@ function message(i: number, before: RegisterSet): { message: KafkaMessage; set: 
   };
   const value_ = Buffer.from(withSequence(encodeRecord(record), BigInt(i + 1)));
   const headers = { 'meridian-origin': Buffer.from('a.1'), 'meridian-sequence': Buffer.from(String(i + 1)), 'meridian-outbox-id': Buffer.from(String(i + 1)), traceparent: Buffer.from(traceparent(i)) };
-  return { message: { key: Buffer.from(`${NAMESPACE}/${key}`), value: value_, headers, offset: String(i), timestamp: '0', attributes: 0, size: 0 }, set };
+  return { message: { key: Buffer.from(`${NAMESPACE}/${key}`), value: value_, headers, offset: String(i), timestamp: '0', attributes: 0 }, set };
 }
 
 interface Case {

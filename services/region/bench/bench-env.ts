@@ -18,6 +18,12 @@ export function serviceSettings(): Record<string, string> {
   return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('MERIDIAN_') && e[1] !== undefined));
 }
 
+/** NODE_OPTIONS for the service processes from BENCH_SERVICE_NODE_OPTIONS (profiling, GC tracing), or nothing. */
+export function serviceNodeOptions(): Record<string, string> {
+  const flags = process.env['BENCH_SERVICE_NODE_OPTIONS']?.trim();
+  return flags ? { NODE_OPTIONS: flags } : {};
+}
+
 /** How the report names the services' settings: "telemetry at its defaults", or what was changed. */
 export function describeSettings(settings: Readonly<Record<string, string>>): string {
   const changed = Object.entries(settings);

@@ -5,6 +5,7 @@
  * a process that exited, or a `top` whose output cannot be read, is simply left out.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { promisify } from 'node:util';
 
@@ -64,3 +65,19 @@ export function machineBusySeconds(): number {
   for (const core of cpus()) ms += core.times.user + core.times.nice + core.times.sys + core.times.irq;
   return ms / 1000;
 }
+
+/**
+ * Seconds the machine's cores sat idle waiting for disk I/O so far (`/proc/stat`'s iowait; Linux
+ * only, undefined elsewhere). Commits waiting on a slow WAL flush show up here.
+ */
+export function machineIowaitSeconds(): number | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!.trim().split(/\s+/);
+    return Number(fields[5]) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+/** USER_HZ: the unit of /proc/stat, 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;

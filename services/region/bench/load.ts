@@ -45,6 +45,45 @@ export interface LoadResult {
   /** Every 2xx latency, ms. */
   readonly latencies: Float64Array;
   readonly failures: Failures;
+  /** Paced runs only: where in time the slowest 1% of writes were scheduled (see `tailWindows`). */
+  readonly tail?: TailWindows | undefined;
+}
+
+/**
+ * Where the slowest 1% of a paced run sit: in how many 100 ms windows of the schedule, the worst
+ * windows, and how much of those writes' latency was spent before sending (every connection
+ * busy). A few windows holding most of them mean stalls that hit every write in flight (a disk
+ * flush, a GC burst, a busy machine); many windows mean a slow path that some writes take.
+ */
+export interface TailWindows {
+  readonly threshold: number;
+  readonly windows: number;
+  readonly worst: readonly { readonly atSeconds: number; readonly writes: number; readonly maxMs: number }[];
+  /** The mean share of the slowest 1%'s latency spent waiting for a free connection. */
+  readonly waitShare: number;
+}
+
+const TAIL_WINDOW_MS = 100;
+
+function tailWindows(scheduled: Float64Array, latency: Float64Array, waited: Float64Array, threshold: number): TailWindows {
+  const byWindow = new Map<number, { writes: number; maxMs: number }>();
+  let slowLatency = 0;
+  let slowWaited = 0;
+  for (let i = 0; i < latency.length; i++) {
+    if (latency[i]! < threshold) continue;
+    slowLatency += latency[i]!;
+    slowWaited += waited[i]!;
+    const w = Math.floor(scheduled[i]! / TAIL_WINDOW_MS);
+    const entry = byWindow.get(w) ?? { writes: 0, maxMs: 0 };
+    entry.writes++;
+    entry.maxMs = Math.max(entry.maxMs, latency[i]!);
+    byWindow.set(w, entry);
+  }
+  const worst = [...byWindow]
+    .sort((a, b) => b[1].writes - a[1].writes)
+    .slice(0, 3)
+    .map(([w, e]) => ({ atSeconds: (w * TAIL_WINDOW_MS) / 1000, ...e }));
+  return { threshold, windows: byWindow.size, worst, waitShare: slowLatency > 0 ? slowWaited / slowLatency : 0 };
 }
 
 /** Nearest-rank percentile of an unsorted sample (sorted in place). */
@@ -177,9 +216,15 @@ class RawConnection {
   #failed: ((error: Error) => void) | undefined;
   #dead: Error | undefined;
   busy = false;
+  /** Settles once the connection is established (or has failed: send then rejects). */
+  readonly connected: Promise<void>;
 
   constructor(url: URL) {
     this.#socket = connect({ host: url.hostname, port: Number(url.port) });
+    this.connected = new Promise<void>((resolve) => {
+      this.#socket.once('connect', () => resolve());
+      this.#socket.once('close', () => resolve());
+    });
     this.#socket.setNoDelay(true);
     this.#socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     this.#socket.on('error', (error) => this.#fail(error));
@@ -251,6 +296,14 @@ export async function paced(options: PacedRun): Promise<LoadResult> {
   let non2xx = 0;
   let errors = 0;
   const inFlight = new Set<Promise<void>>();
+  // Per 2xx write, in the order of `latencies`: when it was due, and how long it waited to be sent.
+  const scheduledOffsets = new Latencies();
+  const waits = new Latencies();
+  // Every connection is open before the schedule starts: a client of a live service reuses its
+  // keep-alive connections, and opening them all at the first tick would count their set-up
+  // (on both ends) in the first writes' latency.
+  await Promise.all(connections.map((c) => c.connection.connected));
+  const started = performance.now();
   /** Writes due but not sent: every connection was busy (their wait counts in their latency). */
   const backlog: number[] = [];
   let turn = 0;
@@ -269,12 +322,15 @@ export async function paced(options: PacedRun): Promise<LoadResult> {
 
   const send = (connection: RawConnection, scheduledAt: number): void => {
     const head = `${target.method} ${target.path(nextKey())} HTTP/1.1\r\nhost: ${hosts[replicaOf.get(connection)!]}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`;
+    const sentAt = performance.now();
     const done = connection.send(Buffer.concat([Buffer.from(head, 'latin1'), body])).then(
       (code) => {
         statuses[code] = (statuses[code] ?? 0) + 1;
         if (code >= 200 && code < 300) {
           ok++;
           latencies.add(performance.now() - scheduledAt);
+          scheduledOffsets.add(scheduledAt - started);
+          waits.add(sentAt - scheduledAt);
         } else non2xx++;
       },
       () => {
@@ -295,7 +351,6 @@ export async function paced(options: PacedRun): Promise<LoadResult> {
     else backlog.push(scheduledAt);
   };
 
-  const started = performance.now();
   const interval = 1000 / rate;
   let issued = 0;
   await new Promise<void>((resolve) => {
@@ -311,5 +366,7 @@ export async function paced(options: PacedRun): Promise<LoadResult> {
   const seconds = (performance.now() - started) / 1000;
   for (const c of connections) c.connection.close();
   const sample = latencies.sample;
-  return { ok, seconds, perSecond: ok / seconds, p50: percentile(sample, 50), p99: percentile(sample, 99), latencies: sample, failures: { errors, non2xx, statuses } };
+  // Before `percentile` sorts the sample in place: the tail needs each latency beside its write.
+  const tail = tailWindows(scheduledOffsets.sample, sample, waits.sample, percentile(sample.slice(), 99));
+  return { ok, seconds, perSecond: ok / seconds, p50: percentile(sample, 50), p99: percentile(sample, 99), latencies: sample, failures: { errors, non2xx, statuses }, tail };
 }

@@ -31,7 +31,9 @@
  * service and pgbench take within it, BENCH_CONNECTIONS (32) HTTP connections, BENCH_POOL (8,
  * see POOL) service pool = pgbench clients, BENCH_KEYS (10000), BENCH_SEED (1),
  * BENCH_REPLICAS (2) service processes, BENCH_SQL_BASELINE (1) and BENCH_AUTOCANNON_RATE (0): 1 runs that diagnostic phase,
- * BENCH_PGBENCH (pgbench's path, when neither `pg_config --bindir` nor PATH has it).
+ * BENCH_PGBENCH (pgbench's path, when neither `pg_config --bindir` nor PATH has it),
+ * BENCH_SERVICE_NODE_OPTIONS (unset) Node flags for the service processes (e.g. `--cpu-prof
+ * --cpu-prof-dir=…` or `--trace-gc`; their output goes to each process's log).
  * MERIDIAN_* variables reach the service (e.g. MERIDIAN_TRACE_SAMPLE_RATIO) and are printed.
  * Quick smoke: BENCH_SECONDS=2 BENCH_KEYS=1000 npm run bench -w @meridian/region.
  */
@@ -44,10 +46,10 @@ import pg from 'pg';
 import { adminUrl, createDatabase, dropDatabase, ensurePostgres, freePort, startRegionProcess } from '@meridian/infra-local';
 import { uniqueName } from '@meridian/testkit';
 import { autocannonRate, assertNoFailures, closedLoop, paced, percentile, type LoadResult, type WriteTarget } from './load.ts';
-import { cpuSeconds, cpuSnapshot, machineBusySeconds, type CpuSnapshot } from './cpu.ts';
+import { cpuSeconds, cpuSnapshot, machineBusySeconds, machineIowaitSeconds, type CpuSnapshot } from './cpu.ts';
 import { findPgbench, startPgbench, type PgbenchResult, type PgbenchRun } from './pgbench.ts';
 
-import { cleanupStack, describeSettings, envInt, log, serviceSettings } from './bench-env.ts';
+import { cleanupStack, describeSettings, envInt, log, serviceNodeOptions, serviceSettings } from './bench-env.ts';
 
 const runFile = promisify(execFile);
 
@@ -137,7 +139,24 @@ interface CpuSample {
   readonly loadGenerator?: number | undefined;
   /** Busy CPU seconds of the whole machine (every process). */
   readonly machine: number;
+  /** WAL the whole server wrote and the times it was flushed to disk (every database; the bench is the server's only writer). */
+  readonly wal?: WalSample | undefined;
+  /** Seconds the machine's cores waited for disk I/O (Linux). */
+  readonly iowait?: number | undefined;
 }
+
+interface WalSample {
+  readonly bytes: number;
+  readonly syncs: number;
+}
+
+/** The server's WAL position and flush count (pg_stat_wal's counters lag by up to a second of a backend's activity). */
+async function walSnapshot(client: pg.Client): Promise<WalSample> {
+  const { rows } = await client.query<{ bytes: string; syncs: string }>("SELECT (pg_current_wal_lsn() - '0/0')::text AS bytes, (SELECT wal_sync FROM pg_stat_wal)::text AS syncs");
+  return { bytes: Number(rows[0]!.bytes), syncs: Number(rows[0]!.syncs) };
+}
+
+const walBetween = (before: WalSample, after: WalSample): WalSample => ({ bytes: after.bytes - before.bytes, syncs: after.syncs - before.syncs });
 
 const sumOf = (values: readonly (number | undefined)[]): number | undefined => (values.some((v) => v === undefined) ? undefined : values.reduce<number>((a, b) => a + (b ?? 0), 0));
 
@@ -190,6 +209,16 @@ const fmt = (n: number | undefined, digits = 1): string => (n === undefined || N
 const fmtRate = (n: number): string => Math.round(n).toLocaleString('en');
 const perWriteMs = (cores: number | undefined, rate: number): string => (cores === undefined || rate <= 0 ? '—' : ((cores * 1000) / rate).toFixed(3));
 
+/** WAL bytes per write and writes per WAL flush of a phase: [bytes, writes] as printed. */
+function walPerWrite(phase: Phase): [string, string] {
+  const samples = phase.cpu.filter((c) => c.wal !== undefined);
+  if (samples.length === 0) return ['—', '—'];
+  const writes = phase.writesPerSecond * samples.reduce((a, c) => a + c.wall, 0);
+  const bytes = samples.reduce((a, c) => a + c.wal!.bytes, 0);
+  const syncs = samples.reduce((a, c) => a + c.wal!.syncs, 0);
+  return [fmtRate(bytes / writes), syncs > 0 ? fmt(writes / syncs, 1) : '—'];
+}
+
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
@@ -217,7 +246,9 @@ async function main(): Promise<void> {
     const databaseUrl = await createDatabase(dbName, admin);
     cleanups.push(() => dropDatabase(dbName, admin));
     const workDir = mkdtempSync(join(tmpdir(), 'meridian-region-bench-'));
-    cleanups.push(() => Promise.resolve(rmSync(workDir, { recursive: true, force: true })));
+    // The services' logs are kept when they carry what BENCH_SERVICE_NODE_OPTIONS asked for.
+    if (serviceNodeOptions()['NODE_OPTIONS'] === undefined) cleanups.push(() => Promise.resolve(rmSync(workDir, { recursive: true, force: true })));
+    else log(`service logs kept in ${workDir}`);
 
     const db = new pg.Client({ connectionString: databaseUrl });
     await db.connect();
@@ -241,7 +272,7 @@ async function main(): Promise<void> {
         logFile: join(workDir, `region-${i + 1}.log`),
         logLevel: 'warn',
         contextSecret: 'region-write-bench-secret',
-        env: { ...serviceSettings(), MERIDIAN_PG_POOL_SIZE: String(REPLICA_POOL) },
+        env: { ...serviceSettings(), ...serviceNodeOptions(), MERIDIAN_PG_POOL_SIZE: String(REPLICA_POOL) },
       });
       cleanups.push(() => service.stop());
       replicas.push(service);
@@ -277,6 +308,8 @@ async function main(): Promise<void> {
       const isService = (pid: number): boolean => servicePids.has(pid);
       const backends = await serviceBackends();
       const before = await cpuSnapshot([...servicePids, ...backends]);
+      const walBefore = await walSnapshot(db);
+      const iowaitBefore = machineIowaitSeconds();
       const selfBefore = process.cpuUsage();
       const machineBefore = machineBusySeconds();
       const wallBefore = performance.now();
@@ -284,6 +317,8 @@ async function main(): Promise<void> {
       const wall = (performance.now() - wallBefore) / 1000;
       const self = process.cpuUsage(selfBefore);
       const machine = machineBusySeconds() - machineBefore;
+      const iowaitAfter = machineIowaitSeconds();
+      const wal = walBetween(walBefore, await walSnapshot(db));
       // Backends opened during the slice count from their start.
       const after = await cpuSnapshot([...servicePids, ...new Set([...backends, ...(await serviceBackends())])]);
       assertNoFailures(`${name} against the region service`, result.failures);
@@ -295,6 +330,8 @@ async function main(): Promise<void> {
         postgres: cpuSeconds(only(before, (p) => !isService(p)), only(after, (p) => !isService(p))),
         loadGenerator: (self.user + self.system) / 1e6,
         machine,
+        wal,
+        iowait: iowaitBefore === undefined || iowaitAfter === undefined ? undefined : iowaitAfter - iowaitBefore,
       };
       log(`${name}: ${fmtRate(result.perSecond)} writes/s, p50 ${fmt(result.p50, 2)} ms, p99 ${fmt(result.p99, 2)} ms`);
       return { result, cpu };
@@ -312,6 +349,7 @@ async function main(): Promise<void> {
         const backends = (await db.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgbench'")).rows.map((r) => r.pid);
         const pids = [run.pid ?? -1, ...backends];
         const before = await cpuSnapshot(pids);
+        const walBefore = await walSnapshot(db);
         const machineBefore = machineBusySeconds();
         const wallBefore = performance.now();
         await new Promise((r) => setTimeout(r, (seconds - 1.5) * 1000));
@@ -323,6 +361,7 @@ async function main(): Promise<void> {
           postgres: cpuSeconds(server(before), server(after)),
           loadGenerator: cpuSeconds(client(before), client(after)),
           machine: machineBusySeconds() - machineBefore,
+          wal: walBetween(walBefore, await walSnapshot(db)),
         };
       }
       const result = await run.done;
@@ -413,6 +452,7 @@ async function main(): Promise<void> {
 
     // ---- latency at half the maximum rate ----------------------------------------------------
     const half = new Map<string, LoadResult>();
+    const halfIowait = new Map<string, number | undefined>();
     const halfAutocannon = new Map<string, LoadResult>();
     const baselineHalf = new Map<string, { p50: number; p99: number }>();
     for (const target of WORKLOADS) {
@@ -420,6 +460,7 @@ async function main(): Promise<void> {
       const name = `service ${target.name}, paced at ${rate}/s (half)`;
       const measured = await serviceSlice(name, () => paced({ baseUrls: region.baseUrls, target, nextKey, connections: CONNECTIONS, seconds: SECONDS, rate }));
       half.set(target.name, measured.result);
+      halfIowait.set(target.name, measured.cpu.iowait);
       phases.push({ name, writesPerSecond: measured.result.perSecond, p50: measured.result.p50, p99: measured.result.p99, cpu: [measured.cpu] });
       // The baseline's latency at half its own maximum, on a schedule as well.
       const pgRate = Math.max(1, Math.floor(baseline.get(target.name)! / 2));
@@ -428,6 +469,18 @@ async function main(): Promise<void> {
       const pgLatencies = pgHalf.result.latencies ?? new Float64Array();
       baselineHalf.set(target.name, { p50: percentile(pgLatencies, 50), p99: percentile(pgLatencies, 99) });
       phases.push({ name: pgName, writesPerSecond: pgHalf.result.tps, p50: percentile(pgLatencies, 50), p99: percentile(pgLatencies, 99), cpu: pgHalf.cpu ? [pgHalf.cpu] : [] });
+      // The service's own SQL at the service's rate, without the service: the share of the tail
+      // that PostgreSQL and the disk give that SQL on their own.
+      if (SQL_BASELINE && target.name === 'lww') {
+        const sqlName = `pgbench: the service's lww SQL, at ${rate}/s`;
+        try {
+          const sqlHalf = await pgbenchSlice(sqlName, serviceSqlScript(stateBytes, envelopeBytes), SECONDS, rate);
+          const sqlLatencies = sqlHalf.result.latencies ?? new Float64Array();
+          phases.push({ name: sqlName, writesPerSecond: sqlHalf.result.tps, p50: percentile(sqlLatencies, 50), p99: percentile(sqlLatencies, 99), cpu: sqlHalf.cpu ? [sqlHalf.cpu] : [] });
+        } catch (error) {
+          log(`the service-SQL baseline failed (the store's schema may have changed): ${(error as Error).message}`);
+        }
+      }
       if (AUTOCANNON_RATE) {
         const acName = `service ${target.name}, autocannon overallRate ${rate}/s`;
         const ac = await serviceSlice(acName, () => autocannonRate({ baseUrls: region.baseUrls, target, nextKey, connections: CONNECTIONS, seconds: SECONDS, overallRate: rate }));
@@ -463,10 +516,20 @@ async function main(): Promise<void> {
         `- ${t.name}: ratio ${ratio.toFixed(2)} ${ratio >= 0.3 ? 'meets' : 'misses'} the target ≥ 0.30; p99 ${fmt(p99, 2)} ms at half rate ${p99 < 25 ? 'meets' : 'misses'} the target < 25 ms (pgbench's own p99 at half its rate: ${fmt(baselineHalf.get(t.name)?.p99, 2)} ms).`,
       );
     }
+    out.push('\nWhere the slowest 1% at half rate sit (100 ms windows of the schedule; a few windows holding most of them are stalls that hit every write in flight):\n');
+    for (const t of WORKLOADS) {
+      const h = half.get(t.name)!;
+      const tail = h.tail;
+      if (!tail) continue;
+      const iowait = halfIowait.get(t.name);
+      out.push(
+        `- ${t.name}: the ${Math.ceil(h.ok / 100)} writes ≥ ${fmt(tail.threshold, 1)} ms fall in ${tail.windows} windows; the worst ${tail.worst.map((w) => `at ${w.atSeconds.toFixed(1)} s (${w.writes} writes, up to ${fmt(w.maxMs, 0)} ms)`).join(', ')}; ${(tail.waitShare * 100).toFixed(0)}% of their time waiting for a free connection${iowait === undefined ? '' : `; the machine's cores waited ${iowait.toFixed(2)} s for disk I/O during the phase`}.`,
+      );
+    }
     out.push('\nWhere the CPU goes (cores = CPU seconds per second; PostgreSQL = the backends serving the phase, not its background writers):\n');
     out.push(
       table(
-        ['phase', 'writes/s', 'p50 ms', 'p99 ms', 'service (Node)', 'PostgreSQL backends', 'load generator', 'rest of the machine', 'CPU ms per write: Node / PostgreSQL'],
+        ['phase', 'writes/s', 'p50 ms', 'p99 ms', 'service (Node)', 'PostgreSQL backends', 'load generator', 'rest of the machine', 'CPU ms per write: Node / PostgreSQL', 'WAL bytes per write', 'writes per WAL flush'],
         phases.map((p) => {
           const c = cores(p.cpu);
           return [
@@ -479,6 +542,7 @@ async function main(): Promise<void> {
             fmt(c.loadGenerator, 2),
             fmt(c.rest, 2),
             `${perWriteMs(c.service, p.writesPerSecond)} / ${perWriteMs(c.postgres, p.writesPerSecond)}`,
+            ...walPerWrite(p),
           ];
         }),
       ),
