@@ -60,6 +60,13 @@ describe('WriteCache', () => {
     const state = cache.get('n', 'v')!.key!.state!;
     expect([...state]).toEqual([1, 2, 3]);
     expect(state.buffer.byteLength).toBeLessThan(1024);
+    // A small Buffer from Node's pool (as the driver parses a bytea): its `slice` is a view.
+    const pooled = Buffer.from('0a0b0c', 'hex');
+    expect(pooled.buffer.byteLength).toBeGreaterThan(1024);
+    cache.set(ns('n'), { namespace: 'n', key: 'p', state: pooled, maxHlc: 1n });
+    const copied = cache.get('n', 'p')!.key!.state!;
+    expect([...copied]).toEqual([10, 11, 12]);
+    expect(copied.buffer.byteLength).toBeLessThan(1024);
     const exact = new Uint8Array([4, 5, 6]);
     cache.set(ns('n'), { namespace: 'n', key: 'w', state: exact, maxHlc: 1n });
     expect(cache.get('n', 'w')!.key!.state).toBe(exact);

@@ -58,9 +58,10 @@ export class WriteCache {
     const held = this.#entries.get(id);
     if (held !== undefined && held.key.maxHlc > stored.maxHlc) return;
     // A state that is a view of a larger buffer (a consumed Kafka message, a driver's read
-    // buffer, an encoder's spare capacity) is copied: the cache keeps alive only what it counts.
+    // buffer, Node's Buffer pool, an encoder's spare capacity) is copied: the cache keeps alive
+    // only what it counts. `new Uint8Array(view)` copies; a Buffer's own `slice` would not.
     const state = stored.state;
-    const key = state !== undefined && state.buffer.byteLength > 2 * state.byteLength + 64 ? { ...stored, state: state.slice() } : stored;
+    const key = state !== undefined && state.buffer.byteLength > 2 * state.byteLength + 64 ? { ...stored, state: new Uint8Array(state) } : stored;
     const bytes = (key.state?.byteLength ?? 0) + id.length * 2 + ENTRY_OVERHEAD_BYTES;
     if (bytes > this.#limitBytes) {
       this.delete(namespace.name, key.key);
