@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { arrayLiteral } from './replication-store.ts';
+import { arrayLiteral } from './array-literal.ts';
 
 /** node-postgres's own conversion of a parameter value (what it sends for a JS array). */
 const { prepareValue } = createRequire(import.meta.url)('pg/lib/utils') as { prepareValue: (value: unknown) => unknown };

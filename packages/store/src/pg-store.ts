@@ -14,6 +14,7 @@
  */
 import pg from 'pg';
 import { classifyPgError, StoreError, StoreErrorCode } from './store-error.ts';
+import { arrayLiteral } from './array-literal.ts';
 import { migrate } from './migrations.ts';
 import { ReplicationReads } from './replication-store.ts';
 
@@ -493,7 +494,10 @@ export class PgStore {
     return this.#read(async () => {
       const { rows } = await this.pool.query<SnapshotDbRow & { n: bigint; outbox_id: bigint | null }>({
         ...SQL.updateManyIfUnchanged,
-        values: [cols.namespace, cols.key, cols.policy, cols.messageKey, cols.stateAt, cols.stateLength, cols.expectedAt, cols.expectedLength, cols.envelopeAt, cols.envelopeLength, cols.maxHlc, cols.expectedHlc, Buffer.concat(blob)],
+        values: [
+          ...[cols.namespace, cols.key, cols.policy, cols.messageKey, cols.stateAt, cols.stateLength, cols.expectedAt, cols.expectedLength, cols.envelopeAt, cols.envelopeLength, cols.maxHlc, cols.expectedHlc].map((column: readonly (string | number)[]) => arrayLiteral(column, (v) => v)),
+          Buffer.concat(blob),
+        ],
       });
       const out: (ConditionalWriteResult | undefined)[] = writes.map(() => undefined);
       for (const r of rows) {

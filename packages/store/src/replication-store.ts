@@ -13,6 +13,7 @@
  */
 import type pg from 'pg';
 import type { NamespaceRow } from './pg-store.ts';
+import { arrayLiteral } from './array-literal.ts';
 import { classifyPgError, StoreError, StoreErrorCode } from './store-error.ts';
 
 /** How far an origin is applied: every sequence up to `contiguous` (its outbox id `contiguousOutboxId`). */
@@ -111,27 +112,6 @@ export interface OutboxRow {
 
 const bytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 const buffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-
-/**
- * The PostgreSQL array literal node-postgres sends for an array of these values (each element
- * quoted, `\` and `"` escaped), built without its two regular-expression replacements per
- * element and with a run of equal elements (a batch's namespace) quoted once: the apply sends
- * every key of a transaction this way three or four times.
- */
-export function arrayLiteral<T>(items: readonly T[], element: (item: T) => string | number | bigint): string {
-  const parts: string[] = new Array<string>(items.length);
-  let previous: string | undefined;
-  let quoted = '';
-  for (let i = 0; i < items.length; i++) {
-    const text = String(element(items[i]!));
-    if (text !== previous) {
-      quoted = /["\\]/.test(text) ? `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"` : `"${text}"`;
-      previous = text;
-    }
-    parts[i] = quoted;
-  }
-  return `{${parts.join(',')}}`;
-}
 
 interface AppliedDbRow {
   origin: string;
