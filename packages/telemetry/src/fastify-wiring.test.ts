@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { SpanKind } from '@opentelemetry/api';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loggerOptions } from './logger-options.ts';
+import { loggerOptions, requestLoggerFactory } from './logger-options.ts';
 import { SpanAttribute, SpanName } from './span-names.ts';
 import { withSpan } from './spans.ts';
 import { startTelemetry, type Telemetry } from './start-telemetry.ts';
@@ -25,7 +25,7 @@ beforeEach(async () => {
       done();
     },
   });
-  app = Fastify({ logger: { ...loggerOptions({ level: 'info', serviceName: 'meridian-region', region: 'eu' }), stream } });
+  app = Fastify({ logger: { ...loggerOptions({ level: 'info', serviceName: 'meridian-region', region: 'eu' }), stream }, childLoggerFactory: requestLoggerFactory });
   app.put<{ Params: { ns: string; key: string } }>('/v1/ns/:ns/keys/:key', async (request) =>
     withSpan(SpanName.write, { [SpanAttribute.namespace]: request.params.ns, [SpanAttribute.key]: request.params.key }, async () => {
       request.log.info(
@@ -36,6 +36,10 @@ beforeEach(async () => {
       return { traceparent: currentTraceparent() };
     }),
   );
+  app.get('/child', (request) => {
+    request.log.child({ step: 'inner' }).info('from a child');
+    return {};
+  });
   app.get('/health/live', () => ({ ok: true }));
   app.get('/metrics', async (_request, reply) => reply.type(telemetry.metricsContentType).send(await telemetry.metricsText()));
   await app.ready();
@@ -80,6 +84,20 @@ describe('fastify 5 with @meridian/telemetry', () => {
     expect(line).toMatchObject({ trace_id: INCOMING_TRACE, span_id: write.spanContext().spanId, trace_flags: '01', service: 'meridian-region', region: 'eu', level: 30 });
     app.log.info('outside');
     expect(lines.find((l) => l['msg'] === 'outside')).not.toHaveProperty('trace_id');
+  });
+
+  it('writes the request id on a request’s lines and on its child loggers’, and none on the app’s', async () => {
+    await app.inject({ method: 'PUT', url: '/v1/ns/carts/keys/k1', payload: {} });
+    await app.inject({ method: 'GET', url: '/child' });
+    const writing = lines.find((l) => l['msg'] === 'writing')!;
+    const child = lines.find((l) => l['msg'] === 'from a child')!;
+    expect(writing['reqId']).toMatch(/^req-/);
+    expect(child).toMatchObject({ step: 'inner', reqId: expect.stringMatching(/^req-/) as unknown });
+    expect(child['reqId']).not.toBe(writing['reqId']);
+    // fastify's own "request completed" line of the same request carries the same id.
+    expect(lines.filter((l) => l['reqId'] === writing['reqId']).map((l) => l['msg'])).toContain('request completed');
+    app.log.info('outside');
+    expect(lines.find((l) => l['msg'] === 'outside')).not.toHaveProperty('reqId');
   });
 
   it('redacts secrets from log lines and keeps what is not secret', async () => {

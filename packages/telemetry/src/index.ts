@@ -41,6 +41,7 @@ export {
 export { PrometheusPullReader, PROMETHEUS_CONTENT_TYPE } from './prometheus-reader.ts';
 export {
   loggerOptions,
+  requestLoggerFactory,
   traceFields,
   redactUrlPassword,
   LogLevel,

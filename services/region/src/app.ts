@@ -9,6 +9,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { StoreError, StoreErrorCode, type PgStore, type NamespaceRow } from '@meridian/store';
+import { requestLoggerFactory } from '@meridian/telemetry';
 import { MeridianError, errorBody, type ErrorCode } from './errors.ts';
 import type { KeyService } from './key-service.ts';
 import { runChecks, type HealthCheck } from './health.ts';
@@ -85,6 +86,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     ...(isInstance ? { loggerInstance: deps.logger as FastifyBaseLogger } : { logger: (deps.logger as FastifyServerOptions['logger']) ?? false }),
     bodyLimit: deps.bodyLimitBytes,
+    // Each request's logger carries its reqId without a pino child's per-request redaction pass.
+    childLoggerFactory: requestLoggerFactory,
     // Unknown fields are refused, not silently dropped (fastify's default strips them).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
