@@ -16,11 +16,11 @@
  *   region needs a reseed, never a silent reset.
  * - A newer schema version pauses the link instead of being dead-lettered.
  */
-import { logLevel, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage } from 'kafkajs';
+import { logLevel, type Consumer, type EachBatchPayload, type Kafka } from 'kafkajs';
 import type { HybridLogicalClock } from '@meridian/causality';
 import { updatesTopic } from '@meridian/protocol';
 import type { PgStore } from '@meridian/store';
-import { BatchApplier, decode, type BatchResult, type Decoded, type PartitionBatch, type ReplicatorHooks } from './batch-applier.ts';
+import { BatchApplier, decode, type BatchResult, type PartitionBatch, type ReplicatorHooks } from './batch-applier.ts';
 import { GroupCommitQueue } from './group-commit.ts';
 import { createKafka } from './kafka-client.ts';
 import { nextLinkState, type LinkEvent, type LinkState } from './link-state.ts';
@@ -207,51 +207,38 @@ export class PeerReplicator {
     await this.#claiming;
     const epoch = this.#epochs.get(batch.partition);
     if (epoch === undefined || this.#state === 'paused' || this.#state === 'failed' || !payload.isRunning() || payload.isStale()) return;
+    const decoded = batch.messages.map((m) => decode(m));
+    const tooNew = decoded.findIndex((d) => d.tooNew);
+    const applicable = tooNew >= 0 ? decoded.slice(0, tooNew) : decoded;
     // A large batch (a catch-up: kafkajs hands over a partition's whole backlog) goes in chunks,
     // one after the other, so that each transaction takes a slice of every partition instead of
     // a few partitions whole: the origin's sequences then apply roughly in order, the applied
     // vector's `beyond` set (loaded and saved with every transaction) stays small, and the
-    // contiguous prefix moves all along. Each chunk is decoded just before it is submitted, and
-    // the next one while its transaction runs (in slices, between that transaction's round
-    // trips): decoding is pure, so only the time it takes moves; what is submitted, in which
-    // order, and when, is as before — the next chunk only after this one committed.
-    const messages = batch.messages;
-    let chunk = decodeRange(messages, 0, this.#chunk);
-    for (let start = 0; ; start += this.#chunk) {
-      const tooNew = chunk.at(-1)?.tooNew ? chunk.at(-1) : undefined;
-      const applicable = tooNew ? chunk.slice(0, -1) : chunk;
-      const more = !tooNew && start + this.#chunk < messages.length;
-      if (applicable.length > 0) {
+    // contiguous prefix moves all along.
+    for (let start = 0; start < applicable.length; start += this.#chunk) {
+      const chunk = applicable.slice(start, start + this.#chunk);
+      let result: BatchResult;
+      try {
         // Waits for the transaction that takes this chunk together with the other partitions' waiting ones.
-        const submitted = this.#queue.submit({ partition: batch.partition, epoch, messages: applicable });
-        submitted.catch(() => undefined); // awaited below; decoding the next chunk must not leave a rejection unhandled meanwhile
-        const next = more ? decodeRangeSliced(messages, start + this.#chunk, start + 2 * this.#chunk) : undefined;
-        let result: BatchResult;
-        try {
-          result = await submitted;
-        } catch (error) {
-          this.#o.log.error({ err: error, peer: this.peer, partition: batch.partition }, 'replication: applying a batch failed; it will be retried');
-          throw error; // kafkajs retries the batch; nothing of this chunk's transaction was stored (earlier chunks' offsets were)
-        }
-        if (result === 'fenced') {
-          this.#o.log.warn({ peer: this.peer, partition: batch.partition }, 'replication: partition claimed by a newer consumer; dropping the batch');
-          if (this.#epochs.get(batch.partition) === epoch) this.#epochs.delete(batch.partition);
-          return;
-        }
-        // Tell kafkajs where to fetch next. These are not the offsets that count (PostgreSQL's are);
-        // without them kafkajs would fetch from the seek position again and again.
-        payload.resolveOffset(applicable.at(-1)!.message.offset);
-        if (next) {
-          await payload.heartbeat();
-          chunk = await next;
-          continue;
-        }
+        result = await this.#queue.submit({ partition: batch.partition, epoch, messages: chunk });
+      } catch (error) {
+        this.#o.log.error({ err: error, peer: this.peer, partition: batch.partition }, 'replication: applying a batch failed; it will be retried');
+        throw error; // kafkajs retries the batch; nothing of this chunk's transaction was stored (earlier chunks' offsets were)
       }
-      if (tooNew) {
-        this.signal('schema-too-new', tooNew.poison?.reason ?? 'a newer schema version arrived: upgrade this region');
-        this.#consumer?.pause([{ topic: this.#topic, partitions: [batch.partition] }]);
+      if (result === 'fenced') {
+        this.#o.log.warn({ peer: this.peer, partition: batch.partition }, 'replication: partition claimed by a newer consumer; dropping the batch');
+        if (this.#epochs.get(batch.partition) === epoch) this.#epochs.delete(batch.partition);
+        return;
       }
-      break;
+      // Tell kafkajs where to fetch next. These are not the offsets that count (PostgreSQL's are);
+      // without them kafkajs would fetch from the seek position again and again.
+      payload.resolveOffset(chunk.at(-1)!.message.offset);
+      if (start + this.#chunk < applicable.length) await payload.heartbeat();
+    }
+    if (tooNew >= 0) {
+      const d = decoded[tooNew]!;
+      this.signal('schema-too-new', d.poison?.reason ?? 'a newer schema version arrived: upgrade this region');
+      this.#consumer?.pause([{ topic: this.#topic, partitions: [batch.partition] }]);
     }
     await payload.heartbeat();
   }
@@ -260,30 +247,4 @@ export class PeerReplicator {
   redrive(id: bigint, mode: 'retry' | 'discard'): Promise<{ applied: number; released: boolean }> {
     return this.#applier.redrive(id, mode);
   }
-}
-
-/** Messages `from` to `to` (exclusive) decoded, ending early at one too new to read (included, last). */
-function decodeRange(messages: readonly KafkaMessage[], from: number, to: number): Decoded[] {
-  const out: Decoded[] = [];
-  for (let i = from; i < Math.min(to, messages.length); i++) {
-    const d = decode(messages[i]!);
-    out.push(d);
-    if (d.tooNew) break;
-  }
-  return out;
-}
-
-/** Messages decoded per turn of the event loop by `decodeRangeSliced`. */
-const DECODE_SLICE = 64;
-
-/** `decodeRange`, a slice per turn of the event loop, starting on the next turn (the running transaction's I/O goes in between). */
-async function decodeRangeSliced(messages: readonly KafkaMessage[], from: number, to: number): Promise<Decoded[]> {
-  const out: Decoded[] = [];
-  for (let s = from; s < Math.min(to, messages.length); s += DECODE_SLICE) {
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    const slice = decodeRange(messages, s, Math.min(to, s + DECODE_SLICE));
-    out.push(...slice);
-    if (slice.at(-1)?.tooNew) break;
-  }
-  return out;
 }
