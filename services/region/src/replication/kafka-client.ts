@@ -19,7 +19,12 @@ import { Kafka, type ISocketFactory, type KafkaConfig } from 'kafkajs';
 /** kafkajs's default keep-alive delay for its sockets. */
 const KEEP_ALIVE_MS = 60_000;
 
-/** Whole size-prefixed frames (an int32 size, then that many bytes) out of a stream's chunks. */
+/**
+ * Whole size-prefixed frames (an int32 size, then that many bytes) out of a stream's chunks.
+ * The frames come out as the chunks they arrived in (the last one cut at the frame's end), never
+ * joined: kafkajs joins a response's chunks itself, so a copy here would be a second copy of
+ * every response that spans chunks (a catch-up's fetch responses are megabytes).
+ */
 export class ResponseFramer {
   #chunks: Buffer[] = [];
   #buffered = 0;
@@ -31,29 +36,64 @@ export class ResponseFramer {
     return this.#buffered;
   }
 
-  /** Takes a chunk; returns the complete frames received so far (in one buffer), or undefined when none is complete. */
-  push(chunk: Buffer): Buffer | undefined {
+  /**
+   * Takes a chunk; returns the bytes of the complete frames received so far (as the chunks
+   * they came in, in order: their concatenation is the frames), or undefined when none is complete.
+   */
+  push(chunk: Buffer): Buffer[] | undefined {
+    if (chunk.length === 0) return undefined;
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     if (this.#buffered < this.#needed) return undefined;
-    const buffer = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#buffered);
     let end = 0;
-    while (end + 4 <= buffer.length) {
-      const size = buffer.readInt32BE(end);
+    while (end + 4 <= this.#buffered) {
+      const size = this.#int32At(end);
       if (size < 0) {
         // Not Kafka framing: pass everything on as it came, and let the client fail on it.
+        const all = this.#chunks;
         this.#reset();
-        return buffer;
+        return all;
       }
-      if (end + 4 + size > buffer.length) break;
+      if (end + 4 + size > this.#buffered) break;
       end += 4 + size;
     }
-    const rest = buffer.subarray(end);
-    this.#chunks = rest.length > 0 ? [rest] : [];
-    this.#buffered = rest.length;
-    this.#needed = rest.length >= 4 ? 4 + rest.readInt32BE(0) : 4;
-    if (end === 0) return undefined;
-    return end === buffer.length ? buffer : buffer.subarray(0, end); // the common case, whole frames only: no copy, no view
+    const out: Buffer[] = [];
+    if (end > 0) {
+      let taken = 0;
+      while (taken < end) {
+        const c = this.#chunks.shift()!;
+        if (taken + c.length <= end) {
+          out.push(c);
+          taken += c.length;
+        } else {
+          out.push(c.subarray(0, end - taken));
+          this.#chunks.unshift(c.subarray(end - taken));
+          taken = end;
+        }
+      }
+      this.#buffered -= end;
+    }
+    this.#needed = this.#buffered >= 4 ? 4 + this.#int32At(0) : 4;
+    return out.length > 0 ? out : undefined;
+  }
+
+  /** The big-endian int32 at `position` of the held bytes (which may span chunks). */
+  #int32At(position: number): number {
+    let at = position;
+    for (let i = 0; i < this.#chunks.length; i++) {
+      const c = this.#chunks[i]!;
+      if (at >= c.length) {
+        at -= c.length;
+        continue;
+      }
+      if (at + 4 <= c.length) return c.readInt32BE(at);
+      // The four bytes span chunks (rare): gather them.
+      const four = Buffer.alloc(4);
+      let filled = 0;
+      for (let j = i; filled < 4; j++, at = 0) filled += this.#chunks[j]!.copy(four, filled, at, Math.min(this.#chunks[j]!.length, at + 4 - filled));
+      return four.readInt32BE(0);
+    }
+    throw new Error('int32 beyond the held bytes');
   }
 
   #reset(): void {
@@ -70,7 +110,9 @@ export function deliverWholeResponses<S extends Socket>(socket: S): S {
   socket.emit = ((event: string | symbol, ...args: unknown[]): boolean => {
     if (event !== 'data') return emit(event, ...args);
     const whole = framer.push(args[0] as Buffer);
-    return whole === undefined || emit('data', whole);
+    let listened = true;
+    for (const b of whole ?? []) listened = emit('data', b);
+    return listened;
   }) as S['emit'];
   return socket;
 }
