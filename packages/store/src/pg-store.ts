@@ -318,7 +318,11 @@ export class PgStore {
       max: options.poolSize ?? 10,
       application_name: options.applicationName ?? 'meridian',
       connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000,
-      idleTimeoutMillis: 30_000,
+      // Connections stay open once made (the pool is small and bounded): closing idle ones made
+      // the first burst after a quiet spell pay for new backends (a fork, a cold catalog cache,
+      // every prepared statement parsed again), a latency spike the write benchmark showed at
+      // the start of its phases. A connection the server closes is dropped on its error.
+      idleTimeoutMillis: 0,
     });
     // Without a listener, an idle client's error (server restart) would crash the process.
     pool.on('error', (error) => options.onIdleError?.(error));

@@ -67,6 +67,8 @@ export interface KeyServiceOptions {
   readonly cache?: WriteCache;
   /** Group-committed statements of writes in flight at once (their connections come from the store's pool); 1 if absent. */
   readonly writeConcurrency?: number;
+  /** A second statement starts beside a running one only once this many writes wait (group-commit.ts `overlapAt`); 1 if absent. */
+  readonly writeOverlapAt?: number;
   readonly now?: () => number;
   /** Called after each committed write (metrics). */
   readonly onWrite?: (namespace: string, policy: Policy, seconds: number) => void;
@@ -104,6 +106,7 @@ export class KeyService {
       // A batch holds each key once (compareAndWriteMany's rule); a key's writes go in order.
       lane: (w) => w.messageKey,
       concurrency: options.writeConcurrency ?? 1,
+      overlapAt: options.writeOverlapAt ?? 1,
     });
     this.actor = actorId(options.region, options.epoch);
     this.#clock = new HybridLogicalClock({ now: options.now ?? Date.now, maxDriftMs: options.maxClockDriftMs });

@@ -100,13 +100,14 @@ describe('group commit queue', () => {
     );
   });
 
-  it('with concurrency c: at most c groups run at once, a lane is never in two running groups, each lane keeps its order', async () => {
+  it('with concurrency c (and any overlapAt): at most c groups run at once, a lane is never in two running groups, each lane keeps its order, every item settles', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.record({ lane: fc.integer({ min: 0, max: 5 }), pauseAfter: fc.boolean() }), { minLength: 1, maxLength: 40 }),
         fc.integer({ min: 1, max: 4 }),
         fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 10 }),
-        async (specs, concurrency, delays) => {
+        fc.integer({ min: 1, max: 5 }),
+        async (specs, concurrency, delays, overlapAt) => {
           let running = 0;
           let peak = 0;
           const busy = new Set<number>();
@@ -131,6 +132,7 @@ describe('group commit queue', () => {
             maxWeight: 3,
             lane: (i) => i.lane,
             concurrency,
+            overlapAt,
           });
           const promises: Promise<number>[] = [];
           for (const [id, spec] of specs.entries()) {
@@ -148,6 +150,43 @@ describe('group commit queue', () => {
       ),
       { numRuns: 200 },
     );
+  });
+
+  it('with overlapAt n, a second group starts only once n items wait; fewer go together when the first ends', async () => {
+    const releases: (() => void)[] = [];
+    const groups: number[][] = [];
+    const queue = new GroupCommitQueue<Item, number>({
+      run: async (items) => {
+        groups.push(items.map((i) => i.id));
+        await new Promise<void>((r) => releases.push(r));
+        return items.map((i) => i.id);
+      },
+      weight: () => 1,
+      maxWeight: 10,
+      lane: (i) => i.lane,
+      concurrency: 2,
+      overlapAt: 3,
+    });
+    const answers = [queue.submit({ id: 1, lane: 1, weight: 1 })];
+    await tick();
+    answers.push(queue.submit({ id: 2, lane: 2, weight: 1 }), queue.submit({ id: 3, lane: 3, weight: 1 }));
+    await tick();
+    expect(groups).toEqual([[1]]);
+    answers.push(queue.submit({ id: 4, lane: 4, weight: 1 }));
+    await tick();
+    expect(groups).toEqual([[1], [2, 3, 4]]);
+    // Group [1] ends while [2, 3, 4] runs: the two waiting items stay below 3 and wait for it.
+    answers.push(queue.submit({ id: 5, lane: 5, weight: 1 }), queue.submit({ id: 6, lane: 6, weight: 1 }));
+    releases[0]!();
+    expect(await answers[0]).toBe(1);
+    await tick();
+    expect(groups).toEqual([[1], [2, 3, 4]]);
+    releases[1]!();
+    await Promise.all(answers.slice(1, 4));
+    await tick();
+    expect(groups).toEqual([[1], [2, 3, 4], [5, 6]]);
+    releases[2]!();
+    expect(await Promise.all(answers)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
   it('with concurrency, a second group starts while the first still runs', async () => {

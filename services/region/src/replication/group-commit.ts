@@ -9,8 +9,8 @@
  * The drain starts on the next macrotask, so items submitted in the same tick (kafkajs hands the
  * partitions' batches of one fetch to its workers synchronously) share the first group; items
  * arriving while a group runs form the next one. With `concurrency` above 1 (the write path:
- * one group per free connection), that many groups run at once, and an item whose lane is in a
- * running group waits for it. No I/O here.
+ * one group per free connection), that many groups run at once (once `overlapAt` items wait),
+ * and an item whose lane is in a running group waits for it. No I/O here.
  */
 
 export interface GroupCommitOptions<T, R> {
@@ -23,6 +23,13 @@ export interface GroupCommitOptions<T, R> {
   readonly lane: (item: T) => string | number;
   /** Groups running at once (1 if absent). */
   readonly concurrency?: number;
+  /**
+   * A group starts beside running ones only once at least this many items wait (1 if absent).
+   * Below it, waiting items go together in the next group when a running one ends: a light
+   * load then shares statements and commits instead of each item taking its own, and the extra
+   * groups of `concurrency` are left for a queue that needs them.
+   */
+  readonly overlapAt?: number;
 }
 
 interface Pending<T, R> {
@@ -34,6 +41,7 @@ interface Pending<T, R> {
 export class GroupCommitQueue<T, R> {
   readonly #o: GroupCommitOptions<T, R>;
   readonly #concurrency: number;
+  readonly #overlapAt: number;
   #pending: Pending<T, R>[] = [];
   /** Lanes with an item in a running group. */
   readonly #busy = new Set<string | number>();
@@ -43,6 +51,12 @@ export class GroupCommitQueue<T, R> {
   constructor(options: GroupCommitOptions<T, R>) {
     this.#o = options;
     this.#concurrency = Math.max(1, options.concurrency ?? 1);
+    this.#overlapAt = Math.max(1, options.overlapAt ?? 1);
+  }
+
+  /** Whether another group may start now: there is room, and either nothing runs or enough waits. */
+  #mayStart(): boolean {
+    return this.#running < this.#concurrency && this.#pending.length > 0 && (this.#running === 0 || this.#pending.length >= this.#overlapAt);
   }
 
   /** Items waiting for a group (not those of the groups running now). */
@@ -53,7 +67,7 @@ export class GroupCommitQueue<T, R> {
   submit(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.#pending.push({ item, resolve, reject });
-      if (!this.#scheduled && this.#running < this.#concurrency) {
+      if (!this.#scheduled && this.#mayStart()) {
         this.#scheduled = true;
         setImmediate(() => {
           this.#scheduled = false;
@@ -88,7 +102,7 @@ export class GroupCommitQueue<T, R> {
 
   /** Starts groups while there is room and something to run. */
   #start(): void {
-    while (this.#running < this.#concurrency && this.#pending.length > 0) {
+    while (this.#mayStart()) {
       const group = this.#take();
       if (group.length === 0) return;
       this.#running++;
