@@ -44,6 +44,16 @@ describe('startRegionProcess', () => {
     expect((await call('PUT', `${region.url}/v1/namespaces/launch`, { policy: 'lww' })).status).toBe(201);
     expect((await call('PUT', `${region.url}/v1/ns/launch/keys/k1`, { value: { n: 1 } })).status).toBe(200);
     expect(await call('GET', `${region.url}/v1/ns/launch/keys/k1`)).toMatchObject({ status: 200, json: { value: { n: 1 } } });
+    // A key's second write is planned from the snapshot its first one cached; /metrics says so.
+    expect((await call('PUT', `${region.url}/v1/ns/launch/keys/k0`, { value: 1 })).status).toBe(200);
+    expect((await call('PUT', `${region.url}/v1/ns/launch/keys/k0`, { value: 2 })).status).toBe(200);
+    const metrics = await (await fetch(`${region.url}/metrics`)).text();
+    const value = (series: string): number => Number(new RegExp(`^${series} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    expect(value('meridian_writes_total\\{namespace="launch",policy="lww"\\}')).toBe(3);
+    expect(value('meridian_write_cache_hits_total')).toBeGreaterThanOrEqual(1);
+    expect(value('meridian_write_cache_entries')).toBe(2);
+    expect(value('meridian_write_cache_bytes')).toBeGreaterThan(0);
+    expect(value('meridian_write_cache_misses_total')).toBeGreaterThanOrEqual(0);
     // Its output goes to the log file, where a failing scenario can read it.
     expect(readFileSync(region.logFile, 'utf8')).toContain('"region":"eu"');
   });

@@ -32,6 +32,7 @@ export {
   WRITE_DURATION_BUCKETS,
   type MeridianMetrics,
   type PeerLag,
+  type WriteCacheStats,
   type NamespaceLabels,
   type OriginLabels,
   type DeadLetterLabels,

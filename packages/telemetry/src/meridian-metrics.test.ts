@@ -42,6 +42,7 @@ describe('Meridian metrics in Prometheus text', () => {
       { peer: 'us', seconds: 1.5, sequence: 42 },
       { peer: 'ap', seconds: 0, sequence: 0 },
     ]);
+    m.observeWriteCache(() => ({ entries: 3, bytes: 1200, hits: 40, misses: 5 }));
 
     const text = await reader.collectText();
     expect(Object.fromEntries(types(text))).toEqual({
@@ -55,6 +56,10 @@ describe('Meridian metrics in Prometheus text', () => {
       [MetricName.outboxBacklog]: 'gauge',
       [MetricName.replicationLagSeconds]: 'gauge',
       [MetricName.replicationLagSequence]: 'gauge',
+      [MetricName.writeCacheEntries]: 'gauge',
+      [MetricName.writeCacheBytes]: 'gauge',
+      [MetricName.writeCacheHits]: 'counter',
+      [MetricName.writeCacheMisses]: 'counter',
     });
     expect(sample(text, 'meridian_writes_total{namespace="carts",policy="mv"}')).toBe(3);
     expect(sample(text, 'meridian_writes_total{namespace="likes",policy="counter"}')).toBe(1);
@@ -66,6 +71,10 @@ describe('Meridian metrics in Prometheus text', () => {
     expect(sample(text, 'meridian_replication_lag_seconds{peer="us"}')).toBe(1.5);
     expect(sample(text, 'meridian_replication_lag_sequence{peer="us"}')).toBe(42);
     expect(sample(text, 'meridian_replication_lag_sequence{peer="ap"}')).toBe(0);
+    expect(sample(text, 'meridian_write_cache_entries')).toBe(3);
+    expect(sample(text, 'meridian_write_cache_bytes')).toBe(1200);
+    expect(sample(text, 'meridian_write_cache_hits_total')).toBe(40);
+    expect(sample(text, 'meridian_write_cache_misses_total')).toBe(5);
     expect(sample(text, 'meridian_write_duration_seconds_count{policy="mv"}')).toBe(2);
     expect(sample(text, 'meridian_write_duration_seconds_sum{policy="mv"}')).toBeCloseTo(0.204, 9);
     expect(sample(text, 'meridian_write_duration_seconds_bucket{policy="mv",le="0.001"}')).toBe(0);

@@ -9,7 +9,7 @@
  * backlog or lag when `/metrics` is scraped, so a stalled component shows what is true now,
  * not the last number it managed to push before it stalled.
  */
-import { type Counter, type Histogram, type Meter, type ObservableGauge, type BatchObservableCallback } from '@opentelemetry/api';
+import { type Counter, type Histogram, type Meter, type ObservableCounter, type ObservableGauge, type BatchObservableCallback } from '@opentelemetry/api';
 
 export const MetricName = {
   writes: 'meridian_writes_total',
@@ -21,6 +21,10 @@ export const MetricName = {
   replicationLagSeconds: 'meridian_replication_lag_seconds',
   replicationLagSequence: 'meridian_replication_lag_sequence',
   writeDuration: 'meridian_write_duration_seconds',
+  writeCacheEntries: 'meridian_write_cache_entries',
+  writeCacheBytes: 'meridian_write_cache_bytes',
+  writeCacheHits: 'meridian_write_cache_hits_total',
+  writeCacheMisses: 'meridian_write_cache_misses_total',
 } as const;
 export type MetricName = (typeof MetricName)[keyof typeof MetricName];
 
@@ -35,6 +39,15 @@ export type OriginLabels = { origin: string };
 export type DeadLetterLabels = { origin: string; reason: string };
 export type PolicyLabels = { policy: string };
 export type PeerLabels = { peer: string };
+
+/** What the write path's snapshot cache holds and how often it answered, since the process started. */
+export interface WriteCacheStats {
+  readonly entries: number;
+  /** The bytes it charges for its entries (states, key strings, overhead), against MERIDIAN_WRITE_CACHE_MB. */
+  readonly bytes: number;
+  readonly hits: number;
+  readonly misses: number;
+}
 
 /** One peer's replication lag, as the replicator for that peer knows it. */
 export interface PeerLag {
@@ -68,6 +81,12 @@ export interface MeridianMetrics {
    * `meridian_replication_lag_sequence{peer}`, read at each collection. Returns an unregister function.
    */
   observeReplicationLag(read: () => Iterable<PeerLag> | Promise<Iterable<PeerLag>>): () => void;
+  /**
+   * Registers the source of `meridian_write_cache_entries`, `meridian_write_cache_bytes`,
+   * `meridian_write_cache_hits_total` and `meridian_write_cache_misses_total` (the write path's
+   * snapshot cache, decision 0004), read at each collection. Returns an unregister function.
+   */
+  observeWriteCache(read: () => WriteCacheStats): () => void;
 }
 
 /**
@@ -84,6 +103,18 @@ export function createMeridianMetrics(meter: Meter): MeridianMetrics {
   });
   const lagSequence: ObservableGauge<PeerLabels> = meter.createObservableGauge(MetricName.replicationLagSequence, {
     description: 'How far this region is behind a peer, in the peer’s origin sequence numbers.',
+  });
+  const cacheEntries: ObservableGauge = meter.createObservableGauge(MetricName.writeCacheEntries, {
+    description: 'Keys whose snapshot the write path holds in this process.',
+  });
+  const cacheBytes: ObservableGauge = meter.createObservableGauge(MetricName.writeCacheBytes, {
+    description: 'Bytes the write path’s snapshot cache holds, as it counts them against its limit.',
+  });
+  const cacheHits: ObservableCounter = meter.createObservableCounter(MetricName.writeCacheHits, {
+    description: 'Writes planned from a cached snapshot instead of a read.',
+  });
+  const cacheMisses: ObservableCounter = meter.createObservableCounter(MetricName.writeCacheMisses, {
+    description: 'Writes of a key the snapshot cache did not hold.',
   });
   return {
     writes: meter.createCounter(MetricName.writes, { description: 'Writes accepted in this region.' }),
@@ -111,6 +142,18 @@ export function createMeridianMetrics(meter: Meter): MeridianMetrics {
         }
       };
       const observables = [lagSeconds, lagSequence];
+      meter.addBatchObservableCallback(callback, observables);
+      return () => meter.removeBatchObservableCallback(callback, observables);
+    },
+    observeWriteCache(read) {
+      const callback: BatchObservableCallback = (result) => {
+        const stats = read();
+        result.observe(cacheEntries, stats.entries);
+        result.observe(cacheBytes, stats.bytes);
+        result.observe(cacheHits, stats.hits);
+        result.observe(cacheMisses, stats.misses);
+      };
+      const observables = [cacheEntries, cacheBytes, cacheHits, cacheMisses];
       meter.addBatchObservableCallback(callback, observables);
       return () => meter.removeBatchObservableCallback(callback, observables);
     },

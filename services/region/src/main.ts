@@ -54,6 +54,7 @@ const region = await startRegion(config, {
     telemetry.metrics.writeDuration.record(seconds, { policy });
   },
 });
+metrics.observeWriteCache(() => region.cache.stats());
 if (region.replication) {
   const replication = region.replication;
   metrics.observeOutboxBacklog(() => region.store.replication.outboxBacklog());

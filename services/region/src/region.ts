@@ -42,6 +42,8 @@ export interface RegionService {
   readonly app: FastifyInstance;
   readonly store: PgStore;
   readonly keys: KeyService;
+  /** The write path's snapshot cache (its `stats()` feed /metrics). */
+  readonly cache: WriteCache;
   readonly epoch: number;
   readonly replication: Replication | undefined;
   close(): Promise<void>;
@@ -108,6 +110,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       app,
       store,
       keys,
+      cache,
       epoch: identity.epoch,
       replication,
       close: async () => {
