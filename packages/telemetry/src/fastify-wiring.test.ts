@@ -38,7 +38,8 @@ beforeEach(async () => {
   );
   app.get('/child', (request) => {
     request.log.child({ step: 'inner' }).info('from a child');
-    return {};
+    // The request's logger holds no pino bindings (requestLoggerFactory): reqId is the mixin's.
+    return { bindings: (request.log as unknown as { bindings(): Record<string, unknown> }).bindings() };
   });
   app.get('/health/live', () => ({ ok: true }));
   app.get('/metrics', async (_request, reply) => reply.type(telemetry.metricsContentType).send(await telemetry.metricsText()));
@@ -88,7 +89,8 @@ describe('fastify 5 with @meridian/telemetry', () => {
 
   it('writes the request id on a request’s lines and on its child loggers’, and none on the app’s', async () => {
     await app.inject({ method: 'PUT', url: '/v1/ns/carts/keys/k1', payload: {} });
-    await app.inject({ method: 'GET', url: '/child' });
+    const answer = await app.inject({ method: 'GET', url: '/child' });
+    expect(answer.json<{ bindings: Record<string, unknown> }>().bindings).not.toHaveProperty('reqId');
     const writing = lines.find((l) => l['msg'] === 'writing')!;
     const child = lines.find((l) => l['msg'] === 'from a child')!;
     expect(writing['reqId']).toMatch(/^req-/);

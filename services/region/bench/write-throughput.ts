@@ -32,8 +32,9 @@
  * see POOL) service pool = pgbench clients, BENCH_KEYS (10000), BENCH_SEED (1),
  * BENCH_REPLICAS (2) service processes, BENCH_SQL_BASELINE (1) and BENCH_AUTOCANNON_RATE (0): 1 runs that diagnostic phase,
  * BENCH_PGBENCH (pgbench's path, when neither `pg_config --bindir` nor PATH has it),
- * BENCH_SERVICE_NODE_OPTIONS (unset) Node flags for the service processes (e.g. `--cpu-prof
- * --cpu-prof-dir=…` or `--trace-gc`; their output goes to each process's log).
+ * BENCH_SERVICE_NODE_OPTIONS (unset) Node flags for the service processes, as NODE_OPTIONS
+ * allows them (e.g. `--cpu-prof --cpu-prof-dir=…`, or `--import=` of a probe module; their
+ * output goes to each process's log, which is then kept).
  * MERIDIAN_* variables reach the service (e.g. MERIDIAN_TRACE_SAMPLE_RATIO) and are printed.
  * Quick smoke: BENCH_SECONDS=2 BENCH_KEYS=1000 npm run bench -w @meridian/region.
  */

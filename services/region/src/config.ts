@@ -28,8 +28,9 @@ export interface RegionConfig {
   readonly topicPartitions: number;
   /** A peer link whose lag exceeds this is reported as lagging (never unready). */
   readonly lagBoundSeconds: number;
-  /** The relay's pause after a Kafka send that was not full (batching vs latency). */
+  /** Memory for the write path's snapshot cache, in MiB (0: off). */
   readonly writeCacheMb: number;
+  /** The relay's pause after a Kafka send that was not full (batching vs latency). */
   readonly relayLingerMs: number;
   readonly tracesExporter: 'otlp' | 'zipkin' | 'none';
   readonly tracesEndpoint: string | undefined;

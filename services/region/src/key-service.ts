@@ -224,7 +224,7 @@ export class KeyService {
       }
       if (result.saved) {
         span.setAttribute('meridian.outbox_id', result.outboxId.toString());
-        return { status: 200, body: planned.answer(result.outboxId), policy: ns.policy, stored: { namespace: ns, key: { namespace: name, key, state: planned.save.state, maxHlc: planned.save.hlc } } };
+        return { status: 200, body: planned.answer(result.outboxId), policy: ns.policy, stored: storedRow(ns, key, planned.save) };
       }
       span.setAttribute('meridian.write.lost_races', attempt);
       this.#cache.delete(name, key);
@@ -264,8 +264,7 @@ export class KeyService {
       }
       const body = planned.answer(position);
       if (meta.idempotencyKey !== undefined) await tx.recordIdempotentAnswer(meta.idempotencyKey, 200, body);
-      const stored = planned.save ? { namespace: ns, key: { namespace: name, key, state: planned.save.state, maxHlc: planned.save.hlc } } : undefined;
-      return { status: 200, body, policy: ns.policy, stored };
+      return { status: 200, body, policy: ns.policy, stored: planned.save ? storedRow(ns, key, planned.save) : undefined };
     });
   }
 
@@ -407,6 +406,11 @@ interface Written {
   readonly policy: Policy | undefined;
   /** What the key's row holds once the write committed (for the snapshot cache); undefined when it stored nothing. */
   readonly stored: { readonly namespace: NamespaceRow; readonly key: KeyRow } | undefined;
+}
+
+/** The key's row as a committed write left it (what the snapshot cache keeps). */
+function storedRow(ns: NamespaceRow, key: string, save: { readonly state: Uint8Array; readonly hlc: bigint }): NonNullable<Written['stored']> {
+  return { namespace: ns, key: { namespace: ns.name, key, state: save.state, maxHlc: save.hlc } };
 }
 
 /** Lost compare-and-writes before a write takes the row lock. */
