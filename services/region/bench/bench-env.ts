@@ -27,7 +27,8 @@ export function serviceNodeOptions(): Record<string, string> {
 /** How the report names the services' settings: "telemetry at its defaults", or what was changed. */
 export function describeSettings(settings: Readonly<Record<string, string>>): string {
   const changed = Object.entries(settings);
-  return `telemetry at its defaults${changed.length > 0 ? ` except ${changed.map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`;
+  const node = serviceNodeOptions()['NODE_OPTIONS'];
+  return `telemetry at its defaults${changed.length > 0 ? ` except ${changed.map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}${node ? `; service NODE_OPTIONS ${node}` : ''}`;
 }
 
 /** A progress line on stderr (stdout carries the report). */

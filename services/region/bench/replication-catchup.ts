@@ -61,7 +61,7 @@ import { percentile } from './load.ts';
 import { AppliedPoller, TopicTap, cpuSample, cpuUse, pacedWrites, writeAll, type AnsweredWrite, type CpuSample } from './replication-load.ts';
 import { NativeReplication, kafkaLatency, type KafkaLatency } from './replication-baselines.ts';
 
-import { cleanupStack, describeSettings, envInt, log, serviceSettings } from './bench-env.ts';
+import { cleanupStack, describeSettings, envInt, log, serviceNodeOptions, serviceSettings } from './bench-env.ts';
 
 const runFile = promisify(execFile);
 
@@ -159,6 +159,21 @@ function cpuCells(use: ReadonlyMap<string, number>): string {
   return [...use].sort(([, x], [, y]) => y - x).map(([group, cores]) => `${group} ${cores.toFixed(2)}`).join(', ');
 }
 
+interface StatementUse {
+  readonly query: string;
+  readonly calls: number;
+  readonly ms: number;
+}
+
+/** The statements of b's database since the last reset, by total execution time inside PostgreSQL. */
+async function statementsByTime(stats: pg.Client): Promise<StatementUse[]> {
+  const { rows } = await stats.query<{ query: string; calls: string; ms: number }>(
+    `SELECT query, calls, total_exec_time AS ms FROM pg_stat_statements
+     WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC`,
+  );
+  return rows.map((r) => ({ query: r.query.replace(/\s+/g, ' '), calls: Number(r.calls), ms: r.ms }));
+}
+
 interface LagPhase {
   readonly rate: number;
   readonly seconds: number;
@@ -176,6 +191,8 @@ interface LagPhase {
   /** b's apply transactions (one per partition batch) during the phase, and a's updates they applied. */
   readonly bBatches: number;
   readonly aUpdates: number;
+  /** b's statements during the phase (its writes, relay and apply, and this bench's polls), by time inside PostgreSQL. */
+  readonly statements: readonly StatementUse[];
   readonly writeLatency: LagFigures;
   readonly answeredPerSecond: number;
   readonly drainSeconds: number;
@@ -295,7 +312,8 @@ async function main(): Promise<void> {
     await createDatabase('bench_native_b', serverA.url);
 
     log('starting regions a and b');
-    const profileEnv: Record<string, string> = CPU_PROF_DIR ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${CPU_PROF_DIR}` } : {};
+    const nodeOptions = [serviceNodeOptions()['NODE_OPTIONS'], CPU_PROF_DIR ? `--cpu-prof --cpu-prof-dir=${CPU_PROF_DIR}` : undefined].filter((o) => o !== undefined).join(' ');
+    const profileEnv: Record<string, string> = nodeOptions ? { NODE_OPTIONS: nodeOptions } : {};
     const start = (region: string, peer: string): Promise<RegionProcess> =>
       startRegionProcess({
         region,
@@ -514,6 +532,7 @@ async function main(): Promise<void> {
         "SELECT sum(calls)::text AS calls FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query LIKE '%FROM meridian_offsets WHERE peer%FOR UPDATE%'",
       );
       const bBatches = Number(batchRows[0]?.calls ?? 0);
+      const statements = await statementsByTime(statsB);
       const ab = lags(writesA!.writes, A, pollers[B]!);
       const ba = lags(writesB!.writes, B, pollers[A]!);
       // Where the lag goes: the origin's relay stamps each outbox row when it has published it
@@ -551,6 +570,7 @@ async function main(): Promise<void> {
         kafka: figures(Float64Array.from(stages.kafka)),
         apply: figures(Float64Array.from(stages.apply)),
         bBatches,
+        statements,
         aUpdates: writesA!.writes.length,
         writeLatency: figures(Float64Array.from([...writesA!.writes, ...writesB!.writes].map((w) => w.latencyMs))),
         answeredPerSecond: (writesA!.writes.length + writesB!.writes.length) / 2 / Math.max(writesA!.seconds, writesB!.seconds),
@@ -640,6 +660,14 @@ async function main(): Promise<void> {
     out.push(
       `- CPU per replicated write (its region's write and relay, Kafka, the other region's apply; writes and drain): ${perWrite.total.toFixed(2)} ms at ${RATE}/s (${perWrite.parts}), ${perWriteLow.total.toFixed(2)} ms at ${low.rate}/s (${perWriteLow.parts}). Two regions at ${RATE}/s each need ${((perWrite.total * 2 * RATE) / 1000).toFixed(1)} cores for that alone; the machine has ${cpus().length}.`,
     );
+    const lagExecMs = lag.statements.reduce((n, r) => n + r.ms, 0);
+    const bWrites = lag.writes / 2;
+    out.push(
+      `- b's statements during the ${RATE}/s phase (pg_stat_statements; b's writes, relay and apply, and this bench's polls of b's applied positions): ${fmt(lagExecMs / bWrites, 3)} ms of execution inside PostgreSQL per write b took and applied (${fmt(lagExecMs / 1000 / lag.endToEndSeconds, 2)} of a core). By time:`,
+    );
+    for (const r of lag.statements.slice(0, 10)) {
+      out.push(`  - ${fmt(r.ms / bWrites, 3)} ms/write, ${(r.calls / bWrites).toFixed(2)} calls/write, ${(r.ms / r.calls).toFixed(3)} ms each: \`${r.query.slice(0, 110)}\``);
+    }
     out.push(`- Lag at ${low.rate}/s per region (diagnostic: a tenth of the rate, ${low.seconds.toFixed(0)} s, before the phase above): p50 ${fmt(low.all.p50)} / p99 ${fmt(low.all.p99)} ms; ${describe(low)}`);
     out.push(`- Kafka baseline per broker: ${kafka.map((k, i) => `${[A, B][i]!} p50 ${fmt(k.p50, 2)} / p99 ${fmt(k.p99, 2)} / max ${fmt(k.max, 1)} ms (${k.received}/${k.sent})`).join('; ')}; value ${envelopeBytes} B (Meridian's counter envelope), no headers, no transactions.`);
     out.push('\nWhere the CPU went (cores = CPU seconds per second of the phase):\n');

@@ -27,6 +27,7 @@ import { decodeRecord, encodeRecord, updatesTopic, SCHEMA_VERSION, type Replicat
 import type { PgStore } from '@meridian/store';
 import type { HybridLogicalClock } from '@meridian/causality';
 import { createKafka } from './kafka-client.ts';
+import { PublishHorizon } from './publish-horizon.ts';
 import type { Logger } from './logger.ts';
 
 export interface OutboxRelayOptions {
@@ -76,12 +77,12 @@ export class OutboxRelay {
   #lastHeartbeat = 0;
   #lastRenew = 0;
   #lastPrune = 0;
-  /** A horizon probe whose running transactions had not all ended yet (see #safeHorizon). */
-  #pending: { maxId: bigint; xmax: bigint } | undefined;
+  readonly #horizon: PublishHorizon;
 
   constructor(options: OutboxRelayOptions) {
     this.#o = options;
     this.#topic = updatesTopic(options.region);
+    this.#horizon = new PublishHorizon(() => options.store.replication.outboxHorizon());
     this.#kafka = createKafka({ clientId: `meridian-relay-${options.region}`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 3, initialRetryTime: 100 } });
   }
 
@@ -128,7 +129,7 @@ export class OutboxRelay {
         this.#lastError = undefined;
         // A horizon waiting for running writes is checked again soon (they take milliseconds),
         // but not in a tight loop: every probe is a query, and under load one is nearly always waiting.
-        if (published === 0) await sleep(this.#pending ? Math.min(5, pollMs) : pollMs);
+        if (published === 0) await sleep(this.#horizon.waiting ? Math.min(5, pollMs) : pollMs);
         else if (published < batchSize && lingerMs > 0) await sleep(lingerMs);
       } catch (error) {
         this.#lastError = (error as Error).message;
@@ -147,7 +148,7 @@ export class OutboxRelay {
     this.#epoch = lease.leaseEpoch;
     this.#lastId = lease.lastOutboxId;
     this.#lastSequence = lease.lastSequence;
-    this.#pending = undefined;
+    this.#horizon.reset();
     // Idempotent, one request in flight: a retried send neither duplicates nor reorders a partition.
     await this.#producer?.disconnect().catch(() => undefined);
     this.#producer = this.#kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -193,34 +194,10 @@ export class OutboxRelay {
     await this.#producer!.send({ topic: this.#topic, acks: -1, messages: [{ key: '~heartbeat', value: Buffer.from(encodeRecord(record)), partition: 0 }] });
   }
 
-  /**
-   * The highest outbox id that is safe to publish, from one probe: the probe's own highest id
-   * when no transaction was running at its snapshot, otherwise the id of an earlier probe whose
-   * running transactions have all ended since. A probe that cannot be published yet waits as
-   * `#pending` for a later one (the next poll), instead of polling the server in a loop.
-   */
-  async #safeHorizon(): Promise<bigint> {
-    const probe = await this.#o.store.replication.outboxHorizon();
-    let safe = this.#lastId;
-    if (this.#pending && probe.xmin >= this.#pending.xmax) {
-      safe = this.#pending.maxId;
-      this.#pending = undefined;
-    }
-    if (probe.maxId > safe) {
-      if (probe.xmin >= probe.xmax) {
-        safe = probe.maxId;
-        this.#pending = undefined;
-      } else if (!this.#pending) {
-        this.#pending = { maxId: probe.maxId, xmax: probe.xmax };
-      }
-    }
-    return safe;
-  }
-
   /** One batch below the horizon; returns how many rows it published. */
   async #publishOnce(): Promise<number> {
     const replication = this.#o.store.replication;
-    const safe = await this.#safeHorizon();
+    const safe = await this.#horizon.safe(this.#lastId);
     if (safe <= this.#lastId) return 0;
     // The rows and the position their sequences count from, read with the lease check.
     const batch = await replication.outboxForLease(this.#epoch, safe, this.#o.batchSize ?? 500);
