@@ -17,8 +17,8 @@
  * Latencies are taken from every response (float milliseconds); autocannon's own histogram
  * has 1 ms resolution, too coarse for a 2 ms median.
  */
-import { connect, type Socket } from 'node:net';
 import autocannon from 'autocannon';
+import { RawConnection } from './raw-http.ts';
 
 /** One kind of write: `path(k)` writes key number k. */
 export interface WriteTarget {
@@ -202,85 +202,6 @@ export interface PacedRun {
   readonly rate: number;
 }
 
-/**
- * One keep-alive HTTP/1.1 connection that sends one request at a time and reads answers with a
- * minimal parser (status line, Content-Length, body skipped). node:http's client costs this
- * process about three times the CPU per request, and on two cores the load generator's CPU is
- * taken from the service it measures; autocannon, which finds the maximum rate, has its own
- * lean client likewise.
- */
-class RawConnection {
-  readonly #socket: Socket;
-  #buffered: Buffer = Buffer.alloc(0);
-  #waiting: ((status: number) => void) | undefined;
-  #failed: ((error: Error) => void) | undefined;
-  #dead: Error | undefined;
-  busy = false;
-  /** Settles once the connection is established (or has failed: send then rejects). */
-  readonly connected: Promise<void>;
-
-  constructor(url: URL) {
-    this.#socket = connect({ host: url.hostname, port: Number(url.port) });
-    this.connected = new Promise<void>((resolve) => {
-      this.#socket.once('connect', () => resolve());
-      this.#socket.once('close', () => resolve());
-    });
-    this.#socket.setNoDelay(true);
-    this.#socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    this.#socket.on('error', (error) => this.#fail(error));
-    this.#socket.on('close', () => this.#fail(new Error('connection closed')));
-  }
-
-  /** Sends one request (head and body prepared by the caller); resolves with the answer's status. */
-  send(request: Buffer): Promise<number> {
-    this.busy = true;
-    return new Promise<number>((resolve, reject) => {
-      if (this.#dead) {
-        reject(this.#dead);
-        return;
-      }
-      this.#waiting = resolve;
-      this.#failed = reject;
-      this.#socket.write(request);
-    });
-  }
-
-  close(): void {
-    this.#socket.destroy();
-  }
-
-  #fail(error: Error): void {
-    this.#dead ??= error;
-    const failed = this.#failed;
-    this.#waiting = undefined;
-    this.#failed = undefined;
-    failed?.(error);
-  }
-
-  #onData(chunk: Buffer): void {
-    this.#buffered = this.#buffered.length === 0 ? chunk : Buffer.concat([this.#buffered, chunk]);
-    for (;;) {
-      const headEnd = this.#buffered.indexOf('\r\n\r\n');
-      if (headEnd < 0) return;
-      const head = this.#buffered.toString('latin1', 0, headEnd);
-      const status = Number(head.slice(9, 12));
-      const length = /\r\ncontent-length: *(\d+)/i.exec(head);
-      if (!length) {
-        this.#socket.destroy(new Error(`an answer without Content-Length: ${head.slice(0, 200)}`));
-        return;
-      }
-      const end = headEnd + 4 + Number(length[1]);
-      if (this.#buffered.length < end) return;
-      this.#buffered = this.#buffered.subarray(end);
-      const waiting = this.#waiting;
-      this.#waiting = undefined;
-      this.#failed = undefined;
-      this.busy = false;
-      waiting?.(status);
-    }
-  }
-}
-
 /** Open loop at a fixed rate; each latency runs from the write's scheduled time to its answer. */
 export async function paced(options: PacedRun): Promise<LoadResult> {
   // The generator collects its own garbage first (with --expose-gc, as `npm run bench` runs it):
@@ -328,7 +249,7 @@ export async function paced(options: PacedRun): Promise<LoadResult> {
     const head = `${target.method} ${target.path(nextKey())} HTTP/1.1\r\nhost: ${hosts[replicaOf.get(connection)!]}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`;
     const sentAt = performance.now();
     const done = connection.send(Buffer.concat([Buffer.from(head, 'latin1'), body])).then(
-      (code) => {
+      ({ status: code }) => {
         statuses[code] = (statuses[code] ?? 0) + 1;
         if (code >= 200 && code < 300) {
           ok++;

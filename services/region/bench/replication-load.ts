@@ -13,11 +13,11 @@
  * - CPU time per process group (region processes, PostgreSQL, Kafka, this process, the rest of a
  *   shared machine), from /proc, to say where a phase's time went.
  */
-import { Agent, request } from 'node:http';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import pg from 'pg';
+import { RawConnectionPool } from './raw-http.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -26,29 +26,6 @@ export interface HttpWrite {
   readonly method: 'PUT' | 'POST';
   readonly path: string;
   readonly body: string;
-}
-
-interface Answer {
-  readonly status: number;
-  readonly body: string;
-}
-
-function send(agent: Agent, url: URL, write: HttpWrite): Promise<Answer> {
-  const body = Buffer.from(write.body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { agent, host: url.hostname, port: url.port, method: write.method, path: write.path, headers: { 'content-type': 'application/json', 'content-length': body.length }, timeout: 30_000 },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`${write.method} ${write.path} timed out`)));
-    req.on('error', reject);
-    req.end(body);
-  });
 }
 
 /** The position of `actor` in a write answer's session token (`eu.1:120;us.1:87`). */
@@ -64,21 +41,21 @@ export function sessionPosition(answerBody: string, actor: string): bigint | und
 
 /** `count` writes over `connections` connections, each sending its next write when the last answered; any non-2xx fails the run. */
 export async function writeAll(options: { readonly baseUrl: string; readonly count: number; readonly connections: number; readonly write: (i: number) => HttpWrite }): Promise<{ seconds: number; perSecond: number }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: options.connections });
-  const url = new URL(options.baseUrl);
+  const pool = new RawConnectionPool(new URL(options.baseUrl), Math.min(options.connections, options.count));
+  await pool.connected;
   let next = 0;
   const started = performance.now();
   const worker = async (): Promise<void> => {
     while (next < options.count) {
       const write = options.write(next++);
-      const answer = await send(agent, url, write);
-      if (answer.status < 200 || answer.status > 299) throw new Error(`${write.method} ${write.path}: ${answer.status} ${answer.body.slice(0, 300)}`);
+      const answer = await pool.request(write.method, write.path, write.body);
+      if (answer.status < 200 || answer.status > 299) throw new Error(`${write.method} ${write.path}: ${answer.status} ${answer.body.toString('utf8', 0, 300)}`);
     }
   };
   try {
     await Promise.all(Array.from({ length: Math.min(options.connections, options.count) }, worker));
   } finally {
-    agent.destroy();
+    pool.close();
   }
   const seconds = (performance.now() - started) / 1000;
   return { seconds, perSecond: options.count / seconds };
@@ -115,8 +92,9 @@ export async function pacedWrites(options: {
   /** How long after the last scheduled send to wait for answers before giving up on the rest. */
   readonly graceMs: number;
 }): Promise<PacedWrites> {
-  const agent = new Agent({ keepAlive: true, maxSockets: options.connections });
-  const url = new URL(options.baseUrl);
+  // Every connection is open before the schedule starts (their set-up would count in the first writes).
+  const pool = new RawConnectionPool(new URL(options.baseUrl), options.connections);
+  await pool.connected;
   const total = Math.max(1, Math.round(options.rate * options.seconds));
   const writes: AnsweredWrite[] = [];
   const inFlight = new Set<Promise<void>>();
@@ -134,12 +112,13 @@ export async function pacedWrites(options: {
   };
   const fire = (i: number, scheduledAt: number): void => {
     const write = options.write(i);
-    const done = send(agent, url, write).then(
+    const done = pool.request(write.method, write.path, write.body).then(
       (answer) => {
         const answeredAt = performance.now();
-        if (answer.status < 200 || answer.status > 299) return fail(`${write.method} ${write.path}: ${answer.status} ${answer.body.slice(0, 300)}`);
-        const position = sessionPosition(answer.body, options.actor);
-        if (position === undefined) return fail(`${write.method} ${write.path}: no position of ${options.actor} in the answer's session (${answer.body.slice(0, 300)})`);
+        const body = answer.body.toString('utf8');
+        if (answer.status < 200 || answer.status > 299) return fail(`${write.method} ${write.path}: ${answer.status} ${body.slice(0, 300)}`);
+        const position = sessionPosition(body, options.actor);
+        if (position === undefined) return fail(`${write.method} ${write.path}: no position of ${options.actor} in the answer's session (${body.slice(0, 300)})`);
         writes.push({ answeredAt, position, latencyMs: answeredAt - scheduledAt });
       },
       (error: unknown) => fail((error as Error).message),
@@ -162,10 +141,10 @@ export async function pacedWrites(options: {
     // Queued in this client or in the service: given up (a write the service still commits is
     // replicated, but not in the sample).
     abandoning = true;
-    agent.destroy();
+    pool.close();
     await Promise.all(inFlight);
   }
-  agent.destroy();
+  pool.close();
   return { writes, seconds, failures, firstFailure, abandoned };
 }
 

@@ -1,0 +1,136 @@
+/**
+ * A lean HTTP/1.1 client for the benchmarks' load generators. node:http's client costs the bench
+ * process about three times the CPU per request, and on two cores the load generator's CPU is
+ * taken from the services it measures (autocannon, which finds the maximum rate, has its own
+ * lean client likewise). Keep-alive connections, one request at a time on each, answers read
+ * by Content-Length: enough for the region service, which always sends one.
+ */
+import { connect, type Socket } from 'node:net';
+
+export interface RawAnswer {
+  readonly status: number;
+  /** A view of the bytes received (valid as long as it is referenced). */
+  readonly body: Buffer;
+}
+
+/**
+ * One keep-alive HTTP/1.1 connection that sends one request at a time and reads answers with a
+ * minimal parser (status line, Content-Length, body).
+ */
+export class RawConnection {
+  readonly #socket: Socket;
+  #buffered: Buffer = Buffer.alloc(0);
+  #waiting: ((answer: RawAnswer) => void) | undefined;
+  #failed: ((error: Error) => void) | undefined;
+  #dead: Error | undefined;
+  busy = false;
+  /** Settles once the connection is established (or has failed: send then rejects). */
+  readonly connected: Promise<void>;
+
+  constructor(url: URL) {
+    this.#socket = connect({ host: url.hostname, port: Number(url.port) });
+    this.connected = new Promise<void>((resolve) => {
+      this.#socket.once('connect', () => resolve());
+      this.#socket.once('close', () => resolve());
+    });
+    this.#socket.setNoDelay(true);
+    this.#socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    this.#socket.on('error', (error) => this.#fail(error));
+    this.#socket.on('close', () => this.#fail(new Error('connection closed')));
+  }
+
+  /** Sends one request (head and body prepared by the caller); resolves with the answer's status and body. */
+  send(request: Buffer): Promise<RawAnswer> {
+    this.busy = true;
+    return new Promise<RawAnswer>((resolve, reject) => {
+      if (this.#dead) {
+        reject(this.#dead);
+        return;
+      }
+      this.#waiting = resolve;
+      this.#failed = reject;
+      this.#socket.write(request);
+    });
+  }
+
+  close(): void {
+    this.#socket.destroy();
+  }
+
+  #fail(error: Error): void {
+    this.#dead ??= error;
+    const failed = this.#failed;
+    this.#waiting = undefined;
+    this.#failed = undefined;
+    failed?.(error);
+  }
+
+  #onData(chunk: Buffer): void {
+    this.#buffered = this.#buffered.length === 0 ? chunk : Buffer.concat([this.#buffered, chunk]);
+    for (;;) {
+      const headEnd = this.#buffered.indexOf('\r\n\r\n');
+      if (headEnd < 0) return;
+      const head = this.#buffered.toString('latin1', 0, headEnd);
+      const status = Number(head.slice(9, 12));
+      const length = /\r\ncontent-length: *(\d+)/i.exec(head);
+      if (!length) {
+        this.#socket.destroy(new Error(`an answer without Content-Length: ${head.slice(0, 200)}`));
+        return;
+      }
+      const end = headEnd + 4 + Number(length[1]);
+      if (this.#buffered.length < end) return;
+      const body = this.#buffered.subarray(headEnd + 4, end);
+      this.#buffered = this.#buffered.subarray(end);
+      const waiting = this.#waiting;
+      this.#waiting = undefined;
+      this.#failed = undefined;
+      this.busy = false;
+      waiting?.({ status, body });
+    }
+  }
+}
+
+/**
+ * `connections` RawConnections to one server; a request waits (first come, first served) when
+ * every connection is busy.
+ */
+export class RawConnectionPool {
+  readonly #connections: RawConnection[];
+  readonly #host: string;
+  readonly #waiting: { request: Buffer; resolve: (a: RawAnswer) => void; reject: (e: Error) => void }[] = [];
+
+  constructor(url: URL, connections: number) {
+    this.#host = url.host;
+    this.#connections = Array.from({ length: Math.max(1, connections) }, () => new RawConnection(url));
+  }
+
+  /** Settles once every connection is established (or has failed). */
+  get connected(): Promise<void> {
+    return Promise.all(this.#connections.map((c) => c.connected)).then(() => undefined);
+  }
+
+  /** Sends `method path` with a JSON body. */
+  request(method: string, path: string, body: string): Promise<RawAnswer> {
+    const payload = Buffer.from(body);
+    const request = Buffer.concat([Buffer.from(`${method} ${path} HTTP/1.1\r\nhost: ${this.#host}\r\ncontent-type: application/json\r\ncontent-length: ${payload.length}\r\n\r\n`, 'latin1'), payload]);
+    const idle = this.#connections.find((c) => !c.busy);
+    if (idle) return this.#send(idle, request);
+    return new Promise<RawAnswer>((resolve, reject) => this.#waiting.push({ request, resolve, reject }));
+  }
+
+  close(): void {
+    for (const c of this.#connections) c.close();
+    for (const w of this.#waiting.splice(0)) w.reject(new Error('the connection pool was closed'));
+  }
+
+  #send(connection: RawConnection, request: Buffer): Promise<RawAnswer> {
+    const answer = connection.send(request);
+    // The connection is free again once answered (or failed): the oldest waiting request goes on it.
+    const next = (): void => {
+      const waiting = this.#waiting.shift();
+      if (waiting) this.#send(connection, waiting.request).then(waiting.resolve, waiting.reject);
+    };
+    answer.then(next, next);
+    return answer;
+  }
+}
