@@ -58,7 +58,7 @@ import pg from 'pg';
 import { updatesTopic } from '@meridian/protocol';
 import { createDatabase, startKafkaBroker, startPrivatePostgres, startRegionProcess, KAFKA_VERSION, type KafkaBroker, type RegionProcess } from '@meridian/infra-local';
 import { percentile } from './load.ts';
-import { AppliedPoller, TopicTap, cpuSample, cpuUse, pacedWrites, writeAll, type AnsweredWrite, type CpuSample } from './replication-load.ts';
+import { AppliedPoller, TopicTap, cpuSample, cpuUse, jitUse, pacedWrites, writeAll, type AnsweredWrite, type CpuSample } from './replication-load.ts';
 import { NativeReplication, kafkaLatency, type KafkaLatency } from './replication-baselines.ts';
 
 import { cleanupStack, describeSettings, envInt, log, serviceNodeOptions, serviceSettings } from './bench-env.ts';
@@ -80,6 +80,13 @@ const PARTITIONS = envInt('BENCH_PARTITIONS', 12, 1, 1024);
 const POLL_MS = envInt('BENCH_POLL_MS', 5, 1, 1000);
 const KAFKA_HEAP_MB = envInt('BENCH_KAFKA_HEAP_MB', 256, 128, 8192);
 const CPU_PROF_DIR = process.env['BENCH_CPU_PROF_DIR'] || undefined;
+/**
+ * The lag phases measure a steady state: first the regions write at the full rate for this long,
+ * unmeasured. Freshly started brokers spend their first minutes compiling their hot paths (HotSpot's
+ * C2 threads took about 0.24 cores, as much as the brokers' request handling, in a 500/s phase
+ * 40 s after they started), which long-running brokers do not.
+ */
+const WARMUP_SECONDS = envInt('BENCH_WARMUP_SECONDS', 30, 0, 3600);
 /** The regions' PostgreSQL pool (MERIDIAN_PG_POOL_SIZE's default, set explicitly so the pool figures below hold). */
 const POOL_SIZE = 8;
 /** Keys of the lag phase's counters, shared by both regions (concurrent increments merge). */
@@ -97,6 +104,8 @@ const B = 'b';
 const CATCHUP_NS = 'bench_catchup';
 const LAG_NS = 'bench_lag';
 const LOW_LAG_NS = 'bench_lag_low';
+const WARMUP_NS = 'bench_warmup';
+const KAFKA_GROUP = 'Kafka (Java)';
 const LWW_BODY = JSON.stringify({ value: { user: 'u0042', score: 1234, note: 'a register value of about one hundred bytes, padded..' } });
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -201,6 +210,8 @@ interface LagPhase {
   /** The regions' pools during the writes and the drain: mean connections busy, share of samples with all busy. */
   readonly pool: { readonly meanBusy: number; readonly saturated: number };
   readonly cpu: ReadonlyMap<string, number>;
+  /** Of `cpu`, the JVMs' JIT compiler threads (Kafka's, warming up). */
+  readonly jit: ReadonlyMap<string, number>;
   /** From the first write to the end of the drain, and how long that was. */
   readonly cpuEndToEnd: ReadonlyMap<string, number>;
   readonly endToEndSeconds: number;
@@ -358,7 +369,7 @@ async function main(): Promise<void> {
     const groupOf = (pid: number, command: string): string => {
       if (pid === regionA.process.pid) return 'region a (Node)';
       if (pid === regionB.process.pid) return 'region b (Node)';
-      if (command.includes('kafka.Kafka')) return 'Kafka (Java)';
+      if (command.includes('kafka.Kafka')) return KAFKA_GROUP;
       if (command.includes(serverA.dataDir)) return 'PostgreSQL a';
       if (command.includes(serverB.dataDir)) return 'PostgreSQL b';
       return 'other children';
@@ -508,7 +519,9 @@ async function main(): Promise<void> {
           }),
         ),
       );
-      const cpu = cpuUse(cpuBefore, sample());
+      const cpuAfter = sample();
+      const cpu = cpuUse(cpuBefore, cpuAfter);
+      const jit = jitUse(cpuBefore, cpuAfter);
       for (const [region, w] of [[A, writesA!], [B, writesB!]] as const) {
         if (w.failures > 0) throw new Error(`lag: ${w.failures} writes to ${region} failed, first: ${w.firstFailure ?? '?'}`);
       }
@@ -579,6 +592,7 @@ async function main(): Promise<void> {
         meanPollMs: (pollers[A]!.meanPollMs + pollers[B]!.meanPollMs) / 2,
         pool: { meanBusy: (pollers[A]!.pool.meanBusy + pollers[B]!.pool.meanBusy) / 2, saturated: (pollers[A]!.pool.saturated + pollers[B]!.pool.saturated) / 2 },
         cpu,
+        jit,
         cpuEndToEnd,
         endToEndSeconds: Math.max(writesA!.seconds, writesB!.seconds) + drainSeconds,
         writes: writesA!.writes.length + writesB!.writes.length,
@@ -588,8 +602,9 @@ async function main(): Promise<void> {
       log(`lag at ${rate}/s: p50 ${fmt(phase.all.p50)} ms, p99 ${fmt(phase.all.p99)} ms`);
       return phase;
     };
-    // First, for diagnosis, at a tenth of the rate: the lag of the pipeline itself, far from
-    // saturating the machine. Then the issue's rate.
+    // A warm-up at the full rate (see WARMUP_SECONDS); then, for diagnosis, a tenth of the rate:
+    // the lag of the pipeline itself, far from saturating the machine. Then the issue's rate.
+    const warmup = WARMUP_SECONDS > 0 ? await lagPhase(WARMUP_NS, RATE, WARMUP_SECONDS, false) : undefined;
     const low = await lagPhase(LOW_LAG_NS, LOW_RATE, Math.min(SECONDS, 10), true);
     const lag = await lagPhase(LAG_NS, RATE, SECONDS, false);
     const envelope = await regionDb[A]!.query<{ bytes: number }>("SELECT avg(octet_length(envelope))::int AS bytes FROM meridian_outbox WHERE message_key LIKE $1 || '/%'", [LAG_NS]);
@@ -620,7 +635,7 @@ async function main(): Promise<void> {
     );
     out.push(`Load: \`${uptimeBefore}\` before the run, \`${await uptime()}\` after (a shared machine: other users' processes show as "rest of the machine" below).`);
     out.push(
-      `Parameters: backlog N = ${N.toLocaleString('en')} lww writes of distinct keys (${LWW_BODY.length} B JSON body, stored state ${stateBytes} B, outbox envelope ${sizes.rows[0]!.envelope} B) over ${CONNECTIONS} connections; lag phase ${RATE} writes/s per region in both regions at once for ${SECONDS} s (counter increments over ${LAG_KEYS} shared keys), applied positions polled every ${POLL_MS} ms (mean query ${fmt(lag.meanPollMs, 2)} ms); ${PARTITIONS} partitions per updates topic; region pools ${POOL_SIZE} (the default), log level warn, ${describeSettings(serviceSettings())}; no injected latency.\n`,
+      `Parameters: backlog N = ${N.toLocaleString('en')} lww writes of distinct keys (${LWW_BODY.length} B JSON body, stored state ${stateBytes} B, outbox envelope ${sizes.rows[0]!.envelope} B) over ${CONNECTIONS} connections; lag phase ${RATE} writes/s per region in both regions at once for ${SECONDS} s (counter increments over ${LAG_KEYS} shared keys) after ${WARMUP_SECONDS} s of the same unmeasured (warm-up), applied positions polled every ${POLL_MS} ms (mean query ${fmt(lag.meanPollMs, 2)} ms); ${PARTITIONS} partitions per updates topic; region pools ${POOL_SIZE} (the default), log level warn, ${describeSettings(serviceSettings())}; no injected latency.\n`,
     );
     out.push(
       table(
@@ -668,6 +683,10 @@ async function main(): Promise<void> {
     for (const r of lag.statements.slice(0, 10)) {
       out.push(`  - ${fmt(r.ms / bWrites, 3)} ms/write, ${(r.calls / bWrites).toFixed(2)} calls/write, ${(r.ms / r.calls).toFixed(3)} ms each: \`${r.query.slice(0, 110)}\``);
     }
+    const kafkaJit = (p: LagPhase): string => `${fmt(p.jit.get(KAFKA_GROUP) ?? 0, 2)} of Kafka's ${fmt(p.cpu.get(KAFKA_GROUP) ?? 0, 2)} cores`;
+    out.push(
+      `- Warm-up: ${warmup ? `${warmup.seconds.toFixed(0)} s at ${RATE}/s per region, lag p50 ${fmt(warmup.all.p50)} / p99 ${fmt(warmup.all.p99)} ms (not a result). The brokers' JIT compiler threads: ${kafkaJit(warmup)} in the warm-up, ${kafkaJit(low)} in the diagnostic phase, ${kafkaJit(lag)} in the measured ${RATE}/s phase.` : `none (BENCH_WARMUP_SECONDS=0); the brokers' JIT compiler threads took ${kafkaJit(lag)} in the measured ${RATE}/s phase.`}`,
+    );
     out.push(`- Lag at ${low.rate}/s per region (diagnostic: a tenth of the rate, ${low.seconds.toFixed(0)} s, before the phase above): p50 ${fmt(low.all.p50)} / p99 ${fmt(low.all.p99)} ms; ${describe(low)}`);
     out.push(`- Kafka baseline per broker: ${kafka.map((k, i) => `${[A, B][i]!} p50 ${fmt(k.p50, 2)} / p99 ${fmt(k.p99, 2)} / max ${fmt(k.max, 1)} ms (${k.received}/${k.sent})`).join('; ')}; value ${envelopeBytes} B (Meridian's counter envelope), no headers, no transactions.`);
     out.push('\nWhere the CPU went (cores = CPU seconds per second of the phase):\n');
