@@ -9,7 +9,7 @@
 import { defineConfig } from 'vitest/config';
 
 const INTEGRATION = ['**/*.pg.test.ts', '**/*.kafka.test.ts', '**/*.infra.test.ts'];
-const SOURCES = ['packages/*/src/**', 'services/*/src/**', 'infra/*/src/**'];
+const SOURCES = ['packages/*/src/**', 'services/*/src/**', 'infra/*/src/**', 'services/*/bench'];
 const EXCLUDE = ['**/node_modules/**', '**/dist/**'];
 
 export default defineConfig({

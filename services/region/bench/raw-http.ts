@@ -23,11 +23,16 @@ export class RawConnection {
   #waiting: ((answer: RawAnswer) => void) | undefined;
   #failed: ((error: Error) => void) | undefined;
   #dead: Error | undefined;
+  #timer: NodeJS.Timeout | undefined;
   busy = false;
   /** Settles once the connection is established (or has failed: send then rejects). */
   readonly connected: Promise<void>;
 
-  constructor(url: URL) {
+  /** `timeoutMs`: an answer that takes longer fails its request and closes the connection. */
+  readonly #timeoutMs: number;
+
+  constructor(url: URL, timeoutMs = 30_000) {
+    this.#timeoutMs = timeoutMs;
     this.#socket = connect({ host: url.hostname, port: Number(url.port) });
     this.connected = new Promise<void>((resolve) => {
       this.#socket.once('connect', () => resolve());
@@ -49,8 +54,14 @@ export class RawConnection {
       }
       this.#waiting = resolve;
       this.#failed = reject;
+      this.#timer = setTimeout(() => this.#socket.destroy(new Error(`no answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
       this.#socket.write(request);
     });
+  }
+
+  /** Whether the connection failed or was closed (it takes no more requests). */
+  get dead(): boolean {
+    return this.#dead !== undefined;
   }
 
   close(): void {
@@ -59,6 +70,8 @@ export class RawConnection {
 
   #fail(error: Error): void {
     this.#dead ??= error;
+    this.busy = false;
+    clearTimeout(this.#timer);
     const failed = this.#failed;
     this.#waiting = undefined;
     this.#failed = undefined;
@@ -82,6 +95,7 @@ export class RawConnection {
       const body = this.#buffered.subarray(headEnd + 4, end);
       this.#buffered = this.#buffered.subarray(end);
       const waiting = this.#waiting;
+      clearTimeout(this.#timer);
       this.#waiting = undefined;
       this.#failed = undefined;
       this.busy = false;
@@ -92,12 +106,14 @@ export class RawConnection {
 
 /**
  * `connections` RawConnections to one server; a request waits (first come, first served) when
- * every connection is busy.
+ * every connection is busy. A connection that fails leaves the pool (its request fails); when
+ * none is left, waiting and later requests fail at once.
  */
 export class RawConnectionPool {
   readonly #connections: RawConnection[];
   readonly #host: string;
   readonly #waiting: { request: Buffer; resolve: (a: RawAnswer) => void; reject: (e: Error) => void }[] = [];
+  #closed = false;
 
   constructor(url: URL, connections: number) {
     this.#host = url.host;
@@ -113,24 +129,35 @@ export class RawConnectionPool {
   request(method: string, path: string, body: string): Promise<RawAnswer> {
     const payload = Buffer.from(body);
     const request = Buffer.concat([Buffer.from(`${method} ${path} HTTP/1.1\r\nhost: ${this.#host}\r\ncontent-type: application/json\r\ncontent-length: ${payload.length}\r\n\r\n`, 'latin1'), payload]);
-    const idle = this.#connections.find((c) => !c.busy);
-    if (idle) return this.#send(idle, request);
-    return new Promise<RawAnswer>((resolve, reject) => this.#waiting.push({ request, resolve, reject }));
+    return new Promise<RawAnswer>((resolve, reject) => {
+      this.#waiting.push({ request, resolve, reject });
+      this.#dispatch();
+    });
   }
 
   close(): void {
+    this.#closed = true;
     for (const c of this.#connections) c.close();
-    for (const w of this.#waiting.splice(0)) w.reject(new Error('the connection pool was closed'));
+    this.#dispatch();
   }
 
-  #send(connection: RawConnection, request: Buffer): Promise<RawAnswer> {
-    const answer = connection.send(request);
-    // The connection is free again once answered (or failed): the oldest waiting request goes on it.
-    const next = (): void => {
-      const waiting = this.#waiting.shift();
-      if (waiting) this.#send(connection, waiting.request).then(waiting.resolve, waiting.reject);
-    };
-    answer.then(next, next);
-    return answer;
+  /** Hands waiting requests to idle live connections; fails them all when no connection is left. */
+  #dispatch(): void {
+    for (let i = this.#connections.length - 1; i >= 0; i--) if (this.#connections[i]!.dead) this.#connections.splice(i, 1);
+    if (this.#closed || this.#connections.length === 0) {
+      const error = new Error(this.#closed ? 'the connection pool was closed' : 'every connection of the pool failed');
+      for (const w of this.#waiting.splice(0)) w.reject(error);
+      return;
+    }
+    for (const connection of this.#connections) {
+      if (this.#waiting.length === 0) return;
+      if (connection.busy) continue;
+      const { request, resolve, reject } = this.#waiting.shift()!;
+      const answer = connection.send(request);
+      answer.then(resolve, reject);
+      // The connection is free again once answered (or gone once failed): the next waiting request goes.
+      const next = (): void => this.#dispatch();
+      answer.then(next, next);
+    }
   }
 }

@@ -81,10 +81,11 @@ const POLL_MS = envInt('BENCH_POLL_MS', 5, 1, 1000);
 const KAFKA_HEAP_MB = envInt('BENCH_KAFKA_HEAP_MB', 256, 128, 8192);
 const CPU_PROF_DIR = process.env['BENCH_CPU_PROF_DIR'] || undefined;
 /**
- * The lag phases measure a steady state: first the regions write at the full rate for this long,
- * unmeasured. Freshly started brokers spend their first minutes compiling their hot paths (HotSpot's
- * C2 threads took about 0.24 cores, as much as the brokers' request handling, in a 500/s phase
- * 40 s after they started), which long-running brokers do not.
+ * The lag phases measure a steady state: first the regions write at the full rate for this long
+ * into the measured phase's namespace (its keys get their first writes), unmeasured. Freshly
+ * started processes are slower at first: V8 optimizes the services' hot paths, and the brokers
+ * compile Kafka's (with C2, as infra/local ran them before decision 0006, its threads still took
+ * 0.22 to 0.32 cores, more than the brokers' request handling, 90 s after start).
  */
 const WARMUP_SECONDS = envInt('BENCH_WARMUP_SECONDS', 30, 0, 3600);
 /** The regions' PostgreSQL pool (MERIDIAN_PG_POOL_SIZE's default, set explicitly so the pool figures below hold). */
@@ -104,7 +105,6 @@ const B = 'b';
 const CATCHUP_NS = 'bench_catchup';
 const LAG_NS = 'bench_lag';
 const LOW_LAG_NS = 'bench_lag_low';
-const WARMUP_NS = 'bench_warmup';
 const KAFKA_GROUP = 'Kafka (Java)';
 const LWW_BODY = JSON.stringify({ value: { user: 'u0042', score: 1234, note: 'a register value of about one hundred bytes, padded..' } });
 
@@ -604,7 +604,7 @@ async function main(): Promise<void> {
     };
     // A warm-up at the full rate (see WARMUP_SECONDS); then, for diagnosis, a tenth of the rate:
     // the lag of the pipeline itself, far from saturating the machine. Then the issue's rate.
-    const warmup = WARMUP_SECONDS > 0 ? await lagPhase(WARMUP_NS, RATE, WARMUP_SECONDS, false) : undefined;
+    const warmup = WARMUP_SECONDS > 0 ? await lagPhase(LAG_NS, RATE, WARMUP_SECONDS, false) : undefined;
     const low = await lagPhase(LOW_LAG_NS, LOW_RATE, Math.min(SECONDS, 10), true);
     const lag = await lagPhase(LAG_NS, RATE, SECONDS, false);
     const envelope = await regionDb[A]!.query<{ bytes: number }>("SELECT avg(octet_length(envelope))::int AS bytes FROM meridian_outbox WHERE message_key LIKE $1 || '/%'", [LAG_NS]);
@@ -635,7 +635,7 @@ async function main(): Promise<void> {
     );
     out.push(`Load: \`${uptimeBefore}\` before the run, \`${await uptime()}\` after (a shared machine: other users' processes show as "rest of the machine" below).`);
     out.push(
-      `Parameters: backlog N = ${N.toLocaleString('en')} lww writes of distinct keys (${LWW_BODY.length} B JSON body, stored state ${stateBytes} B, outbox envelope ${sizes.rows[0]!.envelope} B) over ${CONNECTIONS} connections; lag phase ${RATE} writes/s per region in both regions at once for ${SECONDS} s (counter increments over ${LAG_KEYS} shared keys) after ${WARMUP_SECONDS} s of the same unmeasured (warm-up), applied positions polled every ${POLL_MS} ms (mean query ${fmt(lag.meanPollMs, 2)} ms); ${PARTITIONS} partitions per updates topic; region pools ${POOL_SIZE} (the default), log level warn, ${describeSettings(serviceSettings())}; no injected latency.\n`,
+      `Parameters: backlog N = ${N.toLocaleString('en')} lww writes of distinct keys (${LWW_BODY.length} B JSON body, stored state ${stateBytes} B, outbox envelope ${sizes.rows[0]!.envelope} B) over ${CONNECTIONS} connections; lag phase ${RATE} writes/s per region in both regions at once for ${SECONDS} s (counter increments over ${LAG_KEYS} shared keys)${WARMUP_SECONDS > 0 ? `, after a ${WARMUP_SECONDS} s warm-up at that rate into the same keys (unmeasured, before the diagnostic phase)` : ' without a warm-up'}, applied positions polled every ${POLL_MS} ms (mean query ${fmt(lag.meanPollMs, 2)} ms); ${PARTITIONS} partitions per updates topic; region pools ${POOL_SIZE} (the default), log level warn, ${describeSettings(serviceSettings())}; no injected latency.\n`,
     );
     out.push(
       table(

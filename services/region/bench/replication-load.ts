@@ -343,21 +343,22 @@ function readStat(pid: number): ProcStat | undefined {
   }
 }
 
-/** CPU ticks of a JVM's JIT compiler threads (HotSpot names them "C1 CompilerThre…", "C2 CompilerThre…"); 0 for other processes. */
-function jitTicks(pid: number): number {
-  let ticks = 0;
+/** CPU ticks of each of a JVM's JIT compiler threads (HotSpot names them "C1 CompilerThre…", "C2 CompilerThre…"), by thread id. */
+function jitThreads(pid: number, into: Map<number, number>): void {
   try {
     for (const task of readdirSync(`/proc/${pid}/task`)) {
-      const comm = readFileSync(`/proc/${pid}/task/${task}/comm`, 'utf8');
-      if (!/^C[12] CompilerThre/.test(comm)) continue;
-      const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+      try {
+        if (!/^C[12] CompilerThre/.test(readFileSync(`/proc/${pid}/task/${task}/comm`, 'utf8'))) continue;
+        const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        into.set(Number(task), Number(fields[11]) + Number(fields[12]));
+      } catch {
+        // the thread ended between listing and reading
+      }
     }
   } catch {
     // exited, or no /proc
   }
-  return ticks;
 }
 
 function cmdline(pid: number): string {
@@ -374,8 +375,8 @@ export interface CpuSample {
   readonly perProcess: ReadonlyMap<number, { readonly group: string; readonly ticks: number }>;
   readonly machineSeconds: number;
   readonly selfSeconds: number;
-  /** Of `perProcess`, the ticks of JVMs' JIT compiler threads, per group (a JVM warming up compiles its hot paths). */
-  readonly jitTicks: ReadonlyMap<string, number>;
+  /** Of `perProcess`, the ticks of JVMs' JIT compiler threads, per group and thread id (a JVM warming up compiles its hot paths). */
+  readonly jitTicks: ReadonlyMap<string, ReadonlyMap<number, number>>;
 }
 
 /**
@@ -395,10 +396,13 @@ export function cpuSample(groupOf: (pid: number, cmdline: string) => string): Cp
   const children = new Map<number, ProcStat[]>();
   for (const p of all) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p]);
   const perProcess = new Map<number, { group: string; ticks: number }>();
-  const jit = new Map<string, number>();
+  const jit = new Map<string, Map<number, number>>();
   const visit = (p: ProcStat, group: string): void => {
     perProcess.set(p.pid, { group, ticks: p.ticks });
-    if (cmdline(p.pid).startsWith('java ')) jit.set(group, (jit.get(group) ?? 0) + jitTicks(p.pid));
+    if (cmdline(p.pid).startsWith('java ')) {
+      if (!jit.has(group)) jit.set(group, new Map());
+      jitThreads(p.pid, jit.get(group)!);
+    }
     for (const c of children.get(p.pid) ?? []) visit(c, group);
   };
   for (const child of children.get(process.pid) ?? []) visit(child, groupOf(child.pid, cmdline(child.pid)));
@@ -411,9 +415,16 @@ export function cpuSample(groupOf: (pid: number, cmdline: string) => string): Cp
 /** Cores the JVMs' JIT compiler threads used per group between two samples (part of `cpuUse`'s figure for the group). */
 export function jitUse(before: CpuSample, after: CpuSample): Map<string, number> {
   const wall = (after.wallMs - before.wallMs) / 1000;
-  // HotSpot starts and stops compiler threads as its queue needs them: the ticks of one that ended
-  // in between are gone from the second sample, so a group can come out slightly below zero.
-  return new Map([...after.jitTicks].map(([group, ticks]) => [group, Math.max(0, ticks - (before.jitTicks.get(group) ?? 0)) / TICKS_PER_SECOND / wall]));
+  // Per thread: HotSpot starts and stops compiler threads as its queue needs them. A thread started
+  // in between counts whole; one that ended in between is missing from the second sample, and its
+  // ticks since the first are lost (so the figure is a lower bound).
+  const out = new Map<string, number>();
+  for (const [group, threads] of after.jitTicks) {
+    let ticks = 0;
+    for (const [tid, t] of threads) ticks += t - (before.jitTicks.get(group)?.get(tid) ?? 0);
+    out.set(group, ticks / TICKS_PER_SECOND / wall);
+  }
+  return out;
 }
 
 /** Cores used per group between two samples (CPU seconds per second), plus `bench` (this process) and `rest of the machine`. */
