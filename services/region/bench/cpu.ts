@@ -79,5 +79,5 @@ export function machineIowaitSeconds(): number | undefined {
   }
 }
 
-/** USER_HZ: the unit of /proc/stat, 100 on every Linux architecture Node runs on. */
-const CLOCK_TICKS_PER_SECOND = 100;
+/** USER_HZ: the unit of /proc/stat and /proc/<pid>/stat, 100 on every Linux architecture Node runs on. */
+export const CLOCK_TICKS_PER_SECOND = 100;

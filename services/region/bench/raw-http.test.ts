@@ -52,6 +52,17 @@ describe('the benchmarks\' lean HTTP client pool', () => {
     await expect(pool.request('POST', '/later', '{}')).rejects.toThrow(/every connection/);
   });
 
+  it('a request without an answer in time fails, and its connection leaves the pool', async () => {
+    const pool = new RawConnectionPool(await start(), 2, 100);
+    await pool.connected;
+    const [hung, ok] = await Promise.allSettled([pool.request('POST', '/hang', '{}'), pool.request('POST', '/ok', '{}')]);
+    expect(hung.status === 'rejected' && String(hung.reason)).toMatch(/no answer within 100 ms/);
+    expect(ok.status).toBe('fulfilled');
+    // The one connection left still answers.
+    expect((await pool.request('POST', '/after', '{}')).status).toBe(200);
+    pool.close();
+  });
+
   it('closing the pool fails the requests in flight and waiting', async () => {
     const pool = new RawConnectionPool(await start(), 1);
     await pool.connected;

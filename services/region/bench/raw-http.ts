@@ -115,9 +115,10 @@ export class RawConnectionPool {
   readonly #waiting: { request: Buffer; resolve: (a: RawAnswer) => void; reject: (e: Error) => void }[] = [];
   #closed = false;
 
-  constructor(url: URL, connections: number) {
+  /** `timeoutMs`: see RawConnection. */
+  constructor(url: URL, connections: number, timeoutMs?: number) {
     this.#host = url.host;
-    this.#connections = Array.from({ length: Math.max(1, connections) }, () => new RawConnection(url));
+    this.#connections = Array.from({ length: Math.max(1, connections) }, () => new RawConnection(url, timeoutMs));
   }
 
   /** Settles once every connection is established (or has failed). */

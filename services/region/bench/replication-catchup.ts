@@ -174,11 +174,12 @@ interface StatementUse {
   readonly ms: number;
 }
 
-/** The statements of b's database since the last reset, by total execution time inside PostgreSQL. */
-async function statementsByTime(stats: pg.Client): Promise<StatementUse[]> {
+/** The statements of b's database since the last reset, most called or most time inside PostgreSQL first. */
+async function statementUse(stats: pg.Client, by: 'calls' | 'time'): Promise<StatementUse[]> {
   const { rows } = await stats.query<{ query: string; calls: string; ms: number }>(
     `SELECT query, calls, total_exec_time AS ms FROM pg_stat_statements
-     WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC`,
+     WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query NOT LIKE '%pg_stat_statements%'
+     ORDER BY ${by === 'calls' ? 'calls' : 'total_exec_time'} DESC`,
   );
   return rows.map((r) => ({ query: r.query.replace(/\s+/g, ' '), calls: Number(r.calls), ms: r.ms }));
 }
@@ -463,12 +464,9 @@ async function main(): Promise<void> {
       return (total * (to - from)) / seconds;
     };
     const quarters = [0, 0.25, 0.5, 0.75].map((q) => sliceRate(q, q + 0.25));
-    const statements = await statsB.query<{ query: string; calls: string; ms: number }>(
-      `SELECT query, calls, total_exec_time AS ms FROM pg_stat_statements
-       WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query NOT LIKE '%pg_stat_statements%' ORDER BY calls DESC`,
-    );
-    const totalCalls = statements.rows.reduce((n, r) => n + Number(r.calls), 0);
-    const totalExecMs = statements.rows.reduce((n, r) => n + r.ms, 0);
+    const statements = await statementUse(statsB, 'calls');
+    const totalCalls = statements.reduce((n, r) => n + r.calls, 0);
+    const totalExecMs = statements.reduce((n, r) => n + r.ms, 0);
     const [digestA, digestB] = await Promise.all([regionA, regionB].map((r) => call<{ keys: number; digest: string }>(r, 'GET', `/v1/digest?ns=${CATCHUP_NS}`)));
     if (digestA!.keys !== N || digestA!.digest !== digestB!.digest) throw new Error(`catch-up: b's ${CATCHUP_NS} differs from a's (keys ${digestA!.keys} / ${digestB!.keys})`);
 
@@ -545,7 +543,7 @@ async function main(): Promise<void> {
         "SELECT sum(calls)::text AS calls FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query LIKE '%FROM meridian_offsets WHERE peer%FOR UPDATE%'",
       );
       const bBatches = Number(batchRows[0]?.calls ?? 0);
-      const statements = await statementsByTime(statsB);
+      const statements = await statementUse(statsB, 'time');
       const ab = lags(writesA!.writes, A, pollers[B]!);
       const ba = lags(writesB!.writes, B, pollers[A]!);
       // Where the lag goes: the origin's relay stamps each outbox row when it has published it
@@ -657,8 +655,8 @@ async function main(): Promise<void> {
     out.push(
       `- b's statements during the catch-up (pg_stat_statements): ${totalCalls.toLocaleString('en')} calls = ${(totalCalls / updates).toFixed(1)} per applied update, ${(totalExecMs / 1000).toFixed(2)} s of execution inside PostgreSQL (${((totalExecMs / 1000 / catchupSeconds) * 100).toFixed(0)}% of the catch-up's wall time). Most called:`,
     );
-    for (const r of statements.rows.slice(0, 8)) {
-      out.push(`  - ${(Number(r.calls) / updates).toFixed(2)}/update, ${(r.ms / Number(r.calls)).toFixed(3)} ms each: \`${r.query.replace(/\s+/g, ' ').slice(0, 110)}\``);
+    for (const r of statements.slice(0, 8)) {
+      out.push(`  - ${(r.calls / updates).toFixed(2)}/update, ${(r.ms / r.calls).toFixed(3)} ms each: \`${r.query.slice(0, 110)}\``);
     }
     const dir = (name: string, f: LagFigures): string => `${name} p50 ${fmt(f.p50)} / p99 ${fmt(f.p99)} / max ${fmt(f.max)} ms over ${f.count} writes${f.unseen > 0 ? ` (${f.unseen} not applied within the drain)` : ''}`;
     const describe = (p: LagPhase): string =>

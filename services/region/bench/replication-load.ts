@@ -14,9 +14,9 @@
  *   shared machine), from /proc, to say where a phase's time went.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import pg from 'pg';
+import { CLOCK_TICKS_PER_SECOND, machineBusySeconds } from './cpu.ts';
 import { RawConnectionPool } from './raw-http.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -322,42 +322,44 @@ export class TopicTap {
 
 // ---- CPU per process group ---------------------------------------------------------------------
 
-/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks (100 on every mainstream kernel). */
-const TICKS_PER_SECOND = 100;
-
 interface ProcStat {
   readonly pid: number;
+  /** The command name (the stat file's field in parentheses), e.g. `java`, `postgres`. */
+  readonly comm: string;
   readonly ppid: number;
   /** utime + stime, in ticks. */
   readonly ticks: number;
 }
 
-function readStat(pid: number): ProcStat | undefined {
+/** A process's or thread's stat file (`/proc/<pid>/stat`, `/proc/<pid>/task/<tid>/stat`); undefined once it is gone. */
+function readStatFile(path: string): { comm: string; ppid: number; ticks: number } | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // After the command: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime …
-    return { pid, ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
+    const stat = readFileSync(path, 'utf8');
+    const end = stat.lastIndexOf(')');
+    const fields = stat.slice(end + 2).split(' ');
+    // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime …
+    return { comm: stat.slice(stat.indexOf('(') + 1, end), ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
   } catch {
     return undefined; // exited between listing and reading
   }
 }
 
+function readStat(pid: number): ProcStat | undefined {
+  const stat = readStatFile(`/proc/${pid}/stat`);
+  return stat && { pid, ...stat };
+}
+
 /** CPU ticks of each of a JVM's JIT compiler threads (HotSpot names them "C1 CompilerThre…", "C2 CompilerThre…"), by thread id. */
 function jitThreads(pid: number, into: Map<number, number>): void {
+  let tasks: string[];
   try {
-    for (const task of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        if (!/^C[12] CompilerThre/.test(readFileSync(`/proc/${pid}/task/${task}/comm`, 'utf8'))) continue;
-        const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        into.set(Number(task), Number(fields[11]) + Number(fields[12]));
-      } catch {
-        // the thread ended between listing and reading
-      }
-    }
+    tasks = readdirSync(`/proc/${pid}/task`);
   } catch {
-    // exited, or no /proc
+    return; // exited, or no /proc
+  }
+  for (const task of tasks) {
+    const stat = readStatFile(`/proc/${pid}/task/${task}/stat`);
+    if (stat && /^C[12] CompilerThre/.test(stat.comm)) into.set(Number(task), stat.ticks);
   }
 }
 
@@ -399,17 +401,15 @@ export function cpuSample(groupOf: (pid: number, cmdline: string) => string): Cp
   const jit = new Map<string, Map<number, number>>();
   const visit = (p: ProcStat, group: string): void => {
     perProcess.set(p.pid, { group, ticks: p.ticks });
-    if (cmdline(p.pid).startsWith('java ')) {
+    if (p.comm === 'java') {
       if (!jit.has(group)) jit.set(group, new Map());
       jitThreads(p.pid, jit.get(group)!);
     }
     for (const c of children.get(p.pid) ?? []) visit(c, group);
   };
   for (const child of children.get(process.pid) ?? []) visit(child, groupOf(child.pid, cmdline(child.pid)));
-  let machineMs = 0;
-  for (const core of cpus()) machineMs += core.times.user + core.times.nice + core.times.sys + core.times.irq;
   const self = process.cpuUsage();
-  return { wallMs: performance.now(), perProcess, machineSeconds: machineMs / 1000, selfSeconds: (self.user + self.system) / 1e6, jitTicks: jit };
+  return { wallMs: performance.now(), perProcess, machineSeconds: machineBusySeconds(), selfSeconds: (self.user + self.system) / 1e6, jitTicks: jit };
 }
 
 /** Cores the JVMs' JIT compiler threads used per group between two samples (part of `cpuUse`'s figure for the group). */
@@ -422,7 +422,7 @@ export function jitUse(before: CpuSample, after: CpuSample): Map<string, number>
   for (const [group, threads] of after.jitTicks) {
     let ticks = 0;
     for (const [tid, t] of threads) ticks += t - (before.jitTicks.get(group)?.get(tid) ?? 0);
-    out.set(group, ticks / TICKS_PER_SECOND / wall);
+    out.set(group, ticks / CLOCK_TICKS_PER_SECOND / wall);
   }
   return out;
 }
@@ -434,7 +434,7 @@ export function cpuUse(before: CpuSample, after: CpuSample): Map<string, number>
   for (const [pid, { group, ticks }] of after.perProcess) {
     // A process started in between (a new pool connection) counts whole.
     const start = before.perProcess.get(pid)?.ticks ?? 0;
-    out.set(group, (out.get(group) ?? 0) + (ticks - start) / TICKS_PER_SECOND / wall);
+    out.set(group, (out.get(group) ?? 0) + (ticks - start) / CLOCK_TICKS_PER_SECOND / wall);
   }
   out.set('bench process', (after.selfSeconds - before.selfSeconds) / wall);
   const measured = [...out.values()].reduce((a, b) => a + b, 0);
