@@ -3,10 +3,13 @@
  * the earliest offset Kafka still has. The link must fail loudly (state `failed`, a reason that
  * says a reseed is needed, readiness down) — never reset silently and skip updates.
  * Retention is simulated by deleting the topic's records up to its end (what retention does).
+ * The same holds for a stored offset beyond a partition's end: the topic was recreated (a fresh
+ * Kafka beside a kept database), and the updates this region had not applied are gone with it.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName, waitFor } from '@meridian/testkit';
 import { loadConfig, type RegionConfig } from './config.ts';
@@ -64,5 +67,19 @@ describe('a stored offset Kafka no longer has', () => {
     expect(ready.json['checks']['replicators'].reason).toMatch(/reseed/);
     // Nothing was skipped silently: b still holds only what it had applied.
     expect((await inject2(b, 'GET', '/v1/ns/n/keys/k')).json['value']).toBe(1);
+  });
+
+  it('beyond the end of the partition (the topic was recreated, e.g. a fresh Kafka beside a kept database): fails the link loudly too', async () => {
+    await b!.close();
+    b = undefined;
+    // b's stored positions now lie past everything a's topic holds, as after a topic was recreated.
+    const db = new pg.Client({ connectionString: bConfig.databaseUrl });
+    await db.connect();
+    await db.query('UPDATE meridian_offsets SET next_offset = next_offset + 1000 WHERE peer = $1', [A]);
+    await db.end();
+    b = await startRegion(bConfig);
+    const rep = await waitFor(() => inject2(b!, 'GET', '/v1/replication'), (r) => r.json['peers'][A]?.state === 'failed', { timeoutMs: 60_000, what: 'the link from a failed' });
+    expect(rep.json['peers'][A].reason).toMatch(/beyond the end of the partition.*reseed/);
+    expect((await inject2(b, 'GET', '/health/ready')).status).toBe(503);
   });
 });

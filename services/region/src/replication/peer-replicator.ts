@@ -190,9 +190,18 @@ export class PeerReplicator {
     }
     if (generation !== this.#generation) return; // a newer join claims for itself
     for (const [partition, c] of claimed) {
-      const low = BigInt(watermarks.find((w) => w.partition === partition)?.low ?? '0');
-      if (c.known && c.nextOffset < low) {
-        this.signal('offset-lost', `partition ${partition}: stored offset ${c.nextOffset} is below the earliest offset Kafka still has (${low}); retention passed — this region needs a reseed from ${this.peer}`);
+      const mark = watermarks.find((w) => w.partition === partition);
+      const [low, high] = [BigInt(mark?.low ?? '0'), BigInt(mark?.high ?? '0')];
+      // Either way Kafka no longer has updates this region has not applied: never skip them silently.
+      const lost = !c.known
+        ? undefined
+        : c.nextOffset < low
+          ? `stored offset ${c.nextOffset} is below the earliest offset Kafka still has (${low}); retention passed`
+          : c.nextOffset > high
+            ? `stored offset ${c.nextOffset} is beyond the end of the partition (${high}); the topic was recreated or lost data`
+            : undefined;
+      if (lost !== undefined) {
+        this.signal('offset-lost', `partition ${partition}: ${lost} — this region needs a reseed from ${this.peer}`);
         consumer.pause([{ topic: this.#topic, partitions: [partition] }]);
         continue;
       }
