@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { KeyRow, NamespaceRow } from '@meridian/store';
 import { WriteCache } from './write-cache.ts';
@@ -27,7 +28,7 @@ describe('WriteCache', () => {
     expect(cache.get('n', 'a')?.namespace?.policy).toBe('mv');
   });
 
-  it('stays within its byte limit, dropping the keys stored longest ago', () => {
+  it('stays within its byte limit; the CLOCK hand spares a key rewritten since it last passed', () => {
     const cache = new WriteCache(10_000);
     for (let i = 0; i < 100; i++) cache.set(ns('n'), row(`k${i}`, BigInt(i), 500));
     const { entries, bytes } = cache.stats();
@@ -35,14 +36,38 @@ describe('WriteCache', () => {
     expect(entries).toBeGreaterThan(5);
     expect(cache.get('n', 'k99')).toBeDefined();
     expect(cache.get('n', 'k0')).toBeUndefined();
-    // Writing an old key again moves it to the back.
+    // Rewriting the oldest key spares it when the hand next reaches it: as many new keys again
+    // as the cache holds push out every other old key, not it.
     const kept = 100 - entries;
+    expect(cache.get('n', `k${kept}`)).toBeDefined();
     cache.set(ns('n'), row(`k${kept}`, 1000n, 500));
     for (let i = 100; i < 100 + entries - 1; i++) cache.set(ns('n'), row(`k${i}`, BigInt(i), 500));
     expect(cache.get('n', `k${kept}`)).toBeDefined();
+    expect(cache.get('n', `k${kept + 1}`)).toBeUndefined();
     // A state larger than the whole cache is not kept, and drops what the key had.
-    cache.set(ns('n'), row('huge', 2000n, 20_000));
-    expect(cache.get('n', 'huge')).toBeUndefined();
+    cache.set(ns('n'), row(`k${kept}`, 2000n, 20_000));
+    expect(cache.get('n', `k${kept}`)).toBeUndefined();
+    expect(cache.stats().bytes).toBeLessThanOrEqual(10_000);
+  });
+
+  it('answers a copy: a later write of the key does not change a snapshot already handed out', () => {
+    const cache = new WriteCache(1 << 20);
+    cache.set(ns('n'), { namespace: 'n', key: 'a', state: new Uint8Array([1, 2, 3]), maxHlc: 1n });
+    const first = cache.get('n', 'a')!.key!;
+    cache.set(ns('n'), { namespace: 'n', key: 'a', state: new Uint8Array([9, 9]), maxHlc: 2n });
+    expect([...first.state!]).toEqual([1, 2, 3]);
+    expect(first.maxHlc).toBe(1n);
+    expect([...cache.get('n', 'a')!.key!.state!]).toEqual([9, 9]);
+    // and the stored state is copied in: changing the caller's bytes changes nothing cached.
+    const mine = new Uint8Array([4, 4, 4, 4]);
+    cache.set(ns('n'), { namespace: 'n', key: 'a', state: mine, maxHlc: 3n });
+    mine[0] = 7;
+    expect([...cache.get('n', 'a')!.key!.state!]).toEqual([4, 4, 4, 4]);
+    // A row without a state (inserted, not yet written) stays distinct from an empty state.
+    cache.set(ns('n'), { namespace: 'n', key: 'a', state: undefined, maxHlc: 4n });
+    expect(cache.get('n', 'a')!.key!.state).toBeUndefined();
+    cache.set(ns('n'), { namespace: 'n', key: 'a', state: new Uint8Array(0), maxHlc: 5n });
+    expect(cache.get('n', 'a')!.key!.state).toEqual(new Uint8Array(0));
   });
 
   it('holds nothing with a limit of 0', () => {
@@ -67,8 +92,51 @@ describe('WriteCache', () => {
     const copied = cache.get('n', 'p')!.key!.state!;
     expect([...copied]).toEqual([10, 11, 12]);
     expect(copied.buffer.byteLength).toBeLessThan(1024);
-    const exact = new Uint8Array([4, 5, 6]);
-    cache.set(ns('n'), { namespace: 'n', key: 'w', state: exact, maxHlc: 1n });
-    expect(cache.get('n', 'w')!.key!.state).toBe(exact);
+  });
+
+  it('law: a key answers its last stored row or nothing, never another key\'s or a deleted one; the limit holds; without eviction nothing is lost', () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('set' as const), ns: fc.constantFrom('n', 'm'), key: fc.constantFrom('a', 'b', 'c', 'd', 'e'), size: fc.oneof(fc.constant(-1), fc.nat(400)), fill: fc.nat(255), policy: fc.constantFrom<NamespaceRow['policy'][]>('lww', 'mv') }),
+      fc.record({ kind: fc.constant('delete' as const), ns: fc.constantFrom('n', 'm'), key: fc.constantFrom('a', 'b', 'c', 'd', 'e') }),
+    );
+    fc.assert(
+      fc.property(fc.constantFrom(0, 900, 2_000, 1 << 20), fc.array(op, { maxLength: 80 }), (limit, ops) => {
+        const cache = new WriteCache(limit);
+        const model = new Map<string, { state: number[] | undefined; hlc: bigint; policy: string }>();
+        let hlc = 0n;
+        for (const o of ops) {
+          const id = `${o.ns}/${o.key}`;
+          if (o.kind === 'delete') {
+            cache.delete(o.ns, o.key);
+            model.delete(id);
+          } else {
+            hlc++;
+            const state = o.size < 0 ? undefined : Array.from({ length: o.size }, (_, i) => (o.fill + i) & 255);
+            cache.set(ns(o.ns, o.policy), { namespace: o.ns, key: o.key, state: state && Uint8Array.from(state), maxHlc: hlc });
+            model.set(id, { state, hlc, policy: o.policy });
+          }
+          expect(cache.stats().bytes).toBeLessThanOrEqual(limit);
+          let present = 0;
+          for (const n of ['n', 'm']) {
+            for (const k of ['a', 'b', 'c', 'd', 'e']) {
+              const got = cache.get(n, k);
+              const want = model.get(`${n}/${k}`);
+              if (got === undefined) {
+                // Only a cache too small to hold every key may have let a stored key go.
+                if (limit === 1 << 20) expect(want).toBeUndefined();
+                continue;
+              }
+              present++;
+              expect(want).toBeDefined();
+              expect(got.key!.key).toBe(k);
+              expect(got.key!.maxHlc).toBe(want!.hlc);
+              expect(got.namespace!.policy).toBe(want!.policy);
+              expect(got.key!.state === undefined ? undefined : [...got.key!.state]).toEqual(want!.state);
+            }
+          }
+          expect(cache.stats().entries).toBe(present);
+        }
+      }),
+    );
   });
 });

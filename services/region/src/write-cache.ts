@@ -10,23 +10,45 @@
  * compare-and-write, which answers with the current snapshot; it can never store a wrong state.
  * So the cache needs no invalidation to be correct, only to stay useful.
  *
- * Bounded by the bytes of the states it holds: entries leave in the order they were last
- * stored (each write re-inserts its key), which keeps the keys being written.
+ * Bounded by the bytes it holds. Rewriting a cached key allocates nothing that outlives the
+ * write (docs/decisions/0007): its slot is updated in place (the state copied into the slot's
+ * buffer, the HLC into a typed array), and entries leave by the CLOCK rule (a hand goes round the
+ * slots, sparing once each key rewritten since it last passed), not by re-inserting every write
+ * at the back of a Map. Each write's new objects so stay young garbage, instead of old objects that
+ * only a major collection frees. Because slots change in place, `get` answers a copy: a write
+ * planned from a snapshot compares against the bytes it was planned from, never against a later
+ * write's.
  */
 import type { KeyRow, NamespaceRow, WriteSnapshot } from '@meridian/store';
 
-interface Entry {
-  readonly namespace: NamespaceRow;
-  readonly key: KeyRow;
-  readonly bytes: number;
+/** One cached key; reused for the next key once its key leaves. */
+interface Slot {
+  /** The cache key (namespace NUL key); '' while the slot is free. */
+  id: string;
+  namespace: NamespaceRow;
+  key: string;
+  /** The state's bytes are `buffer[0, length)`; `hasState` false for a row without a state. */
+  buffer: Uint8Array;
+  length: number;
+  hasState: boolean;
+  /** The row's highest HLC, kept in a typed array so an update does not allocate a BigInt. */
+  readonly maxHlc: BigInt64Array;
+  /** Rewritten since the CLOCK hand last passed: spared once. */
+  referenced: boolean;
+  bytes: number;
 }
 
-/** What an entry is charged besides its state: the key strings, the objects, the map's slot. */
+/** What an entry is charged besides its state buffer: the key strings, the objects, the map's slot. */
 const ENTRY_OVERHEAD_BYTES = 160;
+const EMPTY = new Uint8Array(0);
 
 export class WriteCache {
   readonly #limitBytes: number;
-  readonly #entries = new Map<string, Entry>();
+  readonly #byId = new Map<string, Slot>();
+  /** Every slot, in CLOCK order; free ones (id '') are skipped by the hand and reused first. */
+  readonly #slots: Slot[] = [];
+  readonly #free: Slot[] = [];
+  #hand = 0;
   #bytes = 0;
   #hits = 0;
   #misses = 0;
@@ -36,16 +58,17 @@ export class WriteCache {
     this.#limitBytes = limitBytes;
   }
 
-  /** The cached snapshot of a key, or undefined. */
+  /** A copy of the cached snapshot of a key, or undefined. */
   get(namespace: string, key: string): WriteSnapshot | undefined {
     if (this.#limitBytes === 0) return undefined;
-    const entry = this.#entries.get(cacheKey(namespace, key));
-    if (entry === undefined) {
+    const slot = this.#byId.get(cacheKey(namespace, key));
+    if (slot === undefined) {
       this.#misses++;
       return undefined;
     }
     this.#hits++;
-    return { namespace: entry.namespace, key: entry.key };
+    const state = slot.hasState ? slot.buffer.slice(0, slot.length) : undefined;
+    return { namespace: slot.namespace, key: { namespace, key, state, maxHlc: slot.maxHlc[0]! } };
   }
 
   /**
@@ -55,44 +78,74 @@ export class WriteCache {
   set(namespace: NamespaceRow, stored: KeyRow): void {
     if (this.#limitBytes === 0) return;
     const id = cacheKey(namespace.name, stored.key);
-    const held = this.#entries.get(id);
-    if (held !== undefined && held.key.maxHlc > stored.maxHlc) return;
-    // A state that is a view of a larger buffer (a consumed Kafka message, a driver's read
-    // buffer, Node's Buffer pool, an encoder's spare capacity) is copied: the cache keeps alive
-    // only what it counts. `new Uint8Array(view)` copies; a Buffer's own `slice` would not.
-    const state = stored.state;
-    const key = state !== undefined && state.buffer.byteLength > 2 * state.byteLength + 64 ? { ...stored, state: new Uint8Array(state) } : stored;
-    const bytes = (key.state?.byteLength ?? 0) + id.length * 2 + ENTRY_OVERHEAD_BYTES;
+    const held = this.#byId.get(id);
+    if (held !== undefined && held.maxHlc[0]! > stored.maxHlc) return;
+    const length = stored.state?.byteLength ?? 0;
+    const fits = held !== undefined && held.buffer.byteLength >= length;
+    // A grown state gets a new buffer with room to grow again (a counter or a set grows by a
+    // few bytes at a time); otherwise the slot's buffer is reused.
+    const capacity = fits ? held.buffer.byteLength : length === 0 ? 0 : length + (length >> 2) + 16;
+    const bytes = capacity + id.length * 2 + ENTRY_OVERHEAD_BYTES;
     if (bytes > this.#limitBytes) {
-      this.delete(namespace.name, key.key);
+      this.delete(namespace.name, stored.key);
       return;
     }
-    this.#remove(id);
-    this.#entries.set(id, { namespace, key, bytes });
-    this.#bytes += bytes;
-    if (this.#bytes > this.#limitBytes) {
-      for (const [oldest, entry] of this.#entries) {
-        if (this.#bytes <= this.#limitBytes) break;
-        this.#entries.delete(oldest);
-        this.#bytes -= entry.bytes;
-      }
-    }
+    let slot = held;
+    if (slot === undefined) {
+      slot = this.#free.pop() ?? this.#newSlot();
+      slot.id = id;
+      slot.key = stored.key;
+      slot.referenced = false;
+      slot.bytes = 0;
+      this.#byId.set(id, slot);
+    } else slot.referenced = true;
+    if (!fits) slot.buffer = capacity === 0 ? EMPTY : new Uint8Array(capacity);
+    if (stored.state !== undefined) slot.buffer.set(stored.state);
+    slot.length = length;
+    slot.hasState = stored.state !== undefined;
+    slot.maxHlc[0] = stored.maxHlc;
+    slot.namespace = namespace;
+    this.#bytes += bytes - slot.bytes;
+    slot.bytes = bytes;
+    this.#evictOver(slot);
   }
 
   delete(namespace: string, key: string): void {
-    this.#remove(cacheKey(namespace, key));
+    const slot = this.#byId.get(cacheKey(namespace, key));
+    if (slot !== undefined) this.#release(slot);
   }
 
   /** Entries, bytes held, and hits and misses since start (for metrics and tests). */
   stats(): { entries: number; bytes: number; hits: number; misses: number } {
-    return { entries: this.#entries.size, bytes: this.#bytes, hits: this.#hits, misses: this.#misses };
+    return { entries: this.#byId.size, bytes: this.#bytes, hits: this.#hits, misses: this.#misses };
   }
 
-  #remove(id: string): void {
-    const entry = this.#entries.get(id);
-    if (entry === undefined) return;
-    this.#entries.delete(id);
-    this.#bytes -= entry.bytes;
+  #newSlot(): Slot {
+    const slot: Slot = { id: '', namespace: undefined as unknown as NamespaceRow, key: '', buffer: EMPTY, length: 0, hasState: false, maxHlc: new BigInt64Array(1), referenced: false, bytes: 0 };
+    this.#slots.push(slot);
+    return slot;
+  }
+
+  /** CLOCK: while over the limit, the hand evicts the first key not rewritten since it last passed (never `keep`). */
+  #evictOver(keep: Slot): void {
+    while (this.#bytes > this.#limitBytes) {
+      const slot = this.#slots[this.#hand]!;
+      this.#hand = (this.#hand + 1) % this.#slots.length;
+      if (slot.id === '' || slot === keep) continue;
+      if (slot.referenced) slot.referenced = false;
+      else this.#release(slot);
+    }
+  }
+
+  #release(slot: Slot): void {
+    this.#byId.delete(slot.id);
+    this.#bytes -= slot.bytes;
+    slot.id = '';
+    slot.key = '';
+    slot.buffer = EMPTY;
+    slot.namespace = undefined as unknown as NamespaceRow;
+    slot.bytes = 0;
+    this.#free.push(slot);
   }
 }
 
