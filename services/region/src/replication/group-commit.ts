@@ -43,9 +43,13 @@ export class GroupCommitQueue<T, R> {
   readonly #concurrency: number;
   readonly #overlapAt: number;
   #pending: Pending<T, R>[] = [];
-  /** Lanes with an item in a running group. */
-  readonly #busy = new Set<string | number>();
-  #running = 0;
+  /**
+   * The lanes of each running group. A plain array, not a long-lived Set of lanes: adding and
+   * deleting a lane per item made the Set reallocate its table, and those tables, held by an old
+   * object, were the write path's largest source of objects promoted to V8's old generation
+   * (docs/decisions/0007). The Set `#take` needs is built per call and dies young.
+   */
+  readonly #runningLanes: (readonly (string | number)[])[] = [];
   #scheduled = false;
 
   constructor(options: GroupCommitOptions<T, R>) {
@@ -56,7 +60,8 @@ export class GroupCommitQueue<T, R> {
 
   /** Whether another group may start now: there is room, and either nothing runs or enough waits. */
   #mayStart(): boolean {
-    return this.#running < this.#concurrency && this.#pending.length > 0 && (this.#running === 0 || this.#pending.length >= this.#overlapAt);
+    const running = this.#runningLanes.length;
+    return running < this.#concurrency && this.#pending.length > 0 && (running === 0 || this.#pending.length >= this.#overlapAt);
   }
 
   /** Items waiting for a group (not those of the groups running now). */
@@ -81,7 +86,8 @@ export class GroupCommitQueue<T, R> {
   #take(): Pending<T, R>[] {
     const group: Pending<T, R>[] = [];
     const rest: Pending<T, R>[] = [];
-    const lanes = new Set<string | number>(this.#busy);
+    const lanes = new Set<string | number>();
+    for (const running of this.#runningLanes) for (const lane of running) lanes.add(lane);
     let weight = 0;
     for (const p of this.#pending) {
       const lane = this.#o.lane(p.item);
@@ -105,12 +111,10 @@ export class GroupCommitQueue<T, R> {
     while (this.#mayStart()) {
       const group = this.#take();
       if (group.length === 0) return;
-      this.#running++;
       const lanes = group.map((p) => this.#o.lane(p.item));
-      for (const lane of lanes) this.#busy.add(lane);
+      this.#runningLanes.push(lanes);
       void this.#run(group).finally(() => {
-        this.#running--;
-        for (const lane of lanes) this.#busy.delete(lane);
+        this.#runningLanes.splice(this.#runningLanes.indexOf(lanes), 1);
         this.#start();
       });
     }
