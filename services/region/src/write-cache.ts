@@ -25,8 +25,8 @@ import type { KeyRow, NamespaceRow, WriteSnapshot } from '@meridian/store';
 interface Slot {
   /** The cache key (namespace NUL key); '' while the slot is free. */
   id: string;
-  namespace: NamespaceRow;
-  key: string;
+  /** Undefined only while the slot is free. */
+  namespace: NamespaceRow | undefined;
   /** The state's bytes are `buffer[0, length)`; `hasState` false for a row without a state. */
   buffer: Uint8Array;
   length: number;
@@ -94,7 +94,6 @@ export class WriteCache {
     if (slot === undefined) {
       slot = this.#free.pop() ?? this.#newSlot();
       slot.id = id;
-      slot.key = stored.key;
       slot.referenced = false;
       slot.bytes = 0;
       this.#byId.set(id, slot);
@@ -121,7 +120,7 @@ export class WriteCache {
   }
 
   #newSlot(): Slot {
-    const slot: Slot = { id: '', namespace: undefined as unknown as NamespaceRow, key: '', buffer: EMPTY, length: 0, hasState: false, maxHlc: new BigInt64Array(1), referenced: false, bytes: 0 };
+    const slot: Slot = { id: '', namespace: undefined, buffer: EMPTY, length: 0, hasState: false, maxHlc: new BigInt64Array(1), referenced: false, bytes: 0 };
     this.#slots.push(slot);
     return slot;
   }
@@ -141,9 +140,8 @@ export class WriteCache {
     this.#byId.delete(slot.id);
     this.#bytes -= slot.bytes;
     slot.id = '';
-    slot.key = '';
     slot.buffer = EMPTY;
-    slot.namespace = undefined as unknown as NamespaceRow;
+    slot.namespace = undefined;
     slot.bytes = 0;
     this.#free.push(slot);
   }

@@ -45,6 +45,16 @@ export interface PeerReplicatorOptions {
   readonly maxGroupMessages?: number;
 }
 
+/**
+ * Why a stored position cannot be resumed from Kafka's partition [low, high], or undefined when it
+ * can. Either way Kafka no longer has updates this region has not applied: never skip them silently.
+ */
+function lostOffset(nextOffset: bigint, low: bigint, high: bigint): string | undefined {
+  if (nextOffset < low) return `stored offset ${nextOffset} is below the earliest offset Kafka still has (${low}); retention passed`;
+  if (nextOffset > high) return `stored offset ${nextOffset} is beyond the end of the partition (${high}); the topic was recreated or lost data`;
+  return undefined;
+}
+
 export class PeerReplicator {
   readonly peer: string;
   readonly #o: PeerReplicatorOptions;
@@ -191,15 +201,8 @@ export class PeerReplicator {
     if (generation !== this.#generation) return; // a newer join claims for itself
     for (const [partition, c] of claimed) {
       const mark = watermarks.find((w) => w.partition === partition);
-      const [low, high] = [BigInt(mark?.low ?? '0'), BigInt(mark?.high ?? '0')];
-      // Either way Kafka no longer has updates this region has not applied: never skip them silently.
-      const lost = !c.known
-        ? undefined
-        : c.nextOffset < low
-          ? `stored offset ${c.nextOffset} is below the earliest offset Kafka still has (${low}); retention passed`
-          : c.nextOffset > high
-            ? `stored offset ${c.nextOffset} is beyond the end of the partition (${high}); the topic was recreated or lost data`
-            : undefined;
+      const low = BigInt(mark?.low ?? '0');
+      const lost = c.known ? lostOffset(c.nextOffset, low, BigInt(mark?.high ?? '0')) : undefined;
       if (lost !== undefined) {
         this.signal('offset-lost', `partition ${partition}: ${lost} — this region needs a reseed from ${this.peer}`);
         consumer.pause([{ topic: this.#topic, partitions: [partition] }]);
