@@ -173,6 +173,8 @@ describe('infra/docker/Dockerfile', () => {
     expect(read('docs/decisions/0001-typescript-from-source-on-node-24.md')).toContain('node --conditions=meridian-source');
     expect(entrypoint[0]).toBe('node');
     expect(entrypoint).toContain('--conditions=meridian-source');
+    // Servers that must answer within milliseconds run without V8's memory reducer (decision 0008).
+    expect(entrypoint).toContain('--no-memory-reducer');
     const scriptFlags = new Set<string>();
     for (const [dir, main] of [['services/region', REGION_MAIN], ['services/gslb', GSLB_MAIN]] as const) {
       const manifest = JSON.parse(read(`${dir}/package.json`)) as { scripts: { start: string } };

@@ -70,6 +70,36 @@ describe('WriteCache', () => {
     expect(cache.get('n', 'a')!.key!.state).toEqual(new Uint8Array(0));
   });
 
+  it('shares one namespace row among a namespace\'s keys, and takes a changed one for all of them', () => {
+    const cache = new WriteCache(1 << 20);
+    cache.set(ns('n'), row('a', 1n));
+    cache.set(ns('n'), row('b', 2n));
+    cache.set(ns('m'), row('a', 3n));
+    expect(cache.get('n', 'a')!.namespace).toBe(cache.get('n', 'b')!.namespace);
+    expect(cache.get('m', 'a')!.namespace!.name).toBe('m');
+    // A replicated declaration replaced the policy: the newer row is what every key of n answers
+    // (a key planned from the old one would lose its compare-and-write, never store wrongly).
+    cache.set(ns('n', 'mv'), row('b', 4n));
+    expect(cache.get('n', 'a')!.namespace!.policy).toBe('mv');
+    expect(cache.get('m', 'a')!.namespace!.policy).toBe('lww');
+    // Once no key of a namespace is cached, its row goes too: a later write brings its own.
+    cache.delete('n', 'a');
+    cache.delete('n', 'b');
+    cache.set(ns('n', 'lww'), row('c', 5n));
+    expect(cache.get('n', 'c')!.namespace!.policy).toBe('lww');
+  });
+
+  it('grows past its first columns without losing or mixing up a key', () => {
+    const cache = new WriteCache(1 << 22);
+    for (let i = 0; i < 1000; i++) cache.set(ns('n'), { namespace: 'n', key: `k${i}`, state: Uint8Array.of(i & 255, i >> 8), maxHlc: BigInt(i + 1) });
+    expect(cache.stats().entries).toBe(1000);
+    for (let i = 0; i < 1000; i++) {
+      const got = cache.get('n', `k${i}`)!.key!;
+      expect(got.maxHlc).toBe(BigInt(i + 1));
+      expect([...got.state!]).toEqual([i & 255, i >> 8]);
+    }
+  });
+
   it('holds nothing with a limit of 0', () => {
     const cache = new WriteCache(0);
     cache.set(ns('n'), row('a', 1n));
@@ -94,7 +124,7 @@ describe('WriteCache', () => {
     expect(copied.buffer.byteLength).toBeLessThan(1024);
   });
 
-  it('law: a key answers its last stored row or nothing, never another key\'s or a deleted one; the limit holds; without eviction nothing is lost', () => {
+  it('law: a key answers its last stored row (with its namespace\'s last stored namespace row) or nothing, never another key\'s or a deleted one; the limit holds; without eviction nothing is lost', () => {
     const op = fc.oneof(
       fc.record({ kind: fc.constant('set' as const), ns: fc.constantFrom('n', 'm'), key: fc.constantFrom('a', 'b', 'c', 'd', 'e'), size: fc.oneof(fc.constant(-1), fc.nat(400)), fill: fc.nat(255), policy: fc.constantFrom<NamespaceRow['policy'][]>('lww', 'mv') }),
       fc.record({ kind: fc.constant('delete' as const), ns: fc.constantFrom('n', 'm'), key: fc.constantFrom('a', 'b', 'c', 'd', 'e') }),
@@ -102,7 +132,9 @@ describe('WriteCache', () => {
     fc.assert(
       fc.property(fc.constantFrom(0, 900, 2_000, 1 << 20), fc.array(op, { maxLength: 80 }), (limit, ops) => {
         const cache = new WriteCache(limit);
-        const model = new Map<string, { state: number[] | undefined; hlc: bigint; policy: string }>();
+        const model = new Map<string, { state: number[] | undefined; hlc: bigint }>();
+        // The namespace row a namespace's keys answer: the one its last kept write stored.
+        const namespacePolicy = new Map<string, string>();
         let hlc = 0n;
         for (const o of ops) {
           const id = `${o.ns}/${o.key}`;
@@ -113,7 +145,8 @@ describe('WriteCache', () => {
             hlc++;
             const state = o.size < 0 ? undefined : Array.from({ length: o.size }, (_, i) => (o.fill + i) & 255);
             cache.set(ns(o.ns, o.policy), { namespace: o.ns, key: o.key, state: state && Uint8Array.from(state), maxHlc: hlc });
-            model.set(id, { state, hlc, policy: o.policy });
+            model.set(id, { state, hlc });
+            if (limit > 0) namespacePolicy.set(o.ns, o.policy);
           }
           expect(cache.stats().bytes).toBeLessThanOrEqual(limit);
           let present = 0;
@@ -130,7 +163,7 @@ describe('WriteCache', () => {
               expect(want).toBeDefined();
               expect(got.key!.key).toBe(k);
               expect(got.key!.maxHlc).toBe(want!.hlc);
-              expect(got.namespace!.policy).toBe(want!.policy);
+              expect(got.namespace!.policy).toBe(namespacePolicy.get(n));
               expect(got.key!.state === undefined ? undefined : [...got.key!.state]).toEqual(want!.state);
             }
           }

@@ -21,33 +21,43 @@
  */
 import type { KeyRow, NamespaceRow, WriteSnapshot } from '@meridian/store';
 
-/** One cached key; reused for the next key once its key leaves. */
-interface Slot {
-  /** The cache key (namespace NUL key); '' while the slot is free. */
-  id: string;
-  /** Undefined only while the slot is free. */
-  namespace: NamespaceRow | undefined;
-  /** The state's bytes are `buffer[0, length)`; `hasState` false for a row without a state. */
-  buffer: Uint8Array;
-  length: number;
-  hasState: boolean;
-  /** The row's highest HLC, kept in a typed array so an update does not allocate a BigInt. */
-  readonly maxHlc: BigInt64Array;
-  /** Rewritten since the CLOCK hand last passed: spared once. */
-  referenced: boolean;
-  bytes: number;
-}
-
-/** What an entry is charged besides its state buffer: the key strings, the objects, the map's slot. */
+/** What an entry is charged besides its state buffer: the key string, the map's and the arrays' slots. */
 const ENTRY_OVERHEAD_BYTES = 160;
 const EMPTY = new Uint8Array(0);
+/** `#lengths` of a row without a state (a key row inserted by its own transaction). */
+const NO_STATE = -1;
 
+/** A namespace row shared by every slot of its namespace, and how many slots hold it. */
+interface SharedNamespace {
+  row: NamespaceRow;
+  slots: number;
+}
+
+/**
+ * The slots are columns (struct of arrays), not one object per key, and every slot of a
+ * namespace shares one namespace row: a full cache is then about three heap objects a key (the
+ * key string, the state's buffer and its view), not ten, which is what a major collection has to
+ * mark (docs/decisions/0007, second addendum).
+ */
 export class WriteCache {
   readonly #limitBytes: number;
-  readonly #byId = new Map<string, Slot>();
-  /** Every slot, in CLOCK order; free ones (id '') are skipped by the hand and reused first. */
-  readonly #slots: Slot[] = [];
-  readonly #free: Slot[] = [];
+  /** Cache key (namespace NUL key) to slot. */
+  readonly #slotOf = new Map<string, number>();
+  /** Per slot: its cache key, '' while the slot is free. */
+  readonly #ids: string[] = [];
+  /** Per slot: the namespace row (undefined while free). */
+  readonly #namespaces: (SharedNamespace | undefined)[] = [];
+  /** Per slot: the state's bytes are `buffer[0, length)`. */
+  readonly #buffers: Uint8Array[] = [];
+  #lengths = new Int32Array(64);
+  /** Per slot: the row's highest HLC (a typed array, so an update allocates no BigInt). */
+  #maxHlc = new BigInt64Array(64);
+  /** Per slot: rewritten since the CLOCK hand last passed (spared once). */
+  #referenced = new Uint8Array(64);
+  /** Per slot: what it is charged against the limit. */
+  #charged = new Int32Array(64);
+  readonly #free: number[] = [];
+  readonly #shared = new Map<string, SharedNamespace>();
   #hand = 0;
   #bytes = 0;
   #hits = 0;
@@ -61,14 +71,15 @@ export class WriteCache {
   /** A copy of the cached snapshot of a key, or undefined. */
   get(namespace: string, key: string): WriteSnapshot | undefined {
     if (this.#limitBytes === 0) return undefined;
-    const slot = this.#byId.get(cacheKey(namespace, key));
+    const slot = this.#slotOf.get(cacheKey(namespace, key));
     if (slot === undefined) {
       this.#misses++;
       return undefined;
     }
     this.#hits++;
-    const state = slot.hasState ? slot.buffer.slice(0, slot.length) : undefined;
-    return { namespace: slot.namespace, key: { namespace, key, state, maxHlc: slot.maxHlc[0]! } };
+    const length = this.#lengths[slot]!;
+    const state = length === NO_STATE ? undefined : this.#buffers[slot]!.slice(0, length);
+    return { namespace: this.#namespaces[slot]!.row, key: { namespace, key, state, maxHlc: this.#maxHlc[slot]! } };
   }
 
   /**
@@ -78,13 +89,13 @@ export class WriteCache {
   set(namespace: NamespaceRow, stored: KeyRow): void {
     if (this.#limitBytes === 0) return;
     const id = cacheKey(namespace.name, stored.key);
-    const held = this.#byId.get(id);
-    if (held !== undefined && held.maxHlc[0]! > stored.maxHlc) return;
+    const held = this.#slotOf.get(id);
+    if (held !== undefined && this.#maxHlc[held]! > stored.maxHlc) return;
     const length = stored.state?.byteLength ?? 0;
-    const fits = held !== undefined && held.buffer.byteLength >= length;
+    const fits = held !== undefined && this.#buffers[held]!.byteLength >= length;
     // A grown state gets a new buffer with room to grow again (a counter or a set grows by a
     // few bytes at a time); otherwise the slot's buffer is reused.
-    const capacity = fits ? held.buffer.byteLength : length === 0 ? 0 : length + (length >> 2) + 16;
+    const capacity = fits ? this.#buffers[held]!.byteLength : length === 0 ? 0 : length + (length >> 2) + 16;
     const bytes = capacity + id.length * 2 + ENTRY_OVERHEAD_BYTES;
     if (bytes > this.#limitBytes) {
       this.delete(namespace.name, stored.key);
@@ -93,58 +104,99 @@ export class WriteCache {
     let slot = held;
     if (slot === undefined) {
       slot = this.#free.pop() ?? this.#newSlot();
-      slot.id = id;
-      slot.referenced = false;
-      slot.bytes = 0;
-      this.#byId.set(id, slot);
-    } else slot.referenced = true;
-    if (!fits) slot.buffer = capacity === 0 ? EMPTY : new Uint8Array(capacity);
-    if (stored.state !== undefined) slot.buffer.set(stored.state);
-    slot.length = length;
-    slot.hasState = stored.state !== undefined;
-    slot.maxHlc[0] = stored.maxHlc;
-    slot.namespace = namespace;
-    this.#bytes += bytes - slot.bytes;
-    slot.bytes = bytes;
+      this.#ids[slot] = id;
+      this.#referenced[slot] = 0;
+      this.#charged[slot] = 0;
+      this.#slotOf.set(id, slot);
+    } else this.#referenced[slot] = 1;
+    if (!fits) this.#buffers[slot] = capacity === 0 ? EMPTY : new Uint8Array(capacity);
+    if (stored.state !== undefined) this.#buffers[slot]!.set(stored.state);
+    this.#lengths[slot] = stored.state === undefined ? NO_STATE : length;
+    this.#maxHlc[slot] = stored.maxHlc;
+    this.#holdNamespace(slot, namespace);
+    this.#bytes += bytes - this.#charged[slot]!;
+    this.#charged[slot] = bytes;
     this.#evictOver(slot);
   }
 
   delete(namespace: string, key: string): void {
-    const slot = this.#byId.get(cacheKey(namespace, key));
+    const slot = this.#slotOf.get(cacheKey(namespace, key));
     if (slot !== undefined) this.#release(slot);
   }
 
   /** Entries, bytes held, and hits and misses since start (for metrics and tests). */
   stats(): { entries: number; bytes: number; hits: number; misses: number } {
-    return { entries: this.#byId.size, bytes: this.#bytes, hits: this.#hits, misses: this.#misses };
+    return { entries: this.#slotOf.size, bytes: this.#bytes, hits: this.#hits, misses: this.#misses };
   }
 
-  #newSlot(): Slot {
-    const slot: Slot = { id: '', namespace: undefined, buffer: EMPTY, length: 0, hasState: false, maxHlc: new BigInt64Array(1), referenced: false, bytes: 0 };
-    this.#slots.push(slot);
+  #newSlot(): number {
+    const slot = this.#ids.length;
+    if (slot === this.#lengths.length) {
+      this.#lengths = doubled(this.#lengths, Int32Array);
+      this.#maxHlc = doubled(this.#maxHlc, BigInt64Array);
+      this.#referenced = doubled(this.#referenced, Uint8Array);
+      this.#charged = doubled(this.#charged, Int32Array);
+    }
+    this.#ids.push('');
+    this.#namespaces.push(undefined);
+    this.#buffers.push(EMPTY);
     return slot;
   }
 
+  /**
+   * Points the slot at its namespace's shared row. A row that differs from the shared one (a
+   * replicated declaration replaced the policy) becomes the shared one: it is the newer answer,
+   * and a slot still planned from the older row costs at most one lost compare-and-write.
+   */
+  #holdNamespace(slot: number, row: NamespaceRow): void {
+    const current = this.#namespaces[slot];
+    if (current !== undefined && (current.row === row || sameNamespace(current.row, row))) return;
+    if (current !== undefined) this.#dropNamespace(current);
+    let shared = this.#shared.get(row.name);
+    if (shared === undefined) {
+      shared = { row, slots: 0 };
+      this.#shared.set(row.name, shared);
+    } else if (!sameNamespace(shared.row, row)) shared.row = row;
+    shared.slots++;
+    this.#namespaces[slot] = shared;
+  }
+
+  #dropNamespace(shared: SharedNamespace): void {
+    if (--shared.slots === 0) this.#shared.delete(shared.row.name);
+  }
+
   /** CLOCK: while over the limit, the hand evicts the first key not rewritten since it last passed (never `keep`). */
-  #evictOver(keep: Slot): void {
+  #evictOver(keep: number): void {
     while (this.#bytes > this.#limitBytes) {
-      const slot = this.#slots[this.#hand]!;
-      this.#hand = (this.#hand + 1) % this.#slots.length;
-      if (slot.id === '' || slot === keep) continue;
-      if (slot.referenced) slot.referenced = false;
+      const slot = this.#hand;
+      this.#hand = (this.#hand + 1) % this.#ids.length;
+      if (this.#ids[slot] === '' || slot === keep) continue;
+      if (this.#referenced[slot] === 1) this.#referenced[slot] = 0;
       else this.#release(slot);
     }
   }
 
-  #release(slot: Slot): void {
-    this.#byId.delete(slot.id);
-    this.#bytes -= slot.bytes;
-    slot.id = '';
-    slot.buffer = EMPTY;
-    slot.namespace = undefined;
-    slot.bytes = 0;
+  #release(slot: number): void {
+    this.#slotOf.delete(this.#ids[slot]!);
+    this.#bytes -= this.#charged[slot]!;
+    this.#ids[slot] = '';
+    this.#buffers[slot] = EMPTY;
+    this.#dropNamespace(this.#namespaces[slot]!);
+    this.#namespaces[slot] = undefined;
+    this.#charged[slot] = 0;
     this.#free.push(slot);
   }
+}
+
+/** A column twice as long, holding `from` at its start. */
+function doubled<T extends { readonly length: number; set(from: T): void }>(from: T, Column: new (length: number) => T): T {
+  const to = new Column(from.length * 2);
+  to.set(from);
+  return to;
+}
+
+function sameNamespace(a: NamespaceRow, b: NamespaceRow): boolean {
+  return a.policy === b.policy && a.declaredBy === b.declaredBy && a.declaredHlc === b.declaredHlc && a.createdAt.getTime() === b.createdAt.getTime();
 }
 
 // Namespace names never contain a NUL (names.ts), so the pair maps to one string without clashes.
