@@ -55,6 +55,8 @@ describe('startRegionProcess', () => {
     expect(value('meridian_write_cache_bytes')).toBeGreaterThan(0);
     // The first writes of k1 and k0 found nothing cached.
     expect(value('meridian_write_cache_misses_total')).toBeGreaterThanOrEqual(2);
+    // The process's garbage collections are counted from its start (loading it takes several).
+    expect(value('meridian_gc_pause_seconds_count\\{kind="minor"\\}')).toBeGreaterThanOrEqual(1);
     // Its output goes to the log file, where a failing scenario can read it.
     expect(readFileSync(region.logFile, 'utf8')).toContain('"region":"eu"');
   });

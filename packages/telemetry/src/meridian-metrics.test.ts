@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -85,6 +87,34 @@ describe('Meridian metrics in Prometheus text', () => {
     expect(text).toMatch(/^target_info\{.*meridian_region="eu".*\} 1$/m);
     expect(text).not.toContain('otel_scope');
     expect(text).not.toMatch(/_total_total|seconds_seconds/);
+  });
+
+  it('record every garbage collection of the process by kind, until stopped', async () => {
+    const stop = m.observeGarbageCollection();
+    try {
+      // A major collection on demand (vitest runs without --expose-gc), and minor ones from
+      // short-lived garbage.
+      setFlagsFromString('--expose-gc');
+      const gc = runInNewContext('gc') as () => void;
+      gc();
+      let garbage: number[][] = [];
+      for (let i = 0; i < 200_000; i++) garbage.push([i]);
+      garbage = [];
+      // Node delivers performance entries to observers after the collection, asynchronously.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const text = await reader.collectText();
+      expect(types(text).get(MetricName.gcPause)).toBe('histogram');
+      expect(sample(text, 'meridian_gc_pause_seconds_count{kind="major"}')).toBeGreaterThanOrEqual(1);
+      expect(sample(text, 'meridian_gc_pause_seconds_count{kind="minor"}')).toBeGreaterThanOrEqual(1);
+      expect(sample(text, 'meridian_gc_pause_seconds_sum{kind="major"}')).toBeGreaterThan(0);
+      expect(garbage).toEqual([]);
+    } finally {
+      stop();
+    }
+    const before = sample(await reader.collectText(), 'meridian_gc_pause_seconds_count{kind="major"}');
+    (runInNewContext('gc') as () => void)();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(sample(await reader.collectText(), 'meridian_gc_pause_seconds_count{kind="major"}')).toBe(before);
   });
 
   it('are absent until recorded, except target_info', async () => {

@@ -10,6 +10,7 @@
  * not the last number it managed to push before it stalled.
  */
 import { type Counter, type Histogram, type Meter, type ObservableCounter, type ObservableGauge, type BatchObservableCallback } from '@opentelemetry/api';
+import { constants as perfConstants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 
 export const MetricName = {
   writes: 'meridian_writes_total',
@@ -25,6 +26,7 @@ export const MetricName = {
   writeCacheBytes: 'meridian_write_cache_bytes',
   writeCacheHits: 'meridian_write_cache_hits_total',
   writeCacheMisses: 'meridian_write_cache_misses_total',
+  gcPause: 'meridian_gc_pause_seconds',
 } as const;
 export type MetricName = (typeof MetricName)[keyof typeof MetricName];
 
@@ -34,11 +36,29 @@ export const METER_NAME = 'meridian';
 /** Bucket bounds of `meridian_write_duration_seconds`: 1 ms to 10 s (a write is one PG transaction). */
 export const WRITE_DURATION_BUCKETS: readonly number[] = Object.freeze([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
 
+/**
+ * Bucket bounds of `meridian_gc_pause_seconds`: 0.5 ms to 250 ms. A scavenge pauses the process
+ * for about 1 to 10 ms; a major collection's final pause is 5 to 25 ms normally, and 70 ms or more
+ * is the kind that shows in the write latency's tail (docs/decisions/0008).
+ */
+export const GC_PAUSE_BUCKETS: readonly number[] = Object.freeze([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25]);
+
+/** `kind` of `meridian_gc_pause_seconds`: V8's kinds of collection, as Node's `gc` performance entries name them. */
+export const GcKind = { minor: 'minor', major: 'major', incremental: 'incremental', weakCallbacks: 'weakcb' } as const;
+export type GcKind = (typeof GcKind)[keyof typeof GcKind];
+const GC_KIND_OF_ENTRY = new Map<number, GcKind>([
+  [perfConstants.NODE_PERFORMANCE_GC_MINOR, GcKind.minor],
+  [perfConstants.NODE_PERFORMANCE_GC_MAJOR, GcKind.major],
+  [perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL, GcKind.incremental],
+  [perfConstants.NODE_PERFORMANCE_GC_WEAKCB, GcKind.weakCallbacks],
+]);
+
 export type NamespaceLabels = { namespace: string; policy: string };
 export type OriginLabels = { origin: string };
 export type DeadLetterLabels = { origin: string; reason: string };
 export type PolicyLabels = { policy: string };
 export type PeerLabels = { peer: string };
+export type GcLabels = { kind: GcKind };
 
 /** What the write path's snapshot cache holds and how often it answered, since the process started. */
 export interface WriteCacheStats {
@@ -87,6 +107,11 @@ export interface MeridianMetrics {
    * snapshot cache, decision 0004), read at each collection. Returns an unregister function.
    */
   observeWriteCache(read: () => WriteCacheStats): () => void;
+  /**
+   * Records every garbage collection of this process in `meridian_gc_pause_seconds{kind}`: how
+   * long it stopped JavaScript (and so every request in flight). Returns a function that stops it.
+   */
+  observeGarbageCollection(): () => void;
 }
 
 /**
@@ -116,6 +141,11 @@ export function createMeridianMetrics(meter: Meter): MeridianMetrics {
   const cacheMisses: ObservableCounter = meter.createObservableCounter(MetricName.writeCacheMisses, {
     description: 'Writes of a key the snapshot cache did not hold.',
   });
+  const gcPause: Histogram<GcLabels> = meter.createHistogram(MetricName.gcPause, {
+    description: 'Garbage collections of this process, by kind, and how long each stopped JavaScript.',
+    unit: 's',
+    advice: { explicitBucketBoundaries: [...GC_PAUSE_BUCKETS] },
+  });
   return {
     writes: meter.createCounter(MetricName.writes, { description: 'Writes accepted in this region.' }),
     applies: meter.createCounter(MetricName.applies, { description: 'Replicated updates applied, by origin region.' }),
@@ -144,6 +174,16 @@ export function createMeridianMetrics(meter: Meter): MeridianMetrics {
       const observables = [lagSeconds, lagSequence];
       meter.addBatchObservableCallback(callback, observables);
       return () => meter.removeBatchObservableCallback(callback, observables);
+    },
+    observeGarbageCollection() {
+      const observer = new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) {
+          const kind = GC_KIND_OF_ENTRY.get((entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? -1);
+          if (kind !== undefined) gcPause.record(entry.duration / 1000, { kind });
+        }
+      });
+      observer.observe({ entryTypes: ['gc'] });
+      return () => observer.disconnect();
     },
     observeWriteCache(read) {
       const callback: BatchObservableCallback = (result) => {

@@ -166,19 +166,22 @@ export function startTelemetry(input: TelemetryConfig, options: StartTelemetryOp
   });
 
   const meter = meterProvider.getMeter(METER_NAME);
+  const meridianMetrics = createMeridianMetrics(meter);
+  const stopGcObserver = meridianMetrics.observeGarbageCollection();
   let stopping: Promise<void> | undefined;
   const telemetry: Telemetry = {
     config,
     resource,
     tracer: tracerProvider.getTracer(TRACER_NAME),
     meter,
-    metrics: createMeridianMetrics(meter),
+    metrics: meridianMetrics,
     memoryExporter: exporter instanceof InMemorySpanExporter ? exporter : undefined,
     metricsContentType: PROMETHEUS_CONTENT_TYPE,
     metricsText: () => reader.collectText(),
     forceFlush: () => tracerProvider.forceFlush(),
     shutdown() {
       stopping ??= (async () => {
+        stopGcObserver();
         unloadInstrumentations();
         try {
           await Promise.all([tracerProvider.shutdown(), meterProvider.shutdown()]);

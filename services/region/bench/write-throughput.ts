@@ -144,6 +144,31 @@ interface CpuSample {
   readonly wal?: WalSample | undefined;
   /** Seconds the machine's cores waited for disk I/O (Linux). */
   readonly iowait?: number | undefined;
+  /** Major garbage collections of the service processes during the slice (their /metrics). */
+  readonly majorGc?: MajorGcSample | undefined;
+}
+
+interface MajorGcSample {
+  readonly count: number;
+  /** Their pauses, summed over the processes. */
+  readonly pauseMs: number;
+}
+
+/**
+ * The major collections the service processes have made since they started, and their summed
+ * pauses, from `meridian_gc_pause_seconds` on their /metrics; undefined if one did not answer.
+ */
+async function majorGcTotals(baseUrls: readonly string[]): Promise<MajorGcSample | undefined> {
+  let count = 0;
+  let pauseMs = 0;
+  for (const url of baseUrls) {
+    const text = await fetch(`${url}/metrics`).then((r) => (r.ok ? r.text() : undefined), () => undefined);
+    if (text === undefined) return undefined;
+    const series = (suffix: string): number => Number(new RegExp(`^meridian_gc_pause_seconds_${suffix}\\{kind="major"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+    count += series('count');
+    pauseMs += series('sum') * 1000;
+  }
+  return { count, pauseMs };
 }
 
 interface WalSample {
@@ -313,6 +338,7 @@ async function main(): Promise<void> {
       const iowaitBefore = machineIowaitSeconds();
       const selfBefore = process.cpuUsage();
       const machineBefore = machineBusySeconds();
+      const gcBefore = await majorGcTotals(region.baseUrls);
       const wallBefore = performance.now();
       const result = await load();
       const wall = (performance.now() - wallBefore) / 1000;
@@ -320,6 +346,7 @@ async function main(): Promise<void> {
       const machine = machineBusySeconds() - machineBefore;
       const iowaitAfter = machineIowaitSeconds();
       const wal = walBetween(walBefore, await walSnapshot(db));
+      const gcAfter = await majorGcTotals(region.baseUrls);
       // Backends opened during the slice count from their start.
       const after = await cpuSnapshot([...servicePids, ...new Set([...backends, ...(await serviceBackends())])]);
       assertNoFailures(`${name} against the region service`, result.failures);
@@ -333,6 +360,7 @@ async function main(): Promise<void> {
         machine,
         wal,
         iowait: iowaitBefore === undefined || iowaitAfter === undefined ? undefined : iowaitAfter - iowaitBefore,
+        majorGc: gcBefore && gcAfter ? { count: gcAfter.count - gcBefore.count, pauseMs: gcAfter.pauseMs - gcBefore.pauseMs } : undefined,
       };
       log(`${name}: ${fmtRate(result.perSecond)} writes/s, p50 ${fmt(result.p50, 2)} ms, p99 ${fmt(result.p99, 2)} ms`);
       return { result, cpu };
@@ -454,6 +482,7 @@ async function main(): Promise<void> {
     // ---- latency at half the maximum rate ----------------------------------------------------
     const half = new Map<string, LoadResult>();
     const halfIowait = new Map<string, number | undefined>();
+    const halfGc = new Map<string, MajorGcSample | undefined>();
     const halfAutocannon = new Map<string, LoadResult>();
     const baselineHalf = new Map<string, { p50: number; p99: number }>();
     for (const target of WORKLOADS) {
@@ -462,6 +491,7 @@ async function main(): Promise<void> {
       const measured = await serviceSlice(name, () => paced({ baseUrls: region.baseUrls, target, nextKey, connections: CONNECTIONS, seconds: SECONDS, rate }));
       half.set(target.name, measured.result);
       halfIowait.set(target.name, measured.cpu.iowait);
+      halfGc.set(target.name, measured.cpu.majorGc);
       phases.push({ name, writesPerSecond: measured.result.perSecond, p50: measured.result.p50, p99: measured.result.p99, cpu: [measured.cpu] });
       // The baseline's latency at half its own maximum, on a schedule as well.
       const pgRate = Math.max(1, Math.floor(baseline.get(target.name)! / 2));
@@ -523,16 +553,18 @@ async function main(): Promise<void> {
       const tail = h.tail;
       if (!tail) continue;
       const iowait = halfIowait.get(t.name);
+      const gc = halfGc.get(t.name);
       out.push(
-        `- ${t.name}: the ${Math.ceil(h.ok / 100)} writes ≥ ${fmt(tail.threshold, 1)} ms fall in ${tail.windows} windows; the worst ${tail.worst.map((w) => `at ${w.atSeconds.toFixed(1)} s (${w.writes} writes, up to ${fmt(w.maxMs, 0)} ms)`).join(', ')}; ${(tail.waitShare * 100).toFixed(0)}% of their time waiting for a free connection${iowait === undefined ? '' : `; the machine's cores waited ${iowait.toFixed(2)} s for disk I/O during the phase`}.`,
+        `- ${t.name}: the ${Math.ceil(h.ok / 100)} writes ≥ ${fmt(tail.threshold, 1)} ms fall in ${tail.windows} windows; the worst ${tail.worst.map((w) => `at ${w.atSeconds.toFixed(1)} s (${w.writes} writes, up to ${fmt(w.maxMs, 0)} ms)`).join(', ')}; ${(tail.waitShare * 100).toFixed(0)}% of their time waiting for a free connection${iowait === undefined ? '' : `; the machine's cores waited ${iowait.toFixed(2)} s for disk I/O during the phase`}${gc === undefined ? '' : `; ${gc.count === 0 ? 'no major collection of the service processes' : `${gc.count} major collection${gc.count === 1 ? '' : 's'} of the service processes (pauses ${fmt(gc.pauseMs, 1)} ms in all)`}`}.`,
       );
     }
     out.push('\nWhere the CPU goes (cores = CPU seconds per second; PostgreSQL = the backends serving the phase, not its background writers):\n');
     out.push(
       table(
-        ['phase', 'writes/s', 'p50 ms', 'p99 ms', 'service (Node)', 'PostgreSQL backends', 'load generator', 'rest of the machine', 'CPU ms per write: Node / PostgreSQL', 'WAL bytes per write', 'writes per WAL flush'],
+        ['phase', 'writes/s', 'p50 ms', 'p99 ms', 'service (Node)', 'PostgreSQL backends', 'load generator', 'rest of the machine', 'CPU ms per write: Node / PostgreSQL', 'WAL bytes per write', 'writes per WAL flush', 'service major GCs (pauses ms)'],
         phases.map((p) => {
           const c = cores(p.cpu);
+          const gcs = p.cpu.map((s) => s.majorGc);
           return [
             p.name,
             fmtRate(p.writesPerSecond),
@@ -544,6 +576,7 @@ async function main(): Promise<void> {
             fmt(c.rest, 2),
             `${perWriteMs(c.service, p.writesPerSecond)} / ${perWriteMs(c.postgres, p.writesPerSecond)}`,
             ...walPerWrite(p),
+            gcs.length === 0 || gcs.some((g) => g === undefined) ? '—' : `${gcs.reduce((n, g) => n + g!.count, 0)} (${fmt(gcs.reduce((n, g) => n + g!.pauseMs, 0), 1)})`,
           ];
         }),
       ),
