@@ -27,6 +27,7 @@ import {
 import { ProtocolError, ProtocolErrorCode, describeValue } from './protocol-error.ts';
 import { assertValidRecord } from './record-rules.ts';
 import { readUpdateRecord, type UpdateFields } from './update-reader.ts';
+import { writeUpdateRecord } from './update-writer.ts';
 import {
   SCHEMA_VERSION,
   type HeartbeatRecord,
@@ -53,6 +54,14 @@ const WIRE_TO_POLICY: ReadonlyMap<number, Policy> = new Map(
 
 /** Encodes a record; throws MERIDIAN_ENVELOPE_INVALID if it breaks a rule (nothing is written then). */
 export function encodeRecord(record: ReplicationRecord): Uint8Array {
+  assertValidRecord(record);
+  // An update (one per key write) is written directly, byte for byte as protobuf-es would.
+  if (record.kind === 'update') return writeUpdateRecord(record, POLICY_TO_WIRE[record.policy]);
+  return toBinary(RecordSchema, toWire(record));
+}
+
+/** `encodeRecord` with protobuf-es writing every record (what it does for all but updates): for tests. */
+export function encodeRecordReflective(record: ReplicationRecord): Uint8Array {
   assertValidRecord(record);
   return toBinary(RecordSchema, toWire(record));
 }

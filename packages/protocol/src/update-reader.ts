@@ -14,19 +14,14 @@
  * The generated code stays the schema's source of truth: field numbers come from the generated
  * descriptors, and loading this module fails if a field's type is no longer the one read here.
  */
-import { ScalarType, type DescField, type DescMessage } from '@bufbuild/protobuf';
+import { ScalarType, type DescMessage } from '@bufbuild/protobuf';
+import { fieldNumber as fieldOf } from './descriptor-fields.ts';
 import { RecordSchema, UpdateSchema, type Update } from './generated/meridian/replication/v1/replication_pb.js';
 
 /** An update as protobuf-es decodes it, less the message's own bookkeeping. */
 export type UpdateFields = Omit<Update, '$typeName' | '$unknown'>;
 
-/** The number of `schema`'s field `name`, checked to be of the type this reader reads. */
-function fieldNumber(schema: DescMessage, name: string, type: ScalarType | 'enum' | 'message'): number {
-  const field: DescField | undefined = schema.field[name];
-  const ok = field !== undefined && (type === 'enum' || type === 'message' ? field.fieldKind === type : field.fieldKind === 'scalar' && field.scalar === type);
-  if (!ok) throw new Error(`update-reader: ${schema.typeName}.${name} is not a ${typeof type === 'string' ? type : ScalarType[type]} field any more; update the reader`);
-  return field.number;
-}
+const fieldNumber = (schema: DescMessage, name: string, type: ScalarType | 'enum' | 'message'): number => fieldOf('update-reader', schema, name, type);
 
 const RECORD = {
   schemaVersion: fieldNumber(RecordSchema, 'schemaVersion', ScalarType.UINT32),

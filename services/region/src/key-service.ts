@@ -34,6 +34,7 @@ import { WriteCache } from './write-cache.ts';
 import { formatSession, type SessionVector } from './session-token.ts';
 import {
   decodeRegisterSet,
+  decodeRegisterSetForWrite,
   encodeRegisterSet,
   viewRegister,
   writeRegister,
@@ -308,7 +309,7 @@ export class KeyService {
       if (!isRegister(policy)) {
         throw new MeridianError('MERIDIAN_WRONG_POLICY', `namespace ${name} holds ${policy} values: use POST /v1/ns/${name}/keys/{key}/ops, not ${value === undefined ? 'DELETE' : 'PUT'}`);
       }
-      const set: RegisterSet = row?.state ? decodeRegisterSet(row.state) : DvvSet.empty();
+      const set: RegisterSet = row?.state ? decodeRegisterSetForWrite(row.state, policy) : DvvSet.empty();
       const hlc = this.#stamp(row?.maxHlc ?? 0n);
       const { set: next, dot } = writeRegister(set, policy, clientContext, this.actor, { value, hlc, traceparent: currentTraceparent() || undefined });
       span.setAttribute('meridian.dot', `${dot.actor}:${dot.counter}`);

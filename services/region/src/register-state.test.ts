@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { DvvSet } from '@meridian/causality';
-import { decodeRegisterSet, decodeRegisterSetExact, encodeRegisterSet, type Json, type RegisterSet, type RegisterVersion } from './register-state.ts';
+import { decodeRegisterSet, decodeRegisterSetExact, decodeRegisterSetForWrite, encodeRegisterSet, writeRegister, type Json, type RegisterSet, type RegisterVersion } from './register-state.ts';
 
 const ACTORS = ['eu.1', 'us.1', 'ap.1'] as const;
 const encoder = new TextEncoder();
@@ -56,6 +56,35 @@ function variantBytes(v: RegisterVersion, variant: Variant): Uint8Array {
     }
   }
 }
+
+describe('decodeRegisterSetForWrite', () => {
+  it('gives a local write of either policy the same set, state and dot as the full decoding', () => {
+    fc.assert(
+      fc.property(setArb, fc.constantFrom('lww' as const, 'mv' as const), fc.boolean(), versionArb, (stored, policy, withContext, version) => {
+        const bytes = encodeRegisterSet(stored);
+        const context = withContext ? stored.context() : undefined;
+        const full = writeRegister(decodeRegisterSet(bytes), policy, context, 'eu.1', version);
+        const fast = writeRegister(decodeRegisterSetForWrite(bytes, policy), policy, context, 'eu.1', version);
+        expect(hex(encodeRegisterSet(fast.set))).toBe(hex(encodeRegisterSet(full.set)));
+        expect(fast.dot).toEqual(full.dot);
+      }),
+    );
+  });
+
+  it('refuses the bytes decodeRegisterSet refuses', () => {
+    const bytes = encodeRegisterSet(DvvSet.empty<RegisterVersion>().update(undefined, 'eu.1', { value: 1, hlc: 1n, traceparent: undefined }).set);
+    for (const broken of [bytes.subarray(0, bytes.length - 1), Uint8Array.from([...bytes, 0])]) {
+      expect(() => decodeRegisterSet(broken)).toThrow();
+      expect(() => decodeRegisterSetForWrite(broken, 'lww')).toThrow();
+    }
+  });
+
+  it('never lets a version it did not decode survive a write', () => {
+    const bytes = encodeRegisterSet(DvvSet.empty<RegisterVersion>().update(undefined, 'us.1', { value: 'old', hlc: 1n, traceparent: undefined }).set);
+    // Treated as an mv write without context, the undecoded version would stay a sibling.
+    expect(() => writeRegister(decodeRegisterSetForWrite(bytes, 'lww'), 'mv', undefined, 'eu.1', { value: 'new', hlc: 2n, traceparent: undefined })).toThrow(/never decoded/);
+  });
+});
 
 describe('decodeRegisterSetExact', () => {
   it('decodes what encodeRegisterSet wrote, and says the bytes are canonical', () => {

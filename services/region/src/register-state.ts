@@ -76,6 +76,19 @@ export function decodeRegisterSet(bytes: Uint8Array): RegisterSet {
   return DvvSet.decode(bytes, decodeRegisterVersion, VALUE_VIEWS);
 }
 
+/** What an lww write's decoding puts in place of the values it does not parse (never stored: the write supersedes them). */
+const SUPERSEDED: RegisterVersion = Object.freeze({ value: undefined, hlc: 0n, traceparent: undefined });
+
+/**
+ * The stored set as a local write of `policy` needs it. An lww write supersedes every version
+ * the key holds (`writeRegister`), so for lww the dots and the context are decoded and checked
+ * as `decodeRegisterSet` does, but the versions' values are not parsed (their JSON was most of
+ * the decoding's cost). `writeRegister` refuses a set in which such a version would survive.
+ */
+export function decodeRegisterSetForWrite(bytes: Uint8Array, policy: RegisterPolicy): RegisterSet {
+  return policy === 'lww' ? DvvSet.decode(bytes, () => SUPERSEDED, VALUE_VIEWS) : decodeRegisterSet(bytes);
+}
+
 /**
  * `decodeRegisterSet`, and whether `bytes` are exactly what `encodeRegisterSet` writes for the
  * set (`canonical`): then they can be stored as they are instead of encoding the set again. The
@@ -108,7 +121,9 @@ export function writeRegister(
   version: RegisterVersion,
 ): { set: RegisterSet; dot: Dot } {
   const context = policy === 'lww' ? set.context() : clientContext;
-  return set.update(context, actor, version);
+  const written = set.update(context, actor, version);
+  if (written.set.versions().some((v) => v.value === SUPERSEDED)) throw new Error(`a ${policy} write kept a version whose value was never decoded (decodeRegisterSetForWrite)`);
+  return written;
 }
 
 /** The LWW winner among versions: highest (HLC, dot). */
