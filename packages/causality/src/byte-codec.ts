@@ -30,41 +30,69 @@ export function encodingError(message: string): CausalityError {
   return new CausalityError(CausalityErrorCode.InvalidEncoding, message);
 }
 
+/**
+ * Scratch buffers of finished writers, taken by the next ones: an encode allocates only its
+ * result, not a growing array and then its copy. A writer takes its own buffer, so an encode
+ * that runs inside another (a value encoded into a set) never shares one.
+ */
+const spareBuffers: Uint8Array[] = [];
+const SPARE_BUFFERS = 8;
+const SPARE_BUFFER_MAX_BYTES = 1 << 16;
+
 export class ByteWriter {
-  readonly #bytes: number[] = [];
+  #buffer: Uint8Array = spareBuffers.pop() ?? new Uint8Array(256);
+  #length = 0;
 
   header(kind: EncodingKind): this {
-    this.#bytes.push(kind, FORMAT_VERSION);
+    this.#reserve(2);
+    this.#buffer[this.#length++] = kind;
+    this.#buffer[this.#length++] = FORMAT_VERSION;
     return this;
   }
 
   /** An unsigned LEB128 varint; `value` must be a safe non-negative integer. */
   uint(value: number): this {
+    this.#reserve(8);
     let rest = value;
     while (rest >= 0x80) {
-      this.#bytes.push((rest % 0x80) | 0x80);
+      this.#buffer[this.#length++] = (rest % 0x80) | 0x80;
       rest = Math.floor(rest / 0x80);
     }
-    this.#bytes.push(rest);
+    this.#buffer[this.#length++] = rest;
     return this;
   }
 
   actor(actor: ActorId): this {
     const { region, epoch } = parseActor(actor);
-    this.#bytes.push(region.length);
-    for (let i = 0; i < region.length; i++) this.#bytes.push(region.charCodeAt(i));
+    this.#reserve(1 + region.length);
+    this.#buffer[this.#length++] = region.length;
+    for (let i = 0; i < region.length; i++) this.#buffer[this.#length++] = region.charCodeAt(i);
     return this.uint(epoch);
   }
 
   /** Length-prefixed raw bytes. */
   bytes(bytes: Uint8Array): this {
     this.uint(bytes.length);
-    for (const byte of bytes) this.#bytes.push(byte);
+    this.#reserve(bytes.length);
+    this.#buffer.set(bytes, this.#length);
+    this.#length += bytes.length;
     return this;
   }
 
+  /** The bytes written, in a buffer of their own; the writer is done. */
   finish(): Uint8Array {
-    return Uint8Array.from(this.#bytes);
+    const bytes = this.#buffer.slice(0, this.#length);
+    if (spareBuffers.length < SPARE_BUFFERS && this.#buffer.length <= SPARE_BUFFER_MAX_BYTES) spareBuffers.push(this.#buffer);
+    this.#buffer = new Uint8Array(0);
+    this.#length = 0;
+    return bytes;
+  }
+
+  #reserve(bytes: number): void {
+    if (this.#length + bytes <= this.#buffer.length) return;
+    const grown = new Uint8Array(Math.max(this.#buffer.length * 2, this.#length + bytes));
+    grown.set(this.#buffer.subarray(0, this.#length));
+    this.#buffer = grown;
   }
 }
 
