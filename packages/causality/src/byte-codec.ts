@@ -38,6 +38,7 @@ export function encodingError(message: string): CausalityError {
 const spareBuffers: Uint8Array[] = [];
 const SPARE_BUFFERS = 8;
 const SPARE_BUFFER_MAX_BYTES = 1 << 16;
+const FINISHED = new Uint8Array(0);
 
 export class ByteWriter {
   #buffer: Uint8Array = spareBuffers.pop() ?? new Uint8Array(256);
@@ -83,7 +84,7 @@ export class ByteWriter {
   finish(): Uint8Array {
     const bytes = this.#buffer.slice(0, this.#length);
     if (spareBuffers.length < SPARE_BUFFERS && this.#buffer.length <= SPARE_BUFFER_MAX_BYTES) spareBuffers.push(this.#buffer);
-    this.#buffer = new Uint8Array(0);
+    this.#buffer = FINISHED;
     this.#length = 0;
     return bytes;
   }

@@ -12,3 +12,13 @@ export function fieldNumber(who: string, schema: DescMessage, name: string, type
   if (!ok) throw new Error(`${who}: ${schema.typeName}.${name} is not a ${typeof type === 'string' ? type : ScalarType[type]} field any more; update the ${who.split('-')[1]}`);
   return field.number;
 }
+
+export const WIRE_VARINT = 0;
+export const WIRE_BIT64 = 1;
+export const WIRE_LENGTH_DELIMITED = 2;
+
+/** The wire type protobuf gives a field of `type` (of the types the direct reader and writer handle). */
+export function wireTypeOf(type: ScalarType | 'enum' | 'message'): number {
+  if (type === ScalarType.FIXED64) return WIRE_BIT64;
+  return type === ScalarType.STRING || type === ScalarType.BYTES || type === 'message' ? WIRE_LENGTH_DELIMITED : WIRE_VARINT;
+}

@@ -15,7 +15,7 @@
  * descriptors, and loading this module fails if a field's type is no longer the one read here.
  */
 import { ScalarType, type DescMessage } from '@bufbuild/protobuf';
-import { fieldNumber as fieldOf } from './descriptor-fields.ts';
+import { fieldNumber as fieldOf, WIRE_LENGTH_DELIMITED, WIRE_VARINT, wireTypeOf } from './descriptor-fields.ts';
 import { RecordSchema, UpdateSchema, type Update } from './generated/meridian/replication/v1/replication_pb.js';
 
 /** An update as protobuf-es decodes it, less the message's own bookkeeping. */
@@ -28,17 +28,13 @@ const RECORD = {
   update: fieldNumber(RecordSchema, 'update', 'message'),
 };
 
-const WIRE_VARINT = 0;
-const WIRE_BIT64 = 1;
-const WIRE_LENGTH_DELIMITED = 2;
 
 type MutableUpdate = { -readonly [K in keyof UpdateFields]: UpdateFields[K] };
 type FieldReader = (into: MutableUpdate, cursor: Cursor) => void;
 
 /** An Update field: its number, its wire type and how it is read (its type checked against the descriptor). */
 function updateField(name: string, type: ScalarType | 'enum', read: FieldReader): [number, { readonly wireType: number; readonly read: FieldReader }] {
-  const wireType = type === ScalarType.FIXED64 ? WIRE_BIT64 : type === ScalarType.STRING || type === ScalarType.BYTES ? WIRE_LENGTH_DELIMITED : WIRE_VARINT;
-  return [fieldNumber(UpdateSchema, name, type), { wireType, read }];
+  return [fieldNumber(UpdateSchema, name, type), { wireType: wireTypeOf(type), read }];
 }
 
 /** The payload oneof: a second member (or the same one again) would replace the first, so it is not read here. */

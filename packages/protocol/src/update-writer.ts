@@ -11,32 +11,30 @@
  * this module fails if a field's type is no longer the one written here.
  */
 import { ScalarType, type DescMessage } from '@bufbuild/protobuf';
-import { fieldNumber as fieldOf } from './descriptor-fields.ts';
+import { fieldNumber as fieldOf, wireTypeOf } from './descriptor-fields.ts';
 import { RecordSchema, UpdateSchema } from './generated/meridian/replication/v1/replication_pb.js';
 import type { UpdateRecord } from './replication-record.ts';
 
 const fieldNumber = (schema: DescMessage, name: string, type: ScalarType | 'enum' | 'message'): number => fieldOf('update-writer', schema, name, type);
 
-const WIRE_VARINT = 0;
-const WIRE_BIT64 = 1;
-const WIRE_LENGTH_DELIMITED = 2;
-const tag = (number: number, wireType: number): number => (number << 3) | wireType;
+/** A field's tag: its number (checked against the descriptor) and its wire type. */
+const tag = (schema: DescMessage, name: string, type: ScalarType | 'enum' | 'message'): number => (fieldNumber(schema, name, type) << 3) | wireTypeOf(type);
 
-const RECORD_SCHEMA_VERSION = tag(fieldNumber(RecordSchema, 'schemaVersion', ScalarType.UINT32), WIRE_VARINT);
-const RECORD_UPDATE = tag(fieldNumber(RecordSchema, 'update', 'message'), WIRE_LENGTH_DELIMITED);
+const RECORD_SCHEMA_VERSION = tag(RecordSchema, 'schemaVersion', ScalarType.UINT32);
+const RECORD_UPDATE = tag(RecordSchema, 'update', 'message');
 const U = {
-  originRegion: tag(fieldNumber(UpdateSchema, 'originRegion', ScalarType.STRING), WIRE_LENGTH_DELIMITED),
-  originEpoch: tag(fieldNumber(UpdateSchema, 'originEpoch', ScalarType.UINT32), WIRE_VARINT),
-  originSequence: tag(fieldNumber(UpdateSchema, 'originSequence', ScalarType.UINT64), WIRE_VARINT),
-  outboxId: tag(fieldNumber(UpdateSchema, 'outboxId', ScalarType.UINT64), WIRE_VARINT),
-  namespace: tag(fieldNumber(UpdateSchema, 'namespace', ScalarType.STRING), WIRE_LENGTH_DELIMITED),
-  policy: tag(fieldNumber(UpdateSchema, 'policy', 'enum'), WIRE_VARINT),
-  key: tag(fieldNumber(UpdateSchema, 'key', ScalarType.STRING), WIRE_LENGTH_DELIMITED),
-  hlc: tag(fieldNumber(UpdateSchema, 'hlc', ScalarType.FIXED64), WIRE_BIT64),
-  traceparent: tag(fieldNumber(UpdateSchema, 'traceparent', ScalarType.STRING), WIRE_LENGTH_DELIMITED),
-  tracestate: tag(fieldNumber(UpdateSchema, 'tracestate', ScalarType.STRING), WIRE_LENGTH_DELIMITED),
-  registerState: tag(fieldNumber(UpdateSchema, 'registerState', ScalarType.BYTES), WIRE_LENGTH_DELIMITED),
-  crdtDelta: tag(fieldNumber(UpdateSchema, 'crdtDelta', ScalarType.BYTES), WIRE_LENGTH_DELIMITED),
+  originRegion: tag(UpdateSchema, 'originRegion', ScalarType.STRING),
+  originEpoch: tag(UpdateSchema, 'originEpoch', ScalarType.UINT32),
+  originSequence: tag(UpdateSchema, 'originSequence', ScalarType.UINT64),
+  outboxId: tag(UpdateSchema, 'outboxId', ScalarType.UINT64),
+  namespace: tag(UpdateSchema, 'namespace', ScalarType.STRING),
+  policy: tag(UpdateSchema, 'policy', 'enum'),
+  key: tag(UpdateSchema, 'key', ScalarType.STRING),
+  hlc: tag(UpdateSchema, 'hlc', ScalarType.FIXED64),
+  traceparent: tag(UpdateSchema, 'traceparent', ScalarType.STRING),
+  tracestate: tag(UpdateSchema, 'tracestate', ScalarType.STRING),
+  registerState: tag(UpdateSchema, 'registerState', ScalarType.BYTES),
+  crdtDelta: tag(UpdateSchema, 'crdtDelta', ScalarType.BYTES),
 };
 // Every tag is one varint byte (field numbers below 16), which the sizes below count on.
 for (const t of [RECORD_SCHEMA_VERSION, RECORD_UPDATE, ...Object.values(U)]) if (t >= 0x80) throw new Error('update-writer: a field number above 15; update the writer');

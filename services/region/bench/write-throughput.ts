@@ -333,12 +333,13 @@ async function main(): Promise<void> {
       const servicePids = new Set(region.pids);
       const isService = (pid: number): boolean => servicePids.has(pid);
       const backends = await serviceBackends();
+      // The services' /metrics are read outside the CPU snapshots, so scraping costs the slice nothing.
+      const gcBefore = await majorGcTotals(region.baseUrls);
       const before = await cpuSnapshot([...servicePids, ...backends]);
       const walBefore = await walSnapshot(db);
       const iowaitBefore = machineIowaitSeconds();
       const selfBefore = process.cpuUsage();
       const machineBefore = machineBusySeconds();
-      const gcBefore = await majorGcTotals(region.baseUrls);
       const wallBefore = performance.now();
       const result = await load();
       const wall = (performance.now() - wallBefore) / 1000;
@@ -346,9 +347,9 @@ async function main(): Promise<void> {
       const machine = machineBusySeconds() - machineBefore;
       const iowaitAfter = machineIowaitSeconds();
       const wal = walBetween(walBefore, await walSnapshot(db));
-      const gcAfter = await majorGcTotals(region.baseUrls);
       // Backends opened during the slice count from their start.
       const after = await cpuSnapshot([...servicePids, ...new Set([...backends, ...(await serviceBackends())])]);
+      const gcAfter = await majorGcTotals(region.baseUrls);
       assertNoFailures(`${name} against the region service`, result.failures);
       if (!region.running) throw new Error(`the region service died during ${name}; log:\n${region.logTail()}`);
       const only = (snapshot: CpuSnapshot, keep: (pid: number) => boolean): CpuSnapshot => new Map([...snapshot].filter(([pid]) => keep(pid)));
@@ -481,8 +482,7 @@ async function main(): Promise<void> {
 
     // ---- latency at half the maximum rate ----------------------------------------------------
     const half = new Map<string, LoadResult>();
-    const halfIowait = new Map<string, number | undefined>();
-    const halfGc = new Map<string, MajorGcSample | undefined>();
+    const halfCpu = new Map<string, CpuSample>();
     const halfAutocannon = new Map<string, LoadResult>();
     const baselineHalf = new Map<string, { p50: number; p99: number }>();
     for (const target of WORKLOADS) {
@@ -490,8 +490,7 @@ async function main(): Promise<void> {
       const name = `service ${target.name}, paced at ${rate}/s (half)`;
       const measured = await serviceSlice(name, () => paced({ baseUrls: region.baseUrls, target, nextKey, connections: CONNECTIONS, seconds: SECONDS, rate }));
       half.set(target.name, measured.result);
-      halfIowait.set(target.name, measured.cpu.iowait);
-      halfGc.set(target.name, measured.cpu.majorGc);
+      halfCpu.set(target.name, measured.cpu);
       phases.push({ name, writesPerSecond: measured.result.perSecond, p50: measured.result.p50, p99: measured.result.p99, cpu: [measured.cpu] });
       // The baseline's latency at half its own maximum, on a schedule as well.
       const pgRate = Math.max(1, Math.floor(baseline.get(target.name)! / 2));
@@ -552,8 +551,8 @@ async function main(): Promise<void> {
       const h = half.get(t.name)!;
       const tail = h.tail;
       if (!tail) continue;
-      const iowait = halfIowait.get(t.name);
-      const gc = halfGc.get(t.name);
+      const iowait = halfCpu.get(t.name)?.iowait;
+      const gc = halfCpu.get(t.name)?.majorGc;
       out.push(
         `- ${t.name}: the ${Math.ceil(h.ok / 100)} writes ≥ ${fmt(tail.threshold, 1)} ms fall in ${tail.windows} windows; the worst ${tail.worst.map((w) => `at ${w.atSeconds.toFixed(1)} s (${w.writes} writes, up to ${fmt(w.maxMs, 0)} ms)`).join(', ')}; ${(tail.waitShare * 100).toFixed(0)}% of their time waiting for a free connection${iowait === undefined ? '' : `; the machine's cores waited ${iowait.toFixed(2)} s for disk I/O during the phase`}${gc === undefined ? '' : `; ${gc.count === 0 ? 'no major collection of the service processes' : `${gc.count} major collection${gc.count === 1 ? '' : 's'} of the service processes (pauses ${fmt(gc.pauseMs, 1)} ms in all)`}`}.`,
       );

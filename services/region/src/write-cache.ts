@@ -37,7 +37,7 @@ interface SharedNamespace {
  * The slots are columns (struct of arrays), not one object per key, and every slot of a
  * namespace shares one namespace row: a full cache is then about three heap objects a key (the
  * key string, the state's buffer and its view), not ten, which is what a major collection has to
- * mark (docs/decisions/0007, second addendum).
+ * mark (docs/decisions/0008).
  */
 export class WriteCache {
   readonly #limitBytes: number;
@@ -144,21 +144,23 @@ export class WriteCache {
   }
 
   /**
-   * Points the slot at its namespace's shared row. A row that differs from the shared one (a
-   * replicated declaration replaced the policy) becomes the shared one: it is the newer answer,
-   * and a slot still planned from the older row costs at most one lost compare-and-write.
+   * Points the slot at its namespace's shared row (a slot that holds one holds the one in
+   * `#shared`: a row leaves it only when no slot holds it). A row that differs from the shared
+   * one (a replicated declaration replaced the policy) becomes the shared one: it is the newer
+   * answer, and a slot still planned from the older row costs at most one lost compare-and-write.
    */
   #holdNamespace(slot: number, row: NamespaceRow): void {
-    const current = this.#namespaces[slot];
-    if (current !== undefined && (current.row === row || sameNamespace(current.row, row))) return;
-    if (current !== undefined) this.#dropNamespace(current);
-    let shared = this.#shared.get(row.name);
+    let shared = this.#namespaces[slot];
     if (shared === undefined) {
-      shared = { row, slots: 0 };
-      this.#shared.set(row.name, shared);
-    } else if (!sameNamespace(shared.row, row)) shared.row = row;
-    shared.slots++;
-    this.#namespaces[slot] = shared;
+      shared = this.#shared.get(row.name);
+      if (shared === undefined) {
+        shared = { row, slots: 0 };
+        this.#shared.set(row.name, shared);
+      }
+      shared.slots++;
+      this.#namespaces[slot] = shared;
+    }
+    if (shared.row !== row && !sameNamespace(shared.row, row)) shared.row = row;
   }
 
   #dropNamespace(shared: SharedNamespace): void {
