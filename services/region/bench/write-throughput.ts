@@ -9,7 +9,8 @@
  * - `counter`: POST /v1/ns/{ns}/keys/{key}/ops {"increment": 1}.
  * Every key of the key space (10k) is first written once, in order (that phase is reported too);
  * the measured phases then write keys drawn at random, so they update existing rows and two
- * writes rarely wait on one row lock. First the maximum rate (autocannon, N connections in a
+ * writes rarely wait on one row lock. After an unmeasured warm-up of each workload at the
+ * maximum rate (V8 compiles the update path; pgbench gets the same seconds), first the maximum rate (autocannon, N connections in a
  * closed loop, taking turns with pgbench), then latency at half that rate from a paced
  * open-loop generator (load.ts says why not autocannon's `overallRate`, which
  * BENCH_AUTOCANNON_RATE=1 runs beside it for comparison).
@@ -32,6 +33,7 @@
  * see POOL) service pool = pgbench clients, BENCH_KEYS (10000), BENCH_SEED (1),
  * BENCH_REPLICAS (2) service processes, BENCH_SQL_BASELINE (1) and BENCH_AUTOCANNON_RATE (0): 1 runs that diagnostic phase,
  * BENCH_PGBENCH (pgbench's path, when neither `pg_config --bindir` nor PATH has it),
+ * BENCH_WARMUP_SECONDS (10) of unmeasured load per workload before the measured phases,
  * BENCH_SERVICE_NODE_OPTIONS (unset) Node flags for the service processes, as NODE_OPTIONS
  * allows them (e.g. `--cpu-prof --cpu-prof-dir=…`, or `--import=` of a probe module; their
  * output goes to each process's log, which is then kept).
@@ -69,6 +71,11 @@ const SQL_BASELINE = envInt('BENCH_SQL_BASELINE', 1, 0, 1) === 1;
 const AUTOCANNON_RATE = envInt('BENCH_AUTOCANNON_RATE', 0, 0, 1) === 1;
 /** Turns the service and pgbench take at the maximum rate (see the max-rate loop). */
 const SLICES = envInt('BENCH_SLICES', 4, 1, 100);
+/**
+ * Seconds of unmeasured load at the maximum rate for each workload (and as many of pgbench)
+ * before the measured phases: V8's warm-up of the update path (see the warm-up phase).
+ */
+const WARMUP = envInt('BENCH_WARMUP_SECONDS', 10, 0, 600);
 const PGBENCH_THREADS = 2;
 /**
  * Processes of the service on the database (BENCH_REPLICAS, default 2): one Node process is
@@ -428,6 +435,23 @@ async function main(): Promise<void> {
     await db.query(`INSERT INTO meridian_keys (namespace, key, state, max_hlc) SELECT $1, 'k' || g, ${hexBytes(stateBytes)}, 1 FROM generate_series(1, $2::int) AS g`, [SQL_NS, KEYS]);
     await db.query('VACUUM ANALYZE');
 
+    // ---- warm-up: each workload's update path, and pgbench's, before anything is measured ------
+    // The first writes above warm the HTTP path but not the update path (cached snapshot,
+    // group-committed compare-and-write), and V8 goes on compiling for tens of seconds of load:
+    // with --trace-opt, a process still finished about 100 optimizing compiles in the first 4 s
+    // of updates at the maximum rate, and the service's CPU per write fell by a third over the
+    // first 12 s (docs/benchmarks.md). A long-running service is past that, so the measured
+    // phases start after it. pgbench gets the same seconds on its own tables, so both sides'
+    // rows have the same kind of update history.
+    if (WARMUP > 0) {
+      for (const target of WORKLOADS) {
+        const name = `service ${target.name}, warm-up (not measured)`;
+        const warm = await serviceSlice(name, () => closedLoop({ baseUrls: region.baseUrls, target, nextKey, connections: CONNECTIONS, seconds: WARMUP }));
+        phases.push({ name, writesPerSecond: warm.result.perSecond, p50: warm.result.p50, p99: warm.result.p99, cpu: [warm.cpu] });
+        await pgbenchSlice(`pgbench ${target.name} upsert, warm-up (not measured)`, pgbenchScript(target.name, stateBytes), WARMUP);
+      }
+    }
+
     // ---- maximum rate, alternating with its baseline ----------------------------------------
     // A shared machine's load drifts over tens of seconds: the service and pgbench take turns
     // in SLICES slices each (ABBA order), so that both see the same drift.
@@ -525,7 +549,7 @@ async function main(): Promise<void> {
     out.push('## Region service writes (services/region/bench/write-throughput.ts)\n');
     out.push(`Machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, PostgreSQL ${serverVersion} (${settings.join(', ')}), ${pgbench.version}; code ${await gitState()}; 1-minute load average ${loadBefore.toFixed(1)} before the run, ${loadavg()[0]!.toFixed(1)} after.`);
     out.push(
-      `Parameters: after every key was written once, max rate ${SLICES} × ${sliceSeconds} s alternating with pgbench (ABBA), half rate ${SECONDS} s for the service (paced) and for pgbench (-R, latency from the scheduled start), ${CONNECTIONS} HTTP connections, ${REPLICAS === 1 ? 'one service process' : `${REPLICAS} service processes on the database (replicas; HTTP connections spread over them)`}, service pool ${REPLICAS === 1 ? POOL : `${REPLICAS} × ${REPLICA_POOL}`} = pgbench clients ${POOL} (-j ${PGBENCH_THREADS}, -M extended), ${KEYS.toLocaleString('en')} keys (seed ${SEED}), lww value ${JSON.stringify({ value: LWW_VALUE }).length} B of JSON (stored state ${stateBytes} B, outbox envelope ${envelopeBytes} B; the pgbench row carries ${stateBytes} B), service log level warn, ${describeSettings(serviceSettings())}.\n`,
+      `Parameters: after every key was written once${WARMUP > 0 ? ` and ${WARMUP} s of each workload at the maximum rate as warm-up (pgbench the same)` : ''}, max rate ${SLICES} × ${sliceSeconds} s alternating with pgbench (ABBA), half rate ${SECONDS} s for the service (paced) and for pgbench (-R, latency from the scheduled start), ${CONNECTIONS} HTTP connections, ${REPLICAS === 1 ? 'one service process' : `${REPLICAS} service processes on the database (replicas; HTTP connections spread over them)`}, service pool ${REPLICAS === 1 ? POOL : `${REPLICAS} × ${REPLICA_POOL}`} = pgbench clients ${POOL} (-j ${PGBENCH_THREADS}, -M extended), ${KEYS.toLocaleString('en')} keys (seed ${SEED}), lww value ${JSON.stringify({ value: LWW_VALUE }).length} B of JSON (stored state ${stateBytes} B, outbox envelope ${envelopeBytes} B; the pgbench row carries ${stateBytes} B), service log level warn, ${describeSettings(serviceSettings())}.\n`,
     );
     out.push(
       table(
