@@ -175,6 +175,8 @@ describe('infra/docker/Dockerfile', () => {
     expect(entrypoint).toContain('--conditions=meridian-source');
     // Servers that must answer within milliseconds run without V8's memory reducer (decision 0008).
     expect(entrypoint).toContain('--no-memory-reducer');
+    // … and with room in the old generation between major collections (decision 0009).
+    expect(entrypoint).toContain('--heap-growing-percent=100');
     const scriptFlags = new Set<string>();
     for (const [dir, main] of [['services/region', REGION_MAIN], ['services/gslb', GSLB_MAIN]] as const) {
       const manifest = JSON.parse(read(`${dir}/package.json`)) as { scripts: { start: string } };

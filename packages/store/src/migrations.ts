@@ -146,6 +146,18 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'outbox: the sequence is unique among numbered rows only (a new row adds no index entry for its NULL)',
+    sql: `
+      -- A row is numbered once, when the relay publishes it; until then its sequence is NULL, and
+      -- the UNIQUE constraint's index held an entry for every NULL: an index insert, and its WAL
+      -- (about 70 bytes), in every write's transaction, for no guarantee (NULLs never conflict).
+      -- A partial unique index keeps the guarantee for numbered rows and leaves new rows alone.
+      ALTER TABLE meridian_outbox DROP CONSTRAINT meridian_outbox_sequence_key;
+      CREATE UNIQUE INDEX meridian_outbox_sequence ON meridian_outbox (sequence) WHERE sequence IS NOT NULL;
+    `,
+  },
 ];
 
 /** A checksum of a migration's SQL, so that an edited released migration is caught. */

@@ -9,10 +9,12 @@
  * - `counter`: POST /v1/ns/{ns}/keys/{key}/ops {"increment": 1}.
  * Every key of the key space (10k) is first written once, in order (that phase is reported too);
  * the measured phases then write keys drawn at random, so they update existing rows and two
- * writes rarely wait on one row lock. After an unmeasured warm-up of each workload at the
- * maximum rate (V8 compiles the update path; pgbench gets the same seconds), first the maximum rate (autocannon, N connections in a
- * closed loop, taking turns with pgbench), then latency at half that rate from a paced
- * open-loop generator (load.ts says why not autocannon's `overallRate`, which
+ * writes rarely wait on one row lock. A CHECKPOINT then restarts the server's checkpoint clock,
+ * so that no timed checkpoint falls in the measured phases (the report shows the checkpointer's
+ * writes in each). After an unmeasured warm-up of each workload at the maximum rate (V8
+ * compiles the update path; pgbench gets the same seconds), first the maximum rate (autocannon,
+ * N connections in a closed loop, taking turns with pgbench), then latency at half that rate
+ * from a paced open-loop generator (load.ts says why not autocannon's `overallRate`, which
  * BENCH_AUTOCANNON_RATE=1 runs beside it for comparison).
  *
  * Why pgbench is a comparable baseline: it is PostgreSQL's own client, on the same server and
@@ -181,15 +183,23 @@ async function majorGcTotals(baseUrls: readonly string[]): Promise<MajorGcSample
 interface WalSample {
   readonly bytes: number;
   readonly syncs: number;
+  /** Buffers the checkpointer wrote (pg_stat_bgwriter): more than none means a checkpoint was in progress. */
+  readonly checkpointBuffers: number;
 }
 
-/** The server's WAL position and flush count (pg_stat_wal's counters lag by up to a second of a backend's activity). */
+/** The server's WAL position, flush count and checkpoint writes (pg_stat_wal's counters lag by up to a second of a backend's activity). */
 async function walSnapshot(client: pg.Client): Promise<WalSample> {
-  const { rows } = await client.query<{ bytes: string; syncs: string }>("SELECT (pg_current_wal_lsn() - '0/0')::text AS bytes, (SELECT wal_sync FROM pg_stat_wal)::text AS syncs");
-  return { bytes: Number(rows[0]!.bytes), syncs: Number(rows[0]!.syncs) };
+  const { rows } = await client.query<{ bytes: string; syncs: string; checkpoint_buffers: string }>(
+    "SELECT (pg_current_wal_lsn() - '0/0')::text AS bytes, (SELECT wal_sync FROM pg_stat_wal)::text AS syncs, (SELECT buffers_checkpoint FROM pg_stat_bgwriter)::text AS checkpoint_buffers",
+  );
+  return { bytes: Number(rows[0]!.bytes), syncs: Number(rows[0]!.syncs), checkpointBuffers: Number(rows[0]!.checkpoint_buffers) };
 }
 
-const walBetween = (before: WalSample, after: WalSample): WalSample => ({ bytes: after.bytes - before.bytes, syncs: after.syncs - before.syncs });
+const walBetween = (before: WalSample, after: WalSample): WalSample => ({
+  bytes: after.bytes - before.bytes,
+  syncs: after.syncs - before.syncs,
+  checkpointBuffers: after.checkpointBuffers - before.checkpointBuffers,
+});
 
 const sumOf = (values: readonly (number | undefined)[]): number | undefined => (values.some((v) => v === undefined) ? undefined : values.reduce<number>((a, b) => a + (b ?? 0), 0));
 
@@ -252,6 +262,12 @@ function walPerWrite(phase: Phase): [string, string] {
   return [fmtRate(bytes / writes), syncs > 0 ? fmt(writes / syncs, 1) : '—'];
 }
 
+/** Buffers the checkpointer wrote during a phase's samples (none: no checkpoint in progress). */
+function checkpointWrites(samples: readonly CpuSample[]): number | undefined {
+  const measured = samples.filter((c) => c.wal !== undefined);
+  return measured.length === 0 ? undefined : measured.reduce((a, c) => a + c.wal!.checkpointBuffers, 0);
+}
+
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
@@ -288,7 +304,7 @@ async function main(): Promise<void> {
     cleanups.push(() => db.end());
     const setting = async (name: string): Promise<string> => (await db.query<{ v: string }>(`SELECT current_setting('${name}') AS v`)).rows[0]!.v;
     const serverVersion = await setting('server_version');
-    const serverSettings = ['fsync', 'synchronous_commit', 'shared_buffers', 'max_connections'];
+    const serverSettings = ['fsync', 'synchronous_commit', 'shared_buffers', 'max_connections', 'checkpoint_timeout'];
     const settings: string[] = [];
     for (const name of serverSettings) settings.push(`${name}=${await setting(name)}`);
     const loadBefore = loadavg()[0]!;
@@ -435,6 +451,27 @@ async function main(): Promise<void> {
     await db.query(`INSERT INTO meridian_keys (namespace, key, state, max_hlc) SELECT $1, 'k' || g, ${hexBytes(stateBytes)}, 1 FROM generate_series(1, $2::int) AS g`, [SQL_NS, KEYS]);
     await db.query('VACUUM ANALYZE');
 
+    // ---- a checkpoint of the bench's own, so that the server's next one falls after the phases --
+    // The server checkpoints every checkpoint_timeout. While a checkpoint is in progress, its
+    // writes and its closing fsync share the disk with the commits, and the first change of each
+    // page after its start writes the whole page to the WAL (a third more WAL per lww write in
+    // a probe run whose half-rate phases all ran during one, pgbench's own p99 at half rate
+    // reaching 162 ms); and whether a phase overlapped one depended on when the server had last
+    // checkpointed, not on the code. A CHECKPOINT here restarts that clock: the warm-up below
+    // pays for the full-page images, and every measured phase runs before the next timed
+    // checkpoint (the report says whether one ran into a phase anyway: max_wal_size can start
+    // one early).
+    const checkpointTimeout = Number((await db.query<{ s: string }>("SELECT setting AS s FROM pg_settings WHERE name = 'checkpoint_timeout'")).rows[0]!.s);
+    const sliceSeconds = Math.max(2, Math.round(SECONDS / SLICES));
+    const plannedSeconds =
+      WORKLOADS.length * (2 * WARMUP + 2 * SLICES * sliceSeconds + 2 * SECONDS + (AUTOCANNON_RATE ? SECONDS : 0)) + (SQL_BASELINE ? Math.max(2, Math.round(SECONDS / 2)) + SECONDS : 0);
+    try {
+      await db.query('CHECKPOINT');
+      if (plannedSeconds > checkpointTimeout) log(`the phases take about ${plannedSeconds} s, more than checkpoint_timeout (${checkpointTimeout} s): a timed checkpoint will fall within them`);
+    } catch (error) {
+      log(`CHECKPOINT refused (${(error as Error).message}); a timed checkpoint may fall within the measured phases`);
+    }
+
     // ---- warm-up: each workload's update path, and pgbench's, before anything is measured ------
     // The first writes above warm the HTTP path but not the update path (cached snapshot,
     // group-committed compare-and-write), and V8 goes on compiling for tens of seconds of load:
@@ -455,7 +492,6 @@ async function main(): Promise<void> {
     // ---- maximum rate, alternating with its baseline ----------------------------------------
     // A shared machine's load drifts over tens of seconds: the service and pgbench take turns
     // in SLICES slices each (ABBA order), so that both see the same drift.
-    const sliceSeconds = Math.max(2, Math.round(SECONDS / SLICES));
     const max = new Map<string, LoadResult>();
     const baseline = new Map<string, number>();
     for (const target of WORKLOADS) {
@@ -577,14 +613,15 @@ async function main(): Promise<void> {
       if (!tail) continue;
       const iowait = halfCpu.get(t.name)?.iowait;
       const gc = halfCpu.get(t.name)?.majorGc;
+      const checkpoint = checkpointWrites([halfCpu.get(t.name)!]);
       out.push(
-        `- ${t.name}: the ${Math.ceil(h.ok / 100)} writes ≥ ${fmt(tail.threshold, 1)} ms fall in ${tail.windows} windows; the worst ${tail.worst.map((w) => `at ${w.atSeconds.toFixed(1)} s (${w.writes} writes, up to ${fmt(w.maxMs, 0)} ms)`).join(', ')}; ${(tail.waitShare * 100).toFixed(0)}% of their time waiting for a free connection${iowait === undefined ? '' : `; the machine's cores waited ${iowait.toFixed(2)} s for disk I/O during the phase`}${gc === undefined ? '' : `; ${gc.count === 0 ? 'no major collection of the service processes' : `${gc.count} major collection${gc.count === 1 ? '' : 's'} of the service processes (pauses ${fmt(gc.pauseMs, 1)} ms in all)`}`}.`,
+        `- ${t.name}: the ${Math.ceil(h.ok / 100)} writes ≥ ${fmt(tail.threshold, 1)} ms fall in ${tail.windows} windows; the worst ${tail.worst.map((w) => `at ${w.atSeconds.toFixed(1)} s (${w.writes} writes, up to ${fmt(w.maxMs, 0)} ms)`).join(', ')}; ${(tail.waitShare * 100).toFixed(0)}% of their time waiting for a free connection${iowait === undefined ? '' : `; the machine's cores waited ${iowait.toFixed(2)} s for disk I/O during the phase`}${checkpoint === undefined ? '' : checkpoint > 0 ? `; a checkpoint was in progress (it wrote ${checkpoint.toLocaleString('en')} buffers)` : '; no checkpoint in progress'}${gc === undefined ? '' : `; ${gc.count === 0 ? 'no major collection of the service processes' : `${gc.count} major collection${gc.count === 1 ? '' : 's'} of the service processes (pauses ${fmt(gc.pauseMs, 1)} ms in all)`}`}.`,
       );
     }
     out.push('\nWhere the CPU goes (cores = CPU seconds per second; PostgreSQL = the backends serving the phase, not its background writers):\n');
     out.push(
       table(
-        ['phase', 'writes/s', 'p50 ms', 'p99 ms', 'service (Node)', 'PostgreSQL backends', 'load generator', 'rest of the machine', 'CPU ms per write: Node / PostgreSQL', 'WAL bytes per write', 'writes per WAL flush', 'service major GCs (pauses ms)'],
+        ['phase', 'writes/s', 'p50 ms', 'p99 ms', 'service (Node)', 'PostgreSQL backends', 'load generator', 'rest of the machine', 'CPU ms per write: Node / PostgreSQL', 'WAL bytes per write', 'writes per WAL flush', 'checkpoint buffers written', 'service major GCs (pauses ms)'],
         phases.map((p) => {
           const c = cores(p.cpu);
           const gcs = p.cpu.map((s) => s.majorGc);
@@ -599,6 +636,7 @@ async function main(): Promise<void> {
             fmt(c.rest, 2),
             `${perWriteMs(c.service, p.writesPerSecond)} / ${perWriteMs(c.postgres, p.writesPerSecond)}`,
             ...walPerWrite(p),
+            checkpointWrites(p.cpu)?.toLocaleString('en') ?? '—',
             gcs.length === 0 || gcs.some((g) => g === undefined) ? '—' : `${gcs.reduce((n, g) => n + g!.count, 0)} (${fmt(gcs.reduce((n, g) => n + g!.pauseMs, 0), 1)})`,
           ];
         }),

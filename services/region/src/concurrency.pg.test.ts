@@ -84,6 +84,25 @@ describe('50 concurrent writers through two instances', () => {
     expect(Number(rows[0]!.n)).toBe(MIGRATIONS.length);
   });
 
+  it('an outbox sequence numbers one row only, and an unnumbered row adds no entry to its index', async () => {
+    const client = await db.connect();
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<{ id: string }>('select id::text from meridian_outbox order by id limit 2');
+      expect(rows).toHaveLength(2);
+      await client.query('update meridian_outbox set sequence = 1 where id = $1', [rows[0]!.id]);
+      await expect(client.query('update meridian_outbox set sequence = 1 where id = $1', [rows[1]!.id])).rejects.toMatchObject({ code: '23505' });
+      await client.query('ROLLBACK');
+      const index = await client.query<{ predicate: string | null; unique: boolean }>(
+        "select pg_get_expr(i.indpred, i.indrelid) as predicate, i.indisunique as unique from pg_index i join pg_class c on c.oid = i.indexrelid where c.relname = 'meridian_outbox_sequence'",
+      );
+      expect(index.rows).toEqual([{ predicate: '(sequence IS NOT NULL)', unique: true }]);
+    } finally {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release();
+    }
+  });
+
   it('mv, blind writes on a new key: every write is a sibling, every dot distinct, one outbox row each', async () => {
     const answers = await Promise.all(Array.from({ length: WRITERS }, (_, i) => call(i % 2 ? a : b, 'PUT', '/v1/ns/mvc/keys/fresh', { value: i })));
     expect(answers.every((x) => x.status === 200)).toBe(true);
