@@ -50,8 +50,15 @@ describe('meridian-gslb program', () => {
     });
     try {
       await waitFor(() => fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.status), (s) => s === 200, { what: `the GSLB to be ready; output: ${p.output()}`, timeoutMs: 20_000 });
-      const answer = (await (await fetch(`http://127.0.0.1:${port}/v1/route`)).json()) as { chosen: { id: string } };
-      expect(answer.chosen.id).toBe('eu');
+      // Ready is the GSLB's own state; the region is routed to once its probes say it is up (a
+      // first probe slower than the 100 ms timeout, on a busy machine, makes it down first and
+      // then recovering for a few intervals).
+      const answer = await waitFor(
+        async () => (await (await fetch(`http://127.0.0.1:${port}/v1/route`)).json()) as { chosen?: { id: string } },
+        (a) => a.chosen !== undefined,
+        { what: `a route to eu; output: ${p.output()}`, timeoutMs: 20_000 },
+      );
+      expect(answer.chosen?.id).toBe('eu');
       p.child.kill(signal);
       expect(await p.exited).toBe(0);
     } finally {
