@@ -30,12 +30,17 @@ export class CausalityError extends Error {
   }
 }
 
-/** A short, bounded rendering of an offending value for error messages. */
+/**
+ * A short, bounded rendering of an offending value for error messages (never the whole input:
+ * values may come from clients or peers). Every Meridian package renders values with this one.
+ */
 export function describeValue(value: unknown): string {
   let text: string;
   if (typeof value === 'bigint') text = `${value}n`;
-  else if (typeof value === 'string') text = JSON.stringify(value);
   else if (value === undefined) text = 'undefined';
+  else if (typeof value === 'number' && !Number.isFinite(value)) text = String(value);
+  else if (typeof value === 'function' || typeof value === 'symbol') text = typeof value;
+  else if (value instanceof Uint8Array) text = `Uint8Array(${value.length})`;
   else {
     try {
       text = JSON.stringify(value) ?? typeof value;

@@ -133,6 +133,11 @@ describe('contract', () => {
   it('exports every agreed name (and the additions), nothing unnamed', () => {
     expect(Object.keys(causality).sort()).toEqual(
       [
+        // The byte codec that @meridian/crdt's encodings share, and the value renderer of every package's errors.
+        'ByteReader',
+        'ByteWriter',
+        'CODEC_FORMAT_VERSION',
+        'describeValue',
         'CausalContext',
         'CausalityError',
         'CausalityErrorCode',

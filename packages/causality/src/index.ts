@@ -5,7 +5,8 @@
  * versions under last-writer-wins (it never decides concurrency). Pure: no I/O, time injected.
  */
 export { type ActorId, type Dot, actorId, parseActor, isActorId, compareDots, dotKey } from './actor.ts';
-export { CausalityError, CausalityErrorCode } from './causality-error.ts';
+export { CausalityError, CausalityErrorCode, describeValue } from './causality-error.ts';
+export { ByteReader, ByteWriter, FORMAT_VERSION as CODEC_FORMAT_VERSION, type ByteFormat } from './byte-codec.ts';
 export { VersionVector, type Ordering } from './version-vector.ts';
 export { CausalContext } from './causal-context.ts';
 export { DvvSet, type Version } from './dvv-set.ts';

@@ -1,21 +1,13 @@
 /**
- * The building blocks of this package's binary encodings (internal, not exported).
+ * This package's binary encodings (internal, not exported), on @meridian/causality's byte codec
+ * (varints, signed integers, HLCs, strings; strict decoding, so every encoding is a bijection:
+ * equal states have equal bytes — which is what makes digests comparable across regions).
  *
- * Every encoding starts with two bytes, a type byte then a format version byte, so the bytes of
- * one CRDT type never decode as another and a future format is told apart from corruption. The
- * type bytes are lower-case letters, disjoint from @meridian/causality's upper-case ones.
- *
- * Integers are unsigned LEB128 varints limited to safe integers; signed integers are a sign byte
- * (0 or 1) and a magnitude, never "-0"; HLCs are 8 bytes big-endian; strings are UTF-8 with a
- * length and must be well-formed Unicode (a lone surrogate could not round-trip). Dots refer to a
- * table of actors written once, sorted, each of them used.
- *
- * Decoding is strict: a redundant varint group, a value beyond the safe range, invalid UTF-8, a
- * truncated field, an unsorted or repeated entry, or trailing bytes are all refused. Together with
- * canonical in-memory forms, every encoding is a bijection: equal states have equal bytes, and any
- * bytes that decode re-encode to themselves — which is what makes digests comparable across regions.
+ * Every encoding starts with a type byte then the format version byte; the type bytes are
+ * lower-case letters, disjoint from @meridian/causality's upper-case ones. Dots refer to a table
+ * of actors written once, sorted, each of them used; unsorted or repeated entries are refused.
  */
-import { CausalContext, compareDots, decodeHlc, encodeHlc, isActorId, type ActorId, type Dot, type Hlc } from '@meridian/causality';
+import { ByteReader as CodecReader, ByteWriter, CODEC_FORMAT_VERSION, CausalContext, compareDots, isActorId, type ActorId, type ByteFormat, type Dot } from '@meridian/causality';
 import { invalidEncoding } from './crdt-error.ts';
 
 export const TypeByte = {
@@ -37,190 +29,19 @@ const TYPE_NAMES: Record<number, string> = {
   0x6f: 'ORMap',
 };
 
-/** The format version every encoder writes; decoders accept exactly this one. */
-export const FORMAT_VERSION = 1;
+/** The format version every encoder writes; decoders accept exactly this one (the shared codec's). */
+export const FORMAT_VERSION = CODEC_FORMAT_VERSION;
 
-const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** This package's encodings: its type bytes, and `CrdtError`s from its decoders. */
+const CRDT_FORMAT: ByteFormat = { kindNames: TYPE_NAMES, kindWord: 'type', error: invalidEncoding };
 
-export class ByteWriter {
-  #buffer = new Uint8Array(64);
-  #length = 0;
+export { ByteWriter };
 
-  header(type: TypeByte): this {
-    return this.byte(type).byte(FORMAT_VERSION);
-  }
-
-  byte(value: number): this {
-    this.#reserve(1);
-    this.#buffer[this.#length++] = value;
-    return this;
-  }
-
-  /** Unsigned LEB128; `value` must be a non-negative safe integer. */
-  uint(value: number): this {
-    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`uint out of range: ${value}`);
-    this.#reserve(8);
-    let rest = value;
-    while (rest >= 0x80) {
-      this.#buffer[this.#length++] = (rest % 0x80) | 0x80;
-      rest = Math.floor(rest / 0x80);
-    }
-    this.#buffer[this.#length++] = rest;
-    return this;
-  }
-
-  /** A sign byte then the magnitude; `value` must be a safe integer. */
-  int(value: number): this {
-    return value < 0 ? this.byte(1).uint(-value) : this.byte(0).uint(value);
-  }
-
-  /** A 64-bit HLC, 8 bytes big-endian (causality's encoding, so byte order is time order). */
-  hlc(value: Hlc): this {
-    const bytes = encodeHlc(value);
-    this.#reserve(bytes.length);
-    this.#buffer.set(bytes, this.#length);
-    this.#length += bytes.length;
-    return this;
-  }
-
-  string(value: string): this {
-    // Fast path for ASCII (most element texts, field names, actors): no intermediate buffer.
-    const length = value.length;
-    if (length < 0x80) {
-      this.#reserve(length + 1);
-      const start = this.#length;
-      this.#buffer[this.#length++] = length;
-      let i = 0;
-      for (; i < length; i++) {
-        const code = value.charCodeAt(i);
-        if (code >= 0x80) break;
-        this.#buffer[this.#length++] = code;
-      }
-      if (i === length) return this;
-      this.#length = start;
-    }
-    if (!value.isWellFormed()) throw new RangeError('string is not well-formed Unicode');
-    return this.bytes(utf8Encoder.encode(value));
-  }
-
-  /** Length-prefixed raw bytes. */
-  bytes(value: Uint8Array): this {
-    this.uint(value.length);
-    this.#reserve(value.length);
-    this.#buffer.set(value, this.#length);
-    this.#length += value.length;
-    return this;
-  }
-
-  finish(): Uint8Array {
-    return this.#buffer.slice(0, this.#length);
-  }
-
-  #reserve(extra: number): void {
-    if (this.#length + extra <= this.#buffer.length) return;
-    let size = this.#buffer.length * 2;
-    while (size < this.#length + extra) size *= 2;
-    const grown = new Uint8Array(size);
-    grown.set(this.#buffer.subarray(0, this.#length));
-    this.#buffer = grown;
-  }
-}
-
-export class ByteReader {
-  readonly #bytes: Uint8Array;
-  #offset = 0;
-
+/** The shared codec's reader, naming this package's type bytes and throwing its errors. */
+export class ByteReader extends CodecReader {
   constructor(bytes: Uint8Array) {
-    if (!(bytes instanceof Uint8Array)) throw invalidEncoding('expected a Uint8Array');
-    this.#bytes = bytes;
+    super(bytes, CRDT_FORMAT);
   }
-
-  header(type: TypeByte): this {
-    const name = TYPE_NAMES[type] ?? 'unknown';
-    const got = this.#bytes[0];
-    if (got !== type) {
-      const actual = got === undefined ? 'no bytes' : `0x${got.toString(16)} (${TYPE_NAMES[got] ?? 'unknown'})`;
-      throw invalidEncoding(`not an encoded ${name}: expected type byte 0x${type.toString(16)} (got ${actual})`);
-    }
-    const version = this.#bytes[1];
-    if (version !== FORMAT_VERSION) throw invalidEncoding(`unsupported ${name} format version: expected ${FORMAT_VERSION} (got ${version ?? 'nothing'})`);
-    this.#offset = 2;
-    return this;
-  }
-
-  byte(what: string): number {
-    const value = this.#bytes[this.#offset];
-    if (value === undefined) throw invalidEncoding(`truncated input: expected ${what} at byte ${this.#offset}`);
-    this.#offset++;
-    return value;
-  }
-
-  uint(what: string): number {
-    let value = 0;
-    let scale = 1;
-    // A safe integer needs at most 8 groups of 7 bits; stopping there keeps `scale` exact.
-    for (let i = 0; i < 8; i++) {
-      const next = this.byte(what);
-      value += (next & 0x7f) * scale;
-      if (value > Number.MAX_SAFE_INTEGER) break;
-      if ((next & 0x80) === 0) {
-        if (next === 0 && i > 0) throw invalidEncoding(`non-canonical varint for ${what}`);
-        return value;
-      }
-      scale *= 0x80;
-    }
-    throw invalidEncoding(`${what} exceeds the safe integer range`);
-  }
-
-  int(what: string): number {
-    const sign = this.byte(`sign of ${what}`);
-    const magnitude = this.uint(what);
-    if (sign > 1 || (sign === 1 && magnitude === 0)) throw invalidEncoding(`non-canonical sign for ${what}`);
-    return sign === 1 ? -magnitude : magnitude;
-  }
-
-  hlc(what: string): Hlc {
-    if (this.#bytes.length - this.#offset < 8) throw invalidEncoding(`truncated input: expected ${what} at byte ${this.#offset}`);
-    const value = decodeHlc(this.#bytes.slice(this.#offset, this.#offset + 8));
-    this.#offset += 8;
-    return value;
-  }
-
-  string(what: string): string {
-    const bytes = this.bytes(what);
-    // Fast path for short ASCII: TextDecoder's per-call cost dominates for short strings.
-    if (bytes.length <= 64 && isAscii(bytes)) return String.fromCharCode.apply(null, bytes as unknown as number[]);
-    try {
-      return utf8Decoder.decode(bytes);
-    } catch (error) {
-      throw invalidEncoding(`${what} is not valid UTF-8`, error);
-    }
-  }
-
-  bytes(what: string): Uint8Array {
-    const length = this.uint(`${what} length`);
-    if (length > this.#bytes.length - this.#offset) throw invalidEncoding(`truncated input: ${what} of ${length} bytes at byte ${this.#offset}`);
-    const slice = this.#bytes.subarray(this.#offset, this.#offset + length);
-    this.#offset += length;
-    return slice;
-  }
-
-  /** A count of items that each take at least `minBytes`: refuses counts the input cannot hold. */
-  count(what: string, minBytes = 1): number {
-    const count = this.uint(what);
-    if (count * minBytes > this.#bytes.length - this.#offset) throw invalidEncoding(`truncated input: ${count} ${what} cannot fit in ${this.#bytes.length - this.#offset} bytes`);
-    return count;
-  }
-
-  end(): void {
-    if (this.#offset !== this.#bytes.length) throw invalidEncoding(`${this.#bytes.length - this.#offset} trailing bytes after byte ${this.#offset}`);
-  }
-}
-
-function isAscii(bytes: Uint8Array): boolean {
-  for (let i = 0; i < bytes.length; i++) if ((bytes[i] as number) >= 0x80) return false;
-  return true;
 }
 
 /**
@@ -318,7 +139,7 @@ export function writeCausalFrame(type: TypeByte, context: CausalContext, dots: I
 /** Reads what `writeCausalFrame` and the caller's `readStore` wrote; refuses unused actors and trailing bytes. */
 export function readCausalFrame<T>(bytes: Uint8Array, type: TypeByte, readStore: (reader: ByteReader, table: ActorTable) => T): { context: CausalContext; store: T } {
   const reader = new ByteReader(bytes).header(type);
-  const contextBytes = reader.bytes('causal context');
+  const contextBytes = reader.bytes('causal context', true);
   let context: CausalContext;
   try {
     context = CausalContext.decode(contextBytes);

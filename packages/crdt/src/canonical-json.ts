@@ -12,7 +12,8 @@
  * else (undefined, NaN, a Date, a Map, a bigint) is refused with a CrdtError instead of being
  * silently changed by JSON.stringify, because a changed value would be a different element.
  */
-import { CrdtError, CrdtErrorCode, describe } from './crdt-error.ts';
+import { describeValue } from '@meridian/causality';
+import { CrdtError, CrdtErrorCode } from './crdt-error.ts';
 
 export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
 
@@ -79,5 +80,5 @@ function writeObject(value: object, depth: number, what: string, path: Set<objec
 }
 
 function notJson(what: string, value: unknown, why: string): CrdtError {
-  return new CrdtError(CrdtErrorCode.InvalidValue, `${what} is not plain JSON: ${why} (got ${describe(value)})`);
+  return new CrdtError(CrdtErrorCode.InvalidValue, `${what} is not plain JSON: ${why} (got ${describeValue(value)})`);
 }

@@ -40,20 +40,3 @@ export function invalidOp(message: string): CrdtError {
 export function invalidEncoding(message: string, cause?: unknown): CrdtError {
   return new CrdtError(CrdtErrorCode.InvalidEncoding, message, cause === undefined ? undefined : { cause });
 }
-
-/** A short, bounded rendering of an offending value for error messages (never the whole input). */
-export function describe(value: unknown): string {
-  let text: string;
-  if (typeof value === 'bigint') text = `${value}n`;
-  else if (value === undefined) text = 'undefined';
-  else if (typeof value === 'number' && !Number.isFinite(value)) text = String(value);
-  else if (typeof value === 'function' || typeof value === 'symbol') text = typeof value;
-  else {
-    try {
-      text = JSON.stringify(value) ?? typeof value;
-    } catch {
-      text = Object.prototype.toString.call(value);
-    }
-  }
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-}

@@ -17,8 +17,9 @@
  * The set `remove`'s optional client `context` (DESIGN §11) is the service's: it strips it from
  * the body, verifies it, and passes the decoded CausalContext as `observed` to `apply`.
  */
+import { describeValue } from '@meridian/causality';
 import { canonicalJson, parseCanonicalJson, type JsonValue } from './canonical-json.ts';
-import { type CrdtError, describe, invalidOp } from './crdt-error.ts';
+import { type CrdtError, invalidOp } from './crdt-error.ts';
 
 export interface CounterOp {
   readonly increment: number;
@@ -55,8 +56,8 @@ export function validateMapOp(op: unknown): MapOp {
   const used = new Map<string, string>();
   const claim = (field: string, verb: string): string => {
     const path = `map op "${verb}"`;
-    if (field.length === 0 || field.length > MAX_FIELD_NAME_LENGTH) throw invalidOp(`${path}: a field name must have 1 to ${MAX_FIELD_NAME_LENGTH} characters (got ${describe(field)})`);
-    if (!field.isWellFormed()) throw invalidOp(`${path}: field name ${describe(field)} is not well-formed Unicode`);
+    if (field.length === 0 || field.length > MAX_FIELD_NAME_LENGTH) throw invalidOp(`${path}: a field name must have 1 to ${MAX_FIELD_NAME_LENGTH} characters (got ${describeValue(field)})`);
+    if (!field.isWellFormed()) throw invalidOp(`${path}: field name ${describeValue(field)} is not well-formed Unicode`);
     const earlier = used.get(field);
     if (earlier !== undefined) throw invalidOp(`map op: field ${JSON.stringify(field)} appears in both "${earlier}" and "${verb}"; one operation may touch a field once`);
     used.set(field, verb);
@@ -65,7 +66,7 @@ export function validateMapOp(op: unknown): MapOp {
   const perField = <T>(verb: string, read: (value: unknown, path: string) => T): (readonly [string, T])[] => {
     if (!(verb in record)) return [];
     const fields = record[verb];
-    if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) throw invalidOp(`map op "${verb}": expected an object of fields (got ${describe(fields)})`);
+    if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) throw invalidOp(`map op "${verb}": expected an object of fields (got ${describeValue(fields)})`);
     const entries = Object.entries(fields);
     if (entries.length === 0) throw invalidOp(`map op "${verb}": expected at least one field (got {})`);
     return entries.map(([field, value]) => [claim(field, verb), read(value, `map op "${verb}".${JSON.stringify(field)}`)] as const);
@@ -77,9 +78,9 @@ export function validateMapOp(op: unknown): MapOp {
   let deleted: string[] = [];
   if ('delete' in record) {
     const names = record.delete;
-    if (!Array.isArray(names) || names.length === 0) throw invalidOp(`map op "delete": expected a non-empty array of field names (got ${describe(names)})`);
+    if (!Array.isArray(names) || names.length === 0) throw invalidOp(`map op "delete": expected a non-empty array of field names (got ${describeValue(names)})`);
     deleted = (names as unknown[]).map((name) => {
-      if (typeof name !== 'string') throw invalidOp(`map op "delete": field names must be strings (got ${describe(name)})`);
+      if (typeof name !== 'string') throw invalidOp(`map op "delete": field names must be strings (got ${describeValue(name)})`);
       return used.get(name) === 'delete' ? name : claim(name, 'delete');
     });
     deleted = [...new Set(deleted)];
@@ -88,7 +89,7 @@ export function validateMapOp(op: unknown): MapOp {
 }
 
 function opObject(op: unknown, kind: string, verbs: readonly string[]): Record<string, unknown> {
-  if (typeof op !== 'object' || op === null || Array.isArray(op)) throw invalidOp(`${kind} op: expected a JSON object (got ${describe(op)})`);
+  if (typeof op !== 'object' || op === null || Array.isArray(op)) throw invalidOp(`${kind} op: expected a JSON object (got ${describeValue(op)})`);
   const unknown = Object.keys(op).filter((key) => !verbs.includes(key));
   if (unknown.length > 0) throw invalidOp(`${kind} op: unknown member ${JSON.stringify(unknown[0])}; expected ${verbs.map((v) => JSON.stringify(v)).join(' or ')}`);
   return op as Record<string, unknown>;
@@ -96,13 +97,13 @@ function opObject(op: unknown, kind: string, verbs: readonly string[]): Record<s
 
 function increment(value: unknown, path: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value === 0) {
-    throw invalidOp(`${path}: expected a non-zero integer between -(2^53 - 1) and 2^53 - 1 (got ${describe(value)})`);
+    throw invalidOp(`${path}: expected a non-zero integer between -(2^53 - 1) and 2^53 - 1 (got ${describeValue(value)})`);
   }
   return value;
 }
 
 function elements(value: unknown, path: string): JsonValue[] {
-  if (!Array.isArray(value) || value.length === 0) throw invalidOp(`${path}: expected a non-empty array of JSON values (got ${describe(value)})`);
+  if (!Array.isArray(value) || value.length === 0) throw invalidOp(`${path}: expected a non-empty array of JSON values (got ${describeValue(value)})`);
   const seen = new Set<string>();
   const kept: JsonValue[] = [];
   for (const element of value as unknown[]) {

@@ -9,10 +9,10 @@
  *
  * Canonical: an element is present iff it has at least one dot; dots sorted by compareDots.
  */
-import { type CausalContext, type Dot } from '@meridian/causality';
+import { type CausalContext, type Dot, describeValue } from '@meridian/causality';
 import { type ActorTable, type ByteReader, type ByteWriter } from './binary-codec.ts';
 import { canonicalJson, compareCanonical, parseCanonicalJson, type JsonValue } from './canonical-json.ts';
-import { invalidEncoding, describe } from './crdt-error.ts';
+import { invalidEncoding } from './crdt-error.ts';
 import { type DotMinter, dotListLeq, joinDotLists, joinKeyed, sortByDot, survivors } from './dot-store.ts';
 import { dotFromJSON, dotToJSON } from './state-json.ts';
 
@@ -125,13 +125,13 @@ export function elementsToJSON(store: ElementStore): ElementJson[] {
 }
 
 export function elementsFromJSON(json: unknown, what: string): Map<string, readonly Dot[]> {
-  if (!Array.isArray(json)) throw invalidEncoding(`${what}: expected an array of {value, dots} (got ${describe(json)})`);
+  if (!Array.isArray(json)) throw invalidEncoding(`${what}: expected an array of {value, dots} (got ${describeValue(json)})`);
   const store = new Map<string, readonly Dot[]>();
   for (const entry of json as unknown[]) {
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw invalidEncoding(`${what}: expected {value, dots} (got ${describe(entry)})`);
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw invalidEncoding(`${what}: expected {value, dots} (got ${describeValue(entry)})`);
     const { value, dots } = entry as { value?: unknown; dots?: unknown };
     if (!('value' in entry) || !Array.isArray(dots) || dots.length === 0 || Object.keys(entry).length !== 2) {
-      throw invalidEncoding(`${what}: expected exactly {value, dots} with at least one dot (got ${describe(entry)})`);
+      throw invalidEncoding(`${what}: expected exactly {value, dots} with at least one dot (got ${describeValue(entry)})`);
     }
     let key: string;
     try {

@@ -13,9 +13,9 @@
  *
  * Encoding (type 'g', format 1): header, varint n, n × (actor string, varint entry).
  */
-import { isActorId, type ActorId } from '@meridian/causality';
+import { isActorId, type ActorId, describeValue } from '@meridian/causality';
 import { ByteReader, ByteWriter, TypeByte } from './binary-codec.ts';
-import { CrdtError, CrdtErrorCode, describe, invalidEncoding } from './crdt-error.ts';
+import { CrdtError, CrdtErrorCode, invalidEncoding } from './crdt-error.ts';
 import { JSON_VERSION, readStateJson } from './state-json.ts';
 
 type Entries = ReadonlyMap<ActorId, number>;
@@ -36,8 +36,8 @@ export class GCounter {
     const source: Iterable<readonly [ActorId, number]> = Symbol.iterator in entries ? entries : Object.entries(entries);
     const map = new Map<ActorId, number>();
     for (const [actor, value] of source) {
-      if (!isActorId(actor)) throw new CrdtError(CrdtErrorCode.InvalidValue, `invalid actor id ${describe(actor)}`);
-      if (!Number.isSafeInteger(value) || value < 0) throw new CrdtError(CrdtErrorCode.InvalidValue, `entry of ${actor} must be a non-negative safe integer (got ${describe(value)})`);
+      if (!isActorId(actor)) throw new CrdtError(CrdtErrorCode.InvalidValue, `invalid actor id ${describeValue(actor)}`);
+      if (!Number.isSafeInteger(value) || value < 0) throw new CrdtError(CrdtErrorCode.InvalidValue, `entry of ${actor} must be a non-negative safe integer (got ${describeValue(value)})`);
       if (map.has(actor)) throw new CrdtError(CrdtErrorCode.InvalidValue, `actor ${actor} appears twice`);
       if (value > 0) map.set(actor, value);
     }
@@ -66,8 +66,8 @@ export class GCounter {
 
   /** The delta of `actor` adding `amount` (a positive safe integer): its entry, raised. */
   increment(actor: ActorId, amount: number): GCounter {
-    if (!isActorId(actor)) throw new CrdtError(CrdtErrorCode.InvalidValue, `invalid actor id ${describe(actor)}`);
-    if (!Number.isSafeInteger(amount) || amount < 1) throw new CrdtError(CrdtErrorCode.InvalidValue, `a grow-only increment must be a positive safe integer (got ${describe(amount)})`);
+    if (!isActorId(actor)) throw new CrdtError(CrdtErrorCode.InvalidValue, `invalid actor id ${describeValue(actor)}`);
+    if (!Number.isSafeInteger(amount) || amount < 1) throw new CrdtError(CrdtErrorCode.InvalidValue, `a grow-only increment must be a positive safe integer (got ${describeValue(amount)})`);
     const raised = this.get(actor) + amount;
     if (!Number.isSafeInteger(raised)) {
       throw new CrdtError(CrdtErrorCode.CounterOverflow, `the counter entry of ${actor} would exceed ${Number.MAX_SAFE_INTEGER} (${this.get(actor)} + ${amount})`);
@@ -141,7 +141,7 @@ export function readEntries(reader: ByteReader): GCounter {
   const entries: [ActorId, number][] = [];
   for (let i = 0; i < count; i++) {
     const actor = reader.string('actor');
-    if (!isActorId(actor)) throw invalidEncoding(`invalid actor id ${describe(actor)}`);
+    if (!isActorId(actor)) throw invalidEncoding(`invalid actor id ${describeValue(actor)}`);
     const previous = entries[i - 1];
     if (previous !== undefined && previous[0] >= actor) throw invalidEncoding(`counter entries out of order: ${previous[0]} then ${actor}`);
     const value = reader.uint(`entry of ${actor}`);
@@ -153,12 +153,12 @@ export function readEntries(reader: ByteReader): GCounter {
 
 /** Internal: reads `[[actor, entry], ...]`, refusing zero entries so the JSON form stays canonical. */
 export function entriesFromJSON(json: unknown, what: string): GCounter {
-  if (!Array.isArray(json)) throw invalidEncoding(`${what}: expected an array of [actor, entry] (got ${describe(json)})`);
+  if (!Array.isArray(json)) throw invalidEncoding(`${what}: expected an array of [actor, entry] (got ${describeValue(json)})`);
   const entries = (json as unknown[]).map((entry): [ActorId, number] => {
-    if (!Array.isArray(entry) || entry.length !== 2) throw invalidEncoding(`${what}: expected [actor, entry] (got ${describe(entry)})`);
+    if (!Array.isArray(entry) || entry.length !== 2) throw invalidEncoding(`${what}: expected [actor, entry] (got ${describeValue(entry)})`);
     const [actor, value] = entry as [unknown, unknown];
-    if (!isActorId(actor)) throw invalidEncoding(`${what}: invalid actor id ${describe(actor)}`);
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw invalidEncoding(`${what}: entry of ${actor} must be a positive safe integer (got ${describe(value)})`);
+    if (!isActorId(actor)) throw invalidEncoding(`${what}: invalid actor id ${describeValue(actor)}`);
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw invalidEncoding(`${what}: entry of ${actor} must be a positive safe integer (got ${describeValue(value)})`);
     return [actor, value];
   });
   try {

@@ -13,10 +13,10 @@
  * Encoding (type 'l', format 1): header, a byte 0 (empty) or 1, then the HLC (8 bytes), the
  * dot's actor string and counter, and the value's canonical JSON text.
  */
-import { compareStamped, formatHlc, isActorId, parseHlc, type Dot, type Hlc } from '@meridian/causality';
+import { compareStamped, formatHlc, isActorId, parseHlc, type Dot, type Hlc, describeValue } from '@meridian/causality';
 import { ByteReader, ByteWriter, TypeByte } from './binary-codec.ts';
 import { canonicalJson, compareCanonical, parseCanonicalJson, type JsonValue } from './canonical-json.ts';
-import { CrdtError, CrdtErrorCode, describe, invalidEncoding } from './crdt-error.ts';
+import { CrdtError, CrdtErrorCode, invalidEncoding } from './crdt-error.ts';
 import { JSON_VERSION, dotFromJSON, dotToJSON, nested, readStateJson } from './state-json.ts';
 
 /** The stamp that orders a write: its HLC, then its dot. */
@@ -43,8 +43,8 @@ export class LwwRegister {
   /** A register holding one write (also the delta of that write). */
   static of(value: JsonValue, stamp: Stamp): LwwRegister {
     const { hlc, dot } = stamp;
-    if (typeof hlc !== 'bigint' || hlc < 0n || hlc >= 1n << 64n) throw new CrdtError(CrdtErrorCode.InvalidValue, `an HLC must be a bigint in [0, 2^64) (got ${describe(hlc)})`);
-    if (!isActorId(dot.actor) || !Number.isSafeInteger(dot.counter) || dot.counter < 1) throw new CrdtError(CrdtErrorCode.InvalidValue, `invalid dot ${describe(dot)}`);
+    if (typeof hlc !== 'bigint' || hlc < 0n || hlc >= 1n << 64n) throw new CrdtError(CrdtErrorCode.InvalidValue, `an HLC must be a bigint in [0, 2^64) (got ${describeValue(hlc)})`);
+    if (!isActorId(dot.actor) || !Number.isSafeInteger(dot.counter) || dot.counter < 1) throw new CrdtError(CrdtErrorCode.InvalidValue, `invalid dot ${describeValue(dot)}`);
     return new LwwRegister(Object.freeze({ hlc, dot: Object.freeze({ actor: dot.actor, counter: dot.counter }), text: canonicalJson(value) }));
   }
 
@@ -93,7 +93,7 @@ export class LwwRegister {
     if (present === 1) {
       const hlc = reader.hlc('HLC');
       const actor = reader.string('dot actor');
-      if (!isActorId(actor)) throw invalidEncoding(`invalid actor id ${describe(actor)}`);
+      if (!isActorId(actor)) throw invalidEncoding(`invalid actor id ${describeValue(actor)}`);
       const counter = reader.uint('dot counter');
       if (counter < 1) throw invalidEncoding('dot counter 0');
       const text = reader.string('value');
@@ -121,7 +121,7 @@ export class LwwRegister {
     const { write } = readStateJson(json, 'lww-register', ['write']);
     if (write === null) return LwwRegister.empty;
     if (typeof write !== 'object' || Array.isArray(write) || Object.keys(write).sort().join() !== 'dot,hlc,value') {
-      throw invalidEncoding(`lww-register JSON: write must be null or exactly {hlc, dot, value} (got ${describe(write)})`);
+      throw invalidEncoding(`lww-register JSON: write must be null or exactly {hlc, dot, value} (got ${describeValue(write)})`);
     }
     const fields = write as { hlc: unknown; dot: unknown; value: unknown };
     const hlc = nested('lww-register hlc', () => parseHlc(fields.hlc as string));

@@ -102,7 +102,7 @@ export class MvRegister {
 
   static decode(bytes: Uint8Array): MvRegister {
     const reader = new ByteReader(bytes).header(TypeByte.MvRegister);
-    const inner = reader.bytes('version set');
+    const inner = reader.bytes('version set', true);
     reader.end();
     return new MvRegister(nested('MvRegister version set', () => DvvSet.decode(inner, decodeValueBytes)));
   }

@@ -29,10 +29,10 @@
  * number of fields, then per field in name order: name, varint r, r × (dot, HLC, value text),
  * varint c, c × (dot, signed total), then its elements as the OR-Set writes them.
  */
-import { CausalContext, compareStamped, formatHlc, parseHlc, type ActorId, type Dot, type Hlc } from '@meridian/causality';
+import { CausalContext, compareStamped, formatHlc, parseHlc, type ActorId, type Dot, type Hlc, describeValue } from '@meridian/causality';
 import { TypeByte, readCausalFrame, writeCausalFrame, type ActorTable, type ByteReader } from './binary-codec.ts';
 import { canonicalJson, compareCanonical, parseCanonicalJson, type JsonValue } from './canonical-json.ts';
-import { CrdtError, CrdtErrorCode, describe, invalidEncoding } from './crdt-error.ts';
+import { CrdtError, CrdtErrorCode, invalidEncoding } from './crdt-error.ts';
 import { DotMinter, checkDotOrder, checkStoreDots, dotListLeq, joinDotLists, joinKeyed, sortByDot, survivors } from './dot-store.ts';
 import {
   addElementsDelta,
@@ -157,13 +157,13 @@ export class ORMap {
     for (const [name, value] of mutations.set ?? []) {
       const field = this.#fieldAs(name, FieldType.Register);
       if (context.hlc === undefined) throw new CrdtError(CrdtErrorCode.MissingApplyContext, `setting field ${JSON.stringify(name)} needs the write's HLC`);
-      if (typeof context.hlc !== 'bigint' || context.hlc < 0n || context.hlc > MAX_HLC) throw new CrdtError(CrdtErrorCode.InvalidValue, `an HLC must be a bigint in [0, 2^64) (got ${describe(context.hlc)})`);
+      if (typeof context.hlc !== 'bigint' || context.hlc < 0n || context.hlc > MAX_HLC) throw new CrdtError(CrdtErrorCode.InvalidValue, `an HLC must be a bigint in [0, 2^64) (got ${describeValue(context.hlc)})`);
       const d = minter.next();
       delta.set(name, { registers: [Object.freeze({ dot: d, hlc: context.hlc, text: canonicalJson(value, `value of field ${JSON.stringify(name)}`) })], counters: [], elements: emptyElements });
       seen.push(d, ...fieldDots(field));
     }
     for (const [name, amount] of mutations.increment ?? []) {
-      if (!Number.isSafeInteger(amount) || amount === 0) throw new CrdtError(CrdtErrorCode.InvalidValue, `an increment must be a non-zero safe integer (got ${describe(amount)})`);
+      if (!Number.isSafeInteger(amount) || amount === 0) throw new CrdtError(CrdtErrorCode.InvalidValue, `an increment must be a non-zero safe integer (got ${describeValue(amount)})`);
       const field = this.#fieldAs(name, FieldType.Counter);
       const own = field.counters.filter((entry) => entry.dot.actor === context.actor);
       const total = own.reduce((sum, entry) => sum + entry.total, 0) + amount;
@@ -337,11 +337,11 @@ export class ORMap {
   static fromJSON(json: unknown): ORMap {
     const record = readStateJson(json, 'or-map', ['context', 'fields']);
     const context = nested('or-map context', () => CausalContext.fromJSON(record.context));
-    if (!Array.isArray(record.fields)) throw invalidEncoding(`or-map JSON: fields must be an array (got ${describe(record.fields)})`);
+    if (!Array.isArray(record.fields)) throw invalidEncoding(`or-map JSON: fields must be an array (got ${describeValue(record.fields)})`);
     const fields = new Map<string, Field>();
     for (const entry of record.fields as unknown[]) {
       const { name, registers, counters, elements } = exactObject(entry, ['counters', 'elements', 'name', 'registers'], 'or-map field');
-      if (typeof name !== 'string' || !name.isWellFormed()) throw invalidEncoding(`or-map field name must be a well-formed string (got ${describe(name)})`);
+      if (typeof name !== 'string' || !name.isWellFormed()) throw invalidEncoding(`or-map field name must be a well-formed string (got ${describeValue(name)})`);
       if (fields.has(name)) throw invalidEncoding(`or-map field ${JSON.stringify(name)} appears twice`);
       const what = `or-map field ${JSON.stringify(name.slice(0, 40))}`;
       const field: Field = {
@@ -355,7 +355,7 @@ export class ORMap {
         counters: sortedByDot(
           arrayOf(counters, `${what} counters`).map((c) => {
             const e = exactObject(c, ['dot', 'total'], `${what} counter`);
-            if (typeof e.total !== 'number' || !Number.isSafeInteger(e.total)) throw invalidEncoding(`${what} counter total must be a safe integer (got ${describe(e.total)})`);
+            if (typeof e.total !== 'number' || !Number.isSafeInteger(e.total)) throw invalidEncoding(`${what} counter total must be a safe integer (got ${describeValue(e.total)})`);
             return Object.freeze({ dot: dotFromJSON(e.dot, `${what} counter dot`), total: e.total });
           }),
           what,
@@ -451,7 +451,7 @@ function joinFields(x: Field | undefined, a: CausalContext, y: Field | undefined
 function checkFieldNames(mutations: MapMutations): void {
   const names = new Set<string>();
   for (const name of touchedFields(mutations)) {
-    if (typeof name !== 'string' || !name.isWellFormed()) throw new CrdtError(CrdtErrorCode.InvalidValue, `a field name must be a well-formed string (got ${describe(name)})`);
+    if (typeof name !== 'string' || !name.isWellFormed()) throw new CrdtError(CrdtErrorCode.InvalidValue, `a field name must be a well-formed string (got ${describeValue(name)})`);
     if (names.has(name)) throw new CrdtError(CrdtErrorCode.InvalidValue, `field ${JSON.stringify(name)} appears twice in one operation`);
     names.add(name);
   }
@@ -526,13 +526,13 @@ function sortedByDot<E extends { readonly dot: Dot }>(entries: E[], what: string
 }
 
 function exactObject(json: unknown, fields: readonly string[], what: string): Record<string, unknown> {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw invalidEncoding(`${what}: expected an object (got ${describe(json)})`);
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw invalidEncoding(`${what}: expected an object (got ${describeValue(json)})`);
   const keys = Object.keys(json).sort();
   if (keys.join() !== fields.join()) throw invalidEncoding(`${what}: expected exactly the fields ${fields.join(', ')} (got ${keys.join(', ')})`);
   return json as Record<string, unknown>;
 }
 
 function arrayOf(json: unknown, what: string): unknown[] {
-  if (!Array.isArray(json)) throw invalidEncoding(`${what}: expected an array (got ${describe(json)})`);
+  if (!Array.isArray(json)) throw invalidEncoding(`${what}: expected an array (got ${describeValue(json)})`);
   return json as unknown[];
 }

@@ -8,9 +8,9 @@
  *
  * Encoding (type 'p', format 1): header, then the G-counter bodies of increments and decrements.
  */
-import { type ActorId } from '@meridian/causality';
+import { type ActorId, describeValue } from '@meridian/causality';
 import { ByteReader, ByteWriter, TypeByte } from './binary-codec.ts';
-import { CrdtError, CrdtErrorCode, describe } from './crdt-error.ts';
+import { CrdtError, CrdtErrorCode } from './crdt-error.ts';
 import { GCounter, entriesFromJSON, readEntries, writeEntries } from './g-counter.ts';
 import { JSON_VERSION, readStateJson } from './state-json.ts';
 
@@ -37,7 +37,7 @@ export class PNCounter {
 
   /** The delta of `actor` adding `amount`, a non-zero safe integer (negative: a decrement). */
   increment(actor: ActorId, amount: number): PNCounter {
-    if (!Number.isSafeInteger(amount) || amount === 0) throw new CrdtError(CrdtErrorCode.InvalidValue, `an increment must be a non-zero safe integer (got ${describe(amount)})`);
+    if (!Number.isSafeInteger(amount) || amount === 0) throw new CrdtError(CrdtErrorCode.InvalidValue, `an increment must be a non-zero safe integer (got ${describeValue(amount)})`);
     return amount > 0 ? new PNCounter(this.increments.increment(actor, amount), GCounter.empty) : new PNCounter(GCounter.empty, this.decrements.increment(actor, -amount));
   }
 

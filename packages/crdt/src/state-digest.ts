@@ -9,8 +9,9 @@
  * subtractable, so the service can maintain it incrementally (`DigestAccumulator.replace`) as keys
  * change. The key's length prefix keeps ("ab", d) and ("a", "b" ‖ d) apart.
  */
+import { describeValue } from '@meridian/causality';
 import { createHash } from 'node:crypto';
-import { CrdtError, CrdtErrorCode, describe } from './crdt-error.ts';
+import { CrdtError, CrdtErrorCode } from './crdt-error.ts';
 
 const MODULUS = 1n << 256n;
 const HEX_DIGEST = /^[0-9a-f]{64}$/;
@@ -62,8 +63,8 @@ export class DigestAccumulator {
 }
 
 function entryHash(key: string, keyDigest: string): bigint {
-  if (typeof key !== 'string' || !key.isWellFormed()) throw new CrdtError(CrdtErrorCode.InvalidValue, `a digest key must be a well-formed string (got ${describe(key)})`);
-  if (typeof keyDigest !== 'string' || !HEX_DIGEST.test(keyDigest)) throw new CrdtError(CrdtErrorCode.InvalidValue, `a key digest must be 64 lower-case hex digits (got ${describe(keyDigest)})`);
+  if (typeof key !== 'string' || !key.isWellFormed()) throw new CrdtError(CrdtErrorCode.InvalidValue, `a digest key must be a well-formed string (got ${describeValue(key)})`);
+  if (typeof keyDigest !== 'string' || !HEX_DIGEST.test(keyDigest)) throw new CrdtError(CrdtErrorCode.InvalidValue, `a key digest must be 64 lower-case hex digits (got ${describeValue(keyDigest)})`);
   const keyBytes = utf8.encode(key);
   const length = new Uint8Array(4);
   new DataView(length.buffer).setUint32(0, keyBytes.length);

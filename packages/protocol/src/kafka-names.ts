@@ -7,7 +7,8 @@
  * refuses one, on encode and on decode), so the first '/' always ends the namespace; a key may
  * contain '/' freely.
  */
-import { ProtocolError, ProtocolErrorCode, describeValue } from './protocol-error.ts';
+import { describeValue } from '@meridian/causality';
+import { ProtocolError, ProtocolErrorCode } from './protocol-error.ts';
 import { checkNamespace, checkKey, checkRegion } from './record-rules.ts';
 
 /** The Kafka message key of one key's records: `${namespace}/${key}`. */

@@ -40,20 +40,3 @@ export class ProtocolError extends Error {
     this.schemaVersion = options.schemaVersion;
   }
 }
-
-/** A short, bounded rendering of an offending value for error messages (records come from peers). */
-export function describeValue(value: unknown): string {
-  let text: string;
-  if (typeof value === 'bigint') text = `${value}n`;
-  else if (typeof value === 'string') text = JSON.stringify(value);
-  else if (value === undefined) text = 'undefined';
-  else if (value instanceof Uint8Array) text = `Uint8Array(${value.length})`;
-  else {
-    try {
-      text = JSON.stringify(value) ?? typeof value;
-    } catch {
-      text = Object.prototype.toString.call(value);
-    }
-  }
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-}

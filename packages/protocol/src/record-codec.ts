@@ -14,6 +14,7 @@
  * the same schema version decodes. Encoding is deterministic (fields in number order, the
  * applied vector sorted by actor id), so equal records give equal bytes.
  */
+import { describeValue } from '@meridian/causality';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import {
   HeartbeatSchema,
@@ -24,7 +25,7 @@ import {
   type NamespaceDeclared,
   type Record as WireRecord,
 } from './generated/meridian/replication/v1/replication_pb.js';
-import { ProtocolError, ProtocolErrorCode, describeValue } from './protocol-error.ts';
+import { ProtocolError, ProtocolErrorCode } from './protocol-error.ts';
 import { assertValidRecord } from './record-rules.ts';
 import { readUpdateRecord, type UpdateFields } from './update-reader.ts';
 import { writeUpdateRecord } from './update-writer.ts';

@@ -8,7 +8,8 @@
  * Strings must be well-formed UTF-16 (no lone surrogates): protobuf strings are UTF-8, and a lone
  * surrogate would silently become U+FFFD on the wire, so a key would arrive under another name.
  */
-import { ProtocolError, ProtocolErrorCode, describeValue } from './protocol-error.ts';
+import { describeValue } from '@meridian/causality';
+import { ProtocolError, ProtocolErrorCode } from './protocol-error.ts';
 import {
   SCHEMA_VERSION,
   isPolicy,

@@ -3,8 +3,9 @@
  * with deliveries, partitions, heals, resends of lost messages and anti-entropy syncs. fast-check
  * generates (and shrinks) the schedule; the network's own choices come from the seed.
  */
+import { describeValue } from '@meridian/causality';
 import fc from 'fast-check';
-import { CrdtError, describe } from '../crdt-error.ts';
+import { CrdtError } from '../crdt-error.ts';
 import { ReplicationHarness } from './replication-harness.ts';
 import { type Model, type TypeSpec } from './type-specs.ts';
 
@@ -91,12 +92,12 @@ export function runSchedule<S, O>(spec: TypeSpec<S, O>, schedule: Schedule<O>, m
               if (implementationError instanceof CrdtError) break;
               throw implementationError;
             }
-            throw new Error(`the model refuses operation ${describe(step.op)} but the implementation accepts it`);
+            throw new Error(`the model refuses operation ${describeValue(step.op)} but the implementation accepts it`);
           }
           if (!(error instanceof CrdtError)) throw error;
           refused = error;
         }
-        if (refused !== undefined && model !== undefined) throw new Error(`the implementation refuses ${describe(step.op)} (${refused.message}) but the model accepts it`);
+        if (refused !== undefined && model !== undefined) throw new Error(`the implementation refuses ${describeValue(step.op)} (${refused.message}) but the model accepts it`);
         break;
       }
       case 'deliver':
