@@ -136,10 +136,9 @@ export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<Kaf
   writeFileSync(log4j, LOG4J2);
   const classpath = `${libs}/*`;
   // C1 only (TieredStopAtLevel=1): a broker's C2 compiler keeps compiling Kafka's code for minutes
-  // after start (6,000 methods and still 0.18 cores per broker 90 s in, more than its request
-  // handling at 500 messages/s), which on a small machine is taken from everything else. C1 is
-  // done in seconds; its code costs a little more per request, and these brokers' loads are small
-  // (docs/decisions/0006).
+  // after start, more CPU than its request handling, which on a small machine is taken from
+  // everything else. C1 is done in seconds; its code costs a little more per request, and these
+  // brokers' loads are small (docs/decisions/0006).
   const jvm = [`-Xms64m`, `-Xmx${options.heapMb ?? 384}m`, '-XX:+UseG1GC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${log4j}`];
 
   if (!existsSync(join(dir, 'data', 'meta.properties'))) {

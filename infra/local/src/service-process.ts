@@ -21,9 +21,8 @@ export const REPOSITORY_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), 
 /**
  * The flags every Meridian program runs with: the README says why kafkajs's negative timeouts are
  * silenced, docs/decisions/0008 why V8's memory reducer is off (its heap-shrinking collection,
- * started when load drops, finishes with a 70-110 ms pause when load returns), and 0009 why the
- * old generation may grow to twice its live size before a major collection (V8's own choice,
- * about 1.1 times under steady load, made one every few seconds).
+ * started when load drops, finishes with a long pause when load returns), and 0009 why the old
+ * generation may grow to twice its live size before a major collection.
  */
 export const NODE_FLAGS: readonly string[] = ['--no-memory-reducer', '--heap-growing-percent=100', '--disable-warning=TimeoutNegativeWarning', '--conditions=meridian-source'];
 

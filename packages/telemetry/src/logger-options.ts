@@ -105,8 +105,8 @@ interface ChildLogger<L> {
  * logger of each request, with its bindings (`reqId`) written by the mixin on the lines it
  * actually logs instead of bound by pino. pino passes every binding of a new child through its
  * redaction, and its redaction library parses every path anew on each call: one child per
- * request made that 7% of a write's allocations, for lines that a service logging at `warn`
- * never writes. On a written line the bindings are fields like any other, redacted the same.
+ * request made that a large share of a write's allocations (docs/decisions/0005), for lines that
+ * a service logging at `warn` never writes. On a written line the bindings are fields like any other, redacted the same.
  */
 export function requestLoggerFactory<L extends ChildLogger<L>>(logger: L, bindings: Record<string, unknown>, options?: object): L {
   const child = logger.child({}, options ?? {});

@@ -20,10 +20,9 @@ import { silentLogger, type Logger } from './replication/logger.ts';
 /**
  * Writes that must wait before a second group-committed statement runs beside one in flight
  * (group-commit.ts `overlapAt`). With 1, a light load sent nearly every write as its own
- * statement and commit (1.1 to 1.4 writes per WAL flush at half the maximum rate); with 4, the
- * write benchmark measured more writes per flush (1.6 to 2.1 at half rate, 4.7 to 5.2 at the
- * maximum against 4.0 to 4.4), less CPU per write in PostgreSQL and Node, and no lower maximum
- * (docs/benchmarks.md). A write waits at most for the statement in flight.
+ * statement and commit; with 4, more writes share a WAL flush at the same rate, for less CPU per
+ * write and no lower maximum (docs/decisions/0005). A write waits at most for the statement in
+ * flight.
  */
 const WRITE_OVERLAP_AT = 4;
 

@@ -8,7 +8,7 @@
  * ids below it are committed or rolled back for good. A probe that has to wait is kept as
  * pending, and a later call's probe checks it, so the relay never polls the server in a loop.
  * (Waiting within a call instead, re-probing every 2 ms for up to 20 ms, was tried: under load
- * the relay stage's latency did not fall — docs/benchmarks.md.)
+ * the relay stage's latency did not fall — docs/decisions/0006.)
  */
 
 export interface HorizonProbe {
