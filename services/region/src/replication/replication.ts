@@ -22,6 +22,8 @@ export interface ReplicationOptions {
   readonly brokers: readonly string[];
   readonly peers: ReadonlyMap<string, readonly string[]>;
   readonly partitions: number;
+  /** Replicas of each partition of this region's topic when the relay creates it (default 1). */
+  readonly topicReplicationFactor?: number;
   readonly clock: HybridLogicalClock;
   readonly log: Logger;
   readonly lagBoundSeconds: number;
@@ -77,7 +79,7 @@ export class Replication {
   constructor(options: ReplicationOptions) {
     this.#o = options;
     this.#kafka = createKafka({ clientId: `meridian-${options.region}-health`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 1500 });
-    this.relay = new OutboxRelay({ store: options.store, region: options.region, epoch: options.epoch, brokers: options.brokers, partitions: options.partitions, clock: options.clock, log: options.log, ...(options.relayPollMs ? { pollMs: options.relayPollMs } : {}), ...(options.relayLingerMs !== undefined ? { lingerMs: options.relayLingerMs } : {}) });
+    this.relay = new OutboxRelay({ store: options.store, region: options.region, epoch: options.epoch, brokers: options.brokers, partitions: options.partitions, ...(options.topicReplicationFactor !== undefined ? { replicationFactor: options.topicReplicationFactor } : {}), clock: options.clock, log: options.log, ...(options.relayPollMs ? { pollMs: options.relayPollMs } : {}), ...(options.relayLingerMs !== undefined ? { lingerMs: options.relayLingerMs } : {}) });
     const hooks: ReplicatorHooks = { ...options.hooks, skewMs: (peer) => this.#skew.get(peer) ?? 0 };
     this.replicators = [...options.peers].map(([peer, brokers]) => new PeerReplicator({ store: options.store, self: options.region, peer, brokers, clock: options.clock, log: options.log, hooks, partitions: options.partitions }));
   }
