@@ -39,6 +39,8 @@ export interface PeerStatus {
   readonly lagSeconds: number | null;
   readonly lagSequence: number | null;
   readonly lagging: boolean;
+  /** Kafka no longer holds updates of this peer that this region has not applied: the link is failed until a reseed. */
+  readonly needsReseed: boolean;
   readonly reason?: string;
   readonly lastHeartbeatAt?: string;
 }
@@ -157,6 +159,7 @@ export class Replication {
         lagSeconds: lag.seconds === null ? null : Math.round(lag.seconds * 1000) / 1000,
         lagSequence: lag.sequence,
         lagging: lag.seconds !== null && lag.seconds > this.#o.lagBoundSeconds,
+        needsReseed: r.needsReseed,
         ...(r.reason ? { reason: r.reason } : {}),
         ...(beat ? { lastHeartbeatAt: beat.receivedAt.toISOString() } : {}),
       };
