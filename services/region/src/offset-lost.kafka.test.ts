@@ -124,8 +124,14 @@ describe('records deleted while a link is paused', () => {
     const storedOffsets = async (): Promise<Record<string, string>> =>
       Object.fromEntries((await db.query<{ partition: number; next_offset: string }>('SELECT partition, next_offset::text FROM meridian_offsets WHERE peer = $1 ORDER BY partition', [C])).rows.map((r) => [r.partition, r.next_offset]));
     try {
-      await new Promise((r) => setTimeout(r, 500)); // a batch already in its apply transaction when the pause came commits
-      const before = await storedOffsets();
+      // A batch already on its way to its apply transaction when the pause came still commits: wait until the offsets rest.
+      let before = await storedOffsets();
+      for (let settled = false; !settled; ) {
+        await new Promise((r) => setTimeout(r, 1000));
+        const now = await storedOffsets();
+        settled = JSON.stringify(now) === JSON.stringify(before);
+        before = now;
+      }
       // c writes on while the link is paused; then "retention" removes all of it before d reads it.
       for (let i = 0; i < 5; i++) await inject2(c, 'POST', '/v1/ns/g/keys/k/ops', { increment: 1 });
       await waitFor(() => inject2(c!, 'GET', '/v1/replication'), (r) => r.json['applied'][C] >= 7, { timeoutMs: 30_000, what: 'c published its writes' });

@@ -20,6 +20,10 @@
  *   applies. Offsets that a jump skips and Kafka still holds (transaction markers, aborted
  *   records: kafkajs filters them out) are no gap; offsets below the log start are.
  * - A newer schema version pauses the link instead of being dead-lettered.
+ * - An operator's pause is Meridian's state, not the consumer's: `pause`/`resume` set the link
+ *   state whether or not the consumer is running (kafkajs refuses to pause a consumer between
+ *   runs), and every claim pauses the consumer again while the link is paused; the intent itself
+ *   is stored by `Replication` and survives restarts.
  */
 import { logLevel, type Consumer, type EachBatchPayload, type Kafka } from 'kafkajs';
 import type { HybridLogicalClock } from '@meridian/causality';
@@ -75,6 +79,7 @@ export class PeerReplicator {
    */
   #expected = new Map<number, bigint>();
   #needsReseed = false;
+  #operatorPaused = false;
   #claiming: Promise<void> = Promise.resolve();
   /** Counts group joins: a claim for an older join gives way to the newer one. */
   #generation = 0;
@@ -130,15 +135,35 @@ export class PeerReplicator {
     this.#connectLoop = this.#connect();
   }
 
-  /** Stops applying this peer's updates (they wait in Kafka) until `resume`. */
+  /** Whether an operator paused this link (the stored intent, as this process applied it). */
+  get operatorPaused(): boolean {
+    return this.#operatorPaused;
+  }
+
+  /** Stops applying this peer's updates (they wait in Kafka) until `resume`; the consumer may be running or not. */
   pause(reason = 'paused by an operator'): void {
-    this.#consumer?.pause([{ topic: this.#topic }]);
+    this.#operatorPaused = true;
     this.signal('operator-paused', reason);
+    this.#pauseConsumer(this.#consumer);
   }
 
   resume(): void {
+    this.#operatorPaused = false;
     this.signal('resumed');
-    this.#consumer?.resume([{ topic: this.#topic }]);
+    try {
+      this.#consumer?.resume([{ topic: this.#topic }]);
+    } catch {
+      // Between runs: the consumer starts unpaused, and its next claim sees the link running.
+    }
+  }
+
+  /** Pauses the consumer's fetching of the topic when it runs; between runs, the next claim does. */
+  #pauseConsumer(consumer: Consumer | undefined): void {
+    try {
+      consumer?.pause([{ topic: this.#topic }]);
+    } catch {
+      // kafkajs: "Consumer group was not initialized, consumer#run must be called first".
+    }
   }
 
   async stop(): Promise<void> {
@@ -221,6 +246,8 @@ export class PeerReplicator {
       this.#expected.set(partition, next);
       consumer.seek({ topic: this.#topic, partition, offset: next.toString() });
     }
+    // A paused or failed link fetches nothing: kafkajs would hand the same batch over again and again.
+    if (this.#state === 'paused' || this.#state === 'failed') this.#pauseConsumer(consumer);
     if (this.#state === 'connecting') this.signal('joined');
   }
 
@@ -239,11 +266,7 @@ export class PeerReplicator {
   #lose(consumer: Consumer | undefined, partition: number, lost: string): void {
     this.#needsReseed = true;
     this.signal('offset-lost', `partition ${partition}: ${lost} — this region needs a reseed from ${this.peer}`);
-    try {
-      consumer?.pause([{ topic: this.#topic }]);
-    } catch {
-      // Not running (between runs): the failed state keeps every batch from applying.
-    }
+    this.#pauseConsumer(consumer); // between runs, the failed state keeps every batch from applying
   }
 
   /**

@@ -77,6 +77,13 @@ export class Replication {
   #highWater = 0n;
   /** The highest committed outbox id here: this region's own session position. */
   #ownPosition = 0n;
+  /**
+   * Counts this process's changes of stored link pauses: a refresh applies the pauses it read
+   * only if none changed meanwhile (its read may predate the change).
+   */
+  #pauseChanges = 0;
+  /** The stored pauses as last read: a refresh follows changes of them, not the in-memory state of every link. */
+  #storedPauses = new Map<string, string>();
 
   constructor(options: ReplicationOptions) {
     this.#o = options;
@@ -89,6 +96,8 @@ export class Replication {
   async start(): Promise<void> {
     this.#startedAt = Date.now();
     await this.relay.start();
+    // An operator's pause holds across restarts: a paused link starts paused.
+    this.#applyPauses(await this.#o.store.replication.linkPauses(), true);
     for (const r of this.replicators) r.start();
     await this.refresh();
     this.#timer = setInterval(() => void this.refresh().catch((error: unknown) => this.#o.log.warn({ err: error }, 'replication: lag refresh failed')), 1000);
@@ -100,14 +109,52 @@ export class Replication {
     await Promise.all([this.relay.stop(), ...this.replicators.map((r) => r.stop())]);
   }
 
-  /** Reads applied vectors and heartbeats, recomputes lag, and moves links between streaming and catching-up. */
+  /**
+   * Pauses (with a reason) or resumes the link from `peer`: stored first (Meridian's state, held
+   * across consumer, broker and region restarts, followed by every replica of the region), then
+   * applied here whether or not the link's consumer is running.
+   */
+  async setLinkPaused(peer: string, paused: boolean, reason = 'paused by an operator'): Promise<void> {
+    const link = this.replicators.find((r) => r.peer === peer);
+    if (!link) throw new Error(`no replication link from ${peer}`);
+    this.#pauseChanges++;
+    try {
+      await this.#o.store.replication.setLinkPause(peer, paused ? reason : undefined);
+      if (paused) this.#storedPauses.set(peer, reason);
+      else this.#storedPauses.delete(peer);
+      if (paused) link.pause(reason);
+      else link.resume();
+    } finally {
+      this.#pauseChanges++;
+    }
+  }
+
+  /**
+   * Follows changes of the stored pauses (all of them at start; then another replica's pause or
+   * resume): a link whose stored pause appeared is paused, one whose stored pause went is resumed.
+   */
+  #applyPauses(pauses: ReadonlyMap<string, string>, initial = false): void {
+    for (const r of this.replicators) {
+      const reason = pauses.get(r.peer);
+      const changed = initial || (reason !== undefined) !== this.#storedPauses.has(r.peer);
+      if (!changed) continue;
+      if (reason !== undefined && !r.operatorPaused) r.pause(reason);
+      else if (reason === undefined && r.operatorPaused) r.resume();
+    }
+    this.#storedPauses = new Map(pauses);
+  }
+
+  /** Reads applied vectors, heartbeats and link pauses, recomputes lag, and moves links between streaming and catching-up. */
   async refresh(): Promise<void> {
-    const [applied, heartbeats, relay, own] = await Promise.all([
+    const pauseChanges = this.#pauseChanges;
+    const [applied, heartbeats, relay, own, pauses] = await Promise.all([
       this.#o.store.replication.appliedPositions(),
       this.#o.store.replication.heartbeats(),
       this.#o.store.replication.relayState(),
       this.#o.store.outboxHighWater(),
+      this.#o.store.replication.linkPauses(),
     ]);
+    if (pauseChanges === this.#pauseChanges) this.#applyPauses(pauses);
     this.#highWater = relay.lastSequence;
     this.#ownPosition = own;
     this.#applied = new Map(applied.map((r) => [r.origin, r]));
