@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
+import { encodeRecord, SCHEMA_VERSION, type ReplicationRecord } from '@meridian/protocol';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName, waitFor } from '@meridian/testkit';
 import { loadConfig, type RegionConfig } from './config.ts';
@@ -106,18 +107,46 @@ async function deleteAllRecords(brokers: string, topic: string): Promise<void> {
   }
 }
 
-describe('records deleted while a link is paused', () => {
-  it('fail the link when it resumes (needs a reseed), and its stored offsets never pass the gap', async () => {
-    const [urlC, urlD] = await Promise.all(streamingDbs.map((n) => createDatabase(n, infra.postgresUrl)));
+describe('while a link streams', () => {
+  let urlD: string;
+  beforeAll(async () => {
+    const [urlC, url] = await Promise.all(streamingDbs.map((n) => createDatabase(n, infra.postgresUrl)));
+    urlD = url!;
     const common = { MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_PG_POOL_SIZE: '3', MERIDIAN_TOPIC_PARTITIONS: '2' };
     c = await startRegion(loadConfig({ ...common, MERIDIAN_REGION: C, DATABASE_URL: urlC, MERIDIAN_KAFKA_BROKERS: infra.kafka[0], MERIDIAN_PEERS: `${D}=${infra.kafka[1]}` }));
     d = await startRegion(loadConfig({ ...common, MERIDIAN_REGION: D, DATABASE_URL: urlD, MERIDIAN_KAFKA_BROKERS: infra.kafka[1], MERIDIAN_PEERS: `${C}=${infra.kafka[0]}` }));
-    await inject2(c, 'PUT', '/v1/namespaces/g', { policy: 'counter' });
-    await inject2(c, 'POST', '/v1/ns/g/keys/k/ops', { increment: 1 });
-    await waitFor(() => inject2(d!, 'GET', '/v1/ns/g/keys/k'), (r) => r.json['value'] === 1, { timeoutMs: 60_000, what: 'd applied c' });
-    await waitFor(() => inject2(d!, 'GET', '/v1/replication'), (r) => r.json['peers'][C]?.state === 'streaming', { timeoutMs: 60_000, what: 'the link from c streams' });
+  }, 120_000);
 
-    expect((await inject2(d, 'POST', `/v1/replication/peers/${C}/pause`)).json['state']).toBe('paused');
+  it('offsets taken by transaction markers and aborted records are no gap: the link applies on', async () => {
+    await inject2(c!, 'PUT', '/v1/namespaces/g', { policy: 'counter' });
+    await inject2(c!, 'POST', '/v1/ns/g/keys/k/ops', { increment: 1 });
+    await waitFor(() => inject2(d!, 'GET', '/v1/ns/g/keys/k'), (r) => r.json['value'] === 1, { timeoutMs: 60_000, what: 'd applied c' });
+    // Transactions in c's topic: an aborted one and a committed one in every partition, each
+    // leaving a marker (and the aborted records) at offsets the consumer never sees. The records
+    // are heartbeats from long ago, which change nothing.
+    const kafka = new Kafka({ clientId: 'markers', brokers: [infra.kafka[0]], logLevel: logLevel.NOTHING });
+    const producer = kafka.producer({ transactionalId: `markers-${suffix}`, idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const old: ReplicationRecord = { kind: 'heartbeat', schemaVersion: SCHEMA_VERSION, origin: { region: C, epoch: 1 }, originWallMs: 1, highWaterSequence: 0n, applied: new Map(), hlc: 1n };
+    const messages = [0, 1].map((partition) => ({ key: '~heartbeat', value: Buffer.from(encodeRecord(old)), partition }));
+    try {
+      for (const outcome of ['abort', 'commit', 'abort'] as const) {
+        const tx = await producer.transaction();
+        await tx.send({ topic: `meridian.${C}.updates`, messages });
+        await (outcome === 'abort' ? tx.abort() : tx.commit());
+      }
+    } finally {
+      await producer.disconnect();
+    }
+    for (let i = 0; i < 4; i++) await inject2(c!, 'POST', '/v1/ns/g/keys/k/ops', { increment: 1 });
+    await waitFor(() => inject2(d!, 'GET', '/v1/ns/g/keys/k'), (r) => r.json['value'] === 5, { timeoutMs: 60_000, what: 'd applied c past the markers' });
+    const rep = await waitFor(() => inject2(d!, 'GET', '/v1/replication'), (r) => r.json['peers'][C]?.state === 'streaming', { timeoutMs: 60_000, what: 'the link from c streams' });
+    expect(rep.json['peers'][C].needsReseed).toBe(false);
+  });
+
+  it('records deleted while it is paused fail the link when it resumes (needs a reseed), and its stored offsets never pass the gap', async () => {
+    const applied = (await inject2(d!, 'GET', '/v1/ns/g/keys/k')).json['value'] as number;
+    expect((await inject2(d!, 'POST', `/v1/replication/peers/${C}/pause`)).json['state']).toBe('paused');
     const db = new pg.Client({ connectionString: urlD });
     db.on('error', () => undefined);
     await db.connect();
@@ -133,24 +162,24 @@ describe('records deleted while a link is paused', () => {
         before = now;
       }
       // c writes on while the link is paused; then "retention" removes all of it before d reads it.
-      for (let i = 0; i < 5; i++) await inject2(c, 'POST', '/v1/ns/g/keys/k/ops', { increment: 1 });
-      await waitFor(() => inject2(c!, 'GET', '/v1/replication'), (r) => r.json['applied'][C] >= 7, { timeoutMs: 30_000, what: 'c published its writes' });
+      for (let i = 0; i < 5; i++) await inject2(c!, 'POST', '/v1/ns/g/keys/k/ops', { increment: 1 });
+      await waitFor(() => inject2(c!, 'GET', '/v1/replication'), (r) => r.json['applied'][C] >= 11, { timeoutMs: 30_000, what: 'c published its writes' });
       await deleteAllRecords(infra.kafka[0], `meridian.${C}.updates`);
       // More writes after the gap: what a link that skipped silently would apply.
-      for (let i = 0; i < 3; i++) await inject2(c, 'POST', '/v1/ns/g/keys/k/ops', { increment: 100 });
+      for (let i = 0; i < 3; i++) await inject2(c!, 'POST', '/v1/ns/g/keys/k/ops', { increment: 100 });
 
-      expect((await inject2(d, 'POST', `/v1/replication/peers/${C}/resume`)).status).toBe(200);
+      expect((await inject2(d!, 'POST', `/v1/replication/peers/${C}/resume`)).status).toBe(200);
       const rep = await waitFor(() => inject2(d!, 'GET', '/v1/replication'), (r) => r.json['peers'][C]?.state === 'failed', { timeoutMs: 45_000, what: 'the link from c failed' });
       expect(rep.json['peers'][C].reason).toMatch(/needs a reseed/);
       expect(rep.json['peers'][C].needsReseed).toBe(true);
-      const ready = await inject2(d, 'GET', '/health/ready');
+      const ready = await inject2(d!, 'GET', '/health/ready');
       expect(ready.status).toBe(503);
       expect(ready.json['checks']['replicators'].reason).toMatch(/needs a reseed/);
       // Give a silent skip every chance to happen: nothing after the gap is applied, no offset passes it.
       await new Promise((r) => setTimeout(r, 3000));
-      expect((await inject2(d, 'GET', '/v1/ns/g/keys/k')).json['value']).toBe(1);
+      expect((await inject2(d!, 'GET', '/v1/ns/g/keys/k')).json['value']).toBe(applied);
       expect(await storedOffsets()).toEqual(before);
-      const final = (await inject2(d, 'GET', '/v1/replication')).json['peers'][C];
+      const final = (await inject2(d!, 'GET', '/v1/replication')).json['peers'][C];
       expect(final.state).toBe('failed');
       // The lag shows it too: nothing of c has arrived since the pause.
       expect(final.lagSeconds).toBeGreaterThan(0);
