@@ -313,6 +313,8 @@ describe('infra/docker-compose.yml', () => {
       expect(config.host, name).toBe('0.0.0.0');
       expect(config.tracesExporter, name).toBe('otlp');
       expect(config.kafkaBrokers, name).toBeDefined();
+      // Its Kafka is one node: a topic with more replicas could not be created.
+      expect(config.topicReplicationFactor, name).toBe(1);
     }
   });
 
@@ -581,6 +583,14 @@ describe('infra/k8s', () => {
       expect(Object.fromEntries(config.peerUrls)).toEqual(Object.fromEntries(gslbRegions.filter((r) => r.id !== overlay).map((r) => [r.id, r.url])));
     }
     expect(gslbRegions.map((r) => r.id).sort()).toEqual(regionOverlays);
+    // Production (a Kafka cluster of three or more brokers) keeps three replicas of every partition
+    // of the updates topic; an overlay never asks for more replicas than the Kafka it bundles has nodes.
+    expect(loadRegionConfig({ ...Object.fromEntries(generated(`${K8S}/base/region`, 'meridian-region')), MERIDIAN_REGION: 'eu', DATABASE_URL: 'postgres://x@h/d', MERIDIAN_CONTEXT_SECRET: 'a-secret-of-at-least-sixteen' }).topicReplicationFactor).toBe(3);
+    const kafkaNodes = find('apps/v1/StatefulSet', 'meridian-kafka').spec.replicas as number;
+    for (const overlay of regionOverlays) {
+      const factor = Number(merged(overlay, 'region', 'meridian-region').get('MERIDIAN_TOPIC_REPLICATION_FACTOR') ?? defaultOf(regionReference(), 'MERIDIAN_TOPIC_REPLICATION_FACTOR'));
+      if (kustomization(`${K8S}/overlays/${overlay}`).resources?.includes('../../base/kafka')) expect(factor, overlay).toBeLessThanOrEqual(kafkaNodes);
+    }
     for (const key of merged('gslb', 'gslb', 'meridian-gslb').keys()) expect(GSLB_SETTINGS.has(key), key).toBe(true);
   });
 

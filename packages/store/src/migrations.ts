@@ -158,6 +158,20 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX meridian_outbox_sequence ON meridian_outbox (sequence) WHERE sequence IS NOT NULL;
     `,
   },
+  {
+    version: 4,
+    name: 'replication: operators\' pauses of peer links',
+    sql: `
+      -- A peer link an operator paused: Meridian's own state, not the Kafka consumer's, so the
+      -- pause holds while the consumer is between runs and across consumer, broker and region
+      -- restarts, and every replica of the region follows it. No row: the link runs.
+      CREATE TABLE meridian_link_pauses (
+        peer text PRIMARY KEY,
+        reason text NOT NULL,
+        paused_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 /** A checksum of a migration's SQL, so that an edited released migration is caught. */

@@ -123,6 +123,15 @@ const SNAPSHOT_ON_MISS = `SELECT id AS outbox_id, ${NO_SNAPSHOT_COLUMNS}
             WHERE n.name = $1 AND NOT EXISTS (SELECT 1 FROM saved)`;
 
 /**
+ * This region's own session position, as one SQL expression: the highest committed outbox id.
+ * The relay prunes published rows, so an idle outbox is empty and max(id) alone falls to 0; every
+ * pruned row was published first, and the relay's published position (`last_outbox_id`) is at
+ * least its id. Not the id sequence's last value: that counts ids drawn by transactions that
+ * rolled back or are still running, which no peer will ever report as applied.
+ */
+const OUTBOX_HIGH_WATER = 'GREATEST((SELECT max(id) FROM meridian_outbox), (SELECT last_outbox_id FROM meridian_relay))';
+
+/**
  * The write path's statements, named so that each pooled connection parses and plans them once
  * (node-postgres prepares a named statement on its first use per connection).
  */
@@ -135,7 +144,7 @@ const SQL = {
   },
   readView: {
     name: 'meridian_read_view',
-    text: `SELECT n.*, k.state, k.max_hlc, (SELECT max(id) FROM meridian_outbox) AS high_water
+    text: `SELECT n.*, k.state, k.max_hlc, ${OUTBOX_HIGH_WATER} AS high_water
              FROM meridian_namespaces n LEFT JOIN meridian_keys k ON k.namespace = n.name AND k.key = $2
             WHERE n.name = $1`,
   },
@@ -263,7 +272,7 @@ export class StoreTx {
   }
 
   async outboxHighWater(): Promise<bigint> {
-    return (await this.#client.query<{ id: bigint | null }>('SELECT max(id) AS id FROM meridian_outbox')).rows[0]?.id ?? 0n;
+    return (await this.#client.query<{ id: bigint | null }>(`SELECT ${OUTBOX_HIGH_WATER} AS id`)).rows[0]?.id ?? 0n;
   }
 
   /**
@@ -538,7 +547,7 @@ export class PgStore {
 
   /** The highest outbox id committed so far: this region's own position in its session tokens. */
   async outboxHighWater(): Promise<bigint> {
-    return this.#read(async () => (await this.pool.query<{ id: bigint | null }>('SELECT max(id) AS id FROM meridian_outbox')).rows[0]?.id ?? 0n);
+    return this.#read(async () => (await this.pool.query<{ id: bigint | null }>(`SELECT ${OUTBOX_HIGH_WATER} AS id`)).rows[0]?.id ?? 0n);
   }
 
   async #read<T>(fn: () => Promise<T>): Promise<T> {

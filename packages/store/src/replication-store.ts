@@ -505,6 +505,18 @@ export class ReplicationReads {
     return rows.map((r) => ({ origin: r.origin, region: r.region, contiguous: r.contiguous, contiguousOutboxId: r.contiguous_outbox_id }));
   }
 
+  /** The peer links an operator paused, with the reason given. */
+  async linkPauses(): Promise<Map<string, string>> {
+    const { rows } = await this.#q<{ peer: string; reason: string }>('SELECT peer, reason FROM meridian_link_pauses');
+    return new Map(rows.map((r) => [r.peer, r.reason]));
+  }
+
+  /** Stores an operator's pause of a peer link (a reason), or its resume (undefined). */
+  async setLinkPause(peer: string, reason: string | undefined): Promise<void> {
+    if (reason === undefined) await this.#q('DELETE FROM meridian_link_pauses WHERE peer = $1', [peer]);
+    else await this.#q('INSERT INTO meridian_link_pauses (peer, reason) VALUES ($1, $2) ON CONFLICT (peer) DO UPDATE SET reason = excluded.reason, paused_at = now()', [peer, reason]);
+  }
+
   async heartbeats(): Promise<HeartbeatRow[]> {
     const { rows } = await this.#q<{ peer: string; origin: string; wall_ms: bigint; high_water: bigint; applied: Record<string, string>; received_at: Date }>('SELECT * FROM meridian_peer_heartbeats ORDER BY peer');
     return rows.map((r) => ({ peer: r.peer, origin: r.origin, wallMs: r.wall_ms, highWater: r.high_water, applied: r.applied, receivedAt: r.received_at }));

@@ -41,6 +41,7 @@ export {
   type DeadLetterLabels,
   type PolicyLabels,
   type PeerLabels,
+  type LinkStateLabels,
 } from './meridian-metrics.ts';
 export { PrometheusPullReader, PROMETHEUS_CONTENT_TYPE } from './prometheus-reader.ts';
 export {

@@ -40,10 +40,13 @@ describe('Meridian metrics in Prometheus text', () => {
     m.writeDuration.record(0.004, { policy: 'mv' });
     m.writeDuration.record(0.2, { policy: 'mv' });
     m.observeOutboxBacklog(() => 17);
-    m.observeReplicationLag(() => [
-      { peer: 'us', seconds: 1.5, sequence: 42 },
-      { peer: 'ap', seconds: 0, sequence: 0 },
-    ]);
+    m.observeReplicationLag(
+      () => [
+        { peer: 'us', seconds: 1.5, sequence: 42, state: 'failed', reseedNeeded: true },
+        { peer: 'ap', seconds: 0, sequence: 0, state: 'streaming', reseedNeeded: false },
+      ],
+      ['connecting', 'streaming', 'failed'],
+    );
     m.observeWriteCache(() => ({ entries: 3, bytes: 1200, hits: 40, misses: 5 }));
 
     const text = await reader.collectText();
@@ -58,6 +61,8 @@ describe('Meridian metrics in Prometheus text', () => {
       [MetricName.outboxBacklog]: 'gauge',
       [MetricName.replicationLagSeconds]: 'gauge',
       [MetricName.replicationLagSequence]: 'gauge',
+      [MetricName.replicationLinkState]: 'gauge',
+      [MetricName.replicationReseedNeeded]: 'gauge',
       [MetricName.writeCacheEntries]: 'gauge',
       [MetricName.writeCacheBytes]: 'gauge',
       [MetricName.writeCacheHits]: 'counter',
@@ -73,6 +78,13 @@ describe('Meridian metrics in Prometheus text', () => {
     expect(sample(text, 'meridian_replication_lag_seconds{peer="us"}')).toBe(1.5);
     expect(sample(text, 'meridian_replication_lag_sequence{peer="us"}')).toBe(42);
     expect(sample(text, 'meridian_replication_lag_sequence{peer="ap"}')).toBe(0);
+    // The link's state is 1, every other state 0; a link that lost records says it needs a reseed.
+    expect(sample(text, 'meridian_replication_link_state{peer="us",state="failed"}')).toBe(1);
+    expect(sample(text, 'meridian_replication_link_state{peer="us",state="streaming"}')).toBe(0);
+    expect(sample(text, 'meridian_replication_link_state{peer="ap",state="streaming"}')).toBe(1);
+    expect(sample(text, 'meridian_replication_link_state{peer="ap",state="connecting"}')).toBe(0);
+    expect(sample(text, 'meridian_replication_reseed_needed{peer="us"}')).toBe(1);
+    expect(sample(text, 'meridian_replication_reseed_needed{peer="ap"}')).toBe(0);
     expect(sample(text, 'meridian_write_cache_entries')).toBe(3);
     expect(sample(text, 'meridian_write_cache_bytes')).toBe(1200);
     expect(sample(text, 'meridian_write_cache_hits_total')).toBe(40);

@@ -21,6 +21,8 @@ export const MetricName = {
   outboxBacklog: 'meridian_outbox_backlog',
   replicationLagSeconds: 'meridian_replication_lag_seconds',
   replicationLagSequence: 'meridian_replication_lag_sequence',
+  replicationLinkState: 'meridian_replication_link_state',
+  replicationReseedNeeded: 'meridian_replication_reseed_needed',
   writeDuration: 'meridian_write_duration_seconds',
   writeCacheEntries: 'meridian_write_cache_entries',
   writeCacheBytes: 'meridian_write_cache_bytes',
@@ -58,6 +60,7 @@ export type OriginLabels = { origin: string };
 export type DeadLetterLabels = { origin: string; reason: string };
 export type PolicyLabels = { policy: string };
 export type PeerLabels = { peer: string };
+export type LinkStateLabels = { peer: string; state: string };
 export type GcLabels = { kind: GcKind };
 
 /** What the write path's snapshot cache holds and how often it answered, since the process started. */
@@ -76,6 +79,10 @@ export interface PeerLag {
   readonly seconds: number;
   /** Origin high-water sequence minus the applied sequence. */
   readonly sequence: number;
+  /** The link's state (connecting, streaming, catching-up, paused, failed), when known. */
+  readonly state?: string;
+  /** Whether Kafka no longer holds updates the link needs: the region needs a reseed from the peer. */
+  readonly reseedNeeded?: boolean;
 }
 
 export interface MeridianMetrics {
@@ -97,10 +104,13 @@ export interface MeridianMetrics {
    */
   observeOutboxBacklog(read: () => number | Promise<number>): () => void;
   /**
-   * Registers the source of `meridian_replication_lag_seconds{peer}` and
-   * `meridian_replication_lag_sequence{peer}`, read at each collection. Returns an unregister function.
+   * Registers the source of `meridian_replication_lag_seconds{peer}`,
+   * `meridian_replication_lag_sequence{peer}`, `meridian_replication_link_state{peer,state}` (1
+   * for the link's state, 0 for each other of `linkStates`) and
+   * `meridian_replication_reseed_needed{peer}` (1 when Kafka no longer holds updates the link
+   * needs), read at each collection. Returns an unregister function.
    */
-  observeReplicationLag(read: () => Iterable<PeerLag> | Promise<Iterable<PeerLag>>): () => void;
+  observeReplicationLag(read: () => Iterable<PeerLag> | Promise<Iterable<PeerLag>>, linkStates?: readonly string[]): () => void;
   /**
    * Registers the source of `meridian_write_cache_entries`, `meridian_write_cache_bytes`,
    * `meridian_write_cache_hits_total` and `meridian_write_cache_misses_total` (the write path's
@@ -128,6 +138,12 @@ export function createMeridianMetrics(meter: Meter): MeridianMetrics {
   });
   const lagSequence: ObservableGauge<PeerLabels> = meter.createObservableGauge(MetricName.replicationLagSequence, {
     description: 'How far this region is behind a peer, in the peer’s origin sequence numbers.',
+  });
+  const linkState: ObservableGauge<LinkStateLabels> = meter.createObservableGauge(MetricName.replicationLinkState, {
+    description: 'A peer link’s state: 1 for the state it is in, 0 for the others.',
+  });
+  const reseedNeeded: ObservableGauge<PeerLabels> = meter.createObservableGauge(MetricName.replicationReseedNeeded, {
+    description: 'Whether a peer’s Kafka no longer holds updates this region has not applied (1): the region needs a reseed from that peer.',
   });
   const cacheEntries: ObservableGauge = meter.createObservableGauge(MetricName.writeCacheEntries, {
     description: 'Keys whose snapshot the write path holds in this process.',
@@ -164,14 +180,18 @@ export function createMeridianMetrics(meter: Meter): MeridianMetrics {
       outboxBacklog.addCallback(callback);
       return () => outboxBacklog.removeCallback(callback);
     },
-    observeReplicationLag(read) {
-      const callback: BatchObservableCallback<PeerLabels> = async (result) => {
+    observeReplicationLag(read, linkStates = []) {
+      const callback: BatchObservableCallback<PeerLabels | LinkStateLabels> = async (result) => {
         for (const lag of await read()) {
           result.observe(lagSeconds, lag.seconds, { peer: lag.peer });
           result.observe(lagSequence, lag.sequence, { peer: lag.peer });
+          if (lag.state !== undefined) {
+            for (const state of new Set([...linkStates, lag.state])) result.observe(linkState, state === lag.state ? 1 : 0, { peer: lag.peer, state });
+          }
+          if (lag.reseedNeeded !== undefined) result.observe(reseedNeeded, lag.reseedNeeded ? 1 : 0, { peer: lag.peer });
         }
       };
-      const observables = [lagSeconds, lagSequence];
+      const observables = [lagSeconds, lagSequence, linkState, reseedNeeded];
       meter.addBatchObservableCallback(callback, observables);
       return () => meter.removeBatchObservableCallback(callback, observables);
     },

@@ -6,7 +6,7 @@ const base = { MERIDIAN_REGION: 'eu', DATABASE_URL: 'postgres://u:secret-pw@127.
 describe('configuration', () => {
   it('applies defaults and freezes', () => {
     const c = loadConfig(base);
-    expect(c).toMatchObject({ region: 'eu', port: 8080, maxValueBytes: 262144, kafkaBrokers: undefined, topicPartitions: 12 });
+    expect(c).toMatchObject({ region: 'eu', port: 8080, maxValueBytes: 262144, kafkaBrokers: undefined, topicPartitions: 12, topicReplicationFactor: 1 });
     expect(c.peers.size).toBe(0);
     expect(Object.isFrozen(c)).toBe(true);
   });
@@ -29,6 +29,11 @@ describe('configuration', () => {
     expect(problems).toContain('MERIDIAN_CONTEXT_SECRET: expected at least 16 characters (got (hidden))');
     expect(problems).not.toContain('short');
     expect(problems).toContain('MERIDIAN_TRACE_SAMPLE_RATIO: expected a number from 0 to 1 (got "2")');
+  });
+
+  it('takes the updates topic\'s replication factor (1 by default), refusing one below 1', () => {
+    expect(loadConfig({ ...base, MERIDIAN_TOPIC_REPLICATION_FACTOR: '3' }).topicReplicationFactor).toBe(3);
+    expect(() => loadConfig({ ...base, MERIDIAN_TOPIC_REPLICATION_FACTOR: '0' })).toThrow(/MERIDIAN_TOPIC_REPLICATION_FACTOR: expected an integer from 1 to 16 \(got "0"\)/);
   });
 
   it('parses peers, refuses itself as a peer and peers without its own Kafka', () => {

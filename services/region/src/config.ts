@@ -26,6 +26,8 @@ export interface RegionConfig {
   readonly peerUrls: ReadonlyMap<string, string>;
   /** Partitions of this region's updates topic, fixed at creation. */
   readonly topicPartitions: number;
+  /** Replicas of each partition of the updates topic when this region creates it. */
+  readonly topicReplicationFactor: number;
   /** A peer link whose lag exceeds this is reported as lagging (never unready). */
   readonly lagBoundSeconds: number;
   /** Memory for the write path's snapshot cache, in MiB (0: off). */
@@ -135,6 +137,7 @@ const FIELDS: readonly Field<keyof RegionConfig>[] = [
   { key: 'peers', env: 'MERIDIAN_PEERS', doc: 'peer regions and their Kafka: us=host:port,host:port;ap=host:port', default: new Map(), parse: peerMap('host:port[,host:port]', brokerList) },
   { key: 'peerUrls', env: 'MERIDIAN_PEER_URLS', doc: 'peer regions\' public HTTP URLs, for fallback redirects: us=http://…;ap=http://…', default: new Map(), parse: peerMap('url', url(['http:', 'https:'])) },
   { key: 'topicPartitions', env: 'MERIDIAN_TOPIC_PARTITIONS', doc: 'partitions of this region\'s updates topic, fixed at creation', default: 12, parse: integer(1, 1024) },
+  { key: 'topicReplicationFactor', env: 'MERIDIAN_TOPIC_REPLICATION_FACTOR', doc: 'replicas of each partition of this region\'s updates topic when it is created (at most the brokers of its Kafka; 3 in production)', default: 1, parse: integer(1, 16) },
   { key: 'lagBoundSeconds', env: 'MERIDIAN_LAG_BOUND_SECONDS', doc: 'a peer link further behind than this is reported as lagging', default: 10, parse: (raw) => {
     const n = Number(raw);
     if (raw.trim() === '' || !Number.isFinite(n) || n <= 0) throw new Error('a positive number of seconds');

@@ -9,6 +9,7 @@
  */
 import { loadConfig, describeConfig, configReference, ConfigError, INSTRUMENTATIONS } from './config.ts';
 import { startTelemetry, loggerOptions } from '@meridian/telemetry';
+import { LinkStates } from './replication/link-state.ts';
 
 if (process.argv.includes('--help')) {
   console.log('meridian-region: one region of Meridian. Settings (environment):\n');
@@ -58,8 +59,9 @@ metrics.observeWriteCache(() => region.cache.stats());
 if (region.replication) {
   const replication = region.replication;
   metrics.observeOutboxBacklog(() => region.store.replication.outboxBacklog());
-  metrics.observeReplicationLag(() =>
-    Object.entries(replication.status().peers).map(([peer, s]) => ({ peer, seconds: s.lagSeconds ?? Number.NaN, sequence: s.lagSequence ?? Number.NaN })),
+  metrics.observeReplicationLag(
+    () => Object.entries(replication.status().peers).map(([peer, s]) => ({ peer, seconds: s.lagSeconds ?? Number.NaN, sequence: s.lagSequence ?? Number.NaN, state: s.state, reseedNeeded: s.needsReseed })),
+    LinkStates,
   );
 }
 region.app.log.info({ config: describeConfig(config), epoch: region.epoch }, 'starting');

@@ -5,11 +5,15 @@
  * Retention is simulated by deleting the topic's records up to its end (what retention does).
  * The same holds for a stored offset beyond a partition's end: the topic was recreated (a fresh
  * Kafka beside a kept database), and the updates this region had not applied are gone with it.
+ * And while the link streams: records deleted while the link was paused (or behind) are found
+ * when it reaches them — kafkajs answers "offset out of range" by jumping to the earliest offset,
+ * which must fail the link, not apply what follows the gap.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
+import { encodeRecord, SCHEMA_VERSION, type ReplicationRecord } from '@meridian/protocol';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName, waitFor } from '@meridian/testkit';
 import { loadConfig, type RegionConfig } from './config.ts';
@@ -32,9 +36,15 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all([a?.close(), b?.close()]);
-  await Promise.all(dbs.map((d) => dropDatabase(d, infra.postgresUrl)));
+  await Promise.all([a?.close(), b?.close(), c?.close(), d?.close()]);
+  await Promise.all([...dbs, ...streamingDbs].map((n) => dropDatabase(n, infra.postgresUrl)));
 });
+
+// The streaming case runs on its own pair of regions (the cases above leave their link failed).
+const [C, D] = [`ol-c${suffix}`, `ol-d${suffix}`];
+const streamingDbs = [uniqueName('ol_c'), uniqueName('ol_d')];
+let c: RegionService | undefined;
+let d: RegionService | undefined;
 
 const inject2 = async (r: RegionService, method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown): Promise<{ status: number; json: Record<string, any> }> => {
   const res = await r.app.inject({ method, url, ...(body !== undefined ? { payload: body as object } : {}) });
@@ -82,4 +92,99 @@ describe('a stored offset Kafka no longer has', () => {
     expect(rep.json['peers'][A].reason).toMatch(/beyond the end of the partition.*reseed/);
     expect((await inject2(b, 'GET', '/health/ready')).status).toBe(503);
   });
+});
+
+
+/** Deletes every record of `topic` that Kafka holds now, as retention would. */
+async function deleteAllRecords(brokers: string, topic: string): Promise<void> {
+  const admin = new Kafka({ clientId: 'retention', brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    await admin.deleteTopicRecords({ topic, partitions: offsets.map((o) => ({ partition: o.partition, offset: o.high })) });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+describe('while a link streams', () => {
+  let urlD: string;
+  beforeAll(async () => {
+    const [urlC, url] = await Promise.all(streamingDbs.map((n) => createDatabase(n, infra.postgresUrl)));
+    urlD = url!;
+    const common = { MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_PG_POOL_SIZE: '3', MERIDIAN_TOPIC_PARTITIONS: '2' };
+    c = await startRegion(loadConfig({ ...common, MERIDIAN_REGION: C, DATABASE_URL: urlC, MERIDIAN_KAFKA_BROKERS: infra.kafka[0], MERIDIAN_PEERS: `${D}=${infra.kafka[1]}` }));
+    d = await startRegion(loadConfig({ ...common, MERIDIAN_REGION: D, DATABASE_URL: urlD, MERIDIAN_KAFKA_BROKERS: infra.kafka[1], MERIDIAN_PEERS: `${C}=${infra.kafka[0]}` }));
+  }, 120_000);
+
+  it('offsets taken by transaction markers and aborted records are no gap: the link applies on', async () => {
+    await inject2(c!, 'PUT', '/v1/namespaces/g', { policy: 'counter' });
+    await inject2(c!, 'POST', '/v1/ns/g/keys/k/ops', { increment: 1 });
+    await waitFor(() => inject2(d!, 'GET', '/v1/ns/g/keys/k'), (r) => r.json['value'] === 1, { timeoutMs: 60_000, what: 'd applied c' });
+    // Transactions in c's topic: an aborted one and a committed one in every partition, each
+    // leaving a marker (and the aborted records) at offsets the consumer never sees. The records
+    // are heartbeats from long ago, which change nothing.
+    const kafka = new Kafka({ clientId: 'markers', brokers: [infra.kafka[0]], logLevel: logLevel.NOTHING });
+    const producer = kafka.producer({ transactionalId: `markers-${suffix}`, idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const old: ReplicationRecord = { kind: 'heartbeat', schemaVersion: SCHEMA_VERSION, origin: { region: C, epoch: 1 }, originWallMs: 1, highWaterSequence: 0n, applied: new Map(), hlc: 1n };
+    const messages = [0, 1].map((partition) => ({ key: '~heartbeat', value: Buffer.from(encodeRecord(old)), partition }));
+    try {
+      for (const outcome of ['abort', 'commit', 'abort'] as const) {
+        const tx = await producer.transaction();
+        await tx.send({ topic: `meridian.${C}.updates`, messages });
+        await (outcome === 'abort' ? tx.abort() : tx.commit());
+      }
+    } finally {
+      await producer.disconnect();
+    }
+    for (let i = 0; i < 4; i++) await inject2(c!, 'POST', '/v1/ns/g/keys/k/ops', { increment: 1 });
+    await waitFor(() => inject2(d!, 'GET', '/v1/ns/g/keys/k'), (r) => r.json['value'] === 5, { timeoutMs: 60_000, what: 'd applied c past the markers' });
+    const rep = await waitFor(() => inject2(d!, 'GET', '/v1/replication'), (r) => r.json['peers'][C]?.state === 'streaming', { timeoutMs: 60_000, what: 'the link from c streams' });
+    expect(rep.json['peers'][C].needsReseed).toBe(false);
+  });
+
+  it('records deleted while it is paused fail the link when it resumes (needs a reseed), and its stored offsets never pass the gap', async () => {
+    const applied = (await inject2(d!, 'GET', '/v1/ns/g/keys/k')).json['value'] as number;
+    expect((await inject2(d!, 'POST', `/v1/replication/peers/${C}/pause`)).json['state']).toBe('paused');
+    const db = new pg.Client({ connectionString: urlD });
+    db.on('error', () => undefined);
+    await db.connect();
+    const storedOffsets = async (): Promise<Record<string, string>> =>
+      Object.fromEntries((await db.query<{ partition: number; next_offset: string }>('SELECT partition, next_offset::text FROM meridian_offsets WHERE peer = $1 ORDER BY partition', [C])).rows.map((r) => [r.partition, r.next_offset]));
+    try {
+      // A batch already on its way to its apply transaction when the pause came still commits: wait until the offsets rest.
+      let before = await storedOffsets();
+      for (let settled = false; !settled; ) {
+        await new Promise((r) => setTimeout(r, 1000));
+        const now = await storedOffsets();
+        settled = JSON.stringify(now) === JSON.stringify(before);
+        before = now;
+      }
+      // c writes on while the link is paused; then "retention" removes all of it before d reads it.
+      for (let i = 0; i < 5; i++) await inject2(c!, 'POST', '/v1/ns/g/keys/k/ops', { increment: 1 });
+      await waitFor(() => inject2(c!, 'GET', '/v1/replication'), (r) => r.json['applied'][C] >= 11, { timeoutMs: 30_000, what: 'c published its writes' });
+      await deleteAllRecords(infra.kafka[0], `meridian.${C}.updates`);
+      // More writes after the gap: what a link that skipped silently would apply.
+      for (let i = 0; i < 3; i++) await inject2(c!, 'POST', '/v1/ns/g/keys/k/ops', { increment: 100 });
+
+      expect((await inject2(d!, 'POST', `/v1/replication/peers/${C}/resume`)).status).toBe(200);
+      const rep = await waitFor(() => inject2(d!, 'GET', '/v1/replication'), (r) => r.json['peers'][C]?.state === 'failed', { timeoutMs: 45_000, what: 'the link from c failed' });
+      expect(rep.json['peers'][C].reason).toMatch(/needs a reseed/);
+      expect(rep.json['peers'][C].needsReseed).toBe(true);
+      const ready = await inject2(d!, 'GET', '/health/ready');
+      expect(ready.status).toBe(503);
+      expect(ready.json['checks']['replicators'].reason).toMatch(/needs a reseed/);
+      // Give a silent skip every chance to happen: nothing after the gap is applied, no offset passes it.
+      await new Promise((r) => setTimeout(r, 3000));
+      expect((await inject2(d!, 'GET', '/v1/ns/g/keys/k')).json['value']).toBe(applied);
+      expect(await storedOffsets()).toEqual(before);
+      const final = (await inject2(d!, 'GET', '/v1/replication')).json['peers'][C];
+      expect(final.state).toBe('failed');
+      // The lag shows it too: nothing of c has arrived since the pause.
+      expect(final.lagSeconds).toBeGreaterThan(0);
+    } finally {
+      await db.end();
+    }
+  }, 180_000);
 });

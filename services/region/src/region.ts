@@ -80,6 +80,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
           brokers: config.kafkaBrokers,
           peers: config.peers,
           partitions: config.topicPartitions,
+          topicReplicationFactor: config.topicReplicationFactor,
           clock: keys.clock,
           log: hooks.log ?? silentLogger,
           lagBoundSeconds: config.lagBoundSeconds,

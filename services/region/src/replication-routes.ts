@@ -23,12 +23,12 @@ export function registerReplicationRoutes(app: FastifyInstance, deps: { store: P
   for (const action of ['pause', 'resume'] as const) {
     typed.post(
       `/v1/replication/peers/:peer/${action}`,
-      { schema: { tags: ['replication'], summary: action === 'pause' ? 'Stop applying a peer\'s updates (they wait in Kafka) — maintenance, or to stage a partition' : 'Resume a paused peer link', params: Type.Object({ peer: Type.String() }) } },
+      { schema: { tags: ['replication'], summary: action === 'pause' ? 'Stop applying a peer\'s updates (they wait in Kafka) — maintenance, or to stage a partition. Stored: holds across restarts until resumed; answers the link\'s state' : 'Resume a paused peer link (stored); answers the link\'s state', params: Type.Object({ peer: Type.String() }) } },
       async (request) => {
         const link = deps.replication?.replicators.find((r) => r.peer === request.params.peer);
         if (!link) throw new MeridianError('MERIDIAN_NOT_FOUND', `no replication link from ${request.params.peer} in region ${deps.region}`);
-        if (action === 'pause') link.pause();
-        else link.resume();
+        // Stored, then applied: the answer is the link's state, whatever its Kafka consumer is doing.
+        await deps.replication!.setLinkPaused(link.peer, action === 'pause');
         await deps.replication!.refresh();
         return deps.replication!.status().peers[request.params.peer];
       },

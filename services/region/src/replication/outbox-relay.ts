@@ -28,6 +28,7 @@ import type { PgStore } from '@meridian/store';
 import type { HybridLogicalClock } from '@meridian/causality';
 import { createKafka } from './kafka-client.ts';
 import { PublishHorizon } from './publish-horizon.ts';
+import { ensureUpdatesTopic } from './updates-topic.ts';
 import type { Logger } from './logger.ts';
 
 export interface OutboxRelayOptions {
@@ -36,6 +37,8 @@ export interface OutboxRelayOptions {
   readonly epoch: number;
   readonly brokers: readonly string[];
   readonly partitions: number;
+  /** Replicas of each partition of the topic when this relay creates it (default 1). */
+  readonly replicationFactor?: number;
   readonly clock: HybridLogicalClock;
   readonly log: Logger;
   readonly pollMs?: number;
@@ -90,12 +93,12 @@ export class OutboxRelay {
     return { role: this.#role, lastSequence: this.#lastSequence, lastError: this.#lastError };
   }
 
-  /** Creates the topic (fixed partition count) and starts the publish loop in the background. */
+  /** Creates or checks the topic (fixed partition count: `ensureUpdatesTopic`) and starts the publish loop in the background. */
   async start(): Promise<void> {
     const admin = this.#kafka.admin();
     await admin.connect();
     try {
-      await admin.createTopics({ topics: [{ topic: this.#topic, numPartitions: this.#o.partitions }], waitForLeaders: true });
+      await ensureUpdatesTopic(admin, { topic: this.#topic, partitions: this.#o.partitions, replicationFactor: this.#o.replicationFactor ?? 1 });
     } finally {
       await admin.disconnect();
     }

@@ -13,8 +13,17 @@
  *   paused old consumer's batch fails the epoch check of its partition and changes nothing; the
  *   other partitions of its transaction apply.
  * - A stored offset that Kafka no longer has (retention passed) fails the link loudly: the
- *   region needs a reseed, never a silent reset.
+ *   region needs a reseed, never a silent reset. Checked when partitions are claimed and while
+ *   streaming: kafkajs answers "offset out of range" by jumping to the earliest offset Kafka has,
+ *   so a batch that starts anywhere but at the partition's next offset (kept in memory beside the
+ *   stored one) is checked against the partition's log start and end before anything of it
+ *   applies. Offsets that a jump skips and Kafka still holds (transaction markers, aborted
+ *   records: kafkajs filters them out) are no gap; offsets below the log start are.
  * - A newer schema version pauses the link instead of being dead-lettered.
+ * - An operator's pause is Meridian's state, not the consumer's: `pause`/`resume` set the link
+ *   state whether or not the consumer is running (kafkajs refuses to pause a consumer between
+ *   runs), and every claim pauses the consumer again while the link is paused; the intent itself
+ *   is stored by `Replication` and survives restarts.
  */
 import { logLevel, type Consumer, type EachBatchPayload, type Kafka } from 'kafkajs';
 import type { HybridLogicalClock } from '@meridian/causality';
@@ -64,6 +73,13 @@ export class PeerReplicator {
   #state: LinkState = 'connecting';
   #reason: string | undefined;
   #epochs = new Map<number, bigint>();
+  /**
+   * Per claimed partition, the offset the next batch must start at: the stored next offset at the
+   * claim, then past each applied chunk (and past a whole batch's filtered control records).
+   */
+  #expected = new Map<number, bigint>();
+  #needsReseed = false;
+  #operatorPaused = false;
   #claiming: Promise<void> = Promise.resolve();
   /** Counts group joins: a claim for an older join gives way to the newer one. */
   #generation = 0;
@@ -97,6 +113,10 @@ export class PeerReplicator {
   get reason(): string | undefined {
     return this.#reason;
   }
+  /** Whether the link failed because Kafka no longer has updates this region has not applied. */
+  get needsReseed(): boolean {
+    return this.#needsReseed;
+  }
   /** Whether the link has been caught up (streaming) at least once since this process started. */
   get everStreamed(): boolean {
     return this.#everStreamed;
@@ -115,15 +135,35 @@ export class PeerReplicator {
     this.#connectLoop = this.#connect();
   }
 
-  /** Stops applying this peer's updates (they wait in Kafka) until `resume`. */
+  /** Whether an operator paused this link (the stored intent, as this process applied it). */
+  get operatorPaused(): boolean {
+    return this.#operatorPaused;
+  }
+
+  /** Stops applying this peer's updates (they wait in Kafka) until `resume`; the consumer may be running or not. */
   pause(reason = 'paused by an operator'): void {
-    this.#consumer?.pause([{ topic: this.#topic }]);
+    this.#operatorPaused = true;
     this.signal('operator-paused', reason);
+    this.#pauseConsumer(this.#consumer);
   }
 
   resume(): void {
+    this.#operatorPaused = false;
     this.signal('resumed');
-    this.#consumer?.resume([{ topic: this.#topic }]);
+    try {
+      this.#consumer?.resume([{ topic: this.#topic }]);
+    } catch {
+      // Between runs: the consumer starts unpaused, and its next claim sees the link running.
+    }
+  }
+
+  /** Pauses the consumer's fetching of the topic when it runs; between runs, the next claim does. */
+  #pauseConsumer(consumer: Consumer | undefined): void {
+    try {
+      consumer?.pause([{ topic: this.#topic }]);
+    } catch {
+      // kafkajs: "Consumer group was not initialized, consumer#run must be called first".
+    }
   }
 
   async stop(): Promise<void> {
@@ -188,30 +228,57 @@ export class PeerReplicator {
   /** Claims the assigned partitions (owner epochs) and seeks each to its stored offset. */
   async #claim(consumer: Consumer, partitions: readonly number[], generation: number): Promise<void> {
     this.#epochs = new Map();
+    this.#expected = new Map();
     if (partitions.length === 0) return;
     const claimed = await this.#o.store.replication.claimPartitions(this.peer, partitions);
+    const watermarks = await this.#watermarks();
+    if (generation !== this.#generation) return; // a newer join claims for itself
+    for (const [partition, c] of claimed) {
+      const mark = watermarks.get(partition);
+      const low = mark?.low ?? 0n;
+      const lost = c.known ? lostOffset(c.nextOffset, low, mark?.high ?? 0n) : undefined;
+      if (lost !== undefined) {
+        this.#lose(consumer, partition, lost);
+        continue;
+      }
+      const next = c.known ? c.nextOffset : low;
+      this.#epochs.set(partition, c.epoch);
+      this.#expected.set(partition, next);
+      consumer.seek({ topic: this.#topic, partition, offset: next.toString() });
+    }
+    // A paused or failed link fetches nothing: kafkajs would hand the same batch over again and again.
+    if (this.#state === 'paused' || this.#state === 'failed') this.#pauseConsumer(consumer);
+    if (this.#state === 'connecting') this.signal('joined');
+  }
+
+  /** Each partition's log start (`low`) and end (`high`) offsets in the peer's Kafka. */
+  async #watermarks(): Promise<Map<number, { low: bigint; high: bigint }>> {
     const admin = this.#kafka.admin();
     await admin.connect();
-    let watermarks: { partition: number; low: string; high: string }[];
     try {
-      watermarks = await admin.fetchTopicOffsets(this.#topic);
+      return new Map((await admin.fetchTopicOffsets(this.#topic)).map((w) => [w.partition, { low: BigInt(w.low), high: BigInt(w.high) }]));
     } finally {
       await admin.disconnect();
     }
-    if (generation !== this.#generation) return; // a newer join claims for itself
-    for (const [partition, c] of claimed) {
-      const mark = watermarks.find((w) => w.partition === partition);
-      const low = BigInt(mark?.low ?? '0');
-      const lost = c.known ? lostOffset(c.nextOffset, low, BigInt(mark?.high ?? '0')) : undefined;
-      if (lost !== undefined) {
-        this.signal('offset-lost', `partition ${partition}: ${lost} — this region needs a reseed from ${this.peer}`);
-        consumer.pause([{ topic: this.#topic, partitions: [partition] }]);
-        continue;
-      }
-      this.#epochs.set(partition, c.epoch);
-      consumer.seek({ topic: this.#topic, partition, offset: (c.known ? c.nextOffset : low).toString() });
-    }
-    if (this.#state === 'connecting') this.signal('joined');
+  }
+
+  /** Fails the link: Kafka no longer has updates of `partition` this region has not applied. Nothing more applies. */
+  #lose(consumer: Consumer | undefined, partition: number, lost: string): void {
+    this.#needsReseed = true;
+    this.signal('offset-lost', `partition ${partition}: ${lost} — this region needs a reseed from ${this.peer}`);
+    this.#pauseConsumer(consumer); // between runs, the failed state keeps every batch from applying
+  }
+
+  /**
+   * Whether a batch that does not start where the partition's next offset is (`expected`) lies
+   * past a gap: Kafka's log start is above `expected` (records deleted: retention, a trimmed
+   * topic) or its end below it (the topic was recreated). Offsets skipped that Kafka still holds
+   * are transaction markers or aborted records, which kafkajs filters: no gap.
+   */
+  async #gapBefore(partition: number, expected: bigint): Promise<string | undefined> {
+    const mark = (await this.#watermarks()).get(partition);
+    if (!mark) return `partition ${partition} is gone from ${this.#topic}`;
+    return lostOffset(expected, mark.low, mark.high);
   }
 
   async #eachBatch(payload: EachBatchPayload): Promise<void> {
@@ -219,6 +286,16 @@ export class PeerReplicator {
     await this.#claiming;
     const epoch = this.#epochs.get(batch.partition);
     if (epoch === undefined || this.#state === 'paused' || this.#state === 'failed' || !payload.isRunning() || payload.isStale()) return;
+    // The batch's first offset as fetched, control records and aborted records included.
+    const first = batch.firstOffset();
+    const expected = this.#expected.get(batch.partition);
+    if (first !== null && expected !== undefined && BigInt(first) !== expected) {
+      const lost = await this.#gapBefore(batch.partition, expected);
+      if (lost !== undefined) {
+        this.#lose(this.#consumer, batch.partition, lost);
+        return; // nothing of this batch applies, and no offset moves past the gap
+      }
+    }
     const decoded = batch.messages.map((m) => decode(m));
     const tooNew = decoded.findIndex((d) => d.tooNew);
     const applicable = tooNew >= 0 ? decoded.slice(0, tooNew) : decoded;
@@ -245,8 +322,11 @@ export class PeerReplicator {
       // Tell kafkajs where to fetch next. These are not the offsets that count (PostgreSQL's are);
       // without them kafkajs would fetch from the seek position again and again.
       payload.resolveOffset(chunk.at(-1)!.message.offset);
+      if (this.#epochs.get(batch.partition) === epoch) this.#expected.set(batch.partition, chunk.at(-1)!.offset + 1n);
       if (start + this.#chunk < applicable.length) await payload.heartbeat();
     }
+    // Resolving the last message resolves the control records after it too (kafkajs): the next batch starts past them.
+    if (tooNew < 0 && applicable.length > 0 && this.#epochs.get(batch.partition) === epoch) this.#expected.set(batch.partition, BigInt(batch.lastOffset()) + 1n);
     if (tooNew >= 0) {
       const d = decoded[tooNew]!;
       this.signal('schema-too-new', d.poison?.reason ?? 'a newer schema version arrived: upgrade this region');

@@ -170,4 +170,12 @@ describe('link state machine', () => {
     expect(nextLinkState('streaming', 'fell-behind')).toBe('catching-up');
     expect(nextLinkState('catching-up', 'caught-up')).toBe('streaming');
   });
+  it('keeps a paused link paused through consumer restarts and rejoins until resumed; a lost offset fails it', () => {
+    for (const s of LinkStates) expect(nextLinkState(s, 'operator-paused'), s).toBe(s === 'failed' ? 'failed' : 'paused');
+    for (const e of ['disconnected', 'joined', 'caught-up', 'fell-behind', 'schema-too-new'] as const) expect(nextLinkState('paused', e), e).toBe('paused');
+    expect(nextLinkState('paused', 'offset-lost')).toBe('failed');
+    expect(nextLinkState('paused', 'resumed')).toBe('connecting');
+    // Nothing but an operator's resume leaves `failed`.
+    for (const e of LinkEvents) expect(nextLinkState('failed', e), e).toBe(e === 'resumed' ? 'connecting' : 'failed');
+  });
 });

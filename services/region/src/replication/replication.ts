@@ -22,6 +22,8 @@ export interface ReplicationOptions {
   readonly brokers: readonly string[];
   readonly peers: ReadonlyMap<string, readonly string[]>;
   readonly partitions: number;
+  /** Replicas of each partition of this region's topic when the relay creates it (default 1). */
+  readonly topicReplicationFactor?: number;
   readonly clock: HybridLogicalClock;
   readonly log: Logger;
   readonly lagBoundSeconds: number;
@@ -37,6 +39,8 @@ export interface PeerStatus {
   readonly lagSeconds: number | null;
   readonly lagSequence: number | null;
   readonly lagging: boolean;
+  /** Kafka no longer holds updates of this peer that this region has not applied: the link is failed until a reseed. */
+  readonly needsReseed: boolean;
   readonly reason?: string;
   readonly lastHeartbeatAt?: string;
 }
@@ -73,11 +77,18 @@ export class Replication {
   #highWater = 0n;
   /** The highest committed outbox id here: this region's own session position. */
   #ownPosition = 0n;
+  /**
+   * Counts this process's changes of stored link pauses: a refresh applies the pauses it read
+   * only if none changed meanwhile (its read may predate the change).
+   */
+  #pauseChanges = 0;
+  /** The stored pauses as last read: a refresh follows changes of them, not the in-memory state of every link. */
+  #storedPauses = new Map<string, string>();
 
   constructor(options: ReplicationOptions) {
     this.#o = options;
     this.#kafka = createKafka({ clientId: `meridian-${options.region}-health`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 1500 });
-    this.relay = new OutboxRelay({ store: options.store, region: options.region, epoch: options.epoch, brokers: options.brokers, partitions: options.partitions, clock: options.clock, log: options.log, ...(options.relayPollMs ? { pollMs: options.relayPollMs } : {}), ...(options.relayLingerMs !== undefined ? { lingerMs: options.relayLingerMs } : {}) });
+    this.relay = new OutboxRelay({ store: options.store, region: options.region, epoch: options.epoch, brokers: options.brokers, partitions: options.partitions, ...(options.topicReplicationFactor !== undefined ? { replicationFactor: options.topicReplicationFactor } : {}), clock: options.clock, log: options.log, ...(options.relayPollMs ? { pollMs: options.relayPollMs } : {}), ...(options.relayLingerMs !== undefined ? { lingerMs: options.relayLingerMs } : {}) });
     const hooks: ReplicatorHooks = { ...options.hooks, skewMs: (peer) => this.#skew.get(peer) ?? 0 };
     this.replicators = [...options.peers].map(([peer, brokers]) => new PeerReplicator({ store: options.store, self: options.region, peer, brokers, clock: options.clock, log: options.log, hooks, partitions: options.partitions }));
   }
@@ -85,6 +96,8 @@ export class Replication {
   async start(): Promise<void> {
     this.#startedAt = Date.now();
     await this.relay.start();
+    // An operator's pause holds across restarts: a paused link starts paused.
+    this.#applyPauses(await this.#o.store.replication.linkPauses(), true);
     for (const r of this.replicators) r.start();
     await this.refresh();
     this.#timer = setInterval(() => void this.refresh().catch((error: unknown) => this.#o.log.warn({ err: error }, 'replication: lag refresh failed')), 1000);
@@ -96,14 +109,52 @@ export class Replication {
     await Promise.all([this.relay.stop(), ...this.replicators.map((r) => r.stop())]);
   }
 
-  /** Reads applied vectors and heartbeats, recomputes lag, and moves links between streaming and catching-up. */
+  /**
+   * Pauses (with a reason) or resumes the link from `peer`: stored first (Meridian's state, held
+   * across consumer, broker and region restarts, followed by every replica of the region), then
+   * applied here whether or not the link's consumer is running.
+   */
+  async setLinkPaused(peer: string, paused: boolean, reason = 'paused by an operator'): Promise<void> {
+    const link = this.replicators.find((r) => r.peer === peer);
+    if (!link) throw new Error(`no replication link from ${peer}`);
+    this.#pauseChanges++;
+    try {
+      await this.#o.store.replication.setLinkPause(peer, paused ? reason : undefined);
+      if (paused) this.#storedPauses.set(peer, reason);
+      else this.#storedPauses.delete(peer);
+      if (paused) link.pause(reason);
+      else link.resume();
+    } finally {
+      this.#pauseChanges++;
+    }
+  }
+
+  /**
+   * Follows changes of the stored pauses (all of them at start; then another replica's pause or
+   * resume): a link whose stored pause appeared is paused, one whose stored pause went is resumed.
+   */
+  #applyPauses(pauses: ReadonlyMap<string, string>, initial = false): void {
+    for (const r of this.replicators) {
+      const reason = pauses.get(r.peer);
+      const changed = initial || (reason !== undefined) !== this.#storedPauses.has(r.peer);
+      if (!changed) continue;
+      if (reason !== undefined && !r.operatorPaused) r.pause(reason);
+      else if (reason === undefined && r.operatorPaused) r.resume();
+    }
+    this.#storedPauses = new Map(pauses);
+  }
+
+  /** Reads applied vectors, heartbeats and link pauses, recomputes lag, and moves links between streaming and catching-up. */
   async refresh(): Promise<void> {
-    const [applied, heartbeats, relay, own] = await Promise.all([
+    const pauseChanges = this.#pauseChanges;
+    const [applied, heartbeats, relay, own, pauses] = await Promise.all([
       this.#o.store.replication.appliedPositions(),
       this.#o.store.replication.heartbeats(),
       this.#o.store.replication.relayState(),
       this.#o.store.outboxHighWater(),
+      this.#o.store.replication.linkPauses(),
     ]);
+    if (pauseChanges === this.#pauseChanges) this.#applyPauses(pauses);
     this.#highWater = relay.lastSequence;
     this.#ownPosition = own;
     this.#applied = new Map(applied.map((r) => [r.origin, r]));
@@ -155,6 +206,7 @@ export class Replication {
         lagSeconds: lag.seconds === null ? null : Math.round(lag.seconds * 1000) / 1000,
         lagSequence: lag.sequence,
         lagging: lag.seconds !== null && lag.seconds > this.#o.lagBoundSeconds,
+        needsReseed: r.needsReseed,
         ...(r.reason ? { reason: r.reason } : {}),
         ...(beat ? { lastHeartbeatAt: beat.receivedAt.toISOString() } : {}),
       };
