@@ -103,7 +103,7 @@ afterAll(async () => {
 describe('a region restored from a copy of its database', () => {
   it('starts a new incarnation: nothing acknowledged after the copy is lost to its peer, no dot is reused, and the peer follows it', async () => {
     expect((await call(EU, 'PUT', '/v1/namespaces/docs', { policy: 'lww' })).status).toBe(201);
-    await overwrite(EU, 'k1', 'v1');
+    const beforeCopy = await overwrite(EU, 'k1', 'v1');
     await reaches(US, 'k1', 'v1');
 
     // The copy (a backup; an asynchronous standby that falls behind).
@@ -112,7 +112,7 @@ describe('a region restored from a copy of its database', () => {
     await start(EU);
     expect(running.get(EU)!.epoch).toBe(1);
     await overwrite(EU, 'k1', 'v2');
-    await overwrite(EU, 'k2', 'after the copy');
+    const afterCopy = await overwrite(EU, 'k2', 'after the copy');
     await reaches(US, 'k1', 'v2');
     await reaches(US, 'k2', 'after the copy');
 
@@ -122,6 +122,11 @@ describe('a region restored from a copy of its database', () => {
     await start(EU);
     expect(running.get(EU)!.epoch).toBe(2);
     expect((await valueAt(EU, 'k1')).json['value']).toBe('v1');
+    // eu's own sessions stay true: what the copy holds is covered; what only the peer has is not (it never will be, here).
+    const read = (session: string) => call(EU, 'GET', '/v1/ns/docs/keys/k1', undefined, { 'x-meridian-session': session, 'x-meridian-consistency': 'wait', 'x-meridian-wait-ms': '300' });
+    expect((await read(beforeCopy)).status).toBe(200);
+    expect((await read(afterCopy)).json['error']?.code).toBe('MERIDIAN_SESSION_NOT_COVERED');
+    expect((await call(US, 'GET', '/v1/ns/docs/keys/k2', undefined, { 'x-meridian-session': afterCopy, 'x-meridian-wait-ms': '300' })).status).toBe(200);
 
     // New writes: a new key, and an overwrite of a key whose later version only us has.
     await overwrite(EU, 'k3', 'after the restore');

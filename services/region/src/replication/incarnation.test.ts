@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { OwnStream } from '@meridian/store';
-import { incarnationVerdict } from './incarnation.ts';
+import { earlierOwnPosition, incarnationVerdict } from './incarnation.ts';
 
 const db = (fields: Partial<OwnStream> = {}): OwnStream => ({ epoch: 1, lastSequence: 10n, lastOutboxId: 40n, unpublished: 0n, maxOutboxId: 40n, ...fields });
 
@@ -28,5 +28,19 @@ describe('whether a database is behind its own stream', () => {
     expect(incarnationVerdict('eu', db(), [{ source: 'us', epoch: 4, sequence: 2n }, { source: 'topic', epoch: 3, sequence: 9n }])).toMatchObject({ behind: true, epoch: 5 });
     // Earlier incarnations say nothing about this one.
     expect(incarnationVerdict('eu', db({ epoch: 7 }), [{ source: 'us', epoch: 2, sequence: 900n }])).toEqual({ behind: false });
+  });
+});
+
+describe('sessions naming an earlier actor of this region', () => {
+  const switches = [{ epoch: 2, outboxId: 40n }, { epoch: 5, outboxId: 90n }];
+  it('are held up to where the next incarnation began', () => {
+    expect(earlierOwnPosition('eu', 5, switches, 'eu.1')).toBe(40n);
+    expect(earlierOwnPosition('eu', 5, switches, 'eu.3')).toBe(90n);
+  });
+  it('say nothing of the current or a later actor, another region, or an unrecorded switch', () => {
+    expect(earlierOwnPosition('eu', 5, switches, 'eu.5')).toBeUndefined();
+    expect(earlierOwnPosition('eu', 5, switches, 'eu.6')).toBeUndefined();
+    expect(earlierOwnPosition('eu', 5, switches, 'us.1')).toBeUndefined();
+    expect(earlierOwnPosition('eu', 5, [], 'eu.1')).toBeUndefined();
   });
 });

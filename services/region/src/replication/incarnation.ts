@@ -45,3 +45,19 @@ export function incarnationVerdict(region: string, db: OwnStream, evidence: read
   }
   return reasons.length === 0 ? { behind: false } : { behind: true, epoch: highestEpoch + 1, reasons };
 }
+
+/**
+ * How far this database holds an earlier actor of its own region (for sessions, DESIGN §6): up
+ * to the highest outbox id allocated when the next recorded incarnation began. A restored
+ * database holds the earlier actor only up to the copy: its later positions are the peers' to
+ * answer, never this region's. Undefined: not an earlier actor of this region, or no switch
+ * after it was recorded.
+ */
+export function earlierOwnPosition(region: string, epoch: number, incarnations: readonly { readonly epoch: number; readonly outboxId: bigint }[], actor: string): bigint | undefined {
+  const dot = actor.lastIndexOf('.');
+  const actorEpoch = Number(actor.slice(dot + 1));
+  if (actor.slice(0, dot) !== region || !Number.isSafeInteger(actorEpoch) || actorEpoch >= epoch) return undefined;
+  let next: { readonly epoch: number; readonly outboxId: bigint } | undefined;
+  for (const i of incarnations) if (i.epoch > actorEpoch && (!next || i.epoch < next.epoch)) next = i;
+  return next?.outboxId;
+}

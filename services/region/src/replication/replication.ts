@@ -11,6 +11,7 @@ import { createKafka } from './kafka-client.ts';
 import { OutboxRelay } from './outbox-relay.ts';
 import { PeerReplicator, RedriveError, type ReplicatorHooks } from './peer-replicator.ts';
 import type { LinkState } from './link-state.ts';
+import { earlierOwnPosition } from './incarnation.ts';
 import type { Logger } from './logger.ts';
 import type { HealthCheck } from '../health.ts';
 import type { SessionVector } from '../session-token.ts';
@@ -73,6 +74,8 @@ export class Replication {
   #highWater = 0n;
   /** The highest committed outbox id here: this region's own session position. */
   #ownPosition = 0n;
+  /** The incarnations this database started (for sessions naming this region's earlier actors). */
+  #incarnations: readonly { readonly epoch: number; readonly outboxId: bigint }[] = [];
 
   constructor(options: ReplicationOptions) {
     this.#o = options;
@@ -84,6 +87,7 @@ export class Replication {
 
   async start(): Promise<void> {
     this.#startedAt = Date.now();
+    this.#incarnations = await this.#o.store.incarnations();
     await this.relay.start();
     for (const r of this.replicators) r.start();
     await this.refresh();
@@ -178,6 +182,12 @@ export class Replication {
     const missing = new Map<string, bigint>();
     for (const [actor, position] of session) {
       if (actor === selfActor) continue;
+      // An earlier actor of this region: this database holds it up to where its incarnation ended (no wait brings more).
+      const own = earlierOwnPosition(this.#o.region, this.#o.epoch, this.#incarnations, actor);
+      if (own !== undefined) {
+        if (own < position) missing.set(actor, position);
+        continue;
+      }
       if ((positions.get(actor) ?? 0n) < position) missing.set(actor, position);
     }
     return missing;

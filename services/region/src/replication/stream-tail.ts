@@ -145,17 +145,19 @@ export interface StreamCheckOptions {
 export async function streamEvidence(o: StreamCheckOptions): Promise<StreamEvidence[]> {
   const timeoutMs = o.timeoutMs ?? 20_000;
   const kafkaOf = (brokers: readonly string[], what: string): Kafka => createKafka({ clientId: `meridian-${o.region}-${what}`, brokers: [...brokers], logLevel: logLevel.NOTHING, retry: { retries: 2, initialRetryTime: 100 }, connectionTimeout: 3000 });
-  const own = ownTopicEvidence(o.region, await readTail(kafkaOf(o.brokers, 'incarnation'), updatesTopic(o.region), o.tail ?? 200, timeoutMs));
-  const peers = await Promise.all(
-    [...o.peers].map(async ([peer, brokers]) => {
-      try {
-        // Heartbeats go to partition 0, one a second: its last records hold the latest.
-        return peerHeartbeatEvidence(o.region, peer, await readTail(kafkaOf(brokers, `incarnation-${peer}`), updatesTopic(peer), 50, timeoutMs, [0]));
-      } catch (error) {
-        o.log.warn({ err: error, peer }, 'incarnation check: could not read the peer\'s heartbeats; going by the rest');
-        return [];
-      }
-    }),
-  );
+  const topic = updatesTopic(o.region);
+  const ownRead = readTail(kafkaOf(o.brokers, 'incarnation'), topic, o.tail ?? 200, timeoutMs).catch((error: unknown) => {
+    throw new Error(`cannot check region ${o.region}'s incarnation: its own Kafka (${o.brokers.join(',')}) did not answer for topic ${topic} (${(error as Error).message}); start it once its Kafka is reachable — a region never starts without knowing it is not behind its own stream`);
+  });
+  const peerReads = [...o.peers].map(async ([peer, brokers]) => {
+    try {
+      // Heartbeats go to partition 0, one a second: its last records hold the latest.
+      return peerHeartbeatEvidence(o.region, peer, await readTail(kafkaOf(brokers, `incarnation-${peer}`), updatesTopic(peer), 50, timeoutMs, [0]));
+    } catch (error) {
+      o.log.warn({ err: error, peer }, 'incarnation check: could not read the peer\'s heartbeats; going by the rest');
+      return [];
+    }
+  });
+  const [own, ...peers] = await Promise.all([ownRead.then((messages) => ownTopicEvidence(o.region, messages)), ...peerReads]);
   return [...own, ...peers.flat()];
 }
