@@ -52,6 +52,8 @@ export interface ReplicationStatus {
 }
 
 interface Sample {
+  /** The actor whose stream the heartbeat counts (a new incarnation starts again at 1). */
+  readonly origin: string;
   readonly wallMs: number;
   readonly highWater: bigint;
 }
@@ -119,9 +121,10 @@ export class Replication {
         this.#lag.set(r.peer, { seconds: null, sequence: null });
         continue;
       }
-      const samples = this.#samples.get(r.peer) ?? [];
+      // A peer's new incarnation is a new stream: its lag is never measured against the samples of the one before.
+      const samples = (this.#samples.get(r.peer) ?? []).filter((s) => s.origin === beat.origin);
       const wallMs = Number(beat.wallMs);
-      if (samples.at(-1)?.wallMs !== wallMs) samples.push({ wallMs, highWater: beat.highWater });
+      if (samples.at(-1)?.wallMs !== wallMs) samples.push({ origin: beat.origin, wallMs, highWater: beat.highWater });
       while (samples.length > 600) samples.shift();
       this.#samples.set(r.peer, samples);
       // Skew estimate: local receipt time minus the origin's wall time (includes the network delay: an upper bound).
