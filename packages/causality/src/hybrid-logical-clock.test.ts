@@ -141,6 +141,7 @@ describe('HybridLogicalClock', () => {
         const { timestamp, drift } = clock.receive(remote);
         expect(timestamp > before).toBe(true);
         const bound = hlc(physical + maxDriftMs, HLC_MAX_LOGICAL);
+        expect(clock.bound()).toBe(bound);
         if (drift === null) {
           acceptedSeen++;
           expect(timestamp > remote).toBe(true);

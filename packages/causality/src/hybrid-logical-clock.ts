@@ -91,6 +91,10 @@ export function decodeHlc(bytes: Uint8Array): Hlc {
   return new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0);
 }
 
+function driftBound(physical: number, maxDriftMs: number): Hlc {
+  return hlc(Math.min(physical + maxDriftMs, HLC_MAX_PHYSICAL_MS), HLC_MAX_LOGICAL);
+}
+
 export type ReceiveResult =
   | { readonly timestamp: Hlc; readonly drift: null }
   | { readonly timestamp: Hlc; readonly drift: { readonly remoteAheadMs: number; readonly clamped: true } };
@@ -131,13 +135,22 @@ export class HybridLogicalClock {
   receive(remote: Hlc): ReceiveResult {
     checkHlc(remote);
     const physical = physicalMs(this.#now());
-    const bound = hlc(Math.min(physical + this.#maxDriftMs, HLC_MAX_PHYSICAL_MS), HLC_MAX_LOGICAL);
+    const bound = driftBound(physical, this.#maxDriftMs);
     const clamped = remote >= bound;
     const pulled = clamped ? bound : remote + 1n;
     const local = hlcAfter(this.#last, physical);
     this.#last = pulled > local ? pulled : local;
     if (!clamped) return { timestamp: this.#last, drift: null };
     return { timestamp: this.#last, drift: { remoteAheadMs: hlcPhysical(remote) - physical, clamped: true } };
+  }
+
+  /**
+   * The drift bound now, `pack(now + maxDriftMs, 65535)`: the highest timestamp a remote may pull
+   * this clock to. Callers that keep a remote's timestamp as a floor for later local ones (a key's
+   * highest HLC) keep it only up to here, so a fast clock cannot drag later local writes with it.
+   */
+  bound(): Hlc {
+    return driftBound(physicalMs(this.#now()), this.#maxDriftMs);
   }
 
   /** The latest timestamp this clock has issued (0n before the first); reads no physical time. */

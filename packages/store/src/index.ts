@@ -13,6 +13,8 @@ export {
   type NamespacePolicy,
   type NamespaceRow,
   type RegionIdentity,
+  type OwnStream,
+  type Incarnation,
   type StoreOptions,
   type WriteSnapshot,
 } from './pg-store.ts';

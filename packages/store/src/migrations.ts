@@ -172,6 +172,24 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    name: 'incarnations: each epoch\'s stream starts at sequence 1',
+    sql: `
+      -- A new incarnation (epoch) is a new actor whose stream starts at sequence 1: sequences are
+      -- unique per incarnation, no longer per database (rows of an earlier one may still wait to
+      -- be pruned), so the outbox's unique index goes.
+      DROP INDEX meridian_outbox_sequence;
+      -- Every incarnation this database has started, and why. outbox_id: the highest outbox id
+      -- allocated when it began: the earlier actor's session positions up to it are this database's.
+      CREATE TABLE meridian_incarnations (
+        epoch integer PRIMARY KEY,
+        reason text NOT NULL,
+        outbox_id bigint NOT NULL,
+        started_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 /** A checksum of a migration's SQL, so that an edited released migration is caught. */

@@ -39,6 +39,40 @@ export interface KeyRow {
   readonly maxHlc: bigint;
 }
 
+/** What a region's database knows of its own stream (`PgStore.ownStream`). */
+export interface OwnStream {
+  readonly epoch: number;
+  readonly lastSequence: bigint;
+  readonly lastOutboxId: bigint;
+  readonly unpublished: bigint;
+  readonly maxOutboxId: bigint;
+}
+
+export interface Incarnation {
+  readonly epoch: number;
+  readonly reason: string;
+  /** The highest outbox id allocated when it began. */
+  readonly outboxId: bigint;
+  readonly startedAt: Date;
+}
+
+/**
+ * Switches the database to epoch `to`, in the caller's transaction: the new actor's stream starts
+ * at sequence 1 from where the relay left off in the outbox (rows not yet published go out under
+ * the new actor), and the relay lease moves on, so a relay of the earlier incarnation can mark
+ * nothing more (and cannot take the lease again: its epoch is not the database's).
+ */
+async function switchIncarnation(client: pg.PoolClient, to: number, reason: string): Promise<void> {
+  await client.query('UPDATE meridian_region SET epoch = $1', [to]);
+  await client.query('UPDATE meridian_relay SET last_sequence = 0, lease_epoch = lease_epoch + 1, lease_owner = NULL, lease_expires_at = NULL');
+  await client.query(
+    `INSERT INTO meridian_incarnations (epoch, reason, outbox_id)
+     SELECT $1, $2, GREATEST((SELECT last_outbox_id FROM meridian_relay), (SELECT max(id) FROM meridian_outbox), pg_sequence_last_value('meridian_outbox_id_seq'), 0)
+     ON CONFLICT (epoch) DO NOTHING`,
+    [to, reason],
+  );
+}
+
 export interface RegionIdentity {
   readonly region: string;
   readonly epoch: number;
@@ -372,14 +406,52 @@ export class PgStore {
         throw new StoreError(StoreErrorCode.integrity, `this database belongs to region ${stored.region}, not ${region}: give each region its own database`);
       }
       if (configuredEpoch !== undefined && configuredEpoch < stored.epoch) {
-        throw new StoreError(StoreErrorCode.integrity, `expected an epoch of at least ${stored.epoch} for region ${region} (got ${configuredEpoch}): epochs never go back`);
+        throw new StoreError(StoreErrorCode.integrity, `expected an epoch of at least ${stored.epoch} for region ${region} (got ${configuredEpoch}): epochs never go back; unset MERIDIAN_EPOCH (the database keeps its epoch) or set it to ${stored.epoch} or more`);
       }
       if (configuredEpoch !== undefined && configuredEpoch > stored.epoch) {
-        await client.query('UPDATE meridian_region SET epoch = $1', [configuredEpoch]);
+        await switchIncarnation(client, configuredEpoch, `MERIDIAN_EPOCH raised from ${stored.epoch} to ${configuredEpoch}`);
         return { region, epoch: configuredEpoch };
       }
       return { region, epoch: stored.epoch };
     });
+  }
+
+  /**
+   * What this database knows of its own stream: the current epoch, the relay's published position
+   * (sequence and outbox id, under the current epoch's actor), how many outbox rows still wait to
+   * be published, and the highest outbox id ever allocated. Compared at start with what the
+   * region's topic and its peers hold of the stream (incarnation.ts).
+   */
+  async ownStream(): Promise<OwnStream> {
+    const { rows } = await this.pool.query<{ epoch: number; last_sequence: bigint; last_outbox_id: bigint; unpublished: bigint; max_outbox_id: bigint }>(
+      `SELECT g.epoch, r.last_sequence, r.last_outbox_id,
+              (SELECT count(*) FROM meridian_outbox WHERE id > r.last_outbox_id) AS unpublished,
+              GREATEST(r.last_outbox_id, (SELECT max(id) FROM meridian_outbox), pg_sequence_last_value('meridian_outbox_id_seq'), 0) AS max_outbox_id
+         FROM meridian_region AS g, meridian_relay AS r`,
+    );
+    const r = rows[0];
+    if (!r) throw new StoreError(StoreErrorCode.integrity, 'this database is not bound to a region yet');
+    return { epoch: r.epoch, lastSequence: BigInt(r.last_sequence), lastOutboxId: BigInt(r.last_outbox_id), unpublished: BigInt(r.unpublished), maxOutboxId: BigInt(r.max_outbox_id) };
+  }
+
+  /**
+   * Starts incarnation `to` if the database is still at `from` (another replica may have started
+   * one first: then its epoch is kept). Returns the epoch now in force.
+   */
+  async startIncarnation(from: number, to: number, reason: string): Promise<number> {
+    return this.transaction(async (_tx, client) => {
+      const { rows } = await client.query<{ epoch: number }>('SELECT epoch FROM meridian_region FOR UPDATE');
+      const current = rows[0]!.epoch;
+      if (current !== from || to <= current) return current;
+      await switchIncarnation(client, to, reason);
+      return to;
+    });
+  }
+
+  /** The incarnations this database started, oldest first. */
+  async incarnations(): Promise<Incarnation[]> {
+    const { rows } = await this.pool.query<{ epoch: number; reason: string; outbox_id: bigint; started_at: Date }>('SELECT epoch, reason, outbox_id, started_at FROM meridian_incarnations ORDER BY epoch');
+    return rows.map((r) => ({ epoch: r.epoch, reason: r.reason, outboxId: BigInt(r.outbox_id), startedAt: r.started_at }));
   }
 
   /**

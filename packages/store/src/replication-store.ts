@@ -383,12 +383,17 @@ export class ReplicationReads {
 
   // ---- relay ----------------------------------------------------------------------------------
 
-  /** Takes the relay lease if it is free or expired (or already ours); the new epoch, or undefined. */
-  async acquireRelayLease(owner: string, leaseMs: number): Promise<RelayState | undefined> {
+  /**
+   * Takes the relay lease if it is free or expired (or already ours); the new epoch, or undefined.
+   * Only a relay of the region's current incarnation (`regionEpoch`) may take it: a relay of an
+   * earlier one would number rows in a stream that has ended.
+   */
+  async acquireRelayLease(owner: string, leaseMs: number, regionEpoch: number): Promise<RelayState | undefined> {
     const { rows } = await this.#q<{ lease_epoch: bigint; last_outbox_id: bigint; last_sequence: bigint }>(
       `UPDATE meridian_relay SET lease_epoch = lease_epoch + 1, lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2::double precision / 1000)
-       WHERE lease_expires_at IS NULL OR lease_expires_at < now() OR lease_owner = $1 RETURNING lease_epoch, last_outbox_id, last_sequence`,
-      [owner, leaseMs],
+       WHERE (lease_expires_at IS NULL OR lease_expires_at < now() OR lease_owner = $1) AND COALESCE((SELECT epoch FROM meridian_region), $3) = $3
+       RETURNING lease_epoch, last_outbox_id, last_sequence`,
+      [owner, leaseMs, regionEpoch],
     );
     const r = rows[0];
     return r ? { leaseEpoch: r.lease_epoch, lastOutboxId: r.last_outbox_id, lastSequence: r.last_sequence } : undefined;

@@ -38,7 +38,7 @@ const own = (session: string): bigint => parseSession(session).get(`eu.${region.
 /** What the relay does, without Kafka: publish every outbox row under its lease, then prune what is published. */
 async function publishAndPrune(): Promise<void> {
   const replication = region.store.replication;
-  const lease = await replication.acquireRelayLease('test-relay', 5000);
+  const lease = await replication.acquireRelayLease('test-relay', 5000, region.epoch);
   if (!lease) throw new Error('no relay lease');
   const batch = await replication.outboxForLease(lease.leaseEpoch, 1n << 62n, 1000);
   if (batch === 'fenced') throw new Error('fenced');

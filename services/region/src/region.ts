@@ -16,6 +16,8 @@ import type { Policy } from '@meridian/protocol';
 import { Replication } from './replication/replication.ts';
 import type { ReplicatorHooks } from './replication/peer-replicator.ts';
 import { silentLogger, type Logger } from './replication/logger.ts';
+import { incarnationVerdict } from './replication/incarnation.ts';
+import { streamEvidence } from './replication/stream-tail.ts';
 
 /**
  * Writes that must wait before a second group-committed statement runs beside one in flight
@@ -48,6 +50,24 @@ export interface RegionService {
   close(): Promise<void>;
 }
 
+/**
+ * Binds the database to the region and settles its incarnation (DESIGN §6): with replication on,
+ * what the database can still publish of its own stream is compared with what its topic and its
+ * peers hold of it (stream-tail.ts, incarnation.ts); a database behind its own past (restored from
+ * a backup, an asynchronous standby promoted) starts a new incarnation before anything is written.
+ */
+async function bindIncarnation(store: PgStore, config: RegionConfig, log: Logger): Promise<{ epoch: number }> {
+  const bound = await store.bindRegion(config.region, config.epoch);
+  if (!config.kafkaBrokers) return bound;
+  const evidence = await streamEvidence({ region: config.region, brokers: config.kafkaBrokers, peers: config.peers, log });
+  const verdict = incarnationVerdict(config.region, await store.ownStream(), evidence);
+  if (!verdict.behind) return bound;
+  const reason = `the database is behind its own stream: ${verdict.reasons.join('; ')}`;
+  const epoch = await store.startIncarnation(bound.epoch, verdict.epoch, reason);
+  log.warn({ from: bound.epoch, to: epoch, reasons: verdict.reasons }, `region ${config.region}: started incarnation ${config.region}.${epoch}; ${reason}`);
+  return { epoch };
+}
+
 export async function startRegion(config: RegionConfig, hooks: RegionHooks = {}): Promise<RegionService> {
   const store = await PgStore.open({
     connectionString: config.databaseUrl,
@@ -55,7 +75,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
     applicationName: `meridian-region-${config.region}`,
   });
   try {
-    const identity = await store.bindRegion(config.region, config.epoch);
+    const identity = await bindIncarnation(store, config, hooks.log ?? silentLogger);
     const cache = new WriteCache(config.writeCacheMb * 1024 * 1024);
     const keys = new KeyService({
       store,

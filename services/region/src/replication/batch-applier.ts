@@ -36,7 +36,11 @@ import { ReplicationTx, type KeyRow, type NamespaceRow, type PgStore, type Store
 import { SpanAttribute, SpanName, linksFromTraceparents, meridianTracer, withSpan } from '@meridian/telemetry';
 import { AppliedVector } from './applied-vector.ts';
 import { decodeHeldUpdate, encodeHeldUpdate, HELD_CODE } from './held-update.ts';
+import { declare, isStandIn, standIn, type Declaration } from './namespace-declaration.ts';
 import { foldKey, groupByKey, originOf, PAYLOAD_INVALID_CODE, planUpdates, touchesRow, type ConflictObservation, type KeyFold, type KeyUpdates } from './key-fold.ts';
+
+/** The dead-letter code of a namespace declaration whose HLC cannot be ranked or stored (beyond a bigint). */
+export const DECLARATION_UNRANKABLE_CODE = 'MERIDIAN_HLC_OUT_OF_RANGE';
 
 export interface ReplicatorHooks {
   onApplied?(origin: string, count: number): void;
@@ -211,7 +215,8 @@ export class BatchApplier {
     // each is copied to every partition under one sequence: the first copy applies).
     for (const r of inOriginOrder(sequenced.filter((s): s is NamespaceRecord => s.kind === 'namespace'))) {
       if (vectorOf(r).has(r.originSequence)) continue;
-      await this.#applyNamespace(tx, rtx, r, outcome);
+      const refused = await this.#applyNamespace(tx, rtx, r, outcome);
+      if (refused) outcome.deadLetters.push(await this.#deadLetterDeclaration(rtx, r, refused, sourceOf(r)));
       vectorOf(r).mark(r.originSequence, r.outboxId);
     }
 
@@ -257,6 +262,24 @@ export class BatchApplier {
     });
     if (target) await rtx.quarantine(target.namespace, target.key, id);
     return m.poison!.code;
+  }
+
+  /** Dead-letters a declaration that cannot be ranked (nothing is quarantined: the namespace's updates make a stand-in meanwhile). */
+  async #deadLetterDeclaration(rtx: ReplicationTx, r: NamespaceRecord, reason: string, source: Source | undefined): Promise<string> {
+    await rtx.deadLetter({
+      peer: this.#o.peer,
+      partition: source?.partition ?? -1,
+      offset: source?.message.offset ?? -1n,
+      messageKey: `${r.namespace}/`,
+      raw: source?.message.message.value ?? encodeRecord(r),
+      code: DECLARATION_UNRANKABLE_CODE,
+      reason: `namespace declaration of ${r.namespace} by ${originOf(r)} cannot be applied: ${reason}`,
+      namespace: r.namespace,
+      key: undefined,
+      origin: originOf(r),
+      sequence: r.originSequence,
+    });
+    return DECLARATION_UNRANKABLE_CODE;
   }
 
   /** Holds updates of a quarantined key back: each a dead letter (`HELD_CODE`), applied when the quarantine is lifted. */
@@ -306,7 +329,11 @@ export class BatchApplier {
     for (const k of keys) {
       for (const u of k.updates) {
         this.#o.clock.receive(u.hlc);
-        if (!namespaces.has(u.namespace)) namespaces.set(u.namespace, (await tx.declareNamespace(u.namespace, u.policy, originOf(u), u.hlc)).row);
+        // An update before any declaration of its namespace: a stand-in, which any declaration outranks.
+        if (!namespaces.has(u.namespace)) {
+          const stand = standIn(u.policy, originOf(u));
+          namespaces.set(u.namespace, (await tx.declareNamespace(u.namespace, stand.policy, stand.by, stand.hlc)).row);
+        }
       }
     }
     const policyOf = (k: KeyUpdates): NamespaceRow['policy'] => namespaces.get(k.namespace)!.policy;
@@ -318,7 +345,7 @@ export class BatchApplier {
     for (const k of keys) {
       const policy = policyOf(k);
       const row = rows.get(k.id);
-      const fold = foldKey(k, policy, row, k.updates, skewMs);
+      const fold = foldKey(k, policy, row, k.updates, skewMs, this.#o.clock.bound());
       if (fold.save) writes.push({ namespace: k.namespace, key: k.key, state: fold.save.state, maxHlc: fold.save.maxHlc });
       conflicts.push(...fold.conflicts);
       for (let i = 0; i < fold.merges; i++) outcome.merges.push({ namespace: k.namespace, policy });
@@ -344,15 +371,27 @@ export class BatchApplier {
     }
   }
 
-  async #applyNamespace(tx: StoreTx, rtx: ReplicationTx, r: NamespaceRecord, outcome: ApplyOutcome): Promise<void> {
+  /**
+   * Applies a namespace declaration by `declare` (namespace-declaration.ts): the earliest (HLC,
+   * actor) wins everywhere, a stand-in yields to any declaration. Answers why when the declaration
+   * cannot be ranked (its HLC is beyond a bigint): the caller dead-letters it.
+   */
+  async #applyNamespace(tx: StoreTx, rtx: ReplicationTx, r: NamespaceRecord, outcome: ApplyOutcome): Promise<string | undefined> {
     const origin = originOf(r);
+    const incoming: Declaration = { policy: r.policy, by: origin, hlc: r.hlc };
+    const refused = declare(undefined, incoming);
+    if (refused.kind === 'refuse') return refused.reason;
     const { created, row } = await tx.declareNamespace(r.namespace, r.policy, origin, r.hlc);
-    if (created || row.policy === r.policy) {
-      if (!created && (r.hlc < row.declaredHlc || (r.hlc === row.declaredHlc && origin < row.declaredBy))) await rtx.replaceNamespacePolicy(r.namespace, r.policy, origin, r.hlc);
-      return;
+    if (created) return undefined;
+    const kept: Declaration = { policy: row.policy, by: row.declaredBy, hlc: row.declaredHlc };
+    const step = declare(kept, incoming);
+    if (step.kind !== 'replace' && step.kind !== 'keep') return undefined;
+    if (!step.conflict) {
+      if (step.kind === 'replace') await rtx.replaceNamespacePolicy(r.namespace, r.policy, origin, r.hlc);
+      return undefined;
     }
-    // Concurrent declarations with different policies: the earliest (HLC, then actor) wins everywhere.
-    const incomingWins = r.hlc < row.declaredHlc || (r.hlc === row.declaredHlc && origin < row.declaredBy);
+    // Different policies: the incoming one wins (and displaces the keys written under the kept one) or loses.
+    const incomingWins = step.kind === 'replace';
     const loser = incomingWins ? { policy: row.policy, by: row.declaredBy } : { policy: r.policy, by: origin };
     const winner = incomingWins ? { policy: r.policy, by: origin } : { policy: row.policy, by: row.declaredBy };
     let displaced: { key: string; state: string }[] = [];
@@ -367,7 +406,7 @@ export class BatchApplier {
       policy: winner.policy,
       kind: 'namespace-policy',
       versions: [
-        { policy: row.policy, declaredBy: row.declaredBy, hlc: formatHlc(row.declaredHlc) },
+        { policy: row.policy, declaredBy: row.declaredBy, hlc: formatHlc(row.declaredHlc), ...(isStandIn(kept) ? { standIn: true } : {}) },
         { policy: r.policy, declaredBy: origin, hlc: formatHlc(r.hlc) },
       ],
       outcome: { winner, loser, displacedKeys: displaced },
@@ -376,6 +415,7 @@ export class BatchApplier {
       skewFlagged: false,
     };
     await this.#recordConflicts(rtx, [{ kind: 'namespace', namespace: r.namespace, policy: winner.policy, record }], outcome);
+    return undefined;
   }
 
   /**
@@ -402,7 +442,10 @@ export class BatchApplier {
           throw new RedriveError('MERIDIAN_REDRIVE_FAILED', `dead letter ${id} still cannot be applied: ${(error as Error).message}`);
         }
         if (record.kind === 'update') updates.push((retried = record));
-        else if (record.kind === 'namespace') await this.#applyNamespace(tx, rtx, record, outcome);
+        else if (record.kind === 'namespace') {
+          const refused = await this.#applyNamespace(tx, rtx, record, outcome);
+          if (refused) throw new RedriveError('MERIDIAN_REDRIVE_FAILED', `dead letter ${id} still cannot be applied: ${refused}`);
+        }
         outcome.applied++;
       }
       await rtx.markDeadLetterRedriven(id);

@@ -9,6 +9,8 @@ import { AppliedVector } from './applied-vector.ts';
 import { foldKey, planUpdates, touchesRow, type StoredKey } from './key-fold.ts';
 
 const ACTORS = ['eu.1', 'us.1', 'ap.1'] as const;
+/** These histories' HLCs are small: no drift bound applies (clock-bounds.test.ts tests the bound). */
+const NO_CEILING = (1n << 64n) - 1n;
 
 function update(fields: { origin?: string; sequence: number; key?: string; namespace?: string; policy: NamespacePolicy; hlc: bigint; payload: UpdateRecord['payload'] }): UpdateRecord {
   const [region, epoch] = (fields.origin ?? 'us.1').split('.') as [string, string];
@@ -33,7 +35,7 @@ function oneAtATime(policy: NamespacePolicy, row: StoredKey, updates: readonly U
   const conflicts: string[] = [];
   let merges = 0;
   for (const u of updates) {
-    const fold = foldKey({ namespace: 'ns', key: 'k' }, policy, current, [u], 0);
+    const fold = foldKey({ namespace: 'ns', key: 'k' }, policy, current, [u], 0, NO_CEILING);
     if (fold.save) current = { state: fold.save.state, maxHlc: fold.save.maxHlc };
     conflicts.push(...fold.conflicts.map((c) => c.record.id));
     merges += fold.merges;
@@ -79,7 +81,7 @@ describe('folding a key\'s updates in memory', () => {
         fc.property(registerHistory, fc.boolean(), (history, stored) => {
           const { local, updates } = registerUpdates(policy, history);
           const row: StoredKey = stored && local.size() > 0 ? { state: encodeRegisterSet(local), maxHlc: 999n } : { state: undefined, maxHlc: 0n };
-          const folded = foldKey({ namespace: 'ns', key: 'k' }, policy, row, updates, 0);
+          const folded = foldKey({ namespace: 'ns', key: 'k' }, policy, row, updates, 0, NO_CEILING);
           const reference = oneAtATime(policy, row, updates);
           const state = folded.save?.state ?? row.state;
           expect(state === undefined ? undefined : Buffer.from(state).toString('hex')).toBe(reference.row.state === undefined ? undefined : Buffer.from(reference.row.state).toString('hex'));
@@ -102,8 +104,8 @@ describe('folding a key\'s updates in memory', () => {
           const { local, updates } = registerUpdates(policy, history);
           const row: StoredKey = stored && local.size() > 0 ? { state: encodeRegisterSet(local), maxHlc: 999n } : { state: undefined, maxHlc: 0n };
           const respelled = updates.map((u) => (u.payload.kind === 'register' ? { ...u, payload: { kind: 'register' as const, state: decodeRegisterSet(u.payload.state).encode(spaced) } } : u));
-          const folded = foldKey({ namespace: 'ns', key: 'k' }, policy, row, updates, 0);
-          const fromRespelled = foldKey({ namespace: 'ns', key: 'k' }, policy, row, respelled, 0);
+          const folded = foldKey({ namespace: 'ns', key: 'k' }, policy, row, updates, 0, NO_CEILING);
+          const fromRespelled = foldKey({ namespace: 'ns', key: 'k' }, policy, row, respelled, 0, NO_CEILING);
           const hex = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString('hex'));
           expect(hex(fromRespelled.save?.state)).toBe(hex(folded.save?.state));
           if (folded.save) expect(hex(folded.save.state)).toBe(hex(encodeRegisterSet(decodeRegisterSet(folded.save.state))));
@@ -116,10 +118,10 @@ describe('folding a key\'s updates in memory', () => {
   it('a new key\'s state is the incoming bytes themselves when they are canonical, and a re-encoding when they are not', () => {
     const set = DvvSet.empty<RegisterVersion>().update(undefined, 'us.1', { value: { x: 1 }, hlc: 10n, traceparent: undefined }).set;
     const canonical = update({ sequence: 1, policy: 'lww', hlc: 10n, payload: { kind: 'register', state: encodeRegisterSet(set) } });
-    expect(foldKey({ namespace: 'ns', key: 'k' }, 'lww', { state: undefined, maxHlc: 0n }, [canonical], 0).save?.state).toBe(canonical.payload.kind === 'register' && canonical.payload.state);
+    expect(foldKey({ namespace: 'ns', key: 'k' }, 'lww', { state: undefined, maxHlc: 0n }, [canonical], 0, NO_CEILING).save?.state).toBe(canonical.payload.kind === 'register' && canonical.payload.state);
     const spaced = set.encode((v) => new TextEncoder().encode(` ${new TextDecoder().decode(encodeRegisterVersion(v))}`));
     const other = update({ sequence: 1, policy: 'lww', hlc: 10n, payload: { kind: 'register', state: spaced } });
-    expect(Buffer.from(foldKey({ namespace: 'ns', key: 'k' }, 'lww', { state: undefined, maxHlc: 0n }, [other], 0).save!.state).toString('hex')).toBe(Buffer.from(encodeRegisterSet(set)).toString('hex'));
+    expect(Buffer.from(foldKey({ namespace: 'ns', key: 'k' }, 'lww', { state: undefined, maxHlc: 0n }, [other], 0, NO_CEILING).save!.state).toString('hex')).toBe(Buffer.from(encodeRegisterSet(set)).toString('hex'));
   });
 
   it('counter: the same state and the same count of concurrent merges as one at a time', () => {
@@ -135,7 +137,7 @@ describe('folding a key\'s updates in memory', () => {
           return update({ origin: ACTORS[op.actor]!, sequence: i + 1, policy: 'counter', hlc: BigInt(2000 + i), payload: { kind: 'crdt', delta: counter.encode(delta) } });
         });
         const row: StoredKey = stored ? { state: counter.encode(here), maxHlc: 1n } : { state: undefined, maxHlc: 0n };
-        const folded = foldKey({ namespace: 'ns', key: 'k' }, 'counter', row, updates, 0);
+        const folded = foldKey({ namespace: 'ns', key: 'k' }, 'counter', row, updates, 0, NO_CEILING);
         const reference = oneAtATime('counter', row, updates);
         expect(Buffer.from(folded.save!.state).toString('hex')).toBe(Buffer.from(reference.row.state!).toString('hex'));
         expect(folded.save!.maxHlc).toBe(reference.row.maxHlc);
@@ -149,7 +151,7 @@ describe('folding a key\'s updates in memory', () => {
     const delta = counter.apply(counter.empty(), counter.validateOp({ increment: 1 }), { actor: 'us.1' }).delta;
     const foreign = update({ sequence: 7, policy: 'counter', hlc: 5n, payload: { kind: 'crdt', delta: counter.encode(delta) } });
     expect(touchesRow('lww', [foreign])).toBe(false);
-    const fold = foldKey({ namespace: 'ns', key: 'k' }, 'lww', undefined, [foreign], 0);
+    const fold = foldKey({ namespace: 'ns', key: 'k' }, 'lww', undefined, [foreign], 0, NO_CEILING);
     expect(fold.save).toBeUndefined();
     expect(fold.conflicts.map((c) => [c.record.id, c.record.kind])).toEqual([['nsu-us.1-7', 'namespace-policy-update']]);
   });
@@ -157,7 +159,7 @@ describe('folding a key\'s updates in memory', () => {
   it('a stored key an update cannot change is not written', () => {
     const set = DvvSet.empty<RegisterVersion>().update(undefined, 'us.1', { value: 'a', hlc: 10n, traceparent: undefined }).set;
     const u = update({ sequence: 1, policy: 'mv', hlc: 10n, payload: { kind: 'register', state: encodeRegisterSet(set) } });
-    expect(foldKey({ namespace: 'ns', key: 'k' }, 'mv', { state: encodeRegisterSet(set), maxHlc: 10n }, [u], 0).save).toBeUndefined();
+    expect(foldKey({ namespace: 'ns', key: 'k' }, 'mv', { state: encodeRegisterSet(set), maxHlc: 10n }, [u], 0, NO_CEILING).save).toBeUndefined();
   });
 });
 
@@ -175,7 +177,7 @@ describe('an update whose payload is invalid', () => {
       update({ sequence: 3, policy: 'mv', hlc: 30n, payload: { kind: 'register', state: encodeRegisterSet(later) } }),
       update({ sequence: 4, policy: 'counter', hlc: 40n, payload: { kind: 'crdt', delta: corrupt } }),
     ];
-    const fold = foldKey({ namespace: 'ns', key: 'k' }, 'mv', { state: undefined, maxHlc: 0n }, updates, 0);
+    const fold = foldKey({ namespace: 'ns', key: 'k' }, 'mv', { state: undefined, maxHlc: 0n }, updates, 0, NO_CEILING);
     expect(Buffer.from(fold.save!.state).toString('hex')).toBe(Buffer.from(encodeRegisterSet(first)).toString('hex'));
     expect(fold.save!.maxHlc).toBe(10n);
     expect(fold.rejected?.update).toBe(updates[1]);
@@ -190,7 +192,7 @@ describe('an update whose payload is invalid', () => {
       update({ sequence: 1, policy: 'counter', hlc: 10n, payload: { kind: 'crdt', delta: corrupt } }),
       update({ sequence: 2, policy: 'counter', hlc: 20n, payload: { kind: 'crdt', delta: counter.encode(delta) } }),
     ];
-    const fold = foldKey({ namespace: 'ns', key: 'k' }, 'counter', { state: undefined, maxHlc: 0n }, updates, 0);
+    const fold = foldKey({ namespace: 'ns', key: 'k' }, 'counter', { state: undefined, maxHlc: 0n }, updates, 0, NO_CEILING);
     expect(fold.save).toBeUndefined();
     expect(fold.rejected?.update).toBe(updates[0]);
     expect(fold.rejected?.reason).toMatch(/^its crdt_delta cannot be decoded as a counter: ./);
@@ -198,7 +200,7 @@ describe('an update whose payload is invalid', () => {
     // A set's delta is no counter either (the kinds' encodings are told apart).
     const set = crdtKind('set')!;
     const setDelta = set.apply(set.empty(), set.validateOp({ add: ['x'] }), { actor: 'us.1' }).delta;
-    expect(foldKey({ namespace: 'ns', key: 'k' }, 'counter', { state: undefined, maxHlc: 0n }, [update({ sequence: 3, policy: 'counter', hlc: 30n, payload: { kind: 'crdt', delta: set.encode(setDelta) } })], 0).rejected?.reason).toMatch(/crdt_delta cannot be decoded as a counter/);
+    expect(foldKey({ namespace: 'ns', key: 'k' }, 'counter', { state: undefined, maxHlc: 0n }, [update({ sequence: 3, policy: 'counter', hlc: 30n, payload: { kind: 'crdt', delta: set.encode(setDelta) } })], 0, NO_CEILING).rejected?.reason).toMatch(/crdt_delta cannot be decoded as a counter/);
   });
 
   it('a payload of the wrong kind for the policy is rejected without being decoded', () => {
@@ -208,11 +210,11 @@ describe('an update whose payload is invalid', () => {
       update({ sequence: 1, policy: 'counter', hlc: 10n, payload: { kind: 'crdt', delta: counter.encode(good) } }),
       update({ sequence: 2, policy: 'counter', hlc: 20n, payload: { kind: 'register', state: encodeRegisterSet(registerOf('x', 20n)) } }),
     ];
-    const fold = foldKey({ namespace: 'ns', key: 'k' }, 'counter', stored, updates, 0);
+    const fold = foldKey({ namespace: 'ns', key: 'k' }, 'counter', stored, updates, 0, NO_CEILING);
     expect(fold.rejected?.reason).toBe('a register_state payload does not fit policy counter (it ships crdt_delta)');
     expect(fold.rejected?.held).toEqual([]);
     expect(counter.toJSON(counter.decode(fold.save!.state))).toEqual(counter.toJSON(counter.join(counter.decode(stored.state!), good)));
-    const lww = foldKey({ namespace: 'ns', key: 'k' }, 'lww', { state: undefined, maxHlc: 0n }, [update({ sequence: 3, policy: 'lww', hlc: 30n, payload: { kind: 'crdt', delta: counter.encode(good) } })], 0);
+    const lww = foldKey({ namespace: 'ns', key: 'k' }, 'lww', { state: undefined, maxHlc: 0n }, [update({ sequence: 3, policy: 'lww', hlc: 30n, payload: { kind: 'crdt', delta: counter.encode(good) } })], 0, NO_CEILING);
     expect(lww.rejected?.reason).toBe('a crdt_delta payload does not fit policy lww (it ships register_state)');
     expect(lww.save).toBeUndefined();
   });

@@ -120,8 +120,12 @@ const wireName = (kind: UpdateRecord['payload']['kind']): string => (kind === 'r
 /**
  * Folds one key's updates (in order) into its stored state. `row` is the key's locked row; it
  * may be undefined only when no update has the namespace's policy (`touchesRow` is false).
+ * `hlcCeiling` is the local clock's drift bound (`HybridLogicalClock.bound()`): a peer's HLC is
+ * kept in the versions it ships, but the key's highest HLC — the floor of every later local
+ * write's HLC — takes it only up to the bound, so a fast clock does not win every later
+ * conflict on the key (and a key's `max_hlc` always fits a PostgreSQL bigint).
  */
-export function foldKey(target: { readonly namespace: string; readonly key: string }, nsPolicy: NamespacePolicy, row: StoredKey | undefined, updates: readonly UpdateRecord[], skewMs: number): KeyFold {
+export function foldKey(target: { readonly namespace: string; readonly key: string }, nsPolicy: NamespacePolicy, row: StoredKey | undefined, updates: readonly UpdateRecord[], skewMs: number, hlcCeiling: bigint): KeyFold {
   const { namespace, key } = target;
   const conflicts: ConflictObservation[] = [];
   let merges = 0;
@@ -148,7 +152,9 @@ export function foldKey(target: { readonly namespace: string; readonly key: stri
       rejected = rejection(updates, i, `a ${wireName(u.payload.kind)} payload does not fit policy ${nsPolicy} (it ships ${wireName(expected)})`);
       break;
     }
-    const hlc = maxHlc > u.hlc ? maxHlc : u.hlc;
+    // max(maxHlc, min(u.hlc, ceiling)): never lowered, never raised past the drift bound.
+    const bounded = u.hlc > hlcCeiling ? hlcCeiling : u.hlc;
+    const hlc = maxHlc > bounded ? maxHlc : bounded;
     // Only the incoming payload's decode and merge are guarded: a stored state that cannot be read is not this update's fault.
     let step = 'decoded';
     if (u.payload.kind === 'register') {

@@ -17,6 +17,10 @@
  * - Sequences are assigned deterministically from the last marked position: a relay that takes
  *   over after an old one published but did not mark republishes the same rows under the same
  *   sequences (peers drop the duplicates), never under new ones.
+ * - The stream is the region's current incarnation's (DESIGN §6): every record goes out under the
+ *   actor `region.epoch` of this relay, numbered from 1 in a new incarnation (the sequence restarts
+ *   when the epoch changes: `PgStore.startIncarnation`); only a relay of the database's current
+ *   epoch can take the lease.
  * - A heartbeat every second: origin wall time, high-water sequence and this region's applied
  *   vector (peers use it for lag, fallback routing and skew estimates).
  */
@@ -143,7 +147,7 @@ export class OutboxRelay {
   }
 
   async #tryAcquire(): Promise<void> {
-    const lease = await this.#o.store.replication.acquireRelayLease(this.#owner, this.#o.leaseMs ?? 5000);
+    const lease = await this.#o.store.replication.acquireRelayLease(this.#owner, this.#o.leaseMs ?? 5000, this.#o.epoch);
     if (!lease) {
       this.#role = 'standby';
       return;
@@ -219,7 +223,9 @@ export class OutboxRelay {
       sequence += 1n;
       marks.push({ id: row.id, sequence });
       const record = decodeRecord(row.envelope);
-      const stamped = Buffer.from(encodeRecord({ ...record, originSequence: sequence, outboxId: row.id } as ReplicationRecord));
+      // The stream is this incarnation's: a row written under an earlier epoch and not yet
+      // published goes out under this actor and its sequence (its payload's dots are as written).
+      const stamped = Buffer.from(encodeRecord({ ...record, origin: { region: this.#o.region, epoch: this.#o.epoch }, originSequence: sequence, outboxId: row.id } as ReplicationRecord));
       const headers: Record<string, string> = { 'meridian-origin': `${this.#o.region}.${this.#o.epoch}`, 'meridian-sequence': sequence.toString(), 'meridian-outbox-id': row.id.toString() };
       if (record.kind !== 'heartbeat' && record.traceparent) headers['traceparent'] = record.traceparent;
       // A namespace declaration goes to every partition, ahead of every later update of that

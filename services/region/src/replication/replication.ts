@@ -11,6 +11,7 @@ import { createKafka } from './kafka-client.ts';
 import { OutboxRelay } from './outbox-relay.ts';
 import { PeerReplicator, RedriveError, type ReplicatorHooks } from './peer-replicator.ts';
 import type { LinkState } from './link-state.ts';
+import { earlierOwnPosition } from './incarnation.ts';
 import type { Logger } from './logger.ts';
 import type { HealthCheck } from '../health.ts';
 import type { SessionVector } from '../session-token.ts';
@@ -55,6 +56,8 @@ export interface ReplicationStatus {
 }
 
 interface Sample {
+  /** The actor whose stream the heartbeat counts (a new incarnation starts again at 1). */
+  readonly origin: string;
   readonly wallMs: number;
   readonly highWater: bigint;
 }
@@ -84,6 +87,8 @@ export class Replication {
   #pauseChanges = 0;
   /** The stored pauses as last read: a refresh follows changes of them, not the in-memory state of every link. */
   #storedPauses = new Map<string, string>();
+  /** The incarnations this database started (for sessions naming this region's earlier actors). */
+  #incarnations: readonly { readonly epoch: number; readonly outboxId: bigint }[] = [];
 
   constructor(options: ReplicationOptions) {
     this.#o = options;
@@ -95,6 +100,7 @@ export class Replication {
 
   async start(): Promise<void> {
     this.#startedAt = Date.now();
+    this.#incarnations = await this.#o.store.incarnations();
     await this.relay.start();
     // An operator's pause holds across restarts: a paused link starts paused.
     this.#applyPauses(await this.#o.store.replication.linkPauses(), true);
@@ -166,9 +172,10 @@ export class Replication {
         this.#lag.set(r.peer, { seconds: null, sequence: null });
         continue;
       }
-      const samples = this.#samples.get(r.peer) ?? [];
+      // A peer's new incarnation is a new stream: its lag is never measured against the samples of the one before.
+      const samples = (this.#samples.get(r.peer) ?? []).filter((s) => s.origin === beat.origin);
       const wallMs = Number(beat.wallMs);
-      if (samples.at(-1)?.wallMs !== wallMs) samples.push({ wallMs, highWater: beat.highWater });
+      if (samples.at(-1)?.wallMs !== wallMs) samples.push({ origin: beat.origin, wallMs, highWater: beat.highWater });
       while (samples.length > 600) samples.shift();
       this.#samples.set(r.peer, samples);
       // Skew estimate: local receipt time minus the origin's wall time (includes the network delay: an upper bound).
@@ -230,6 +237,12 @@ export class Replication {
     const missing = new Map<string, bigint>();
     for (const [actor, position] of session) {
       if (actor === selfActor) continue;
+      // An earlier actor of this region: this database holds it up to where its incarnation ended (no wait brings more).
+      const own = earlierOwnPosition(this.#o.region, this.#o.epoch, this.#incarnations, actor);
+      if (own !== undefined) {
+        if (own < position) missing.set(actor, position);
+        continue;
+      }
       if ((positions.get(actor) ?? 0n) < position) missing.set(actor, position);
     }
     return missing;
