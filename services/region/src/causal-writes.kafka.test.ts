@@ -8,10 +8,9 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { createDatabase, dropDatabase } from '@meridian/infra-local';
-import { uniqueName, waitFor } from '@meridian/testkit';
-import { loadConfig } from './config.ts';
-import { startRegion, type RegionService } from './region.ts';
+import { waitFor } from '@meridian/testkit';
+import type { RegionService } from './region.ts';
+import { regionCaller, startRegions, type Regions } from './regions.fixture.ts';
 import { parseSession } from './session-token.ts';
 
 const infra = inject('infra');
@@ -21,43 +20,20 @@ const EU = 0;
 const US = 1;
 /** us's clock runs ten minutes ahead: far beyond the drift bound (60 s), so eu's HLC never catches up with it. */
 const US_SKEW_MS = 10 * 60_000;
+let cluster: Regions | undefined;
 const regions: RegionService[] = [];
-const dbs: string[] = [];
+const call = regionCaller(() => regions);
 
 beforeAll(async () => {
-  for (const id of ids) dbs.push(uniqueName(`causal_${id}`));
-  const urls = await Promise.all(dbs.map((db) => createDatabase(db, infra.postgresUrl)));
-  const started = await Promise.all(
-    ids.map((id, i) =>
-      startRegion(
-        loadConfig({
-          MERIDIAN_REGION: id,
-          DATABASE_URL: urls[i],
-          MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789',
-          MERIDIAN_PG_POOL_SIZE: '4',
-          MERIDIAN_KAFKA_BROKERS: infra.kafka[i],
-          MERIDIAN_PEERS: ids.flatMap((peer, j) => (j === i ? [] : [`${peer}=${infra.kafka[j]}`])).join(';'),
-          MERIDIAN_PEER_URLS: ids.flatMap((peer, j) => (j === i ? [] : [`${peer}=http://127.0.0.1:${9200 + j}`])).join(';'),
-          MERIDIAN_TOPIC_PARTITIONS: '2',
-        }),
-        i === US ? { now: () => Date.now() + US_SKEW_MS } : {},
-      ),
-    ),
-  );
-  regions.push(...started);
+  cluster = await startRegions(ids, { postgresUrl: infra.postgresUrl, kafka: infra.kafka, dbPrefix: 'causal', partitions: 2, peerUrlBase: 9200, hooks: (i) => (i === US ? { now: () => Date.now() + US_SKEW_MS } : {}) });
+  regions.push(...cluster.regions);
   for (const [ns, policy] of [['tags', 'set'], ['docs', 'map'], ['names', 'lww'], ['people', 'mv']] as const) expect((await call(EU, 'PUT', `/v1/namespaces/${ns}`, { policy })).status).toBe(201);
   await waitFor(() => Promise.all(['tags', 'docs', 'names', 'people'].map((ns) => call(US, 'GET', `/v1/namespaces/${ns}`))), (rs) => rs.every((r) => r.status === 200), { timeoutMs: 60_000, what: 'namespaces in us' });
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all(regions.map((r) => r.close()));
-  await Promise.all(dbs.map((db) => dropDatabase(db, infra.postgresUrl)));
+  await cluster?.close();
 });
-
-async function call(i: number, method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, any>; headers: Record<string, unknown> }> {
-  const r = await regions[i]!.app.inject({ method, url, headers, ...(body !== undefined ? { payload: body as object } : {}) });
-  return { status: r.statusCode, json: JSON.parse(r.body) as Record<string, any>, headers: r.headers };
-}
 
 /** eu stops applying us's updates (eu's replicator of us's topic is paused) for the duration of `run`. */
 async function withEuBehindUs(run: () => Promise<void>): Promise<void> {
