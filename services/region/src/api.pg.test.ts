@@ -371,6 +371,10 @@ describe('sessions and causal writes (DESIGN §6)', () => {
       expect(wait.json['error'].code).toBe('MERIDIAN_SESSION_NOT_COVERED');
       // Another key is not held back.
       expect((await call('GET', '/v1/ns/causal-reg/keys/k', undefined, { 'x-meridian-session': 'us.1:41' })).status).toBe(200);
+      // The key's own token claims us.1 only up to before the held update: the next read with it is covered.
+      const own = (await call('GET', '/v1/ns/causal-reg/keys/held')).json['session'] as string;
+      expect(own).toMatch(/;us\.1:39$/);
+      expect((await call('GET', '/v1/ns/causal-reg/keys/held', undefined, { 'x-meridian-session': own, 'x-meridian-wait-ms': '100' })).status).toBe(200);
     } finally {
       await db.query(`DELETE FROM meridian_quarantine WHERE namespace = 'causal-reg' AND key = 'held'`);
     }

@@ -25,14 +25,14 @@ import { CrdtError, CrdtErrorCode, crdtKind as lookupCrdtKind, type CrdtKind } f
 type AnyKind = CrdtKind<unknown, unknown>;
 const crdtKind = (policy: string): AnyKind | undefined => lookupCrdtKind(policy);
 import { encodeRecord, kafkaMessageKey, SCHEMA_VERSION, type Policy } from '@meridian/protocol';
-import { StoreError, StoreErrorCode, type AppliedPositions, type ConditionalWrite, type ConditionalWriteResult, type KeyRow, type PgStore, type NamespaceRow } from '@meridian/store';
+import { StoreError, StoreErrorCode, type AppliedPositions, type ConditionalWrite, type ConditionalWriteResult, type KeyRow, type PgStore, type NamespaceRow, type ReadView } from '@meridian/store';
 import { GroupCommitQueue } from './replication/group-commit.ts';
 import { MeridianError } from './errors.ts';
 import type { ContextTokens } from './context-token.ts';
 import { checkKeyName, checkNamespaceName } from './names.ts';
 import { WriteCache } from './write-cache.ts';
 import { formatSession, type SessionVector } from './session-token.ts';
-import { ContextNotCoveredError, uncoveredSession } from './session-consistency.ts';
+import { ContextNotCoveredError, claimableApplied, uncoveredSession } from './session-consistency.ts';
 import {
   decodeRegisterSet,
   decodeRegisterSetForWrite,
@@ -364,13 +364,13 @@ export class KeyService {
     checkKeyName(key);
     const view = await this.#o.store.readView(name, key);
     const held = view.held.map((h) => ({ origin: h.origin, region: h.peer, from: h.sequence ?? 1n }));
-    return { missing: uncoveredSession(session, view.applied, held, this.actor), answer: () => this.#readAnswer(name, key, view) };
+    return { missing: uncoveredSession(session, view.applied, held, this.actor), answer: () => this.#readAnswer(name, key, view, claimableApplied(view.applied, held)) };
   }
 
-  #readAnswer(name: string, key: string, view: Awaited<ReturnType<PgStore['readView']>>): KeyAnswer {
+  #readAnswer(name: string, key: string, view: ReadView, applied: AppliedPositions): KeyAnswer {
     const ns = this.#requireNamespace(name, view.namespace);
     const row = view.key;
-    const session = this.#session(view.highWater, view.applied);
+    const session = this.#session(view.highWater, applied);
     if (!row?.state) throw new MeridianError('MERIDIAN_KEY_NOT_FOUND', `key ${key} does not exist in namespace ${name}`, { session: formatSession(session) });
     if (isRegister(ns.policy)) {
       const set = decodeRegisterSet(row.state);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { decideConsistency, FALLBACK_WAIT_MS, uncoveredSession, type ConsistencyInput, type ConsistencyMode } from './session-consistency.ts';
+import { claimableApplied, decideConsistency, FALLBACK_WAIT_MS, uncoveredSession, type ConsistencyInput, type ConsistencyMode } from './session-consistency.ts';
 
 const peers = new Map([
   ['us', 'http://us.example:8080/'],
@@ -93,5 +93,21 @@ describe('uncoveredSession', () => {
     const unknown = [{ origin: undefined, region: 'us', from: 1n }];
     expect(uncoveredSession(new Map([['us.1', 3n]]), applied, unknown, 'eu.1')).toEqual(new Map([['us.1', 3n]]));
     expect(uncoveredSession(new Map([['ap.1', 3n]]), applied, unknown, 'eu.1').size).toBe(0);
+  });
+});
+
+describe('claimableApplied', () => {
+  it('a key\'s read claims an origin only up to before its first held-back update, so the region\'s own token covers its next read', () => {
+    const applied = new Map([
+      ['us.1', 10n],
+      ['us.2', 3n],
+      ['ap.1', 4n],
+    ]);
+    const held = [{ origin: 'us.1', region: 'us', from: 8n }];
+    const claim = claimableApplied(applied, held);
+    expect(claim).toEqual(new Map([['us.1', 7n], ['us.2', 3n], ['ap.1', 4n]]));
+    expect(uncoveredSession(claim, applied, held, 'eu.1').size).toBe(0);
+    expect(claimableApplied(applied, [{ origin: undefined, region: 'us', from: 1n }])).toEqual(new Map([['us.1', 0n], ['us.2', 0n], ['ap.1', 4n]]));
+    expect(claimableApplied(applied, [])).toEqual(applied);
   });
 });

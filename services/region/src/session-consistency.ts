@@ -115,6 +115,24 @@ export function uncoveredSession(session: SessionVector, applied: ReadonlyMap<st
 }
 
 /**
+ * The applied positions a read of a key may claim in its session token: for an origin whose
+ * updates of the key are held back, only the positions before the first held one (the key
+ * reflects nothing from there on). Claiming more would make the region's own next read of the key
+ * with that token behind; claiming less than the key reflects is impossible (every later update of
+ * the key is held too).
+ */
+export function claimableApplied(applied: ReadonlyMap<string, bigint>, held: readonly HeldBack[]): Map<string, bigint> {
+  const claim = new Map(applied);
+  for (const h of held) {
+    for (const [actor, position] of claim) {
+      const holds = h.origin === undefined ? regionOfActor(actor) === h.region : h.origin === actor;
+      if (holds && position >= h.from) claim.set(actor, h.from - 1n);
+    }
+  }
+  return claim;
+}
+
+/**
  * Thrown by a CRDT write's plan when the context it was sent with names dots the key's state here
  * does not hold (`missing`, as `actor:counter`): the write stored nothing. Coverage only grows
  * (a key's context never shrinks), so the write may be tried again once they arrive.
