@@ -2,7 +2,8 @@
  * A region's replication: its outbox relay, one replicator per peer, and the lag monitor that
  * turns peers' heartbeats into lag (seconds and sequence numbers) and link states. It answers
  * `GET /v1/replication`, readiness checks (local only: this region's Kafka, relay and
- * replicators — never a peer's health), and session coverage for reads.
+ * replicators — never a peer's health). Session coverage is judged from the store, with the data
+ * (session-consistency.ts).
  */
 import { logLevel, type Admin, type Kafka } from 'kafkajs';
 import type { HybridLogicalClock } from '@meridian/causality';
@@ -13,7 +14,6 @@ import { PeerReplicator, RedriveError, type ReplicatorHooks } from './peer-repli
 import type { LinkState } from './link-state.ts';
 import type { Logger } from './logger.ts';
 import type { HealthCheck } from '../health.ts';
-import type { SessionVector } from '../session-token.ts';
 
 export interface ReplicationOptions {
   readonly store: PgStore;
@@ -163,24 +163,6 @@ export class Replication {
     for (const row of this.#applied.values()) positions[row.origin] = Number(row.contiguousOutboxId);
     const relay = this.relay.status;
     return { region: this.#o.region, applied, positions, peers, relay: { role: relay.role, lastSequence: Number(relay.lastSequence), ...(relay.lastError ? { lastError: relay.lastError } : {}) } };
-  }
-
-  /** Per origin actor, the outbox id up to which everything is applied here (session positions). */
-  appliedPositions(): Map<string, bigint> {
-    return new Map([...this.#applied.values()].map((r) => [r.origin, r.contiguousOutboxId]));
-  }
-
-  /** The session entries of other origins that this region has not applied yet (after a fresh read). */
-  async uncovered(session: SessionVector, selfActor: string): Promise<Map<string, bigint>> {
-    // Only the applied vector matters here (a waiting read polls this): not a whole refresh.
-    this.#applied = new Map((await this.#o.store.replication.appliedPositions()).map((r) => [r.origin, r]));
-    const positions = this.appliedPositions();
-    const missing = new Map<string, bigint>();
-    for (const [actor, position] of session) {
-      if (actor === selfActor) continue;
-      if ((positions.get(actor) ?? 0n) < position) missing.set(actor, position);
-    }
-    return missing;
   }
 
   /** Redrives (or discards) a dead letter through the replicator of the peer it came from. */
