@@ -6,6 +6,9 @@
 export {
   PgStore,
   StoreTx,
+  type AppliedPositions,
+  type HeldLetter,
+  type ReadView,
   type ConditionalWrite,
   type ConditionalWriteResult,
   type IdempotencyClaim,

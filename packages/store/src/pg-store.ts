@@ -99,8 +99,46 @@ export interface ConditionalWrite {
   readonly envelope: Uint8Array;
 }
 
-/** A compare-and-write's outcome: saved with its outbox id, or not saved and a new snapshot to plan from. */
-export type ConditionalWriteResult = { readonly saved: true; readonly outboxId: bigint } | { readonly saved: false; readonly snapshot: WriteSnapshot };
+/**
+ * A compare-and-write's outcome: saved with its outbox id, or not saved and a new snapshot to plan
+ * from. A saved write carries the applied positions (per origin actor, the outbox id up to which
+ * its updates are applied here) read by the same statement, so they cover every replicated update
+ * the written state reflects (session tokens, DESIGN §6).
+ */
+export type ConditionalWriteResult = { readonly saved: true; readonly outboxId: bigint; readonly applied: AppliedPositions } | { readonly saved: false; readonly snapshot: WriteSnapshot };
+
+/** Per origin actor, the outbox id up to which every update of that origin is applied here. */
+export type AppliedPositions = ReadonlyMap<string, bigint>;
+
+/**
+ * A dead letter that holds a quarantined key's updates back (DESIGN §4): the key reflects nothing
+ * of `origin` (undefined: unknown, then any actor of `peer`'s region) from origin sequence
+ * `sequence` on (undefined: from its first). A sequence is at most its outbox id (the relay numbers
+ * outbox rows in id order from 1), so it is a lower bound of the first position not reflected.
+ */
+export interface HeldLetter {
+  readonly origin: string | undefined;
+  readonly peer: string;
+  readonly sequence: bigint | undefined;
+}
+
+/** What a read answers from: the namespace, the key's committed row, and positions read in the same statement. */
+export interface ReadView {
+  readonly namespace: NamespaceRow | undefined;
+  readonly key: KeyRow | undefined;
+  /** The highest committed outbox id: this region's own session position. */
+  readonly highWater: bigint;
+  readonly applied: AppliedPositions;
+  /** The key's dead letters while it is quarantined (empty otherwise). */
+  readonly held: readonly HeldLetter[];
+}
+
+/** The applied positions as one JSON object (`positionsOf` reads it), for a statement's column. */
+const APPLIED_COLUMN = '(SELECT json_object_agg(origin, contiguous_outbox_id::text) FROM meridian_applied) AS applied';
+
+function positionsOf(json: Record<string, string> | null | undefined): AppliedPositions {
+  return new Map(Object.entries(json ?? {}).map(([origin, id]) => [origin, BigInt(id)]));
+}
 
 export type IdempotencyClaim =
   | { readonly claimed: true }
@@ -149,10 +187,10 @@ const NO_SNAPSHOT_COLUMNS = `NULL AS name, NULL AS policy, NULL AS declared_by, 
  * otherwise (the CTE `saved` is empty) the snapshot statement's columns, read in the same
  * statement. No row at all: the namespace does not exist.
  */
-const SNAPSHOT_ON_MISS = `SELECT id AS outbox_id, ${NO_SNAPSHOT_COLUMNS}
+const SNAPSHOT_ON_MISS = `SELECT id AS outbox_id, ${NO_SNAPSHOT_COLUMNS}, ${APPLIED_COLUMN}
              FROM queued
            UNION ALL
-           SELECT NULL, ${SNAPSHOT_COLUMNS}
+           SELECT NULL, ${SNAPSHOT_COLUMNS}, NULL
              FROM meridian_namespaces n LEFT JOIN meridian_keys k ON k.namespace = n.name AND k.key = $2
             WHERE n.name = $1 AND NOT EXISTS (SELECT 1 FROM saved)`;
 
@@ -178,7 +216,13 @@ const SQL = {
   },
   readView: {
     name: 'meridian_read_view',
-    text: `SELECT n.*, k.state, k.max_hlc, ${OUTBOX_HIGH_WATER} AS high_water
+    // The positions come from the statement's snapshot, the key's row too: a token built from them
+    // covers every replicated update the row reflects (never positions read before the row). The
+    // dead letters are scanned only for a quarantined key (the EXISTS is evaluated once).
+    text: `SELECT n.*, k.state, k.max_hlc, ${OUTBOX_HIGH_WATER} AS high_water, ${APPLIED_COLUMN},
+                  (SELECT json_agg(json_build_array(d.origin, d.peer, d.sequence::text)) FROM meridian_dead_letters d
+                    WHERE d.namespace = $1 AND d.key = $2 AND d.redriven_at IS NULL
+                      AND EXISTS (SELECT 1 FROM meridian_quarantine q WHERE q.namespace = $1 AND q.key = $2)) AS held
              FROM meridian_namespaces n LEFT JOIN meridian_keys k ON k.namespace = n.name AND k.key = $2
             WHERE n.name = $1`,
   },
@@ -236,10 +280,10 @@ const SQL = {
              INSERT INTO meridian_outbox (message_key, envelope)
              SELECT i.message_key, substring($13::bytea FROM i.envelope_at FOR i.envelope_length) FROM saved s JOIN input i ON i.n = s.n ORDER BY i.n
              RETURNING id, message_key)
-           SELECT i.n, q.id AS outbox_id, ${NO_SNAPSHOT_COLUMNS}
+           SELECT i.n, q.id AS outbox_id, ${NO_SNAPSHOT_COLUMNS}, ${APPLIED_COLUMN}
              FROM queued q JOIN input i ON i.message_key = q.message_key
            UNION ALL
-           SELECT i.n, NULL, ${SNAPSHOT_COLUMNS}
+           SELECT i.n, NULL, ${SNAPSHOT_COLUMNS}, NULL
              FROM input i LEFT JOIN meridian_namespaces n ON n.name = i.namespace LEFT JOIN meridian_keys k ON k.namespace = i.namespace AND k.key = i.key
             WHERE i.n NOT IN (SELECT n FROM saved)`,
   },
@@ -307,6 +351,14 @@ export class StoreTx {
 
   async outboxHighWater(): Promise<bigint> {
     return (await this.#client.query<{ id: bigint | null }>(`SELECT ${OUTBOX_HIGH_WATER} AS id`)).rows[0]?.id ?? 0n;
+  }
+
+  /**
+   * The applied positions, read by this transaction now. Read after the key's row is locked, they
+   * cover every replicated update the row reflects (an apply that changed it has committed).
+   */
+  async appliedPositions(): Promise<AppliedPositions> {
+    return positionsOf((await this.#client.query<{ applied: Record<string, string> | null }>(`SELECT ${APPLIED_COLUMN}`)).rows[0]?.applied);
   }
 
   /**
@@ -526,16 +578,16 @@ export class PgStore {
     return this.#read(async () => {
       const { namespace, key, expected } = write;
       const { rows } = expected
-        ? await this.pool.query<SnapshotDbRow & { outbox_id: bigint | null }>({
+        ? await this.pool.query<SnapshotDbRow & { outbox_id: bigint | null; applied: Record<string, string> | null }>({
             ...SQL.updateIfUnchanged,
             values: [namespace, key, buffer(write.state), write.maxHlc, expected.state ? buffer(expected.state) : null, expected.maxHlc, write.messageKey, buffer(write.envelope), write.policy],
           })
-        : await this.pool.query<SnapshotDbRow & { outbox_id: bigint | null }>({
+        : await this.pool.query<SnapshotDbRow & { outbox_id: bigint | null; applied: Record<string, string> | null }>({
             ...SQL.insertIfMissing,
             values: [namespace, key, buffer(write.state), write.maxHlc, write.messageKey, buffer(write.envelope), write.policy],
           });
       const outboxId = rows[0]?.outbox_id;
-      if (outboxId !== undefined && outboxId !== null) return { saved: true, outboxId };
+      if (outboxId !== undefined && outboxId !== null) return { saved: true, outboxId, applied: positionsOf(rows[0]?.applied) };
       return { saved: false, snapshot: toSnapshot(rows[0], namespace, key) };
     });
   }
@@ -577,7 +629,7 @@ export class PgStore {
       cols.expectedHlc.push(w.expected.maxHlc.toString());
     }
     return this.#read(async () => {
-      const { rows } = await this.pool.query<SnapshotDbRow & { n: bigint; outbox_id: bigint | null }>({
+      const { rows } = await this.pool.query<SnapshotDbRow & { n: bigint; outbox_id: bigint | null; applied: Record<string, string> | null }>({
         ...SQL.updateManyIfUnchanged,
         values: [
           ...[cols.namespace, cols.key, cols.policy, cols.messageKey, cols.stateAt, cols.stateLength, cols.expectedAt, cols.expectedLength, cols.envelopeAt, cols.envelopeLength, cols.maxHlc, cols.expectedHlc].map((column: readonly (string | number)[]) => arrayLiteral(column, (v) => v)),
@@ -585,10 +637,11 @@ export class PgStore {
         ],
       });
       const out: (ConditionalWriteResult | undefined)[] = writes.map(() => undefined);
+      let applied: AppliedPositions | undefined;
       for (const r of rows) {
         const i = Number(r.n) - 1;
         const w = writes[i]!;
-        out[i] = r.outbox_id !== null ? { saved: true, outboxId: r.outbox_id } : { saved: false, snapshot: toSnapshot(r.name === null ? undefined : r, w.namespace, w.key) };
+        out[i] = r.outbox_id !== null ? { saved: true, outboxId: r.outbox_id, applied: (applied ??= positionsOf(r.applied)) } : { saved: false, snapshot: toSnapshot(r.name === null ? undefined : r, w.namespace, w.key) };
       }
       return out.map((r, i) => {
         if (r === undefined) throw new StoreError(StoreErrorCode.integrity, `compareAndWriteMany: no answer for ${writes[i]!.messageKey}`);
@@ -597,13 +650,22 @@ export class PgStore {
     });
   }
 
-  /** One statement: a key's namespace, committed state (unlocked) and the outbox high-water, for reads. */
-  async readView(namespace: string, key: string): Promise<{ namespace: NamespaceRow | undefined; key: KeyRow | undefined; highWater: bigint }> {
+  /**
+   * One statement: a key's namespace, committed state (unlocked), the outbox high-water, the
+   * applied positions and the key's held-back dead letters, for reads.
+   */
+  async readView(namespace: string, key: string): Promise<ReadView> {
     return this.#read(async () => {
-      const { rows } = await this.pool.query<NamespaceDbRow & { state: Buffer | null; max_hlc: bigint | null; high_water: bigint | null }>({ ...SQL.readView, values: [namespace, key] });
+      const { rows } = await this.pool.query<NamespaceDbRow & { state: Buffer | null; max_hlc: bigint | null; high_water: bigint | null; applied: Record<string, string> | null; held: [string | null, string, string | null][] | null }>({ ...SQL.readView, values: [namespace, key] });
       const r = rows[0];
-      if (!r) return { namespace: undefined, key: undefined, highWater: 0n };
-      return { namespace: toNamespace(r), key: r.state ? { namespace, key, state: bytes(r.state), maxHlc: r.max_hlc ?? 0n } : undefined, highWater: r.high_water ?? 0n };
+      if (!r) return { namespace: undefined, key: undefined, highWater: 0n, applied: new Map(), held: [] };
+      return {
+        namespace: toNamespace(r),
+        key: r.state ? { namespace, key, state: bytes(r.state), maxHlc: r.max_hlc ?? 0n } : undefined,
+        highWater: r.high_water ?? 0n,
+        applied: positionsOf(r.applied),
+        held: (r.held ?? []).map(([origin, peer, sequence]) => ({ origin: origin ?? undefined, peer, sequence: sequence === null ? undefined : BigInt(sequence) })),
+      };
     });
   }
 

@@ -7,6 +7,9 @@ import pg from 'pg';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName } from '@meridian/testkit';
 import { decodeRecord } from '@meridian/protocol';
+import { CausalContext } from '@meridian/causality';
+import { crdtKind } from '@meridian/crdt';
+import { ContextTokens } from './context-token.ts';
 import { loadConfig } from './config.ts';
 import { startRegion, type RegionService } from './region.ts';
 import { ERRORS } from './errors.ts';
@@ -319,5 +322,106 @@ describe('health and docs', () => {
     const paths = Object.keys(doc['paths'] as object);
     for (const p of ['/v1/namespaces/{ns}', '/v1/namespaces', '/v1/ns/{ns}/keys/{key}', '/v1/ns/{ns}/keys/{key}/ops']) expect(paths).toContain(p);
     expect(Object.keys(doc['paths']['/v1/ns/{ns}/keys/{key}'] as object).sort()).toEqual(['delete', 'get', 'put']);
+  });
+});
+
+describe('sessions and causal writes (DESIGN §6)', () => {
+  const tokens = new ContextTokens('test-secret-0123456789');
+  const set = crdtKind('set')!;
+  /** Marks us.1's updates applied up to outbox id `position` here, as a replicator would. */
+  const appliedUpTo = async (position: number): Promise<void> => {
+    await db.query(`INSERT INTO meridian_applied (origin, region, contiguous, contiguous_outbox_id) VALUES ('us.1', 'us', $1, $1)
+                    ON CONFLICT (origin) DO UPDATE SET contiguous = EXCLUDED.contiguous, contiguous_outbox_id = EXCLUDED.contiguous_outbox_id`, [position]);
+  };
+  beforeAll(async () => {
+    await call('PUT', '/v1/namespaces/causal-tags', { policy: 'set' });
+    await call('PUT', '/v1/namespaces/causal-reg', { policy: 'lww' });
+    await appliedUpTo(42);
+  });
+  afterAll(async () => {
+    await db.query(`DELETE FROM meridian_applied WHERE origin = 'us.1'`);
+  });
+
+  it('a read\'s and a write\'s session tokens carry the applied positions read with the key', async () => {
+    const w = await call('PUT', '/v1/ns/causal-reg/keys/k', { value: 1 });
+    expect(w.json['session']).toMatch(/^eu\.\d+:\d+;us\.1:42$/);
+    const r = await call('GET', '/v1/ns/causal-reg/keys/k');
+    expect(r.json['session']).toMatch(/^eu\.\d+:\d+;us\.1:42$/);
+    await appliedUpTo(43);
+    expect((await call('GET', '/v1/ns/causal-reg/keys/k')).json['session']).toMatch(/;us\.1:43$/);
+    expect((await call('POST', '/v1/ns/causal-tags/keys/tok/ops', { add: ['a'] })).json['session']).toMatch(/;us\.1:43$/);
+    await appliedUpTo(42);
+  });
+
+  it('a read of a key whose updates are held behind a quarantine is behind for a session naming them', async () => {
+    await call('PUT', '/v1/ns/causal-reg/keys/held', { value: 'before the held update' });
+    const { rows } = await db.query<{ id: string }>(`INSERT INTO meridian_dead_letters (peer, partition, kafka_offset, raw, code, reason, namespace, key, origin, sequence)
+      VALUES ('us', 0, 7, '\\x00', 'MERIDIAN_PAYLOAD_INVALID', 'test', 'causal-reg', 'held', 'us.1', 40) RETURNING id::text`);
+    await db.query(`INSERT INTO meridian_quarantine (namespace, key, dead_letter_id) VALUES ('causal-reg', 'held', $1)`, [rows[0]!.id]);
+    try {
+      // Before the held update: covered.
+      const before = await call('GET', '/v1/ns/causal-reg/keys/held', undefined, { 'x-meridian-session': 'us.1:39' });
+      expect(before.status).toBe(200);
+      // At or after it: applied positions passed it (42), but the key does not reflect it.
+      const stale = await region.app.inject({ method: 'GET', url: '/v1/ns/causal-reg/keys/held', headers: { 'x-meridian-session': 'us.1:41', 'x-meridian-consistency': 'stale' } });
+      expect(stale.statusCode).toBe(200);
+      expect(stale.headers['x-meridian-behind']).toBe('us.1:41');
+      const wait = await call('GET', '/v1/ns/causal-reg/keys/held', undefined, { 'x-meridian-session': 'us.1:41', 'x-meridian-wait-ms': '100' });
+      expect(wait.status).toBe(503);
+      expect(wait.json['error'].code).toBe('MERIDIAN_SESSION_NOT_COVERED');
+      // Another key is not held back.
+      expect((await call('GET', '/v1/ns/causal-reg/keys/k', undefined, { 'x-meridian-session': 'us.1:41' })).status).toBe(200);
+      // The key's own token claims us.1 only up to before the held update: the next read with it is covered.
+      const own = (await call('GET', '/v1/ns/causal-reg/keys/held')).json['session'] as string;
+      expect(own).toMatch(/;us\.1:39$/);
+      expect((await call('GET', '/v1/ns/causal-reg/keys/held', undefined, { 'x-meridian-session': own, 'x-meridian-wait-ms': '100' })).status).toBe(200);
+    } finally {
+      await db.query(`DELETE FROM meridian_quarantine WHERE namespace = 'causal-reg' AND key = 'held'`);
+    }
+    expect((await call('GET', '/v1/ns/causal-reg/keys/held', undefined, { 'x-meridian-session': 'us.1:41' })).status).toBe(200);
+  });
+
+  it('a write with a session this region has not applied: `wait` and `fallback` store nothing and answer 503, `stale` writes and says what is missing', async () => {
+    await call('PUT', '/v1/ns/causal-reg/keys/w', { value: 'first' });
+    for (const mode of ['wait', 'fallback'] as const) {
+      const json = await refused('MERIDIAN_SESSION_NOT_COVERED', () => call('PUT', '/v1/ns/causal-reg/keys/w', { value: 'refused' }, { 'x-meridian-session': 'us.1:100', 'x-meridian-consistency': mode, 'x-meridian-wait-ms': '100' }));
+      expect(json['error'].message).toMatch(/us\.1:100/);
+    }
+    await refused('MERIDIAN_SESSION_NOT_COVERED', () => call('POST', '/v1/ns/causal-tags/keys/w/ops', { add: ['refused'] }, { 'x-meridian-session': 'us.1:100', 'x-meridian-wait-ms': '50' }));
+    expect((await call('GET', '/v1/ns/causal-reg/keys/w')).json['value']).toBe('first');
+    const stale = await region.app.inject({ method: 'PUT', url: '/v1/ns/causal-reg/keys/w', headers: { 'content-type': 'application/json', 'x-meridian-session': 'us.1:100', 'x-meridian-consistency': 'stale' }, payload: JSON.stringify({ value: 'stale' }) });
+    expect(stale.statusCode).toBe(200);
+    expect(stale.headers['x-meridian-behind']).toBe('us.1:100');
+    // Covered once applied: a waiting write goes through.
+    const waiting = call('PUT', '/v1/ns/causal-reg/keys/w', { value: 'waited' }, { 'x-meridian-session': 'us.1:100', 'x-meridian-wait-ms': '10000' });
+    await new Promise((r) => setTimeout(r, 200));
+    await appliedUpTo(100);
+    expect((await waiting).status).toBe(200);
+    expect((await call('GET', '/v1/ns/causal-reg/keys/w')).json['value']).toBe('waited');
+    await appliedUpTo(42);
+  });
+
+  it('a remove whose context names an add not applied here is never acknowledged (any mode); once it arrives, the remove waits for it and removes it', async () => {
+    await call('POST', '/v1/ns/causal-tags/keys/remote/ops', { add: ['local'] });
+    // The client read the key in us, where us.1's add of 'x' is (dot us.1:1); eu has not applied it.
+    const read = CausalContext.fromDots([{ actor: 'us.1', counter: 1 }]).join(tokens.verifyContext('causal-tags', 'remote', (await call('GET', '/v1/ns/causal-tags/keys/remote')).json['context'] as string));
+    const context = tokens.signContext('causal-tags', 'remote', read);
+    for (const mode of ['wait', 'fallback', 'stale'] as const) {
+      const json = await refused('MERIDIAN_SESSION_NOT_COVERED', () => call('POST', '/v1/ns/causal-tags/keys/remote/ops', { remove: ['x', 'local'], context }, { 'x-meridian-consistency': mode, 'x-meridian-wait-ms': '100' }));
+      expect(json['error'].message).toMatch(/us\.1:1/);
+    }
+    expect((await call('GET', '/v1/ns/causal-tags/keys/remote')).json['value']).toEqual(['local']);
+    // The remove waits; us.1's add is applied meanwhile (behind the write path's cached snapshot).
+    const removing = call('POST', '/v1/ns/causal-tags/keys/remote/ops', { remove: ['x', 'local'], context }, { 'x-meridian-wait-ms': '10000' });
+    await new Promise((r) => setTimeout(r, 200));
+    const { rows } = await db.query<{ state: Buffer }>(`SELECT state FROM meridian_keys WHERE namespace = 'causal-tags' AND key = 'remote'`);
+    const add = set.apply(set.empty(), set.validateOp({ add: ['x'] }), { actor: 'us.1', hlc: 1n }).delta;
+    await db.query(`UPDATE meridian_keys SET state = $1 WHERE namespace = 'causal-tags' AND key = 'remote'`, [Buffer.from(set.encode(set.join(set.decode(new Uint8Array(rows[0]!.state)), add)))]);
+    const removed = await removing;
+    expect(removed.status).toBe(200);
+    expect(removed.json['value']).toEqual([]);
+    // The remove covered the add: joining it again (a duplicate delivery) does not bring it back.
+    const { rows: after } = await db.query<{ state: Buffer }>(`SELECT state FROM meridian_keys WHERE namespace = 'causal-tags' AND key = 'remote'`);
+    expect(set.value(set.join(set.decode(new Uint8Array(after[0]!.state)), add))).toEqual([]);
   });
 });

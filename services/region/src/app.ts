@@ -4,18 +4,19 @@
  * `{"error": {"code", "message"}}` with the registry's status, and the health and metrics
  * endpoints. The app is built from its dependencies so tests can use `app.inject()`.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { StoreError, StoreErrorCode, type PgStore, type NamespaceRow } from '@meridian/store';
 import { requestLoggerFactory } from '@meridian/telemetry';
 import { MeridianError, errorBody, type ErrorCode } from './errors.ts';
-import type { KeyService } from './key-service.ts';
+import type { KeyService, WriteAnswer as KeyWriteAnswer } from './key-service.ts';
 import { runChecks, type HealthCheck } from './health.ts';
 import { registerReplicationRoutes } from './replication-routes.ts';
 import type { Replication } from './replication/replication.ts';
-import { formatSession, mergeSessions, parseSession } from './session-token.ts';
+import { formatSession, parseSession, type SessionVector } from './session-token.ts';
+import { ContextNotCoveredError, DEFAULT_WAIT_MS, MAX_WAIT_MS, decideConsistency, uncoveredSession, type ConsistencyDecision, type ConsistencyMode } from './session-consistency.ts';
 
 export interface AppDeps {
   readonly region: string;
@@ -31,11 +32,32 @@ export interface AppDeps {
   readonly peerUrls?: ReadonlyMap<string, string>;
 }
 
-const ReadHeaders = Type.Object({
+const SessionHeaders = {
   'x-meridian-session': Type.Optional(Type.String({ maxLength: 4096 })),
   'x-meridian-consistency': Type.Optional(Type.Union([Type.Literal('wait'), Type.Literal('fallback'), Type.Literal('stale')])),
   'x-meridian-wait-ms': Type.Optional(Type.String({ pattern: '^[0-9]{1,5}$' })),
-});
+};
+const ReadHeaders = Type.Object(SessionHeaders);
+
+/** A request's session and consistency headers, parsed. */
+interface Consistency {
+  readonly session: SessionVector;
+  readonly mode: ConsistencyMode;
+  readonly waitMs: number;
+  readonly startedAt: number;
+}
+
+function consistencyOf(headers: { 'x-meridian-session'?: string | undefined; 'x-meridian-consistency'?: ConsistencyMode | undefined; 'x-meridian-wait-ms'?: string | undefined }): Consistency {
+  const token = headers['x-meridian-session'];
+  return {
+    session: token === undefined ? new Map() : parseSession(token),
+    mode: headers['x-meridian-consistency'] ?? 'wait',
+    waitMs: Math.min(Number(headers['x-meridian-wait-ms'] ?? DEFAULT_WAIT_MS), MAX_WAIT_MS),
+    startedAt: Date.now(),
+  };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const ErrorSchema = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }) }, { additionalProperties: true });
 const Policy = Type.Union([Type.Literal('lww'), Type.Literal('mv'), Type.Literal('counter'), Type.Literal('set'), Type.Literal('map')]);
@@ -51,7 +73,10 @@ const WriteAnswer = Type.Object(
   },
   { additionalProperties: false },
 );
-const IdempotencyHeaders = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) });
+/** Writes take the session headers as reads do (DESIGN §6, causal writes), and an Idempotency-Key. */
+const WriteHeaders = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })), ...SessionHeaders });
+const WRITE_SESSION_DOC =
+  ' With X-Meridian-Session (and X-Meridian-Consistency, X-Meridian-Wait-Ms) the write is applied only where that session is: `wait` (default) and `fallback` as for reads (503 or 307, nothing written); `stale` writes now and says what is missing (X-Meridian-Behind). A CRDT operation whose `context` names updates this region has not applied (a remove of an add not here yet) is never acknowledged: it waits, then redirects (`fallback`) or answers 503 MERIDIAN_SESSION_NOT_COVERED — under `stale` too.';
 
 function namespaceJson(ns: NamespaceRow): { name: string; policy: NamespaceRow['policy']; declaredBy: string; createdAt: string } {
   return { name: ns.name, policy: ns.policy, declaredBy: ns.declaredBy, createdAt: ns.createdAt.toISOString() };
@@ -107,6 +132,53 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
     return reply.code(answer.status).send(answer.body);
   });
+  const decide = (c: Consistency, missingOrigins: readonly string[], behind: string, staleAllowed: boolean): ConsistencyDecision =>
+    decideConsistency({ missingOrigins, behind, mode: c.mode, staleAllowed, startedAt: c.startedAt, now: Date.now(), waitMs: c.waitMs, peerUrls: deps.peerUrls ?? new Map(), region: deps.region });
+
+  /** Answers a request this region cannot answer for its session or context: 307 to a region that can, or 503. */
+  const uncovered = (reply: FastifyReply, url: string, decision: Extract<ConsistencyDecision, { kind: 'redirect' | 'not-covered' }>, fromSession: boolean): FastifyReply => {
+    // X-Meridian-Behind is a session token: what a context lacks is dots, named in the message.
+    if (fromSession) reply.header('x-meridian-behind', decision.behind);
+    if (decision.kind === 'redirect') return reply.code(307).header('location', `${decision.target.replace(/\/$/, '')}${url}`).send(errorBody('MERIDIAN_SESSION_NOT_COVERED', decision.message));
+    throw new MeridianError('MERIDIAN_SESSION_NOT_COVERED', decision.message);
+  };
+
+  /**
+   * A write under the session rule (DESIGN §6): with a session this region has not applied it
+   * waits, redirects or answers 503 as a read does (`stale`: writes now, X-Meridian-Behind says
+   * what is missing); a CRDT operation whose context is not covered here (ContextNotCoveredError,
+   * nothing stored) waits for it and is tried again, then redirects or answers 503 — never stale.
+   */
+  const consistentWrite = async (request: { url: string; headers: Parameters<typeof consistencyOf>[0] }, reply: FastifyReply, write: () => Promise<KeyWriteAnswer>): Promise<FastifyReply> => {
+    const c = consistencyOf(request.headers);
+    for (;;) {
+      let missing = new Map<string, bigint>();
+      if (c.session.size > 0) {
+        const applied = new Map((await deps.store.replication.appliedPositions()).map((a) => [a.origin, a.contiguousOutboxId]));
+        missing = uncoveredSession(c.session, applied, [], deps.keys.ownActors);
+      }
+      let decision = decide(c, [...missing.keys()], formatSession(missing), true);
+      let fromSession = true;
+      if (decision.kind === 'proceed' || decision.kind === 'stale') {
+        try {
+          const answer = await write();
+          if (decision.kind === 'stale') reply.header('x-meridian-behind', decision.behind);
+          return reply.code(answer.status).send(answer.body);
+        } catch (error) {
+          if (!(error instanceof ContextNotCoveredError)) throw error;
+          decision = decide(c, error.origins, error.missing.join(', '), false);
+          fromSession = false;
+        }
+      }
+      if (decision.kind === 'wait') {
+        await sleep(decision.retryInMs);
+        continue;
+      }
+      if (decision.kind === 'proceed' || decision.kind === 'stale') continue;
+      return uncovered(reply, request.url, decision, fromSession);
+    }
+  };
+
   app.setNotFoundHandler((request, reply) => reply.code(404).send(errorBody('MERIDIAN_NOT_FOUND', `no route ${request.method} ${request.url}`)));
 
   const errors = { 400: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 413: ErrorSchema, 422: ErrorSchema, 503: ErrorSchema };
@@ -135,42 +207,26 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     {
       schema: {
         tags: ['keys'],
-        summary: 'Read a key: its value (lww, CRDTs) or every sibling (mv), its context and a session token. With X-Meridian-Session, the read reflects at least that session: `wait` (default) blocks until this region has applied it (X-Meridian-Wait-Ms, default 2000), `fallback` redirects (307) to a region that has, `stale` answers now and says what is missing (X-Meridian-Behind).',
+        summary: 'Read a key: its value (lww, CRDTs) or every sibling (mv), its context and a session token. With X-Meridian-Session, the read reflects at least that session: `wait` (default) blocks until this region has applied it (X-Meridian-Wait-Ms, default 2000), `fallback` redirects (307) to a region that has, `stale` answers now and says what is missing (X-Meridian-Behind). Updates of the key held back by a quarantine count as not applied.',
         params: KeyParams,
         headers: ReadHeaders,
         response: { 200: WriteAnswer, 307: ErrorSchema, ...errors },
       },
     },
     async (request, reply) => {
-      const token = request.headers['x-meridian-session'];
-      const replication = deps.replication;
-      if (token !== undefined && token !== '' && replication) {
-        const session = parseSession(token);
-        const mode = request.headers['x-meridian-consistency'] ?? 'wait';
-        const waitMs = Math.min(Number(request.headers['x-meridian-wait-ms'] ?? 2000), 30_000);
-        let missing = await replication.uncovered(session, deps.keys.actor);
-        if (missing.size > 0 && mode !== 'stale') {
-          const deadline = Date.now() + (mode === 'fallback' ? Math.min(waitMs, 200) : waitMs);
-          while (missing.size > 0 && Date.now() < deadline) {
-            await new Promise((r) => setTimeout(r, 25));
-            missing = await replication.uncovered(session, deps.keys.actor);
-          }
+      const c = consistencyOf(request.headers);
+      for (;;) {
+        // The key and the positions it is judged by are read in one statement, each time.
+        const read = await deps.keys.readCovering(request.params.ns, request.params.key, c.session);
+        const decision = decide(c, [...read.missing.keys()], formatSession(read.missing), true);
+        if (decision.kind === 'wait') {
+          await sleep(decision.retryInMs);
+          continue;
         }
-        if (missing.size > 0) {
-          const behind = formatSession(missing);
-          if (mode === 'stale') reply.header('x-meridian-behind', behind);
-          else if (mode === 'fallback') {
-            // The origin of the missing writes has them: redirect there when it is one region.
-            const origins = new Set([...missing.keys()].map((a) => a.split('.')[0]!));
-            const target = origins.size === 1 ? deps.peerUrls?.get([...origins][0]!) : undefined;
-            if (target) return reply.code(307).header('location', `${target.replace(/\/$/, '')}${request.url}`).header('x-meridian-behind', behind).send(errorBody('MERIDIAN_SESSION_NOT_COVERED', `this region has not applied ${behind} yet; redirecting to a region that has`));
-            throw new MeridianError('MERIDIAN_SESSION_NOT_COVERED', `this region has not applied ${behind} yet and no single region is known to have it`);
-          } else throw new MeridianError('MERIDIAN_SESSION_NOT_COVERED', `this region has not applied ${behind} within ${waitMs} ms`);
-        }
+        if (decision.kind === 'stale') reply.header('x-meridian-behind', decision.behind);
+        else if (decision.kind !== 'proceed') return uncovered(reply, request.url, decision, true);
+        return read.answer();
       }
-      const answer = await deps.keys.read(request.params.ns, request.params.key);
-      if (replication) answer.session = formatSession(mergeSessions(parseSession(answer.session), replication.appliedPositions()));
-      return answer;
     },
   );
   app.put(
@@ -178,34 +234,29 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     {
       schema: {
         tags: ['keys'],
-        summary: 'Write a register (lww, mv); `context` says which versions the client has seen (absent: a blind write, concurrent with everything)',
+        summary: `Write a register (lww, mv); \`context\` says which versions the client has seen (absent: a blind write, concurrent with everything); the write supersedes them even where they have not arrived yet.${WRITE_SESSION_DOC}`,
         params: KeyParams,
-        headers: IdempotencyHeaders,
+        headers: WriteHeaders,
         body: Type.Object({ value: Type.Unknown(), context: Type.Optional(Type.String({ minLength: 1 })) }, { additionalProperties: false, required: ['value'] }),
-        response: { 200: WriteAnswer, ...errors },
+        response: { 200: WriteAnswer, 307: ErrorSchema, ...errors },
       },
     },
-    async (request, reply) => {
-      const answer = await deps.keys.writeRegister(request.params.ns, request.params.key, request.body.value, request.body.context, { idempotencyKey: request.headers['idempotency-key'] });
-      return reply.code(answer.status).send(answer.body);
-    },
+    async (request, reply) =>
+      consistentWrite(request, reply, () => deps.keys.writeRegister(request.params.ns, request.params.key, request.body.value, request.body.context, { idempotencyKey: request.headers['idempotency-key'] })),
   );
   app.delete(
     '/v1/ns/:ns/keys/:key',
     {
       schema: {
         tags: ['keys'],
-        summary: 'Delete a register (a tombstone version that keeps the key\'s context)',
+        summary: `Delete a register (a tombstone version that keeps the key's context).${WRITE_SESSION_DOC}`,
         params: KeyParams,
-        headers: IdempotencyHeaders,
+        headers: WriteHeaders,
         querystring: Type.Object({ context: Type.Optional(Type.String({ minLength: 1 })) }),
-        response: { 200: WriteAnswer, ...errors },
+        response: { 200: WriteAnswer, 307: ErrorSchema, ...errors },
       },
     },
-    async (request, reply) => {
-      const answer = await deps.keys.writeRegister(request.params.ns, request.params.key, undefined, request.query.context, { idempotencyKey: request.headers['idempotency-key'] });
-      return reply.code(answer.status).send(answer.body);
-    },
+    async (request, reply) => consistentWrite(request, reply, () => deps.keys.writeRegister(request.params.ns, request.params.key, undefined, request.query.context, { idempotencyKey: request.headers['idempotency-key'] })),
   );
 
   app.post(
@@ -213,17 +264,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     {
       schema: {
         tags: ['operations'],
-        summary: 'Apply a CRDT operation: counter {"increment": n}; set {"add": [..]} or {"remove": [..], "context"?}; map {"set"|"increment"|"add"|"remove": {field: …}, "delete": [fields], "context"?}',
+        summary: `Apply a CRDT operation: counter {"increment": n}; set {"add": [..]} or {"remove": [..], "context"?}; map {"set"|"increment"|"add"|"remove": {field: …}, "delete": [fields], "context"?}.${WRITE_SESSION_DOC}`,
         params: KeyParams,
-        headers: IdempotencyHeaders,
+        headers: WriteHeaders,
         body: Type.Object({ context: Type.Optional(Type.String({ minLength: 1 })) }, { additionalProperties: true }),
-        response: { 200: WriteAnswer, ...errors },
+        response: { 200: WriteAnswer, 307: ErrorSchema, ...errors },
       },
     },
-    async (request, reply) => {
-      const answer = await deps.keys.applyOps(request.params.ns, request.params.key, request.body, { idempotencyKey: request.headers['idempotency-key'] });
-      return reply.code(answer.status).send(answer.body);
-    },
+    async (request, reply) => consistentWrite(request, reply, () => deps.keys.applyOps(request.params.ns, request.params.key, request.body, { idempotencyKey: request.headers['idempotency-key'] })),
   );
 
   registerReplicationRoutes(app, { store: deps.store, replication: deps.replication, region: deps.region });

@@ -25,13 +25,15 @@ import { CrdtError, CrdtErrorCode, crdtKind as lookupCrdtKind, type CrdtKind } f
 type AnyKind = CrdtKind<unknown, unknown>;
 const crdtKind = (policy: string): AnyKind | undefined => lookupCrdtKind(policy);
 import { encodeRecord, kafkaMessageKey, SCHEMA_VERSION, type Policy } from '@meridian/protocol';
-import { StoreError, StoreErrorCode, type ConditionalWrite, type ConditionalWriteResult, type KeyRow, type PgStore, type NamespaceRow } from '@meridian/store';
+import { StoreError, StoreErrorCode, type AppliedPositions, type ConditionalWrite, type ConditionalWriteResult, type KeyRow, type PgStore, type NamespaceRow, type ReadView } from '@meridian/store';
 import { GroupCommitQueue } from './replication/group-commit.ts';
 import { MeridianError } from './errors.ts';
 import type { ContextTokens } from './context-token.ts';
 import { checkKeyName, checkNamespaceName } from './names.ts';
 import { WriteCache } from './write-cache.ts';
 import { formatSession, type SessionVector } from './session-token.ts';
+import { ContextNotCoveredError, claimableApplied, uncoveredSession, type OwnActors } from './session-consistency.ts';
+import { earlierOwnPosition } from './replication/incarnation.ts';
 import {
   decodeRegisterSet,
   decodeRegisterSetForWrite,
@@ -58,6 +60,8 @@ export interface WriteAnswer {
 }
 
 export interface KeyServiceOptions {
+  /** The incarnations this database started (its earlier actors' sessions are held here up to each switch). */
+  readonly incarnations?: readonly { readonly epoch: number; readonly outboxId: bigint }[];
   readonly store: PgStore;
   readonly region: string;
   readonly epoch: number;
@@ -91,6 +95,8 @@ function currentTraceparent(): string {
 
 export class KeyService {
   readonly actor: ActorId;
+  /** This region's current actor and its earlier incarnations' (session coverage). */
+  readonly ownActors: OwnActors;
   readonly #o: KeyServiceOptions;
   readonly #clock: HybridLogicalClock;
   readonly #cache: WriteCache;
@@ -110,6 +116,8 @@ export class KeyService {
       overlapAt: options.writeOverlapAt ?? 1,
     });
     this.actor = actorId(options.region, options.epoch);
+    const incarnations = options.incarnations ?? [];
+    this.ownActors = { self: this.actor, earlier: (actor) => earlierOwnPosition(options.region, options.epoch, incarnations, actor) };
     this.#clock = new HybridLogicalClock({ now: options.now ?? Date.now, maxDriftMs: options.maxClockDriftMs });
   }
 
@@ -202,7 +210,9 @@ export class KeyService {
           snapshot = await this.#o.store.writeSnapshot(name, key);
           continue;
         }
-        return { status: 200, body: planned.answer(await this.#o.store.outboxHighWater()), policy: ns.policy, stored: undefined };
+        // Positions read after the snapshot cover what it reflects.
+        const [highWater, applied] = await Promise.all([this.#o.store.outboxHighWater(), this.#o.store.replication.appliedPositions()]);
+        return { status: 200, body: planned.answer(this.#session(highWater, new Map(applied.map((a) => [a.origin, a.contiguousOutboxId])))), policy: ns.policy, stored: undefined };
       }
       const write: ConditionalWrite = {
         namespace: name,
@@ -225,7 +235,7 @@ export class KeyService {
       }
       if (result.saved) {
         span.setAttribute('meridian.outbox_id', result.outboxId.toString());
-        return { status: 200, body: planned.answer(result.outboxId), policy: ns.policy, stored: storedRow(ns, key, planned.save) };
+        return { status: 200, body: planned.answer(this.#session(result.outboxId, result.applied)), policy: ns.policy, stored: storedRow(ns, key, planned.save) };
       }
       span.setAttribute('meridian.write.lost_races', attempt);
       this.#cache.delete(name, key);
@@ -263,10 +273,21 @@ export class KeyService {
         if (row.state === undefined) await tx.deleteEmptyKey(name, key);
         position = await tx.outboxHighWater();
       }
-      const body = planned.answer(position);
+      const body = planned.answer(this.#session(position, await tx.appliedPositions()));
       if (meta.idempotencyKey !== undefined) await tx.recordIdempotentAnswer(meta.idempotencyKey, 200, body);
       return { status: 200, body, policy: ns.policy, stored: planned.save ? storedRow(ns, key, planned.save) : undefined };
     });
+  }
+
+  /**
+   * A session token's vector: this region's own position and the applied positions of the other
+   * origins, both read with or after the state the answer shows (never before: a token must cover
+   * every update the answer reflects, or a region further behind could satisfy it with older data).
+   */
+  #session(own: bigint, applied: AppliedPositions): SessionVector {
+    const session = new Map(applied);
+    session.set(this.actor, own);
+    return session;
   }
 
   #requireNamespace(name: string, ns: NamespaceRow | undefined): NamespaceRow {
@@ -317,7 +338,7 @@ export class KeyService {
       const state = encodeRegisterSet(next);
       return {
         save: { state, hlc, envelope: this.#updateEnvelope(ns, key, hlc, { kind: 'register', state }) },
-        answer: (position) => this.#registerBody(name, key, next, policy, new Map([[this.actor, position]])),
+        answer: (session) => this.#registerBody(name, key, next, policy, session),
       };
     });
   }
@@ -335,12 +356,28 @@ export class KeyService {
 
   /** GET of a key: 200 with its value(s), or a MERIDIAN_KEY_NOT_FOUND error (with the context of a deleted key). */
   async read(name: string, key: string): Promise<KeyAnswer> {
+    return (await this.readCovering(name, key, new Map())).answer();
+  }
+
+  /**
+   * A read of a key in one statement, and the entries of `session` it does not reflect: those of
+   * origins this region has not applied that far, and those at or beyond an update of this key
+   * held back by a quarantine (applied positions pass held updates so the stream never stalls,
+   * but the key does not reflect them). `answer` builds the answer (or throws its error), with a
+   * session token built from positions read in that same statement.
+   */
+  async readCovering(name: string, key: string, session: SessionVector): Promise<{ missing: Map<string, bigint>; answer: () => KeyAnswer }> {
     checkNamespaceName(name);
     checkKeyName(key);
     const view = await this.#o.store.readView(name, key);
+    const held = view.held.map((h) => ({ origin: h.origin, region: h.peer, from: h.sequence ?? 1n }));
+    return { missing: uncoveredSession(session, view.applied, held, this.ownActors), answer: () => this.#readAnswer(name, key, view, claimableApplied(view.applied, held)) };
+  }
+
+  #readAnswer(name: string, key: string, view: ReadView, applied: AppliedPositions): KeyAnswer {
     const ns = this.#requireNamespace(name, view.namespace);
     const row = view.key;
-    const session = new Map([[this.actor, view.highWater]]);
+    const session = this.#session(view.highWater, applied);
     if (!row?.state) throw new MeridianError('MERIDIAN_KEY_NOT_FOUND', `key ${key} does not exist in namespace ${name}`, { session: formatSession(session) });
     if (isRegister(ns.policy)) {
       const set = decodeRegisterSet(row.state);
@@ -376,9 +413,18 @@ export class KeyService {
       if (!kind) throw new MeridianError('MERIDIAN_WRONG_POLICY', `namespace ${name} holds ${ns.policy} registers: write them with PUT /v1/ns/${name}/keys/{key}`);
       const op = crdtCall(() => kind.validateOp(opBody));
       const state = row?.state ? kind.decode(row.state) : kind.empty();
+      // The client's context names dots this state lacks (updates not applied here yet): this
+      // region cannot tell what they add, so the operation (a remove of an element added there)
+      // would be undone when they arrive. It is not acknowledged (DESIGN §6, causal writes). The
+      // check runs in the plan, so it holds against the row the write is stored on (a cached
+      // snapshot that refuses is read again from the database).
+      if (observed) {
+        const missing = uncoveredDots(crdtContext(state), observed);
+        if (missing.length > 0) throw new ContextNotCoveredError(missing);
+      }
       const hlc = this.#stamp(row?.maxHlc ?? 0n);
       const { state: next, delta } = crdtCall(() => kind.apply(state, op, { actor: this.actor, hlc, ...(observed ? { observed } : {}) }));
-      const answer = (position: bigint): KeyAnswer => this.#crdtBody(name, key, kind, next, new Map([[this.actor, position]]));
+      const answer = (session: SessionVector): KeyAnswer => this.#crdtBody(name, key, kind, next, session);
       // A delta that changes nothing (removing an absent element) needs no replication.
       if (kind.isBottom(delta)) return { save: undefined, answer };
       return { save: { state: kind.encode(next), hlc, envelope: this.#updateEnvelope(ns, key, hlc, { kind: 'crdt', delta: kind.encode(delta) }) }, answer };
@@ -390,8 +436,8 @@ export class KeyService {
 interface WritePlan {
   /** The new state, its HLC and its replication envelope; undefined when the write changes nothing. */
   readonly save: { readonly state: Uint8Array; readonly hlc: Hlc; readonly envelope: Uint8Array } | undefined;
-  /** The answer, given this region's session position (the write's outbox id, or the high-water). */
-  answer(position: bigint): KeyAnswer;
+  /** The answer, given its session vector (this region's position — the write's outbox id, or the high-water — and the applied positions). */
+  answer(session: SessionVector): KeyAnswer;
 }
 
 /**
@@ -423,6 +469,25 @@ const MAX_WRITES_PER_STATEMENT = 64;
 function crdtContext(state: unknown): CausalContext {
   const context = (state as { context?: unknown }).context;
   return context instanceof CausalContext ? context : CausalContext.empty;
+}
+
+/**
+ * The dots of `want` that `have` lacks, at most the first one per actor (`actor:counter`); empty
+ * when `have` covers `want`.
+ */
+function uncoveredDots(have: CausalContext, want: CausalContext): string[] {
+  if (have.covers(want)) return [];
+  const missing: string[] = [];
+  for (const actor of want.vector.actors()) {
+    for (let counter = have.vector.get(actor) + 1; counter <= want.vector.get(actor); counter++) {
+      if (!have.contains({ actor, counter })) {
+        missing.push(`${actor}:${counter}`);
+        break;
+      }
+    }
+  }
+  for (const d of want.cloud()) if (!have.contains(d) && !missing.some((m) => m.startsWith(`${d.actor}:`))) missing.push(`${d.actor}:${d.counter}`);
+  return missing;
 }
 
 /** Runs a CRDT call, mapping its refusals to the API's errors. */

@@ -81,6 +81,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       store,
       region: config.region,
       epoch: identity.epoch,
+      incarnations: await store.incarnations(),
       tokens: new ContextTokens(config.contextSecret),
       maxValueBytes: config.maxValueBytes,
       maxClockDriftMs: config.maxClockDriftMs,

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { DvvSet } from '@meridian/causality';
 import { decodeRegisterSet, decodeRegisterSetExact, decodeRegisterSetForWrite, encodeRegisterSet, writeRegister, type Json, type RegisterSet, type RegisterVersion } from './register-state.ts';
+import { mergeRegister } from './replication/register-merge.ts';
 
 const ACTORS = ['eu.1', 'us.1', 'ap.1'] as const;
 const encoder = new TextEncoder();
@@ -131,5 +132,38 @@ describe('decodeRegisterSetExact', () => {
       const read = variant === 'invalid-utf8' ? set.values().map((v) => ({ ...v, traceparent: `${v.traceparent}\uFFFD` })) : set.values();
       expect(decodeRegisterSetExact(bytes).set.values()).toEqual(read);
     }
+  });
+});
+
+describe('a write with the context its client read elsewhere (causal writes, DESIGN §6)', () => {
+  const v = (value: Json | undefined, hlc: bigint): RegisterVersion => ({ value, hlc, traceparent: undefined });
+
+  it('lww: supersedes the version its client read even when it arrives later with a higher HLC (skewed clocks)', () => {
+    // us runs an hour ahead: its version's HLC is far above anything eu stamps.
+    const us = writeRegister(DvvSet.empty<RegisterVersion>(), 'lww', undefined, 'us.1', v('us, clock ahead', 3_600_000n << 16n)).set;
+    // The client read us's version (its context) and writes at eu, which has not applied it yet.
+    const eu = writeRegister(DvvSet.empty<RegisterVersion>(), 'lww', us.context(), 'eu.1', v('eu, later', 1n << 16n)).set;
+    for (const merged of [mergeRegister('ns', 'k', eu, us, 'lww'), mergeRegister('ns', 'k', us, eu, 'lww')]) {
+      expect(merged.next.values().map((x) => x.value)).toEqual(['eu, later']);
+      // Not a conflict: the client saw us's version, so the two are not concurrent.
+      expect(merged.conflict).toBeUndefined();
+    }
+  });
+
+  it('either policy: no version the client\'s context names survives any later merge, in any order', () => {
+    fc.assert(
+      fc.property(setArb, fc.option(versionArb, { nil: undefined }), fc.constantFrom('lww' as const, 'mv' as const), versionArb, (read, local, policy, version) => {
+        // `read` is what the client read in other regions; `here` what the writing region (actor
+        // ap.9, new to `read`) holds: nothing of `read`, maybe a version of its own.
+        const here = local === undefined ? DvvSet.empty<RegisterVersion>() : DvvSet.empty<RegisterVersion>().update(undefined, 'ap.9', local).set;
+        const written = writeRegister(here, policy, read.context(), 'ap.9', version).set;
+        for (const merged of [mergeRegister('ns', 'k', written, read, policy).next, mergeRegister('ns', 'k', read, written, policy).next]) {
+          for (const seen of read.versions()) if (read.context().contains(seen.dot)) expect(merged.versions().some((x) => x.dot.actor === seen.dot.actor && x.dot.counter === seen.dot.counter)).toBe(false);
+          // The write itself survives under mv (nothing supersedes it); under lww one version is left.
+          if (policy === 'mv') expect(merged.versions().some((x) => x.dot.actor === 'ap.9' && x.value === version)).toBe(true);
+          else expect(merged.versions()).toHaveLength(1);
+        }
+      }),
+    );
   });
 });

@@ -5,9 +5,15 @@
  *   the write that made it (conflict spans link to it later).
  * - `mv`: a write supersedes exactly the versions its context covers; the rest stay siblings.
  *   A blind write (no context) is concurrent with everything and adds a sibling.
- * - `lww`: a local write always supersedes every local version (its HLC is above the key's
- *   highest, so it would win anyway); concurrent versions meet only when replicas merge, and
- *   the merge keeps the winner by (HLC, dot) — see `resolveLww`.
+ * - `lww`: a local write supersedes every local version (its HLC is above the key's highest, so
+ *   it would win anyway) AND every version its client's context names, seen here or not yet: the
+ *   HLC only orders versions that are concurrent, so a write whose client read a version
+ *   supersedes it whatever the clocks say (the region that wrote it may run ahead of this one's).
+ *   Concurrent versions meet only when replicas merge, and the merge keeps the winner by
+ *   (HLC, dot) — see `lwwWinner`.
+ * - Either policy absorbs the client's context whole: a version it names that has not arrived
+ *   here yet is superseded on arrival (`DvvSet.update`), so a write with a context never needs to
+ *   wait for what the context names.
  * - A deleted key keeps its causal context (the tombstone version), so a later write and a late
  *   replay are ordered correctly.
  */
@@ -120,7 +126,7 @@ export function writeRegister(
   actor: ActorId,
   version: RegisterVersion,
 ): { set: RegisterSet; dot: Dot } {
-  const context = policy === 'lww' ? set.context() : clientContext;
+  const context = policy === 'lww' ? (clientContext === undefined ? set.context() : set.context().join(clientContext)) : clientContext;
   const written = set.update(context, actor, version);
   if (written.set.versions().some((v) => v.value === SUPERSEDED)) throw new Error(`a ${policy} write kept a version whose value was never decoded (decodeRegisterSetForWrite)`);
   return written;

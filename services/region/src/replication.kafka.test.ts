@@ -14,50 +14,27 @@ import { fileURLToPath } from 'node:url';
 import { DvvSet } from '@meridian/causality';
 import { crdtKind } from '@meridian/crdt';
 import { encodeRecord, type Policy, type UpdateRecord } from '@meridian/protocol';
-import { createDatabase, dropDatabase } from '@meridian/infra-local';
-import { uniqueName, waitFor } from '@meridian/testkit';
-import { loadConfig } from './config.ts';
+import { waitFor } from '@meridian/testkit';
 import { encodeRegisterSet, type RegisterVersion } from './register-state.ts';
-import { startRegion, type RegionService } from './region.ts';
+import type { RegionService } from './region.ts';
+import { regionCaller, startRegions, type Regions } from './regions.fixture.ts';
 
 const infra = inject('infra');
 const suffix = randomBytes(3).toString('hex');
 const ids = ['eu', 'us', 'ap'].map((r) => `${r}${suffix}`);
+let cluster: Regions | undefined;
 const regions: RegionService[] = [];
-const dbs: string[] = [];
 
 beforeAll(async () => {
-  for (const id of ids) dbs.push(uniqueName(`repl_${id}`));
-  const urls = await Promise.all(dbs.map((db) => createDatabase(db, infra.postgresUrl)));
-  const started = await Promise.all(
-    ids.map((id, i) =>
-      startRegion(
-        loadConfig({
-          MERIDIAN_REGION: id,
-          DATABASE_URL: urls[i],
-          MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789',
-          MERIDIAN_PG_POOL_SIZE: '4',
-          MERIDIAN_KAFKA_BROKERS: infra.kafka[i],
-          MERIDIAN_PEERS: ids.flatMap((peer, j) => (j === i ? [] : [`${peer}=${infra.kafka[j]}`])).join(';'),
-          // Addresses for `fallback` redirects (the test reads the Location header only).
-          MERIDIAN_PEER_URLS: ids.flatMap((peer, j) => (j === i ? [] : [`${peer}=http://127.0.0.1:${9100 + j}`])).join(';'),
-          MERIDIAN_TOPIC_PARTITIONS: '4',
-        }),
-      ),
-    ),
-  );
-  regions.push(...started);
+  cluster = await startRegions(ids, { postgresUrl: infra.postgresUrl, kafka: infra.kafka, dbPrefix: 'repl', partitions: 4, peerUrlBase: 9100 });
+  regions.push(...cluster.regions);
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all(regions.map((r) => r.close()));
-  await Promise.all(dbs.map((db) => dropDatabase(db, infra.postgresUrl)));
+  await cluster?.close();
 });
 
-async function call(i: number, method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, any>; headers: Record<string, unknown> }> {
-  const r = await regions[i]!.app.inject({ method, url, headers, ...(body !== undefined ? { payload: body as object } : {}) });
-  return { status: r.statusCode, json: JSON.parse(r.body) as Record<string, any>, headers: r.headers };
-}
+const call = regionCaller(() => regions);
 
 const digests = async (ns: string): Promise<string[]> => Promise.all([0, 1, 2].map(async (i) => (await call(i, 'GET', `/v1/digest?ns=${ns}`)).json['digest'] as string));
 const converged = async (ns: string, what: string): Promise<void> => {

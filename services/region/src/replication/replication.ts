@@ -2,7 +2,8 @@
  * A region's replication: its outbox relay, one replicator per peer, and the lag monitor that
  * turns peers' heartbeats into lag (seconds and sequence numbers) and link states. It answers
  * `GET /v1/replication`, readiness checks (local only: this region's Kafka, relay and
- * replicators — never a peer's health), and session coverage for reads.
+ * replicators — never a peer's health). Session coverage is judged from the store, with the data
+ * (session-consistency.ts).
  */
 import { logLevel, type Admin, type Kafka } from 'kafkajs';
 import type { HybridLogicalClock } from '@meridian/causality';
@@ -11,10 +12,8 @@ import { createKafka } from './kafka-client.ts';
 import { OutboxRelay } from './outbox-relay.ts';
 import { PeerReplicator, RedriveError, type ReplicatorHooks } from './peer-replicator.ts';
 import type { LinkState } from './link-state.ts';
-import { earlierOwnPosition } from './incarnation.ts';
 import type { Logger } from './logger.ts';
 import type { HealthCheck } from '../health.ts';
-import type { SessionVector } from '../session-token.ts';
 
 export interface ReplicationOptions {
   readonly store: PgStore;
@@ -87,8 +86,6 @@ export class Replication {
   #pauseChanges = 0;
   /** The stored pauses as last read: a refresh follows changes of them, not the in-memory state of every link. */
   #storedPauses = new Map<string, string>();
-  /** The incarnations this database started (for sessions naming this region's earlier actors). */
-  #incarnations: readonly { readonly epoch: number; readonly outboxId: bigint }[] = [];
 
   constructor(options: ReplicationOptions) {
     this.#o = options;
@@ -100,7 +97,6 @@ export class Replication {
 
   async start(): Promise<void> {
     this.#startedAt = Date.now();
-    this.#incarnations = await this.#o.store.incarnations();
     await this.relay.start();
     // An operator's pause holds across restarts: a paused link starts paused.
     this.#applyPauses(await this.#o.store.replication.linkPauses(), true);
@@ -222,30 +218,6 @@ export class Replication {
     for (const row of this.#applied.values()) positions[row.origin] = Number(row.contiguousOutboxId);
     const relay = this.relay.status;
     return { region: this.#o.region, applied, positions, peers, relay: { role: relay.role, lastSequence: Number(relay.lastSequence), ...(relay.lastError ? { lastError: relay.lastError } : {}) } };
-  }
-
-  /** Per origin actor, the outbox id up to which everything is applied here (session positions). */
-  appliedPositions(): Map<string, bigint> {
-    return new Map([...this.#applied.values()].map((r) => [r.origin, r.contiguousOutboxId]));
-  }
-
-  /** The session entries of other origins that this region has not applied yet (after a fresh read). */
-  async uncovered(session: SessionVector, selfActor: string): Promise<Map<string, bigint>> {
-    // Only the applied vector matters here (a waiting read polls this): not a whole refresh.
-    this.#applied = new Map((await this.#o.store.replication.appliedPositions()).map((r) => [r.origin, r]));
-    const positions = this.appliedPositions();
-    const missing = new Map<string, bigint>();
-    for (const [actor, position] of session) {
-      if (actor === selfActor) continue;
-      // An earlier actor of this region: this database holds it up to where its incarnation ended (no wait brings more).
-      const own = earlierOwnPosition(this.#o.region, this.#o.epoch, this.#incarnations, actor);
-      if (own !== undefined) {
-        if (own < position) missing.set(actor, position);
-        continue;
-      }
-      if ((positions.get(actor) ?? 0n) < position) missing.set(actor, position);
-    }
-    return missing;
   }
 
   /** Redrives (or discards) a dead letter through the replicator of the peer it came from. */

@@ -1,0 +1,66 @@
+/**
+ * Test fixture: several regions in one process, each with its own database and its own Kafka
+ * cluster (the test run's brokers, one per region), peering with each other, plus a way to call
+ * their APIs through `app.inject()`. Replication tests share it so that each says only what it
+ * tests. Region ids should be unique per run (topics persist on the shared brokers).
+ */
+import { createDatabase, dropDatabase } from '@meridian/infra-local';
+import { uniqueName } from '@meridian/testkit';
+import { loadConfig } from './config.ts';
+import { startRegion, type RegionHooks, type RegionService } from './region.ts';
+
+export interface Regions {
+  readonly regions: RegionService[];
+  close(): Promise<void>;
+}
+
+export interface RegionsOptions {
+  readonly postgresUrl: string;
+  /** One broker list per region (its own Kafka cluster). */
+  readonly kafka: readonly string[];
+  /** Database name prefix. */
+  readonly dbPrefix: string;
+  readonly partitions: number;
+  /** Peers' public URLs for `fallback` redirects are http://127.0.0.1:<base + index> (tests read the Location only). */
+  readonly peerUrlBase: number;
+  readonly hooks?: (index: number) => RegionHooks;
+}
+
+export async function startRegions(ids: readonly string[], o: RegionsOptions): Promise<Regions> {
+  const dbs = ids.map((id) => uniqueName(`${o.dbPrefix}_${id}`));
+  const urls = await Promise.all(dbs.map((db) => createDatabase(db, o.postgresUrl)));
+  const regions = await Promise.all(
+    ids.map((id, i) =>
+      startRegion(
+        loadConfig({
+          MERIDIAN_REGION: id,
+          DATABASE_URL: urls[i],
+          MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789',
+          MERIDIAN_PG_POOL_SIZE: '4',
+          MERIDIAN_KAFKA_BROKERS: o.kafka[i],
+          MERIDIAN_PEERS: ids.flatMap((peer, j) => (j === i ? [] : [`${peer}=${o.kafka[j]}`])).join(';'),
+          MERIDIAN_PEER_URLS: ids.flatMap((peer, j) => (j === i ? [] : [`${peer}=http://127.0.0.1:${o.peerUrlBase + j}`])).join(';'),
+          MERIDIAN_TOPIC_PARTITIONS: String(o.partitions),
+        }),
+        o.hooks?.(i) ?? {},
+      ),
+    ),
+  );
+  return {
+    regions,
+    close: async () => {
+      await Promise.all(regions.map((r) => r.close()));
+      await Promise.all(dbs.map((db) => dropDatabase(db, o.postgresUrl)));
+    },
+  };
+}
+
+export type RegionCall = (i: number, method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown, headers?: Record<string, string>) => Promise<{ status: number; json: Record<string, any>; headers: Record<string, unknown> }>;
+
+/** Calls region `i`'s API (`regions()` is read at each call: the fixture may start after this is made). */
+export function regionCaller(regions: () => readonly RegionService[]): RegionCall {
+  return async (i, method, url, body, headers = {}) => {
+    const r = await regions()[i]!.app.inject({ method, url, headers, ...(body !== undefined ? { payload: body as object } : {}) });
+    return { status: r.statusCode, json: JSON.parse(r.body) as Record<string, any>, headers: r.headers };
+  };
+}
