@@ -14,7 +14,7 @@ describe('lag across a peer\'s new incarnation', () => {
     let beats: HeartbeatRow[] = [];
     let applied: AppliedPosition[] = [];
     const store = {
-      replication: { appliedPositions: () => Promise.resolve(applied), heartbeats: () => Promise.resolve(beats), relayState: () => Promise.resolve({ leaseEpoch: 0n, lastOutboxId: 0n, lastSequence: 0n }), linkPauses: () => Promise.resolve([]) },
+      replication: { appliedPositions: () => Promise.resolve(applied), heartbeats: () => Promise.resolve(beats), relayState: () => Promise.resolve({ leaseEpoch: 0n, lastOutboxId: 0n, lastSequence: 0n }), linkPauses: () => Promise.resolve(new Map()) },
       outboxHighWater: () => Promise.resolve(0n),
     } as unknown as PgStore;
     const replication = new Replication({ store, region: 'eu', epoch: 1, brokers: ['127.0.0.1:9'], peers: new Map([['us', ['127.0.0.1:9']]]), partitions: 1, clock: new HybridLogicalClock({ now: Date.now, maxDriftMs: 60_000 }), log: silentLogger, lagBoundSeconds: 10 });
