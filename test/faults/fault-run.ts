@@ -9,7 +9,7 @@ import { waitFor, WaitTimeoutError, checkHistory, type Finals, type HistoryOp, t
 import type { FaultCluster } from './fault-cluster.ts';
 import { describeOptions, nemesisSchedule, type FaultOptions, type NemesisStep } from './fault-options.ts';
 import { healAll, runNemesis, type NemesisFinding } from './nemesis.ts';
-import { call, Client, KEYS_PER_NAMESPACE, POLICIES, tokenVector, type WorkloadPolicy } from './workload.ts';
+import { call, Client, KEYS_PER_NAMESPACE, POLICIES, readValues, type WorkloadPolicy } from './workload.ts';
 
 export interface FaultReport {
   readonly options: FaultOptions;
@@ -53,17 +53,7 @@ async function finalValues(cluster: FaultCluster, namespaces: Readonly<Record<Wo
         const ns = namespaces[policy];
         const r = await call(url, 'GET', `/v1/ns/${ns}/keys/k${k}`);
         if (r.status !== 200 && r.status !== 404) throw new Error(`final read of ${ns}/k${k} in ${region}: ${r.status} ${JSON.stringify(r.json)}`);
-        const j = r.status === 200 ? r.json : {};
-        const object = `${ns}/k${k}`;
-        if (policy === 'counter') put(object, region, { type: 'counter', value: (j['value'] as number | undefined) ?? 0 });
-        if (policy === 'set') put(object, region, { type: 'set', elements: (j['value'] as string[] | undefined) ?? [] });
-        if (policy === 'map') {
-          const v = (j['value'] as { hits?: number; tags?: string[] } | undefined) ?? {};
-          put(`${object}#hits`, region, { type: 'counter', value: v.hits ?? 0 });
-          put(`${object}#tags`, region, { type: 'set', elements: v.tags ?? [] });
-        }
-        if (policy === 'lww') put(object, region, { type: 'lww', value: (j['value'] as string | undefined) ?? null, vector: tokenVector(j['context'] as string | undefined) });
-        if (policy === 'mv') put(object, region, { type: 'mv', values: (j['values'] as string[] | undefined) ?? [], vector: tokenVector(j['context'] as string | undefined) });
+        for (const [object, read] of readValues(policy, ns, `k${k}`, r)) put(object, region, read);
       }
     }
   }

@@ -69,6 +69,29 @@ export function mergeSession(a: string, b: string | undefined): string {
   return [...out].sort(([x], [y]) => (x < y ? -1 : 1)).map(([actor, p]) => `${actor}:${p}`).join(';');
 }
 
+/** What a read answer says of each object the checkers know (a map key is two objects: its counter field and its set field). */
+export function readValues(policy: WorkloadPolicy, ns: string, key: string, answer: Answer): [string, ReadValue][] {
+  const j = answer.status === 200 ? answer.json : {};
+  const object = `${ns}/${key}`;
+  switch (policy) {
+    case 'counter':
+      return [[object, { type: 'counter', value: (j['value'] as number | undefined) ?? 0 }]];
+    case 'set':
+      return [[object, { type: 'set', elements: (j['value'] as string[] | undefined) ?? [] }]];
+    case 'map': {
+      const v = (j['value'] as { hits?: number; tags?: string[] } | undefined) ?? {};
+      return [
+        [`${object}#hits`, { type: 'counter', value: v.hits ?? 0 }],
+        [`${object}#tags`, { type: 'set', elements: v.tags ?? [] }],
+      ];
+    }
+    case 'lww':
+      return [[object, { type: 'lww', value: (j['value'] as string | undefined) ?? null, vector: tokenVector(j['context'] as string | undefined) }]];
+    case 'mv':
+      return [[object, { type: 'mv', values: (j['values'] as string[] | undefined) ?? [], vector: tokenVector(j['context'] as string | undefined) }]];
+  }
+}
+
 export interface WorkloadTarget {
   /** Region ids and their current URLs (a region may move to a new process, same URL). */
   readonly ids: readonly string[];
@@ -164,29 +187,7 @@ export class Client {
     const ns = this.#t.namespaces[policy];
     const r = await this.#read(region, ns, key);
     if (!r) return undefined;
-    const j = r.answer.status === 200 ? r.answer.json : {};
-    const record = (object: string, read: ReadValue): void => void this.#history.push({ kind: 'read', read, ...this.#base(object, region, r.start, r.end) });
-    const object = `${ns}/${key}`;
-    switch (policy) {
-      case 'counter':
-        record(object, { type: 'counter', value: (j['value'] as number | undefined) ?? 0 });
-        break;
-      case 'set':
-        record(object, { type: 'set', elements: (j['value'] as string[] | undefined) ?? [] });
-        break;
-      case 'map': {
-        const v = (j['value'] as { hits?: number; tags?: string[] } | undefined) ?? {};
-        record(`${object}#hits`, { type: 'counter', value: v.hits ?? 0 });
-        record(`${object}#tags`, { type: 'set', elements: v.tags ?? [] });
-        break;
-      }
-      case 'lww':
-        record(object, { type: 'lww', value: (j['value'] as string | undefined) ?? null, vector: tokenVector(r.answer.json['context'] as string | undefined) });
-        break;
-      case 'mv':
-        record(object, { type: 'mv', values: (j['values'] as string[] | undefined) ?? [], vector: tokenVector(r.answer.json['context'] as string | undefined) });
-        break;
-    }
+    for (const [object, read] of readValues(policy, ns, key, r.answer)) this.#history.push({ kind: 'read', read, ...this.#base(object, region, r.start, r.end) });
     return r.answer;
   }
 
