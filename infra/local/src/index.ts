@@ -7,6 +7,7 @@ export { startZipkin, type ZipkinServer } from './zipkin.ts';
 export {
   adminUrl,
   createDatabase,
+  copyDatabase,
   databaseUrl,
   dropDatabase,
   ensurePostgres,

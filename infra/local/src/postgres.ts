@@ -100,6 +100,26 @@ export async function dropDatabase(name: string, url = adminUrl()): Promise<void
   }
 }
 
+/**
+ * Copies database `from` into a new database `to` (dropped first), as a backup or a restore does:
+ * PostgreSQL's template copy, so nothing may be connected to `from` (stop its region first).
+ */
+export async function copyDatabase(from: string, to: string, url = adminUrl()): Promise<string> {
+  checkName(from);
+  checkName(to);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${to}" WITH (FORCE)`);
+    // A killed region's backends may take a moment to leave: end them, the copy needs none.
+    await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [from]);
+    await client.query(`CREATE DATABASE "${to}" TEMPLATE "${from}"`);
+  } finally {
+    await client.end();
+  }
+  return databaseUrl(url, to);
+}
+
 export interface PrivatePostgres {
   /** URL of the `postgres` database on the private server. */
   readonly url: string;

@@ -1,7 +1,33 @@
 /**
  * @meridian/testkit: what Meridian's tests share — unique names for per-test databases and
- * topics, waits with deadlines, and a TCP fault proxy.
+ * topics, waits with deadlines, a TCP fault proxy, a seeded random generator, and the fault
+ * suite's history checkers.
  */
 export { uniqueName } from './names.ts';
 export { waitFor, sleep, WaitTimeoutError, type WaitOptions } from './wait-for.ts';
 export { FaultProxy, type FaultProxyOptions } from './fault-proxy.ts';
+export { SeededRandom } from './seeded-random.ts';
+export {
+  checkHistory,
+  checkCounters,
+  checkSets,
+  checkLww,
+  checkMv,
+  checkSessions,
+  checkConvergence,
+  covers,
+  CHECKERS,
+  type CheckerName,
+  type HistoryOp,
+  type CounterIncrement,
+  type SetAdd,
+  type SetRemove,
+  type RegisterWrite,
+  type Read,
+  type ReadValue,
+  type Finals,
+  type Violation,
+  type Outcome,
+  type Vector,
+  type Dot,
+} from './history-checkers.ts';

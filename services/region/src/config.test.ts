@@ -56,6 +56,12 @@ describe('configuration', () => {
     expect(describeConfig(loadConfig(base))['instrumentations']).toBe('fastify,pg');
   });
 
+  it('reads the test-only clock offset (0 by default), refusing what is not a whole number of milliseconds', () => {
+    expect(loadConfig(base).testClockOffsetMs).toBe(0);
+    expect(loadConfig({ ...base, MERIDIAN_TEST_CLOCK_OFFSET_MS: '-2500' }).testClockOffsetMs).toBe(-2500);
+    expect(() => loadConfig({ ...base, MERIDIAN_TEST_CLOCK_OFFSET_MS: '1.5' })).toThrow(/MERIDIAN_TEST_CLOCK_OFFSET_MS: expected an integer/);
+  });
+
   it('masks secrets and URL passwords when described', () => {
     const shown = JSON.stringify(describeConfig(loadConfig(base)));
     expect(shown).not.toContain('secret-pw');

@@ -39,6 +39,11 @@ export interface RegionConfig {
   readonly traceSampleRatio: number;
   /** The OpenTelemetry auto-instrumentations to enable. */
   readonly instrumentations: ReadonlySet<Instrumentation>;
+  /**
+   * TEST ONLY: added to the wall clock this region's HLC reads, so the fault suite can skew one
+   * region's clock without changing the machine's. 0 in every real deployment.
+   */
+  readonly testClockOffsetMs: number;
 }
 
 export const INSTRUMENTATIONS = ['http', 'fastify', 'pg', 'kafkajs'] as const;
@@ -152,6 +157,7 @@ const FIELDS: readonly Field<keyof RegionConfig>[] = [
     if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new Error('a number from 0 to 1');
     return n;
   } },
+  { key: 'testClockOffsetMs', env: 'MERIDIAN_TEST_CLOCK_OFFSET_MS', doc: 'TEST ONLY: milliseconds added to the clock this region stamps writes with (the fault suite skews a region with it); never set it in a deployment; a warning is logged at start when set', default: 0, parse: integer(-(10 * 365 * 24 * 3600 * 1000), 10 * 365 * 24 * 3600 * 1000) },
   { key: 'instrumentations', env: 'MERIDIAN_OTEL_INSTRUMENTATIONS', doc: 'OpenTelemetry auto-instrumentations (http, fastify, pg, kafkajs; or none); by default fastify (the server span, W3C context from the request) and pg; http would add a second span per request, kafkajs one per replicated message', default: new Set<Instrumentation>(['fastify', 'pg']), parse: instrumentationList },
 ];
 

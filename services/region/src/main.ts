@@ -40,7 +40,11 @@ const { default: pino } = await import('pino');
 const logOptions = loggerOptions({ level: config.logLevel, serviceName: 'meridian-region', region: config.region });
 const log = pino(logOptions);
 const metrics = telemetry.metrics;
+// TEST ONLY (the fault suite): a skewed clock for this region's HLC; never set in a deployment.
+const clockOffsetMs = config.testClockOffsetMs;
+if (clockOffsetMs !== 0) log.warn({ clockOffsetMs }, 'MERIDIAN_TEST_CLOCK_OFFSET_MS is set: this region stamps writes with a skewed clock (a test-only setting)');
 const region = await startRegion(config, {
+  ...(clockOffsetMs !== 0 ? { now: () => Date.now() + clockOffsetMs } : {}),
   logger: log,
   log,
   replication: {

@@ -7,7 +7,7 @@
  *
  * The simulator only moves payloads; what a delivery does is the `deliver` callback's business.
  */
-import { SeededRandom } from './seeded-random.ts';
+import { SeededRandom } from '@meridian/testkit';
 
 export interface NetworkOptions<M = unknown> {
   readonly replicas: number;

@@ -1,6 +1,7 @@
 /**
- * A small seeded pseudo-random generator (mulberry32) for the network simulator: the same seed
- * gives the same delivery schedule on every machine, so a failing run is replayed from its seed.
+ * A small seeded pseudo-random generator (mulberry32) for the CRDT network simulator and the
+ * fault suite: the same seed gives the same schedule on every machine, so a failing run is
+ * replayed from its seed.
  * Not for anything but tests.
  */
 export class SeededRandom {
