@@ -380,41 +380,57 @@ export class PgStore {
   async transaction<T>(fn: (tx: StoreTx, client: pg.PoolClient) => Promise<T>, options: { retries?: number } = {}): Promise<T> {
     const retries = options.retries ?? 5;
     for (let attempt = 0; ; attempt++) {
-      let client: pg.PoolClient;
-      try {
-        client = await this.pool.connect();
-      } catch (error) {
-        throw classifyPgError(error);
-      }
-      let broken = false;
-      // A connection lost mid-transaction also surfaces as the query's rejection; without a
-      // listener the client's 'error' event would crash the process.
-      const onError = (): void => {
-        broken = true;
-      };
-      client.on('error', onError);
-      try {
-        await client.query('BEGIN');
-        const result = await fn(new StoreTx(client), client);
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => {
-          broken = true;
-        });
-        const classified = classifyPgError(error);
-        if (classified.code === StoreErrorCode.unavailable) broken = true;
-        if (classified.code === StoreErrorCode.retry && attempt < retries) {
-          await new Promise((r) => setTimeout(r, Math.random() * 10 * 2 ** attempt));
-          continue;
+      const replay = Symbol('replay');
+      const result = await this.#withConnection<T | typeof replay>(async (client, connection) => {
+        // Until COMMIT is sent, a lost connection rolls the transaction back (the server aborts an
+        // open transaction whose connection drops); once it is sent, the outcome is unknown.
+        let committing = false;
+        try {
+          await client.query('BEGIN');
+          const value = await fn(new StoreTx(client), client);
+          committing = true;
+          await client.query('COMMIT');
+          return value;
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => {
+            connection.broken = true;
+          });
+          const classified = classifyPgError(error, { committing });
+          if (classified.code === StoreErrorCode.unavailable || classified.code === StoreErrorCode.outcomeUnknown) connection.broken = true;
+          if (classified.code === StoreErrorCode.retry && attempt < retries) return replay;
+          // Errors thrown by `fn` itself (domain errors) pass through unchanged.
+          if (classified.code === StoreErrorCode.failed && !(error instanceof pg.DatabaseError)) throw error;
+          throw classified;
         }
-        // Errors thrown by `fn` itself (domain errors) pass through unchanged.
-        if (classified.code === StoreErrorCode.failed && !(error instanceof pg.DatabaseError)) throw error;
-        throw classified;
-      } finally {
-        client.off('error', onError);
-        client.release(broken);
-      }
+      });
+      if (result !== replay) return result;
+      await new Promise((r) => setTimeout(r, Math.random() * 10 * 2 ** attempt));
+    }
+  }
+
+  /**
+   * Runs `fn` on a pooled connection of its own. A connection that cannot be had is classified
+   * (nothing was sent on it). A connection lost meanwhile also surfaces as the query's rejection;
+   * without a listener the client's 'error' event would crash the process. A broken connection
+   * (lost, or marked by `fn`) is discarded, not returned to the pool.
+   */
+  async #withConnection<T>(fn: (client: pg.PoolClient, connection: { broken: boolean }) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw classifyPgError(error);
+    }
+    const connection = { broken: false };
+    const onError = (): void => {
+      connection.broken = true;
+    };
+    client.on('error', onError);
+    try {
+      return await fn(client, connection);
+    } finally {
+      client.off('error', onError);
+      client.release(connection.broken);
     }
   }
 
@@ -442,14 +458,14 @@ export class PgStore {
    * statement, to plan the write from again.
    */
   async compareAndWrite(write: ConditionalWrite): Promise<ConditionalWriteResult> {
-    return this.#read(async () => {
+    return this.#commit(async (client) => {
       const { namespace, key, expected } = write;
       const { rows } = expected
-        ? await this.pool.query<SnapshotDbRow & { outbox_id: bigint | null }>({
+        ? await client.query<SnapshotDbRow & { outbox_id: bigint | null }>({
             ...SQL.updateIfUnchanged,
             values: [namespace, key, buffer(write.state), write.maxHlc, expected.state ? buffer(expected.state) : null, expected.maxHlc, write.messageKey, buffer(write.envelope), write.policy],
           })
-        : await this.pool.query<SnapshotDbRow & { outbox_id: bigint | null }>({
+        : await client.query<SnapshotDbRow & { outbox_id: bigint | null }>({
             ...SQL.insertIfMissing,
             values: [namespace, key, buffer(write.state), write.maxHlc, write.messageKey, buffer(write.envelope), write.policy],
           });
@@ -495,8 +511,8 @@ export class PgStore {
       cols.maxHlc.push(w.maxHlc.toString());
       cols.expectedHlc.push(w.expected.maxHlc.toString());
     }
-    return this.#read(async () => {
-      const { rows } = await this.pool.query<SnapshotDbRow & { n: bigint; outbox_id: bigint | null }>({
+    return this.#commit(async (client) => {
+      const { rows } = await client.query<SnapshotDbRow & { n: bigint; outbox_id: bigint | null }>({
         ...SQL.updateManyIfUnchanged,
         values: [
           ...[cols.namespace, cols.key, cols.policy, cols.messageKey, cols.stateAt, cols.stateLength, cols.expectedAt, cols.expectedLength, cols.envelopeAt, cols.envelopeLength, cols.maxHlc, cols.expectedHlc].map((column: readonly (string | number)[]) => arrayLiteral(column, (v) => v)),
@@ -539,6 +555,23 @@ export class PgStore {
   /** The highest outbox id committed so far: this region's own position in its session tokens. */
   async outboxHighWater(): Promise<bigint> {
     return this.#read(async () => (await this.pool.query<{ id: bigint | null }>('SELECT max(id) AS id FROM meridian_outbox')).rows[0]?.id ?? 0n);
+  }
+
+  /**
+   * Runs one statement that is its own transaction and may commit a write. A connection that
+   * cannot be had wrote nothing (unavailable); one lost once the statement was sent leaves the
+   * outcome unknown (store-error.ts), and the connection is discarded.
+   */
+  async #commit<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.#withConnection(async (client, connection) => {
+      try {
+        return await fn(client);
+      } catch (error) {
+        const classified = classifyPgError(error, { committing: true });
+        if (classified.code === StoreErrorCode.unavailable || classified.code === StoreErrorCode.outcomeUnknown) connection.broken = true;
+        throw classified;
+      }
+    });
   }
 
   async #read<T>(fn: () => Promise<T>): Promise<T> {

@@ -10,7 +10,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { StoreError, StoreErrorCode, type PgStore, type NamespaceRow } from '@meridian/store';
 import { requestLoggerFactory } from '@meridian/telemetry';
-import { MeridianError, errorBody, type ErrorCode } from './errors.ts';
+import { ERRORS, MeridianError, errorBody, type ErrorCode } from './errors.ts';
 import type { KeyService } from './key-service.ts';
 import { runChecks, type HealthCheck } from './health.ts';
 import { registerReplicationRoutes } from './replication-routes.ts';
@@ -62,9 +62,14 @@ const NamespaceJson = Type.Object({ name: Type.String(), policy: Policy, declare
 export function toErrorAnswer(error: unknown): { status: number; body: Record<string, unknown>; code: ErrorCode } {
   if (error instanceof MeridianError) return { status: error.status, body: errorBody(error.code, error.message, error.details), code: error.code };
   if (error instanceof StoreError) {
+    // The store classified the failure once (store-error.ts): only `unavailable` and `retry` provably wrote nothing.
+    if (error.code === StoreErrorCode.outcomeUnknown) {
+      const message = `${error.message}. The write may or may not have taken effect: retry it with the same Idempotency-Key (a retry is answered from the first attempt if that took effect, and applied once if not); without one, read the key before deciding to retry`;
+      return { status: ERRORS.MERIDIAN_OUTCOME_UNKNOWN.status, body: errorBody('MERIDIAN_OUTCOME_UNKNOWN', message), code: 'MERIDIAN_OUTCOME_UNKNOWN' };
+    }
     const code: ErrorCode = error.code === StoreErrorCode.unavailable ? 'MERIDIAN_STORE_UNAVAILABLE' : error.code === StoreErrorCode.retry ? 'MERIDIAN_BUSY' : 'MERIDIAN_INTERNAL';
     const message = code === 'MERIDIAN_INTERNAL' ? 'internal error' : `${error.message}; nothing was written — retry`;
-    return { status: new MeridianError(code, '').status, body: errorBody(code, message), code };
+    return { status: ERRORS[code].status, body: errorBody(code, message), code };
   }
   const fe = error as FastifyError & { validation?: unknown };
   if (fe.validation) return { status: 400, body: errorBody('MERIDIAN_VALIDATION', fe.message), code: 'MERIDIAN_VALIDATION' };

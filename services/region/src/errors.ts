@@ -26,6 +26,7 @@ export const ERRORS = {
   MERIDIAN_SESSION_NOT_COVERED: { status: 503, retryable: true, doc: 'the read\'s session is not yet applied in this region (wait timed out, or no region to fall back to)' },
   MERIDIAN_STORE_UNAVAILABLE: { status: 503, retryable: true, doc: 'the region\'s PostgreSQL is unavailable; nothing was written' },
   MERIDIAN_BUSY: { status: 503, retryable: true, doc: 'the write could not be serialised after several attempts; nothing was written' },
+  MERIDIAN_OUTCOME_UNKNOWN: { status: 503, retryable: true, doc: 'the connection to PostgreSQL was lost after the write was sent: it may or may not have taken effect. Retry with the same Idempotency-Key (answered from the first attempt if it took effect, applied once if not); a write sent without one may apply twice' },
   MERIDIAN_INTERNAL: { status: 500, retryable: false, doc: 'an unexpected error (a bug); see the logs' },
 } as const satisfies Record<string, { status: number; retryable: boolean; doc: string }>;
 
