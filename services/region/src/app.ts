@@ -4,7 +4,7 @@
  * `{"error": {"code", "message"}}` with the registry's status, and the health and metrics
  * endpoints. The app is built from its dependencies so tests can use `app.inject()`.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -16,6 +16,7 @@ import { runChecks, type HealthCheck } from './health.ts';
 import { registerReplicationRoutes } from './replication-routes.ts';
 import type { Replication } from './replication/replication.ts';
 import { formatSession, mergeSessions, parseSession } from './session-token.ts';
+import { MAX_KEY_LENGTH } from './names.ts';
 
 export interface AppDeps {
   readonly region: string;
@@ -72,18 +73,38 @@ export function toErrorAnswer(error: unknown): { status: number; body: Record<st
     return { status: ERRORS[code].status, body: errorBody(code, message), code };
   }
   const fe = error as FastifyError & { validation?: unknown };
-  if (fe.validation) return { status: 400, body: errorBody('MERIDIAN_VALIDATION', fe.message), code: 'MERIDIAN_VALIDATION' };
-  switch (fe.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { status: 413, body: errorBody('MERIDIAN_BODY_TOO_LARGE', fe.message), code: 'MERIDIAN_BODY_TOO_LARGE' };
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { status: 415, body: errorBody('MERIDIAN_UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json'), code: 'MERIDIAN_UNSUPPORTED_MEDIA_TYPE' };
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return { status: 400, body: errorBody('MERIDIAN_MALFORMED_JSON', fe.message), code: 'MERIDIAN_MALFORMED_JSON' };
-  }
-  if (error instanceof SyntaxError && fe.statusCode === 400) return { status: 400, body: errorBody('MERIDIAN_MALFORMED_JSON', `the body is not valid JSON: ${error.message}`), code: 'MERIDIAN_MALFORMED_JSON' };
-  return { status: 500, body: errorBody('MERIDIAN_INTERNAL', 'internal error'), code: 'MERIDIAN_INTERNAL' };
+  const answer = (code: ErrorCode, message: string): { status: number; body: Record<string, unknown>; code: ErrorCode } => ({ status: ERRORS[code].status, body: errorBody(code, message), code });
+  if (fe.validation) return answer('MERIDIAN_VALIDATION', fe.message);
+  if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return answer('MERIDIAN_UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json');
+  const known = typeof fe.code === 'string' ? FASTIFY_ERRORS[fe.code] : undefined;
+  if (known) return answer(known, fe.message);
+  if (error instanceof SyntaxError && fe.statusCode === 400) return answer('MERIDIAN_MALFORMED_JSON', `the body is not valid JSON: ${error.message}`);
+  // Any other client error fastify raises (FST_ERR_*, 4xx) still answers in Meridian's envelope.
+  if (typeof fe.code === 'string' && fe.code.startsWith('FST_ERR_') && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) return answer('MERIDIAN_BAD_REQUEST', fe.message);
+  return answer('MERIDIAN_INTERNAL', 'internal error');
+}
+
+/** fastify's own errors that a client can provoke, and the Meridian code each answers with. */
+const FASTIFY_ERRORS: Readonly<Record<string, ErrorCode>> = {
+  FST_ERR_NOT_FOUND: 'MERIDIAN_NOT_FOUND',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'MERIDIAN_BODY_TOO_LARGE',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'MERIDIAN_MALFORMED_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'MERIDIAN_MALFORMED_JSON',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'MERIDIAN_BAD_REQUEST',
+  // A path segment longer than the router takes, or not valid percent-encoding: a namespace or key name.
+  FST_ERR_MAX_PARAM_LENGTH: 'MERIDIAN_INVALID_NAME',
+  FST_ERR_BAD_URL: 'MERIDIAN_INVALID_NAME',
+};
+
+/**
+ * Answers a failure and logs it: a bug or an outage (5xx) as an error with its stack; an honest
+ * 503 that says "not here, not yet" (a session this region has not applied) as a warning line.
+ */
+function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const answer = toErrorAnswer(error);
+  if (answer.code === 'MERIDIAN_SESSION_NOT_COVERED') request.log.warn({ code: answer.code }, (error as Error).message);
+  else if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
+  void reply.code(answer.status).send(answer.body);
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -91,6 +112,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     ...(isInstance ? { loggerInstance: deps.logger as FastifyBaseLogger } : { logger: (deps.logger as FastifyServerOptions['logger']) ?? false }),
     bodyLimit: deps.bodyLimitBytes,
+    // A key may be MAX_KEY_LENGTH characters long (find-my-way measures the decoded segment);
+    // fastify's default (100) refused longer keys before the route saw them.
+    routerOptions: { maxParamLength: MAX_KEY_LENGTH },
+    // The router's own refusals (a segment too long, bad percent-encoding) answer in Meridian's envelope too.
+    frameworkErrors: (error, request, reply) => {
+      sendError(error, request, reply);
+    },
     // Each request's logger carries its reqId without a pino child's per-request redaction pass.
     childLoggerFactory: requestLoggerFactory,
     // Unknown fields are refused, not silently dropped (fastify's default strips them).
@@ -108,9 +136,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   app.setErrorHandler((error, request, reply) => {
-    const answer = toErrorAnswer(error);
-    if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
-    return reply.code(answer.status).send(answer.body);
+    sendError(error, request, reply);
   });
   app.setNotFoundHandler((request, reply) => reply.code(404).send(errorBody('MERIDIAN_NOT_FOUND', `no route ${request.method} ${request.url}`)));
 

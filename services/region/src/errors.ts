@@ -8,10 +8,12 @@
 export const ERRORS = {
   MERIDIAN_VALIDATION: { status: 400, retryable: false, doc: 'the request does not match the route\'s schema' },
   MERIDIAN_MALFORMED_JSON: { status: 400, retryable: false, doc: 'the body is not valid JSON' },
-  MERIDIAN_INVALID_NAME: { status: 400, retryable: false, doc: 'a namespace or key name breaks the naming rules' },
+  MERIDIAN_INVALID_NAME: { status: 400, retryable: false, doc: 'a namespace or key name breaks the naming rules (too long, control characters, a path segment that is not valid percent-encoding)' },
   MERIDIAN_INVALID_CONTEXT: { status: 400, retryable: false, doc: 'a causal-context token is malformed, forged, or belongs to another key' },
   MERIDIAN_INVALID_SESSION: { status: 400, retryable: false, doc: 'an X-Meridian-Session token is malformed' },
   MERIDIAN_INVALID_OPERATION: { status: 400, retryable: false, doc: 'a CRDT operation is malformed' },
+  MERIDIAN_VALUE_TOO_DEEP: { status: 400, retryable: false, doc: 'a JSON value nests arrays and objects more than 64 levels deep' },
+  MERIDIAN_BAD_REQUEST: { status: 400, retryable: false, doc: 'the HTTP request is malformed (e.g. a body that does not match its Content-Length)' },
   MERIDIAN_NOT_FOUND: { status: 404, retryable: false, doc: 'no such route' },
   MERIDIAN_NAMESPACE_NOT_FOUND: { status: 404, retryable: false, doc: 'the namespace does not exist in this region' },
   MERIDIAN_KEY_NOT_FOUND: { status: 404, retryable: false, doc: 'the key is absent or deleted (a deleted key\'s answer still carries its context)' },

@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import { type Span } from '@opentelemetry/api';
 import { SpanAttribute, SpanName, currentTraceparent as activeTraceparent, withSpan } from '@meridian/telemetry';
 import { CausalContext, DvvSet, HybridLogicalClock, actorId, type ActorId, type Hlc } from '@meridian/causality';
-import { CrdtError, CrdtErrorCode, crdtKind as lookupCrdtKind, type CrdtKind } from '@meridian/crdt';
+import { CrdtError, CrdtErrorCode, MAX_JSON_DEPTH, crdtKind as lookupCrdtKind, nestedDeeperThan, type CrdtKind } from '@meridian/crdt';
 
 /** CRDT kinds with their state and op types erased to `unknown` (the service treats them alike). */
 type AnyKind = CrdtKind<unknown, unknown>;
@@ -275,6 +275,7 @@ export class KeyService {
   }
 
   #checkValue(value: unknown): asserts value is Json {
+    checkNesting(value, MAX_JSON_DEPTH, 'the value');
     const size = Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
     if (size > this.#o.maxValueBytes) {
       throw new MeridianError('MERIDIAN_VALUE_TOO_LARGE', `the value is ${size} bytes; the limit is ${this.#o.maxValueBytes}`);
@@ -368,6 +369,9 @@ export class KeyService {
     checkNamespaceName(name);
     checkKeyName(key);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new MeridianError('MERIDIAN_INVALID_OPERATION', 'expected an operation object');
+    // Before anything walks the body (the idempotency fingerprint, the operation's check): a value
+    // sits two levels into it ({"add": [v]}, {"set": {"field": v}}).
+    checkNesting(body, MAX_JSON_DEPTH + OPERATION_NESTING, 'the operation');
     const { context: token, ...opBody } = body as Record<string, unknown>;
     if (token !== undefined && typeof token !== 'string') throw new MeridianError('MERIDIAN_INVALID_CONTEXT', 'expected "context" to be a context token string');
     const observed = token === undefined ? undefined : this.#o.tokens.verifyContext(name, key, token);
@@ -412,6 +416,16 @@ interface Written {
 /** The key's row as a committed write left it (what the snapshot cache keeps). */
 function storedRow(ns: NamespaceRow, key: string, save: { readonly state: Uint8Array; readonly hlc: bigint }): NonNullable<Written['stored']> {
   return { namespace: ns, key: { namespace: ns.name, key, state: save.state, maxHlc: save.hlc } };
+}
+
+/** Levels an operation body adds around the values it carries: `{"add": [v]}`, `{"set": {"field": v}}`. */
+const OPERATION_NESTING = 2;
+
+/** Refuses a value nested deeper than `limit` before anything recursive (JSON.stringify, a fingerprint) walks it. */
+function checkNesting(value: unknown, limit: number, what: string): void {
+  if (nestedDeeperThan(value, limit)) {
+    throw new MeridianError('MERIDIAN_VALUE_TOO_DEEP', `${what} nests arrays and objects more than ${limit} levels deep; JSON values may nest at most ${MAX_JSON_DEPTH} levels`);
+  }
 }
 
 /** Lost compare-and-writes before a write takes the row lock. */
