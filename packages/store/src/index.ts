@@ -9,6 +9,8 @@ export {
   type ConditionalWrite,
   type ConditionalWriteResult,
   type IdempotencyClaim,
+  type IdempotencyScope,
+  type ReplicatedAnswer,
   type KeyRow,
   type NamespacePolicy,
   type NamespaceRow,

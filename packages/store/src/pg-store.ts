@@ -12,6 +12,7 @@
  * NOTHING) and then locks it. Either way two replicas writing one key never mint the same dot or
  * lose an update, and no durable write can miss replication (docs/decisions/0003).
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { classifyPgError, StoreError, StoreErrorCode } from './store-error.ts';
 import { arrayLiteral } from './array-literal.ts';
@@ -71,6 +72,30 @@ export type ConditionalWriteResult = { readonly saved: true; readonly outboxId: 
 export type IdempotencyClaim =
   | { readonly claimed: true }
   | { readonly claimed: false; readonly fingerprint: string; readonly status: number | undefined; readonly response: unknown };
+
+/** What an idempotency record belongs to: Idempotency-Keys are scoped by the data key they write. */
+export interface IdempotencyScope {
+  readonly namespace: string;
+  readonly key: string;
+}
+
+/** An answer a replicated update carried, to store where the update is applied. */
+export interface ReplicatedAnswer extends IdempotencyScope {
+  readonly idempotencyKey: string;
+  readonly fingerprint: string;
+  readonly status: number;
+  readonly response: unknown;
+}
+
+/**
+ * The stored record's key: the client's Idempotency-Key scoped by the data key it writes, so two
+ * clients that pick the same Idempotency-Key for different keys (in one region or in two, whose
+ * records meet once they replicate) never see each other's answer. The scope is a hash, so the
+ * record key stays short whatever the key's length; the client's key stays readable after it.
+ */
+function idempotencyRecordKey(scope: IdempotencyScope, idempotencyKey: string): string {
+  return `${createHash('sha256').update(JSON.stringify([scope.namespace, scope.key])).digest('hex').slice(0, 32)}/${idempotencyKey}`;
+}
 
 export interface StoreOptions {
   readonly connectionString: string;
@@ -279,26 +304,39 @@ export class StoreTx {
   }
 
   /**
-   * Claims an idempotency key for this transaction. A concurrent claim of the same key waits on
-   * the unique index until this transaction ends, then sees the stored answer.
+   * Claims an idempotency key of a data key for this transaction. A concurrent claim of the same
+   * key waits on the unique index until this transaction ends, then sees the stored answer (one
+   * written here, or one a replicator stored with the update of the first attempt elsewhere).
    */
-  async claimIdempotencyKey(idempotencyKey: string, fingerprint: string): Promise<IdempotencyClaim> {
-    const inserted = await this.#client.query('INSERT INTO meridian_idempotency (idempotency_key, fingerprint) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
-      idempotencyKey,
-      fingerprint,
-    ]);
+  async claimIdempotencyKey(scope: IdempotencyScope, idempotencyKey: string, fingerprint: string): Promise<IdempotencyClaim> {
+    const recordKey = idempotencyRecordKey(scope, idempotencyKey);
+    const inserted = await this.#client.query('INSERT INTO meridian_idempotency (idempotency_key, fingerprint) VALUES ($1, $2) ON CONFLICT DO NOTHING', [recordKey, fingerprint]);
     if (inserted.rowCount === 1) return { claimed: true };
     const { rows } = await this.#client.query<{ fingerprint: string; status: number | null; response: unknown }>(
       'SELECT fingerprint, status, response FROM meridian_idempotency WHERE idempotency_key = $1',
-      [idempotencyKey],
+      [recordKey],
     );
     const row = rows[0];
     if (!row) throw new StoreError(StoreErrorCode.retry, 'idempotency record vanished; retry');
     return { claimed: false, fingerprint: row.fingerprint, status: row.status ?? undefined, response: row.response };
   }
 
-  async recordIdempotentAnswer(idempotencyKey: string, status: number, response: unknown): Promise<void> {
-    await this.#client.query('UPDATE meridian_idempotency SET status = $2, response = $3 WHERE idempotency_key = $1', [idempotencyKey, status, JSON.stringify(response)]);
+  async recordIdempotentAnswer(scope: IdempotencyScope, idempotencyKey: string, status: number, response: unknown): Promise<void> {
+    await this.#client.query('UPDATE meridian_idempotency SET status = $2, response = $3 WHERE idempotency_key = $1', [idempotencyRecordKey(scope, idempotencyKey), status, JSON.stringify(response)]);
+  }
+
+  /**
+   * Stores the answers that replicated updates carried, in the apply transaction. A record this
+   * region already holds for the same scoped key is kept (ON CONFLICT DO NOTHING): its own
+   * clients were answered from it, and the two can differ only if the key was reused.
+   */
+  async storeReplicatedAnswers(answers: readonly ReplicatedAnswer[]): Promise<void> {
+    if (answers.length === 0) return;
+    await this.#client.query(
+      `INSERT INTO meridian_idempotency (idempotency_key, fingerprint, status, response)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::jsonb[]) ON CONFLICT DO NOTHING`,
+      [answers.map((a) => idempotencyRecordKey(a, a.idempotencyKey)), answers.map((a) => a.fingerprint), answers.map((a) => a.status), answers.map((a) => JSON.stringify(a.response))],
+    );
   }
 }
 

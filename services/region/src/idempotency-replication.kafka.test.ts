@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
-import { uniqueName } from '@meridian/testkit';
+import { uniqueName, waitFor } from '@meridian/testkit';
 import { loadConfig } from './config.ts';
 import { startRegion, type RegionService } from './region.ts';
 
@@ -78,5 +78,43 @@ describe('logging', () => {
     expect(about[0]!['level']).toBe(40); // pino's warn
     expect(about[0]!['err']).toBeUndefined();
     expect(lines.filter((l) => (l['level'] as number) >= 50)).toEqual([]);
+  });
+});
+
+describe('idempotency records travel with the update', () => {
+  it('an increment applied in eu and retried in us, after it replicated there, is answered from the record: counted once everywhere', async () => {
+    expect((await call(0, 'PUT', '/v1/namespaces/visits', { policy: 'counter' })).status).toBe(201);
+    await waitFor(() => call(1, 'GET', '/v1/namespaces/visits'), (r) => r.status === 200, { timeoutMs: 60_000, what: 'the namespace in us' });
+    expect((await call(0, 'POST', '/v1/ns/visits/keys/home/ops', { increment: 1 })).json['value']).toBe(1);
+    const first = await call(0, 'POST', '/v1/ns/visits/keys/home/ops', { increment: 5 }, { 'idempotency-key': 'order-1' });
+    expect(first.status).toBe(200);
+    expect(first.json['value']).toBe(6);
+    await waitFor(() => call(1, 'GET', '/v1/ns/visits/keys/home'), (r) => r.json['value'] === 6, { timeoutMs: 60_000, intervalMs: 100, what: 'the increment in us' });
+
+    // The client, unsure whether eu took it, retries with the same key; the GSLB sends it to us.
+    const retry = await call(1, 'POST', '/v1/ns/visits/keys/home/ops', { increment: 5 }, { 'idempotency-key': 'order-1' });
+    expect(retry.status).toBe(200);
+    expect(retry.json).toEqual(first.json); // the first answer, session token included
+    expect((await call(1, 'POST', '/v1/ns/visits/keys/home/ops', { increment: 5 }, { 'idempotency-key': 'order-1' })).json).toEqual(first.json);
+    // The same key with another request is refused there too.
+    const reused = await call(1, 'POST', '/v1/ns/visits/keys/home/ops', { increment: 7 }, { 'idempotency-key': 'order-1' });
+    expect(reused.status).toBe(422);
+    expect(reused.json['error'].code).toBe('MERIDIAN_IDEMPOTENCY_KEY_REUSED');
+
+    // Keys are scoped by the data key: the same Idempotency-Key on another key is another request.
+    const elsewhere = await call(1, 'POST', '/v1/ns/visits/keys/away/ops', { increment: 5 }, { 'idempotency-key': 'order-1' });
+    expect(elsewhere.status).toBe(200);
+    expect(elsewhere.json['value']).toBe(5);
+
+    // Counted once in every region, and the regions agree.
+    await waitFor(
+      () => Promise.all([0, 1].map(async (i) => (await call(i, 'GET', '/v1/digest?ns=visits')).json['digest'] as string)),
+      (d) => d[0] === d[1],
+      { timeoutMs: 60_000, intervalMs: 200, what: 'equal digests' },
+    );
+    for (const i of [0, 1]) {
+      expect((await call(i, 'GET', '/v1/ns/visits/keys/home')).json['value']).toBe(6);
+      expect((await call(i, 'GET', '/v1/ns/visits/keys/away')).json['value']).toBe(5);
+    }
   });
 });
