@@ -87,6 +87,7 @@ export function toErrorAnswer(error: unknown): { status: number; body: Record<st
 /** fastify's own errors that a client can provoke, and the Meridian code each answers with. */
 const FASTIFY_ERRORS: Readonly<Record<string, ErrorCode>> = {
   FST_ERR_NOT_FOUND: 'MERIDIAN_NOT_FOUND',
+  FST_ERR_VALIDATION: 'MERIDIAN_VALIDATION',
   FST_ERR_CTP_BODY_TOO_LARGE: 'MERIDIAN_BODY_TOO_LARGE',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'MERIDIAN_MALFORMED_JSON',
   FST_ERR_CTP_INVALID_JSON_BODY: 'MERIDIAN_MALFORMED_JSON',
