@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, parseCanonicalJson } from './canonical-json.ts';
+import { MAX_JSON_DEPTH, canonicalJson, nestedDeeperThan, parseCanonicalJson } from './canonical-json.ts';
 
 describe('canonicalJson', () => {
   it('sorts members by UTF-16 code units, drops whitespace, writes numbers the shortest way', () => {
@@ -43,5 +43,44 @@ describe('canonicalJson', () => {
     expect(canonicalJson(Object.assign(Object.create(null) as object, { a: 1 }))).toBe('{"a":1}');
     const shared = [1];
     expect(canonicalJson({ a: shared, b: shared })).toBe('{"a":[1],"b":[1]}'); // shared, not cyclic
+  });
+});
+
+/** `[[…[leaf]…]]`: `depth` arrays around `leaf`, built without recursion. */
+function nested(depth: number, leaf: unknown = 1): unknown {
+  let value = leaf;
+  for (let i = 0; i < depth; i++) value = i % 2 === 0 ? [value] : { k: value };
+  return value;
+}
+
+describe('nesting depth', () => {
+  it('nestedDeeperThan measures values nested far deeper than the stack allows, and stops at the limit', () => {
+    const deep = JSON.parse(`${'['.repeat(100_000)}${']'.repeat(100_000)}`) as unknown;
+    expect(() => JSON.stringify(deep)).toThrow(RangeError); // what the region's value check used to do
+    expect(nestedDeeperThan(deep, MAX_JSON_DEPTH)).toBe(true);
+    expect(nestedDeeperThan(deep, 100_000)).toBe(false);
+    expect(nestedDeeperThan(nested(64), 64)).toBe(false);
+    expect(nestedDeeperThan(nested(65), 64)).toBe(true);
+    expect(nestedDeeperThan([1, 'a', null, [], {}], 1)).toBe(true);
+    expect(nestedDeeperThan('scalar', 0)).toBe(false);
+  });
+
+  it('canonicalJson refuses a value nested 5,000 deep with a CrdtError, not a stack overflow', () => {
+    expect(() => canonicalJson(nested(5000), 'element')).toThrow(/nested deeper than 64/);
+  });
+
+  it('nestedDeeperThan(v, MAX_JSON_DEPTH) is exactly canonicalJson\'s depth rule', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 80 }), fc.jsonValue({ maxDepth: 3 }), (depth, leaf) => {
+        const value = nested(depth, leaf);
+        let refused = false;
+        try {
+          canonicalJson(value);
+        } catch {
+          refused = true;
+        }
+        expect(nestedDeeperThan(value, MAX_JSON_DEPTH)).toBe(refused);
+      }),
+    );
   });
 });

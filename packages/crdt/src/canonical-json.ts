@@ -25,6 +25,24 @@ export function canonicalJson(value: unknown, what = 'value'): string {
   return write(value, 0, what, new Set());
 }
 
+/**
+ * Whether `value` nests arrays and objects more than `limit` deep (a scalar is 0 deep, `[]` is 1).
+ * Iterative, so a value nested thousands deep — which JSON.parse builds without complaint and
+ * which JSON.stringify and every recursive walk overflow the stack on — is measured safely, and
+ * the walk stops at the first path deeper than `limit`. Callers check this before anything else
+ * walks the value.
+ */
+export function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: { readonly value: unknown; readonly depth: number }[] = [{ value, depth: 0 }];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    if (typeof next.value !== 'object' || next.value === null) continue;
+    const depth = next.depth + 1;
+    if (depth > limit) return true;
+    for (const child of Object.values(next.value)) if (typeof child === 'object' && child !== null) stack.push({ value: child, depth });
+  }
+  return false;
+}
+
 /** Parses canonical text back into a fresh value (callers may mutate it; states never share it). */
 export function parseCanonicalJson(text: string): JsonValue {
   return JSON.parse(text) as JsonValue;

@@ -6,7 +6,7 @@
  * (dots, causal contexts, DVVSets, HLCs) comes from @meridian/causality.
  */
 export { CrdtError, CrdtErrorCode } from './crdt-error.ts';
-export { type JsonValue, MAX_JSON_DEPTH, canonicalJson } from './canonical-json.ts';
+export { type JsonValue, MAX_JSON_DEPTH, canonicalJson, nestedDeeperThan } from './canonical-json.ts';
 export { GCounter } from './g-counter.ts';
 export { PNCounter, counterJson } from './pn-counter.ts';
 export { LwwRegister, type Stamp } from './lww-register.ts';

@@ -52,6 +52,15 @@ const v1: Record<string, ReplicationRecord> = {
     kind: 'update', schemaVersion: 1, origin: ORIGIN, originSequence: 44n, outboxId: 1003n, namespace: 'profiles', policy: 'map', key: 'bob',
     hlc: hlc(1_763_800_000_003n, 65_535n), traceparent: TRACEPARENT, tracestate: '', payload: { kind: 'crdt', delta: Uint8Array.of(0x00) },
   },
+  // Added to v1 later (a field an older reader may ignore): a write that carried an Idempotency-Key.
+  'update-counter-idempotent.bin': {
+    kind: 'update', schemaVersion: 1, origin: ORIGIN, originSequence: 47n, outboxId: 1006n, namespace: 'metrics', policy: 'counter', key: 'visits',
+    hlc: hlc(1_763_800_000_006n, 2n), traceparent: TRACEPARENT, payload: { kind: 'crdt', delta: Uint8Array.of(0x11, 0x22) },
+    idempotentAnswer: {
+      idempotencyKey: 'order-7f3a-retry', fingerprint: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08', status: 200,
+      bodyJson: '{"value":6,"context":"c1.abc"}',
+    },
+  },
   'namespace-declared.bin': {
     kind: 'namespace', schemaVersion: 1, origin: ORIGIN, originSequence: 1n, outboxId: 1n, namespace: 'users', policy: 'lww',
     hlc: hlc(1_763_799_999_000n, 0n), traceparent: TRACEPARENT, tracestate: 'rojo=00f067aa0ba902b7',

@@ -15,6 +15,7 @@ export {
   type UpdatePayload,
   type SequencedRecordFields,
   type UpdateRecord,
+  type IdempotentAnswer,
   type NamespaceRecord,
   type HeartbeatRecord,
   type ReplicationRecord,

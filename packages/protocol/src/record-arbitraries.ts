@@ -8,6 +8,7 @@ import {
   SCHEMA_VERSION,
   payloadKindOf,
   type HeartbeatRecord,
+  type IdempotentAnswer,
   type NamespaceRecord,
   type Origin,
   type Policy,
@@ -62,6 +63,16 @@ export const updateRecordArb: fc.Arbitrary<UpdateRecord> = fc
     payload: payloadKindOf(fields.policy) === 'register' ? { kind: 'register', state: bytes } : { kind: 'crdt', delta: bytes },
   }));
 
+export const idempotentAnswerArb: fc.Arbitrary<IdempotentAnswer> = fc.record({
+  idempotencyKey: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 60 }).filter((k) => k.length <= 255),
+  fingerprint: fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }),
+  status: fc.integer({ min: 100, max: 599 }),
+  bodyJson: fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 })).map((o) => JSON.stringify(o)),
+});
+
+/** Updates of writes that carried an Idempotency-Key (encoded by protobuf-es, not update-writer.ts). */
+export const idempotentUpdateRecordArb: fc.Arbitrary<UpdateRecord> = fc.tuple(updateRecordArb, idempotentAnswerArb).map(([record, idempotentAnswer]) => ({ ...record, idempotentAnswer }));
+
 export const namespaceRecordArb: fc.Arbitrary<NamespaceRecord> = sequencedFieldsArb.map((fields): NamespaceRecord => ({ kind: 'namespace', ...fields }));
 
 export const actorIdArb: fc.Arbitrary<string> = fc.tuple(regionArb, epochArb).map(([region, epoch]) => `${region}.${epoch}`);
@@ -76,4 +87,4 @@ export const heartbeatRecordArb: fc.Arbitrary<HeartbeatRecord> = fc
   })
   .map(({ applied, ...r }): HeartbeatRecord => ({ kind: 'heartbeat', schemaVersion: SCHEMA_VERSION, ...r, applied: new Map(applied) }));
 
-export const replicationRecordArb: fc.Arbitrary<ReplicationRecord> = fc.oneof(updateRecordArb, namespaceRecordArb, heartbeatRecordArb);
+export const replicationRecordArb: fc.Arbitrary<ReplicationRecord> = fc.oneof(updateRecordArb, idempotentUpdateRecordArb, namespaceRecordArb, heartbeatRecordArb);

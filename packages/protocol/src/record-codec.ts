@@ -18,6 +18,7 @@ import { describeValue } from '@meridian/causality';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import {
   HeartbeatSchema,
+  IdempotentAnswerSchema,
   NamespaceDeclaredSchema,
   Policy as WirePolicy,
   RecordSchema,
@@ -32,6 +33,7 @@ import { writeUpdateRecord } from './update-writer.ts';
 import {
   SCHEMA_VERSION,
   type HeartbeatRecord,
+  type IdempotentAnswer,
   type NamespaceRecord,
   type Origin,
   type Policy,
@@ -56,8 +58,9 @@ const WIRE_TO_POLICY: ReadonlyMap<number, Policy> = new Map(
 /** Encodes a record; throws MERIDIAN_ENVELOPE_INVALID if it breaks a rule (nothing is written then). */
 export function encodeRecord(record: ReplicationRecord): Uint8Array {
   assertValidRecord(record);
-  // An update (one per key write) is written directly, byte for byte as protobuf-es would.
-  if (record.kind === 'update') return writeUpdateRecord(record, POLICY_TO_WIRE[record.policy]);
+  // An update (one per key write) is written directly, byte for byte as protobuf-es would; the
+  // rare one that carries an idempotent answer by protobuf-es.
+  if (record.kind === 'update' && record.idempotentAnswer === undefined) return writeUpdateRecord(record, POLICY_TO_WIRE[record.policy]);
   return toBinary(RecordSchema, toWire(record));
 }
 
@@ -166,6 +169,7 @@ function toWire(record: ReplicationRecord): WireRecord {
         ...sequencedToWire(record),
         key: record.key,
         payload: payload.kind === 'register' ? { case: 'registerState', value: payload.state } : { case: 'crdtDelta', value: payload.delta },
+        ...(record.idempotentAnswer === undefined ? {} : { idempotentAnswer: create(IdempotentAnswerSchema, record.idempotentAnswer) }),
       });
       return create(RecordSchema, { schemaVersion, kind: { case: 'update', value: update } });
     }
@@ -236,7 +240,7 @@ function fromWire(wire: RecordView, payloadBytes: (bytes: Uint8Array) => Uint8Ar
         u.tracestate === undefined
           ? { kind: 'update', schemaVersion, origin: originOf(u.originRegion, u.originEpoch), originSequence: u.originSequence, outboxId: u.outboxId, namespace: u.namespace, policy: policyFromWire(u.policy, schemaVersion), hlc: u.hlc, traceparent: u.traceparent, key: u.key, payload }
           : { kind: 'update', ...sequencedFromWire(u, schemaVersion), key: u.key, payload };
-      return record;
+      return u.idempotentAnswer === undefined ? record : { ...record, idempotentAnswer: idempotentAnswerFromWire(u.idempotentAnswer) };
     }
     case 'namespaceDeclared': {
       const record: NamespaceRecord = { kind: 'namespace', ...sequencedFromWire(kind.value, schemaVersion) };
@@ -260,6 +264,10 @@ function fromWire(wire: RecordView, payloadBytes: (bytes: Uint8Array) => Uint8Ar
     default:
       throw invalid('invalid record: no record kind (expected update, namespace_declared or heartbeat)', schemaVersion);
   }
+}
+
+function idempotentAnswerFromWire(a: IdempotentAnswer): IdempotentAnswer {
+  return { idempotencyKey: a.idempotencyKey, fingerprint: a.fingerprint, status: a.status, bodyJson: a.bodyJson };
 }
 
 function originOf(region: string, epoch: number): Origin {

@@ -19,6 +19,7 @@ import {
   type SequencedRecordFields,
   type UpdatePayload,
   type Policy,
+  type IdempotentAnswer,
 } from './replication-record.ts';
 
 /** Region names, as @meridian/causality defines them (no '.', so actor ids split unambiguously). */
@@ -106,7 +107,7 @@ export function findProblem(record: ReplicationRecord): string | undefined {
   if (common !== undefined) return common;
   switch (record.kind) {
     case 'update':
-      return checkSequenced(record) ?? checkKey(record.key) ?? checkPayload(record.policy, record.payload);
+      return checkSequenced(record) ?? checkKey(record.key) ?? checkPayload(record.policy, record.payload) ?? checkIdempotentAnswer(record.idempotentAnswer);
     case 'namespace':
       return checkSequenced(record);
     case 'heartbeat':
@@ -131,6 +132,28 @@ function checkSequenced(record: SequencedRecordFields): string | undefined {
 export function assertValidRecord(record: ReplicationRecord): void {
   const problem = findProblem(record);
   if (problem !== undefined) throw new ProtocolError(ProtocolErrorCode.EnvelopeInvalid, problem, { schemaVersion: record.schemaVersion });
+}
+
+const FINGERPRINT = /^[0-9a-f]{64}$/;
+
+/** Absent, or an Idempotency-Key of 1-255 well-formed characters, a SHA-256 hex fingerprint, a status 100-599 and a JSON object. */
+export function checkIdempotentAnswer(answer: IdempotentAnswer | undefined): string | undefined {
+  if (answer === undefined) return undefined;
+  const { idempotencyKey: key, fingerprint, status, bodyJson } = answer;
+  if (typeof key !== 'string' || key.length === 0 || key.length > 255 || !key.isWellFormed()) return `invalid idempotency key: expected 1-255 well-formed characters (got ${describeValue(key)})`;
+  if (typeof fingerprint !== 'string' || !FINGERPRINT.test(fingerprint)) return `invalid idempotency fingerprint: expected 64 lower-case hex digits (got ${describeValue(fingerprint)})`;
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599) return `invalid idempotent answer status: expected an integer in [100, 599] (got ${describeValue(status)})`;
+  if (typeof bodyJson !== 'string' || !isJsonObject(bodyJson)) return `invalid idempotent answer body: expected the JSON text of an object (got ${describeValue(bodyJson)})`;
+  return undefined;
+}
+
+function isJsonObject(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+  } catch {
+    return false;
+  }
 }
 
 function checkTracestate(tracestate: unknown): string | undefined {

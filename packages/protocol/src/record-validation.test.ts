@@ -7,6 +7,7 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import {
   HeartbeatSchema,
+  IdempotentAnswerSchema,
   NamespaceDeclaredSchema,
   RecordSchema,
   UpdateSchema,
@@ -214,5 +215,27 @@ describe('encode refuses what decode would refuse: MERIDIAN_ENVELOPE_INVALID', (
     ['an unknown kind', { ...heartbeat, kind: 'gossip' as 'heartbeat' }, /record kind/],
   ])('%s', (_case, record, message) => {
     expectRefused(() => encodeRecord(record), 'MERIDIAN_ENVELOPE_INVALID', message);
+  });
+});
+
+describe('an idempotent answer', () => {
+  const answer = { idempotencyKey: 'k-1', fingerprint: 'a'.repeat(64), status: 200, bodyJson: '{"value":1}' };
+  it('decodes when valid, and every broken field is refused on decode and on encode', () => {
+    const decoded = decodeRecord(updateBytes({ idempotentAnswer: create(IdempotentAnswerSchema, answer) }));
+    expect(decoded.kind === 'update' && decoded.idempotentAnswer).toEqual(answer);
+    for (const [patch, message] of [
+      [{ idempotencyKey: '' }, /invalid idempotency key/],
+      [{ idempotencyKey: 'k'.repeat(256) }, /invalid idempotency key/],
+      [{ fingerprint: 'A'.repeat(64) }, /invalid idempotency fingerprint/],
+      [{ status: 99 }, /invalid idempotent answer status/],
+      [{ status: 600 }, /invalid idempotent answer status/],
+      [{ bodyJson: '[1]' }, /invalid idempotent answer body/],
+      [{ bodyJson: '{"value":' }, /invalid idempotent answer body/],
+    ] as const) {
+      const broken = { ...answer, ...patch };
+      expectRefused(() => decodeRecord(updateBytes({ idempotentAnswer: create(IdempotentAnswerSchema, broken) })), 'MERIDIAN_ENVELOPE_INVALID', message);
+      const record = decodeRecord(updateBytes({})) as UpdateRecord;
+      expectRefused(() => encodeRecord({ ...record, idempotentAnswer: broken }), 'MERIDIAN_ENVELOPE_INVALID', message);
+    }
   });
 });

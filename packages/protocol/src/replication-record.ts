@@ -61,6 +61,21 @@ export interface SequencedRecordFields {
   readonly tracestate?: string;
 }
 
+/**
+ * The answer the origin gave a write that carried an Idempotency-Key, shipped with the write's
+ * update so that every region that applies the update can answer a retry from it.
+ */
+export interface IdempotentAnswer {
+  /** The client's Idempotency-Key: 1-255 characters. */
+  readonly idempotencyKey: string;
+  /** SHA-256 of the request (namespace, key, body), 64 lower-case hex digits. */
+  readonly fingerprint: string;
+  /** The answer's HTTP status, 100-599. */
+  readonly status: number;
+  /** The answer's body as JSON text of an object, without its session token (see the .proto). */
+  readonly bodyJson: string;
+}
+
 /** One key's change. */
 export interface UpdateRecord extends SequencedRecordFields {
   readonly kind: 'update';
@@ -68,6 +83,8 @@ export interface UpdateRecord extends SequencedRecordFields {
   readonly key: string;
   /** Its kind follows the policy: see `payloadKindOf`. */
   readonly payload: UpdatePayload;
+  /** Present when the write carried an Idempotency-Key. */
+  readonly idempotentAnswer?: IdempotentAnswer;
 }
 
 /** A namespace created in one region, replicated to all. */

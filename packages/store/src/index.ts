@@ -12,6 +12,8 @@ export {
   type ConditionalWrite,
   type ConditionalWriteResult,
   type IdempotencyClaim,
+  type IdempotencyScope,
+  type ReplicatedAnswer,
   type KeyRow,
   type NamespacePolicy,
   type NamespaceRow,

@@ -12,6 +12,7 @@
  * NOTHING) and then locks it. Either way two replicas writing one key never mint the same dot or
  * lose an update, and no durable write can miss replication (docs/decisions/0003).
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { classifyPgError, StoreError, StoreErrorCode } from './store-error.ts';
 import { arrayLiteral } from './array-literal.ts';
@@ -143,6 +144,30 @@ function positionsOf(json: Record<string, string> | null | undefined): AppliedPo
 export type IdempotencyClaim =
   | { readonly claimed: true }
   | { readonly claimed: false; readonly fingerprint: string; readonly status: number | undefined; readonly response: unknown };
+
+/** What an idempotency record belongs to: Idempotency-Keys are scoped by the data key they write. */
+export interface IdempotencyScope {
+  readonly namespace: string;
+  readonly key: string;
+}
+
+/** An answer a replicated update carried, to store where the update is applied. */
+export interface ReplicatedAnswer extends IdempotencyScope {
+  readonly idempotencyKey: string;
+  readonly fingerprint: string;
+  readonly status: number;
+  readonly response: unknown;
+}
+
+/**
+ * The stored record's key: the client's Idempotency-Key scoped by the data key it writes, so two
+ * clients that pick the same Idempotency-Key for different keys (in one region or in two, whose
+ * records meet once they replicate) never see each other's answer. The scope is a hash, so the
+ * record key stays short whatever the key's length; the client's key stays readable after it.
+ */
+function idempotencyRecordKey(scope: IdempotencyScope, idempotencyKey: string): string {
+  return `${createHash('sha256').update(JSON.stringify([scope.namespace, scope.key])).digest('hex').slice(0, 32)}/${idempotencyKey}`;
+}
 
 export interface StoreOptions {
   readonly connectionString: string;
@@ -374,26 +399,39 @@ export class StoreTx {
   }
 
   /**
-   * Claims an idempotency key for this transaction. A concurrent claim of the same key waits on
-   * the unique index until this transaction ends, then sees the stored answer.
+   * Claims an idempotency key of a data key for this transaction. A concurrent claim of the same
+   * key waits on the unique index until this transaction ends, then sees the stored answer (one
+   * written here, or one a replicator stored with the update of the first attempt elsewhere).
    */
-  async claimIdempotencyKey(idempotencyKey: string, fingerprint: string): Promise<IdempotencyClaim> {
-    const inserted = await this.#client.query('INSERT INTO meridian_idempotency (idempotency_key, fingerprint) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
-      idempotencyKey,
-      fingerprint,
-    ]);
+  async claimIdempotencyKey(scope: IdempotencyScope, idempotencyKey: string, fingerprint: string): Promise<IdempotencyClaim> {
+    const recordKey = idempotencyRecordKey(scope, idempotencyKey);
+    const inserted = await this.#client.query('INSERT INTO meridian_idempotency (idempotency_key, fingerprint) VALUES ($1, $2) ON CONFLICT DO NOTHING', [recordKey, fingerprint]);
     if (inserted.rowCount === 1) return { claimed: true };
     const { rows } = await this.#client.query<{ fingerprint: string; status: number | null; response: unknown }>(
       'SELECT fingerprint, status, response FROM meridian_idempotency WHERE idempotency_key = $1',
-      [idempotencyKey],
+      [recordKey],
     );
     const row = rows[0];
     if (!row) throw new StoreError(StoreErrorCode.retry, 'idempotency record vanished; retry');
     return { claimed: false, fingerprint: row.fingerprint, status: row.status ?? undefined, response: row.response };
   }
 
-  async recordIdempotentAnswer(idempotencyKey: string, status: number, response: unknown): Promise<void> {
-    await this.#client.query('UPDATE meridian_idempotency SET status = $2, response = $3 WHERE idempotency_key = $1', [idempotencyKey, status, JSON.stringify(response)]);
+  async recordIdempotentAnswer(scope: IdempotencyScope, idempotencyKey: string, status: number, response: unknown): Promise<void> {
+    await this.#client.query('UPDATE meridian_idempotency SET status = $2, response = $3 WHERE idempotency_key = $1', [idempotencyRecordKey(scope, idempotencyKey), status, JSON.stringify(response)]);
+  }
+
+  /**
+   * Stores the answers that replicated updates carried, in the apply transaction. A record this
+   * region already holds for the same scoped key is kept (ON CONFLICT DO NOTHING): its own
+   * clients were answered from it, and the two can differ only if the key was reused.
+   */
+  async storeReplicatedAnswers(answers: readonly ReplicatedAnswer[]): Promise<void> {
+    if (answers.length === 0) return;
+    await this.#client.query(
+      `INSERT INTO meridian_idempotency (idempotency_key, fingerprint, status, response)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::jsonb[]) ON CONFLICT DO NOTHING`,
+      [answers.map((a) => idempotencyRecordKey(a, a.idempotencyKey)), answers.map((a) => a.fingerprint), answers.map((a) => a.status), answers.map((a) => JSON.stringify(a.response))],
+    );
   }
 }
 
@@ -513,41 +551,57 @@ export class PgStore {
   async transaction<T>(fn: (tx: StoreTx, client: pg.PoolClient) => Promise<T>, options: { retries?: number } = {}): Promise<T> {
     const retries = options.retries ?? 5;
     for (let attempt = 0; ; attempt++) {
-      let client: pg.PoolClient;
-      try {
-        client = await this.pool.connect();
-      } catch (error) {
-        throw classifyPgError(error);
-      }
-      let broken = false;
-      // A connection lost mid-transaction also surfaces as the query's rejection; without a
-      // listener the client's 'error' event would crash the process.
-      const onError = (): void => {
-        broken = true;
-      };
-      client.on('error', onError);
-      try {
-        await client.query('BEGIN');
-        const result = await fn(new StoreTx(client), client);
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => {
-          broken = true;
-        });
-        const classified = classifyPgError(error);
-        if (classified.code === StoreErrorCode.unavailable) broken = true;
-        if (classified.code === StoreErrorCode.retry && attempt < retries) {
-          await new Promise((r) => setTimeout(r, Math.random() * 10 * 2 ** attempt));
-          continue;
+      const replay = Symbol('replay');
+      const result = await this.#withConnection<T | typeof replay>(async (client, connection) => {
+        // Until COMMIT is sent, a lost connection rolls the transaction back (the server aborts an
+        // open transaction whose connection drops); once it is sent, the outcome is unknown.
+        let committing = false;
+        try {
+          await client.query('BEGIN');
+          const value = await fn(new StoreTx(client), client);
+          committing = true;
+          await client.query('COMMIT');
+          return value;
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => {
+            connection.broken = true;
+          });
+          const classified = classifyPgError(error, { committing });
+          if (classified.code === StoreErrorCode.unavailable || classified.code === StoreErrorCode.outcomeUnknown) connection.broken = true;
+          if (classified.code === StoreErrorCode.retry && attempt < retries) return replay;
+          // Errors thrown by `fn` itself (domain errors) pass through unchanged.
+          if (classified.code === StoreErrorCode.failed && !(error instanceof pg.DatabaseError)) throw error;
+          throw classified;
         }
-        // Errors thrown by `fn` itself (domain errors) pass through unchanged.
-        if (classified.code === StoreErrorCode.failed && !(error instanceof pg.DatabaseError)) throw error;
-        throw classified;
-      } finally {
-        client.off('error', onError);
-        client.release(broken);
-      }
+      });
+      if (result !== replay) return result;
+      await new Promise((r) => setTimeout(r, Math.random() * 10 * 2 ** attempt));
+    }
+  }
+
+  /**
+   * Runs `fn` on a pooled connection of its own. A connection that cannot be had is classified
+   * (nothing was sent on it). A connection lost meanwhile also surfaces as the query's rejection;
+   * without a listener the client's 'error' event would crash the process. A broken connection
+   * (lost, or marked by `fn`) is discarded, not returned to the pool.
+   */
+  async #withConnection<T>(fn: (client: pg.PoolClient, connection: { broken: boolean }) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw classifyPgError(error);
+    }
+    const connection = { broken: false };
+    const onError = (): void => {
+      connection.broken = true;
+    };
+    client.on('error', onError);
+    try {
+      return await fn(client, connection);
+    } finally {
+      client.off('error', onError);
+      client.release(connection.broken);
     }
   }
 
@@ -575,14 +629,14 @@ export class PgStore {
    * statement, to plan the write from again.
    */
   async compareAndWrite(write: ConditionalWrite): Promise<ConditionalWriteResult> {
-    return this.#read(async () => {
+    return this.#commit(async (client) => {
       const { namespace, key, expected } = write;
       const { rows } = expected
-        ? await this.pool.query<SnapshotDbRow & { outbox_id: bigint | null; applied: Record<string, string> | null }>({
+        ? await client.query<SnapshotDbRow & { outbox_id: bigint | null; applied: Record<string, string> | null }>({
             ...SQL.updateIfUnchanged,
             values: [namespace, key, buffer(write.state), write.maxHlc, expected.state ? buffer(expected.state) : null, expected.maxHlc, write.messageKey, buffer(write.envelope), write.policy],
           })
-        : await this.pool.query<SnapshotDbRow & { outbox_id: bigint | null; applied: Record<string, string> | null }>({
+        : await client.query<SnapshotDbRow & { outbox_id: bigint | null; applied: Record<string, string> | null }>({
             ...SQL.insertIfMissing,
             values: [namespace, key, buffer(write.state), write.maxHlc, write.messageKey, buffer(write.envelope), write.policy],
           });
@@ -628,8 +682,8 @@ export class PgStore {
       cols.maxHlc.push(w.maxHlc.toString());
       cols.expectedHlc.push(w.expected.maxHlc.toString());
     }
-    return this.#read(async () => {
-      const { rows } = await this.pool.query<SnapshotDbRow & { n: bigint; outbox_id: bigint | null; applied: Record<string, string> | null }>({
+    return this.#commit(async (client) => {
+      const { rows } = await client.query<SnapshotDbRow & { n: bigint; outbox_id: bigint | null; applied: Record<string, string> | null }>({
         ...SQL.updateManyIfUnchanged,
         values: [
           ...[cols.namespace, cols.key, cols.policy, cols.messageKey, cols.stateAt, cols.stateLength, cols.expectedAt, cols.expectedLength, cols.envelopeAt, cols.envelopeLength, cols.maxHlc, cols.expectedHlc].map((column: readonly (string | number)[]) => arrayLiteral(column, (v) => v)),
@@ -682,6 +736,23 @@ export class PgStore {
   /** The highest outbox id committed so far: this region's own position in its session tokens. */
   async outboxHighWater(): Promise<bigint> {
     return this.#read(async () => (await this.pool.query<{ id: bigint | null }>(`SELECT ${OUTBOX_HIGH_WATER} AS id`)).rows[0]?.id ?? 0n);
+  }
+
+  /**
+   * Runs one statement that is its own transaction and may commit a write. A connection that
+   * cannot be had wrote nothing (unavailable); one lost once the statement was sent leaves the
+   * outcome unknown (store-error.ts), and the connection is discarded.
+   */
+  async #commit<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.#withConnection(async (client, connection) => {
+      try {
+        return await fn(client);
+      } catch (error) {
+        const classified = classifyPgError(error, { committing: true });
+        if (classified.code === StoreErrorCode.unavailable || classified.code === StoreErrorCode.outcomeUnknown) connection.broken = true;
+        throw classified;
+      }
+    });
   }
 
   async #read<T>(fn: () => Promise<T>): Promise<T> {

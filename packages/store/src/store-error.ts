@@ -6,6 +6,13 @@
  *   replayed by `PgStore.transaction`;
  * - a lost or refused connection, or a server shutting down (08*, 57P0*, ECONNREFUSED…) means
  *   the database is unavailable: retryable by the client, answered as 503;
+ * - the same loss during a statement that commits (a COMMIT, or a write statement that is its
+ *   own transaction) leaves the outcome unknown: the server may have committed before the
+ *   connection went, so the write may or may not be durable. It is never replayed here and never
+ *   reported as "nothing written". A failure that provably wrote nothing stays `unavailable`: the
+ *   connection was refused or lost before the committing statement was sent (PostgreSQL rolls
+ *   back an open transaction whose connection drops), or the server answered the statement with
+ *   an ERROR (the statement, and its transaction, rolled back);
  * - a unique violation (23505) is a conflict with stored data.
  */
 
@@ -15,6 +22,8 @@ export const StoreErrorCode = {
   duplicate: 'MERIDIAN_STORE_DUPLICATE',
   failed: 'MERIDIAN_STORE_FAILED',
   integrity: 'MERIDIAN_STORE_INTEGRITY',
+  /** The connection was lost after a committing statement was sent: it may or may not have committed. */
+  outcomeUnknown: 'MERIDIAN_STORE_OUTCOME_UNKNOWN',
 } as const;
 export type StoreErrorCode = (typeof StoreErrorCode)[keyof typeof StoreErrorCode];
 
@@ -31,9 +40,40 @@ export class StoreError extends Error {
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN']);
 
-/** Maps anything the pg driver throws to a StoreError. */
-export function classifyPgError(error: unknown): StoreError {
+/** Where the failed call was: `committing` when it was a COMMIT or a write statement outside a transaction. */
+export interface FailedCall {
+  readonly committing: boolean;
+}
+
+/**
+ * Maps anything the pg driver throws to a StoreError. `call.committing` says the failed call
+ * could have committed: a lost connection then leaves the outcome unknown, unless the server
+ * answered with an ERROR (it rolled the statement back) or the statement was never sent.
+ */
+export function classifyPgError(error: unknown, call: FailedCall = { committing: false }): StoreError {
   if (error instanceof StoreError) return error;
+  const classified = classifyPlain(error);
+  if (!call.committing || classified.code !== StoreErrorCode.unavailable || answeredWithError(error) || neverSent(error)) return classified;
+  return new StoreError(
+    StoreErrorCode.outcomeUnknown,
+    `the connection to PostgreSQL was lost after the write was sent; it may or may not have been committed (${classified.message})`,
+    { cause: error },
+  );
+}
+
+/** The server answered the statement with an ERROR: the statement (and its transaction) rolled back. A FATAL ends the session and proves nothing. */
+function answeredWithError(error: unknown): boolean {
+  const e = error as { severity?: unknown; name?: unknown };
+  return e.name === 'error' && e.severity === 'ERROR';
+}
+
+/** No statement left: the connection was refused, or node-postgres refused a query on a client it knew was closed. */
+function neverSent(error: unknown): boolean {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  return code === 'ECONNREFUSED' || (typeof message === 'string' && /Client was closed and is not queryable|Client has encountered a connection error and is not queryable/.test(message));
+}
+
+function classifyPlain(error: unknown): StoreError {
   const e = error as { code?: string; message?: string };
   const code = typeof e.code === 'string' ? e.code : '';
   const message = typeof e.message === 'string' ? e.message : String(error);
@@ -46,7 +86,7 @@ export function classifyPgError(error: unknown): StoreError {
     code === '57P03' ||
     code === '53300' ||
     NETWORK_CODES.has(code) ||
-    /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|the database system is (starting up|shutting down)/i.test(message)
+    /Connection terminated|Client was closed and is not queryable|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|the database system is (starting up|shutting down)/i.test(message)
   ) {
     return new StoreError(StoreErrorCode.unavailable, `PostgreSQL unavailable: ${message}`, { cause: error });
   }

@@ -103,6 +103,26 @@ describe('FaultProxy', () => {
     await proxy.close();
   });
 
+  it('resets a connection after a request reached the upstream: the upstream got it, the client gets no answer, then a reset', async () => {
+    const proxy = await FaultProxy.start({ target });
+    const c = await open(proxy);
+    c.socket.write('before');
+    await waitFor(c.received, (d) => d === 'before', { timeoutMs: 2000 });
+    proxy.resetAfterClientSends('COMMIT', 100);
+    c.socket.write('not this one');
+    await waitFor(c.received, (d) => d === 'beforenot this one', { timeoutMs: 2000 });
+    c.socket.write('please COMMIT now');
+    await waitFor(() => c.events, (e) => e.includes('ECONNRESET'), { timeoutMs: 2000 });
+    // The echo upstream answered the request at once; the answer was withheld.
+    expect(c.received()).toBe('beforenot this one');
+    expect(proxy.requestCuts).toBe(1);
+    const again = await open(proxy); // one cut only
+    again.socket.write('COMMIT');
+    await waitFor(again.received, (d) => d === 'COMMIT', { timeoutMs: 2000 });
+    again.socket.destroy();
+    await proxy.close();
+  });
+
   it('goes down (connection refused) and comes back up on the same port', async () => {
     const proxy = await FaultProxy.start({ target });
     const port = proxy.port;

@@ -9,6 +9,9 @@
  * - reset: every open connection is reset (RST), new ones are accepted;
  * - reset mid-chunk: the next chunk from the upstream of at least a given size is forwarded only
  *   in part, then its connection is reset — a connection lost while a response was half received;
+ * - reset after a request: the next chunk from the client that contains a given byte pattern is
+ *   forwarded, the upstream's answer is withheld, and the connection is reset — a request that
+ *   reached the server (a COMMIT) whose answer the client never gets;
  * - down: the listener closes and open connections are reset (connection refused), until up().
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -41,6 +44,12 @@ export class FaultProxy {
   connections = 0;
   /** Connections cut by `resetMidChunk` so far. */
   cuts = 0;
+  /** Armed by `resetAfterClientSends`: the pattern, and how long the server gets to act on the request. */
+  #afterRequest: { readonly pattern: Buffer; readonly delayMs: number } | undefined;
+  /** Connections whose answer is withheld until their reset. */
+  readonly #silenced = new Set<Pair>();
+  /** Connections cut by `resetAfterClientSends` so far. */
+  requestCuts = 0;
 
   private constructor(target: string, port: number) {
     const at = target.lastIndexOf(':');
@@ -95,6 +104,16 @@ export class FaultProxy {
     this.#cutAtLeast = Math.max(2, minBytes);
   }
 
+  /**
+   * Arms one cut: the next chunk from a client that contains `pattern` is forwarded to the
+   * upstream, everything the upstream answers from then on is dropped, and after `delayMs` (time
+   * for the server to act on the request) the connection is reset. The client sent its request
+   * and never learns what became of it.
+   */
+  resetAfterClientSends(pattern: string | Uint8Array, delayMs = 200): void {
+    this.#afterRequest = { pattern: Buffer.from(pattern), delayMs };
+  }
+
   /** Stops listening and resets every connection: clients see "connection refused". */
   async down(): Promise<void> {
     const server = this.#server;
@@ -135,19 +154,39 @@ export class FaultProxy {
     };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
-    this.#pipe(client, upstream);
+    this.#pipe(client, upstream, undefined, pair);
     this.#pipe(upstream, client, pair);
   }
 
   /**
    * Forwards `from` → `to`, delaying each chunk while keeping order, dropping it while blackholed;
-   * from the upstream (`cut` is its pair), cutting the chunk that an armed `resetMidChunk` waits for.
+   * from the upstream (`cut` is its pair), cutting the chunk that an armed `resetMidChunk` waits for;
+   * from the client (`request` is its pair), the request an armed `resetAfterClientSends` waits for.
    */
-  #pipe(from: Socket, to: Socket, cut?: Pair): void {
+  #pipe(from: Socket, to: Socket, cut?: Pair, request?: Pair): void {
     let tail = Promise.resolve();
     from.on('data', (chunk: Buffer) => {
       if (this.#blackholed) return;
       if (cut && this.#cutting.has(cut)) return; // the rest of a cut response never comes
+      if (cut && this.#silenced.has(cut)) return; // the answer to a cut request never comes
+      const armed = this.#afterRequest;
+      if (request && armed && chunk.includes(armed.pattern)) {
+        this.#afterRequest = undefined;
+        this.#silenced.add(request);
+        this.requestCuts += 1;
+        tail = tail.then(() => {
+          if (to.destroyed) return;
+          to.write(chunk, () =>
+            setTimeout(() => {
+              this.#silenced.delete(request);
+              this.#pairs.delete(request);
+              request.client.resetAndDestroy();
+              request.upstream.resetAndDestroy();
+            }, armed.delayMs),
+          );
+        });
+        return;
+      }
       if (cut && this.#cutAtLeast !== undefined && chunk.length >= this.#cutAtLeast) {
         this.#cutAtLeast = undefined;
         this.#cutting.add(cut);

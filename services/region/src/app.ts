@@ -4,19 +4,20 @@
  * `{"error": {"code", "message"}}` with the registry's status, and the health and metrics
  * endpoints. The app is built from its dependencies so tests can use `app.inject()`.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { StoreError, StoreErrorCode, type PgStore, type NamespaceRow } from '@meridian/store';
 import { requestLoggerFactory } from '@meridian/telemetry';
-import { MeridianError, errorBody, type ErrorCode } from './errors.ts';
+import { ERRORS, MeridianError, errorBody, type ErrorCode } from './errors.ts';
 import type { KeyService, WriteAnswer as KeyWriteAnswer } from './key-service.ts';
 import { runChecks, type HealthCheck } from './health.ts';
 import { registerReplicationRoutes } from './replication-routes.ts';
 import type { Replication } from './replication/replication.ts';
 import { formatSession, parseSession, type SessionVector } from './session-token.ts';
 import { ContextNotCoveredError, DEFAULT_WAIT_MS, MAX_WAIT_MS, decideConsistency, uncoveredSession, type ConsistencyDecision, type ConsistencyMode } from './session-consistency.ts';
+import { MAX_KEY_LENGTH } from './names.ts';
 
 export interface AppDeps {
   readonly region: string;
@@ -87,23 +88,49 @@ const NamespaceJson = Type.Object({ name: Type.String(), policy: Policy, declare
 export function toErrorAnswer(error: unknown): { status: number; body: Record<string, unknown>; code: ErrorCode } {
   if (error instanceof MeridianError) return { status: error.status, body: errorBody(error.code, error.message, error.details), code: error.code };
   if (error instanceof StoreError) {
+    // The store classified the failure once (store-error.ts): only `unavailable` and `retry` provably wrote nothing.
+    if (error.code === StoreErrorCode.outcomeUnknown) {
+      const message = `${error.message}. The write may or may not have taken effect: retry it with the same Idempotency-Key (a retry is answered from the first attempt if that took effect, and applied once if not); without one, read the key before deciding to retry`;
+      return { status: ERRORS.MERIDIAN_OUTCOME_UNKNOWN.status, body: errorBody('MERIDIAN_OUTCOME_UNKNOWN', message), code: 'MERIDIAN_OUTCOME_UNKNOWN' };
+    }
     const code: ErrorCode = error.code === StoreErrorCode.unavailable ? 'MERIDIAN_STORE_UNAVAILABLE' : error.code === StoreErrorCode.retry ? 'MERIDIAN_BUSY' : 'MERIDIAN_INTERNAL';
     const message = code === 'MERIDIAN_INTERNAL' ? 'internal error' : `${error.message}; nothing was written — retry`;
-    return { status: new MeridianError(code, '').status, body: errorBody(code, message), code };
+    return { status: ERRORS[code].status, body: errorBody(code, message), code };
   }
   const fe = error as FastifyError & { validation?: unknown };
-  if (fe.validation) return { status: 400, body: errorBody('MERIDIAN_VALIDATION', fe.message), code: 'MERIDIAN_VALIDATION' };
-  switch (fe.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { status: 413, body: errorBody('MERIDIAN_BODY_TOO_LARGE', fe.message), code: 'MERIDIAN_BODY_TOO_LARGE' };
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { status: 415, body: errorBody('MERIDIAN_UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json'), code: 'MERIDIAN_UNSUPPORTED_MEDIA_TYPE' };
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return { status: 400, body: errorBody('MERIDIAN_MALFORMED_JSON', fe.message), code: 'MERIDIAN_MALFORMED_JSON' };
-  }
-  if (error instanceof SyntaxError && fe.statusCode === 400) return { status: 400, body: errorBody('MERIDIAN_MALFORMED_JSON', `the body is not valid JSON: ${error.message}`), code: 'MERIDIAN_MALFORMED_JSON' };
-  return { status: 500, body: errorBody('MERIDIAN_INTERNAL', 'internal error'), code: 'MERIDIAN_INTERNAL' };
+  const answer = (code: ErrorCode, message: string): { status: number; body: Record<string, unknown>; code: ErrorCode } => ({ status: ERRORS[code].status, body: errorBody(code, message), code });
+  if (fe.validation) return answer('MERIDIAN_VALIDATION', fe.message);
+  if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return answer('MERIDIAN_UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json');
+  const known = typeof fe.code === 'string' ? FASTIFY_ERRORS[fe.code] : undefined;
+  if (known) return answer(known, fe.message);
+  if (error instanceof SyntaxError && fe.statusCode === 400) return answer('MERIDIAN_MALFORMED_JSON', `the body is not valid JSON: ${error.message}`);
+  // Any other client error fastify raises (FST_ERR_*, 4xx) still answers in Meridian's envelope.
+  if (typeof fe.code === 'string' && fe.code.startsWith('FST_ERR_') && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) return answer('MERIDIAN_BAD_REQUEST', fe.message);
+  return answer('MERIDIAN_INTERNAL', 'internal error');
+}
+
+/** fastify's own errors that a client can provoke, and the Meridian code each answers with. */
+const FASTIFY_ERRORS: Readonly<Record<string, ErrorCode>> = {
+  FST_ERR_NOT_FOUND: 'MERIDIAN_NOT_FOUND',
+  FST_ERR_VALIDATION: 'MERIDIAN_VALIDATION',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'MERIDIAN_BODY_TOO_LARGE',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'MERIDIAN_MALFORMED_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'MERIDIAN_MALFORMED_JSON',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'MERIDIAN_BAD_REQUEST',
+  // A path segment longer than the router takes, or not valid percent-encoding: a namespace or key name.
+  FST_ERR_MAX_PARAM_LENGTH: 'MERIDIAN_INVALID_NAME',
+  FST_ERR_BAD_URL: 'MERIDIAN_INVALID_NAME',
+};
+
+/**
+ * Answers a failure and logs it: a bug or an outage (5xx) as an error with its stack; an honest
+ * 503 that says "not here, not yet" (a session this region has not applied) as a warning line.
+ */
+function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const answer = toErrorAnswer(error);
+  if (answer.code === 'MERIDIAN_SESSION_NOT_COVERED') request.log.warn({ code: answer.code }, (error as Error).message);
+  else if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
+  void reply.code(answer.status).send(answer.body);
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -111,6 +138,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     ...(isInstance ? { loggerInstance: deps.logger as FastifyBaseLogger } : { logger: (deps.logger as FastifyServerOptions['logger']) ?? false }),
     bodyLimit: deps.bodyLimitBytes,
+    // A key may be MAX_KEY_LENGTH characters long (find-my-way measures the decoded segment);
+    // fastify's default (100) refused longer keys before the route saw them.
+    routerOptions: { maxParamLength: MAX_KEY_LENGTH },
+    // The router's own refusals (a segment too long, bad percent-encoding) answer in Meridian's envelope too.
+    frameworkErrors: (error, request, reply) => {
+      sendError(error, request, reply);
+    },
     // Each request's logger carries its reqId without a pino child's per-request redaction pass.
     childLoggerFactory: requestLoggerFactory,
     // Unknown fields are refused, not silently dropped (fastify's default strips them).
@@ -128,9 +162,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   app.setErrorHandler((error, request, reply) => {
-    const answer = toErrorAnswer(error);
-    if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
-    return reply.code(answer.status).send(answer.body);
+    sendError(error, request, reply);
   });
   const decide = (c: Consistency, missingOrigins: readonly string[], behind: string, staleAllowed: boolean): ConsistencyDecision =>
     decideConsistency({ missingOrigins, behind, mode: c.mode, staleAllowed, startedAt: c.startedAt, now: Date.now(), waitMs: c.waitMs, peerUrls: deps.peerUrls ?? new Map(), region: deps.region });

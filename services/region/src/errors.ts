@@ -8,10 +8,12 @@
 export const ERRORS = {
   MERIDIAN_VALIDATION: { status: 400, retryable: false, doc: 'the request does not match the route\'s schema' },
   MERIDIAN_MALFORMED_JSON: { status: 400, retryable: false, doc: 'the body is not valid JSON' },
-  MERIDIAN_INVALID_NAME: { status: 400, retryable: false, doc: 'a namespace or key name breaks the naming rules' },
+  MERIDIAN_INVALID_NAME: { status: 400, retryable: false, doc: 'a namespace or key name breaks the naming rules (too long, control characters, a path segment that is not valid percent-encoding)' },
   MERIDIAN_INVALID_CONTEXT: { status: 400, retryable: false, doc: 'a causal-context token is malformed, forged, or belongs to another key' },
   MERIDIAN_INVALID_SESSION: { status: 400, retryable: false, doc: 'an X-Meridian-Session token is malformed' },
   MERIDIAN_INVALID_OPERATION: { status: 400, retryable: false, doc: 'a CRDT operation is malformed' },
+  MERIDIAN_VALUE_TOO_DEEP: { status: 400, retryable: false, doc: 'a JSON value nests arrays and objects more than 64 levels deep' },
+  MERIDIAN_BAD_REQUEST: { status: 400, retryable: false, doc: 'the HTTP request is malformed (e.g. a body that does not match its Content-Length)' },
   MERIDIAN_NOT_FOUND: { status: 404, retryable: false, doc: 'no such route' },
   MERIDIAN_NAMESPACE_NOT_FOUND: { status: 404, retryable: false, doc: 'the namespace does not exist in this region' },
   MERIDIAN_KEY_NOT_FOUND: { status: 404, retryable: false, doc: 'the key is absent or deleted (a deleted key\'s answer still carries its context)' },
@@ -26,6 +28,7 @@ export const ERRORS = {
   MERIDIAN_SESSION_NOT_COVERED: { status: 503, retryable: true, doc: 'the read\'s session is not yet applied in this region (wait timed out, or no region to fall back to)' },
   MERIDIAN_STORE_UNAVAILABLE: { status: 503, retryable: true, doc: 'the region\'s PostgreSQL is unavailable; nothing was written' },
   MERIDIAN_BUSY: { status: 503, retryable: true, doc: 'the write could not be serialised after several attempts; nothing was written' },
+  MERIDIAN_OUTCOME_UNKNOWN: { status: 503, retryable: true, doc: 'the connection to PostgreSQL was lost after the write was sent: it may or may not have taken effect. Retry with the same Idempotency-Key (answered from the first attempt if it took effect, applied once if not); a write sent without one may apply twice' },
   MERIDIAN_INTERNAL: { status: 500, retryable: false, doc: 'an unexpected error (a bug); see the logs' },
 } as const satisfies Record<string, { status: number; retryable: boolean; doc: string }>;
 

@@ -19,12 +19,12 @@ import { createHash } from 'node:crypto';
 import { type Span } from '@opentelemetry/api';
 import { SpanAttribute, SpanName, currentTraceparent as activeTraceparent, withSpan } from '@meridian/telemetry';
 import { CausalContext, DvvSet, HybridLogicalClock, actorId, type ActorId, type Hlc } from '@meridian/causality';
-import { CrdtError, CrdtErrorCode, crdtKind as lookupCrdtKind, type CrdtKind } from '@meridian/crdt';
+import { CrdtError, CrdtErrorCode, MAX_JSON_DEPTH, crdtKind as lookupCrdtKind, nestedDeeperThan, type CrdtKind } from '@meridian/crdt';
 
 /** CRDT kinds with their state and op types erased to `unknown` (the service treats them alike). */
 type AnyKind = CrdtKind<unknown, unknown>;
 const crdtKind = (policy: string): AnyKind | undefined => lookupCrdtKind(policy);
-import { encodeRecord, kafkaMessageKey, SCHEMA_VERSION, type Policy } from '@meridian/protocol';
+import { decodeRecord, encodeRecord, kafkaMessageKey, SCHEMA_VERSION, type IdempotentAnswer, type Policy } from '@meridian/protocol';
 import { StoreError, StoreErrorCode, type AppliedPositions, type ConditionalWrite, type ConditionalWriteResult, type KeyRow, type PgStore, type NamespaceRow, type ReadView } from '@meridian/store';
 import { GroupCommitQueue } from './replication/group-commit.ts';
 import { MeridianError } from './errors.ts';
@@ -248,9 +248,11 @@ export class KeyService {
   /** The write in one transaction under the key's row lock (insert-or-lock), with the idempotency protocol. */
   async #writeLocked(name: string, key: string, fingerprintParts: unknown, meta: WriteMeta, plan: PlanWrite, span: Span): Promise<Written> {
     return this.#o.store.transaction(async (tx) => {
+      let idempotent: { readonly idempotencyKey: string; readonly fingerprint: string } | undefined;
       if (meta.idempotencyKey !== undefined) {
         const fingerprint = createHash('sha256').update(JSON.stringify([name, key, fingerprintParts])).digest('hex');
-        const claim = await tx.claimIdempotencyKey(meta.idempotencyKey, fingerprint);
+        idempotent = { idempotencyKey: meta.idempotencyKey, fingerprint };
+        const claim = await tx.claimIdempotencyKey({ namespace: name, key }, meta.idempotencyKey, fingerprint);
         if (!claim.claimed) {
           if (claim.fingerprint !== fingerprint) {
             throw new MeridianError('MERIDIAN_IDEMPOTENCY_KEY_REUSED', `Idempotency-Key ${JSON.stringify(meta.idempotencyKey)} was first used for a different request`);
@@ -266,7 +268,9 @@ export class KeyService {
       let position: bigint;
       if (planned.save) {
         await tx.saveKey(name, key, planned.save.state, planned.save.hlc);
-        position = await tx.appendOutbox(kafkaMessageKey(name, key), planned.save.envelope);
+        // The answer travels with the update, so a retry in a region that applied it is answered, not applied again.
+        const envelope = idempotent === undefined ? planned.save.envelope : withIdempotentAnswer(planned.save.envelope, { ...idempotent, status: 200, bodyJson: JSON.stringify(withoutSession(planned.answer(new Map()))) });
+        position = await tx.appendOutbox(kafkaMessageKey(name, key), envelope);
         span.setAttribute('meridian.outbox_id', position.toString());
       } else {
         // Nothing to store; a row this transaction inserted for the key must not stay behind empty.
@@ -274,7 +278,7 @@ export class KeyService {
         position = await tx.outboxHighWater();
       }
       const body = planned.answer(this.#session(position, await tx.appliedPositions()));
-      if (meta.idempotencyKey !== undefined) await tx.recordIdempotentAnswer(meta.idempotencyKey, 200, body);
+      if (meta.idempotencyKey !== undefined) await tx.recordIdempotentAnswer({ namespace: name, key }, meta.idempotencyKey, 200, body);
       return { status: 200, body, policy: ns.policy, stored: planned.save ? storedRow(ns, key, planned.save) : undefined };
     });
   }
@@ -296,6 +300,7 @@ export class KeyService {
   }
 
   #checkValue(value: unknown): asserts value is Json {
+    checkNesting(value, MAX_JSON_DEPTH, 'the value');
     const size = Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
     if (size > this.#o.maxValueBytes) {
       throw new MeridianError('MERIDIAN_VALUE_TOO_LARGE', `the value is ${size} bytes; the limit is ${this.#o.maxValueBytes}`);
@@ -405,6 +410,9 @@ export class KeyService {
     checkNamespaceName(name);
     checkKeyName(key);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new MeridianError('MERIDIAN_INVALID_OPERATION', 'expected an operation object');
+    // Before anything walks the body (the idempotency fingerprint, the operation's check): a value
+    // sits two levels into it ({"add": [v]}, {"set": {"field": v}}).
+    checkNesting(body, MAX_JSON_DEPTH + OPERATION_NESTING, 'the operation');
     const { context: token, ...opBody } = body as Record<string, unknown>;
     if (token !== undefined && typeof token !== 'string') throw new MeridianError('MERIDIAN_INVALID_CONTEXT', 'expected "context" to be a context token string');
     const observed = token === undefined ? undefined : this.#o.tokens.verifyContext(name, key, token);
@@ -458,6 +466,32 @@ interface Written {
 /** The key's row as a committed write left it (what the snapshot cache keeps). */
 function storedRow(ns: NamespaceRow, key: string, save: { readonly state: Uint8Array; readonly hlc: bigint }): NonNullable<Written['stored']> {
   return { namespace: ns, key: { namespace: ns.name, key, state: save.state, maxHlc: save.hlc } };
+}
+
+/**
+ * An update's envelope with the answer its write is given. The answer's session token names the
+ * write's outbox id, which exists only once the envelope is stored: it is left out here, and a
+ * region that stores the answer rebuilds it from the update's origin and outbox id.
+ */
+function withIdempotentAnswer(envelope: Uint8Array, answer: IdempotentAnswer): Uint8Array {
+  const record = decodeRecord(envelope);
+  if (record.kind !== 'update') throw new Error(`an idempotent write's envelope holds a ${record.kind} record`);
+  return encodeRecord({ ...record, idempotentAnswer: answer });
+}
+
+function withoutSession(answer: KeyAnswer): Omit<KeyAnswer, 'session'> {
+  const { session: _session, ...rest } = answer;
+  return rest;
+}
+
+/** Levels an operation body adds around the values it carries: `{"add": [v]}`, `{"set": {"field": v}}`. */
+const OPERATION_NESTING = 2;
+
+/** Refuses a value nested deeper than `limit` before anything recursive (JSON.stringify, a fingerprint) walks it. */
+function checkNesting(value: unknown, limit: number, what: string): void {
+  if (nestedDeeperThan(value, limit)) {
+    throw new MeridianError('MERIDIAN_VALUE_TOO_DEEP', `${what} nests arrays and objects more than ${limit} levels deep; JSON values may nest at most ${MAX_JSON_DEPTH} levels`);
+  }
 }
 
 /** Lost compare-and-writes before a write takes the row lock. */

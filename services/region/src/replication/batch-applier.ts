@@ -32,9 +32,10 @@ import type { KafkaMessage } from 'kafkajs';
 import { context as otelContext, trace, type Span } from '@opentelemetry/api';
 import { dotKey, formatHlc, type HybridLogicalClock } from '@meridian/causality';
 import { decodeRecord, encodeRecord, parseKafkaMessageKey, ProtocolError, type HeartbeatRecord, type NamespaceRecord, type ReplicationRecord, type UpdateRecord } from '@meridian/protocol';
-import { ReplicationTx, type KeyRow, type NamespaceRow, type PgStore, type StoreTx } from '@meridian/store';
+import { ReplicationTx, type KeyRow, type NamespaceRow, type PgStore, type ReplicatedAnswer, type StoreTx } from '@meridian/store';
 import { SpanAttribute, SpanName, linksFromTraceparents, meridianTracer, withSpan } from '@meridian/telemetry';
 import { AppliedVector } from './applied-vector.ts';
+import { formatSession } from '../session-token.ts';
 import { decodeHeldUpdate, encodeHeldUpdate, HELD_CODE } from './held-update.ts';
 import { declare, isStandIn, standIn, type Declaration } from './namespace-declaration.ts';
 import { foldKey, groupByKey, originOf, PAYLOAD_INVALID_CODE, planUpdates, touchesRow, type ConflictObservation, type KeyFold, type KeyUpdates } from './key-fold.ts';
@@ -226,6 +227,10 @@ export class BatchApplier {
       vectors,
     );
     outcome.duplicates += duplicates;
+    // Answers to writes that carried an Idempotency-Key travel with their updates: stored here, in
+    // the transaction that applies (or holds) the update, a retry sent to this region is answered
+    // from them instead of applied a second time.
+    await tx.storeReplicatedAnswers(replicatedAnswers(keys));
     const quarantined = await rtx.quarantinedAmong(keys);
     const applicable: KeyUpdates[] = [];
     for (const k of keys) {
@@ -551,4 +556,19 @@ function placeOf(m: Decoded, peer: string): { origin: string; sequence: bigint; 
   const dot = origin.lastIndexOf('.');
   if (origin.slice(0, dot) !== peer || !/^\d+$/.test(origin.slice(dot + 1)) || !/^[1-9]\d*$/.test(sequence) || !/^\d+$/.test(outboxId)) return undefined;
   return { origin, sequence: BigInt(sequence), outboxId: BigInt(outboxId) };
+}
+
+/**
+ * The idempotency records that these updates carry, with the answer as the origin gave it: the
+ * session token it left out is the write's own position, its origin actor at its outbox id.
+ */
+function replicatedAnswers(keys: readonly KeyUpdates[]): ReplicatedAnswer[] {
+  return keys.flatMap((k) =>
+    k.updates.flatMap((u) => {
+      const a = u.idempotentAnswer;
+      if (a === undefined) return [];
+      const response = { ...(JSON.parse(a.bodyJson) as Record<string, unknown>), session: formatSession(new Map([[originOf(u), u.outboxId]])) };
+      return [{ namespace: u.namespace, key: u.key, idempotencyKey: a.idempotencyKey, fingerprint: a.fingerprint, status: a.status, response }];
+    }),
+  );
 }

@@ -156,6 +156,16 @@ export declare type Update = Message<"meridian.replication.v1.Update"> & {
     value: Uint8Array;
     case: "crdtDelta";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * Set when the write carried an Idempotency-Key: the answer the origin gave it. A region that
+   * applies the update stores it, so a retry sent there is answered from it, not applied again.
+   * An older reader that ignores it applies the update all the same (it only cannot answer such
+   * a retry from the record), so it does not raise the schema version.
+   *
+   * @generated from field: meridian.replication.v1.IdempotentAnswer idempotent_answer = 13;
+   */
+  idempotentAnswer?: IdempotentAnswer | undefined;
 };
 
 /**
@@ -273,6 +283,48 @@ export declare type Heartbeat = Message<"meridian.replication.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export declare const HeartbeatSchema: GenMessage<Heartbeat>;
+
+/**
+ * The answer to a write that carried an Idempotency-Key.
+ *
+ * @generated from message meridian.replication.v1.IdempotentAnswer
+ */
+export declare type IdempotentAnswer = Message<"meridian.replication.v1.IdempotentAnswer"> & {
+  /**
+   * The client's Idempotency-Key (1-255 characters). Records are scoped by namespace and key.
+   *
+   * @generated from field: string idempotency_key = 1;
+   */
+  idempotencyKey: string;
+
+  /**
+   * SHA-256 (hex) of the request: namespace, key and body. A retry must match it.
+   *
+   * @generated from field: string fingerprint = 2;
+   */
+  fingerprint: string;
+
+  /**
+   * The HTTP status of the answer.
+   *
+   * @generated from field: uint32 status = 3;
+   */
+  status: number;
+
+  /**
+   * The answer's JSON body without its session token, which a reader rebuilds from the origin
+   * actor and outbox_id (the write's position is known only once its outbox row exists).
+   *
+   * @generated from field: string body_json = 4;
+   */
+  bodyJson: string;
+};
+
+/**
+ * Describes the message meridian.replication.v1.IdempotentAnswer.
+ * Use `create(IdempotentAnswerSchema)` to create a new message.
+ */
+export declare const IdempotentAnswerSchema: GenMessage<IdempotentAnswer>;
 
 /**
  * The conflict policy of a namespace, fixed at its creation.
