@@ -68,15 +68,15 @@ export interface RpcMethodDefinition<Req, Res> {
   readonly originalName: string;
   readonly requestStream: false;
   readonly responseStream: false;
-  requestSerialize(value: Req): Buffer;
-  requestDeserialize(bytes: Buffer): Req;
-  responseSerialize(value: Res): Buffer;
-  responseDeserialize(bytes: Buffer): Res;
+  readonly requestSerialize: (value: Req) => Buffer;
+  readonly requestDeserialize: (bytes: Buffer) => Req;
+  readonly responseSerialize: (value: Res) => Buffer;
+  readonly responseDeserialize: (bytes: Buffer) => Res;
 }
 
 export type AntiEntropyServiceDefinition = { readonly [M in AntiEntropyMethod]: RpcMethodDefinition<AntiEntropyMessages[M]['request'], AntiEntropyMessages[M]['response']> };
 
-function codec<S extends DescMessage, T>(schema: S, toWire: (value: T) => MessageInitShape<S>, fromWire: (message: MessageShape<S>) => T): { serialize(value: T): Buffer; deserialize(bytes: Buffer): T } {
+function codec<S extends DescMessage, T>(schema: S, toWire: (value: T) => MessageInitShape<S>, fromWire: (message: MessageShape<S>) => NoInfer<T>): { readonly serialize: (value: T) => Buffer; readonly deserialize: (bytes: Buffer) => T } {
   return {
     serialize: (value) => Buffer.from(toBinary(schema, create(schema, toWire(value)))),
     deserialize: (bytes) => fromWire(fromBinary(schema, bytes)),

@@ -14,6 +14,8 @@ import { MeridianError, errorBody, type ErrorCode } from './errors.ts';
 import type { KeyService } from './key-service.ts';
 import { runChecks, type HealthCheck } from './health.ts';
 import { registerReplicationRoutes } from './replication-routes.ts';
+import { registerAntiEntropyRoutes } from './anti-entropy-routes.ts';
+import type { AntiEntropyLoop } from './anti-entropy/anti-entropy-loop.ts';
 import type { Replication } from './replication/replication.ts';
 import { formatSession, mergeSessions, parseSession } from './session-token.ts';
 
@@ -29,6 +31,8 @@ export interface AppDeps {
   readonly replication?: Replication | undefined;
   /** Peer regions' public URLs, for `fallback` reads. */
   readonly peerUrls?: ReadonlyMap<string, string>;
+  /** Continuous anti-entropy, when it runs (its status is served). */
+  readonly antiEntropy?: AntiEntropyLoop | undefined;
 }
 
 const ReadHeaders = Type.Object({
@@ -227,6 +231,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
 
   registerReplicationRoutes(app, { store: deps.store, replication: deps.replication, region: deps.region });
+  registerAntiEntropyRoutes(app, { store: deps.store, region: deps.region, loop: deps.antiEntropy });
 
   // ---- health and metrics ------------------------------------------------------------------
   app.get('/health/live', { schema: { hide: true } }, () => Promise.resolve({ status: 'ok', region: deps.region }));

@@ -16,6 +16,11 @@ import type { Policy } from '@meridian/protocol';
 import { Replication } from './replication/replication.ts';
 import type { ReplicatorHooks } from './replication/peer-replicator.ts';
 import { silentLogger, type Logger } from './replication/logger.ts';
+import { GrpcReplica, channelCredentials, serverCredentials, startAntiEntropyServer, tlsFiles, type AntiEntropyServer } from '@meridian/anti-entropy-grpc';
+import type { ExchangeReport } from '@meridian/anti-entropy';
+import { LocalReplica } from './anti-entropy/local-replica.ts';
+import { AntiEntropyLoop } from './anti-entropy/anti-entropy-loop.ts';
+import type { RepairHooks } from './anti-entropy/repair-merge.ts';
 
 /**
  * Writes that must wait before a second group-committed statement runs beside one in flight
@@ -36,6 +41,7 @@ export interface RegionHooks {
   /** Where replication logs (the app's logger when absent and the app logs). */
   readonly log?: Logger;
   readonly relayPollMs?: number;
+  readonly antiEntropy?: RepairHooks & { readonly onReport?: (peer: string, report: ExchangeReport) => void };
 }
 
 export interface RegionService {
@@ -46,6 +52,8 @@ export interface RegionService {
   readonly cache: WriteCache;
   readonly epoch: number;
   readonly replication: Replication | undefined;
+  /** This region as anti-entropy sees it; its gRPC server (with MERIDIAN_GRPC_PORT) and continuous loop (with peers' gRPC addresses). */
+  readonly antiEntropy: { readonly local: LocalReplica; readonly server: AntiEntropyServer | undefined; readonly loop: AntiEntropyLoop | undefined };
   close(): Promise<void>;
 }
 
@@ -93,6 +101,27 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
           ...(hooks.relayPollMs ? { relayPollMs: hooks.relayPollMs } : {}),
         })
       : undefined;
+    const log = hooks.log ?? silentLogger;
+    const local = new LocalReplica({
+      store,
+      region: config.region,
+      clock: keys.clock,
+      hooks: { ...hooks.antiEntropy, onKeysSaved: (rows) => {
+        for (const r of rows) cache.set(r.namespace, r.key);
+        hooks.antiEntropy?.onKeysSaved?.(rows);
+      } },
+    });
+    const tls = tlsFiles({ caFile: config.grpcTlsCa, certFile: config.grpcTlsCert, keyFile: config.grpcTlsKey });
+    const loop = config.antiEntropyIntervalMs > 0 && config.peerGrpc.size > 0
+      ? new AntiEntropyLoop({
+          local,
+          peers: new Map([...config.peerGrpc].map(([peer, address]) => [peer, new GrpcReplica({ address, credentials: channelCredentials(tls) })])),
+          intervalMs: config.antiEntropyIntervalMs,
+          keysPerSecond: config.antiEntropyKeysPerSecond,
+          log,
+          ...(hooks.antiEntropy?.onReport ? { onReport: hooks.antiEntropy.onReport } : {}),
+        })
+      : undefined;
     const readiness: HealthCheck[] = [{ name: 'postgres', check: () => store.ping() }, ...(replication?.checks() ?? [])];
     const app = await buildApp({
       replication,
@@ -104,8 +133,11 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       readiness,
       metricsText: hooks.metricsText ?? (() => Promise.resolve('')),
       logger: hooks.logger,
+      antiEntropy: loop,
     });
     await replication?.start();
+    const server = config.grpcPort === undefined ? undefined : await startAntiEntropyServer({ replica: local, host: config.host, port: config.grpcPort, credentials: serverCredentials(tls) });
+    loop?.start();
     return {
       app,
       store,
@@ -113,8 +145,11 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       cache,
       epoch: identity.epoch,
       replication,
+      antiEntropy: { local, server, loop },
       close: async () => {
         await app.close();
+        await loop?.stop();
+        await server?.stop();
         await replication?.stop();
         await store.close();
       },
