@@ -12,6 +12,11 @@ import { runExchange, type ExchangeReport } from '@meridian/anti-entropy';
 import { GrpcReplica, channelCredentials } from '@meridian/anti-entropy-grpc';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName, waitFor } from '@meridian/testkit';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPOSITORY_ROOT } from '@meridian/infra-local';
 import { loadConfig } from '../config.ts';
 import { startRegion, type RegionService } from '../region.ts';
 
@@ -38,6 +43,14 @@ async function call(r: RegionService, method: 'GET' | 'PUT' | 'POST' | 'DELETE',
 
 const digestOf = async (r: RegionService, ns: string): Promise<string> => (await call(r, 'GET', `/v1/digest?ns=${ns}`)).json.digest as string;
 const exchange = (repair: boolean): Promise<ExchangeReport> => runExchange(regions.eu!.antiEntropy.local, grpc(regions.us!), { repair, confirmAfterMs: 50, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) });
+
+/** The `meridian` program as a child process (exit code and output); asynchronous: the regions it calls serve from this process. */
+const meridian = (...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> =>
+  new Promise((resolve) => {
+    execFile(process.execPath, ['--disable-warning=TimeoutNegativeWarning', '--conditions=meridian-source', join(REPOSITORY_ROOT, 'packages', 'cli', 'src', 'main.ts'), ...args], { encoding: 'utf8', timeout: 60_000 }, (error, stdout, stderr) => {
+      resolve({ status: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
+    });
+  });
 
 beforeAll(async () => {
   regions.eu = await start('eu');
@@ -99,6 +112,29 @@ describe('anti-entropy over gRPC', () => {
     expect(usRepairs).toHaveLength(2);
     expect(usRepairs[0]).toMatchObject({ namespace: 'reg', key: 'k3', region: 'us', peer: 'eu', before: expect.stringMatching(/^[0-9a-f]{64}$/), after: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect((await call(eu, 'GET', '/v1/repairs?ns=reg')).json.repairs.map((r: { key: string }) => r.key)).toEqual(['only-us']);
+  });
+
+  it('meridian verify exits 1 and lists the differing keys, repair fixes them, verify then exits 0', async () => {
+    const { eu, us } = regions as { eu: RegionService; us: RegionService };
+    await eu.store.pool.query("DELETE FROM meridian_keys WHERE namespace = 'reg' AND key IN ('k10', 'k11')");
+    await us.store.pool.query("DELETE FROM meridian_keys WHERE namespace = 'cnt' AND key = 'c2'");
+    const args = ['--grpc', `eu=127.0.0.1:${eu.antiEntropy.server!.port}`, '--grpc', `us=127.0.0.1:${us.antiEntropy.server!.port}`, '--dir', mkdtempSync(join(tmpdir(), 'meridian-verify-')), '--confirm-ms', '50'];
+    const verify = await meridian('verify', ...args);
+    expect(verify.status).toBe(1);
+    expect(verify.stdout).toContain('eu↔us  reg/k10  missing in eu');
+    expect(verify.stdout).toContain('eu↔us  reg/k11  missing in eu');
+    expect(verify.stdout).toContain('eu↔us  cnt/c2  missing in us');
+    expect(verify.stdout).toContain('3 key(s) differ');
+    expect(await digestOf(eu, 'reg')).not.toBe(await digestOf(us, 'reg'));
+
+    const repair = await meridian('repair', ...args);
+    expect(repair.stdout).toContain('repaired 3 key state(s)');
+    expect(repair.status).toBe(0);
+    expect(await digestOf(eu, 'reg')).toBe(await digestOf(us, 'reg'));
+    expect(await digestOf(eu, 'cnt')).toBe(await digestOf(us, 'cnt'));
+    const again = await meridian('verify', ...args);
+    expect(again.stdout).toContain('regions eu, us hold the same data');
+    expect(again.status).toBe(0);
   });
 
   it('continuous anti-entropy repairs a divergence by itself', async () => {
