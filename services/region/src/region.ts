@@ -112,10 +112,11 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       } },
     });
     const tls = tlsFiles({ caFile: config.grpcTlsCa, certFile: config.grpcTlsCert, keyFile: config.grpcTlsKey });
-    const loop = config.antiEntropyIntervalMs > 0 && config.peerGrpc.size > 0
+    const peerReplicas = config.antiEntropyIntervalMs > 0 ? new Map([...config.peerGrpc].map(([peer, address]) => [peer, new GrpcReplica({ address, credentials: channelCredentials(tls) })])) : new Map<string, GrpcReplica>();
+    const loop = peerReplicas.size > 0
       ? new AntiEntropyLoop({
           local,
-          peers: new Map([...config.peerGrpc].map(([peer, address]) => [peer, new GrpcReplica({ address, credentials: channelCredentials(tls) })])),
+          peers: peerReplicas,
           intervalMs: config.antiEntropyIntervalMs,
           keysPerSecond: config.antiEntropyKeysPerSecond,
           log,
@@ -149,6 +150,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       close: async () => {
         await app.close();
         await loop?.stop();
+        for (const peer of peerReplicas.values()) peer.close();
         await server?.stop();
         await replication?.stop();
         await store.close();

@@ -73,7 +73,7 @@ export class AntiEntropyLoop {
   /** One round with every peer, in turn. */
   async runRound(): Promise<void> {
     for (const [peer, remote] of this.#o.peers) {
-      if (this.#stopped && this.#timer !== undefined) return;
+      if (this.#stopped) return;
       let tracker = this.#trackers.get(peer);
       if (!tracker) this.#trackers.set(peer, (tracker = new DivergenceTracker()));
       try {
