@@ -37,7 +37,7 @@ export class AntiEntropyLoop {
   readonly #status = new Map<string, PeerRoundStatus>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
-  #stopped = true;
+  #stopped = false;
 
   constructor(options: AntiEntropyLoopOptions) {
     this.#o = options;
