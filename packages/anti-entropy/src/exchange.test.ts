@@ -71,7 +71,9 @@ class MemoryReplica implements TreeReplica {
 
 const side = fc.dictionary(fc.constantFrom('a', 'b'), fc.dictionary(fc.string({ maxLength: 3 }), fc.uniqueArray(fc.constantFrom('x', 'y', 'z'), { minLength: 1 })));
 
-function load(r: MemoryReplica, d: Record<string, Record<string, string[]>>): MemoryReplica {
+/** Both namespaces exist on both sides (a namespace one side lacks is not repaired key by key: tested below). */
+function load(r: MemoryReplica, d: Record<string, Record<string, string[]>>, namespaces: readonly string[] = ['a', 'b']): MemoryReplica {
+  for (const ns of namespaces) r.data.set(ns, new Map());
   for (const [ns, keys] of Object.entries(d)) r.data.set(ns, new Map(Object.entries(keys).map(([k, v]) => [k, new Set(v)])));
   return r;
 }
@@ -105,6 +107,15 @@ describe('runExchange', () => {
       }),
       { numRuns: 60 },
     );
+  });
+
+  it('leaves a namespace one side lacks to its replicated declaration, and says so', async () => {
+    const local = load(new MemoryReplica('eu'), { a: { k: ['x'] } }, []);
+    const remote = load(new MemoryReplica('us'), {}, []);
+    const report = await runExchange(local, remote, { repair: true, sleep });
+    expect(report.differences.map((d) => d.key)).toEqual(['k']);
+    expect(report.policyMismatches).toEqual(['a']);
+    expect(remote.merges).toBe(0);
   });
 
   it('with updates in flight, reports only what still differs after a second comparison', async () => {

@@ -92,7 +92,7 @@ export interface ExchangeReport {
   /** Keys changed here by the remote's states, and there by the local ones. */
   readonly repairedLocal: readonly KeyRepair[];
   readonly repairedRemote: readonly KeyRepair[];
-  /** Namespaces whose policies differ between the two regions: never repaired key by key (a namespace-policy conflict settles them). */
+  /** Namespaces one region lacks or holds under another policy: never repaired key by key (the declaration replicates; a namespace-policy conflict settles a clash). */
   readonly policyMismatches: readonly string[];
 }
 
@@ -175,11 +175,13 @@ export async function runExchange(local: TreeReplica, remote: TreeReplica, optio
     differences.push(...nsDifferences);
     if (!options.repair || nsDifferences.length === 0) continue;
     const policy = policies.get(ns)!;
-    if (policy.local !== undefined && policy.remote !== undefined && policy.local !== policy.remote) {
+    // A namespace one side lacks, or holds under another policy, is not repaired key by key: its
+    // declaration replicates, and a policy clash is settled as a namespace-policy conflict.
+    if (policy.local === undefined || policy.remote === undefined || policy.local !== policy.remote) {
       policyMismatches.push(ns);
       continue;
     }
-    const nsPolicy = (policy.local ?? policy.remote)!;
+    const nsPolicy = policy.local;
     const keyBatches = chunks(nsDifferences.map((d) => d.key), keysPerBatch);
     for (const [i, keys] of keyBatches.entries()) {
       onProgress?.({ phase: 'repair', namespace: ns, done: i, total: keyBatches.length });
