@@ -15,6 +15,8 @@ export interface ClusterRegion {
   readonly url: string;
   /** Bootstrap servers of the region's own Kafka. */
   readonly kafka: string;
+  /** The region's anti-entropy gRPC address (host:port); absent in files of older clusters. */
+  readonly grpc?: string | undefined;
   /** The database's name on the shared PostgreSQL. */
   readonly database: string;
 }
@@ -65,6 +67,7 @@ export function parseClusterFile(text: string, where = CLUSTER_FILE): ClusterFil
       id: field(r, 'id', 'a region id', isString, at),
       url: field(r, 'url', 'a URL', isString, at),
       kafka: field(r, 'kafka', 'host:port', isString, at),
+      ...(r['grpc'] === undefined ? {} : { grpc: field(r, 'grpc', 'host:port', isString, at) }),
       database: field(r, 'database', 'a database name', isString, at),
     };
   });

@@ -33,13 +33,15 @@ export interface RegionPreset {
   readonly port: number;
   readonly kafkaPort: number;
   readonly kafkaControllerPort: number;
+  /** The region's anti-entropy gRPC server. */
+  readonly grpcPort: number;
 }
 
 /** The three regions of the local cluster, where they pretend to be, and their ports. */
 export const REGION_PRESETS: Readonly<Record<string, RegionPreset>> = Object.freeze({
-  eu: { place: 'Frankfurt', location: { lat: 50.11, lon: 8.68 }, port: 8081, kafkaPort: 19092, kafkaControllerPort: 19093 },
-  us: { place: 'Virginia', location: { lat: 38.9, lon: -77.0 }, port: 8082, kafkaPort: 29092, kafkaControllerPort: 29093 },
-  ap: { place: 'Singapore', location: { lat: 1.35, lon: 103.8 }, port: 8083, kafkaPort: 39092, kafkaControllerPort: 39093 },
+  eu: { place: 'Frankfurt', location: { lat: 50.11, lon: 8.68 }, port: 8081, kafkaPort: 19092, kafkaControllerPort: 19093, grpcPort: 18081 },
+  us: { place: 'Virginia', location: { lat: 38.9, lon: -77.0 }, port: 8082, kafkaPort: 29092, kafkaControllerPort: 29093, grpcPort: 18082 },
+  ap: { place: 'Singapore', location: { lat: 1.35, lon: 103.8 }, port: 8083, kafkaPort: 39092, kafkaControllerPort: 39093, grpcPort: 18083 },
 });
 
 export const DEFAULT_REGIONS: readonly string[] = ['eu', 'us', 'ap'];
@@ -53,7 +55,7 @@ export interface LocalClusterOptions {
   readonly regions?: readonly string[] | undefined;
   /** Where the cluster keeps its Kafka data, logs and cluster.json. */
   readonly baseDir: string;
-  /** Port overrides by name: `<region>`, `kafka-<region>`, `kafka-<region>-controller`, `gslb`, `zipkin`. */
+  /** Port overrides by name: `<region>`, `grpc-<region>`, `kafka-<region>`, `kafka-<region>-controller`, `gslb`, `zipkin`. */
   readonly ports?: Readonly<Record<string, number>> | undefined;
   /** Region → bootstrap servers of an already-running Kafka to use instead of starting one. */
   readonly kafka?: Readonly<Record<string, string>> | undefined;
@@ -78,6 +80,8 @@ export interface LocalClusterOptions {
 }
 
 export interface RegionPlan {
+  /** The anti-entropy gRPC server's port. */
+  readonly grpcPort: number;
   readonly id: string;
   readonly port: number;
   readonly url: string;
@@ -106,7 +110,7 @@ export function planLocalCluster(options: Omit<LocalClusterOptions, 'baseDir' | 
   if (ids.length === 0) problems.push('expected at least one region (got none)');
   for (const id of ids) if (!REGION_ID.test(id)) problems.push(`expected a region id matching ${String(REGION_ID)} (got ${JSON.stringify(id)})`);
   if (new Set(ids).size !== ids.length) problems.push(`expected each region once (got ${ids.join(',')})`);
-  const known = new Set(['gslb', 'zipkin', ...ids.flatMap((id) => [id, `kafka-${id}`, `kafka-${id}-controller`])]);
+  const known = new Set(['gslb', 'zipkin', ...ids.flatMap((id) => [id, `grpc-${id}`, `kafka-${id}`, `kafka-${id}-controller`])]);
   for (const [name, port] of Object.entries(ports)) {
     if (!known.has(name)) problems.push(`unknown port name ${JSON.stringify(name)} (expected one of ${[...known].join(', ')})`);
     if (!Number.isInteger(port) || port < 1 || port > 65535) problems.push(`expected port ${name} to be from 1 to 65535 (got ${port})`);
@@ -116,7 +120,7 @@ export function planLocalCluster(options: Omit<LocalClusterOptions, 'baseDir' | 
   const portOf = (name: string, preset: number | undefined): number => {
     const port = ports[name] ?? preset;
     if (port === undefined) {
-      problems.push(`region ${name.replace(/^kafka-|-controller$/g, '')} has no default ports: choose ${name}'s with --port ${name}=<n>`);
+      problems.push(`region ${name.replace(/^kafka-|^grpc-|-controller$/g, '')} has no default ports: choose ${name}'s with --port ${name}=<n>`);
       return 0;
     }
     return port;
@@ -131,6 +135,7 @@ export function planLocalCluster(options: Omit<LocalClusterOptions, 'baseDir' | 
     return {
       id,
       port,
+      grpcPort: portOf(`grpc-${id}`, preset?.grpcPort),
       url: local(port),
       database: `${prefix}_${id.replace(/-/g, '_')}`,
       location,
@@ -145,6 +150,7 @@ export function planLocalCluster(options: Omit<LocalClusterOptions, 'baseDir' | 
   const zipkinPort = ports['zipkin'] ?? DEFAULT_PORTS.zipkin;
   const wanted: WantedPort[] = regions.flatMap((r) => [
     { port: r.port, what: `region ${r.id}`, override: `--port ${r.id}=<n>` },
+    { port: r.grpcPort, what: `gRPC of region ${r.id}`, override: `--port grpc-${r.id}=<n>` },
     ...(r.kafka.start
       ? [
           { port: r.kafka.port, what: `Kafka of ${r.id}`, override: `--port kafka-${r.id}=<n>` },
@@ -285,6 +291,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     id: r.id,
     url: r.url,
     kafka: r.kafka.start ? brokers.find((b) => b.name === `local-${r.id}`)!.bootstrap : r.kafka.bootstrap,
+    grpc: `127.0.0.1:${r.grpcPort}`,
   }));
   let regions: RegionProcess[];
   try {
@@ -294,6 +301,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
           region: r.id,
           databaseUrl: databases.get(r.id)!,
           port: r.port,
+          grpcPort: r.grpcPort,
           kafkaBrokers: addresses.find((a) => a.id === r.id)!.kafka,
           ...peerSettings(addresses, r.id),
           zipkinSpansUrl: `${zipkinUrl}/api/v2/spans`,
@@ -332,7 +340,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   for (const r of regions) if (r.process.pid !== undefined) pids[`region-${r.region}`] = r.process.pid;
   if (gslb?.process.pid !== undefined) pids['gslb'] = gslb.process.pid;
   const file: ClusterFile = {
-    regions: plan.regions.map((r) => ({ id: r.id, url: r.url, kafka: addresses.find((a) => a.id === r.id)!.kafka, database: r.database })),
+    regions: plan.regions.map((r) => ({ id: r.id, url: r.url, kafka: addresses.find((a) => a.id === r.id)!.kafka, grpc: `127.0.0.1:${r.grpcPort}`, database: r.database })),
     gslb: gslb?.url ?? null,
     zipkin: zipkinUrl,
     pids,

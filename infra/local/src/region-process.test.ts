@@ -40,12 +40,12 @@ describe('regionEnvironment', () => {
 describe('peerSettings', () => {
   it('wires each region to every other one, never to itself', () => {
     const all = [
-      { id: 'eu', kafka: 'k-eu', url: 'u-eu' },
-      { id: 'us', kafka: 'k-us', url: 'u-us' },
+      { id: 'eu', kafka: 'k-eu', url: 'u-eu', grpc: 'g-eu:1' },
+      { id: 'us', kafka: 'k-us', url: 'u-us', grpc: 'g-us:2' },
       { id: 'ap', kafka: 'k-ap', url: 'u-ap' },
     ];
-    expect(peerSettings(all, 'us')).toEqual({ peers: { eu: 'k-eu', ap: 'k-ap' }, peerUrls: { eu: 'u-eu', ap: 'u-ap' } });
-    expect(peerSettings([all[0]!], 'eu')).toEqual({ peers: {}, peerUrls: {} });
+    expect(peerSettings(all, 'us')).toEqual({ peers: { eu: 'k-eu', ap: 'k-ap' }, peerUrls: { eu: 'u-eu', ap: 'u-ap' }, peerGrpc: { eu: 'g-eu:1' } });
+    expect(peerSettings([all[0]!], 'eu')).toEqual({ peers: {}, peerUrls: {}, peerGrpc: {} });
   });
 });
 

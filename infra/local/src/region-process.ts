@@ -26,6 +26,10 @@ export interface RegionProcessOptions {
   readonly peers?: Readonly<Record<string, string | readonly string[]>> | undefined;
   /** Peer id → that peer's HTTP URL. */
   readonly peerUrls?: Readonly<Record<string, string>> | undefined;
+  /** The anti-entropy gRPC server's port (MERIDIAN_GRPC_PORT); absent: no server. */
+  readonly grpcPort?: number | undefined;
+  /** Peer id → that peer's anti-entropy gRPC address (host:port). */
+  readonly peerGrpc?: Readonly<Record<string, string>> | undefined;
   /** Zipkin's `/api/v2/spans` URL: traces go there (otherwise none are exported). */
   readonly zipkinSpansUrl?: string | undefined;
   /** Default: LOCAL_CONTEXT_SECRET. */
@@ -60,6 +64,9 @@ export function regionEnvironment(options: RegionProcessOptions & { readonly por
   if (peers.length > 0) env['MERIDIAN_PEERS'] = peers.map(([id, brokers]) => `${id}=${list(brokers)}`).join(';');
   const peerUrls = Object.entries(options.peerUrls ?? {});
   if (peerUrls.length > 0) env['MERIDIAN_PEER_URLS'] = peerUrls.map(([id, url]) => `${id}=${url}`).join(';');
+  if (options.grpcPort !== undefined) env['MERIDIAN_GRPC_PORT'] = String(options.grpcPort);
+  const peerGrpc = Object.entries(options.peerGrpc ?? {});
+  if (peerGrpc.length > 0) env['MERIDIAN_PEER_GRPC'] = peerGrpc.map(([id, address]) => `${id}=${address}`).join(';');
   if (options.zipkinSpansUrl !== undefined) {
     env['MERIDIAN_TRACES_EXPORTER'] = 'zipkin';
     env['MERIDIAN_TRACES_ENDPOINT'] = options.zipkinSpansUrl;
@@ -89,13 +96,16 @@ export interface RegionAddress {
   /** Its own Kafka's bootstrap servers. */
   readonly kafka: string;
   readonly url: string;
+  /** Its anti-entropy gRPC address (host:port), when it serves one. */
+  readonly grpc?: string | undefined;
 }
 
-/** Wires region `id` to every other region of `all`: their Kafka clusters to consume, their URLs to redirect to. */
-export function peerSettings(all: readonly RegionAddress[], id: string): Pick<RegionProcessOptions, 'peers' | 'peerUrls'> {
+/** Wires region `id` to every other region of `all`: their Kafka clusters to consume, their URLs to redirect to, their gRPC servers to compare with. */
+export function peerSettings(all: readonly RegionAddress[], id: string): Pick<RegionProcessOptions, 'peers' | 'peerUrls' | 'peerGrpc'> {
   const others = all.filter((r) => r.id !== id);
   return {
     peers: Object.fromEntries(others.map((r) => [r.id, r.kafka])),
     peerUrls: Object.fromEntries(others.map((r) => [r.id, r.url])),
+    peerGrpc: Object.fromEntries(others.flatMap((r) => (r.grpc === undefined ? [] : [[r.id, r.grpc]]))),
   };
 }

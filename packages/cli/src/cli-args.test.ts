@@ -58,4 +58,12 @@ describe('parseCommand', () => {
   it('answers help for nothing, help, --help and -h', () => {
     for (const argv of [[], ['help'], ['--help'], ['-h']]) expect(parse(...argv)).toEqual({ kind: 'help' });
   });
+
+  it('reads verify and repair, and refuses what cannot be compared', () => {
+    expect(parse('verify')).toMatchObject({ kind: 'verify', regions: undefined, grpc: {}, json: false, rate: 1000, confirmMs: 2000 });
+    expect(parse('repair', '--regions', 'eu,us', '--grpc', 'eu=10.0.0.1:9000', '--rate', '50', '--json')).toMatchObject({ kind: 'repair', regions: ['eu', 'us'], grpc: { eu: '10.0.0.1:9000' }, json: true, rate: 50 });
+    expect(() => parse('verify', '--regions', 'eu')).toThrow('--regions: expected at least two regions');
+    expect(() => parse('verify', '--grpc', 'eu=nowhere')).toThrow('--grpc: expected host:port');
+    expect(() => parse('repair', '--rate', '0')).toThrow('--rate: expected an integer from 1');
+  });
 });

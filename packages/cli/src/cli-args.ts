@@ -53,11 +53,24 @@ export interface ConflictsCommand extends Common {
   readonly intervalMs: number;
 }
 
+export interface AntiEntropyCommand extends Common {
+  readonly kind: 'verify' | 'repair';
+  /** Regions to compare (undefined: every region of the cluster); the first is compared with each other one. */
+  readonly regions: readonly string[] | undefined;
+  /** gRPC addresses given on the command line (a deployment the local cluster did not start), by region. */
+  readonly grpc: Readonly<Record<string, string>>;
+  readonly json: boolean;
+  /** Keys merged per second at most (repair). */
+  readonly rate: number;
+  /** How long a one-shot comparison waits before confirming a difference seen while updates were in flight. */
+  readonly confirmMs: number;
+}
+
 export interface HelpCommand {
   readonly kind: 'help';
 }
 
-export type Command = UpCommand | DownCommand | StatusCommand | ConflictsCommand | HelpCommand;
+export type Command = UpCommand | DownCommand | StatusCommand | ConflictsCommand | AntiEntropyCommand | HelpCommand;
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -74,13 +87,19 @@ export const USAGE = `meridian — run Meridian's local multi-region cluster and
       start Kafka per region, Zipkin, the region services and the GSLB; print every URL and
       a walkthrough; show a status line; Ctrl-C stops everything. --detach runs it in the
       background (logs in .meridian/logs/). Data is kept across runs; --fresh drops it.
-      Port names: <region>, kafka-<region>, kafka-<region>-controller, gslb, zipkin.
+      Port names: <region>, grpc-<region>, kafka-<region>, kafka-<region>-controller, gslb, zipkin.
       --kafka and --zipkin use servers that already run instead of starting them.
   meridian down                 stop a cluster started in another shell or with --detach
   meridian status [--json]      each region's health and replication lag per peer
   meridian lag [--json]         replication lag: how far each region is behind each peer
   meridian conflicts [--region ID] [--follow] [--ns NS] [--key KEY] [--limit N] [--json]
       conflict records of one region, newest first; --follow prints new ones as they appear
+  meridian verify [--regions eu,us] [--grpc REGION=HOST:PORT]… [--json] [--confirm-ms N]
+      compare regions' data over gRPC (hash trees, then keys) and list the keys that differ;
+      changes nothing; exit 1 when any key differs, 0 when the regions hold the same data
+  meridian repair [--regions eu,us] [--grpc REGION=HOST:PORT]… [--json] [--rate N]
+      the same, then merge each differing key's full state into both sides (the replicator's
+      merge), at most N keys a second; resumable: a new run repairs what still differs
 
   Every command takes --dir DIR: the cluster's directory (default: .meridian in the repository).`;
 
@@ -226,7 +245,34 @@ export function parseCommand(argv: readonly string[], defaultDir: string, cwd = 
         intervalMs: values.interval === undefined ? 1000 : positiveInteger('interval', values.interval, 600_000),
       };
     }
+    case 'verify':
+    case 'repair': {
+      const { values } = flags(name, () => parseArgs({ args: [...rest], strict: true, options: {
+        dir: DIR,
+        regions: { type: 'string' },
+        grpc: { type: 'string', multiple: true },
+        json: { type: 'boolean', default: false },
+        rate: { type: 'string' },
+        'confirm-ms': { type: 'string' },
+      } }));
+      const regions = values.regions?.split(',').map((r) => r.trim());
+      for (const r of regions ?? []) if (!REGION_ID.test(r)) throw new UsageError(`--regions: expected region ids like eu,us (got ${JSON.stringify(values.regions)})`);
+      if (regions !== undefined && regions.length < 2) throw new UsageError(`--regions: expected at least two regions to compare (got ${JSON.stringify(values.regions)})`);
+      const grpc = pairs('grpc', values.grpc, (v) => {
+        if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(v)) throw new Error('host:port');
+        return v;
+      }, 'REGION=HOST:PORT');
+      return {
+        kind: name,
+        dir: dirOf(values),
+        regions,
+        grpc,
+        json: values.json,
+        rate: values.rate === undefined ? 1000 : positiveInteger('rate', values.rate, 10_000_000),
+        confirmMs: values['confirm-ms'] === undefined ? 2000 : positiveInteger('confirm-ms', values['confirm-ms'], 600_000),
+      };
+    }
     default:
-      throw new UsageError(`unknown command ${JSON.stringify(name)} (expected up, down, status, lag, conflicts or help)`);
+      throw new UsageError(`unknown command ${JSON.stringify(name)} (expected up, down, status, lag, conflicts, verify, repair or help)`);
   }
 }

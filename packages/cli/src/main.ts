@@ -10,6 +10,7 @@ import { parseCommand, UsageError, USAGE, type Command } from './cli-args.ts';
 import { runUp } from './up-command.ts';
 import { runDown } from './down-command.ts';
 import { runConflicts, runStatus } from './inspect-commands.ts';
+import { runAntiEntropyCommand } from './anti-entropy-commands.ts';
 
 const argv = process.argv.slice(2);
 let command: Command;
@@ -35,6 +36,9 @@ async function run(c: Command): Promise<number> {
       return runStatus(c);
     case 'conflicts':
       return runConflicts(c);
+    case 'verify':
+    case 'repair':
+      return runAntiEntropyCommand(c);
   }
 }
 

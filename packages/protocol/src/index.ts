@@ -25,3 +25,14 @@ export {
 export { encodeRecord, decodeRecord, withSequence, type DecodeOptions } from './record-codec.ts';
 export { ProtocolError, ProtocolErrorCode, type ProtocolErrorOptions } from './protocol-error.ts';
 export { kafkaMessageKey, parseKafkaMessageKey, updatesTopic } from './kafka-names.ts';
+export {
+  ANTI_ENTROPY_SERVICE,
+  type AntiEntropyServiceDefinition,
+  type AntiEntropyMessages,
+  type AntiEntropyMethod,
+  type RpcMethodDefinition,
+  type SummaryMessage,
+  type TreeNodeMessage,
+  type KeyStateMessage,
+  type KeyRepairMessage,
+} from './anti-entropy-rpc.ts';

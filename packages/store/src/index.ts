@@ -38,3 +38,4 @@ export {
   type RelayState,
   type OutboxRow,
 } from './replication-store.ts';
+export { TreeReads, recordRepairs, type TreeNodeRow, type NamespaceRootRow, type KeyStateRow, type RepairInput, type StoredRepair } from './tree-store.ts';

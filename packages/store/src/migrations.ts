@@ -190,6 +190,81 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: 'anti-entropy: each key\'s segment and hash, per-segment hashes kept by a trigger, repairs',
+    sql: `
+      -- A key's identity as bytes: u32 length of the namespace (UTF-8) ‖ namespace ‖ u32 length of
+      -- the key ‖ key. Declared IMMUTABLE: convert_to to UTF-8 is deterministic for a given text.
+      -- @meridian/anti-entropy computes the same bytes, segment and hash (a test holds them equal).
+      CREATE FUNCTION meridian_key_ident(ns text, k text) RETURNS bytea LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+        AS $$ SELECT int4send(octet_length(convert_to(ns, 'UTF8'))) || convert_to(ns, 'UTF8') || int4send(octet_length(convert_to(k, 'UTF8'))) || convert_to(k, 'UTF8') $$;
+      -- The segment: the first 20 bits of SHA-256 of the identity, a function of (namespace, key)
+      -- alone, so a key never moves between segments and is counted in exactly one.
+      CREATE FUNCTION meridian_key_segment(ns text, k text) RETURNS integer LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+        AS $$ SELECT (('x' || encode(substr(sha256(meridian_key_ident(ns, k)), 1, 3), 'hex'))::bit(24)::integer) >> 4 $$;
+      -- The key's hash: the first 64 bits of SHA-256(identity ‖ SHA-256(state)); NULL for a row
+      -- whose state is NULL (only inside the transaction that inserts-and-locks a new key).
+      CREATE FUNCTION meridian_key_hash(ns text, k text, state bytea) RETURNS bigint LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+        AS $$ SELECT ('x' || encode(substr(sha256(meridian_key_ident(ns, k) || sha256(state)), 1, 8), 'hex'))::bit(64)::bigint $$;
+      -- Generated columns: recomputed by PostgreSQL on every insert and update, whoever writes
+      -- (the write path, an apply, a repair, a hand edit), so they cannot drift from the state.
+      -- Only (namespace, segment) is indexed: segment never changes for a row, so updates stay HOT.
+      ALTER TABLE meridian_keys
+        ADD COLUMN segment integer GENERATED ALWAYS AS (meridian_key_segment(namespace, key)) STORED,
+        ADD COLUMN key_hash bigint GENERATED ALWAYS AS (meridian_key_hash(namespace, key, state)) STORED;
+      CREATE INDEX meridian_keys_segment ON meridian_keys (namespace, segment);
+      -- Per (namespace, segment): the XOR of its keys' hashes and their count. Kept current by the
+      -- statement triggers below, in the transaction that changes the keys.
+      CREATE TABLE meridian_tree_segments (
+        namespace text NOT NULL,
+        segment integer NOT NULL,
+        hash bigint NOT NULL,
+        keys integer NOT NULL,
+        PRIMARY KEY (namespace, segment)
+      );
+      INSERT INTO meridian_tree_segments (namespace, segment, hash, keys)
+        SELECT namespace, segment, bit_xor(key_hash), count(*) FROM meridian_keys WHERE key_hash IS NOT NULL GROUP BY 1, 2;
+      -- One statement-level trigger per event, over the statement's transition tables: a
+      -- statement's changes are folded per segment (old hashes out, new in: XOR both) and the
+      -- segment rows are updated in (namespace, segment) order, so two statements never lock
+      -- segment rows in opposite orders. A segment whose hash and count do not change is not touched.
+      CREATE FUNCTION meridian_tree_fold() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'INSERT' THEN
+          INSERT INTO meridian_tree_segments AS t (namespace, segment, hash, keys)
+            SELECT namespace, segment, bit_xor(key_hash), count(*) FROM new_rows WHERE key_hash IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2
+            ON CONFLICT (namespace, segment) DO UPDATE SET hash = t.hash # excluded.hash, keys = t.keys + excluded.keys;
+        ELSIF TG_OP = 'UPDATE' THEN
+          INSERT INTO meridian_tree_segments AS t (namespace, segment, hash, keys)
+            SELECT namespace, segment, bit_xor(key_hash), sum(n)::integer
+              FROM (SELECT namespace, segment, key_hash, -1 AS n FROM old_rows WHERE key_hash IS NOT NULL
+                    UNION ALL SELECT namespace, segment, key_hash, 1 FROM new_rows WHERE key_hash IS NOT NULL) AS c
+             GROUP BY 1, 2 HAVING bit_xor(key_hash) <> 0 OR sum(n) <> 0 ORDER BY 1, 2
+            ON CONFLICT (namespace, segment) DO UPDATE SET hash = t.hash # excluded.hash, keys = t.keys + excluded.keys;
+        ELSE
+          INSERT INTO meridian_tree_segments AS t (namespace, segment, hash, keys)
+            SELECT namespace, segment, bit_xor(key_hash), -count(*) FROM old_rows WHERE key_hash IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2
+            ON CONFLICT (namespace, segment) DO UPDATE SET hash = t.hash # excluded.hash, keys = t.keys + excluded.keys;
+        END IF;
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER meridian_tree_on_insert AFTER INSERT ON meridian_keys REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION meridian_tree_fold();
+      CREATE TRIGGER meridian_tree_on_update AFTER UPDATE ON meridian_keys REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION meridian_tree_fold();
+      CREATE TRIGGER meridian_tree_on_delete AFTER DELETE ON meridian_keys REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION meridian_tree_fold();
+      -- Every key anti-entropy changed: what it held before and after, and where the state came from.
+      CREATE TABLE meridian_repairs (
+        id bigserial PRIMARY KEY,
+        namespace text NOT NULL,
+        key text NOT NULL,
+        peer text NOT NULL,
+        before_digest text,
+        after_digest text NOT NULL,
+        trace_id text,
+        repaired_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 /** A checksum of a migration's SQL, so that an edited released migration is caught. */

@@ -18,6 +18,7 @@ import { classifyPgError, StoreError, StoreErrorCode } from './store-error.ts';
 import { arrayLiteral } from './array-literal.ts';
 import { migrate } from './migrations.ts';
 import { ReplicationReads } from './replication-store.ts';
+import { TreeReads } from './tree-store.ts';
 
 // int8 (bigint) columns come back as strings by default; Meridian's HLCs and outbox ids are bigints.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => BigInt(v));
@@ -438,10 +439,13 @@ export class StoreTx {
 export class PgStore {
   readonly pool: pg.Pool;
   readonly replication: ReplicationReads;
+  /** Anti-entropy: the hash tree, key states, positions and repairs. */
+  readonly tree: TreeReads;
 
   private constructor(pool: pg.Pool) {
     this.pool = pool;
     this.replication = new ReplicationReads(pool);
+    this.tree = new TreeReads(pool);
   }
 
   /** Opens the pool and applies the migrations. */

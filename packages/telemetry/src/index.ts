@@ -39,6 +39,7 @@ export {
   type NamespaceLabels,
   type OriginLabels,
   type DeadLetterLabels,
+  type RepairLabels,
   type PolicyLabels,
   type PeerLabels,
   type LinkStateLabels,

@@ -18,6 +18,8 @@ export const MetricName = {
   conflicts: 'meridian_conflicts_total',
   concurrentMerges: 'meridian_concurrent_merges_total',
   deadLetters: 'meridian_dead_letters_total',
+  repairs: 'meridian_repairs_total',
+  antiEntropyDifferences: 'meridian_anti_entropy_differences_total',
   outboxBacklog: 'meridian_outbox_backlog',
   replicationLagSeconds: 'meridian_replication_lag_seconds',
   replicationLagSequence: 'meridian_replication_lag_sequence',
@@ -58,6 +60,7 @@ const GC_KIND_OF_ENTRY = new Map<number, GcKind>([
 export type NamespaceLabels = { namespace: string; policy: string };
 export type OriginLabels = { origin: string };
 export type DeadLetterLabels = { origin: string; reason: string };
+export type RepairLabels = { namespace: string; peer: string };
 export type PolicyLabels = { policy: string };
 export type PeerLabels = { peer: string };
 export type LinkStateLabels = { peer: string; state: string };
@@ -96,6 +99,10 @@ export interface MeridianMetrics {
   readonly concurrentMerges: Counter<NamespaceLabels>;
   /** `meridian_dead_letters_total{origin,reason}`: poison input sent to the dead-letter table. */
   readonly deadLetters: Counter<DeadLetterLabels>;
+  /** `meridian_repairs_total{namespace,peer}`: keys anti-entropy changed here with a peer's state. */
+  readonly repairs: Counter<RepairLabels>;
+  /** `meridian_anti_entropy_differences_total{peer}`: differing keys anti-entropy found with a peer. */
+  readonly antiEntropyDifferences: Counter<{ peer: string }>;
   /** `meridian_write_duration_seconds{policy}`: time from receiving a write to its commit. */
   readonly writeDuration: Histogram<PolicyLabels>;
   /**
@@ -168,6 +175,8 @@ export function createMeridianMetrics(meter: Meter): MeridianMetrics {
     conflicts: meter.createCounter(MetricName.conflicts, { description: 'Register conflicts observed while merging.' }),
     concurrentMerges: meter.createCounter(MetricName.concurrentMerges, { description: 'Concurrent CRDT operations merged by design.' }),
     deadLetters: meter.createCounter(MetricName.deadLetters, { description: 'Replication input sent to the dead-letter table.' }),
+    repairs: meter.createCounter(MetricName.repairs, { description: 'Keys anti-entropy changed here by merging a peer\'s state.' }),
+    antiEntropyDifferences: meter.createCounter(MetricName.antiEntropyDifferences, { description: 'Differing keys found by anti-entropy, by peer.' }),
     writeDuration: meter.createHistogram(MetricName.writeDuration, {
       description: 'Time from receiving a write to its commit.',
       unit: 's',

@@ -16,6 +16,8 @@ export const SpanName = {
   replicateApply: 'meridian.replicate.apply',
   /** A conflict observed while merging; always sampled, linked to the concurrent writes. */
   conflict: 'meridian.conflict',
+  /** A key anti-entropy changed: its state merged with a peer's (DESIGN §8); always sampled. */
+  repair: 'meridian.repair',
 } as const;
 export type SpanName = (typeof SpanName)[keyof typeof SpanName];
 
@@ -41,6 +43,13 @@ export const SpanAttribute = {
   conflictRegions: 'meridian.conflict.regions',
   /** What the policy did: e.g. `lww-kept`, `siblings`. */
   conflictOutcome: 'meridian.conflict.outcome',
+  /** The region a repaired key's state came from. */
+  repairPeer: 'meridian.repair.peer',
+  /** The region whose key was repaired. */
+  repairRegion: 'meridian.repair.region',
+  /** The repaired key's state digest (SHA-256 hex) before the merge ('' when absent) and after. */
+  repairBefore: 'meridian.repair.before',
+  repairAfter: 'meridian.repair.after',
   /** Set to `true` at span start to sample a span whatever the ratio (the sampler reads it). */
   alwaysSample: 'meridian.always_sample',
 } as const;

@@ -14,6 +14,8 @@ import { ERRORS, MeridianError, errorBody, type ErrorCode } from './errors.ts';
 import type { KeyService, WriteAnswer as KeyWriteAnswer } from './key-service.ts';
 import { runChecks, type HealthCheck } from './health.ts';
 import { registerReplicationRoutes } from './replication-routes.ts';
+import { registerAntiEntropyRoutes } from './anti-entropy-routes.ts';
+import type { AntiEntropyLoop } from './anti-entropy/anti-entropy-loop.ts';
 import type { Replication } from './replication/replication.ts';
 import { formatSession, parseSession, type SessionVector } from './session-token.ts';
 import { ContextNotCoveredError, DEFAULT_WAIT_MS, MAX_WAIT_MS, decideConsistency, uncoveredSession, type ConsistencyDecision, type ConsistencyMode } from './session-consistency.ts';
@@ -31,6 +33,8 @@ export interface AppDeps {
   readonly replication?: Replication | undefined;
   /** Peer regions' public URLs, for `fallback` reads. */
   readonly peerUrls?: ReadonlyMap<string, string>;
+  /** Continuous anti-entropy, when it runs (its status is served). */
+  readonly antiEntropy?: AntiEntropyLoop | undefined;
 }
 
 const SessionHeaders = {
@@ -307,6 +311,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
 
   registerReplicationRoutes(app, { store: deps.store, replication: deps.replication, region: deps.region });
+  registerAntiEntropyRoutes(app, { store: deps.store, region: deps.region, loop: deps.antiEntropy });
 
   // ---- health and metrics ------------------------------------------------------------------
   app.get('/health/live', { schema: { hide: true } }, () => Promise.resolve({ status: 'ok', region: deps.region }));

@@ -44,6 +44,18 @@ export interface RegionConfig {
    * region's clock without changing the machine's. 0 in every real deployment.
    */
   readonly testClockOffsetMs: number;
+  /** Port of the anti-entropy gRPC server (on `host`); undefined: no server. */
+  readonly grpcPort: number | undefined;
+  /** Peer regions' anti-entropy gRPC addresses (host:port). */
+  readonly peerGrpc: ReadonlyMap<string, string>;
+  /** Continuous anti-entropy: ms between rounds with each peer (0: off). */
+  readonly antiEntropyIntervalMs: number;
+  /** Repair rate limit: keys merged per second (both directions, all peers). */
+  readonly antiEntropyKeysPerSecond: number;
+  /** PEM files for the gRPC channel's TLS (all three, or none: plaintext). */
+  readonly grpcTlsCa: string | undefined;
+  readonly grpcTlsCert: string | undefined;
+  readonly grpcTlsKey: string | undefined;
 }
 
 export const INSTRUMENTATIONS = ['http', 'fastify', 'pg', 'kafkajs'] as const;
@@ -158,6 +170,16 @@ const FIELDS: readonly Field<keyof RegionConfig>[] = [
     return n;
   } },
   { key: 'testClockOffsetMs', env: 'MERIDIAN_TEST_CLOCK_OFFSET_MS', doc: 'TEST ONLY: milliseconds added to the clock this region stamps writes with (the fault suite skews a region with it); never set it in a deployment; a warning is logged at start when set', default: 0, parse: integer(-(10 * 365 * 24 * 3600 * 1000), 10 * 365 * 24 * 3600 * 1000) },
+  { key: 'grpcPort', env: 'MERIDIAN_GRPC_PORT', doc: 'port of the anti-entropy gRPC server that peers and `meridian verify`/`repair` call; unset: no server', default: undefined, parse: integer(0, 65535) },
+  { key: 'peerGrpc', env: 'MERIDIAN_PEER_GRPC', doc: 'peer regions\' anti-entropy gRPC addresses: us=host:port;ap=host:port', default: new Map(), parse: peerMap('host:port', (raw) => {
+    if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(raw.trim())) throw new Error('host:port');
+    return raw.trim();
+  }) },
+  { key: 'antiEntropyIntervalMs', env: 'MERIDIAN_ANTI_ENTROPY_INTERVAL_MS', doc: 'continuous anti-entropy: ms between rounds with each peer of MERIDIAN_PEER_GRPC (0 turns it off)', default: 30_000, parse: integer(0, 24 * 3600 * 1000) },
+  { key: 'antiEntropyKeysPerSecond', env: 'MERIDIAN_ANTI_ENTROPY_RATE', doc: 'repair rate limit, in keys merged per second', default: 1000, parse: integer(1, 10_000_000) },
+  { key: 'grpcTlsCa', env: 'MERIDIAN_GRPC_TLS_CA', doc: 'PEM file of the CA that signs every region\'s gRPC certificate (with _CERT and _KEY: mutual TLS; none of the three: plaintext)', default: undefined, parse: (raw) => raw },
+  { key: 'grpcTlsCert', env: 'MERIDIAN_GRPC_TLS_CERT', doc: 'PEM file of this region\'s gRPC certificate', default: undefined, parse: (raw) => raw },
+  { key: 'grpcTlsKey', env: 'MERIDIAN_GRPC_TLS_KEY', doc: 'PEM file of this region\'s gRPC private key', secret: true, default: undefined, parse: (raw) => raw },
   { key: 'instrumentations', env: 'MERIDIAN_OTEL_INSTRUMENTATIONS', doc: 'OpenTelemetry auto-instrumentations (http, fastify, pg, kafkajs; or none); by default fastify (the server span, W3C context from the request) and pg; http would add a second span per request, kafkajs one per replicated message', default: new Set<Instrumentation>(['fastify', 'pg']), parse: instrumentationList },
 ];
 
@@ -185,6 +207,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   if (peers && peers.size > 0 && out['kafkaBrokers'] === undefined && !problems.some((p) => p.startsWith('MERIDIAN_KAFKA_BROKERS'))) {
     problems.push('MERIDIAN_KAFKA_BROKERS: required when MERIDIAN_PEERS is set — this region\'s own Kafka');
   }
+  const tls = [out['grpcTlsCa'], out['grpcTlsCert'], out['grpcTlsKey']].filter((v) => v !== undefined);
+  if (tls.length !== 0 && tls.length !== 3) problems.push('MERIDIAN_GRPC_TLS_CA, MERIDIAN_GRPC_TLS_CERT, MERIDIAN_GRPC_TLS_KEY: expected all three or none');
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(out) as unknown as RegionConfig;
 }

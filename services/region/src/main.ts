@@ -53,6 +53,12 @@ const region = await startRegion(config, {
     onConcurrentMerge: (namespace, policy) => metrics.concurrentMerges.add(1, { namespace, policy }),
     onDeadLetter: (origin, reason) => metrics.deadLetters.add(1, { origin, reason }),
   },
+  antiEntropy: {
+    onRepair: (namespace, peer) => metrics.repairs.add(1, { namespace, peer }),
+    onConflict: (namespace, policy) => metrics.conflicts.add(1, { namespace, policy }),
+    onReport: (peer, report) => metrics.antiEntropyDifferences.add(report.differences.length, { peer }),
+    onRejected: (namespace, key, reason) => log.warn({ namespace, key, reason }, 'anti-entropy: a peer\'s state could not be merged'),
+  },
   metricsText: () => telemetry.metricsText(),
   onWrite: (namespace, policy, seconds) => {
     telemetry.metrics.writes.add(1, { namespace, policy });

@@ -18,6 +18,11 @@ import type { ReplicatorHooks } from './replication/peer-replicator.ts';
 import { silentLogger, type Logger } from './replication/logger.ts';
 import { incarnationVerdict } from './replication/incarnation.ts';
 import { streamEvidence } from './replication/stream-tail.ts';
+import { GrpcReplica, channelCredentials, serverCredentials, startAntiEntropyServer, tlsFiles, type AntiEntropyServer } from '@meridian/anti-entropy-grpc';
+import type { ExchangeReport } from '@meridian/anti-entropy';
+import { LocalReplica } from './anti-entropy/local-replica.ts';
+import { AntiEntropyLoop } from './anti-entropy/anti-entropy-loop.ts';
+import type { RepairHooks } from './anti-entropy/repair-merge.ts';
 
 /**
  * Writes that must wait before a second group-committed statement runs beside one in flight
@@ -37,6 +42,7 @@ export interface RegionHooks {
   /** Where replication logs (the app's logger when absent and the app logs). */
   readonly log?: Logger;
   readonly relayPollMs?: number;
+  readonly antiEntropy?: RepairHooks & { readonly onReport?: (peer: string, report: ExchangeReport) => void };
 }
 
 export interface RegionService {
@@ -47,6 +53,8 @@ export interface RegionService {
   readonly cache: WriteCache;
   readonly epoch: number;
   readonly replication: Replication | undefined;
+  /** This region as anti-entropy sees it; its gRPC server (with MERIDIAN_GRPC_PORT) and continuous loop (with peers' gRPC addresses). */
+  readonly antiEntropy: { readonly local: LocalReplica; readonly server: AntiEntropyServer | undefined; readonly loop: AntiEntropyLoop | undefined };
   close(): Promise<void>;
 }
 
@@ -114,6 +122,28 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
           ...(hooks.relayPollMs ? { relayPollMs: hooks.relayPollMs } : {}),
         })
       : undefined;
+    const log = hooks.log ?? silentLogger;
+    const local = new LocalReplica({
+      store,
+      region: config.region,
+      clock: keys.clock,
+      hooks: { ...hooks.antiEntropy, onKeysSaved: (rows) => {
+        for (const r of rows) cache.set(r.namespace, r.key);
+        hooks.antiEntropy?.onKeysSaved?.(rows);
+      } },
+    });
+    const tls = tlsFiles({ caFile: config.grpcTlsCa, certFile: config.grpcTlsCert, keyFile: config.grpcTlsKey });
+    const peerReplicas = config.antiEntropyIntervalMs > 0 ? new Map([...config.peerGrpc].map(([peer, address]) => [peer, new GrpcReplica({ address, credentials: channelCredentials(tls) })])) : new Map<string, GrpcReplica>();
+    const loop = peerReplicas.size > 0
+      ? new AntiEntropyLoop({
+          local,
+          peers: peerReplicas,
+          intervalMs: config.antiEntropyIntervalMs,
+          keysPerSecond: config.antiEntropyKeysPerSecond,
+          log,
+          ...(hooks.antiEntropy?.onReport ? { onReport: hooks.antiEntropy.onReport } : {}),
+        })
+      : undefined;
     const readiness: HealthCheck[] = [{ name: 'postgres', check: () => store.ping() }, ...(replication?.checks() ?? [])];
     const app = await buildApp({
       replication,
@@ -125,8 +155,11 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       readiness,
       metricsText: hooks.metricsText ?? (() => Promise.resolve('')),
       logger: hooks.logger,
+      antiEntropy: loop,
     });
     await replication?.start();
+    const server = config.grpcPort === undefined ? undefined : await startAntiEntropyServer({ replica: local, host: config.host, port: config.grpcPort, credentials: serverCredentials(tls) });
+    loop?.start();
     return {
       app,
       store,
@@ -134,8 +167,12 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       cache,
       epoch: identity.epoch,
       replication,
+      antiEntropy: { local, server, loop },
       close: async () => {
         await app.close();
+        await loop?.stop();
+        for (const peer of peerReplicas.values()) peer.close();
+        await server?.stop();
         await replication?.stop();
         await store.close();
       },

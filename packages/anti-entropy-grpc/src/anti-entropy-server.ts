@@ -1,0 +1,60 @@
+/**
+ * A region's AntiEntropyService over gRPC: each call answered by the region's own `TreeReplica`
+ * (its store and its repair merge). Errors reach the caller as INTERNAL with the message; the
+ * caller's round fails and the next one starts again.
+ */
+import { Server, status, type ServerCredentials, type UntypedServiceImplementation, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import type { TreeReplica } from '@meridian/anti-entropy';
+import { ANTI_ENTROPY_SERVICE, type AntiEntropyMessages, type TreeNodeMessage } from '@meridian/protocol';
+
+export interface AntiEntropyServer {
+  /** The port bound (useful when 0 was asked). */
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+const nodes = (m: ReadonlyMap<number, { hash: bigint; keys: number }>): TreeNodeMessage[] => [...m].map(([index, s]) => ({ index, hash: s.hash, keys: s.keys }));
+
+type Handlers = { [M in keyof AntiEntropyMessages]: (request: AntiEntropyMessages[M]['request']) => Promise<AntiEntropyMessages[M]['response']> };
+
+function handlersFor(replica: TreeReplica): Handlers {
+  return {
+    summary: async () => {
+      const s = await replica.summary();
+      return { region: s.region, namespaces: s.namespaces.map((n) => ({ name: n.name, policy: n.policy, hash: n.root.hash, keys: n.root.keys })), positions: [...s.positions].map(([origin, outboxId]) => ({ origin, outboxId })) };
+    },
+    branches: async (r) => ({ nodes: nodes(await replica.branches(r.namespace)) }),
+    segments: async (r) => ({ nodes: nodes(await replica.segments(r.namespace, r.branches)) }),
+    keyHashes: async (r) => ({ keys: [...(await replica.keyHashes(r.namespace, r.segments))].map(([key, hash]) => ({ key, hash })) }),
+    fetchStates: async (r) => ({ states: await replica.fetchStates(r.namespace, r.keys) }),
+    mergeStates: async (r) => ({ repairs: await replica.mergeStates(r.namespace, r.policy, r.fromRegion, r.states) }),
+  };
+}
+
+export async function startAntiEntropyServer(options: { readonly replica: TreeReplica; readonly host: string; readonly port: number; readonly credentials: ServerCredentials }): Promise<AntiEntropyServer> {
+  const server = new Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+  const handlers = handlersFor(options.replica);
+  const implementation: UntypedServiceImplementation = {};
+  for (const name of Object.keys(handlers) as (keyof Handlers)[]) {
+    const handle = handlers[name] as (request: unknown) => Promise<unknown>;
+    implementation[name] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+      handle(call.request).then(
+        (response) => callback(null, response),
+        (error: unknown) => callback({ code: status.INTERNAL, details: (error as Error).message ?? String(error), name: 'Error', message: String(error) }),
+      );
+    };
+  }
+  server.addService(ANTI_ENTROPY_SERVICE, implementation);
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync(`${options.host}:${options.port}`, options.credentials, (error, bound) => (error ? reject(error) : resolve(bound))));
+  return {
+    port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.forceShutdown(), 2000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+  };
+}

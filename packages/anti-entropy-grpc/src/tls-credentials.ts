@@ -1,0 +1,32 @@
+/**
+ * TLS for the anti-entropy channel, from configured file paths (PEM). With a CA, a certificate
+ * and a key, the server asks for and checks the client's certificate (mutual TLS) and the client
+ * presents its own; with none, the channel is plaintext — for a local cluster only (another
+ * change makes mutual TLS the default). A partial set is refused: half a TLS setup is a mistake.
+ */
+import { readFileSync } from 'node:fs';
+import { credentials, ServerCredentials, type ChannelCredentials } from '@grpc/grpc-js';
+
+export interface TlsFiles {
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+/** The TLS files when all three are set, undefined when none is; throws when only some are. */
+export function tlsFiles(paths: { readonly caFile?: string | undefined; readonly certFile?: string | undefined; readonly keyFile?: string | undefined }): TlsFiles | undefined {
+  const set = [paths.caFile, paths.certFile, paths.keyFile].filter((p) => p !== undefined && p !== '');
+  if (set.length === 0) return undefined;
+  if (set.length !== 3) throw new Error('expected a CA, a certificate and a key for gRPC TLS, all three or none');
+  return { caFile: paths.caFile!, certFile: paths.certFile!, keyFile: paths.keyFile! };
+}
+
+export function serverCredentials(tls: TlsFiles | undefined): ServerCredentials {
+  if (!tls) return ServerCredentials.createInsecure();
+  return ServerCredentials.createSsl(readFileSync(tls.caFile), [{ cert_chain: readFileSync(tls.certFile), private_key: readFileSync(tls.keyFile) }], true);
+}
+
+export function channelCredentials(tls: TlsFiles | undefined): ChannelCredentials {
+  if (!tls) return credentials.createInsecure();
+  return credentials.createSsl(readFileSync(tls.caFile), readFileSync(tls.keyFile), readFileSync(tls.certFile));
+}

@@ -1,0 +1,202 @@
+/**
+ * One anti-entropy exchange between two regions (DESIGN §8): roots, then branches, then
+ * segments, then per-key hashes, then — to repair — full causal states, each step only where the
+ * step before found a difference, so identical regions cost one summary each.
+ *
+ * Both sides are `TreeReplica`s: the local store or a peer over gRPC (a region's continuous
+ * anti-entropy), or two peers over gRPC (the CLI's `meridian verify` / `meridian repair`). This
+ * module decides; the replicas do the I/O. Repair sends each differing key's full causal state
+ * through the receiving region's idempotent merge, in both directions: joining states never
+ * loses what either side has, so stale data sent back is dominated, never restored
+ * (riak_repl#773 compared hashes and copied values), and sending twice changes nothing.
+ */
+import { DivergenceTracker, quiescent, type Positions } from './divergence.ts';
+import { differing, differingKeys, sameSummary, type Summary } from './hash-tree.ts';
+import type { TokenBucket } from './rate-limit.ts';
+
+export interface NamespaceSummary {
+  readonly name: string;
+  readonly policy: string;
+  readonly root: Summary;
+}
+
+export interface ReplicaSummary {
+  readonly region: string;
+  readonly namespaces: readonly NamespaceSummary[];
+  readonly positions: Positions;
+}
+
+/** A key's full causal state as stored (state undefined: the key has no row there). */
+export interface KeyState {
+  readonly key: string;
+  readonly state: Uint8Array | undefined;
+  readonly maxHlc: bigint;
+}
+
+/** A key a merge changed: its digest (SHA-256 hex of the state) before (undefined: absent) and after. */
+export interface KeyRepair {
+  readonly key: string;
+  readonly before: string | undefined;
+  readonly after: string;
+}
+
+/** What an exchange needs of a region. */
+export interface TreeReplica {
+  summary(): Promise<ReplicaSummary>;
+  branches(namespace: string): Promise<Map<number, Summary>>;
+  segments(namespace: string, branches: readonly number[]): Promise<Map<number, Summary>>;
+  keyHashes(namespace: string, segments: readonly number[]): Promise<Map<string, bigint>>;
+  fetchStates(namespace: string, keys: readonly string[]): Promise<KeyState[]>;
+  /** Merges states from `fromRegion` into this region's keys (the replicator's merge); the keys it changed. */
+  mergeStates(namespace: string, policy: string, fromRegion: string, states: readonly KeyState[]): Promise<KeyRepair[]>;
+}
+
+export interface KeyDifference {
+  readonly namespace: string;
+  readonly key: string;
+  /** The key's hash on each side; undefined where the key is absent. */
+  readonly localHash: bigint | undefined;
+  readonly remoteHash: bigint | undefined;
+}
+
+export interface ExchangeProgress {
+  readonly phase: 'compare' | 'confirm' | 'keys' | 'repair';
+  readonly namespace?: string;
+  readonly done: number;
+  readonly total: number;
+}
+
+export interface ExchangeOptions {
+  readonly repair: boolean;
+  /**
+   * Continuous anti-entropy keeps one tracker per peer across rounds. Without one (a one-shot
+   * verify or repair) differences are confirmed by a second comparison `confirmAfterMs` later,
+   * unless the two regions were quiescent.
+   */
+  readonly tracker?: DivergenceTracker;
+  readonly confirmAfterMs?: number;
+  readonly limiter?: TokenBucket;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly onProgress?: (progress: ExchangeProgress) => void;
+  /** Keys per state fetch and merge (default 200); segments per key listing (default 512). */
+  readonly keysPerBatch?: number;
+  readonly segmentsPerBatch?: number;
+}
+
+export interface ExchangeReport {
+  readonly local: string;
+  readonly remote: string;
+  readonly namespacesCompared: number;
+  readonly divergentSegments: number;
+  readonly differences: readonly KeyDifference[];
+  /** Keys changed here by the remote's states, and there by the local ones. */
+  readonly repairedLocal: readonly KeyRepair[];
+  readonly repairedRemote: readonly KeyRepair[];
+  /** Namespaces one region lacks or holds under another policy: never repaired key by key (the declaration replicates; a namespace-policy conflict settles a clash). */
+  readonly policyMismatches: readonly string[];
+}
+
+interface Comparison {
+  readonly local: ReplicaSummary;
+  readonly remote: ReplicaSummary;
+  /** Per namespace that differs, its differing segments. */
+  readonly segments: Map<string, number[]>;
+  readonly quiet: boolean;
+}
+
+async function compare(local: TreeReplica, remote: TreeReplica, onProgress: ExchangeOptions['onProgress']): Promise<Comparison> {
+  const [l, r] = await Promise.all([local.summary(), remote.summary()]);
+  const localNs = new Map(l.namespaces.map((n) => [n.name, n]));
+  const remoteNs = new Map(r.namespaces.map((n) => [n.name, n]));
+  const names = [...new Set([...localNs.keys(), ...remoteNs.keys()])].sort();
+  const segments = new Map<string, number[]>();
+  let done = 0;
+  for (const name of names) {
+    onProgress?.({ phase: 'compare', namespace: name, done: done++, total: names.length });
+    if (sameSummary(localNs.get(name)?.root, remoteNs.get(name)?.root)) continue;
+    const [lb, rb] = await Promise.all([local.branches(name), remote.branches(name)]);
+    const branches = differing(lb, rb);
+    if (branches.length === 0) continue;
+    const [ls, rs] = await Promise.all([local.segments(name, branches), remote.segments(name, branches)]);
+    const diff = differing(ls, rs);
+    if (diff.length > 0) segments.set(name, diff);
+  }
+  onProgress?.({ phase: 'compare', done: names.length, total: names.length });
+  return { local: l, remote: r, segments, quiet: quiescent(l.positions, r.positions) };
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Runs one exchange: compares, lists the differing keys, and (with `repair`) merges them both ways. */
+export async function runExchange(local: TreeReplica, remote: TreeReplica, options: ExchangeOptions): Promise<ExchangeReport> {
+  const { onProgress } = options;
+  let comparison = await compare(local, remote, onProgress);
+  const tracker = options.tracker ?? new DivergenceTracker();
+  let divergent = new Map<string, number[]>();
+  const observe = (c: Comparison): void => {
+    divergent = new Map();
+    for (const [ns, segments] of c.segments) {
+      const confirmed = tracker.observe(ns, segments, c.quiet);
+      if (confirmed.length > 0) divergent.set(ns, confirmed);
+    }
+    tracker.settle(new Set(c.segments.keys()));
+  };
+  observe(comparison);
+  if (!options.tracker && !comparison.quiet && comparison.segments.size > 0) {
+    // A one-shot run: what still differs a little later (or differs with nothing in flight) is divergence.
+    onProgress?.({ phase: 'confirm', done: 0, total: 1 });
+    await options.sleep(options.confirmAfterMs ?? 2000);
+    comparison = await compare(local, remote, onProgress);
+    observe(comparison);
+  }
+  const policies = new Map<string, { local?: string; remote?: string }>();
+  for (const n of comparison.local.namespaces) policies.set(n.name, { local: n.policy });
+  for (const n of comparison.remote.namespaces) policies.set(n.name, { ...policies.get(n.name), remote: n.policy });
+
+  const differences: KeyDifference[] = [];
+  const repairedLocal: KeyRepair[] = [];
+  const repairedRemote: KeyRepair[] = [];
+  const policyMismatches: string[] = [];
+  const keysPerBatch = options.keysPerBatch ?? 200;
+  let divergentSegments = 0;
+  for (const [ns, segments] of divergent) {
+    divergentSegments += segments.length;
+    const nsDifferences: KeyDifference[] = [];
+    const batches = chunks(segments, options.segmentsPerBatch ?? 512);
+    for (const [i, batch] of batches.entries()) {
+      onProgress?.({ phase: 'keys', namespace: ns, done: i, total: batches.length });
+      const [lk, rk] = await Promise.all([local.keyHashes(ns, batch), remote.keyHashes(ns, batch)]);
+      for (const key of differingKeys(lk, rk)) nsDifferences.push({ namespace: ns, key, localHash: lk.get(key), remoteHash: rk.get(key) });
+    }
+    differences.push(...nsDifferences);
+    if (!options.repair || nsDifferences.length === 0) continue;
+    const policy = policies.get(ns)!;
+    // A namespace one side lacks, or holds under another policy, is not repaired key by key: its
+    // declaration replicates, and a policy clash is settled as a namespace-policy conflict.
+    if (policy.local === undefined || policy.remote === undefined || policy.local !== policy.remote) {
+      policyMismatches.push(ns);
+      continue;
+    }
+    const nsPolicy = policy.local;
+    const keyBatches = chunks(nsDifferences.map((d) => d.key), keysPerBatch);
+    for (const [i, keys] of keyBatches.entries()) {
+      onProgress?.({ phase: 'repair', namespace: ns, done: i, total: keyBatches.length });
+      const wait = options.limiter?.take(keys.length) ?? 0;
+      if (wait > 0) await options.sleep(wait);
+      const [ls, rs] = await Promise.all([local.fetchStates(ns, keys), remote.fetchStates(ns, keys)]);
+      const present = (states: readonly KeyState[]): KeyState[] => states.filter((s) => s.state !== undefined);
+      const [toRemote, toLocal] = [present(ls), present(rs)];
+      const [changedRemote, changedLocal] = await Promise.all([
+        toRemote.length > 0 ? remote.mergeStates(ns, nsPolicy, comparison.local.region, toRemote) : Promise.resolve([]),
+        toLocal.length > 0 ? local.mergeStates(ns, nsPolicy, comparison.remote.region, toLocal) : Promise.resolve([]),
+      ]);
+      repairedRemote.push(...changedRemote);
+      repairedLocal.push(...changedLocal);
+    }
+  }
+  return { local: comparison.local.region, remote: comparison.remote.region, namespacesCompared: new Set([...policies.keys()]).size, divergentSegments, differences, repairedLocal, repairedRemote, policyMismatches };
+}

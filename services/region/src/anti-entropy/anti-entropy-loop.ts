@@ -1,0 +1,91 @@
+/**
+ * Continuous anti-entropy (DESIGN §8): every interval, this region compares its tree with each
+ * peer's over gRPC and repairs, both ways, the keys that diverged — a difference counts from its
+ * second consecutive round (one tracker per peer), or at once when nothing was in flight between
+ * the two. Rounds run one after the other (never two at once), rate-limited by one token bucket
+ * for all peers. A failed round (peer unreachable) is logged and retried at the next interval.
+ *
+ * Several replicas of a region may each run it: a repair is an idempotent merge, so a second one
+ * changes nothing (it only costs the comparison).
+ */
+import { DivergenceTracker, TokenBucket, runExchange, type ExchangeReport, type TreeReplica } from '@meridian/anti-entropy';
+import type { Logger } from '../replication/logger.ts';
+
+export interface AntiEntropyLoopOptions {
+  readonly local: TreeReplica;
+  /** Peer region → its replica (a gRPC client). */
+  readonly peers: ReadonlyMap<string, TreeReplica>;
+  readonly intervalMs: number;
+  readonly keysPerSecond: number;
+  readonly log: Logger;
+  readonly now?: () => number;
+  readonly onReport?: (peer: string, report: ExchangeReport) => void;
+}
+
+export interface PeerRoundStatus {
+  readonly at: string;
+  readonly ok: boolean;
+  readonly differences?: number;
+  readonly repaired?: number;
+  readonly error?: string;
+}
+
+export class AntiEntropyLoop {
+  readonly #o: AntiEntropyLoopOptions;
+  readonly #trackers = new Map<string, DivergenceTracker>();
+  readonly #limiter: TokenBucket;
+  readonly #status = new Map<string, PeerRoundStatus>();
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(options: AntiEntropyLoopOptions) {
+    this.#o = options;
+    this.#limiter = new TokenBucket({ perSecond: options.keysPerSecond, now: options.now ?? Date.now });
+  }
+
+  start(): void {
+    this.#stopped = false;
+    this.#schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+  }
+
+  /** The last round's outcome with each peer. */
+  status(): Record<string, PeerRoundStatus> {
+    return Object.fromEntries(this.#status);
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.#running = this.runRound().finally(() => {
+        this.#running = undefined;
+        this.#schedule();
+      });
+    }, this.#o.intervalMs);
+  }
+
+  /** One round with every peer, in turn. */
+  async runRound(): Promise<void> {
+    for (const [peer, remote] of this.#o.peers) {
+      if (this.#stopped) return;
+      let tracker = this.#trackers.get(peer);
+      if (!tracker) this.#trackers.set(peer, (tracker = new DivergenceTracker()));
+      try {
+        const report = await runExchange(this.#o.local, remote, { repair: true, tracker, limiter: this.#limiter, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) });
+        const repaired = report.repairedLocal.length + report.repairedRemote.length;
+        this.#status.set(peer, { at: new Date().toISOString(), ok: true, differences: report.differences.length, repaired });
+        if (report.differences.length > 0) this.#o.log.warn({ peer, differences: report.differences.length, repairedHere: report.repairedLocal.length, repairedThere: report.repairedRemote.length, policyMismatches: report.policyMismatches }, 'anti-entropy: repaired divergent keys');
+        this.#o.onReport?.(peer, report);
+      } catch (error) {
+        this.#status.set(peer, { at: new Date().toISOString(), ok: false, error: (error as Error).message });
+        this.#o.log.warn({ peer, err: error }, 'anti-entropy: round failed');
+      }
+    }
+  }
+}
