@@ -79,6 +79,20 @@ describe('a stored offset Kafka no longer has', () => {
     expect((await inject2(b, 'GET', '/v1/ns/n/keys/k')).json['value']).toBe(1);
   });
 
+  it('an operator resuming the failed link retries it: the lost offsets are checked again and the link stays failed', async () => {
+    expect((await inject2(b!, 'POST', `/v1/replication/peers/${A}/resume`)).status).toBe(200);
+    // Before the fix the link left `failed` for good ("connecting", readiness's replicators check
+    // green) while the partitions lost at the claim were never claimed again, so nothing applied.
+    await new Promise((r) => setTimeout(r, 3000));
+    const rep = await waitFor(() => inject2(b!, 'GET', '/v1/replication'), (r) => r.json['peers'][A]?.state === 'failed', { timeoutMs: 20_000, what: 'the resumed link from a failed again' });
+    expect(rep.json['peers'][A].reason).toMatch(/reseed/);
+    expect(rep.json['peers'][A].needsReseed).toBe(true);
+    const ready = await inject2(b!, 'GET', '/health/ready');
+    expect(ready.status).toBe(503);
+    expect(ready.json['checks']['replicators'].reason).toMatch(/reseed/);
+    expect((await inject2(b!, 'GET', '/v1/ns/n/keys/k')).json['value']).toBe(1);
+  });
+
   it('beyond the end of the partition (the topic was recreated, e.g. a fresh Kafka beside a kept database): fails the link loudly too', async () => {
     await b!.close();
     b = undefined;

@@ -79,6 +79,8 @@ export class PeerReplicator {
    */
   #expected = new Map<number, bigint>();
   #needsReseed = false;
+  /** The partitions of the latest group join (a failed link's resume claims them again). */
+  #assigned: readonly number[] = [];
   #operatorPaused = false;
   #claiming: Promise<void> = Promise.resolve();
   /** Counts group joins: a claim for an older join gives way to the newer one. */
@@ -149,7 +151,16 @@ export class PeerReplicator {
 
   resume(): void {
     this.#operatorPaused = false;
+    const retry = this.#state === 'failed';
     this.signal('resumed');
+    const consumer = this.#consumer;
+    if (retry && consumer) {
+      // Resuming a failed link retries it: claim the assigned partitions again, which checks each
+      // stored offset against Kafka once more. A partition lost at its claim was never claimed, so
+      // without a new claim it would apply nothing while the link no longer looked failed.
+      this.#needsReseed = false;
+      this.#claiming = this.#claimUntilDone(consumer, this.#assigned, ++this.#generation);
+    }
     try {
       this.#consumer?.resume([{ topic: this.#topic }]);
     } catch {
@@ -193,6 +204,7 @@ export class PeerReplicator {
     this.#consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       const partitions = payload.memberAssignment[this.#topic] ?? [];
+      this.#assigned = partitions;
       this.#claiming = this.#claimUntilDone(consumer, partitions, ++this.#generation);
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
