@@ -100,6 +100,8 @@ export class KeyService {
   readonly #o: KeyServiceOptions;
   readonly #clock: HybridLogicalClock;
   readonly #cache: WriteCache;
+  /** The highest outbox id allocated when this incarnation began (0 for a first one): the current actor's positions start above it. */
+  readonly #incarnationStart: bigint;
   /** Writes of existing rows, group-committed: those waiting together go in one statement. */
   readonly #updates: GroupCommitQueue<ConditionalWrite, ConditionalWriteResult>;
 
@@ -117,6 +119,7 @@ export class KeyService {
     });
     this.actor = actorId(options.region, options.epoch);
     const incarnations = options.incarnations ?? [];
+    this.#incarnationStart = incarnations.find((i) => i.epoch === options.epoch)?.outboxId ?? 0n;
     this.ownActors = { self: this.actor, earlier: (actor) => earlierOwnPosition(options.region, options.epoch, incarnations, actor) };
     this.#clock = new HybridLogicalClock({ now: options.now ?? Date.now, maxDriftMs: options.maxClockDriftMs });
   }
@@ -290,7 +293,9 @@ export class KeyService {
    */
   #session(own: bigint, applied: AppliedPositions): SessionVector {
     const session = new Map(applied);
-    session.set(this.actor, own);
+    // Ids up to this incarnation's start were allocated under an earlier actor: naming them as the
+    // current actor's would claim positions of a stream that never holds them (no peer covers them).
+    if (own > this.#incarnationStart) session.set(this.actor, own);
     return session;
   }
 

@@ -16,9 +16,11 @@ const infra = inject('infra');
 const dbName = uniqueName('own_position');
 let region: RegionService;
 let db: pg.Pool;
+let dbUrl: string;
 
 beforeAll(async () => {
   const url = await createDatabase(dbName, infra.postgresUrl);
+  dbUrl = url;
   region = await startRegion(loadConfig({ MERIDIAN_REGION: 'eu', DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_PG_POOL_SIZE: '3' }));
   db = new pg.Pool({ connectionString: url, max: 1 });
 });
@@ -67,5 +69,25 @@ describe('the own session position after the relay prunes the outbox', () => {
     expect(own(other.json['session'] as string)).toBeGreaterThanOrEqual(written);
     // What a write that stores nothing answers with.
     expect(await region.store.outboxHighWater()).toBeGreaterThanOrEqual(written);
+  });
+});
+
+describe('the own session position right after a new incarnation', () => {
+  it('never names the new actor at ids its earlier actor allocated (no peer would ever cover them)', async () => {
+    const before = await call('POST', '/v1/ns/c/keys/k2/ops', { increment: 1 });
+    expect(before.status).toBe(200);
+    await region.close();
+    region = await startRegion(loadConfig({ MERIDIAN_REGION: 'eu', MERIDIAN_EPOCH: '2', DATABASE_URL: dbUrl, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_PG_POOL_SIZE: '3' }));
+    expect(region.epoch).toBe(2);
+    const [switched] = (await region.store.incarnations()).filter((i) => i.epoch === 2);
+    expect(switched).toBeDefined();
+    // An idle region's read: the ids up to the switch are eu.1's; eu.2 has published nothing yet.
+    const read = await call('GET', '/v1/ns/c/keys/k2');
+    expect(read.status).toBe(200);
+    const claimed = parseSession(read.json['session'] as string).get('eu.2');
+    expect(claimed === undefined || claimed > switched!.outboxId).toBe(true);
+    // The new actor's first write is named at its own id, above the switch.
+    const w = await call('POST', '/v1/ns/c/keys/k2/ops', { increment: 1 });
+    expect(parseSession(w.json['session'] as string).get('eu.2')).toBeGreaterThan(switched!.outboxId);
   });
 });
