@@ -49,10 +49,10 @@ async function http(method: 'GET' | 'PUT', url: string, body?: unknown): Promise
 
 describe('meridian up --detach / status / down', () => {
   it('runs a cluster in the background, reports it, stops it, keeps its data, and starts fresh on request', { timeout: 240_000 }, async () => {
-    const [regionPort, gslbPort] = [await freePort(), await freePort()];
+    const [regionPort, grpcPort, gslbPort] = [await freePort(), await freePort(), await freePort()];
     const cluster = [
       '--dir', dir, '--regions', region, '--kafka', `${region}=${infra.kafka[0]}`, '--zipkin', infra.zipkinUrl,
-      '--database-prefix', prefix, '--port', `${region}=${regionPort}`, '--port', `gslb=${gslbPort}`, '--location', `${region}=50.11,8.68`,
+      '--database-prefix', prefix, '--port', `${region}=${regionPort}`, '--port', `grpc-${region}=${grpcPort}`, '--port', `gslb=${gslbPort}`, '--location', `${region}=50.11,8.68`,
     ];
     const regionUrl = `http://127.0.0.1:${regionPort}`;
 
