@@ -438,6 +438,14 @@ describe('sessions and causal writes (DESIGN §6)', () => {
     }
   });
 
+  it('an idempotent write\'s answer travels with the other origins\' positions it reflects (a replayed answer elsewhere claims them)', async () => {
+    const w = await call('POST', '/v1/ns/causal-tags/keys/idem-session/ops', { add: ['a'] }, { 'idempotency-key': 'idem-session-1' });
+    expect(w.json['session']).toMatch(/;us\.1:42$/);
+    const { rows } = await db.query<{ envelope: Buffer }>(`SELECT envelope FROM meridian_outbox WHERE message_key = 'causal-tags/idem-session' ORDER BY id DESC LIMIT 1`);
+    const record = decodeRecord(new Uint8Array(rows[0]!.envelope));
+    expect(record.kind === 'update' && JSON.parse(record.idempotentAnswer!.bodyJson)).toEqual({ ...w.json, session: 'us.1:42' });
+  });
+
   it('a write with a session this region has not applied: `wait` and `fallback` store nothing and answer 503, `stale` writes and says what is missing', async () => {
     await call('PUT', '/v1/ns/causal-reg/keys/w', { value: 'first' });
     for (const mode of ['wait', 'fallback'] as const) {

@@ -266,11 +266,15 @@ export class KeyService {
       span.setAttribute(SpanAttribute.policy, ns.policy);
       const row = await tx.lockKey(name, key);
       const planned = plan(ns, row, span);
+      // Read under the row lock: they cover every replicated update the row reflects.
+      const applied = claimableApplied(await tx.appliedPositions(), heldBack(await tx.heldLetters(name, key)));
       let position: bigint;
       if (planned.save) {
         await tx.saveKey(name, key, planned.save.state, planned.save.hlc);
-        // The answer travels with the update, so a retry in a region that applied it is answered, not applied again.
-        const envelope = idempotent === undefined ? planned.save.envelope : withIdempotentAnswer(planned.save.envelope, { ...idempotent, status: 200, bodyJson: JSON.stringify(withoutSession(planned.answer(new Map()))) });
+        // The answer travels with the update, so a retry in a region that applied it is answered,
+        // not applied again; its session token holds the other origins' positions the answer
+        // reflects (the receiver adds the write's own position, unknown until it is stored).
+        const envelope = idempotent === undefined ? planned.save.envelope : withIdempotentAnswer(planned.save.envelope, { ...idempotent, status: 200, bodyJson: JSON.stringify(planned.answer(applied)) });
         position = await tx.appendOutbox(kafkaMessageKey(name, key), envelope);
         span.setAttribute('meridian.outbox_id', position.toString());
       } else {
@@ -278,7 +282,7 @@ export class KeyService {
         if (row.state === undefined) await tx.deleteEmptyKey(name, key);
         position = await tx.outboxHighWater();
       }
-      const body = planned.answer(this.#session(position, claimableApplied(await tx.appliedPositions(), heldBack(await tx.heldLetters(name, key)))));
+      const body = planned.answer(this.#session(position, applied));
       if (meta.idempotencyKey !== undefined) await tx.recordIdempotentAnswer({ namespace: name, key }, meta.idempotencyKey, 200, body);
       return { status: 200, body, policy: ns.policy, stored: planned.save ? storedRow(ns, key, planned.save) : undefined };
     });
@@ -472,19 +476,14 @@ function storedRow(ns: NamespaceRow, key: string, save: { readonly state: Uint8A
 }
 
 /**
- * An update's envelope with the answer its write is given. The answer's session token names the
- * write's outbox id, which exists only once the envelope is stored: it is left out here, and a
- * region that stores the answer rebuilds it from the update's origin and outbox id.
+ * An update's envelope with the answer its write is given. The answer's session token lacks the
+ * write's own position (its outbox id exists only once the envelope is stored): a region that
+ * stores the answer adds it from the update's origin and outbox id.
  */
 function withIdempotentAnswer(envelope: Uint8Array, answer: IdempotentAnswer): Uint8Array {
   const record = decodeRecord(envelope);
   if (record.kind !== 'update') throw new Error(`an idempotent write's envelope holds a ${record.kind} record`);
   return encodeRecord({ ...record, idempotentAnswer: answer });
-}
-
-function withoutSession(answer: KeyAnswer): Omit<KeyAnswer, 'session'> {
-  const { session: _session, ...rest } = answer;
-  return rest;
 }
 
 /** A quarantined key's dead letters as session coverage sees them: nothing of `origin` from `from` on. */
