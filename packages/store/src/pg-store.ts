@@ -105,9 +105,12 @@ export interface ConditionalWrite {
  * A compare-and-write's outcome: saved with its outbox id, or not saved and a new snapshot to plan
  * from. A saved write carries the applied positions (per origin actor, the outbox id up to which
  * its updates are applied here) read by the same statement, so they cover every replicated update
- * the written state reflects (session tokens, DESIGN §6).
+ * the written state reflects (session tokens, DESIGN §6), and the key's held-back dead letters
+ * (a token claims nothing the key does not reflect).
  */
-export type ConditionalWriteResult = { readonly saved: true; readonly outboxId: bigint; readonly applied: AppliedPositions } | { readonly saved: false; readonly snapshot: WriteSnapshot };
+export type ConditionalWriteResult =
+  | { readonly saved: true; readonly outboxId: bigint; readonly applied: AppliedPositions; readonly held: readonly HeldLetter[] }
+  | { readonly saved: false; readonly snapshot: WriteSnapshot };
 
 /** Per origin actor, the outbox id up to which every update of that origin is applied here. */
 export type AppliedPositions = ReadonlyMap<string, bigint>;
@@ -140,6 +143,22 @@ const APPLIED_COLUMN = '(SELECT json_object_agg(origin, contiguous_outbox_id::te
 
 function positionsOf(json: Record<string, string> | null | undefined): AppliedPositions {
   return new Map(Object.entries(json ?? {}).map(([origin, id]) => [origin, BigInt(id)]));
+}
+
+/**
+ * The dead letters holding a key back while it is quarantined, as one JSON column (`heldOf` reads
+ * it); the dead letters are scanned only for a quarantined key (the EXISTS is evaluated once).
+ */
+function heldColumn(namespace: string, key: string): string {
+  return `(SELECT json_agg(json_build_array(d.origin, d.peer, d.sequence::text)) FROM meridian_dead_letters d
+            WHERE d.namespace = ${namespace} AND d.key = ${key} AND d.redriven_at IS NULL
+              AND EXISTS (SELECT 1 FROM meridian_quarantine q WHERE q.namespace = ${namespace} AND q.key = ${key})) AS held`;
+}
+
+type HeldJson = [string | null, string, string | null][] | null | undefined;
+
+function heldOf(json: HeldJson): HeldLetter[] {
+  return (json ?? []).map(([origin, peer, sequence]) => ({ origin: origin ?? undefined, peer, sequence: sequence === null ? undefined : BigInt(sequence) }));
 }
 
 export type IdempotencyClaim =
@@ -213,10 +232,10 @@ const NO_SNAPSHOT_COLUMNS = `NULL AS name, NULL AS policy, NULL AS declared_by, 
  * otherwise (the CTE `saved` is empty) the snapshot statement's columns, read in the same
  * statement. No row at all: the namespace does not exist.
  */
-const SNAPSHOT_ON_MISS = `SELECT id AS outbox_id, ${NO_SNAPSHOT_COLUMNS}, ${APPLIED_COLUMN}
+const SNAPSHOT_ON_MISS = `SELECT id AS outbox_id, ${NO_SNAPSHOT_COLUMNS}, ${APPLIED_COLUMN}, ${heldColumn('$1', '$2')}
              FROM queued
            UNION ALL
-           SELECT NULL, ${SNAPSHOT_COLUMNS}, NULL
+           SELECT NULL, ${SNAPSHOT_COLUMNS}, NULL, NULL
              FROM meridian_namespaces n LEFT JOIN meridian_keys k ON k.namespace = n.name AND k.key = $2
             WHERE n.name = $1 AND NOT EXISTS (SELECT 1 FROM saved)`;
 
@@ -243,12 +262,8 @@ const SQL = {
   readView: {
     name: 'meridian_read_view',
     // The positions come from the statement's snapshot, the key's row too: a token built from them
-    // covers every replicated update the row reflects (never positions read before the row). The
-    // dead letters are scanned only for a quarantined key (the EXISTS is evaluated once).
-    text: `SELECT n.*, k.state, k.max_hlc, ${OUTBOX_HIGH_WATER} AS high_water, ${APPLIED_COLUMN},
-                  (SELECT json_agg(json_build_array(d.origin, d.peer, d.sequence::text)) FROM meridian_dead_letters d
-                    WHERE d.namespace = $1 AND d.key = $2 AND d.redriven_at IS NULL
-                      AND EXISTS (SELECT 1 FROM meridian_quarantine q WHERE q.namespace = $1 AND q.key = $2)) AS held
+    // covers every replicated update the row reflects (never positions read before the row).
+    text: `SELECT n.*, k.state, k.max_hlc, ${OUTBOX_HIGH_WATER} AS high_water, ${APPLIED_COLUMN}, ${heldColumn('$1', '$2')}
              FROM meridian_namespaces n LEFT JOIN meridian_keys k ON k.namespace = n.name AND k.key = $2
             WHERE n.name = $1`,
   },
@@ -306,10 +321,10 @@ const SQL = {
              INSERT INTO meridian_outbox (message_key, envelope)
              SELECT i.message_key, substring($13::bytea FROM i.envelope_at FOR i.envelope_length) FROM saved s JOIN input i ON i.n = s.n ORDER BY i.n
              RETURNING id, message_key)
-           SELECT i.n, q.id AS outbox_id, ${NO_SNAPSHOT_COLUMNS}, ${APPLIED_COLUMN}
+           SELECT i.n, q.id AS outbox_id, ${NO_SNAPSHOT_COLUMNS}, ${APPLIED_COLUMN}, ${heldColumn('i.namespace', 'i.key')}
              FROM queued q JOIN input i ON i.message_key = q.message_key
            UNION ALL
-           SELECT i.n, NULL, ${SNAPSHOT_COLUMNS}, NULL
+           SELECT i.n, NULL, ${SNAPSHOT_COLUMNS}, NULL, NULL
              FROM input i LEFT JOIN meridian_namespaces n ON n.name = i.namespace LEFT JOIN meridian_keys k ON k.namespace = i.namespace AND k.key = i.key
             WHERE i.n NOT IN (SELECT n FROM saved)`,
   },
@@ -385,6 +400,11 @@ export class StoreTx {
    */
   async appliedPositions(): Promise<AppliedPositions> {
     return positionsOf((await this.#client.query<{ applied: Record<string, string> | null }>(`SELECT ${APPLIED_COLUMN}`)).rows[0]?.applied);
+  }
+
+  /** The key's held-back dead letters while it is quarantined (empty otherwise), read by this transaction now. */
+  async heldLetters(namespace: string, key: string): Promise<HeldLetter[]> {
+    return heldOf((await this.#client.query<{ held: HeldJson }>(`SELECT ${heldColumn('$1', '$2')}`, [namespace, key])).rows[0]?.held);
   }
 
   /**
@@ -636,16 +656,16 @@ export class PgStore {
     return this.#commit(async (client) => {
       const { namespace, key, expected } = write;
       const { rows } = expected
-        ? await client.query<SnapshotDbRow & { outbox_id: bigint | null; applied: Record<string, string> | null }>({
+        ? await client.query<SnapshotDbRow & { outbox_id: bigint | null; applied: Record<string, string> | null; held: HeldJson }>({
             ...SQL.updateIfUnchanged,
             values: [namespace, key, buffer(write.state), write.maxHlc, expected.state ? buffer(expected.state) : null, expected.maxHlc, write.messageKey, buffer(write.envelope), write.policy],
           })
-        : await client.query<SnapshotDbRow & { outbox_id: bigint | null; applied: Record<string, string> | null }>({
+        : await client.query<SnapshotDbRow & { outbox_id: bigint | null; applied: Record<string, string> | null; held: HeldJson }>({
             ...SQL.insertIfMissing,
             values: [namespace, key, buffer(write.state), write.maxHlc, write.messageKey, buffer(write.envelope), write.policy],
           });
       const outboxId = rows[0]?.outbox_id;
-      if (outboxId !== undefined && outboxId !== null) return { saved: true, outboxId, applied: positionsOf(rows[0]?.applied) };
+      if (outboxId !== undefined && outboxId !== null) return { saved: true, outboxId, applied: positionsOf(rows[0]?.applied), held: heldOf(rows[0]?.held) };
       return { saved: false, snapshot: toSnapshot(rows[0], namespace, key) };
     });
   }
@@ -687,7 +707,7 @@ export class PgStore {
       cols.expectedHlc.push(w.expected.maxHlc.toString());
     }
     return this.#commit(async (client) => {
-      const { rows } = await client.query<SnapshotDbRow & { n: bigint; outbox_id: bigint | null; applied: Record<string, string> | null }>({
+      const { rows } = await client.query<SnapshotDbRow & { n: bigint; outbox_id: bigint | null; applied: Record<string, string> | null; held: HeldJson }>({
         ...SQL.updateManyIfUnchanged,
         values: [
           ...[cols.namespace, cols.key, cols.policy, cols.messageKey, cols.stateAt, cols.stateLength, cols.expectedAt, cols.expectedLength, cols.envelopeAt, cols.envelopeLength, cols.maxHlc, cols.expectedHlc].map((column: readonly (string | number)[]) => arrayLiteral(column, (v) => v)),
@@ -699,7 +719,7 @@ export class PgStore {
       for (const r of rows) {
         const i = Number(r.n) - 1;
         const w = writes[i]!;
-        out[i] = r.outbox_id !== null ? { saved: true, outboxId: r.outbox_id, applied: (applied ??= positionsOf(r.applied)) } : { saved: false, snapshot: toSnapshot(r.name === null ? undefined : r, w.namespace, w.key) };
+        out[i] = r.outbox_id !== null ? { saved: true, outboxId: r.outbox_id, applied: (applied ??= positionsOf(r.applied)), held: heldOf(r.held) } : { saved: false, snapshot: toSnapshot(r.name === null ? undefined : r, w.namespace, w.key) };
       }
       return out.map((r, i) => {
         if (r === undefined) throw new StoreError(StoreErrorCode.integrity, `compareAndWriteMany: no answer for ${writes[i]!.messageKey}`);
@@ -714,7 +734,7 @@ export class PgStore {
    */
   async readView(namespace: string, key: string): Promise<ReadView> {
     return this.#read(async () => {
-      const { rows } = await this.pool.query<NamespaceDbRow & { state: Buffer | null; max_hlc: bigint | null; high_water: bigint | null; applied: Record<string, string> | null; held: [string | null, string, string | null][] | null }>({ ...SQL.readView, values: [namespace, key] });
+      const { rows } = await this.pool.query<NamespaceDbRow & { state: Buffer | null; max_hlc: bigint | null; high_water: bigint | null; applied: Record<string, string> | null; held: HeldJson }>({ ...SQL.readView, values: [namespace, key] });
       const r = rows[0];
       if (!r) return { namespace: undefined, key: undefined, highWater: 0n, applied: new Map(), held: [] };
       return {
@@ -722,7 +742,7 @@ export class PgStore {
         key: r.state ? { namespace, key, state: bytes(r.state), maxHlc: r.max_hlc ?? 0n } : undefined,
         highWater: r.high_water ?? 0n,
         applied: positionsOf(r.applied),
-        held: (r.held ?? []).map(([origin, peer, sequence]) => ({ origin: origin ?? undefined, peer, sequence: sequence === null ? undefined : BigInt(sequence) })),
+        held: heldOf(r.held),
       };
     });
   }

@@ -381,6 +381,71 @@ describe('sessions and causal writes (DESIGN §6)', () => {
     expect((await call('GET', '/v1/ns/causal-reg/keys/held', undefined, { 'x-meridian-session': 'us.1:41' })).status).toBe(200);
   });
 
+  /** Quarantines `ns`/`key` behind a dead letter of us.1 from sequence 40 (us.1 is applied up to 42); returns the lift. */
+  const quarantine = async (ns: string, key: string): Promise<() => Promise<void>> => {
+    const { rows } = await db.query<{ id: string }>(`INSERT INTO meridian_dead_letters (peer, partition, kafka_offset, raw, code, reason, namespace, key, origin, sequence)
+      VALUES ('us', 0, 8, '\\x00', 'MERIDIAN_PAYLOAD_INVALID', 'test', $1, $2, 'us.1', 40) RETURNING id::text`, [ns, key]);
+    await db.query(`INSERT INTO meridian_quarantine (namespace, key, dead_letter_id) VALUES ($1, $2, $3)`, [ns, key, rows[0]!.id]);
+    return async () => {
+      await db.query(`DELETE FROM meridian_quarantine WHERE namespace = $1 AND key = $2`, [ns, key]);
+    };
+  };
+
+  it('a write to a quarantined key answers a token that claims only what the key reflects: its own next read is covered', async () => {
+    await call('PUT', '/v1/ns/causal-reg/keys/held-w', { value: 'before' });
+    await call('POST', '/v1/ns/causal-tags/keys/held-w/ops', { add: ['a'] });
+    const lift = await quarantine('causal-reg', 'held-w');
+    const liftSet = await quarantine('causal-tags', 'held-w');
+    try {
+      const writes = [
+        { read: '/v1/ns/causal-reg/keys/held-w', write: () => call('PUT', '/v1/ns/causal-reg/keys/held-w', { value: 'optimistic' }) },
+        { read: '/v1/ns/causal-reg/keys/held-w', write: () => call('PUT', '/v1/ns/causal-reg/keys/held-w', { value: 'locked' }, { 'idempotency-key': 'held-w-locked' }) },
+        { read: '/v1/ns/causal-tags/keys/held-w', write: () => call('POST', '/v1/ns/causal-tags/keys/held-w/ops', { add: ['b'] }) },
+        // Changes nothing (no row written): answered from positions read after the snapshot.
+        { read: '/v1/ns/causal-tags/keys/held-w', write: () => call('POST', '/v1/ns/causal-tags/keys/held-w/ops', { remove: ['absent'] }) },
+        { read: '/v1/ns/causal-tags/keys/held-w', write: () => call('POST', '/v1/ns/causal-tags/keys/held-w/ops', { remove: ['absent'] }, { 'idempotency-key': 'held-w-noop' }) },
+      ];
+      for (const { read, write } of writes) {
+        const w = await write();
+        expect(w.status, JSON.stringify(w.json)).toBe(200);
+        expect(w.json['session']).toMatch(/;us\.1:39$/);
+        expect((await call('GET', read, undefined, { 'x-meridian-session': w.json['session'] as string, 'x-meridian-wait-ms': '100' })).status).toBe(200);
+      }
+    } finally {
+      await lift();
+      await liftSet();
+    }
+  });
+
+  it('a write whose session names an update of the key held behind a quarantine is not acknowledged: a remove would be undone by the redrive', async () => {
+    await call('POST', '/v1/ns/causal-tags/keys/held-s/ops', { add: ['local'] });
+    await call('PUT', '/v1/ns/causal-reg/keys/held-s', { value: 'before' });
+    const lift = await quarantine('causal-tags', 'held-s');
+    const liftReg = await quarantine('causal-reg', 'held-s');
+    try {
+      // The client added 'x' in us (us.1:41, the held update) and removes it here without a context.
+      await refused('MERIDIAN_SESSION_NOT_COVERED', () => call('POST', '/v1/ns/causal-tags/keys/held-s/ops', { remove: ['x'] }, { 'x-meridian-session': 'us.1:41', 'x-meridian-wait-ms': '100' }));
+      await refused('MERIDIAN_SESSION_NOT_COVERED', () => call('PUT', '/v1/ns/causal-reg/keys/held-s', { value: 'after' }, { 'x-meridian-session': 'us.1:41', 'x-meridian-consistency': 'fallback', 'x-meridian-wait-ms': '100' }));
+      // Before the held update: covered.
+      expect((await call('POST', '/v1/ns/causal-tags/keys/held-s/ops', { remove: ['x'] }, { 'x-meridian-session': 'us.1:39', 'x-meridian-wait-ms': '100' })).status).toBe(200);
+      // `stale` writes and says what is missing, as for a session not applied.
+      const stale = await region.app.inject({ method: 'PUT', url: '/v1/ns/causal-reg/keys/held-s', headers: { 'content-type': 'application/json', 'x-meridian-session': 'us.1:41', 'x-meridian-consistency': 'stale' }, payload: JSON.stringify({ value: 'stale' }) });
+      expect(stale.statusCode).toBe(200);
+      expect(stale.headers['x-meridian-behind']).toBe('us.1:41');
+    } finally {
+      await lift();
+      await liftReg();
+    }
+  });
+
+  it('an idempotent write\'s answer travels with the other origins\' positions it reflects (a replayed answer elsewhere claims them)', async () => {
+    const w = await call('POST', '/v1/ns/causal-tags/keys/idem-session/ops', { add: ['a'] }, { 'idempotency-key': 'idem-session-1' });
+    expect(w.json['session']).toMatch(/;us\.1:42$/);
+    const { rows } = await db.query<{ envelope: Buffer }>(`SELECT envelope FROM meridian_outbox WHERE message_key = 'causal-tags/idem-session' ORDER BY id DESC LIMIT 1`);
+    const record = decodeRecord(new Uint8Array(rows[0]!.envelope));
+    expect(record.kind === 'update' && JSON.parse(record.idempotentAnswer!.bodyJson)).toEqual({ ...w.json, session: 'us.1:42' });
+  });
+
   it('a write with a session this region has not applied: `wait` and `fallback` store nothing and answer 503, `stale` writes and says what is missing', async () => {
     await call('PUT', '/v1/ns/causal-reg/keys/w', { value: 'first' });
     for (const mode of ['wait', 'fallback'] as const) {

@@ -18,7 +18,7 @@ import { registerAntiEntropyRoutes } from './anti-entropy-routes.ts';
 import type { AntiEntropyLoop } from './anti-entropy/anti-entropy-loop.ts';
 import type { Replication } from './replication/replication.ts';
 import { formatSession, parseSession, type SessionVector } from './session-token.ts';
-import { ContextNotCoveredError, DEFAULT_WAIT_MS, MAX_WAIT_MS, decideConsistency, uncoveredSession, type ConsistencyDecision, type ConsistencyMode } from './session-consistency.ts';
+import { ContextNotCoveredError, DEFAULT_WAIT_MS, MAX_WAIT_MS, decideConsistency, type ConsistencyDecision, type ConsistencyMode } from './session-consistency.ts';
 import { MAX_KEY_LENGTH } from './names.ts';
 
 export interface AppDeps {
@@ -185,14 +185,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
    * what is missing); a CRDT operation whose context is not covered here (ContextNotCoveredError,
    * nothing stored) waits for it and is tried again, then redirects or answers 503 — never stale.
    */
-  const consistentWrite = async (request: { url: string; headers: Parameters<typeof consistencyOf>[0] }, reply: FastifyReply, write: () => Promise<KeyWriteAnswer>): Promise<FastifyReply> => {
+  const consistentWrite = async (
+    request: { url: string; params: { ns: string; key: string }; headers: Parameters<typeof consistencyOf>[0] },
+    reply: FastifyReply,
+    write: () => Promise<KeyWriteAnswer>,
+  ): Promise<FastifyReply> => {
     const c = consistencyOf(request.headers);
     for (;;) {
       let missing = new Map<string, bigint>();
-      if (c.session.size > 0) {
-        const applied = new Map((await deps.store.replication.appliedPositions()).map((a) => [a.origin, a.contiguousOutboxId]));
-        missing = uncoveredSession(c.session, applied, [], deps.keys.ownActors);
-      }
+      // Judged as a read of the key is: updates of it held behind a quarantine are not applied
+      // (a remove acknowledged without them would be undone when they are redriven).
+      if (c.session.size > 0) missing = (await deps.keys.readCovering(request.params.ns, request.params.key, c.session)).missing;
       let decision = decide(c, [...missing.keys()], formatSession(missing), true);
       let fromSession = true;
       if (decision.kind === 'proceed' || decision.kind === 'stale') {

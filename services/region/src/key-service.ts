@@ -25,14 +25,14 @@ import { CrdtError, CrdtErrorCode, MAX_JSON_DEPTH, crdtKind as lookupCrdtKind, n
 type AnyKind = CrdtKind<unknown, unknown>;
 const crdtKind = (policy: string): AnyKind | undefined => lookupCrdtKind(policy);
 import { decodeRecord, encodeRecord, kafkaMessageKey, SCHEMA_VERSION, type IdempotentAnswer, type Policy } from '@meridian/protocol';
-import { StoreError, StoreErrorCode, type AppliedPositions, type ConditionalWrite, type ConditionalWriteResult, type KeyRow, type PgStore, type NamespaceRow, type ReadView } from '@meridian/store';
+import { StoreError, StoreErrorCode, type AppliedPositions, type ConditionalWrite, type ConditionalWriteResult, type HeldLetter, type KeyRow, type PgStore, type NamespaceRow, type ReadView } from '@meridian/store';
 import { GroupCommitQueue } from './replication/group-commit.ts';
 import { MeridianError } from './errors.ts';
 import type { ContextTokens } from './context-token.ts';
 import { checkKeyName, checkNamespaceName } from './names.ts';
 import { WriteCache } from './write-cache.ts';
 import { formatSession, type SessionVector } from './session-token.ts';
-import { ContextNotCoveredError, claimableApplied, uncoveredSession, type OwnActors } from './session-consistency.ts';
+import { ContextNotCoveredError, claimableApplied, uncoveredSession, type HeldBack, type OwnActors } from './session-consistency.ts';
 import { earlierOwnPosition } from './replication/incarnation.ts';
 import {
   decodeRegisterSet,
@@ -213,9 +213,10 @@ export class KeyService {
           snapshot = await this.#o.store.writeSnapshot(name, key);
           continue;
         }
-        // Positions read after the snapshot cover what it reflects.
-        const [highWater, applied] = await Promise.all([this.#o.store.outboxHighWater(), this.#o.store.replication.appliedPositions()]);
-        return { status: 200, body: planned.answer(this.#session(highWater, new Map(applied.map((a) => [a.origin, a.contiguousOutboxId])))), policy: ns.policy, stored: undefined };
+        // Positions read after the snapshot cover what it reflects; a quarantined key's held
+        // updates are not claimed (the key does not reflect them).
+        const view = await this.#o.store.readView(name, key);
+        return { status: 200, body: planned.answer(this.#session(view.highWater, claimableApplied(view.applied, heldBack(view.held)))), policy: ns.policy, stored: undefined };
       }
       const write: ConditionalWrite = {
         namespace: name,
@@ -238,7 +239,7 @@ export class KeyService {
       }
       if (result.saved) {
         span.setAttribute('meridian.outbox_id', result.outboxId.toString());
-        return { status: 200, body: planned.answer(this.#session(result.outboxId, result.applied)), policy: ns.policy, stored: storedRow(ns, key, planned.save) };
+        return { status: 200, body: planned.answer(this.#session(result.outboxId, claimableApplied(result.applied, heldBack(result.held)))), policy: ns.policy, stored: storedRow(ns, key, planned.save) };
       }
       span.setAttribute('meridian.write.lost_races', attempt);
       this.#cache.delete(name, key);
@@ -268,11 +269,15 @@ export class KeyService {
       span.setAttribute(SpanAttribute.policy, ns.policy);
       const row = await tx.lockKey(name, key);
       const planned = plan(ns, row, span);
+      // Read under the row lock: they cover every replicated update the row reflects.
+      const applied = claimableApplied(await tx.appliedPositions(), heldBack(await tx.heldLetters(name, key)));
       let position: bigint;
       if (planned.save) {
         await tx.saveKey(name, key, planned.save.state, planned.save.hlc);
-        // The answer travels with the update, so a retry in a region that applied it is answered, not applied again.
-        const envelope = idempotent === undefined ? planned.save.envelope : withIdempotentAnswer(planned.save.envelope, { ...idempotent, status: 200, bodyJson: JSON.stringify(withoutSession(planned.answer(new Map()))) });
+        // The answer travels with the update, so a retry in a region that applied it is answered,
+        // not applied again; its session token holds the other origins' positions the answer
+        // reflects (the receiver adds the write's own position, unknown until it is stored).
+        const envelope = idempotent === undefined ? planned.save.envelope : withIdempotentAnswer(planned.save.envelope, { ...idempotent, status: 200, bodyJson: JSON.stringify(planned.answer(applied)) });
         position = await tx.appendOutbox(kafkaMessageKey(name, key), envelope);
         span.setAttribute('meridian.outbox_id', position.toString());
       } else {
@@ -280,7 +285,7 @@ export class KeyService {
         if (row.state === undefined) await tx.deleteEmptyKey(name, key);
         position = await tx.outboxHighWater();
       }
-      const body = planned.answer(this.#session(position, await tx.appliedPositions()));
+      const body = planned.answer(this.#session(position, applied));
       if (meta.idempotencyKey !== undefined) await tx.recordIdempotentAnswer({ namespace: name, key }, meta.idempotencyKey, 200, body);
       return { status: 200, body, policy: ns.policy, stored: planned.save ? storedRow(ns, key, planned.save) : undefined };
     });
@@ -380,8 +385,10 @@ export class KeyService {
     checkNamespaceName(name);
     checkKeyName(key);
     const view = await this.#o.store.readView(name, key);
-    const held = view.held.map((h) => ({ origin: h.origin, region: h.peer, from: h.sequence ?? 1n }));
-    return { missing: uncoveredSession(session, view.applied, held, this.ownActors), answer: () => this.#readAnswer(name, key, view, claimableApplied(view.applied, held)) };
+    const held = heldBack(view.held);
+    // No namespace: nothing to wait for (the answer is MERIDIAN_NAMESPACE_NOT_FOUND; the statement read no positions).
+    const missing = view.namespace ? uncoveredSession(session, view.applied, held, this.ownActors) : new Map<string, bigint>();
+    return { missing, answer: () => this.#readAnswer(name, key, view, claimableApplied(view.applied, held)) };
   }
 
   #readAnswer(name: string, key: string, view: ReadView, applied: AppliedPositions): KeyAnswer {
@@ -474,9 +481,9 @@ function storedRow(ns: NamespaceRow, key: string, save: { readonly state: Uint8A
 }
 
 /**
- * An update's envelope with the answer its write is given. The answer's session token names the
- * write's outbox id, which exists only once the envelope is stored: it is left out here, and a
- * region that stores the answer rebuilds it from the update's origin and outbox id.
+ * An update's envelope with the answer its write is given. The answer's session token lacks the
+ * write's own position (its outbox id exists only once the envelope is stored): a region that
+ * stores the answer adds it from the update's origin and outbox id.
  */
 function withIdempotentAnswer(envelope: Uint8Array, answer: IdempotentAnswer): Uint8Array {
   const record = decodeRecord(envelope);
@@ -484,9 +491,9 @@ function withIdempotentAnswer(envelope: Uint8Array, answer: IdempotentAnswer): U
   return encodeRecord({ ...record, idempotentAnswer: answer });
 }
 
-function withoutSession(answer: KeyAnswer): Omit<KeyAnswer, 'session'> {
-  const { session: _session, ...rest } = answer;
-  return rest;
+/** A quarantined key's dead letters as session coverage sees them: nothing of `origin` from `from` on. */
+function heldBack(letters: readonly HeldLetter[]): HeldBack[] {
+  return letters.map((h) => ({ origin: h.origin, region: h.peer, from: h.sequence ?? 1n }));
 }
 
 /** Levels an operation body adds around the values it carries: `{"add": [v]}`, `{"set": {"field": v}}`. */

@@ -35,7 +35,7 @@ import { decodeRecord, encodeRecord, parseKafkaMessageKey, ProtocolError, type H
 import { ReplicationTx, type KeyRow, type NamespaceRow, type PgStore, type ReplicatedAnswer, type StoreTx } from '@meridian/store';
 import { SpanAttribute, SpanName, linksFromTraceparents, meridianTracer, withSpan } from '@meridian/telemetry';
 import { AppliedVector } from './applied-vector.ts';
-import { formatSession } from '../session-token.ts';
+import { formatSession, mergeSessions, parseSession, type SessionVector } from '../session-token.ts';
 import { decodeHeldUpdate, encodeHeldUpdate, HELD_CODE } from './held-update.ts';
 import { declare, isStandIn, standIn, type Declaration } from './namespace-declaration.ts';
 import { foldKey, groupByKey, originOf, PAYLOAD_INVALID_CODE, planUpdates, touchesRow, type ConflictObservation, type KeyFold, type KeyUpdates } from './key-fold.ts';
@@ -559,16 +559,28 @@ function placeOf(m: Decoded, peer: string): { origin: string; sequence: bigint; 
 }
 
 /**
- * The idempotency records that these updates carry, with the answer as the origin gave it: the
- * session token it left out is the write's own position, its origin actor at its outbox id.
+ * The idempotency records that these updates carry, with the answer as the origin gave it: its
+ * session token (the other origins' positions the answer reflects; absent from older origins)
+ * gets the write's own position, its origin actor at its outbox id.
  */
-function replicatedAnswers(keys: readonly KeyUpdates[]): ReplicatedAnswer[] {
+export function replicatedAnswers(keys: readonly Pick<KeyUpdates, 'updates'>[]): ReplicatedAnswer[] {
   return keys.flatMap((k) =>
     k.updates.flatMap((u) => {
       const a = u.idempotentAnswer;
       if (a === undefined) return [];
-      const response = { ...(JSON.parse(a.bodyJson) as Record<string, unknown>), session: formatSession(new Map([[originOf(u), u.outboxId]])) };
+      const body = JSON.parse(a.bodyJson) as Record<string, unknown>;
+      const response = { ...body, session: formatSession(mergeSessions(answeredSession(body['session']), new Map([[originOf(u), u.outboxId]]))) };
       return [{ namespace: u.namespace, key: u.key, idempotencyKey: a.idempotencyKey, fingerprint: a.fingerprint, status: a.status, response }];
     }),
   );
+}
+
+/** The session token an origin put in a replicated answer: nothing when absent or not a token. */
+function answeredSession(token: unknown): SessionVector {
+  if (typeof token !== 'string') return new Map();
+  try {
+    return parseSession(token);
+  } catch {
+    return new Map();
+  }
 }
