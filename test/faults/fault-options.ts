@@ -24,13 +24,12 @@ export const NEMESIS_OPS = [
 export type NemesisOp = (typeof NEMESIS_OPS)[number];
 
 /**
- * On by default: what passes on today's main. The others are switched on by name in
- * MERIDIAN_FAULTS_NEMESIS (a comma list, or "all").
- * TODO(issue 19): turn on delete-records (gap detection), restore-region (incarnations) and
- * kill-broker-paused (pause is Meridian's own state) once fixed. far-future-clock passes today:
- * the year-ahead writes win as the highest HLCs, which the checkers accept.
+ * On by default: every operation but delete-records. A link that lost records goes `failed` and
+ * needs a reseed (issue "Anti-entropy over gRPC", item 4): until a failed link reseeds itself, the
+ * records deleted from a peer's Kafka never reach the regions that follow it, so the checkers
+ * would rightly report lost writes. Switch it on by name in MERIDIAN_FAULTS_NEMESIS (or "all").
  */
-export const DEFAULT_NEMESIS: readonly NemesisOp[] = ['pause-link', 'cut-link', 'kill-region', 'stop-region', 'kill-broker', 'skew-clock', 'far-future-clock'];
+export const DEFAULT_NEMESIS: readonly NemesisOp[] = ['pause-link', 'cut-link', 'kill-region', 'stop-region', 'kill-broker', 'skew-clock', 'far-future-clock', 'restore-region', 'kill-broker-paused'];
 
 /**
  * Every checker is on by default: with the default nemesis and same-region writes, today's code
@@ -48,8 +47,8 @@ export interface FaultOptions {
   readonly nemesis: ReadonlySet<NemesisOp>;
   readonly checkers: ReadonlySet<CheckerName>;
   /**
-   * TODO(issue 18.1): removes and register writes go to any region with the context read in
-   * another (MERIDIAN_FAULTS_ANY_REGION_WRITES=1); off by default, they go where the context was read.
+   * Removes and register writes go to any region with the context read in another (the default;
+   * MERIDIAN_FAULTS_ANY_REGION_WRITES=0 sends them where the context was read).
    */
   readonly anyRegionWrites: boolean;
   /** Milliseconds between nemesis operations, and how long each fault lasts (ranges). */
@@ -81,7 +80,7 @@ export function faultOptions(env: NodeJS.ProcessEnv, defaults: Partial<FaultOpti
     clients: integer(env['MERIDIAN_FAULTS_CLIENTS'], defaults.clients ?? 4, 'MERIDIAN_FAULTS_CLIENTS'),
     nemesis: list(env['MERIDIAN_FAULTS_NEMESIS'], NEMESIS_OPS, defaults.nemesis ? [...defaults.nemesis] : DEFAULT_NEMESIS, 'MERIDIAN_FAULTS_NEMESIS'),
     checkers: list(env['MERIDIAN_FAULTS_CHECKERS'], CHECKERS, defaults.checkers ? [...defaults.checkers] : DEFAULT_CHECKERS, 'MERIDIAN_FAULTS_CHECKERS'),
-    anyRegionWrites: env['MERIDIAN_FAULTS_ANY_REGION_WRITES'] !== undefined ? env['MERIDIAN_FAULTS_ANY_REGION_WRITES'] === '1' : (defaults.anyRegionWrites ?? false),
+    anyRegionWrites: env['MERIDIAN_FAULTS_ANY_REGION_WRITES'] !== undefined ? env['MERIDIAN_FAULTS_ANY_REGION_WRITES'] === '1' : (defaults.anyRegionWrites ?? true),
     faultGapMs: defaults.faultGapMs ?? [1000, 3000],
     faultLengthMs: defaults.faultLengthMs ?? [2000, 6000],
   };
