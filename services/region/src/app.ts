@@ -16,6 +16,7 @@ import { runChecks, type HealthCheck } from './health.ts';
 import { registerReplicationRoutes } from './replication-routes.ts';
 import type { Replication } from './replication/replication.ts';
 import { formatSession, mergeSessions, parseSession } from './session-token.ts';
+import { registerApiAuth, type ApiAuthOptions } from './api-auth.ts';
 
 export interface AppDeps {
   readonly region: string;
@@ -29,6 +30,8 @@ export interface AppDeps {
   readonly replication?: Replication | undefined;
   /** Peer regions' public URLs, for `fallback` reads. */
   readonly peerUrls?: ReadonlyMap<string, string>;
+  /** Bearer tokens and the rate limit (api-auth.ts); every route declares its `config.scope`. */
+  readonly auth: ApiAuthOptions;
 }
 
 const ReadHeaders = Type.Object({
@@ -93,6 +96,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
   // Bodies are JSON only: anything else is a 415, never a string that half-validates.
   app.removeContentTypeParser('text/plain');
+  await registerApiAuth(app, deps.auth);
 
   await app.register(swagger, {
     openapi: {
@@ -114,16 +118,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // ---- namespaces ------------------------------------------------------------------------
   app.put(
     '/v1/namespaces/:ns',
-    { schema: { tags: ['namespaces'], summary: 'Create a namespace with a fixed conflict policy', params: NsParams, body: Type.Object({ policy: Policy }, { additionalProperties: false }), response: { 200: NamespaceJson, 201: NamespaceJson, ...errors } } },
+    { config: { scope: 'write' }, schema: { tags: ['namespaces'], summary: 'Create a namespace with a fixed conflict policy', params: NsParams, body: Type.Object({ policy: Policy }, { additionalProperties: false }), response: { 200: NamespaceJson, 201: NamespaceJson, ...errors } } },
     async (request, reply) => {
       const { created, namespace } = await deps.keys.declareNamespace(request.params.ns, request.body.policy);
       return reply.code(created ? 201 : 200).send(namespaceJson(namespace));
     },
   );
-  app.get('/v1/namespaces', { schema: { tags: ['namespaces'], summary: 'List namespaces', response: { 200: Type.Object({ namespaces: Type.Array(NamespaceJson) }), 503: ErrorSchema } } }, async () => ({
+  app.get('/v1/namespaces', { config: { scope: 'read' }, schema: { tags: ['namespaces'], summary: 'List namespaces', response: { 200: Type.Object({ namespaces: Type.Array(NamespaceJson) }), 503: ErrorSchema } } }, async () => ({
     namespaces: (await deps.store.listNamespaces()).map(namespaceJson),
   }));
-  app.get('/v1/namespaces/:ns', { schema: { tags: ['namespaces'], summary: 'Describe a namespace', params: NsParams, response: { 200: NamespaceJson, ...errors } } }, async (request) => {
+  app.get('/v1/namespaces/:ns', { config: { scope: 'read' }, schema: { tags: ['namespaces'], summary: 'Describe a namespace', params: NsParams, response: { 200: NamespaceJson, ...errors } } }, async (request) => {
     const ns = await deps.store.getNamespace(request.params.ns);
     if (!ns) throw new MeridianError('MERIDIAN_NAMESPACE_NOT_FOUND', `namespace ${request.params.ns} does not exist in region ${deps.region}`);
     return namespaceJson(ns);
@@ -133,6 +137,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get(
     '/v1/ns/:ns/keys/:key',
     {
+      config: { scope: 'read' },
       schema: {
         tags: ['keys'],
         summary: 'Read a key: its value (lww, CRDTs) or every sibling (mv), its context and a session token. With X-Meridian-Session, the read reflects at least that session: `wait` (default) blocks until this region has applied it (X-Meridian-Wait-Ms, default 2000), `fallback` redirects (307) to a region that has, `stale` answers now and says what is missing (X-Meridian-Behind).',
@@ -176,6 +181,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.put(
     '/v1/ns/:ns/keys/:key',
     {
+      config: { scope: 'write' },
       schema: {
         tags: ['keys'],
         summary: 'Write a register (lww, mv); `context` says which versions the client has seen (absent: a blind write, concurrent with everything)',
@@ -193,6 +199,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.delete(
     '/v1/ns/:ns/keys/:key',
     {
+      config: { scope: 'write' },
       schema: {
         tags: ['keys'],
         summary: 'Delete a register (a tombstone version that keeps the key\'s context)',
@@ -211,6 +218,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.post(
     '/v1/ns/:ns/keys/:key/ops',
     {
+      config: { scope: 'write' },
       schema: {
         tags: ['operations'],
         summary: 'Apply a CRDT operation: counter {"increment": n}; set {"add": [..]} or {"remove": [..], "context"?}; map {"set"|"increment"|"add"|"remove": {field: …}, "delete": [fields], "context"?}',
@@ -229,12 +237,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerReplicationRoutes(app, { store: deps.store, replication: deps.replication, region: deps.region });
 
   // ---- health and metrics ------------------------------------------------------------------
-  app.get('/health/live', { schema: { hide: true } }, () => Promise.resolve({ status: 'ok', region: deps.region }));
-  app.get('/health/ready', { schema: { hide: true } }, async (_request, reply) => {
+  app.get('/health/live', { config: { scope: 'public' }, schema: { hide: true } }, () => Promise.resolve({ status: 'ok', region: deps.region }));
+  app.get('/health/ready', { config: { scope: 'public' }, schema: { hide: true } }, async (_request, reply) => {
     const report = await runChecks(deps.readiness);
     return reply.code(report.status === 'ok' ? 200 : 503).send({ ...report, region: deps.region });
   });
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(await deps.metricsText()));
+  app.get('/metrics', { config: { scope: 'metrics' }, schema: { hide: true } }, async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(await deps.metricsText()));
 
   return app;
 }

@@ -19,7 +19,7 @@ let db: pg.Pool;
 
 beforeAll(async () => {
   const url = await createDatabase(dbName, infra.postgresUrl);
-  region = await startRegion(loadConfig({ MERIDIAN_REGION: 'eu', DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_PG_POOL_SIZE: '3' }));
+  region = await startRegion(loadConfig({ MERIDIAN_REGION: 'eu', DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '3' }));
   db = new pg.Pool({ connectionString: url, max: 1 });
 });
 afterAll(async () => {

@@ -16,6 +16,8 @@ import type { Policy } from '@meridian/protocol';
 import { Replication } from './replication/replication.ts';
 import type { ReplicatorHooks } from './replication/peer-replicator.ts';
 import { silentLogger, type Logger } from './replication/logger.ts';
+import { createTokenVerifier } from '@meridian/auth';
+import type { ApiAuth } from './api-auth.ts';
 
 /**
  * Writes that must wait before a second group-committed statement runs beside one in flight
@@ -93,6 +95,9 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
           ...(hooks.relayPollMs ? { relayPollMs: hooks.relayPollMs } : {}),
         })
       : undefined;
+    const auth: ApiAuth = config.auth === 'off'
+      ? { mode: 'off' }
+      : { mode: 'on', verifier: await createTokenVerifier({ publicKeys: config.authPublicKeys, jwksUrl: config.authJwksUrl, issuer: config.authIssuer, audience: config.authAudience }) };
     const readiness: HealthCheck[] = [{ name: 'postgres', check: () => store.ping() }, ...(replication?.checks() ?? [])];
     const app = await buildApp({
       replication,
@@ -104,6 +109,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       readiness,
       metricsText: hooks.metricsText ?? (() => Promise.resolve('')),
       logger: hooks.logger,
+      auth: { auth, rateLimitPerMinute: config.rateLimitPerMinute },
     });
     await replication?.start();
     return {
