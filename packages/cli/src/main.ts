@@ -10,6 +10,7 @@ import { parseCommand, UsageError, USAGE, type Command } from './cli-args.ts';
 import { runUp } from './up-command.ts';
 import { runDown } from './down-command.ts';
 import { runConflicts, runStatus } from './inspect-commands.ts';
+import { runToken } from './token-command.ts';
 
 const argv = process.argv.slice(2);
 let command: Command;
@@ -35,6 +36,8 @@ async function run(c: Command): Promise<number> {
       return runStatus(c);
     case 'conflicts':
       return runConflicts(c);
+    case 'token':
+      return runToken(c);
   }
 }
 

@@ -54,6 +54,7 @@ function startCluster(command: UpCommand, onProgress: (line: string) => void): P
     zipkinUrl: command.zipkinUrl,
     locations: command.locations,
     databasePrefix: command.databasePrefix,
+    auth: command.auth,
     fresh: command.fresh,
     detached: command.supervised,
     onProgress,
