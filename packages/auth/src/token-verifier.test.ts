@@ -56,4 +56,18 @@ describe('token verifier', () => {
     await expect(verifierOf('nonsense')).rejects.toThrow(/PEM/);
     await expect(verifierOf('{"keys": []}')).rejects.toThrow(/at least one key/);
   });
+
+  it('remembers a verified token until its expiry or a minute, whichever is first; never a refused one', async () => {
+    let now = NOW;
+    const verifier = await createTokenVerifier({ publicKeys: keys.publicKeyPem, issuer: 'meridian-test', audience: 'meridian', now: () => now, clockToleranceSeconds: 0, cacheSize: 2 });
+    const shortLived = await signToken(keys, { ...base, expiresInSeconds: 30, subject: 'short', scopes: ['read'] });
+    expect((await verifier.verify(shortLived)).subject).toBe('short');
+    now = NOW + 29;
+    expect((await verifier.verify(shortLived)).subject).toBe('short');
+    now = NOW + 31; // expired: the cache does not outlive exp
+    await expect(verifier.verify(shortLived)).rejects.toThrow(/expired/);
+    now = NOW;
+    const forged = `${shortLived.slice(0, -4)}AAAA`;
+    for (let i = 0; i < 2; i++) await expect(verifier.verify(forged)).rejects.toThrow(/signature|could not/);
+  });
 });

@@ -5,6 +5,12 @@
  *
  * Every failure is one `TokenError` whose message names what was wrong and never contains the
  * token or a key: callers may put the message in a 401 body and a log line.
+ *
+ * A signature check costs far more than the rest of a small write's request handling, and a
+ * client sends the same token with every request: a verified token is remembered (the exact
+ * string, so the same bytes always meant the same verdict) until its `exp` or CACHE_SECONDS,
+ * whichever comes first — a key withdrawn from a JWKS stops its tokens within CACHE_SECONDS.
+ * Failures are not remembered (a flood of bad tokens cannot push good ones out).
  */
 import { createPublicKey } from 'node:crypto';
 import { calculateJwkThumbprint, createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
@@ -24,7 +30,12 @@ export interface TokenVerifierOptions {
   readonly clockToleranceSeconds?: number;
   /** Injected time (tests); seconds since the epoch. */
   readonly now?: () => number;
+  /** Verified tokens remembered (0: none); default 10000. */
+  readonly cacheSize?: number;
 }
+
+/** How long a verified token is trusted without checking its signature again. */
+const CACHE_SECONDS = 60;
 
 export class TokenError extends Error {
   constructor(message: string) {
@@ -101,6 +112,9 @@ export async function createTokenVerifier(options: TokenVerifierOptions): Promis
     clockTolerance: options.clockToleranceSeconds ?? 30,
     requiredClaims: ['exp', 'sub'],
   };
+  const clock = now ?? ((): number => Date.now() / 1000);
+  const cacheSize = options.cacheSize ?? 10_000;
+  const verified = new Map<string, { principal: Principal; until: number }>();
   const verifyOnce = async (token: string): Promise<JWTPayload> => {
     const opts = now ? { ...verifyOptions, currentDate: new Date(now() * 1000) } : verifyOptions;
     try {
@@ -121,18 +135,30 @@ export async function createTokenVerifier(options: TokenVerifierOptions): Promis
   };
   return {
     async verify(token) {
+      const known = verified.get(token);
+      if (known !== undefined) {
+        if (clock() < known.until) return known.principal;
+        verified.delete(token);
+      }
       let payload: JWTPayload;
       try {
         payload = await verifyOnce(token);
       } catch (error) {
         throw new TokenError(describe(error));
       }
+      let principal: Principal;
       try {
-        return principalFromClaims(payload);
+        principal = principalFromClaims(payload);
       } catch (error) {
         if (error instanceof ClaimsError) throw new TokenError(error.message);
         throw error;
       }
+      if (cacheSize > 0) {
+        // Oldest first out: a Map iterates in insertion order.
+        if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
+        verified.set(token, { principal, until: Math.min(payload.exp!, clock() + CACHE_SECONDS) });
+      }
+      return principal;
     },
   };
 }
