@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { createServer, request as httpRequest, type Server } from 'node:http';
-import { createDatabase, dropDatabase, freePort, startGslbProcess, startRegionProcess, type GslbProcess, type RegionProcess } from '@meridian/infra-local';
+import { createDatabase, dropDatabase, ephemeralAuth, freePort, startGslbProcess, startRegionProcess, type GslbProcess, type LocalAuth, type RegionProcess } from '@meridian/infra-local';
 import { FaultProxy, sleep, uniqueName, waitFor } from '@meridian/testkit';
 
 const infra = inject('infra');
@@ -24,6 +24,8 @@ const coords = [
 const dbs = ids.map((id) => uniqueName(`fo_${id}`));
 const regions: RegionProcess[] = [];
 let gslb: GslbProcess;
+/** Secured regions, as the local cluster runs them; the GSLB probes /v1/replication with the reader token. */
+let auth: LocalAuth;
 let euProxy: FaultProxy;
 let gate: Server;
 /** When on, every other `/health/ready` probe through the gate fails (503); others pass through. */
@@ -35,13 +37,15 @@ const TIMEOUT = 350;
 const F = 3;
 
 async function json(url: string, init?: RequestInit): Promise<{ status: number; body: Record<string, any> }> {
-  const r = await fetch(url, init);
+  // The regions want a token; the GSLB's routing endpoints are public and ignore it.
+  const r = await fetch(url, { ...init, headers: { authorization: `Bearer ${auth.tokens.writer}`, ...(init?.headers as Record<string, string> | undefined) } });
   const text = await r.text();
   return { status: r.status, body: text ? (JSON.parse(text) as Record<string, any>) : {} };
 }
 const routeNearEu = async (): Promise<string | undefined> => (await json(`${gslb.url}/v1/route?near=${coords[0]!.lat},${coords[0]!.lon}`)).body['chosen']?.id as string | undefined;
 
 beforeAll(async () => {
+  auth = await ephemeralAuth();
   const urls = await Promise.all(dbs.map((d) => createDatabase(d, infra.postgresUrl)));
   const ports = await Promise.all(ids.map(() => freePort()));
   const started = await Promise.all(
@@ -49,6 +53,7 @@ beforeAll(async () => {
       startRegionProcess({
         region: id,
         databaseUrl: urls[i]!,
+        auth,
         port: ports[i]!,
         kafkaBrokers: infra.kafka[i]!,
         peers: Object.fromEntries(ids.flatMap((peer, j) => (j === i ? [] : [[peer, infra.kafka[j]!]]))),
@@ -78,6 +83,7 @@ beforeAll(async () => {
     regions: ids.map((id, i) => ({ id, url: i === 0 ? `http://127.0.0.1:${gatePort}` : regions[i]!.url, location: coords[i]! })),
     probeIntervalMs: INTERVAL,
     probeTimeoutMs: TIMEOUT,
+    regionToken: auth.tokens.reader,
     logLevel: 'warn',
     env: { MERIDIAN_GSLB_FAILURES_TO_DOWN: String(F), MERIDIAN_GSLB_SUCCESSES_TO_UP: '2' },
   });

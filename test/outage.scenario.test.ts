@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { createDatabase, dropDatabase, freePort, startKafkaBroker, startRegionProcess, type KafkaBroker, type RegionProcess } from '@meridian/infra-local';
+import { createDatabase, dropDatabase, ephemeralAuth, freePort, startKafkaBroker, startRegionProcess, type KafkaBroker, type LocalAuth, type RegionProcess } from '@meridian/infra-local';
 import { FaultProxy, uniqueName, waitFor } from '@meridian/testkit';
 import { decodeRecord } from '@meridian/protocol';
 
@@ -29,9 +29,11 @@ let eu: RegionProcess;
 let eu2: RegionProcess | undefined;
 let us: RegionProcess;
 let euUrl = '';
+/** Secured regions, as the local cluster runs them; the scenario acts as an operator (admin). */
+let auth: LocalAuth;
 
 async function http(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, any> }> {
-  const r = await fetch(`${base}${path}`, { method, headers: body !== undefined ? { 'content-type': 'application/json' } : {}, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+  const r = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${auth.tokens.admin}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
   const text = await r.text();
   return { status: r.status, json: text ? (JSON.parse(text) as Record<string, any>) : {} };
 }
@@ -45,6 +47,7 @@ async function caughtUp(what: string): Promise<void> {
 }
 
 beforeAll(async () => {
+  auth = await ephemeralAuth();
   const proxyPort = await freePort();
   const listenerPort = await freePort();
   broker = await startKafkaBroker({ name: `out-${EU}`, heapMb: 256, proxiedListener: { port: listenerPort, advertisedPort: proxyPort } });
@@ -52,7 +55,7 @@ beforeAll(async () => {
   const [euDb, usDb] = await Promise.all(dbs.map((d) => createDatabase(d, infra.postgresUrl)));
   const [euPort, usPort] = [await freePort(), await freePort()];
   euUrl = euDb!;
-  const common = { logLevel: 'warn', env: { MERIDIAN_PG_POOL_SIZE: '4', MERIDIAN_TOPIC_PARTITIONS: '2', MERIDIAN_LAG_BOUND_SECONDS: '2' } };
+  const common = { auth, logLevel: 'warn', env: { MERIDIAN_PG_POOL_SIZE: '4', MERIDIAN_TOPIC_PARTITIONS: '2', MERIDIAN_LAG_BOUND_SECONDS: '2' } };
   [eu, us] = await Promise.all([
     startRegionProcess({ region: EU, databaseUrl: euDb!, port: euPort, logFile: join(tmpdir(), `meridian-scn-${EU}-1.log`), kafkaBrokers: broker.bootstrap, peers: { [US]: infra.kafka[1] }, ...common }),
     // us reaches eu's Kafka only through the proxy (bootstrap and advertised address).
@@ -96,7 +99,7 @@ describe('outages', () => {
   });
 
   it('a paused relay is fenced by the standby; no row is published under two sequences', async () => {
-    eu2 = await startRegionProcess({ region: EU, databaseUrl: euUrl, logFile: join(tmpdir(), `meridian-scn-${EU}-2.log`), kafkaBrokers: broker.bootstrap, peers: { [US]: infra.kafka[1] }, logLevel: 'warn', env: { MERIDIAN_PG_POOL_SIZE: '4', MERIDIAN_TOPIC_PARTITIONS: '2' } });
+    eu2 = await startRegionProcess({ region: EU, databaseUrl: euUrl, logFile: join(tmpdir(), `meridian-scn-${EU}-2.log`), kafkaBrokers: broker.bootstrap, peers: { [US]: infra.kafka[1] }, auth, logLevel: 'warn', env: { MERIDIAN_PG_POOL_SIZE: '4', MERIDIAN_TOPIC_PARTITIONS: '2' } });
     const role = async (p: RegionProcess): Promise<string> => (await http(p.url, 'GET', '/v1/replication')).json['relay']?.role as string;
     const [r1, r2] = [await role(eu), await role(eu2)];
     expect([r1, r2].sort()).toEqual(['active', 'standby']);

@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { createDatabase, dropDatabase, startRegionProcess, type RegionProcess } from '@meridian/infra-local';
+import { createDatabase, dropDatabase, ephemeralAuth, startRegionProcess, type LocalAuth, type RegionProcess } from '@meridian/infra-local';
 import { uniqueName, waitFor } from '@meridian/testkit';
 
 const infra = inject('infra');
@@ -18,6 +18,8 @@ const suffix = randomBytes(3).toString('hex');
 const ids = ['eu', 'us', 'ap'].map((r) => `${r}${suffix}`);
 const dbs = ids.map((id) => uniqueName(`scn_${id}`));
 const regions: RegionProcess[] = [];
+/** The regions run secured, as the local cluster does; the scenario acts as an operator (admin). */
+let auth: LocalAuth;
 
 interface Answer {
   status: number;
@@ -25,7 +27,7 @@ interface Answer {
 }
 
 async function http(i: number, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-  const r = await fetch(`${regions[i]!.url}${path}`, { method, headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}), redirect: 'manual' });
+  const r = await fetch(`${regions[i]!.url}${path}`, { method, headers: { authorization: `Bearer ${auth.tokens.admin}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}), redirect: 'manual' });
   const text = await r.text();
   return { status: r.status, json: text ? (JSON.parse(text) as Record<string, any>) : {} };
 }
@@ -39,6 +41,7 @@ async function converged(ns: string): Promise<void> {
 }
 
 beforeAll(async () => {
+  auth = await ephemeralAuth();
   const urls = await Promise.all(dbs.map((db) => createDatabase(db, infra.postgresUrl)));
   const ports = await Promise.all(ids.map(async () => (await import('@meridian/infra-local')).freePort()));
   const started = await Promise.all(
@@ -46,6 +49,7 @@ beforeAll(async () => {
       startRegionProcess({
         region: id,
         databaseUrl: urls[i]!,
+        auth,
         port: ports[i]!,
         kafkaBrokers: infra.kafka[i]!,
         peers: Object.fromEntries(ids.flatMap((peer, j) => (j === i ? [] : [[peer, infra.kafka[j]!]]))),

@@ -12,8 +12,9 @@
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { copyDatabase, createDatabase, dropDatabase, freePort, startKafkaBroker, startRegionProcess, type KafkaBroker, type RegionProcess, type RegionProcessOptions, type TestInfra } from '@meridian/infra-local';
+import { copyDatabase, createDatabase, dropDatabase, ephemeralAuth, freePort, startKafkaBroker, startRegionProcess, type KafkaBroker, type RegionProcess, type RegionProcessOptions, type TestInfra } from '@meridian/infra-local';
 import { FaultProxy, uniqueName } from '@meridian/testkit';
+import { useBearerToken } from './workload.ts';
 
 export interface FaultCluster {
   readonly ids: readonly string[];
@@ -57,8 +58,12 @@ export async function startFaultCluster(options: FaultClusterOptions): Promise<F
   const ports = [await freePort(), await freePort(), await freePort()];
   const urls = ports.map((p) => `http://127.0.0.1:${p}`);
   const clockOffsets = [0, 0, options.skewMs];
+  // Authentication on, as in a deployment: every call of the workload and the nemesis is an admin's.
+  const auth = await ephemeralAuth();
+  useBearerToken(auth.tokens.admin);
   const settings = (i: number): RegionProcessOptions => ({
     region: ids[i]!,
+    auth,
     databaseUrl: databaseUrls[i]!,
     port: ports[i]!,
     kafkaBrokers: kafka[i]!,

@@ -22,11 +22,17 @@ export interface Answer {
   readonly json: Record<string, any>;
 }
 
+/** The bearer token every call sends: the fault cluster runs with authentication on, as deployments do. */
+let bearer: string | undefined;
+export function useBearerToken(token: string): void {
+  bearer = token;
+}
+
 /** One HTTP call with a deadline; throws on a lost connection or timeout. */
 export async function call(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}, timeoutMs = 5000): Promise<Answer> {
   const r = await fetch(`${base}${path}`, {
     method,
-    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    headers: { ...(bearer !== undefined ? { authorization: `Bearer ${bearer}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     redirect: 'manual',
     signal: AbortSignal.timeout(timeoutMs),

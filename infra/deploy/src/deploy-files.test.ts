@@ -259,8 +259,25 @@ interface ComposeService {
   healthcheck?: { test: string[] };
   volumes?: string[];
   profiles?: string[];
+  secrets?: string[];
 }
-const compose = yamlOf('infra/docker-compose.yml') as { services: Record<string, ComposeService>; networks: Record<string, unknown> };
+const compose = yamlOf('infra/docker-compose.yml') as { services: Record<string, ComposeService>; networks: Record<string, unknown>; secrets?: Record<string, { environment?: string; file?: string }> };
+/** A setting is known when the program reads it, directly or as `<NAME>_FILE` (a mounted secret). */
+const knownSetting = (known: ReadonlySet<string>, name: string): boolean => known.has(name) || (name.endsWith('_FILE') && known.has(name.slice(0, -'_FILE'.length)));
+/** Reads a compose secret's file the way the service would find it: sample content per secret. */
+const SAMPLE_SECRETS: Readonly<Record<string, string>> = {
+  '/run/secrets/meridian_context_secret': 'a-secret-of-at-least-sixteen-characters\n',
+  '/run/secrets/meridian_auth_public_keys': '-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n',
+  '/run/secrets/meridian_gslb_region_token': 'a.reader.token\n',
+};
+const samplePublicKeys = SAMPLE_SECRETS['/run/secrets/meridian_auth_public_keys']!;
+const readSecret = (path: string): string => {
+  const text = SAMPLE_SECRETS[path];
+  if (text === undefined) throw Object.assign(new Error(`no secret at ${path}`), { code: 'ENOENT' });
+  return text;
+};
+/** Settings that are secrets: never in a deploy file's plain environment, always through a secret. */
+const SECRET_SETTINGS = ['DATABASE_URL', 'MERIDIAN_CONTEXT_SECRET', 'MERIDIAN_GSLB_REGION_TOKEN'];
 const services = Object.entries(compose.services);
 const environment = (service: ComposeService, env: Record<string, string> = {}): Record<string, string> =>
   Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), env)]));
@@ -307,9 +324,11 @@ describe('infra/docker-compose.yml', () => {
     expect(REQUIRED_REGION_SETTINGS).toEqual(expect.arrayContaining(['MERIDIAN_REGION', 'DATABASE_URL', 'MERIDIAN_CONTEXT_SECRET']));
     for (const [name, s] of regionServices) {
       const env = environment(s);
-      for (const required of REQUIRED_REGION_SETTINGS) expect(env[required], `${name} ${required}`).toBeTruthy();
-      expect(() => loadRegionConfig(env), name).not.toThrow();
-      const config = loadRegionConfig(env);
+      for (const required of REQUIRED_REGION_SETTINGS) expect(env[required] ?? env[`${required}_FILE`], `${name} ${required}`).toBeTruthy();
+      expect(() => loadRegionConfig(env, readSecret), name).not.toThrow();
+      const config = loadRegionConfig(env, readSecret);
+      // Secure by default: every region verifies bearer tokens.
+      expect(config.auth, name).toBe('on');
       expect(config.host, name).toBe('0.0.0.0');
       expect(config.tracesExporter, name).toBe('otlp');
       expect(config.kafkaBrokers, name).toBeDefined();
@@ -323,7 +342,7 @@ describe('infra/docker-compose.yml', () => {
       const names = Object.keys(s.environment ?? {});
       if (s.build) {
         const known = programOf(s) === 'region' ? REGION_SETTINGS : GSLB_SETTINGS;
-        for (const n of names) expect(known.has(n), `${name}: ${n}`).toBe(true);
+        for (const n of names) expect(knownSetting(known, n), `${name}: ${n}`).toBe(true);
       } else if (imageName(s) === 'apache/kafka') {
         for (const n of names) expect(kafkaVariableKnown(n), `${name}: ${n}`).toBe(true);
       } else {
@@ -334,13 +353,25 @@ describe('infra/docker-compose.yml', () => {
     }
   });
 
-  it('shares one context secret among the regions, from the environment when given', () => {
-    const given = { MERIDIAN_CONTEXT_SECRET: 'a-secret-of-at-least-sixteen-characters' };
-    const secrets = regionServices.map(([, s]) => environment(s, given)['MERIDIAN_CONTEXT_SECRET']);
-    expect(new Set(secrets)).toEqual(new Set([given.MERIDIAN_CONTEXT_SECRET]));
-    const placeholders = regionServices.map(([, s]) => environment(s)['MERIDIAN_CONTEXT_SECRET']!);
-    expect(new Set(placeholders).size).toBe(1);
-    expect(placeholders[0]).toMatch(/insecure|placeholder|change/i);
+  it('hands every secret to the services as a Compose secret (a file), never as a plain variable', () => {
+    const declared = compose.secrets ?? {};
+    for (const [name, s] of meridianServices) {
+      const env = environment(s);
+      for (const secret of SECRET_SETTINGS.filter((k) => k !== 'DATABASE_URL')) expect(env[secret], `${name}: ${secret}`).toBeUndefined();
+      for (const [key, value] of Object.entries(env).filter(([k]) => k.endsWith('_FILE'))) {
+        const secret = /^\/run\/secrets\/([a-z_]+)$/.exec(value)?.[1];
+        expect(secret, `${name}: ${key}`).toBeDefined();
+        expect(s.secrets, `${name} lists ${secret}`).toContain(secret);
+        expect(declared[secret!], `${secret} declared`).toBeDefined();
+      }
+    }
+    // The regions share one context secret and one set of token keys; the values come from the
+    // environment or a file of the operator, never from the compose file.
+    const files = regionServices.map(([, s]) => environment(s)['MERIDIAN_CONTEXT_SECRET_FILE']);
+    expect(new Set(files).size).toBe(1);
+    expect(declared['meridian_context_secret']).toEqual({ environment: 'MERIDIAN_CONTEXT_SECRET' });
+    expect(declared['meridian_auth_public_keys']?.file).toBeDefined();
+    for (const [name, s] of gslbServices) expect(environment(s)['MERIDIAN_GSLB_REGION_TOKEN_FILE'], name).toBe('/run/secrets/meridian_gslb_region_token');
   });
 
   it('wires each region to its own PostgreSQL, which only its region reaches', () => {
@@ -402,7 +433,7 @@ describe('infra/docker-compose.yml', () => {
     }
     expect(gslbServices).toHaveLength(1);
     const [gslbName, gslb] = gslbServices[0]!;
-    const config = loadGslbConfig(environment(gslb));
+    const config = loadGslbConfig(environment(gslb), readSecret);
     expect(Object.fromEntries(config.regions.map((r) => [r.id, r.url]))).toEqual(Object.fromEntries(urls));
     expect(gslb.ports).toEqual([`${config.port}:${config.port}`]);
     expect(config.host).toBe('0.0.0.0');
@@ -496,7 +527,7 @@ describe('infra/k8s', () => {
       expect(container.livenessProbe.httpGet).toEqual({ path: '/health/live', port: 'http' });
       if (container.startupProbe) expect(container.startupProbe.httpGet).toEqual({ path: '/health/live', port: 'http' });
       expect(container.envFrom[0].configMapRef.name).toBe(deploymentName);
-      for (const key of generated(`${K8S}/base/${program}`, deploymentName).keys()) expect(settings.has(key), key).toBe(true);
+      for (const key of generated(`${K8S}/base/${program}`, deploymentName).keys()) expect(knownSetting(settings, key), key).toBe(true);
       expect(deployment.spec.replicas).toBeGreaterThanOrEqual(2);
     });
 
@@ -544,6 +575,27 @@ describe('infra/k8s', () => {
     expect(url.pathname).toBe(`/${pgEnv['POSTGRES_DB']}`);
   });
 
+  it('verifies bearer tokens with keys from the Secret meridian-auth, mounted where the setting points', () => {
+    const spec = podSpec(find('apps/v1/Deployment', 'meridian-region'));
+    const [region] = spec.containers;
+    const file = generated(`${K8S}/base/region`, 'meridian-region').get('MERIDIAN_AUTH_PUBLIC_KEYS_FILE')!;
+    const mount = region.volumeMounts.find((m: any) => file.startsWith(`${m.mountPath}/`));
+    expect(mount, file).toBeDefined();
+    expect(mount.readOnly).toBe(true);
+    const volume = spec.volumes.find((v: any) => v.name === mount.name);
+    expect(DEPLOY_DOC).toContain(`create secret generic ${volume.secret.secretName as string}`);
+    expect(DEPLOY_DOC).toContain(`--from-file=${file.slice(mount.mountPath.length + 1)}=`);
+    // No secret ever sits in a ConfigMap: every generated literal is a non-secret setting.
+    for (const dir of [`${K8S}/base/region`, `${K8S}/base/gslb`]) {
+      for (const key of generated(dir, dir.endsWith('region') ? 'meridian-region' : 'meridian-gslb').keys()) expect(SECRET_SETTINGS, `${dir}: ${key}`).not.toContain(key);
+    }
+    const [gslb] = podSpec(find('apps/v1/Deployment', 'meridian-gslb')).containers;
+    const gslbSecret = gslb.envFrom.find((e: any) => e.secretRef)?.secretRef;
+    expect(gslbSecret?.name).toBe('meridian-gslb');
+    expect(DEPLOY_DOC).toContain(`create secret generic ${gslbSecret.name as string}`);
+    expect(DEPLOY_DOC).toContain('--from-literal=MERIDIAN_GSLB_REGION_TOKEN=');
+  });
+
   it('runs Kafka as one KRaft node with settings the image knows and an external listener for the peers', () => {
     const [kafka] = podSpec(find('apps/v1/StatefulSet', 'meridian-kafka')).containers;
     const env = new Map<string, any>(kafka.env.map((e: any) => [e.name, e]));
@@ -573,8 +625,9 @@ describe('infra/k8s', () => {
     expect(new Set(clusterIds).size).toBe(regionOverlays.length);
     for (const overlay of regionOverlays) {
       const settings = merged(overlay, 'region', 'meridian-region');
-      for (const key of settings.keys()) expect(REGION_SETTINGS.has(key), `${overlay}: ${key}`).toBe(true);
-      const config = loadRegionConfig({ ...Object.fromEntries(settings), DATABASE_URL: 'postgres://meridian:x@meridian-postgres:5432/meridian', MERIDIAN_CONTEXT_SECRET: 'a-secret-of-at-least-sixteen' });
+      for (const key of settings.keys()) expect(knownSetting(REGION_SETTINGS, key), `${overlay}: ${key}`).toBe(true);
+      const config = loadRegionConfig({ ...Object.fromEntries(settings), DATABASE_URL: 'postgres://meridian:x@meridian-postgres:5432/meridian', MERIDIAN_CONTEXT_SECRET: 'a-secret-of-at-least-sixteen' }, () => samplePublicKeys);
+      expect(config.auth, overlay).toBe('on');
       expect(config.region).toBe(overlay);
       expect(kustomization(`${K8S}/overlays/${overlay}`).namespace).toBe(`meridian-${overlay}`);
       const others = regionOverlays.filter((o) => o !== overlay);
@@ -585,13 +638,13 @@ describe('infra/k8s', () => {
     expect(gslbRegions.map((r) => r.id).sort()).toEqual(regionOverlays);
     // Production (a Kafka cluster of three or more brokers) keeps three replicas of every partition
     // of the updates topic; an overlay never asks for more replicas than the Kafka it bundles has nodes.
-    expect(loadRegionConfig({ ...Object.fromEntries(generated(`${K8S}/base/region`, 'meridian-region')), MERIDIAN_REGION: 'eu', DATABASE_URL: 'postgres://x@h/d', MERIDIAN_CONTEXT_SECRET: 'a-secret-of-at-least-sixteen' }).topicReplicationFactor).toBe(3);
+    expect(loadRegionConfig({ ...Object.fromEntries(generated(`${K8S}/base/region`, 'meridian-region')), MERIDIAN_REGION: 'eu', DATABASE_URL: 'postgres://x@h/d', MERIDIAN_CONTEXT_SECRET: 'a-secret-of-at-least-sixteen' }, () => samplePublicKeys).topicReplicationFactor).toBe(3);
     const kafkaNodes = find('apps/v1/StatefulSet', 'meridian-kafka').spec.replicas as number;
     for (const overlay of regionOverlays) {
       const factor = Number(merged(overlay, 'region', 'meridian-region').get('MERIDIAN_TOPIC_REPLICATION_FACTOR') ?? defaultOf(regionReference(), 'MERIDIAN_TOPIC_REPLICATION_FACTOR'));
       if (kustomization(`${K8S}/overlays/${overlay}`).resources?.includes('../../base/kafka')) expect(factor, overlay).toBeLessThanOrEqual(kafkaNodes);
     }
-    for (const key of merged('gslb', 'gslb', 'meridian-gslb').keys()) expect(GSLB_SETTINGS.has(key), key).toBe(true);
+    for (const key of merged('gslb', 'gslb', 'meridian-gslb').keys()) expect(knownSetting(GSLB_SETTINGS, key), key).toBe(true);
   });
 
   const kubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).status === 0;

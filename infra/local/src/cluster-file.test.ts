@@ -1,6 +1,6 @@
 /** cluster.json: what is written reads back equal; a damaged file is refused naming the field. */
 import { afterAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clusterFilePath, parseClusterFile, readClusterFile, removeClusterFile, writeClusterFile, type ClusterFile } from './cluster-file.ts';
@@ -19,6 +19,7 @@ const file: ClusterFile = {
   detached: true,
   startedAt: '2026-11-22T21:00:00.000Z',
   logs: '/somewhere/logs',
+  auth: { admin: 'a.b.c', writer: 'd.e.f', reader: 'g.h.i' },
 };
 
 describe('cluster.json', () => {
@@ -27,8 +28,11 @@ describe('cluster.json', () => {
     writeClusterFile(dir, file);
     expect(readdirSync(dir)).toEqual(['cluster.json']); // no staging file left
     expect(readClusterFile(dir)).toEqual(file);
-    writeClusterFile(dir, { ...file, gslb: null });
+    // It carries the tokens: its owner's only.
+    expect(statSync(clusterFilePath(dir)).mode & 0o077).toBe(0);
+    writeClusterFile(dir, { ...file, gslb: null, auth: null });
     expect(readClusterFile(dir)?.gslb).toBeNull();
+    expect(readClusterFile(dir)?.auth).toBeNull();
     removeClusterFile(dir);
     expect(existsSync(clusterFilePath(dir))).toBe(false);
     removeClusterFile(dir); // idempotent
@@ -43,6 +47,7 @@ describe('cluster.json', () => {
     [JSON.stringify({ ...file, pids: { supervisor: -1 } }), /expected pids.supervisor to be a pid \(got -1\)/],
     [JSON.stringify({ ...file, gslb: 5 }), /expected "gslb" to be a URL or null \(got 5\)/],
     [JSON.stringify({ ...file, detached: 'yes' }), /expected "detached" to be true or false/],
+    [JSON.stringify({ ...file, auth: { admin: 'a', writer: 'w' } }), /auth: expected "reader" to be a token/],
   ])('refuses %s', (text, message) => {
     expect(() => parseClusterFile(text)).toThrow(message);
   });

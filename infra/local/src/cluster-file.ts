@@ -9,6 +9,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ClusterTokens } from './local-auth.ts';
 
 export interface ClusterRegion {
   readonly id: string;
@@ -33,6 +34,8 @@ export interface ClusterFile {
   readonly startedAt: string;
   /** Directory of the log files. */
   readonly logs: string;
+  /** Bearer tokens for the regions' API (secrets: the file is its owner's only); null when the cluster runs with MERIDIAN_AUTH=off. */
+  readonly auth: ClusterTokens | null;
 }
 
 export const CLUSTER_FILE = 'cluster.json';
@@ -50,6 +53,13 @@ function field<T>(record: Record<string, unknown>, name: string, what: string, o
 }
 const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
 const isPid = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0;
+
+function parseAuth(value: unknown, where: string): ClusterTokens | null {
+  if (value === null || value === undefined) return null;
+  const at = `${where} auth`;
+  if (!isRecord(value)) throw new Error(`${at}: expected an object of tokens (or null)`);
+  return { admin: field(value, 'admin', 'a token', isString, at), writer: field(value, 'writer', 'a token', isString, at), reader: field(value, 'reader', 'a token', isString, at) };
+}
 
 /** Parses and checks a cluster file; the error says which field is wrong. */
 export function parseClusterFile(text: string, where = CLUSTER_FILE): ClusterFile {
@@ -82,6 +92,7 @@ export function parseClusterFile(text: string, where = CLUSTER_FILE): ClusterFil
     detached: field(raw, 'detached', 'true or false', (v): v is boolean => typeof v === 'boolean', where),
     startedAt: field(raw, 'startedAt', 'a timestamp', isString, where),
     logs: field(raw, 'logs', 'a directory', isString, where),
+    auth: parseAuth(raw['auth'], where),
   };
 }
 
@@ -102,7 +113,8 @@ export function writeClusterFile(baseDir: string, file: ClusterFile): void {
   mkdirSync(baseDir, { recursive: true });
   const path = clusterFilePath(baseDir);
   const staging = `${path}.${process.pid}.tmp`;
-  writeFileSync(staging, `${JSON.stringify(file, null, 2)}\n`);
+  // It holds the cluster's tokens: its owner's only.
+  writeFileSync(staging, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
   renameSync(staging, path);
 }
 

@@ -40,6 +40,8 @@ export interface GslbProcessOptions {
   readonly probeTimeoutMs?: number | undefined;
   /** Default: info. */
   readonly logLevel?: string | undefined;
+  /** A token with the read scope for the regions' /v1/replication (passed as MERIDIAN_GSLB_REGION_TOKEN). */
+  readonly regionToken?: string | undefined;
   /** Any other setting; wins over the ones above. */
   readonly env?: Readonly<Record<string, string>> | undefined;
   readonly logFile?: string | undefined;
@@ -63,6 +65,7 @@ export function gslbEnvironment(options: GslbProcessOptions & { readonly port: n
   };
   const locations = Object.entries(options.locations ?? {});
   if (locations.length > 0) env['MERIDIAN_GSLB_LOCATIONS'] = locations.map(([cidr, where]) => `${cidr}=${where}`).join(';');
+  if (options.regionToken !== undefined) env['MERIDIAN_GSLB_REGION_TOKEN'] = options.regionToken;
   if (options.probeIntervalMs !== undefined) env['MERIDIAN_GSLB_PROBE_INTERVAL_MS'] = String(options.probeIntervalMs);
   if (options.probeTimeoutMs !== undefined) env['MERIDIAN_GSLB_PROBE_TIMEOUT_MS'] = String(options.probeTimeoutMs);
   return { ...env, ...options.env };

@@ -37,6 +37,18 @@ export {
   type RegionAddress,
 } from './region-process.ts';
 export {
+  authDir,
+  ensureSigningKeys,
+  ephemeralAuth,
+  localClusterAuth,
+  mintClusterTokens,
+  regionAuthEnvironment,
+  LOCAL_AUDIENCE,
+  LOCAL_ISSUER,
+  type ClusterTokens,
+  type LocalAuth,
+} from './local-auth.ts';
+export {
   startGslbProcess,
   gslbEnvironment,
   gslbAvailable,

@@ -26,6 +26,7 @@ import { peerSettings, startRegionProcess, type RegionProcess } from './region-p
 import { gslbAvailable, startGslbProcess, type GeoLocation, type GslbProcess } from './gslb-process.ts';
 import { childrenOf, isAlive } from './process-table.ts';
 import { readClusterFile, removeClusterFile, writeClusterFile, type ClusterFile } from './cluster-file.ts';
+import { authDir, localClusterAuth } from './local-auth.ts';
 
 export interface RegionPreset {
   readonly place: string;
@@ -74,6 +75,11 @@ export interface LocalClusterOptions {
   /** Recorded in cluster.json: the supervisor leads its own process group. */
   readonly detached?: boolean | undefined;
   readonly kafkaHeapMb?: number | undefined;
+  /**
+   * `off` runs every region's API open (MERIDIAN_AUTH=off, each region logs a warning): local
+   * experiments only. Default on: a signing key under `<baseDir>/auth/`, tokens in cluster.json.
+   */
+  readonly auth?: 'on' | 'off' | undefined;
   /** Extra settings for every region service. */
   readonly regionEnv?: Readonly<Record<string, string>> | undefined;
   readonly onProgress?: ((message: string) => void) | undefined;
@@ -231,6 +237,9 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   await assertPortsFree(plan.wanted);
   const logs = join(baseDir, 'logs');
   mkdirSync(logs, { recursive: true });
+  const auth = options.auth === 'off' ? 'off' : await localClusterAuth(baseDir);
+  if (auth === 'off') progress('authentication is OFF (MERIDIAN_AUTH=off): anyone who can reach a region can read and write everything');
+  else progress(auth.created ? `signing key made: ${authDir(baseDir)} (tokens in cluster.json)` : `signing key: ${authDir(baseDir)}`);
 
   const postgresUrl = await ensurePostgres(options.postgresUrl ?? adminUrl());
   const kafkaDirs = new Map(plan.regions.flatMap((r) => (r.kafka.start ? [[r.id, join(baseDir, 'kafka', r.id)] as const] : [])));
@@ -300,6 +309,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
         const region = await startRegionProcess({
           region: r.id,
           databaseUrl: databases.get(r.id)!,
+          auth,
           port: r.port,
           grpcPort: r.grpcPort,
           kafkaBrokers: addresses.find((a) => a.id === r.id)!.kafka,
@@ -325,6 +335,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       gslb = await startGslbProcess({
         regions: plan.regions.map((r) => ({ id: r.id, url: r.url, location: r.location! })),
         port: plan.gslb.port,
+        ...(auth === 'off' ? {} : { regionToken: auth.tokens.reader }),
         logFile: join(logs, 'gslb.log'),
         readyTimeoutMs: 120_000,
       });
@@ -347,6 +358,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     detached: options.detached ?? false,
     startedAt: new Date().toISOString(),
     logs,
+    auth: auth === 'off' ? null : auth.tokens,
   };
   writeClusterFile(baseDir, file);
 

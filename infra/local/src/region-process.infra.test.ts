@@ -2,7 +2,8 @@
  * The region launcher against the real program and PostgreSQL: it is ready when it says so, its
  * HTTP API writes and reads, a crash (SIGKILL) and restart keeps the data on the same port, and
  * a paused process answers nothing until it is resumed. A program that cannot start fails the
- * launch with its own words (the log's tail).
+ * launch with its own words (the log's tail). The region runs with authentication on, as the
+ * local cluster does: its API refuses a request without a token and stores nothing.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -10,13 +11,16 @@ import { sleep, uniqueName } from '@meridian/testkit';
 import { createDatabase, dropDatabase } from './postgres.ts';
 import { startRegionProcess, type RegionProcess } from './region-process.ts';
 import { readProcess } from './process-table.ts';
+import { ephemeralAuth, type LocalAuth } from './local-auth.ts';
 
 const infra = inject('infra');
 const dbName = uniqueName('region_process');
 let databaseUrl: string;
 let region: RegionProcess | undefined;
+let auth: LocalAuth;
 
 beforeAll(async () => {
+  auth = await ephemeralAuth();
   databaseUrl = await createDatabase(dbName, infra.postgresUrl);
 });
 afterAll(async () => {
@@ -24,17 +28,18 @@ afterAll(async () => {
   await dropDatabase(dbName, infra.postgresUrl);
 });
 
-async function call(method: 'GET' | 'PUT', url: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+async function call(method: 'GET' | 'PUT', url: string, body?: unknown, token: string | null = auth.tokens.writer): Promise<{ status: number; json: Record<string, unknown> }> {
   const response = await fetch(url, {
     method,
-    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    headers: { ...(token === null ? {} : { authorization: `Bearer ${token}` }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return { status: response.status, json: (await response.json()) as Record<string, unknown> };
 }
 
 describe('startRegionProcess', () => {
   it('starts the region program, ready, and serves writes and reads over HTTP', async () => {
-    region = await startRegionProcess({ region: 'eu', databaseUrl, env: { MERIDIAN_PG_POOL_SIZE: '2' } });
+    region = await startRegionProcess({ region: 'eu', databaseUrl, auth, env: { MERIDIAN_PG_POOL_SIZE: '2' } });
     expect(region.region).toBe('eu');
     expect(region.url).toBe(`http://127.0.0.1:${region.port}`);
     expect(region.running).toBe(true);
@@ -42,12 +47,17 @@ describe('startRegionProcess', () => {
     expect(ready).toMatchObject({ status: 200, json: { status: 'ok', region: 'eu' } });
 
     expect((await call('PUT', `${region.url}/v1/namespaces/launch`, { policy: 'lww' })).status).toBe(201);
+    // Without a token, or with a reader's, a write is refused and nothing is stored.
+    expect(await call('PUT', `${region.url}/v1/ns/launch/keys/k9`, { value: 1 }, null)).toMatchObject({ status: 401, json: { error: { code: 'MERIDIAN_UNAUTHENTICATED' } } });
+    expect(await call('PUT', `${region.url}/v1/ns/launch/keys/k9`, { value: 1 }, auth.tokens.reader)).toMatchObject({ status: 403, json: { error: { code: 'MERIDIAN_FORBIDDEN' } } });
+    expect(await call('GET', `${region.url}/v1/ns/launch/keys/k9`, undefined, auth.tokens.reader)).toMatchObject({ status: 404 });
     expect((await call('PUT', `${region.url}/v1/ns/launch/keys/k1`, { value: { n: 1 } })).status).toBe(200);
     expect(await call('GET', `${region.url}/v1/ns/launch/keys/k1`)).toMatchObject({ status: 200, json: { value: { n: 1 } } });
     // A key's second write is planned from the snapshot its first one cached; /metrics says so.
     expect((await call('PUT', `${region.url}/v1/ns/launch/keys/k0`, { value: 1 })).status).toBe(200);
     expect((await call('PUT', `${region.url}/v1/ns/launch/keys/k0`, { value: 2 })).status).toBe(200);
-    const metrics = await (await fetch(`${region.url}/metrics`)).text();
+    expect((await fetch(`${region.url}/metrics`, { headers: { authorization: `Bearer ${auth.tokens.writer}` } })).status).toBe(403);
+    const metrics = await (await fetch(`${region.url}/metrics`, { headers: { authorization: `Bearer ${auth.tokens.admin}` } })).text();
     const value = (series: string): number => Number(new RegExp(`^${series} (\\S+)$`, 'm').exec(metrics)?.[1]);
     expect(value('meridian_writes_total\\{namespace="launch",policy="lww"\\}')).toBe(3);
     expect(value('meridian_write_cache_hits_total')).toBeGreaterThanOrEqual(1);
@@ -108,7 +118,12 @@ describe('startRegionProcess', () => {
   });
 
   it('fails a launch that cannot start, with the program\'s own message', async () => {
-    const failed = startRegionProcess({ region: 'eu', databaseUrl, env: { MERIDIAN_CONTEXT_SECRET: 'short' } });
+    const failed = startRegionProcess({ region: 'eu', databaseUrl, auth, env: { MERIDIAN_CONTEXT_SECRET: 'short' } });
     await expect(failed).rejects.toThrow(/exited \(code 2\)[\s\S]*MERIDIAN_CONTEXT_SECRET: expected at least 16 characters/);
+  });
+
+  it('refuses to start with authentication on and no key to verify tokens (secure by default)', async () => {
+    const failed = startRegionProcess({ region: 'eu', databaseUrl, auth: 'off', env: { MERIDIAN_AUTH: 'on' } });
+    await expect(failed).rejects.toThrow(/exited \(code 2\)[\s\S]*MERIDIAN_AUTH_PUBLIC_KEYS: required/);
   });
 });

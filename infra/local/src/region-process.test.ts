@@ -3,22 +3,34 @@ import { describe, expect, it } from 'vitest';
 import { LOCAL_CONTEXT_SECRET, peerSettings, regionEnvironment } from './region-process.ts';
 import { childEnvironment } from './service-process.ts';
 import { gslbEnvironment } from './gslb-process.ts';
+import { LOCAL_AUDIENCE, LOCAL_ISSUER, ephemeralAuth } from './local-auth.ts';
 
 describe('regionEnvironment', () => {
   it('writes a standalone region with the defaults', () => {
-    expect(regionEnvironment({ region: 'eu', databaseUrl: 'postgres://db/eu', port: 8081 })).toEqual({
+    expect(regionEnvironment({ region: 'eu', databaseUrl: 'postgres://db/eu', port: 8081, auth: 'off' })).toEqual({
       MERIDIAN_REGION: 'eu',
       DATABASE_URL: 'postgres://db/eu',
       MERIDIAN_PORT: '8081',
       MERIDIAN_HOST: '127.0.0.1',
       MERIDIAN_CONTEXT_SECRET: LOCAL_CONTEXT_SECRET,
       MERIDIAN_LOG_LEVEL: 'info',
+      MERIDIAN_AUTH: 'off',
     });
+  });
+
+  it('hands the region the public key of the cluster\'s tokens: from its file when on disk', async () => {
+    const auth = await ephemeralAuth();
+    expect(regionEnvironment({ region: 'eu', databaseUrl: 'postgres://db/eu', port: 8081, auth })).toMatchObject({
+      MERIDIAN_AUTH: 'on', MERIDIAN_AUTH_PUBLIC_KEYS: auth.keys.publicKeyPem, MERIDIAN_AUTH_ISSUER: LOCAL_ISSUER, MERIDIAN_AUTH_AUDIENCE: LOCAL_AUDIENCE,
+    });
+    const onDisk = regionEnvironment({ region: 'eu', databaseUrl: 'postgres://db/eu', port: 8081, auth: { ...auth, publicKeyFile: '/keys/public-key.pem' } });
+    expect(onDisk['MERIDIAN_AUTH_PUBLIC_KEYS_FILE']).toBe('/keys/public-key.pem');
+    expect(onDisk['MERIDIAN_AUTH_PUBLIC_KEYS']).toBeUndefined();
   });
 
   it('writes own Kafka, peers, peer URLs and the Zipkin exporter in the schema\'s formats; env wins', () => {
     const env = regionEnvironment({
-      region: 'eu', databaseUrl: 'postgres://db/eu', port: 8081,
+      region: 'eu', databaseUrl: 'postgres://db/eu', port: 8081, auth: 'off',
       kafkaBrokers: ['127.0.0.1:19092', '127.0.0.1:19094'],
       peers: { us: '127.0.0.1:29092', ap: ['127.0.0.1:39092', '127.0.0.1:39094'] },
       peerUrls: { us: 'http://127.0.0.1:8082', ap: 'http://127.0.0.1:8083' },

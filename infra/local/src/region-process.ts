@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { freePort } from './ports.ts';
 import { REPOSITORY_ROOT, startServiceProcess, type ServiceProcess } from './service-process.ts';
+import { regionAuthEnvironment, type LocalAuth } from './local-auth.ts';
 
 /** Signs causal-context tokens; every region of one cluster must share it. Local use only. */
 export const LOCAL_CONTEXT_SECRET = 'meridian-local-context-secret';
@@ -17,6 +18,11 @@ export interface RegionProcessOptions {
   /** The region id (MERIDIAN_REGION), e.g. "eu". */
   readonly region: string;
   readonly databaseUrl: string;
+  /**
+   * The key whose tokens the region accepts, or `off` (an open API: say so explicitly). Required:
+   * a region without either refuses to start, as the service does.
+   */
+  readonly auth: LocalAuth | 'off';
   /** A free port when absent; kept across restarts. */
   readonly port?: number | undefined;
   readonly host?: string | undefined;
@@ -58,6 +64,7 @@ export function regionEnvironment(options: RegionProcessOptions & { readonly por
     MERIDIAN_HOST: options.host ?? '127.0.0.1',
     MERIDIAN_CONTEXT_SECRET: options.contextSecret ?? LOCAL_CONTEXT_SECRET,
     MERIDIAN_LOG_LEVEL: options.logLevel ?? 'info',
+    ...regionAuthEnvironment(options.auth),
   };
   if (options.kafkaBrokers !== undefined) env['MERIDIAN_KAFKA_BROKERS'] = list(options.kafkaBrokers);
   const peers = Object.entries(options.peers ?? {});

@@ -9,19 +9,19 @@ describe('parseCommand', () => {
   it('reads `up` with its defaults', () => {
     expect(parse('up')).toEqual({
       kind: 'up', dir: DIR, detach: false, supervised: false, fresh: false, regions: undefined, gslb: undefined,
-      ports: {}, kafka: {}, zipkinUrl: undefined, locations: {}, databasePrefix: undefined,
+      ports: {}, kafka: {}, zipkinUrl: undefined, locations: {}, databasePrefix: undefined, auth: 'on',
     });
   });
 
   it('reads every flag of `up`', () => {
     const command = parse(
       'up', '--detach', '--fresh', '--regions', 'eu, us', '--no-gslb', '--port', 'eu=9081', '--port', 'kafka-us=29192',
-      '--kafka', 'eu=127.0.0.1:9092,127.0.0.1:9093', '--zipkin', 'http://127.0.0.1:9411/', '--location', 'us=38.9,-77', '--database-prefix', 'mine', '--dir', 'cluster',
+      '--kafka', 'eu=127.0.0.1:9092,127.0.0.1:9093', '--zipkin', 'http://127.0.0.1:9411/', '--location', 'us=38.9,-77', '--database-prefix', 'mine', '--dir', 'cluster', '--no-auth',
     );
     expect(command).toEqual({
       kind: 'up', dir: '/home/me/cluster', detach: true, supervised: false, fresh: true, regions: ['eu', 'us'], gslb: false,
       ports: { eu: 9081, 'kafka-us': 29192 }, kafka: { eu: '127.0.0.1:9092,127.0.0.1:9093' }, zipkinUrl: 'http://127.0.0.1:9411',
-      locations: { us: { lat: 38.9, lon: -77 } }, databasePrefix: 'mine',
+      locations: { us: { lat: 38.9, lon: -77 } }, databasePrefix: 'mine', auth: 'off',
     });
   });
 
@@ -42,6 +42,10 @@ describe('parseCommand', () => {
     [['conflicts', '--key', 'k'], /--key: expected --ns as well/],
     [['conflicts', '--region', 'Europe'], /--region: expected a region id/],
     [['start'], /unknown command "start"/],
+    [['token'], /meridian token: expected one role, admin, writer, reader or metrics \(got ""\)/],
+    [['token', 'root'], /expected one role/],
+    [['token', 'writer', '--ns', ','], /--ns: expected namespace names or prefixes/],
+    [['token', 'reader', '--days', '0'], /--days: expected an integer from 1 to 3650/],
   ])('refuses %j', (argv, message) => {
     expect(() => parse(...argv)).toThrow(UsageError);
     expect(() => parse(...argv)).toThrow(message);
@@ -53,6 +57,11 @@ describe('parseCommand', () => {
     expect(parse('lag')).toEqual({ kind: 'lag', dir: DIR, json: false });
     expect(parse('conflicts')).toEqual({ kind: 'conflicts', dir: DIR, region: undefined, follow: false, ns: undefined, key: undefined, limit: 20, json: false, intervalMs: 1000 });
     expect(parse('conflicts', '--region', 'ap', '-f', '--ns', 'demo', '--key', 'greeting', '--limit', '5', '--interval', '250')).toMatchObject({ region: 'ap', follow: true, ns: 'demo', key: 'greeting', limit: 5, intervalMs: 250 });
+  });
+
+  it('reads token: a role, optional namespaces and lifetime', () => {
+    expect(parse('token', 'writer')).toEqual({ kind: 'token', dir: DIR, role: 'writer', namespaces: undefined, days: 30 });
+    expect(parse('token', 'reader', '--ns', 'orders, cart-*', '--days', '7', '--dir', 'c')).toEqual({ kind: 'token', dir: '/home/me/c', role: 'reader', namespaces: ['orders', 'cart-*'], days: 7 });
   });
 
   it('answers help for nothing, help, --help and -h', () => {

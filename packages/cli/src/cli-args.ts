@@ -30,6 +30,16 @@ export interface UpCommand extends Common {
   readonly zipkinUrl: string | undefined;
   readonly locations: Readonly<Record<string, GeoPoint>>;
   readonly databasePrefix: string | undefined;
+  /** `--no-auth`: every region's API open (MERIDIAN_AUTH=off), for local experiments only. */
+  readonly auth: 'on' | 'off';
+}
+
+export interface TokenCommand extends Common {
+  readonly kind: 'token';
+  readonly role: 'admin' | 'writer' | 'reader' | 'metrics';
+  /** Namespace names or `prefix*` the token is limited to; undefined: every namespace. */
+  readonly namespaces: readonly string[] | undefined;
+  readonly days: number;
 }
 
 export interface DownCommand extends Common {
@@ -70,7 +80,7 @@ export interface HelpCommand {
   readonly kind: 'help';
 }
 
-export type Command = UpCommand | DownCommand | StatusCommand | ConflictsCommand | AntiEntropyCommand | HelpCommand;
+export type Command = UpCommand | DownCommand | StatusCommand | ConflictsCommand | AntiEntropyCommand | TokenCommand | HelpCommand;
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -83,12 +93,15 @@ export const USAGE = `meridian — run Meridian's local multi-region cluster and
 
   meridian up [--detach] [--fresh] [--regions eu,us,ap] [--no-gslb] [--port NAME=N]…
               [--kafka REGION=HOST:PORT]… [--zipkin URL] [--location REGION=LAT,LON]…
-              [--database-prefix NAME]
+              [--database-prefix NAME] [--no-auth]
       start Kafka per region, Zipkin, the region services and the GSLB; print every URL and
       a walkthrough; show a status line; Ctrl-C stops everything. --detach runs it in the
       background (logs in .meridian/logs/). Data is kept across runs; --fresh drops it.
       Port names: <region>, grpc-<region>, kafka-<region>, kafka-<region>-controller, gslb, zipkin.
       --kafka and --zipkin use servers that already run instead of starting them.
+      The API is secured: a signing key is made in .meridian/auth at first start and the
+      admin, writer and reader tokens are in .meridian/cluster.json ("auth"). --no-auth runs
+      every region open (MERIDIAN_AUTH=off): local experiments only.
   meridian down                 stop a cluster started in another shell or with --detach
   meridian status [--json]      each region's health and replication lag per peer
   meridian lag [--json]         replication lag: how far each region is behind each peer
@@ -100,6 +113,9 @@ export const USAGE = `meridian — run Meridian's local multi-region cluster and
   meridian repair [--regions eu,us] [--grpc REGION=HOST:PORT]… [--json] [--rate N]
       the same, then merge each differing key's full state into both sides (the replicator's
       merge), at most N keys a second; resumable: a new run repairs what still differs
+  meridian token admin|writer|reader|metrics [--ns NS[,PREFIX*]…] [--days N]
+      a bearer token signed with the cluster's key (made if missing), limited to the given
+      namespaces if any, valid N days (30): for scripts, CI and namespace-scoped clients
 
   Every command takes --dir DIR: the cluster's directory (default: .meridian in the repository).`;
 
@@ -185,6 +201,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string, cwd = 
         zipkin: { type: 'string' },
         location: { type: 'string', multiple: true },
         'database-prefix': { type: 'string' },
+        'no-auth': { type: 'boolean', default: false },
       } }));
       let regions: string[] | undefined;
       if (values.regions !== undefined) {
@@ -209,6 +226,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string, cwd = 
         zipkinUrl: values.zipkin === undefined ? undefined : httpUrl('zipkin', values.zipkin),
         locations: pairs('location', values.location, geoPoint, 'REGION=LAT,LON'),
         databasePrefix: prefix,
+        auth: values['no-auth'] ? 'off' : 'on',
       };
     }
     case 'down': {
@@ -272,7 +290,15 @@ export function parseCommand(argv: readonly string[], defaultDir: string, cwd = 
         confirmMs: values['confirm-ms'] === undefined ? 2000 : positiveInteger('confirm-ms', values['confirm-ms'], 600_000),
       };
     }
+    case 'token': {
+      const { values, positionals } = flags('token', () => parseArgs({ args: [...rest], strict: true, allowPositionals: true, options: { dir: DIR, ns: { type: 'string' }, days: { type: 'string' } } }));
+      const role = positionals[0];
+      if (positionals.length !== 1 || (role !== 'admin' && role !== 'writer' && role !== 'reader' && role !== 'metrics')) throw new UsageError(`meridian token: expected one role, admin, writer, reader or metrics (got ${JSON.stringify(positionals.join(' '))})`);
+      const namespaces = values.ns?.split(',').map((n) => n.trim()).filter(Boolean);
+      if (namespaces !== undefined && namespaces.length === 0) throw new UsageError(`--ns: expected namespace names or prefixes like orders,cart-* (got ${JSON.stringify(values.ns)})`);
+      return { kind: 'token', dir: dirOf(values), role, namespaces, days: values.days === undefined ? 30 : positiveInteger('days', values.days, 3650) };
+    }
     default:
-      throw new UsageError(`unknown command ${JSON.stringify(name)} (expected up, down, status, lag, conflicts, verify, repair or help)`);
+      throw new UsageError(`unknown command ${JSON.stringify(name)} (expected up, down, status, lag, conflicts, verify, repair, token or help)`);
   }
 }

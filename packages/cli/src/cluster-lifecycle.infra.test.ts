@@ -10,7 +10,7 @@
  */
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -42,8 +42,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function http(method: 'GET' | 'PUT', url: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const response = await fetch(url, { method, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }) });
+async function http(method: 'GET' | 'PUT', url: string, body?: unknown, token?: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  const headers = { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
+  const response = await fetch(url, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   return { status: response.status, json: (await response.json()) as Record<string, unknown> };
 }
 
@@ -75,9 +76,15 @@ describe('meridian up --detach / status / down', () => {
     expect(Object.keys(file.pids).sort()).toEqual(['gslb', `region-${region}`, 'supervisor']);
     for (const pid of pids) expect(isAlive(pid)).toBe(true);
 
+    // The cluster is secured: its tokens are in cluster.json, its key under <dir>/auth (owner only).
+    const auth = file.auth!;
+    expect(statSync(join(dir, 'auth', 'signing-key.pem')).mode & 0o077).toBe(0);
+    expect(up.stdout).not.toContain(auth.admin);
+    expect((await http('PUT', `${regionUrl}/v1/namespaces/lifecycle`, { policy: 'lww' })).status).toBe(401);
+    expect((await http('PUT', `${regionUrl}/v1/namespaces/lifecycle`, { policy: 'lww' }, auth.reader)).status).toBe(403);
     // The cluster works, and the GSLB routes to its only region.
-    expect((await http('PUT', `${regionUrl}/v1/namespaces/lifecycle`, { policy: 'lww' })).status).toBe(201);
-    expect((await http('PUT', `${regionUrl}/v1/ns/lifecycle/keys/k`, { value: 'kept' })).status).toBe(200);
+    expect((await http('PUT', `${regionUrl}/v1/namespaces/lifecycle`, { policy: 'lww' }, auth.writer)).status).toBe(201);
+    expect((await http('PUT', `${regionUrl}/v1/ns/lifecycle/keys/k`, { value: 'kept' }, auth.writer)).status).toBe(200);
     expect((await http('GET', `${file.gslb!}/v1/route?near=50.1,8.7`)).json).toMatchObject({ chosen: { id: region, url: regionUrl } });
 
     const again = await meridian('up', '--detach', ...cluster);
@@ -104,14 +111,15 @@ describe('meridian up --detach / status / down', () => {
     const up2 = await meridian('up', '--detach', ...cluster);
     expect(up2.code, up2.stdout + up2.stderr).toBe(0);
     expect(up2.stdout).toContain(`database ${prefix}_${region}: kept from the last run`);
-    expect(await http('GET', `${regionUrl}/v1/ns/lifecycle/keys/k`)).toMatchObject({ status: 200, json: { value: 'kept' } });
+    // The signing key is kept too: the first run's tokens still work.
+    expect(await http('GET', `${regionUrl}/v1/ns/lifecycle/keys/k`, undefined, auth.reader)).toMatchObject({ status: 200, json: { value: 'kept' } });
     expect((await meridian('down', '--dir', dir)).code).toBe(0);
 
     // …unless asked otherwise.
     const fresh = await meridian('up', '--detach', '--fresh', ...cluster);
     expect(fresh.code, fresh.stdout + fresh.stderr).toBe(0);
     expect(fresh.stdout).toContain(`database ${prefix}_${region}: created`);
-    expect((await http('GET', `${regionUrl}/v1/ns/lifecycle/keys/k`)).status).toBe(404);
+    expect((await http('GET', `${regionUrl}/v1/ns/lifecycle/keys/k`, undefined, auth.reader)).status).toBe(404);
     expect((await meridian('down', '--dir', dir)).code).toBe(0);
     expect(readClusterFile(dir)).toBeUndefined();
   });

@@ -5,7 +5,7 @@ import { clusterLeftovers } from './down-command.ts';
 
 const file = (detached: boolean): ClusterFile => ({
   regions: [{ id: 'eu', url: 'http://127.0.0.1:8081', kafka: '127.0.0.1:19092', database: 'meridian_local_eu' }],
-  gslb: null, zipkin: 'http://127.0.0.1:9411', detached, startedAt: '2026-01-01T00:00:00Z', logs: '/l',
+  gslb: null, zipkin: 'http://127.0.0.1:9411', detached, startedAt: '2026-01-01T00:00:00Z', logs: '/l', auth: null,
   pids: { supervisor: 100, 'region-eu': 101, 'kafka-eu': 102 },
 });
 const proc = (pid: number, pgid: number, cmdline: string, state = 'S'): ProcessEntry => ({ pid, ppid: 1, pgid, state, cmdline });

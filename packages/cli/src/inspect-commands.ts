@@ -27,7 +27,7 @@ function clusterOrExplain(dir: string): ClusterFile | undefined {
 export async function runStatus(command: StatusCommand): Promise<number> {
   const file = clusterOrExplain(command.dir);
   if (!file) return 1;
-  const [reports, gslbHealth] = await Promise.all([Promise.all(file.regions.map((r) => probeRegion(r))), file.gslb ? probeHealth(file.gslb) : Promise.resolve(undefined)]);
+  const [reports, gslbHealth] = await Promise.all([Promise.all(file.regions.map((r) => probeRegion(r, file.auth?.reader))), file.gslb ? probeHealth(file.gslb) : Promise.resolve(undefined)]);
   const allReady = reports.every((r) => r.health.kind === 'ready') && (gslbHealth === undefined || gslbHealth.kind === 'ready');
   if (command.json) {
     const regions = reports.map((r) => ({ id: r.id, url: r.url, health: r.health, replication: r.replication.kind === 'report' ? r.replication.report : { unavailable: r.replication.reason } }));
@@ -54,7 +54,7 @@ export async function runConflicts(command: ConflictsCommand): Promise<number> {
   };
   const query = { ns: command.ns, key: command.key };
   const seen = new Set<string>();
-  const first = await fetchConflicts(region.url, { ...query, limit: command.limit });
+  const first = await fetchConflicts(region.url, { ...query, limit: command.limit }, file.auth?.reader);
   const initial = unseenConflicts(first.conflicts, seen);
   if (!command.json) {
     const filter = command.ns === undefined ? '' : ` for ${command.ns}${command.key === undefined ? '' : `/${command.key}`}`;
@@ -79,7 +79,7 @@ export async function runConflicts(command: ConflictsCommand): Promise<number> {
       const fresh: Readonly<Record<string, unknown>>[] = [];
       let after: string | undefined;
       for (;;) {
-        const page = await fetchConflicts(region.url, { ...query, limit: 100, after });
+        const page = await fetchConflicts(region.url, { ...query, limit: 100, after }, file.auth?.reader);
         const unseen = unseenConflicts(page.conflicts, seen);
         fresh.push(...unseen);
         if (unseen.length < page.conflicts.length || page.next === null) break;

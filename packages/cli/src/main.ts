@@ -11,6 +11,7 @@ import { runUp } from './up-command.ts';
 import { runDown } from './down-command.ts';
 import { runConflicts, runStatus } from './inspect-commands.ts';
 import { runAntiEntropyCommand } from './anti-entropy-commands.ts';
+import { runToken } from './token-command.ts';
 
 const argv = process.argv.slice(2);
 let command: Command;
@@ -39,6 +40,8 @@ async function run(c: Command): Promise<number> {
     case 'verify':
     case 'repair':
       return runAntiEntropyCommand(c);
+    case 'token':
+      return runToken(c);
   }
 }
 

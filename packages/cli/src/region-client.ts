@@ -3,14 +3,15 @@
  * its replication status (`GET /v1/replication`), its conflict records (`GET /v1/conflicts`),
  * and the GSLB's readiness. Every answer is classified here, once — reachable or not, the
  * status, the body checked for the fields the CLI reads — so that formatting never meets a
- * thrown fetch error or an unexpected shape.
+ * thrown fetch error or an unexpected shape. Calls other than /health carry the cluster's
+ * reader token (cluster.json `auth.reader`) when it has one.
  */
 
 export type HttpAnswer = { readonly kind: 'answer'; readonly status: number; readonly body: unknown } | { readonly kind: 'unreachable'; readonly reason: string };
 
-export async function getJson(url: string, timeoutMs = 2000): Promise<HttpAnswer> {
+export async function getJson(url: string, timeoutMs = 2000, token?: string  ): Promise<HttpAnswer> {
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json', ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}) } });
     const text = await response.text();
     let body: unknown = text;
     try {
@@ -95,8 +96,8 @@ export interface RegionReport {
   readonly replication: ReplicationView;
 }
 
-export async function probeRegion(region: { readonly id: string; readonly url: string }): Promise<RegionReport> {
-  const [ready, replication] = await Promise.all([getJson(`${region.url}/health/ready`), getJson(`${region.url}/v1/replication`)]);
+export async function probeRegion(region: { readonly id: string; readonly url: string }, token?: string  ): Promise<RegionReport> {
+  const [ready, replication] = await Promise.all([getJson(`${region.url}/health/ready`), getJson(`${region.url}/v1/replication`, 2000, token)]);
   return { id: region.id, url: region.url, health: healthView(ready), replication: replicationView(replication) };
 }
 
@@ -111,12 +112,12 @@ export interface ConflictPage {
 }
 
 /** One page of `GET /v1/conflicts`; throws with the region's own error message. */
-export async function fetchConflicts(url: string, query: { readonly ns?: string | undefined; readonly key?: string | undefined; readonly limit: number; readonly after?: string | undefined }): Promise<ConflictPage> {
+export async function fetchConflicts(url: string, query: { readonly ns?: string | undefined; readonly key?: string | undefined; readonly limit: number; readonly after?: string | undefined }, token?: string  ): Promise<ConflictPage> {
   const params = new URLSearchParams({ limit: String(query.limit) });
   if (query.ns !== undefined) params.set('ns', query.ns);
   if (query.key !== undefined) params.set('key', query.key);
   if (query.after !== undefined) params.set('after', query.after);
-  const answer = await getJson(`${url}/v1/conflicts?${params.toString()}`, 5000);
+  const answer = await getJson(`${url}/v1/conflicts?${params.toString()}`, 5000, token);
   if (answer.kind === 'unreachable') throw new Error(`${url} does not answer (${answer.reason})`);
   if (answer.status === 404 && !(isRecord(answer.body) && isRecord(answer.body['error']) && answer.body['error']['code'] !== 'MERIDIAN_NOT_FOUND')) {
     throw new Error(`${url} has no /v1/conflicts (a region without replication keeps no conflict records)`);

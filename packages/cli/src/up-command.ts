@@ -15,9 +15,9 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NODE_FLAGS, isAlive, readClusterFile, startLocalCluster, type ClusterFile, type LocalCluster } from '@meridian/infra-local';
+import { NODE_FLAGS, clusterFilePath, isAlive, readClusterFile, startLocalCluster, type ClusterFile, type LocalCluster } from '@meridian/infra-local';
 import type { UpCommand } from './cli-args.ts';
 import { probeHealth, probeRegion } from './region-client.ts';
 import { formatStatusLine, statusLineKey } from './status-format.ts';
@@ -26,6 +26,12 @@ import { formatWalkthrough } from './walkthrough.ts';
 /** The program itself, for the detached supervisor (main.ts beside this file, or main.js in dist). */
 const CLI_MAIN = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './main.ts' : './main.js', import.meta.url));
 const STATUS_INTERVAL_MS = 2000;
+
+/** A path as the user's shell reaches it: relative when under the current directory. */
+function shownPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel.startsWith('..') || isAbsolute(rel) ? path : rel;
+}
 
 function alreadyRunning(dir: string): string | undefined {
   let file: ClusterFile | undefined;
@@ -48,6 +54,7 @@ function startCluster(command: UpCommand, onProgress: (line: string) => void): P
     zipkinUrl: command.zipkinUrl,
     locations: command.locations,
     databasePrefix: command.databasePrefix,
+    auth: command.auth,
     fresh: command.fresh,
     detached: command.supervised,
     onProgress,
@@ -60,7 +67,7 @@ function watchStatus(cluster: LocalCluster, show: (line: string, key: string) =>
   let stopped = false;
   const tick = async (): Promise<void> => {
     const [reports, gslb] = await Promise.all([
-      Promise.all(cluster.file.regions.map((r) => probeRegion(r))),
+      Promise.all(cluster.file.regions.map((r) => probeRegion(r, cluster.file.auth?.reader))),
       cluster.file.gslb ? probeHealth(cluster.file.gslb) : Promise.resolve(undefined),
     ]);
     if (stopped) return;
@@ -108,7 +115,7 @@ async function runInForeground(command: UpCommand): Promise<number> {
   log(`starting Meridian (data in ${command.dir})…`);
   const cluster = await startCluster(command, log);
   const interactive = !command.supervised && process.stdout.isTTY;
-  if (!command.supervised) console.log(`\n${formatWalkthrough(cluster.file, { detached: false })}\n`);
+  if (!command.supervised) console.log(`\n${formatWalkthrough(cluster.file, { detached: false, clusterJson: shownPath(clusterFilePath(command.dir)) })}\n`);
   else log(`up: ${cluster.file.regions.map((r) => `${r.id} ${r.url}`).join(', ')}${cluster.file.gslb ? `, gslb ${cluster.file.gslb}` : ''}, zipkin ${cluster.file.zipkin}`);
 
   let lastKey = '';
@@ -199,7 +206,7 @@ async function runDetached(command: UpCommand, argv: readonly string[]): Promise
         file = undefined; // an old, unreadable file: the supervisor replaces it
       }
       if (file?.pids['supervisor'] === pid) {
-        console.log(`\n${formatWalkthrough(file, { detached: true })}`);
+        console.log(`\n${formatWalkthrough(file, { detached: true, clusterJson: shownPath(clusterFilePath(command.dir)) })}`);
         return 0;
       }
       if (exitCode !== undefined) {

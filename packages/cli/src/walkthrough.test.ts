@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { REPOSITORY_ROOT, type ClusterFile } from '@meridian/infra-local';
 import { formatWalkthrough, walkthroughCommands } from './walkthrough.ts';
 
-const region = (id: string, port: number, kafka: number) => ({ id, url: `http://127.0.0.1:${port}`, kafka: `127.0.0.1:${kafka}`, database: `meridian_local_${id}` });
+const region = (id: string, port: number, kafka: number) => ({ id, url: `http://127.0.0.1:${port}`, kafka: `127.0.0.1:${kafka}`, database: `meridian_local_${id}`, grpc: `127.0.0.1:${port + 10_000}` });
 const defaults: ClusterFile = {
   regions: [region('eu', 8081, 19092), region('us', 8082, 29092), region('ap', 8083, 39092)],
   gslb: 'http://127.0.0.1:8080',
@@ -14,6 +14,7 @@ const defaults: ClusterFile = {
   detached: false,
   startedAt: '2026-11-22T21:00:00.000Z',
   logs: '/repo/.meridian/logs',
+  auth: { admin: 'admin.token.x', writer: 'writer.token.x', reader: 'reader.token.x' },
 };
 
 describe('the walkthrough', () => {
@@ -24,17 +25,33 @@ describe('the walkthrough', () => {
 
   it('writes in two regions and reads the conflict in a third, then asks the GSLB', () => {
     const text = walkthroughCommands(defaults);
-    expect(text).toContain('curl -s -X POST http://127.0.0.1:8081/v1/replication/peers/us/pause; curl -s -X POST http://127.0.0.1:8082/v1/replication/peers/eu/pause');
-    expect(text).toContain("curl -s -X PUT http://127.0.0.1:8081/v1/ns/demo/keys/greeting -H 'content-type: application/json' -d '{\"value\":\"hallo\"}'\n");
-    expect(text).toContain("curl -s -X PUT http://127.0.0.1:8082/v1/ns/demo/keys/greeting -H 'content-type: application/json' -d '{\"value\":\"hello\"}'\n");
-    expect(text).toContain('curl -s -X POST http://127.0.0.1:8081/v1/replication/peers/us/resume; curl -s -X POST http://127.0.0.1:8082/v1/replication/peers/eu/resume');
-    expect(text).toContain('curl -s http://127.0.0.1:8083/v1/conflicts');
+    expect(text).toContain('curl -s -X POST -H "$A" http://127.0.0.1:8081/v1/replication/peers/us/pause; curl -s -X POST -H "$A" http://127.0.0.1:8082/v1/replication/peers/eu/pause');
+    expect(text).toContain("curl -s -X PUT http://127.0.0.1:8081/v1/ns/demo/keys/greeting -H 'content-type: application/json' -H \"$W\" -d '{\"value\":\"hallo\"}'\n");
+    expect(text).toContain("curl -s -X PUT http://127.0.0.1:8082/v1/ns/demo/keys/greeting -H 'content-type: application/json' -H \"$W\" -d '{\"value\":\"hello\"}'\n");
+    expect(text).toContain('curl -s -X POST -H "$A" http://127.0.0.1:8081/v1/replication/peers/us/resume; curl -s -X POST -H "$A" http://127.0.0.1:8082/v1/replication/peers/eu/resume');
+    expect(text).toContain('curl -s -H "$R" http://127.0.0.1:8083/v1/conflicts');
     expect(text).toContain("curl -s 'http://127.0.0.1:8080/v1/route?near=1.35,103.8'");
+    expect(text).toContain("curl -s --location-trusted -H \"$R\" 'http://127.0.0.1:8080/v1/redirect/v1/ns/demo/keys/greeting?near=1.35,103.8'");
     expect(walkthroughCommands({ ...defaults, gslb: null })).not.toContain('GSLB');
+    expect(text).toContain('npm run meridian -- verify');
+    expect(walkthroughCommands({ ...defaults, regions: defaults.regions.map(({ grpc: _g, ...r }) => r) })).not.toContain('verify');
+  });
+
+  it('takes the tokens from cluster.json first, and sends none when the cluster runs open', () => {
+    const [comment, variables] = walkthroughCommands(defaults).split('\n');
+    expect(comment).toContain('.meridian/cluster.json');
+    expect(variables).toBe(`A="Authorization: Bearer $(node -p "require('./.meridian/cluster.json').auth.admin")"; W="Authorization: Bearer $(node -p "require('./.meridian/cluster.json').auth.writer")"; R="Authorization: Bearer $(node -p "require('./.meridian/cluster.json').auth.reader")"`);
+    expect(walkthroughCommands(defaults, 'elsewhere/cluster.json')).toContain("require('./elsewhere/cluster.json')");
+    // The tokens themselves are never printed: they are read from the file.
+    expect(formatWalkthrough(defaults, { detached: false })).not.toContain('token.x');
+    const open = walkthroughCommands({ ...defaults, auth: null });
+    expect(open).not.toContain('Authorization');
+    expect(open).not.toContain('$A');
   });
 
   it('falls back to a write and a read for a one-region cluster', () => {
-    expect(walkthroughCommands({ ...defaults, regions: [region('eu', 9000, 1)] }).split('\n')).toHaveLength(4);
+    expect(walkthroughCommands({ ...defaults, regions: [region('eu', 9000, 1)] }).split('\n')).toHaveLength(6);
+    expect(walkthroughCommands({ ...defaults, auth: null, regions: [region('eu', 9000, 1)] }).split('\n')).toHaveLength(4);
   });
 
   it('lists every address and says how to stop', () => {

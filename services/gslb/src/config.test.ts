@@ -114,7 +114,15 @@ describe('configuration', () => {
       'MERIDIAN_GSLB_LOCATIONS',
       'MERIDIAN_GSLB_TRUSTED_PROXY_HOPS',
       'MERIDIAN_GSLB_LAG_BOUND_SECONDS',
+      'MERIDIAN_GSLB_REGION_TOKEN',
       'MERIDIAN_GSLB_LOG_LEVEL',
     ]);
+  });
+
+  it('reads the region token from MERIDIAN_GSLB_REGION_TOKEN_FILE and never shows it', () => {
+    const c = loadConfig({ MERIDIAN_GSLB_REGIONS: REGIONS, MERIDIAN_GSLB_REGION_TOKEN_FILE: '/run/secrets/token' }, () => 'eyJ.secret-token.sig\n');
+    expect(c.regionToken).toBe('eyJ.secret-token.sig');
+    expect(JSON.stringify(describeConfig(c))).not.toContain('secret-token');
+    expect(describeConfig(c)['regionToken']).toBe('***');
   });
 });

@@ -16,6 +16,8 @@
  * overlap and the detection bound F × interval + timeout holds); CIDR blocks unique and written
  * with their network address; a location that names a region names a configured one.
  */
+import { readFileSync } from 'node:fs';
+import { readSetting } from '@meridian/auth';
 import { parseGeoPoint, GEO_POINT_FORMAT, type GeoPoint } from './great-circle.ts';
 import { buildCidrTable, parseCidr, type CidrBlock } from './cidr-table.ts';
 
@@ -50,6 +52,8 @@ export interface GslbConfig {
   readonly trustedProxyHops: number;
   readonly lagBoundSeconds: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Bearer token (read scope) for the regions' /v1/replication; a secret, never shown. */
+  readonly regionToken: string | undefined;
 }
 
 type Parser<T> = (raw: string) => T;
@@ -168,15 +172,21 @@ const FIELDS: readonly Field<keyof GslbConfig>[] = [
   { key: 'locations', env: 'MERIDIAN_GSLB_LOCATIONS', doc: 'where clients are, by address: <cidr>=<lat>,<lon> or <cidr>=<region id>, joined by ";"; the most specific block wins', default: Object.freeze([]), parse: locationTable },
   { key: 'trustedProxyHops', env: 'MERIDIAN_GSLB_TRUSTED_PROXY_HOPS', doc: 'proxies of ours in front of the GSLB: 0 ignores X-Forwarded-For; n takes the n-th address from its right', default: 0, parse: integer(0, 10) },
   { key: 'lagBoundSeconds', env: 'MERIDIAN_GSLB_LAG_BOUND_SECONDS', doc: 'a region further behind than this (its worst peer lag) is demoted for fresh reads', default: 10, parse: positiveNumber('of seconds') },
+  { key: 'regionToken', env: 'MERIDIAN_GSLB_REGION_TOKEN', doc: 'bearer token with the read scope for the regions\' /v1/replication (lag-aware routing); also read from MERIDIAN_GSLB_REGION_TOKEN_FILE', default: undefined, parse: (raw) => raw },
   { key: 'logLevel', env: 'MERIDIAN_GSLB_LOG_LEVEL', doc: 'log level', default: 'info', parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const) },
 ];
 
 /** Reads and validates the configuration; throws a ConfigError listing every problem. */
-export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): GslbConfig {
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env, readFile: (path: string) => string = (path) => readFileSync(path, 'utf8')): GslbConfig {
   const problems: string[] = [];
   const out: Record<string, unknown> = {};
   for (const field of FIELDS) {
-    const raw = env[field.env];
+    const source = readSetting(env, field.env, readFile);
+    if ('problem' in source) {
+      problems.push(source.problem);
+      continue;
+    }
+    const raw = source.value;
     if (raw === undefined || raw === '') {
       if (!('default' in field)) problems.push(`${field.env}: required — ${field.doc}`);
       else out[field.key] = field.default;
@@ -187,7 +197,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     } catch (error) {
       const message = (error as Error).message;
       // Parsers of lists name the offending entry themselves; scalars get the whole value.
-      problems.push(`${field.env}: expected ${message}${message.includes('(got ') ? '' : ` (got ${JSON.stringify(raw)})`}`);
+      problems.push(`${field.env}: expected ${message}${message.includes('(got ') ? '' : ` (got ${field.key === 'regionToken' ? '(hidden)' : JSON.stringify(raw)})`}`);
     }
   }
 
@@ -216,10 +226,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   return Object.freeze(out) as unknown as GslbConfig;
 }
 
-/** The configuration for logs and `/v1/config`-like answers: plain JSON, nothing secret in it. */
+/** The configuration for logs and `/v1/config`-like answers: plain JSON, the region token masked. */
 export function describeConfig(config: GslbConfig): Record<string, unknown> {
   const shown: Record<string, unknown> = {};
   for (const field of FIELDS) shown[field.key] = config[field.key];
+  if (config.regionToken !== undefined) shown['regionToken'] = '***';
   shown['locations'] = config.locations.map((b) => ({ cidr: b.cidr, location: b.value.label }));
   return shown;
 }

@@ -46,6 +46,7 @@ export async function startGslb(config: GslbConfig, options: GslbOptions = {}): 
     timeoutMs: config.probeTimeoutMs,
     ...(options.clock ? { clock: options.clock } : {}),
     onProbe: (region, result) => metrics.probe(region, result.ok),
+    regionToken: config.regionToken,
   });
   const app = await buildApp({ config, board, metrics, ...(options.logger !== undefined ? { logger: options.logger } : {}) });
   log.current = app.log;

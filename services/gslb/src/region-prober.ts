@@ -26,6 +26,8 @@ export interface RegionProberOptions {
   readonly clock?: () => number;
   /** Called after every health probe (metrics). */
   readonly onProbe?: (region: string, result: ProbeResult) => void;
+  /** A bearer token with the read scope, for the regions' `/v1/replication` (health probes need none). */
+  readonly regionToken?: string | undefined;
 }
 
 /** At most this much of an answer's body is read into a failure reason. */
@@ -112,7 +114,7 @@ export class RegionProber {
 
   async #probeReplication(region: RegionSpec): Promise<ReplicationObservation> {
     try {
-      const response = await fetch(`${region.url}/v1/replication`, { signal: this.#signal(), headers: { accept: 'application/json' } });
+      const response = await fetch(`${region.url}/v1/replication`, { signal: this.#signal(), headers: { accept: 'application/json', ...(this.#options.regionToken ? { authorization: `Bearer ${this.#options.regionToken}` } : {}) } });
       const body = await response.text();
       if (response.status !== 200) return { at: this.#clock(), status: undefined, reason: `HTTP ${response.status}${response.status === 404 ? ' (not served yet)' : ''}` };
       return { at: this.#clock(), status: decodeReplicationStatus(JSON.parse(body)), reason: undefined };

@@ -1,4 +1,5 @@
 /** Benchmark settings from the environment (BENCH_*), validated like the service's own config. */
+import { ephemeralAuth, type LocalAuth } from '@meridian/infra-local';
 
 /** An integer setting in [min, max]; `fallback` when unset; a clear error otherwise. */
 export function envInt(name: string, fallback: number, min: number, max: number): number {
@@ -29,6 +30,31 @@ export function describeSettings(settings: Readonly<Record<string, string>>): st
   const changed = Object.entries(settings);
   const node = serviceNodeOptions()['NODE_OPTIONS'];
   return `telemetry at its defaults${changed.length > 0 ? ` except ${changed.map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}${node ? `; service NODE_OPTIONS ${node}` : ''}`;
+}
+
+/**
+ * BENCH_AUTH: `on` (default) starts the regions secured, as deployed — a throwaway signing key,
+ * every request carrying a bearer token that the region verifies — so the figures include the
+ * token checks; `off` runs them open (MERIDIAN_AUTH=off) to measure what the checks cost (one
+ * run each, the same machine). The rate limit is off either way (one client writes everything).
+ */
+export interface BenchAuth {
+  readonly auth: LocalAuth | 'off';
+  /** The header that carries a role's token (none when off). */
+  readonly header: (role: 'admin' | 'writer') => Record<string, string>;
+  /** Region settings: no rate limit. */
+  readonly env: Record<string, string>;
+}
+
+export async function benchAuth(): Promise<BenchAuth> {
+  const mode = process.env['BENCH_AUTH'] ?? 'on';
+  if (mode !== 'on' && mode !== 'off') throw new Error(`BENCH_AUTH: expected on or off (got ${JSON.stringify(mode)})`);
+  const auth = mode === 'off' ? 'off' : await ephemeralAuth();
+  return {
+    auth,
+    header: (role) => (auth === 'off' ? {} : { authorization: `Bearer ${auth.tokens[role]}` }),
+    env: { MERIDIAN_RATE_LIMIT_PER_MINUTE: '0' },
+  };
 }
 
 /** A progress line on stderr (stdout carries the report). */

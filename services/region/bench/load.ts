@@ -26,6 +26,8 @@ export interface WriteTarget {
   readonly method: 'PUT' | 'POST';
   path(k: number): string;
   readonly body: string;
+  /** Extra request headers (the bearer token). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface Failures {
@@ -155,7 +157,7 @@ async function runAutocannon(options: AutocannonRun): Promise<LoadResult> {
           {
             method: target.method,
             path: target.path(1),
-            headers: { 'content-type': 'application/json' },
+            headers: { 'content-type': 'application/json', ...target.headers },
             body: target.body,
             setupRequest: (req) => ({ ...req, path: target.path(nextKey()) }),
           },
@@ -214,6 +216,7 @@ export async function paced(options: PacedRun): Promise<LoadResult> {
   );
   const hosts = options.baseUrls.map((u) => new URL(u).host);
   const body = Buffer.from(target.body);
+  const extraHeaders = Object.entries(target.headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   const total = Math.max(1, Math.round(rate * options.seconds));
   const latencies = new Latencies();
   const statuses: Record<string, number> = {};
@@ -246,7 +249,7 @@ export async function paced(options: PacedRun): Promise<LoadResult> {
   const replicaOf = new Map(connections.map((c) => [c.connection, c.replica]));
 
   const send = (connection: RawConnection, scheduledAt: number): void => {
-    const head = `${target.method} ${target.path(nextKey())} HTTP/1.1\r\nhost: ${hosts[replicaOf.get(connection)!]}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`;
+    const head = `${target.method} ${target.path(nextKey())} HTTP/1.1\r\nhost: ${hosts[replicaOf.get(connection)!]}\r\ncontent-type: application/json\r\n${extraHeaders}content-length: ${body.length}\r\n\r\n`;
     const sentAt = performance.now();
     const done = connection.send(Buffer.concat([Buffer.from(head, 'latin1'), body])).then(
       ({ status: code }) => {

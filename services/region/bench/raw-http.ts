@@ -112,12 +112,15 @@ export class RawConnection {
 export class RawConnectionPool {
   readonly #connections: RawConnection[];
   readonly #host: string;
+  /** Extra header lines (`name: value\r\n`…), e.g. the bearer token. */
+  readonly #headers: string;
   readonly #waiting: { request: Buffer; resolve: (a: RawAnswer) => void; reject: (e: Error) => void }[] = [];
   #closed = false;
 
   /** `timeoutMs`: see RawConnection. */
-  constructor(url: URL, connections: number, timeoutMs?: number) {
+  constructor(url: URL, connections: number, timeoutMs?: number, headers: Readonly<Record<string, string>> = {}) {
     this.#host = url.host;
+    this.#headers = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
     this.#connections = Array.from({ length: Math.max(1, connections) }, () => new RawConnection(url, timeoutMs));
   }
 
@@ -129,7 +132,7 @@ export class RawConnectionPool {
   /** Sends `method path` with a JSON body. */
   request(method: string, path: string, body: string): Promise<RawAnswer> {
     const payload = Buffer.from(body);
-    const request = Buffer.concat([Buffer.from(`${method} ${path} HTTP/1.1\r\nhost: ${this.#host}\r\ncontent-type: application/json\r\ncontent-length: ${payload.length}\r\n\r\n`, 'latin1'), payload]);
+    const request = Buffer.concat([Buffer.from(`${method} ${path} HTTP/1.1\r\nhost: ${this.#host}\r\ncontent-type: application/json\r\n${this.#headers}content-length: ${payload.length}\r\n\r\n`, 'latin1'), payload]);
     return new Promise<RawAnswer>((resolve, reject) => {
       this.#waiting.push({ request, resolve, reject });
       this.#dispatch();

@@ -61,7 +61,7 @@ import { percentile } from './load.ts';
 import { AppliedPoller, TopicTap, cpuSample, cpuUse, jitUse, pacedWrites, writeAll, type AnsweredWrite, type CpuSample } from './replication-load.ts';
 import { NativeReplication, kafkaLatency, type KafkaLatency } from './replication-baselines.ts';
 
-import { cleanupStack, describeSettings, envInt, log, serviceNodeOptions, serviceSettings } from './bench-env.ts';
+import { benchAuth, cleanupStack, describeSettings, envInt, log, serviceNodeOptions, serviceSettings, type BenchAuth } from './bench-env.ts';
 
 const runFile = promisify(execFile);
 
@@ -122,10 +122,14 @@ interface ReplicationView {
   readonly peers: Record<string, { readonly state: string; readonly lagSeconds: number | null; readonly lagSequence: number | null }>;
 }
 
+/** The regions' bearer tokens (BENCH_AUTH), set once they are started. */
+let bench: BenchAuth | undefined;
+
 async function call<T>(region: RegionProcess, method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown): Promise<T> {
   const response = await fetch(`${region.url}${path}`, {
     method,
-    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    headers: { ...bench?.header('admin'), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     signal: AbortSignal.timeout(30_000),
   });
   const text = await response.text();
@@ -326,15 +330,18 @@ async function main(): Promise<void> {
     log('starting regions a and b');
     const nodeOptions = [serviceNodeOptions()['NODE_OPTIONS'], CPU_PROF_DIR ? `--cpu-prof --cpu-prof-dir=${CPU_PROF_DIR}` : undefined].filter((o) => o !== undefined).join(' ');
     const profileEnv: Record<string, string> = nodeOptions ? { NODE_OPTIONS: nodeOptions } : {};
+    bench = await benchAuth();
+    const secured = bench;
     const start = (region: string, peer: string): Promise<RegionProcess> =>
       startRegionProcess({
         region,
         databaseUrl: dbUrl[region]!,
+        auth: secured.auth,
         kafkaBrokers: brokers[region]!.bootstrap,
         peers: { [peer]: brokers[peer]!.bootstrap },
         logLevel: 'warn',
         logFile: join(workDir, `region-${region}.log`),
-        env: { ...serviceSettings(), MERIDIAN_TOPIC_PARTITIONS: String(PARTITIONS), MERIDIAN_PG_POOL_SIZE: String(POOL_SIZE), ...profileEnv },
+        env: { ...secured.env, ...serviceSettings(), MERIDIAN_TOPIC_PARTITIONS: String(PARTITIONS), MERIDIAN_PG_POOL_SIZE: String(POOL_SIZE), ...profileEnv },
       });
     const [regionA, regionB] = await Promise.all([start(A, B), start(B, A)]);
     const regions: Record<string, RegionProcess> = { [A]: regionA, [B]: regionB };
@@ -385,7 +392,7 @@ async function main(): Promise<void> {
     if (paused.state !== 'paused') throw new Error(`pausing b's link from a left it ${paused.state}`);
 
     log(`catch-up: writing a backlog of ${N} lww writes into a over ${CONNECTIONS} connections`);
-    const backlog = await writeAll({ baseUrl: regionA.url, count: N, connections: CONNECTIONS, write: (i) => ({ method: 'PUT', path: `/v1/ns/${CATCHUP_NS}/keys/k${i + 1}`, body: LWW_BODY }) });
+    const backlog = await writeAll({ baseUrl: regionA.url, count: N, connections: CONNECTIONS, write: (i) => ({ method: 'PUT', path: `/v1/ns/${CATCHUP_NS}/keys/k${i + 1}`, body: LWW_BODY }), headers: secured.header('writer') });
     log(`catch-up: a took ${fmtRate(backlog.perSecond)} writes/s; waiting for a's relay to publish them all`);
     const outboxRows = async (): Promise<{ rows: number; unsequenced: number; mismatched: number }> => {
       const { rows } = await regionDb[A]!.query<{ rows: number; unsequenced: number; mismatched: number }>(
@@ -514,6 +521,7 @@ async function main(): Promise<void> {
             actor: `${region}.1`,
             write: (i) => ({ method: 'POST', path: `/v1/ns/${ns}/keys/k${keyOf(i, region)}/ops`, body: '{"increment":1}' }),
             graceMs: WRITE_GRACE_MS,
+            headers: secured.header('writer'),
           }),
         ),
       );

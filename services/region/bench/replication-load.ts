@@ -40,8 +40,8 @@ export function sessionPosition(answerBody: string, actor: string): bigint | und
 }
 
 /** `count` writes over `connections` connections, each sending its next write when the last answered; any non-2xx fails the run. */
-export async function writeAll(options: { readonly baseUrl: string; readonly count: number; readonly connections: number; readonly write: (i: number) => HttpWrite }): Promise<{ seconds: number; perSecond: number }> {
-  const pool = new RawConnectionPool(new URL(options.baseUrl), Math.min(options.connections, options.count));
+export async function writeAll(options: { readonly baseUrl: string; readonly count: number; readonly connections: number; readonly write: (i: number) => HttpWrite; readonly headers?: Readonly<Record<string, string>> }): Promise<{ seconds: number; perSecond: number }> {
+  const pool = new RawConnectionPool(new URL(options.baseUrl), Math.min(options.connections, options.count), undefined, options.headers);
   await pool.connected;
   let next = 0;
   const started = performance.now();
@@ -91,9 +91,11 @@ export async function pacedWrites(options: {
   readonly write: (i: number) => HttpWrite;
   /** How long after the last scheduled send to wait for answers before giving up on the rest. */
   readonly graceMs: number;
+  /** Extra request headers (the bearer token). */
+  readonly headers?: Readonly<Record<string, string>>;
 }): Promise<PacedWrites> {
   // Every connection is open before the schedule starts (their set-up would count in the first writes).
-  const pool = new RawConnectionPool(new URL(options.baseUrl), options.connections);
+  const pool = new RawConnectionPool(new URL(options.baseUrl), options.connections, undefined, options.headers);
   await pool.connected;
   const total = Math.max(1, Math.round(options.rate * options.seconds));
   const writes: AnsweredWrite[] = [];

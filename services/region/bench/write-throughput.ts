@@ -54,7 +54,7 @@ import { autocannonRate, assertNoFailures, closedLoop, paced, percentile, type L
 import { cpuSeconds, cpuSnapshot, machineBusySeconds, machineIowaitSeconds, type CpuSnapshot } from './cpu.ts';
 import { findPgbench, startPgbench, type PgbenchResult, type PgbenchRun } from './pgbench.ts';
 
-import { cleanupStack, describeSettings, envInt, log, serviceNodeOptions, serviceSettings } from './bench-env.ts';
+import { benchAuth, cleanupStack, describeSettings, envInt, log, serviceNodeOptions, serviceSettings } from './bench-env.ts';
 
 const runFile = promisify(execFile);
 
@@ -167,11 +167,11 @@ interface MajorGcSample {
  * The major collections the service processes have made since they started, and their summed
  * pauses, from `meridian_gc_pause_seconds` on their /metrics; undefined if one did not answer.
  */
-async function majorGcTotals(baseUrls: readonly string[]): Promise<MajorGcSample | undefined> {
+async function majorGcTotals(baseUrls: readonly string[], headers: Readonly<Record<string, string>>): Promise<MajorGcSample | undefined> {
   let count = 0;
   let pauseMs = 0;
   for (const url of baseUrls) {
-    const text = await fetch(`${url}/metrics`).then((r) => (r.ok ? r.text() : undefined), () => undefined);
+    const text = await fetch(`${url}/metrics`, { headers }).then((r) => (r.ok ? r.text() : undefined), () => undefined);
     if (text === undefined) return undefined;
     const series = (suffix: string): number => Number(new RegExp(`^meridian_gc_pause_seconds_${suffix}\\{kind="major"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
     count += series('count');
@@ -289,6 +289,9 @@ async function main(): Promise<void> {
   const { cleanups, cleanup } = cleanupStack();
 
   try {
+    const bench = await benchAuth();
+    // Every write carries the writer's token (BENCH_AUTH=off: none, the regions run open).
+    const workloads = WORKLOADS.map((t) => ({ ...t, headers: bench.header('writer') }));
     const pgbench = await findPgbench();
     const admin = await ensurePostgres(adminUrl());
     const dbName = uniqueName('bench_region_write');
@@ -321,7 +324,8 @@ async function main(): Promise<void> {
         logFile: join(workDir, `region-${i + 1}.log`),
         logLevel: 'warn',
         contextSecret: 'region-write-bench-secret',
-        env: { ...serviceSettings(), ...serviceNodeOptions(), MERIDIAN_PG_POOL_SIZE: String(REPLICA_POOL) },
+        auth: bench.auth,
+        env: { ...bench.env, ...serviceSettings(), ...serviceNodeOptions(), MERIDIAN_PG_POOL_SIZE: String(REPLICA_POOL) },
       });
       cleanups.push(() => service.stop());
       replicas.push(service);
@@ -340,7 +344,7 @@ async function main(): Promise<void> {
     log(`region service ready: ${REPLICAS} × ${region.baseUrls.join(', ')} (pids ${region.pids.join(', ')}, pool ${REPLICA_POOL} each)`);
 
     for (const [ns, policy] of [[LWW_NS, 'lww'], [COUNTER_NS, 'counter'], [SQL_NS, 'lww']] as const) {
-      const response = await fetch(`${region.baseUrl}/v1/namespaces/${ns}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ policy }) });
+      const response = await fetch(`${region.baseUrl}/v1/namespaces/${ns}`, { method: 'PUT', headers: { 'content-type': 'application/json', ...bench.header('admin') }, body: JSON.stringify({ policy }) });
       if (response.status !== 201) throw new Error(`declaring namespace ${ns}: ${response.status} ${await response.text()}`);
     }
     await db.query('CREATE TABLE pgbench_register (k integer PRIMARY KEY, v bytea NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())');
@@ -357,7 +361,7 @@ async function main(): Promise<void> {
       const isService = (pid: number): boolean => servicePids.has(pid);
       const backends = await serviceBackends();
       // The services' /metrics are read outside the CPU snapshots, so scraping costs the slice nothing.
-      const gcBefore = await majorGcTotals(region.baseUrls);
+      const gcBefore = await majorGcTotals(region.baseUrls, bench.header('admin'));
       const before = await cpuSnapshot([...servicePids, ...backends]);
       const walBefore = await walSnapshot(db);
       const iowaitBefore = machineIowaitSeconds();
@@ -372,7 +376,7 @@ async function main(): Promise<void> {
       const wal = walBetween(walBefore, await walSnapshot(db));
       // Backends opened during the slice count from their start.
       const after = await cpuSnapshot([...servicePids, ...new Set([...backends, ...(await serviceBackends())])]);
-      const gcAfter = await majorGcTotals(region.baseUrls);
+      const gcAfter = await majorGcTotals(region.baseUrls, bench.header('admin'));
       assertNoFailures(`${name} against the region service`, result.failures);
       if (!region.running) throw new Error(`the region service died during ${name}; log:\n${region.logTail()}`);
       const only = (snapshot: CpuSnapshot, keep: (pid: number) => boolean): CpuSnapshot => new Map([...snapshot].filter(([pid]) => keep(pid)));
@@ -428,7 +432,7 @@ async function main(): Promise<void> {
     // The measured phases then update existing rows, as pgbench's upserts do on its prefilled
     // tables: a first write costs the service an extra INSERT, which the prefill row shows.
     const phases: Phase[] = [];
-    for (const target of WORKLOADS) {
+    for (const target of workloads) {
       let next = 0;
       const sequential = (): number => (next++ % KEYS) + 1;
       const name = `service ${target.name}, first write of each key`;
@@ -481,7 +485,7 @@ async function main(): Promise<void> {
     // phases start after it. pgbench gets the same seconds on its own tables, so both sides'
     // rows have the same kind of update history.
     if (WARMUP > 0) {
-      for (const target of WORKLOADS) {
+      for (const target of workloads) {
         const name = `service ${target.name}, warm-up (not measured)`;
         const warm = await serviceSlice(name, () => closedLoop({ baseUrls: region.baseUrls, target, nextKey, connections: CONNECTIONS, seconds: WARMUP }));
         phases.push({ name, writesPerSecond: warm.result.perSecond, p50: warm.result.p50, p99: warm.result.p99, cpu: [warm.cpu] });
@@ -494,7 +498,7 @@ async function main(): Promise<void> {
     // in SLICES slices each (ABBA order), so that both see the same drift.
     const max = new Map<string, LoadResult>();
     const baseline = new Map<string, number>();
-    for (const target of WORKLOADS) {
+    for (const target of workloads) {
       const serviceResults: LoadResult[] = [];
       const serviceCpu: CpuSample[] = [];
       const pgbenchCpu: CpuSample[] = [];
@@ -545,7 +549,7 @@ async function main(): Promise<void> {
     const halfCpu = new Map<string, CpuSample>();
     const halfAutocannon = new Map<string, LoadResult>();
     const baselineHalf = new Map<string, { p50: number; p99: number }>();
-    for (const target of WORKLOADS) {
+    for (const target of workloads) {
       const rate = Math.max(1, Math.floor(max.get(target.name)!.perSecond / 2));
       const name = `service ${target.name}, paced at ${rate}/s (half)`;
       const measured = await serviceSlice(name, () => paced({ baseUrls: region.baseUrls, target, nextKey, connections: CONNECTIONS, seconds: SECONDS, rate }));
@@ -585,7 +589,7 @@ async function main(): Promise<void> {
     out.push('## Region service writes (services/region/bench/write-throughput.ts)\n');
     out.push(`Machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, PostgreSQL ${serverVersion} (${settings.join(', ')}), ${pgbench.version}; code ${await gitState()}; 1-minute load average ${loadBefore.toFixed(1)} before the run, ${loadavg()[0]!.toFixed(1)} after.`);
     out.push(
-      `Parameters: after every key was written once${WARMUP > 0 ? ` and ${WARMUP} s of each workload at the maximum rate as warm-up (pgbench the same)` : ''}, max rate ${SLICES} × ${sliceSeconds} s alternating with pgbench (ABBA), half rate ${SECONDS} s for the service (paced) and for pgbench (-R, latency from the scheduled start), ${CONNECTIONS} HTTP connections, ${REPLICAS === 1 ? 'one service process' : `${REPLICAS} service processes on the database (replicas; HTTP connections spread over them)`}, service pool ${REPLICAS === 1 ? POOL : `${REPLICAS} × ${REPLICA_POOL}`} = pgbench clients ${POOL} (-j ${PGBENCH_THREADS}, -M extended), ${KEYS.toLocaleString('en')} keys (seed ${SEED}), lww value ${JSON.stringify({ value: LWW_VALUE }).length} B of JSON (stored state ${stateBytes} B, outbox envelope ${envelopeBytes} B; the pgbench row carries ${stateBytes} B), service log level warn, ${describeSettings(serviceSettings())}.\n`,
+      `Parameters: after every key was written once${WARMUP > 0 ? ` and ${WARMUP} s of each workload at the maximum rate as warm-up (pgbench the same)` : ''}, max rate ${SLICES} × ${sliceSeconds} s alternating with pgbench (ABBA), half rate ${SECONDS} s for the service (paced) and for pgbench (-R, latency from the scheduled start), ${CONNECTIONS} HTTP connections, ${REPLICAS === 1 ? 'one service process' : `${REPLICAS} service processes on the database (replicas; HTTP connections spread over them)`}, service pool ${REPLICAS === 1 ? POOL : `${REPLICAS} × ${REPLICA_POOL}`} = pgbench clients ${POOL} (-j ${PGBENCH_THREADS}, -M extended), ${KEYS.toLocaleString('en')} keys (seed ${SEED}), lww value ${JSON.stringify({ value: LWW_VALUE }).length} B of JSON (stored state ${stateBytes} B, outbox envelope ${envelopeBytes} B; the pgbench row carries ${stateBytes} B), service log level warn, ${describeSettings(serviceSettings())}; ${bench.auth === 'off' ? 'authentication OFF (BENCH_AUTH=off: no token checks)' : 'authentication on (every write\'s bearer token verified; BENCH_AUTH=off measures without)'}.\n`,
     );
     out.push(
       table(

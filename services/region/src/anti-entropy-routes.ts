@@ -13,6 +13,7 @@ export function registerAntiEntropyRoutes(app: FastifyInstance, deps: { store: P
   typed.get(
     '/v1/repairs',
     {
+      config: { scope: 'admin' },
       schema: {
         tags: ['replication'],
         summary: 'Keys anti-entropy repaired in this region (state digests before and after, the peer the state came from, the repair span\'s trace id), newest first, paged with `after`',
@@ -30,7 +31,7 @@ export function registerAntiEntropyRoutes(app: FastifyInstance, deps: { store: P
       };
     },
   );
-  typed.get('/v1/anti-entropy', { schema: { tags: ['replication'], summary: 'Continuous anti-entropy: the last round with each peer' } }, () =>
+  typed.get('/v1/anti-entropy', { config: { scope: 'read' }, schema: { tags: ['replication'], summary: 'Continuous anti-entropy: the last round with each peer' } }, () =>
     Promise.resolve({ region: deps.region, continuous: deps.loop !== undefined, peers: deps.loop?.status() ?? {} }),
   );
 }

@@ -21,7 +21,7 @@ let db: pg.Pool;
 
 beforeAll(async () => {
   const url = await createDatabase(dbName, infra.postgresUrl);
-  region = await startRegion(loadConfig({ MERIDIAN_REGION: 'eu', DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_MAX_VALUE_BYTES: '1024', MERIDIAN_BODY_LIMIT_BYTES: '4096', MERIDIAN_PG_POOL_SIZE: '4' }));
+  region = await startRegion(loadConfig({ MERIDIAN_REGION: 'eu', DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_MAX_VALUE_BYTES: '1024', MERIDIAN_BODY_LIMIT_BYTES: '4096', MERIDIAN_PG_POOL_SIZE: '4' }));
   db = new pg.Pool({ connectionString: url, max: 2 });
   // An idle inspection connection closed by the server must not crash the file; a query in use still fails.
   db.on('error', () => undefined);

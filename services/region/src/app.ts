@@ -20,6 +20,7 @@ import type { Replication } from './replication/replication.ts';
 import { formatSession, parseSession, type SessionVector } from './session-token.ts';
 import { ContextNotCoveredError, DEFAULT_WAIT_MS, MAX_WAIT_MS, decideConsistency, type ConsistencyDecision, type ConsistencyMode } from './session-consistency.ts';
 import { MAX_KEY_LENGTH } from './names.ts';
+import { registerApiAuth, type ApiAuthOptions } from './api-auth.ts';
 
 export interface AppDeps {
   readonly region: string;
@@ -35,6 +36,8 @@ export interface AppDeps {
   readonly peerUrls?: ReadonlyMap<string, string>;
   /** Continuous anti-entropy, when it runs (its status is served). */
   readonly antiEntropy?: AntiEntropyLoop | undefined;
+  /** Bearer tokens and the rate limit (api-auth.ts); every route declares its `config.scope`. */
+  readonly auth: ApiAuthOptions;
 }
 
 const SessionHeaders = {
@@ -156,6 +159,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
   // Bodies are JSON only: anything else is a 415, never a string that half-validates.
   app.removeContentTypeParser('text/plain');
+  await registerApiAuth(app, deps.auth);
 
   await app.register(swagger, {
     openapi: {
@@ -225,16 +229,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // ---- namespaces ------------------------------------------------------------------------
   app.put(
     '/v1/namespaces/:ns',
-    { schema: { tags: ['namespaces'], summary: 'Create a namespace with a fixed conflict policy', params: NsParams, body: Type.Object({ policy: Policy }, { additionalProperties: false }), response: { 200: NamespaceJson, 201: NamespaceJson, ...errors } } },
+    { config: { scope: 'write' }, schema: { tags: ['namespaces'], summary: 'Create a namespace with a fixed conflict policy', params: NsParams, body: Type.Object({ policy: Policy }, { additionalProperties: false }), response: { 200: NamespaceJson, 201: NamespaceJson, ...errors } } },
     async (request, reply) => {
       const { created, namespace } = await deps.keys.declareNamespace(request.params.ns, request.body.policy);
       return reply.code(created ? 201 : 200).send(namespaceJson(namespace));
     },
   );
-  app.get('/v1/namespaces', { schema: { tags: ['namespaces'], summary: 'List namespaces', response: { 200: Type.Object({ namespaces: Type.Array(NamespaceJson) }), 503: ErrorSchema } } }, async () => ({
+  app.get('/v1/namespaces', { config: { scope: 'read' }, schema: { tags: ['namespaces'], summary: 'List namespaces', response: { 200: Type.Object({ namespaces: Type.Array(NamespaceJson) }), 503: ErrorSchema } } }, async () => ({
     namespaces: (await deps.store.listNamespaces()).map(namespaceJson),
   }));
-  app.get('/v1/namespaces/:ns', { schema: { tags: ['namespaces'], summary: 'Describe a namespace', params: NsParams, response: { 200: NamespaceJson, ...errors } } }, async (request) => {
+  app.get('/v1/namespaces/:ns', { config: { scope: 'read' }, schema: { tags: ['namespaces'], summary: 'Describe a namespace', params: NsParams, response: { 200: NamespaceJson, ...errors } } }, async (request) => {
     const ns = await deps.store.getNamespace(request.params.ns);
     if (!ns) throw new MeridianError('MERIDIAN_NAMESPACE_NOT_FOUND', `namespace ${request.params.ns} does not exist in region ${deps.region}`);
     return namespaceJson(ns);
@@ -244,6 +248,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get(
     '/v1/ns/:ns/keys/:key',
     {
+      config: { scope: 'read' },
       schema: {
         tags: ['keys'],
         summary: 'Read a key: its value (lww, CRDTs) or every sibling (mv), its context and a session token. With X-Meridian-Session, the read reflects at least that session: `wait` (default) blocks until this region has applied it (X-Meridian-Wait-Ms, default 2000), `fallback` redirects (307) to a region that has, `stale` answers now and says what is missing (X-Meridian-Behind). Updates of the key held back by a quarantine count as not applied.',
@@ -271,6 +276,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.put(
     '/v1/ns/:ns/keys/:key',
     {
+      config: { scope: 'write' },
       schema: {
         tags: ['keys'],
         summary: `Write a register (lww, mv); \`context\` says which versions the client has seen (absent: a blind write, concurrent with everything); the write supersedes them even where they have not arrived yet.${WRITE_SESSION_DOC}`,
@@ -286,6 +292,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.delete(
     '/v1/ns/:ns/keys/:key',
     {
+      config: { scope: 'write' },
       schema: {
         tags: ['keys'],
         summary: `Delete a register (a tombstone version that keeps the key's context).${WRITE_SESSION_DOC}`,
@@ -301,6 +308,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.post(
     '/v1/ns/:ns/keys/:key/ops',
     {
+      config: { scope: 'write' },
       schema: {
         tags: ['operations'],
         summary: `Apply a CRDT operation: counter {"increment": n}; set {"add": [..]} or {"remove": [..], "context"?}; map {"set"|"increment"|"add"|"remove": {field: …}, "delete": [fields], "context"?}.${WRITE_SESSION_DOC}`,
@@ -317,12 +325,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerAntiEntropyRoutes(app, { store: deps.store, region: deps.region, loop: deps.antiEntropy });
 
   // ---- health and metrics ------------------------------------------------------------------
-  app.get('/health/live', { schema: { hide: true } }, () => Promise.resolve({ status: 'ok', region: deps.region }));
-  app.get('/health/ready', { schema: { hide: true } }, async (_request, reply) => {
+  app.get('/health/live', { config: { scope: 'public' }, schema: { hide: true } }, () => Promise.resolve({ status: 'ok', region: deps.region }));
+  app.get('/health/ready', { config: { scope: 'public' }, schema: { hide: true } }, async (_request, reply) => {
     const report = await runChecks(deps.readiness);
     return reply.code(report.status === 'ok' ? 200 : 503).send({ ...report, region: deps.region });
   });
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(await deps.metricsText()));
+  app.get('/metrics', { config: { scope: 'metrics' }, schema: { hide: true } }, async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(await deps.metricsText()));
 
   return app;
 }

@@ -20,7 +20,7 @@ let db: pg.Pool;
 
 beforeAll(async () => {
   const url = await createDatabase(dbName, infra.postgresUrl);
-  region = await startRegion(loadConfig({ MERIDIAN_REGION: 'eu', DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_PG_POOL_SIZE: '3' }));
+  region = await startRegion(loadConfig({ MERIDIAN_REGION: 'eu', DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '3' }));
   db = new pg.Pool({ connectionString: url, max: 1 });
   db.on('error', () => undefined);
   for (const [ns, policy] of [['r', 'lww'], ['s', 'set'], ['m', 'map']]) expect((await send('PUT', `/v1/namespaces/${ns}`, { body: JSON.stringify({ policy }) })).status).toBe(201);

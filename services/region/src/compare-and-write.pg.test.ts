@@ -188,7 +188,7 @@ describe('compareAndWriteMany', () => {
 describe('the write path when its snapshot goes stale', () => {
   let region: RegionService;
   beforeAll(async () => {
-    region = await startRegion(loadConfig({ MERIDIAN_REGION: 'eu', DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_PG_POOL_SIZE: '3' }));
+    region = await startRegion(loadConfig({ MERIDIAN_REGION: 'eu', DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '3' }));
     for (const [name, policy] of [['mvs', 'mv'], ['flip', 'lww'], ['flop', 'counter']] as const) {
       expect((await region.app.inject({ method: 'PUT', url: `/v1/namespaces/${name}`, payload: { policy } })).statusCode).toBe(201);
     }

@@ -25,7 +25,7 @@ const WRITERS = 50;
 
 beforeAll(async () => {
   const url = await createDatabase(dbName, infra.postgresUrl);
-  const env = { MERIDIAN_REGION: 'eu', DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_PG_POOL_SIZE: '6' };
+  const env = { MERIDIAN_REGION: 'eu', DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '6' };
   // Both start at once: migrations must be applied exactly once.
   [a, b] = await Promise.all([startRegion(loadConfig(env)), startRegion(loadConfig(env))]);
   db = new pg.Pool({ connectionString: url, max: 2 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, describeConfig, loadConfig } from './config.ts';
 
-const base = { MERIDIAN_REGION: 'eu', DATABASE_URL: 'postgres://u:secret-pw@127.0.0.1:5432/eu', MERIDIAN_CONTEXT_SECRET: 'a-long-enough-secret' };
+const base = { MERIDIAN_REGION: 'eu', DATABASE_URL: 'postgres://u:secret-pw@127.0.0.1:5432/eu', MERIDIAN_CONTEXT_SECRET: 'a-long-enough-secret', MERIDIAN_AUTH: 'off' };
+const PEM = '-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n';
 
 describe('configuration', () => {
   it('applies defaults and freezes', () => {
@@ -66,5 +67,40 @@ describe('configuration', () => {
     const shown = JSON.stringify(describeConfig(loadConfig(base)));
     expect(shown).not.toContain('secret-pw');
     expect(shown).not.toContain('a-long-enough-secret');
+  });
+
+  it('refuses to start without a way to verify tokens unless authentication is explicitly off (secure by default)', () => {
+    const { MERIDIAN_AUTH: _off, ...secured } = base;
+    expect(() => loadConfig(secured)).toThrow(/MERIDIAN_AUTH_PUBLIC_KEYS: required \(or MERIDIAN_AUTH_JWKS_URL\)/);
+    expect(loadConfig({ ...secured, MERIDIAN_AUTH_PUBLIC_KEYS: PEM })).toMatchObject({ auth: 'on', authPublicKeys: PEM, authIssuer: 'meridian', authAudience: 'meridian', rateLimitPerMinute: 60_000 });
+    expect(loadConfig({ ...secured, MERIDIAN_AUTH_JWKS_URL: 'https://idp.example.test/jwks.json' }).authJwksUrl).toBe('https://idp.example.test/jwks.json');
+    expect(() => loadConfig({ ...secured, MERIDIAN_AUTH_PUBLIC_KEYS: 'not a key' })).toThrow(/MERIDIAN_AUTH_PUBLIC_KEYS: expected PEM public key/);
+    expect(loadConfig(base).auth).toBe('off');
+    expect(() => loadConfig({ ...base, MERIDIAN_AUTH: 'no' })).toThrow(/MERIDIAN_AUTH: expected one of on, off/);
+  });
+
+  it('reads any setting from <NAME>_FILE (mounted secrets), never echoing the file\'s content', () => {
+    const files: Record<string, string> = { '/run/secrets/ctx': 'from-a-file-0123456789\n', '/run/secrets/db': 'postgres://u:file-pw@db:5432/eu\n', '/run/secrets/short': 'tiny-secret\n' };
+    const read = (path: string): string => {
+      const text = files[path];
+      if (text === undefined) throw Object.assign(new Error('no such file'), { code: 'ENOENT' });
+      return text;
+    };
+    const { MERIDIAN_CONTEXT_SECRET: _s, DATABASE_URL: _d, ...rest } = base;
+    const c = loadConfig({ ...rest, MERIDIAN_CONTEXT_SECRET_FILE: '/run/secrets/ctx', DATABASE_URL_FILE: '/run/secrets/db' }, read);
+    expect(c.contextSecret).toBe('from-a-file-0123456789');
+    expect(c.databaseUrl).toBe('postgres://u:file-pw@db:5432/eu');
+    expect(JSON.stringify(describeConfig(c))).not.toMatch(/from-a-file|file-pw/);
+    const problems = (() => {
+      try {
+        loadConfig({ ...rest, MERIDIAN_CONTEXT_SECRET_FILE: '/run/secrets/short', DATABASE_URL_FILE: '/run/secrets/missing' }, read);
+      } catch (e) {
+        return (e as ConfigError).problems.join('\n');
+      }
+      return '';
+    })();
+    expect(problems).toContain('DATABASE_URL_FILE: expected a readable file (got "/run/secrets/missing": ENOENT)');
+    expect(problems).toContain('MERIDIAN_CONTEXT_SECRET: expected at least 16 characters (got (hidden))');
+    expect(problems).not.toContain('tiny-secret');
   });
 });

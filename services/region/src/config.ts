@@ -3,6 +3,8 @@
  * read from the environment at start, validated with messages that say what was expected and
  * what was given, then frozen. Secrets are never echoed back: `describeConfig` masks them.
  */
+import { readFileSync } from 'node:fs';
+import { readSetting } from '@meridian/auth';
 
 export interface RegionConfig {
   readonly region: string;
@@ -56,6 +58,17 @@ export interface RegionConfig {
   readonly grpcTlsCa: string | undefined;
   readonly grpcTlsCert: string | undefined;
   readonly grpcTlsKey: string | undefined;
+  // ---- API authentication (docs/security.md) ----
+  /** `off` only by explicit choice, for local experiments: every request is then anonymous and allowed. */
+  readonly auth: 'on' | 'off';
+  /** PEM public key(s) or a JWKS document that sign the bearer tokens. */
+  readonly authPublicKeys: string | undefined;
+  /** An identity provider's JWKS URL (instead of static keys). */
+  readonly authJwksUrl: string | undefined;
+  readonly authIssuer: string;
+  readonly authAudience: string;
+  /** Requests per minute per client (token subject, or address); 0 turns the limit off. */
+  readonly rateLimitPerMinute: number;
 }
 
 export const INSTRUMENTATIONS = ['http', 'fastify', 'pg', 'kafkajs'] as const;
@@ -180,15 +193,34 @@ const FIELDS: readonly Field<keyof RegionConfig>[] = [
   { key: 'grpcTlsCa', env: 'MERIDIAN_GRPC_TLS_CA', doc: 'PEM file of the CA that signs every region\'s gRPC certificate (with _CERT and _KEY: mutual TLS; none of the three: plaintext)', default: undefined, parse: (raw) => raw },
   { key: 'grpcTlsCert', env: 'MERIDIAN_GRPC_TLS_CERT', doc: 'PEM file of this region\'s gRPC certificate', default: undefined, parse: (raw) => raw },
   { key: 'grpcTlsKey', env: 'MERIDIAN_GRPC_TLS_KEY', doc: 'PEM file of this region\'s gRPC private key', secret: true, default: undefined, parse: (raw) => raw },
+  // ---- API authentication (docs/security.md); every setting also reads from <NAME>_FILE ----
+  { key: 'auth', env: 'MERIDIAN_AUTH', doc: 'bearer-token authentication of the API: on, or off (every request allowed: local experiments only; a warning is logged)', default: 'on', parse: oneOf(['on', 'off'] as const) },
+  { key: 'authPublicKeys', env: 'MERIDIAN_AUTH_PUBLIC_KEYS', doc: 'public key(s) that verify bearer tokens: PEM (several for a rotation) or a JSON Web Key Set; or set MERIDIAN_AUTH_JWKS_URL', default: undefined, parse: (raw) => {
+    if (!raw.includes('-----BEGIN PUBLIC KEY-----') && !raw.trim().startsWith('{')) throw new Error('PEM public key(s) (BEGIN PUBLIC KEY) or a JSON Web Key Set');
+    return raw;
+  } },
+  { key: 'authJwksUrl', env: 'MERIDIAN_AUTH_JWKS_URL', doc: 'an identity provider\'s JWKS URL whose keys verify bearer tokens (instead of MERIDIAN_AUTH_PUBLIC_KEYS)', default: undefined, parse: url(['https:', 'http:']) },
+  { key: 'authIssuer', env: 'MERIDIAN_AUTH_ISSUER', doc: 'the iss every bearer token must carry', default: 'meridian', parse: (raw) => raw },
+  { key: 'authAudience', env: 'MERIDIAN_AUTH_AUDIENCE', doc: 'the aud every bearer token must carry', default: 'meridian', parse: (raw) => raw },
+  { key: 'rateLimitPerMinute', env: 'MERIDIAN_RATE_LIMIT_PER_MINUTE', doc: 'API requests per minute per client (token subject, else address) before 429 with Retry-After; 0 turns the limit off', default: 60_000, parse: integer(0, 100_000_000) },
   { key: 'instrumentations', env: 'MERIDIAN_OTEL_INSTRUMENTATIONS', doc: 'OpenTelemetry auto-instrumentations (http, fastify, pg, kafkajs; or none); by default fastify (the server span, W3C context from the request) and pg; http would add a second span per request, kafkajs one per replicated message', default: new Set<Instrumentation>(['fastify', 'pg']), parse: instrumentationList },
 ];
 
-/** Reads and validates the configuration; throws a ConfigError listing every problem. */
-export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): RegionConfig {
+/**
+ * Reads and validates the configuration; throws a ConfigError listing every problem. A setting
+ * may come from `<NAME>_FILE` instead (a mounted secret: Docker/Kubernetes), trailing newline
+ * dropped; the file's content is never echoed back.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env, readFile: (path: string) => string = (path) => readFileSync(path, 'utf8')): RegionConfig {
   const problems: string[] = [];
   const out: Record<string, unknown> = {};
   for (const field of FIELDS) {
-    const raw = env[field.env];
+    const source = readSetting(env, field.env, readFile);
+    if ('problem' in source) {
+      problems.push(source.problem);
+      continue;
+    }
+    const raw = source.value;
     if (raw === undefined || raw === '') {
       if (!('default' in field)) problems.push(`${field.env}: required — ${field.doc}`);
       else out[field.key] = field.default;
@@ -209,6 +241,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   }
   const tls = [out['grpcTlsCa'], out['grpcTlsCert'], out['grpcTlsKey']].filter((v) => v !== undefined);
   if (tls.length !== 0 && tls.length !== 3) problems.push('MERIDIAN_GRPC_TLS_CA, MERIDIAN_GRPC_TLS_CERT, MERIDIAN_GRPC_TLS_KEY: expected all three or none');
+  // Secure by default: a region with no way to verify tokens refuses to start unless told to run open.
+  if (out['auth'] === 'on' && out['authPublicKeys'] === undefined && out['authJwksUrl'] === undefined && !problems.some((p) => p.startsWith('MERIDIAN_AUTH'))) {
+    problems.push('MERIDIAN_AUTH_PUBLIC_KEYS: required (or MERIDIAN_AUTH_JWKS_URL) — the keys that verify bearer tokens; MERIDIAN_AUTH=off runs the API open, for local experiments only');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(out) as unknown as RegionConfig;
 }

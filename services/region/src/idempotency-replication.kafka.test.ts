@@ -30,7 +30,7 @@ beforeAll(async () => {
         loadConfig({
           MERIDIAN_REGION: id,
           DATABASE_URL: urls[i],
-          MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789',
+          MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off',
           MERIDIAN_PG_POOL_SIZE: '4',
           MERIDIAN_KAFKA_BROKERS: infra.kafka[i],
           MERIDIAN_PEERS: ids.flatMap((peer, j) => (j === i ? [] : [`${peer}=${infra.kafka[j]}`])).join(';'),

@@ -27,7 +27,7 @@ beforeAll(async () => {
   const proxied = new URL(url);
   proxied.hostname = '127.0.0.1';
   proxied.port = String(proxy.port);
-  region = await startRegion(loadConfig({ MERIDIAN_REGION: 'eu', DATABASE_URL: proxied.toString(), MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_PG_POOL_SIZE: '3' }));
+  region = await startRegion(loadConfig({ MERIDIAN_REGION: 'eu', DATABASE_URL: proxied.toString(), MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '3' }));
   db = new pg.Pool({ connectionString: url, max: 2 });
   db.on('error', () => undefined);
   expect((await call('PUT', '/v1/namespaces/c', { policy: 'counter' })).status).toBe(201);

@@ -21,7 +21,7 @@ let dbUrl: string;
 beforeAll(async () => {
   const url = await createDatabase(dbName, infra.postgresUrl);
   dbUrl = url;
-  region = await startRegion(loadConfig({ MERIDIAN_REGION: 'eu', DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_PG_POOL_SIZE: '3' }));
+  region = await startRegion(loadConfig({ MERIDIAN_REGION: 'eu', DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '3' }));
   db = new pg.Pool({ connectionString: url, max: 1 });
 });
 afterAll(async () => {
@@ -77,7 +77,7 @@ describe('the own session position right after a new incarnation', () => {
     const before = await call('POST', '/v1/ns/c/keys/k2/ops', { increment: 1 });
     expect(before.status).toBe(200);
     await region.close();
-    region = await startRegion(loadConfig({ MERIDIAN_REGION: 'eu', MERIDIAN_EPOCH: '2', DATABASE_URL: dbUrl, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_PG_POOL_SIZE: '3' }));
+    region = await startRegion(loadConfig({ MERIDIAN_REGION: 'eu', MERIDIAN_EPOCH: '2', DATABASE_URL: dbUrl, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '3' }));
     expect(region.epoch).toBe(2);
     const [switched] = (await region.store.incarnations()).filter((i) => i.epoch === 2);
     expect(switched).toBeDefined();

@@ -23,6 +23,8 @@ import type { ExchangeReport } from '@meridian/anti-entropy';
 import { LocalReplica } from './anti-entropy/local-replica.ts';
 import { AntiEntropyLoop } from './anti-entropy/anti-entropy-loop.ts';
 import type { RepairHooks } from './anti-entropy/repair-merge.ts';
+import { createTokenVerifier } from '@meridian/auth';
+import type { ApiAuth } from './api-auth.ts';
 
 /**
  * Writes that must wait before a second group-committed statement runs beside one in flight
@@ -144,6 +146,9 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
           ...(hooks.antiEntropy?.onReport ? { onReport: hooks.antiEntropy.onReport } : {}),
         })
       : undefined;
+    const auth: ApiAuth = config.auth === 'off'
+      ? { mode: 'off' }
+      : { mode: 'on', verifier: await createTokenVerifier({ publicKeys: config.authPublicKeys, jwksUrl: config.authJwksUrl, issuer: config.authIssuer, audience: config.authAudience }) };
     const readiness: HealthCheck[] = [{ name: 'postgres', check: () => store.ping() }, ...(replication?.checks() ?? [])];
     const app = await buildApp({
       replication,
@@ -156,6 +161,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       metricsText: hooks.metricsText ?? (() => Promise.resolve('')),
       logger: hooks.logger,
       antiEntropy: loop,
+      auth: { auth, rateLimitPerMinute: config.rateLimitPerMinute },
     });
     await replication?.start();
     const server = config.grpcPort === undefined ? undefined : await startAntiEntropyServer({ replica: local, host: config.host, port: config.grpcPort, credentials: serverCredentials(tls) });

@@ -14,7 +14,7 @@ import { RedriveError } from './replication/peer-replicator.ts';
 export function registerReplicationRoutes(app: FastifyInstance, deps: { store: PgStore; replication: Replication | undefined; region: string }): void {
   const typed = app.withTypeProvider<TypeBoxTypeProvider>();
 
-  typed.get('/v1/replication', { schema: { tags: ['replication'], summary: 'Applied vector (every region, this one\'s own high-water included) and each peer link\'s state and lag' } }, async () => {
+  typed.get('/v1/replication', { config: { scope: 'read' }, schema: { tags: ['replication'], summary: 'Applied vector (every region, this one\'s own high-water included) and each peer link\'s state and lag' } }, async () => {
     if (!deps.replication) return { region: deps.region, applied: {}, peers: {}, replication: 'off' };
     await deps.replication.refresh();
     return deps.replication.status();
@@ -23,7 +23,7 @@ export function registerReplicationRoutes(app: FastifyInstance, deps: { store: P
   for (const action of ['pause', 'resume'] as const) {
     typed.post(
       `/v1/replication/peers/:peer/${action}`,
-      { schema: { tags: ['replication'], summary: action === 'pause' ? 'Stop applying a peer\'s updates (they wait in Kafka) — maintenance, or to stage a partition. Stored: holds across restarts until resumed; answers the link\'s state' : 'Resume a paused peer link (stored); answers the link\'s state', params: Type.Object({ peer: Type.String() }) } },
+      { config: { scope: 'admin' }, schema: { tags: ['replication'], summary: action === 'pause' ? 'Stop applying a peer\'s updates (they wait in Kafka) — maintenance, or to stage a partition. Stored: holds across restarts until resumed; answers the link\'s state' : 'Resume a paused peer link (stored); answers the link\'s state', params: Type.Object({ peer: Type.String() }) } },
       async (request) => {
         const link = deps.replication?.replicators.find((r) => r.peer === request.params.peer);
         if (!link) throw new MeridianError('MERIDIAN_NOT_FOUND', `no replication link from ${request.params.peer} in region ${deps.region}`);
@@ -38,6 +38,7 @@ export function registerReplicationRoutes(app: FastifyInstance, deps: { store: P
   typed.get(
     '/v1/conflicts',
     {
+      config: { scope: 'read' },
       schema: {
         tags: ['replication'],
         summary: 'Conflict records, newest first, paged with `after` (the `next` of the previous page)',
@@ -56,7 +57,7 @@ export function registerReplicationRoutes(app: FastifyInstance, deps: { store: P
     },
   );
 
-  typed.get('/v1/dead-letters', { schema: { tags: ['replication'], summary: 'Replication input that could not be applied, with the reason (raw bytes in base64)', querystring: Type.Object({ limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })) }) } }, async (request) => {
+  typed.get('/v1/dead-letters', { config: { scope: 'admin' }, schema: { tags: ['replication'], summary: 'Replication input that could not be applied, with the reason (raw bytes in base64)', querystring: Type.Object({ limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })) }) } }, async (request) => {
     const rows = await deps.store.replication.deadLetters(Math.min(Number(request.query.limit ?? 100), 1000));
     return {
       deadLetters: rows.map((d) => ({
@@ -82,6 +83,7 @@ export function registerReplicationRoutes(app: FastifyInstance, deps: { store: P
     typed.post(
       `/v1/dead-letters/:id/${mode}`,
       {
+        config: { scope: 'admin' },
         schema: {
           tags: ['replication'],
           summary: mode === 'redrive' ? 'Decode and apply a dead letter again; if it quarantined its key, lift the quarantine and apply the updates held behind it' : 'Give up a dead letter that can never be applied; lift its key\'s quarantine and apply the updates held behind it',
@@ -102,7 +104,7 @@ export function registerReplicationRoutes(app: FastifyInstance, deps: { store: P
 
   typed.get(
     '/v1/digest',
-    { schema: { tags: ['replication'], summary: 'Order-independent hash of a namespace\'s state: two regions hold the same data iff their digests match', querystring: Type.Object({ ns: Type.String({ minLength: 1 }), keys: Type.Optional(Type.String({ enum: ['true', 'false'] })) }) } },
+    { config: { scope: 'read' }, schema: { tags: ['replication'], summary: 'Order-independent hash of a namespace\'s state: two regions hold the same data iff their digests match', querystring: Type.Object({ ns: Type.String({ minLength: 1 }), keys: Type.Optional(Type.String({ enum: ['true', 'false'] })) }) } },
     async (request) => {
       const states = await deps.store.replication.namespaceStates(request.query.ns);
       const perKey = states.map((s) => [s.key, digest(s.state)] as const);

@@ -14,7 +14,7 @@ let region: RegionService;
 
 beforeAll(async () => {
   server = await startPrivatePostgres();
-  region = await startRegion(loadConfig({ MERIDIAN_REGION: 'eu', DATABASE_URL: server.url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_PG_POOL_SIZE: '3' }));
+  region = await startRegion(loadConfig({ MERIDIAN_REGION: 'eu', DATABASE_URL: server.url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '3' }));
 }, 120_000);
 afterAll(async () => {
   await region?.close();

@@ -27,7 +27,7 @@ const clients: GrpcReplica[] = [];
 
 async function start(region: 'eu' | 'us', extra: Record<string, string> = {}): Promise<RegionService> {
   const url = await createDatabase(dbs[region], infra.postgresUrl);
-  return startRegion(loadConfig({ MERIDIAN_REGION: region, DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_PG_POOL_SIZE: '4', MERIDIAN_GRPC_PORT: '0', ...extra }));
+  return startRegion(loadConfig({ MERIDIAN_REGION: region, DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '4', MERIDIAN_GRPC_PORT: '0', ...extra }));
 }
 
 const grpc = (r: RegionService): GrpcReplica => {
@@ -142,7 +142,7 @@ describe('anti-entropy over gRPC', () => {
     const url = eu.store.pool.options.connectionString!;
     await eu.close();
     regions.eu = await startRegion(loadConfig({
-      MERIDIAN_REGION: 'eu', DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_PG_POOL_SIZE: '4', MERIDIAN_GRPC_PORT: '0',
+      MERIDIAN_REGION: 'eu', DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '4', MERIDIAN_GRPC_PORT: '0',
       MERIDIAN_PEER_GRPC: `us=127.0.0.1:${us.antiEntropy.server!.port}`, MERIDIAN_ANTI_ENTROPY_INTERVAL_MS: '200',
     }));
     await us.store.pool.query("DELETE FROM meridian_keys WHERE namespace = 'reg' AND key = 'k5'");
