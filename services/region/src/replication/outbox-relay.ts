@@ -141,6 +141,11 @@ export class OutboxRelay {
       } catch (error) {
         this.#lastError = (error as Error).message;
         this.#o.log.warn({ err: error }, 'relay: publish failed; retrying');
+        // A Kafka failure may leave the idempotent producer's state unusable for good: a broker that
+        // restarted without the producer's last batches answers every later send "out of order
+        // sequence number". A new producer (a new producer id) starts clean; records it sends again
+        // carry their origin sequences, which peers drop as duplicates.
+        if (this.#role === 'active' && (error as Error).name.startsWith('KafkaJS')) await this.#newProducer().catch(() => undefined);
         await sleep(200);
       }
     }
@@ -156,13 +161,17 @@ export class OutboxRelay {
     this.#lastId = lease.lastOutboxId;
     this.#lastSequence = lease.lastSequence;
     this.#horizon.reset();
-    // Idempotent, one request in flight: a retried send neither duplicates nor reorders a partition.
-    await this.#producer?.disconnect().catch(() => undefined);
-    this.#producer = this.#kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await this.#producer.connect();
+    await this.#newProducer();
     this.#role = 'active';
     this.#lastRenew = Date.now();
     this.#o.log.info({ epoch: this.#epoch.toString(), lastSequence: this.#lastSequence.toString() }, 'relay: active');
+  }
+
+  /** Idempotent, one request in flight: a retried send neither duplicates nor reorders a partition. */
+  async #newProducer(): Promise<void> {
+    await this.#producer?.disconnect().catch(() => undefined);
+    this.#producer = this.#kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await this.#producer.connect();
   }
 
   /** Lease renewal, heartbeats and pruning, each on its own period. */
