@@ -11,7 +11,7 @@ import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { StoreError, StoreErrorCode, type PgStore, type NamespaceRow } from '@meridian/store';
 import { requestLoggerFactory } from '@meridian/telemetry';
 import { ERRORS, MeridianError, errorBody, type ErrorCode } from './errors.ts';
-import type { KeyService, WriteAnswer as KeyWriteAnswer } from './key-service.ts';
+import type { WritePath, WriteAnswer as KeyWriteAnswer } from './write-path.ts';
 import { runChecks, type HealthCheck } from './health.ts';
 import { registerReplicationRoutes } from './replication-routes.ts';
 import { registerAntiEntropyRoutes } from './anti-entropy-routes.ts';
@@ -25,7 +25,7 @@ import { registerApiAuth, type ApiAuthOptions } from './api-auth.ts';
 export interface AppDeps {
   readonly region: string;
   readonly store: PgStore;
-  readonly keys: KeyService;
+  readonly keys: WritePath;
   readonly bodyLimitBytes: number;
   readonly readiness: readonly HealthCheck[];
   readonly metricsText: () => Promise<string>;

@@ -8,7 +8,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'f
 import { PgStore } from '@meridian/store';
 import type { RegionConfig } from './config.ts';
 import { ContextTokens } from './context-token.ts';
-import { KeyService } from './key-service.ts';
+import { WritePath } from './write-path.ts';
 import { WriteCache } from './write-cache.ts';
 import { buildApp } from './app.ts';
 import type { HealthCheck } from './health.ts';
@@ -50,7 +50,7 @@ export interface RegionHooks {
 export interface RegionService {
   readonly app: FastifyInstance;
   readonly store: PgStore;
-  readonly keys: KeyService;
+  readonly keys: WritePath;
   /** The write path's snapshot cache (its `stats()` feed /metrics). */
   readonly cache: WriteCache;
   readonly epoch: number;
@@ -87,7 +87,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
   try {
     const identity = await bindIncarnation(store, config, hooks.log ?? silentLogger);
     const cache = new WriteCache(config.writeCacheMb * 1024 * 1024);
-    const keys = new KeyService({
+    const keys = new WritePath({
       store,
       region: config.region,
       epoch: identity.epoch,

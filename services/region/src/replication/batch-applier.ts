@@ -30,7 +30,7 @@
  */
 import type { KafkaMessage } from 'kafkajs';
 import { context as otelContext, trace, type Span } from '@opentelemetry/api';
-import { dotKey, formatHlc, type HybridLogicalClock } from '@meridian/causality';
+import { formatHlc, type HybridLogicalClock } from '@meridian/causality';
 import { decodeRecord, encodeRecord, parseKafkaMessageKey, ProtocolError, type HeartbeatRecord, type NamespaceRecord, type ReplicationRecord, type UpdateRecord } from '@meridian/protocol';
 import { ReplicationTx, type KeyRow, type NamespaceRow, type PgStore, type ReplicatedAnswer, type StoreTx } from '@meridian/store';
 import { SpanAttribute, SpanName, linksFromTraceparents, meridianTracer, withSpan } from '@meridian/telemetry';
@@ -38,7 +38,8 @@ import { AppliedVector } from './applied-vector.ts';
 import { formatSession, mergeSessions, parseSession, type SessionVector } from '../session-token.ts';
 import { decodeHeldUpdate, encodeHeldUpdate, HELD_CODE } from './held-update.ts';
 import { declare, isStandIn, standIn, type Declaration } from './namespace-declaration.ts';
-import { foldKey, groupByKey, originOf, PAYLOAD_INVALID_CODE, planUpdates, touchesRow, type ConflictObservation, type KeyFold, type KeyUpdates } from './key-fold.ts';
+import { foldKey, groupByKey, originOf, PAYLOAD_INVALID_CODE, planUpdates, touchesRow, type KeyFold, type KeyUpdates } from './key-fold.ts';
+import { conflictSpanAttributes, type ConflictObservation } from './conflict-record.ts';
 
 /** The dead-letter code of a namespace declaration whose HLC cannot be ranked or stored (beyond a bigint). */
 export const DECLARATION_UNRANKABLE_CODE = 'MERIDIAN_HLC_OUT_OF_RANGE';
@@ -471,25 +472,13 @@ export class BatchApplier {
   }
 
   #traceConflict(parent: Span, c: ConflictObservation): void {
-    const record = c.record;
+    const { record } = c;
     const { links } = linksFromTraceparents(c.kind === 'register' ? c.traceparents : []);
     const span = meridianTracer().startSpan(
       SpanName.conflict,
       {
         links,
-        attributes: {
-          [SpanAttribute.alwaysSample]: true,
-          [SpanAttribute.conflictId]: record.id,
-          [SpanAttribute.namespace]: record.namespace,
-          [SpanAttribute.key]: record.key,
-          [SpanAttribute.policy]: record.policy,
-          [SpanAttribute.conflictTraceIds]: record.traceIds.join(','),
-          [SpanAttribute.conflictRegions]: record.regions.join(','),
-          [SpanAttribute.conflictOutcome]: JSON.stringify(record.outcome),
-          [SpanAttribute.conflictDots]: c.kind === 'register' ? c.register.versions.map((v) => dotKey(v.dot)).join(',') : '',
-          'meridian.conflict.kind': record.kind,
-          'meridian.conflict.skew_flagged': record.skewFlagged,
-        },
+        attributes: conflictSpanAttributes(c),
       },
       trace.setSpan(otelContext.active(), parent),
     );

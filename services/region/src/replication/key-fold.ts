@@ -17,23 +17,17 @@
  *   `PAYLOAD_INVALID_CODE`), the updates before it are kept and the ones after it are held
  *   behind it. Each payload is decoded once: validating it is decoding it.
  */
-import { DvvSet, dotKey, formatHlc, hlcPhysical } from '@meridian/causality';
+import { DvvSet } from '@meridian/causality';
 import { crdtKind } from '@meridian/crdt';
 import { payloadKindOf, type UpdateRecord } from '@meridian/protocol';
-import type { ConflictRow, NamespacePolicy } from '@meridian/store';
-import { linksFromTraceparents } from '@meridian/telemetry';
+import type { NamespacePolicy } from '@meridian/store';
 import { decodeRegisterSet, decodeRegisterSetExact, encodeRegisterSet, type RegisterPolicy, type RegisterSet, type RegisterVersion } from '../register-state.ts';
 import type { AppliedVector } from './applied-vector.ts';
-import { encodeHeldUpdate } from './held-update.ts';
-import { mergeRegister, withinSkew, type RegisterConflict, type RegisterMerge } from './register-merge.ts';
+import { policyConflict, registerConflict, type ConflictObservation } from './conflict-record.ts';
+import { mergeRegister, type RegisterMerge } from './register-merge.ts';
 
 /** The dead-letter code of an update whose envelope decodes but whose payload is invalid. */
 export const PAYLOAD_INVALID_CODE = 'MERIDIAN_PAYLOAD_INVALID';
-
-/** A conflict observed while applying: recorded once per id, traced when this apply recorded it. */
-export type ConflictObservation =
-  | { readonly kind: 'register'; readonly namespace: string; readonly policy: string; readonly record: ConflictRow; readonly register: RegisterConflict; readonly traceparents: readonly (string | undefined)[] }
-  | { readonly kind: 'namespace'; readonly namespace: string; readonly policy: string; readonly record: ConflictRow };
 
 export interface KeyUpdates {
   readonly namespace: string;
@@ -44,6 +38,8 @@ export interface KeyUpdates {
 }
 
 export const keyId = (namespace: string, key: string): string => JSON.stringify([namespace, key]);
+
+export type { ConflictObservation };
 
 export const originOf = (r: { readonly origin: { readonly region: string; readonly epoch: number } }): string => `${r.origin.region}.${r.origin.epoch}`;
 
@@ -204,41 +200,4 @@ export function foldKey(target: { readonly namespace: string; readonly key: stri
   if (!dirty) return { save: undefined, conflicts, merges, rejected };
   const state = register ? (registerBytes ?? encodeRegisterSet(register)) : kind!.encode(crdt);
   return { save: { state, maxHlc }, conflicts, merges, rejected };
-}
-
-function registerConflict(namespace: string, key: string, policy: RegisterPolicy, c: RegisterConflict, skewMs: number): ConflictObservation {
-  const regions = [...new Set(c.versions.map((v) => v.dot.actor.split('.')[0]!))].sort();
-  const traceparents = c.versions.map((v) => v.value.traceparent);
-  const { traceIds } = linksFromTraceparents(traceparents);
-  const record: ConflictRow = {
-    id: c.id,
-    namespace,
-    key,
-    policy,
-    kind: 'register',
-    versions: c.versions.map((v) => ({ dot: dotKey(v.dot), value: v.value.value ?? null, deleted: v.value.value === undefined, hlc: formatHlc(v.value.hlc), physicalMs: hlcPhysical(v.value.hlc), traceparent: v.value.traceparent ?? null })),
-    outcome: c.outcome,
-    regions,
-    traceIds,
-    skewFlagged: policy === 'lww' && withinSkew(c.versions, skewMs),
-  };
-  return { kind: 'register', namespace, policy, record, register: c, traceparents };
-}
-
-/** An update written under a policy that lost (or has not yet met) its namespace's winner: kept in a record, not applied. */
-function policyConflict(u: UpdateRecord, nsPolicy: NamespacePolicy): ConflictObservation {
-  const origin = originOf(u);
-  const record: ConflictRow = {
-    id: `nsu-${origin}-${u.originSequence}`,
-    namespace: u.namespace,
-    key: u.key,
-    policy: nsPolicy,
-    kind: 'namespace-policy-update',
-    versions: [{ policy: u.policy, origin, hlc: formatHlc(u.hlc), envelope: Buffer.from(encodeHeldUpdate(u)).toString('base64') }],
-    outcome: { kept: nsPolicy, dropped: u.policy },
-    regions: [u.origin.region],
-    traceIds: [],
-    skewFlagged: false,
-  };
-  return { kind: 'namespace', namespace: u.namespace, policy: nsPolicy, record };
 }

@@ -30,7 +30,7 @@ import type { HybridLogicalClock } from '@meridian/causality';
 import { updatesTopic } from '@meridian/protocol';
 import type { PgStore } from '@meridian/store';
 import { BatchApplier, decode, type BatchResult, type PartitionBatch, type ReplicatorHooks } from './batch-applier.ts';
-import { GroupCommitQueue } from './group-commit.ts';
+import { GroupCommitQueue } from '../group-commit.ts';
 import { createKafka } from './kafka-client.ts';
 import { nextLinkState, type LinkEvent, type LinkState } from './link-state.ts';
 import type { Logger } from './logger.ts';

@@ -1,5 +1,5 @@
 /**
- * The region's write and read paths (DESIGN §3), wiring the pure causality/CRDT logic to the
+ * The region's write and read paths (docs/design.md §3), wiring the pure causality/CRDT logic to the
  * store. A write:
  *   1. is planned from a snapshot of the namespace and the key's row (the process's cached one,
  *      or one read in a statement): the new state computed with the causality/CRDT libraries,
@@ -26,7 +26,7 @@ type AnyKind = CrdtKind<unknown, unknown>;
 const crdtKind = (policy: string): AnyKind | undefined => lookupCrdtKind(policy);
 import { decodeRecord, encodeRecord, kafkaMessageKey, SCHEMA_VERSION, type IdempotentAnswer, type Policy } from '@meridian/protocol';
 import { StoreError, StoreErrorCode, type AppliedPositions, type ConditionalWrite, type ConditionalWriteResult, type HeldLetter, type KeyRow, type PgStore, type NamespaceRow, type ReadView } from '@meridian/store';
-import { GroupCommitQueue } from './replication/group-commit.ts';
+import { GroupCommitQueue } from './group-commit.ts';
 import { MeridianError } from './errors.ts';
 import type { ContextTokens } from './context-token.ts';
 import { checkKeyName, checkNamespaceName } from './names.ts';
@@ -59,7 +59,7 @@ export interface WriteAnswer {
   readonly body: KeyAnswer;
 }
 
-export interface KeyServiceOptions {
+export interface WritePathOptions {
   /** The incarnations this database started (its earlier actors' sessions are held here up to each switch). */
   readonly incarnations?: readonly { readonly epoch: number; readonly outboxId: bigint }[];
   readonly store: PgStore;
@@ -93,11 +93,11 @@ function currentTraceparent(): string {
   return activeTraceparent() ?? '';
 }
 
-export class KeyService {
+export class WritePath {
   readonly actor: ActorId;
   /** This region's current actor and its earlier incarnations' (session coverage). */
   readonly ownActors: OwnActors;
-  readonly #o: KeyServiceOptions;
+  readonly #o: WritePathOptions;
   readonly #clock: HybridLogicalClock;
   readonly #cache: WriteCache;
   /** The highest outbox id allocated when this incarnation began (0 for a first one): the current actor's positions start above it. */
@@ -105,7 +105,7 @@ export class KeyService {
   /** Writes of existing rows, group-committed: those waiting together go in one statement. */
   readonly #updates: GroupCommitQueue<ConditionalWrite, ConditionalWriteResult>;
 
-  constructor(options: KeyServiceOptions) {
+  constructor(options: WritePathOptions) {
     this.#o = options;
     this.#cache = options.cache ?? new WriteCache(0);
     this.#updates = new GroupCommitQueue({
