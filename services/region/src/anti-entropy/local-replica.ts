@@ -24,8 +24,10 @@ export class LocalReplica implements TreeReplica {
   }
 
   async summary(): Promise<ReplicaSummary> {
+    // The published position first: the states the exchange then reads hold everything up to it.
+    const published = await this.#store.tree.published();
     const [roots, positions] = await Promise.all([this.#store.tree.roots(), this.#store.tree.positions()]);
-    return { region: this.#region, namespaces: roots.map((r) => ({ name: r.name, policy: r.policy, root: { hash: r.hash, keys: r.keys } })), positions };
+    return { region: this.#region, namespaces: roots.map((r) => ({ name: r.name, policy: r.policy, root: { hash: r.hash, keys: r.keys } })), positions, published };
   }
 
   async branches(namespace: string): Promise<Map<number, Summary>> {
