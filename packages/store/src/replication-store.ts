@@ -523,6 +523,12 @@ export class ReplicationReads {
     return out;
   }
 
+  /** A peer's stored next offsets, per partition. */
+  async peerOffsets(peer: string): Promise<Map<number, bigint>> {
+    const { rows } = await this.#q<{ partition: number; next_offset: bigint }>('SELECT partition, next_offset FROM meridian_offsets WHERE peer = $1', [peer]);
+    return new Map(rows.map((r) => [r.partition, r.next_offset]));
+  }
+
   async applied(): Promise<AppliedRow[]> {
     return (await this.#q<AppliedDbRow>('SELECT * FROM meridian_applied ORDER BY origin')).rows.map(toApplied);
   }

@@ -163,4 +163,37 @@ describe('a link that needs a reseed', () => {
     expect(BigInt((await call(r!, 'GET', '/v1/replication')).json['positions'][actor] as number)).toBeGreaterThanOrEqual(position);
     expect((await link()).needsReseed).toBe(false);
   }, 180_000);
+
+  it('two replicas of the region sharing the link (a partition each): one reseeds, both stream again', async () => {
+    const r2 = await startRegion(loadConfig(rConfig));
+    try {
+      const linkOf = async (region: RegionService): Promise<Record<string, any>> => (await call(region, 'GET', '/v1/replication')).json['peers'][P];
+      await waitFor(() => linkOf(r2), (l) => l.state === 'streaming', { timeoutMs: 60_000, what: 'the second replica streams' });
+      const round = await writeWhilePausedThenLoseRecords(3);
+      // At least one replica reseeds; the other finds the link reseeded (or, when a rebalance gave it
+      // the new offsets first, never fails): both stream again.
+      const seen = new Set<string>();
+      await waitFor(
+        async () => {
+          for (const region of [r!, r2]) {
+            const outcome = (await call(region, 'GET', '/v1/anti-entropy')).json['peers']?.[P]?.reseed?.outcome as string | undefined;
+            if (outcome) seen.add(outcome);
+          }
+          const links = await Promise.all([linkOf(r!), linkOf(r2)]);
+          return { seen: [...seen], links: links.map((l) => `${l.state} ${l.reason ?? ''}`) };
+        },
+        (x) => x.seen.includes('reseeded') && x.links.every((l) => l.startsWith('streaming')),
+        { timeoutMs: 60_000, intervalMs: 100, what: 'the replicas reseeded and streaming' },
+      );
+      await expectPresent(r2, round.expected);
+      await call(p, 'PUT', '/v1/ns/reg/keys/after-replicas', { value: 'streamed' });
+      await waitFor(() => p.store.replication.outboxBacklog(), (n) => n === 0, { timeoutMs: 30_000, what: 'P published' });
+      const published = (await call(p, 'GET', '/v1/replication')).json['applied'][P] as number;
+      await waitFor(() => call(r2, 'GET', '/v1/replication'), (res) => res.json['applied'][P] >= published, { timeoutMs: 30_000, what: 'the replicas applied P through the stream' });
+      expect((await call(r2, 'GET', '/v1/ns/reg/keys/after-replicas')).json['values']).toEqual(['streamed']);
+      for (const region of [r!, r2]) expect((await linkOf(region)).needsReseed).toBe(false);
+    } finally {
+      await r2.close();
+    }
+  }, 240_000);
 });

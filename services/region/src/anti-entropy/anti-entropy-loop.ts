@@ -39,7 +39,7 @@ export interface PeerRoundStatus {
   readonly repaired?: number;
   readonly error?: string;
   /** Set when the round reseeded the replication link from the peer. */
-  readonly reseed?: { readonly outcome: string; readonly origin: string; readonly sequence: number; readonly outboxId: number };
+  readonly reseed?: { readonly outcome: string; readonly origin?: string; readonly sequence?: number; readonly outboxId?: number };
 }
 
 export class AntiEntropyLoop {
@@ -111,17 +111,15 @@ export class AntiEntropyLoop {
       this.#o.log.warn({ peer }, 'anti-entropy: the replication link needs a reseed; repairing from the peer');
       const outcome = await this.#o.reseed!.run(link, remote, this.#limiter);
       const { report, published } = outcome;
-      const repaired = report.repairedLocal.length + report.repairedRemote.length;
       this.#status.set(peer, {
         at: new Date().toISOString(),
         ok: true,
-        differences: report.differences.length,
-        repaired,
-        reseed: { outcome: outcome.outcome, origin: published.origin, sequence: Number(published.sequence), outboxId: Number(published.outboxId) },
+        ...(report ? { differences: report.differences.length, repaired: report.repairedLocal.length + report.repairedRemote.length } : {}),
+        reseed: { outcome: outcome.outcome, ...(published ? { origin: published.origin, sequence: Number(published.sequence), outboxId: Number(published.outboxId) } : {}) },
       });
-      this.#o.log.warn({ peer, outcome: outcome.outcome, origin: published.origin, sequence: published.sequence.toString(), repairedHere: report.repairedLocal.length, restarted: Object.fromEntries([...outcome.restarted].map(([p, o]) => [p, o.toString()])) }, 'anti-entropy: reseeded the replication link');
+      this.#o.log.warn({ peer, outcome: outcome.outcome, origin: published?.origin, sequence: published?.sequence.toString(), repairedHere: report?.repairedLocal.length, restarted: Object.fromEntries([...outcome.restarted].map(([p, o]) => [p, o.toString()])) }, 'anti-entropy: reseeded the replication link');
       this.#o.reseed!.onReseed?.(peer, outcome);
-      this.#o.onReport?.(peer, report);
+      if (report) this.#o.onReport?.(peer, report);
     } catch (error) {
       this.#status.set(peer, { at: new Date().toISOString(), ok: false, error: `reseed: ${(error as Error).message}` });
       this.#o.log.warn({ peer, err: error }, 'anti-entropy: reseed failed; the link stays failed until a later round succeeds');

@@ -20,6 +20,7 @@
 import { runExchange, type ExchangeReport, type TokenBucket, type TreeReplica } from '@meridian/anti-entropy';
 import { ReplicationTx, type PgStore } from '@meridian/store';
 import { AppliedVector } from '../replication/applied-vector.ts';
+import type { LocalReplica } from './local-replica.ts';
 import { restartOffsets, type Watermark } from '../replication/reseed-plan.ts';
 
 /** What a reseed needs of a replication link (a `PeerReplicator`). */
@@ -33,16 +34,17 @@ export interface ReseedableLink {
 export interface ReseedOutcome {
   /** 'reseeded': this replica stored the restart position; 'already': another replica had. */
   readonly outcome: 'reseeded' | 'already';
-  /** The peer's published position the applied vector now covers. */
-  readonly published: { readonly origin: string; readonly sequence: bigint; readonly outboxId: bigint };
+  /** The peer's published position the applied vector now covers (undefined: another replica's reseed). */
+  readonly published: { readonly origin: string; readonly sequence: bigint; readonly outboxId: bigint } | undefined;
   /** Partition → the offset the link restarts at (the partitions whose offset changed). */
   readonly restarted: ReadonlyMap<number, bigint>;
-  readonly report: ExchangeReport;
+  /** The repairing exchange (undefined: another replica's reseed). */
+  readonly report: ExchangeReport | undefined;
 }
 
 export interface ReseedDeps {
   readonly store: PgStore;
-  readonly local: TreeReplica;
+  readonly local: LocalReplica;
   readonly remote: TreeReplica;
   readonly link: ReseedableLink;
   readonly limiter?: TokenBucket;
@@ -51,9 +53,17 @@ export interface ReseedDeps {
 }
 
 export async function reseedLink(deps: ReseedDeps): Promise<ReseedOutcome> {
-  const { store, local, remote, link } = deps;
+  const { store, remote, link } = deps;
   const peer = link.peer;
+  const rejected: string[] = [];
+  const local = deps.local.observingRejections((namespace, key, reason) => rejected.push(`${namespace}/${key}: ${reason}`));
   const marks = await link.watermarks();
+  const stored = await store.replication.peerOffsets(peer);
+  if (!restartOffsets(stored, marks)) {
+    // Another replica of this region reseeded the link already: only restart it here.
+    await link.restartAfterReseed();
+    return { outcome: 'already', published: undefined, restarted: new Map(), report: undefined };
+  }
   const summary = await remote.summary();
   const { published } = summary;
   if (!published) throw new Error(`${peer} does not report its published position (it runs an older version): it cannot reseed this region`);
@@ -65,6 +75,7 @@ export async function reseedLink(deps: ReseedDeps): Promise<ReseedOutcome> {
   const peerNamespaces = new Set(summary.namespaces.map((n) => n.name));
   const unrepaired = report.policyMismatches.filter((ns) => peerNamespaces.has(ns));
   if (unrepaired.length > 0) throw new Error(`namespaces ${unrepaired.join(', ')} are missing here or declared with another policy: their keys cannot be repaired`);
+  if (rejected.length > 0) throw new Error(`${rejected.length} state(s) of ${peer} could not be merged here (${rejected.slice(0, 3).join('; ')}): nothing of the restart position is stored`);
   const { outcome, restarted } = await store.transaction(async (_tx, client) => {
     const rtx = new ReplicationTx(client);
     const stored = await rtx.lockPeerOffsetsForReseed(peer);
