@@ -18,7 +18,8 @@
  *   so a batch that starts anywhere but at the partition's next offset (kept in memory beside the
  *   stored one) is checked against the partition's log start and end before anything of it
  *   applies. Offsets that a jump skips and Kafka still holds (transaction markers, aborted
- *   records: kafkajs filters them out) are no gap; offsets below the log start are.
+ *   records: kafkajs filters them out) are no gap; offsets below the log start are. The reseed
+ *   (anti-entropy/reseed.ts) stores a new restart position and calls `restartAfterReseed`.
  * - A newer schema version pauses the link instead of being dead-lettered.
  * - An operator's pause is Meridian's state, not the consumer's: `pause`/`resume` set the link
  *   state whether or not the consumer is running (kafkajs refuses to pause a consumer between
