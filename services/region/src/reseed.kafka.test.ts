@@ -196,4 +196,24 @@ describe('a link that needs a reseed', () => {
       await r2.close();
     }
   }, 240_000);
+
+  // Last: it leaves the link failed.
+  it('a namespace whose declaration was among the lost records keeps the link failed, saying why (nothing stored)', async () => {
+    expect((await call(r!, 'POST', `/v1/replication/peers/${P}/pause`)).json['state']).toBe('paused');
+    await new Promise((res) => setTimeout(res, 1500));
+    const appliedBefore = (await call(r!, 'GET', '/v1/replication')).json['applied'][P] as number;
+    expect((await call(p, 'PUT', '/v1/namespaces/late', { policy: 'lww' })).status).toBe(201);
+    expect((await call(p, 'PUT', '/v1/ns/late/keys/x', { value: 1 })).status).toBe(200);
+    await waitFor(() => p.store.replication.outboxBacklog(), (n) => n === 0, { timeoutMs: 30_000, what: 'P published' });
+    await deleteAllRecords(infra.kafka[0], `meridian.${P}.updates`);
+    expect((await call(r!, 'POST', `/v1/replication/peers/${P}/resume`)).status).toBe(200);
+    const status = await waitFor(() => call(r!, 'GET', '/v1/anti-entropy'), (res) => /reseed: namespaces late are missing here/.test(res.json['peers']?.[P]?.error ?? ''), { timeoutMs: 60_000, intervalMs: 100, what: 'the reseed refused' });
+    expect(status.json['peers'][P].ok).toBe(false);
+    const l = await link();
+    expect(l.state).toBe('failed');
+    expect(l.needsReseed).toBe(true);
+    expect(l.reason).toMatch(/needs a reseed.*the last reseed attempt failed: namespaces late are missing here/);
+    expect((await call(r!, 'GET', '/health/ready')).json['checks']['replicators'].reason).toMatch(/last reseed attempt failed/);
+    expect((await call(r!, 'GET', '/v1/replication')).json['applied'][P]).toBe(appliedBefore);
+  }, 180_000);
 });

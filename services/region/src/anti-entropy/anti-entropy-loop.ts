@@ -122,6 +122,7 @@ export class AntiEntropyLoop {
       if (report) this.#o.onReport?.(peer, report);
     } catch (error) {
       this.#status.set(peer, { at: new Date().toISOString(), ok: false, error: `reseed: ${(error as Error).message}` });
+      link.noteReseedFailure((error as Error).message);
       this.#o.log.warn({ peer, err: error }, 'anti-entropy: reseed failed; the link stays failed until a later round succeeds');
     }
   }

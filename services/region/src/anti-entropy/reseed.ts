@@ -29,6 +29,7 @@ export interface ReseedableLink {
   readonly needsReseed: boolean;
   watermarks(): Promise<Map<number, Watermark>>;
   restartAfterReseed(): Promise<void>;
+  noteReseedFailure(message: string): void;
 }
 
 export interface ReseedOutcome {

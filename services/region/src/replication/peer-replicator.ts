@@ -73,6 +73,8 @@ export class PeerReplicator {
    */
   #expected = new Map<number, bigint>();
   #needsReseed = false;
+  /** Why the link needs a reseed (the failure reason, before any reseed attempt's). */
+  #lostReason: string | undefined;
   #operatorPaused = false;
   #claiming: Promise<void> = Promise.resolve();
   /** Counts group joins: a claim for an older join gives way to the newer one. */
@@ -264,6 +266,12 @@ export class PeerReplicator {
     this.#connectLoop = this.#connect();
   }
 
+  /** A reseed attempt failed: the failure reason says why too (the link stays failed). */
+  noteReseedFailure(message: string): void {
+    if (!this.#needsReseed || this.#state !== 'failed') return;
+    this.#reason = `${this.#lostReason ?? 'needs a reseed'}; the last reseed attempt failed: ${message}`;
+  }
+
   /** Each partition's log start (`low`) and end (`high`) offsets in the peer's Kafka. */
   watermarks(): Promise<Map<number, Watermark>> {
     return this.#watermarks();
@@ -282,7 +290,8 @@ export class PeerReplicator {
   /** Fails the link: Kafka no longer has updates of `partition` this region has not applied. Nothing more applies. */
   #lose(consumer: Consumer | undefined, partition: number, lost: string): void {
     this.#needsReseed = true;
-    this.signal('offset-lost', `partition ${partition}: ${lost} — this region needs a reseed from ${this.peer}${this.#o.reseedNote ? `; ${this.#o.reseedNote}` : ''}`);
+    this.#lostReason = `partition ${partition}: ${lost} — this region needs a reseed from ${this.peer}${this.#o.reseedNote ? `; ${this.#o.reseedNote}` : ''}`;
+    this.signal('offset-lost', this.#lostReason);
     this.#pauseConsumer(consumer); // between runs, the failed state keeps every batch from applying
   }
 
