@@ -21,7 +21,7 @@ function handlersFor(replica: TreeReplica): Handlers {
   return {
     summary: async () => {
       const s = await replica.summary();
-      return { region: s.region, namespaces: s.namespaces.map((n) => ({ name: n.name, policy: n.policy, hash: n.root.hash, keys: n.root.keys })), positions: [...s.positions].map(([origin, outboxId]) => ({ origin, outboxId })) };
+      return { region: s.region, namespaces: s.namespaces.map((n) => ({ name: n.name, policy: n.policy, hash: n.root.hash, keys: n.root.keys })), positions: [...s.positions].map(([origin, outboxId]) => ({ origin, outboxId })), published: s.published };
     },
     branches: async (r) => ({ nodes: nodes(await replica.branches(r.namespace)) }),
     segments: async (r) => ({ nodes: nodes(await replica.segments(r.namespace, r.branches)) }),

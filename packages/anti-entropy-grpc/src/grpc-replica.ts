@@ -59,7 +59,7 @@ export class GrpcReplica implements TreeReplica {
 
   async summary(): Promise<ReplicaSummary> {
     const s = await this.#call('summary', {});
-    return { region: s.region, namespaces: s.namespaces.map((n) => ({ name: n.name, policy: n.policy, root: { hash: n.hash, keys: n.keys } })), positions: new Map(s.positions.map((p) => [p.origin, p.outboxId])) };
+    return { region: s.region, namespaces: s.namespaces.map((n) => ({ name: n.name, policy: n.policy, root: { hash: n.hash, keys: n.keys } })), positions: new Map(s.positions.map((p) => [p.origin, p.outboxId])), published: s.published };
   }
 
   async branches(namespace: string): Promise<Map<number, Summary>> {

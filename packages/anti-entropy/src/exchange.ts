@@ -24,6 +24,8 @@ export interface ReplicaSummary {
   readonly region: string;
   readonly namespaces: readonly NamespaceSummary[];
   readonly positions: Positions;
+  /** The region's own published position: every update of `origin` up to `sequence` (outbox ids up to `outboxId`) is in its states. */
+  readonly published?: { readonly origin: string; readonly sequence: bigint; readonly outboxId: bigint } | undefined;
 }
 
 /** A key's full causal state as stored (state undefined: the key has no row there). */

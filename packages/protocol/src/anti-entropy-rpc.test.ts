@@ -18,4 +18,13 @@ describe('ANTI_ENTROPY_SERVICE', () => {
     roundTrip(ANTI_ENTROPY_SERVICE.mergeStates, { namespace: 'n', policy: 'mv', fromRegion: 'us', states: [{ key: 'a', state: new Uint8Array(), maxHlc: 1n }] }, { repairs: [{ key: 'a', before: undefined, after: 'ff' }, { key: 'b', before: 'aa', after: 'bb' }] });
     expect(ANTI_ENTROPY_SERVICE.mergeStates.path).toBe('/meridian.antientropy.v1.AntiEntropyService/MergeStates');
   });
+
+  it('a summary carries the region’s published position; one from a region that predates the field decodes without it', () => {
+    const summary = { region: 'eu', namespaces: [], positions: [{ origin: 'eu.2', outboxId: 90n }], published: { origin: 'eu.2', sequence: 17n, outboxId: 88n } };
+    roundTrip(ANTI_ENTROPY_SERVICE.summary, {}, summary);
+    const { published: _published, ...older } = summary;
+    const decoded = ANTI_ENTROPY_SERVICE.summary.responseDeserialize(ANTI_ENTROPY_SERVICE.summary.responseSerialize(older));
+    expect(decoded).toEqual(older);
+    expect(decoded.published).toBeUndefined();
+  });
 });

@@ -32,6 +32,15 @@ export interface SummaryMessage {
   readonly namespaces: readonly { readonly name: string; readonly policy: string; readonly hash: bigint; readonly keys: number }[];
   /** Per origin actor, the outbox id up to which the region has applied (its own: its high-water). */
   readonly positions: readonly { readonly origin: string; readonly outboxId: bigint }[];
+  /** The region's own published position (absent from a region that predates it). */
+  readonly published?: PublishedPositionMessage | undefined;
+}
+
+/** Every update of `origin` up to `sequence` (outbox ids up to `outboxId`) is published and in the region's states. */
+export interface PublishedPositionMessage {
+  readonly origin: string;
+  readonly sequence: bigint;
+  readonly outboxId: bigint;
 }
 
 export interface KeyStateMessage {
@@ -112,8 +121,8 @@ export const ANTI_ENTROPY_SERVICE: AntiEntropyServiceDefinition = Object.freeze(
     codec(SummaryRequestSchema, () => ({}), () => ({})),
     codec(
       SummaryResponseSchema,
-      (s: SummaryMessage) => ({ region: s.region, namespaces: s.namespaces.map((n) => ({ name: n.name, policy: n.policy, hash: n.hash, keys: BigInt(n.keys) })), positions: s.positions.map((p) => ({ origin: p.origin, outboxId: p.outboxId })) }),
-      (m) => ({ region: m.region, namespaces: m.namespaces.map((n) => ({ name: n.name, policy: n.policy, hash: n.hash, keys: Number(n.keys) })), positions: m.positions.map((p) => ({ origin: p.origin, outboxId: p.outboxId })) }),
+      (s: SummaryMessage) => ({ region: s.region, namespaces: s.namespaces.map((n) => ({ name: n.name, policy: n.policy, hash: n.hash, keys: BigInt(n.keys) })), positions: s.positions.map((p) => ({ origin: p.origin, outboxId: p.outboxId })), ...(s.published ? { published: { ...s.published } } : {}) }),
+      (m) => ({ region: m.region, namespaces: m.namespaces.map((n) => ({ name: n.name, policy: n.policy, hash: n.hash, keys: Number(n.keys) })), positions: m.positions.map((p) => ({ origin: p.origin, outboxId: p.outboxId })), ...(m.published ? { published: { origin: m.published.origin, sequence: m.published.sequence, outboxId: m.published.outboxId } } : {}) }),
     ),
   ),
   branches: method<'branches', typeof BranchesRequestSchema, typeof BranchesResponseSchema>(

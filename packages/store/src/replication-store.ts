@@ -205,6 +205,29 @@ export class ReplicationTx {
     await this.#client.query({ ...APPLY_SQL.saveOffsets, values: [peer, offsets.map((o) => o.partition), offsets.map((o) => o.nextOffset.toString())] });
   }
 
+  /**
+   * A reseed of the link from `peer`: takes the peer's reseed lock for this transaction (replicas
+   * of this region reseeding at once take turns) and locks the peer's stored offsets.
+   */
+  async lockPeerOffsetsForReseed(peer: string): Promise<Map<number, bigint>> {
+    await this.#client.query("SELECT pg_advisory_xact_lock(hashtext('meridian.reseed.' || $1))", [peer]);
+    const { rows } = await this.#client.query<{ partition: number; next_offset: bigint }>('SELECT partition, next_offset FROM meridian_offsets WHERE peer = $1 ORDER BY partition FOR UPDATE', [peer]);
+    return new Map(rows.map((r) => [r.partition, r.next_offset]));
+  }
+
+  /**
+   * Stores a reseed's restart offsets: each partition's next offset, its owner epoch bumped (a
+   * consumer that claimed the old offset is fenced; the next claim seeks to the new one).
+   */
+  async restartPeerOffsets(peer: string, offsets: readonly { readonly partition: number; readonly nextOffset: bigint }[]): Promise<void> {
+    if (offsets.length === 0) return;
+    await this.#client.query(
+      `INSERT INTO meridian_offsets (peer, partition, next_offset, owner_epoch) SELECT $1, u.partition, u.next_offset, 1 FROM unnest($2::int[], $3::bigint[]) AS u(partition, next_offset)
+       ON CONFLICT (peer, partition) DO UPDATE SET next_offset = excluded.next_offset, owner_epoch = meridian_offsets.owner_epoch + 1`,
+      [peer, offsets.map((o) => o.partition), offsets.map((o) => o.nextOffset.toString())],
+    );
+  }
+
   /** The applied rows of these origins, inserted if missing and locked (sorted, so concurrent batches never deadlock). */
   async lockApplied(origins: readonly { origin: string; region: string }[]): Promise<Map<string, AppliedRow>> {
     const wanted = [...new Map(origins.map((o) => [o.origin, o])).values()].sort((a, b) => (a.origin < b.origin ? -1 : 1));
@@ -498,6 +521,12 @@ export class ReplicationReads {
       out.set(partition, { nextOffset: r.next_offset, epoch: r.owner_epoch, known: !r.inserted });
     }
     return out;
+  }
+
+  /** A peer's stored next offsets, per partition. */
+  async peerOffsets(peer: string): Promise<Map<number, bigint>> {
+    const { rows } = await this.#q<{ partition: number; next_offset: bigint }>('SELECT partition, next_offset FROM meridian_offsets WHERE peer = $1', [peer]);
+    return new Map(rows.map((r) => [r.partition, r.next_offset]));
   }
 
   async applied(): Promise<AppliedRow[]> {

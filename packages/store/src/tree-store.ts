@@ -111,6 +111,19 @@ export class TreeReads {
   }
 
   /**
+   * This region's own published position, from the relay's marks: its current origin actor, the
+   * last sequence published in it and that row's outbox id. Every outbox row up to that id is
+   * published (the relay publishes in id order) and committed, so in this region's key states.
+   */
+  async published(): Promise<{ origin: string; sequence: bigint; outboxId: bigint }> {
+    const rows = await this.#q<{ origin: string; sequence: bigint; outbox_id: bigint }>(
+      `SELECT g.region || '.' || g.epoch AS origin, r.last_sequence AS sequence, r.last_outbox_id AS outbox_id FROM meridian_region AS g, meridian_relay AS r`,
+    );
+    const r = rows[0]!;
+    return { origin: r.origin, sequence: r.sequence, outboxId: r.outbox_id };
+  }
+
+  /**
    * Per origin actor, the outbox id up to which this region has applied — its own actor's entry
    * is its committed high-water — read in one snapshot.
    */

@@ -18,6 +18,7 @@ import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName, waitFor } from '@meridian/testkit';
 import { loadConfig, type RegionConfig } from './config.ts';
 import { startRegion, type RegionService } from './region.ts';
+import { deleteAllRecords } from './retention.fixture.ts';
 
 const infra = inject('infra');
 const suffix = randomBytes(3).toString('hex');
@@ -108,18 +109,6 @@ describe('a stored offset Kafka no longer has', () => {
   });
 });
 
-
-/** Deletes every record of `topic` that Kafka holds now, as retention would. */
-async function deleteAllRecords(brokers: string, topic: string): Promise<void> {
-  const admin = new Kafka({ clientId: 'retention', brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    await admin.deleteTopicRecords({ topic, partitions: offsets.map((o) => ({ partition: o.partition, offset: o.high })) });
-  } finally {
-    await admin.disconnect();
-  }
-}
 
 describe('while a link streams', () => {
   let urlD: string;

@@ -22,6 +22,7 @@ import { GrpcReplica, channelCredentials, serverCredentials, startAntiEntropySer
 import type { ExchangeReport } from '@meridian/anti-entropy';
 import { LocalReplica } from './anti-entropy/local-replica.ts';
 import { AntiEntropyLoop } from './anti-entropy/anti-entropy-loop.ts';
+import { reseedLink } from './anti-entropy/reseed.ts';
 import type { RepairHooks } from './anti-entropy/repair-merge.ts';
 import { createTokenVerifier } from '@meridian/auth';
 import type { ApiAuth } from './api-auth.ts';
@@ -66,6 +67,12 @@ export interface RegionService {
  * peers hold of it (stream-tail.ts, incarnation.ts); a database behind its own past (restored from
  * a backup, an asynchronous standby promoted) starts a new incarnation before anything is written.
  */
+/** How the link from `peer` recovers when Kafka lost updates it needs: by itself through anti-entropy, or not (and why). */
+function reseedNote(config: RegionConfig, peer: string): string {
+  if (config.antiEntropyIntervalMs > 0 && config.peerGrpc.has(peer)) return `anti-entropy with ${peer} reseeds it by itself at its next round`;
+  return `no automatic reseed: anti-entropy with ${peer} is off (set ${peer} in MERIDIAN_PEER_GRPC and MERIDIAN_ANTI_ENTROPY_INTERVAL_MS > 0)`;
+}
+
 async function bindIncarnation(store: PgStore, config: RegionConfig, log: Logger): Promise<{ epoch: number }> {
   const bound = await store.bindRegion(config.region, config.epoch);
   if (!config.kafkaBrokers) return bound;
@@ -115,6 +122,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
           clock: keys.clock,
           log: hooks.log ?? silentLogger,
           lagBoundSeconds: config.lagBoundSeconds,
+          reseedNotes: new Map([...config.peers.keys()].map((peer) => [peer, reseedNote(config, peer)])),
           relayLingerMs: config.relayLingerMs,
           // The write path's cached snapshots follow the rows the replicators write.
           hooks: { ...hooks.replication, onKeysSaved: (rows) => {
@@ -144,6 +152,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
           keysPerSecond: config.antiEntropyKeysPerSecond,
           log,
           ...(hooks.antiEntropy?.onReport ? { onReport: hooks.antiEntropy.onReport } : {}),
+          ...(replication ? { reseed: { links: new Map(replication.replicators.map((r) => [r.peer, r])), run: (link, remote, limiter) => reseedLink({ store, local, remote, link, limiter }) } } : {}),
         })
       : undefined;
     const auth: ApiAuth = config.auth === 'off'

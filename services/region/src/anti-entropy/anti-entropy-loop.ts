@@ -10,6 +10,7 @@
  */
 import { DivergenceTracker, TokenBucket, runExchange, type ExchangeReport, type TreeReplica } from '@meridian/anti-entropy';
 import type { Logger } from '../replication/logger.ts';
+import type { ReseedableLink, ReseedOutcome } from './reseed.ts';
 
 export interface AntiEntropyLoopOptions {
   readonly local: TreeReplica;
@@ -20,6 +21,15 @@ export interface AntiEntropyLoopOptions {
   readonly log: Logger;
   readonly now?: () => number;
   readonly onReport?: (peer: string, report: ExchangeReport) => void;
+  /**
+   * Replication links that may need a reseed: a round with a peer whose link does runs the
+   * reseed (`reseedLink`) instead of the plain exchange.
+   */
+  readonly reseed?: {
+    readonly links: ReadonlyMap<string, ReseedableLink>;
+    readonly run: (link: ReseedableLink, remote: TreeReplica, limiter: TokenBucket) => Promise<ReseedOutcome>;
+    readonly onReseed?: (peer: string, outcome: ReseedOutcome) => void;
+  };
 }
 
 export interface PeerRoundStatus {
@@ -28,6 +38,8 @@ export interface PeerRoundStatus {
   readonly differences?: number;
   readonly repaired?: number;
   readonly error?: string;
+  /** Set when the round reseeded the replication link from the peer. */
+  readonly reseed?: { readonly outcome: string; readonly origin?: string; readonly sequence?: number; readonly outboxId?: number };
 }
 
 export class AntiEntropyLoop {
@@ -76,6 +88,11 @@ export class AntiEntropyLoop {
       if (this.#stopped) return;
       let tracker = this.#trackers.get(peer);
       if (!tracker) this.#trackers.set(peer, (tracker = new DivergenceTracker()));
+      const link = this.#o.reseed?.links.get(peer);
+      if (link?.needsReseed) {
+        await this.#reseed(peer, link, remote);
+        continue;
+      }
       try {
         const report = await runExchange(this.#o.local, remote, { repair: true, tracker, limiter: this.#limiter, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) });
         const repaired = report.repairedLocal.length + report.repairedRemote.length;
@@ -86,6 +103,27 @@ export class AntiEntropyLoop {
         this.#status.set(peer, { at: new Date().toISOString(), ok: false, error: (error as Error).message });
         this.#o.log.warn({ peer, err: error }, 'anti-entropy: round failed');
       }
+    }
+  }
+
+  async #reseed(peer: string, link: ReseedableLink, remote: TreeReplica): Promise<void> {
+    try {
+      this.#o.log.warn({ peer }, 'anti-entropy: the replication link needs a reseed; repairing from the peer');
+      const outcome = await this.#o.reseed!.run(link, remote, this.#limiter);
+      const { report, published } = outcome;
+      this.#status.set(peer, {
+        at: new Date().toISOString(),
+        ok: true,
+        ...(report ? { differences: report.differences.length, repaired: report.repairedLocal.length + report.repairedRemote.length } : {}),
+        reseed: { outcome: outcome.outcome, ...(published ? { origin: published.origin, sequence: Number(published.sequence), outboxId: Number(published.outboxId) } : {}) },
+      });
+      this.#o.log.warn({ peer, outcome: outcome.outcome, origin: published?.origin, sequence: published?.sequence.toString(), repairedHere: report?.repairedLocal.length, restarted: Object.fromEntries([...outcome.restarted].map(([p, o]) => [p, o.toString()])) }, 'anti-entropy: reseeded the replication link');
+      this.#o.reseed!.onReseed?.(peer, outcome);
+      if (report) this.#o.onReport?.(peer, report);
+    } catch (error) {
+      this.#status.set(peer, { at: new Date().toISOString(), ok: false, error: `reseed: ${(error as Error).message}` });
+      link.noteReseedFailure((error as Error).message);
+      this.#o.log.warn({ peer, err: error }, 'anti-entropy: reseed failed; the link stays failed until a later round succeeds');
     }
   }
 }

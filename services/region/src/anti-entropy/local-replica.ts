@@ -23,9 +23,28 @@ export class LocalReplica implements TreeReplica {
     this.#hooks = options.hooks;
   }
 
+  /** This replica, also telling `onRejected` of every state its merges skip (a reseed must not pass over one). */
+  observingRejections(onRejected: (namespace: string, key: string, reason: string) => void): LocalReplica {
+    const hooks = this.#hooks;
+    return new LocalReplica({
+      store: this.#store,
+      region: this.#region,
+      clock: this.#clock,
+      hooks: {
+        ...hooks,
+        onRejected: (namespace, key, reason) => {
+          hooks?.onRejected?.(namespace, key, reason);
+          onRejected(namespace, key, reason);
+        },
+      },
+    });
+  }
+
   async summary(): Promise<ReplicaSummary> {
+    // The published position first: the states the exchange then reads hold everything up to it.
+    const published = await this.#store.tree.published();
     const [roots, positions] = await Promise.all([this.#store.tree.roots(), this.#store.tree.positions()]);
-    return { region: this.#region, namespaces: roots.map((r) => ({ name: r.name, policy: r.policy, root: { hash: r.hash, keys: r.keys } })), positions };
+    return { region: this.#region, namespaces: roots.map((r) => ({ name: r.name, policy: r.policy, root: { hash: r.hash, keys: r.keys } })), positions, published };
   }
 
   async branches(namespace: string): Promise<Map<number, Summary>> {

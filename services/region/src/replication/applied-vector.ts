@@ -73,6 +73,20 @@ export class AppliedVector {
     return true;
   }
 
+  /**
+   * A reseed's jump: every sequence up to `sequence` (outbox id `outboxId`) counts as applied —
+   * the repair merged the peer's state that holds them. Never lowers the prefix; the sequences
+   * applied above it stay (and the prefix then runs over them when they follow on).
+   */
+  coverUpTo(sequence: bigint, outboxId: bigint): void {
+    if (sequence <= this.#contiguous) return;
+    this.#contiguous = sequence;
+    this.#contiguousOutboxId = outboxId > this.#contiguousOutboxId ? outboxId : this.#contiguousOutboxId;
+    for (const s of [...this.#beyond.keys()]) if (s <= sequence) this.#beyond.delete(s);
+    this.#changed = true;
+    this.#advance();
+  }
+
   /** The stored form: `beyond` ascending by sequence. */
   toRow(): AppliedRow {
     const beyond = [...this.#beyond].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));

@@ -7,8 +7,10 @@
  *   catching-up — applying, behind the bound
  *   paused      — stopped on purpose: a newer schema version arrived (upgrade in progress), or
  *                 an operator paused the link
- *   failed      — cannot continue without an operator: e.g. Kafka no longer has the stored
- *                 offset (retention passed during a long outage): the region needs a reseed
+ *   failed      — cannot continue from where it is: Kafka no longer has the stored offset
+ *                 (retention passed during a long outage): the region needs a reseed, which
+ *                 anti-entropy with the peer does by itself when it runs (anti-entropy/reseed.ts;
+ *                 `resumed` then restarts the link)
  */
 
 export const LinkStates = ['connecting', 'streaming', 'catching-up', 'paused', 'failed'] as const;

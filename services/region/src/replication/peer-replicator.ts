@@ -18,7 +18,8 @@
  *   so a batch that starts anywhere but at the partition's next offset (kept in memory beside the
  *   stored one) is checked against the partition's log start and end before anything of it
  *   applies. Offsets that a jump skips and Kafka still holds (transaction markers, aborted
- *   records: kafkajs filters them out) are no gap; offsets below the log start are.
+ *   records: kafkajs filters them out) are no gap; offsets below the log start are. The reseed
+ *   (anti-entropy/reseed.ts) stores a new restart position and calls `restartAfterReseed`.
  * - A newer schema version pauses the link instead of being dead-lettered.
  * - An operator's pause is Meridian's state, not the consumer's: `pause`/`resume` set the link
  *   state whether or not the consumer is running (kafkajs refuses to pause a consumer between
@@ -34,6 +35,7 @@ import { GroupCommitQueue } from '../group-commit.ts';
 import { createKafka } from './kafka-client.ts';
 import { nextLinkState, type LinkEvent, type LinkState } from './link-state.ts';
 import type { Logger } from './logger.ts';
+import { lostOffset, type Watermark } from './reseed-plan.ts';
 
 export { RedriveError, type ReplicatorHooks } from './batch-applier.ts';
 
@@ -52,16 +54,8 @@ export interface PeerReplicatorOptions {
   readonly partitions?: number;
   /** Cap on the messages of one apply transaction (default DEFAULT_MAX_GROUP_MESSAGES). */
   readonly maxGroupMessages?: number;
-}
-
-/**
- * Why a stored position cannot be resumed from Kafka's partition [low, high], or undefined when it
- * can. Either way Kafka no longer has updates this region has not applied: never skip them silently.
- */
-function lostOffset(nextOffset: bigint, low: bigint, high: bigint): string | undefined {
-  if (nextOffset < low) return `stored offset ${nextOffset} is below the earliest offset Kafka still has (${low}); retention passed`;
-  if (nextOffset > high) return `stored offset ${nextOffset} is beyond the end of the partition (${high}); the topic was recreated or lost data`;
-  return undefined;
+  /** How a link that needs a reseed recovers (or why it cannot by itself): appended to its failure reason. */
+  readonly reseedNote?: string;
 }
 
 export class PeerReplicator {
@@ -81,6 +75,8 @@ export class PeerReplicator {
   #needsReseed = false;
   /** The partitions of the latest group join (a failed link's resume claims them again). */
   #assigned: readonly number[] = [];
+  /** Why the link needs a reseed (the failure reason, before any reseed attempt's). */
+  #lostReason: string | undefined;
   #operatorPaused = false;
   #claiming: Promise<void> = Promise.resolve();
   /** Counts group joins: a claim for an older join gives way to the newer one. */
@@ -263,8 +259,37 @@ export class PeerReplicator {
     if (this.#state === 'connecting') this.signal('joined');
   }
 
+  /**
+   * After a reseed stored new offsets and the applied vector (`reseed.ts`): clears the failure and
+   * starts a new consumer, which claims the partitions and seeks to the stored offsets. An
+   * operator's pause still holds.
+   */
+  async restartAfterReseed(): Promise<void> {
+    if (this.#stopping) return;
+    this.#needsReseed = false;
+    this.signal('resumed', 'reseeded');
+    if (this.#operatorPaused) this.signal('operator-paused', 'paused by an operator');
+    const consumer = this.#consumer;
+    this.#consumer = undefined;
+    this.#generation++; // a claim of the old consumer's join gives way
+    await this.#connectLoop;
+    await consumer?.disconnect().catch(() => undefined);
+    if (this.#stopping) return;
+    this.#connectLoop = this.#connect();
+  }
+
+  /** A reseed attempt failed: the failure reason says why too (the link stays failed). */
+  noteReseedFailure(message: string): void {
+    if (!this.#needsReseed || this.#state !== 'failed') return;
+    this.#reason = `${this.#lostReason ?? 'needs a reseed'}; the last reseed attempt failed: ${message}`;
+  }
+
   /** Each partition's log start (`low`) and end (`high`) offsets in the peer's Kafka. */
-  async #watermarks(): Promise<Map<number, { low: bigint; high: bigint }>> {
+  watermarks(): Promise<Map<number, Watermark>> {
+    return this.#watermarks();
+  }
+
+  async #watermarks(): Promise<Map<number, Watermark>> {
     const admin = this.#kafka.admin();
     await admin.connect();
     try {
@@ -277,7 +302,8 @@ export class PeerReplicator {
   /** Fails the link: Kafka no longer has updates of `partition` this region has not applied. Nothing more applies. */
   #lose(consumer: Consumer | undefined, partition: number, lost: string): void {
     this.#needsReseed = true;
-    this.signal('offset-lost', `partition ${partition}: ${lost} — this region needs a reseed from ${this.peer}`);
+    this.#lostReason = `partition ${partition}: ${lost} — this region needs a reseed from ${this.peer}${this.#o.reseedNote ? `; ${this.#o.reseedNote}` : ''}`;
+    this.signal('offset-lost', this.#lostReason);
     this.#pauseConsumer(consumer); // between runs, the failed state keeps every batch from applying
   }
 

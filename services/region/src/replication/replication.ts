@@ -30,6 +30,8 @@ export interface ReplicationOptions {
   readonly hooks?: ReplicatorHooks;
   readonly relayPollMs?: number;
   readonly relayLingerMs?: number;
+  /** Per peer, how its link recovers when it needs a reseed (or why it cannot by itself): said in the failure reason. */
+  readonly reseedNotes?: ReadonlyMap<string, string>;
   /** How long readiness waits for a link that cannot connect before giving up on catching it up. */
   readonly catchUpGraceMs?: number;
 }
@@ -92,7 +94,7 @@ export class Replication {
     this.#kafka = createKafka({ clientId: `meridian-${options.region}-health`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 1500 });
     this.relay = new OutboxRelay({ store: options.store, region: options.region, epoch: options.epoch, brokers: options.brokers, partitions: options.partitions, ...(options.topicReplicationFactor !== undefined ? { replicationFactor: options.topicReplicationFactor } : {}), clock: options.clock, log: options.log, ...(options.relayPollMs ? { pollMs: options.relayPollMs } : {}), ...(options.relayLingerMs !== undefined ? { lingerMs: options.relayLingerMs } : {}) });
     const hooks: ReplicatorHooks = { ...options.hooks, skewMs: (peer) => this.#skew.get(peer) ?? 0 };
-    this.replicators = [...options.peers].map(([peer, brokers]) => new PeerReplicator({ store: options.store, self: options.region, peer, brokers, clock: options.clock, log: options.log, hooks, partitions: options.partitions }));
+    this.replicators = [...options.peers].map(([peer, brokers]) => new PeerReplicator({ store: options.store, self: options.region, peer, brokers, clock: options.clock, log: options.log, hooks, partitions: options.partitions, ...(options.reseedNotes?.has(peer) ? { reseedNote: options.reseedNotes.get(peer)! } : {}) }));
   }
 
   async start(): Promise<void> {

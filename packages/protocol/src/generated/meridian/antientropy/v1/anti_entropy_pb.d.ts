@@ -111,6 +111,38 @@ export declare type AppliedPosition = Message<"meridian.antientropy.v1.AppliedPo
 export declare const AppliedPositionSchema: GenMessage<AppliedPosition>;
 
 /**
+ * Where the region's own published stream stands: every update of `origin` with a sequence up to
+ * `sequence` is published (outbox ids up to `outbox_id`) and in the region's key states. A peer
+ * whose link lost records restarts from it after a repair (a reseed).
+ *
+ * @generated from message meridian.antientropy.v1.PublishedPosition
+ */
+export declare type PublishedPosition = Message<"meridian.antientropy.v1.PublishedPosition"> & {
+  /**
+   * The origin actor, "<region>.<epoch>".
+   *
+   * @generated from field: string origin = 1;
+   */
+  origin: string;
+
+  /**
+   * @generated from field: uint64 sequence = 2;
+   */
+  sequence: bigint;
+
+  /**
+   * @generated from field: uint64 outbox_id = 3;
+   */
+  outboxId: bigint;
+};
+
+/**
+ * Describes the message meridian.antientropy.v1.PublishedPosition.
+ * Use `create(PublishedPositionSchema)` to create a new message.
+ */
+export declare const PublishedPositionSchema: GenMessage<PublishedPosition>;
+
+/**
  * @generated from message meridian.antientropy.v1.SummaryResponse
  */
 export declare type SummaryResponse = Message<"meridian.antientropy.v1.SummaryResponse"> & {
@@ -128,6 +160,13 @@ export declare type SummaryResponse = Message<"meridian.antientropy.v1.SummaryRe
    * @generated from field: repeated meridian.antientropy.v1.AppliedPosition positions = 3;
    */
   positions: AppliedPosition[];
+
+  /**
+   * Absent from a region that predates it.
+   *
+   * @generated from field: meridian.antientropy.v1.PublishedPosition published = 4;
+   */
+  published?: PublishedPosition | undefined;
 };
 
 /**

@@ -16,7 +16,7 @@ import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2
  * Describes the file meridian/antientropy/v1/anti_entropy.proto.
  */
 export const file_meridian_antientropy_v1_anti_entropy = /*@__PURE__*/
-  fileDesc("CiptZXJpZGlhbi9hbnRpZW50cm9weS92MS9hbnRpX2VudHJvcHkucHJvdG8SF21lcmlkaWFuLmFudGllbnRyb3B5LnYxIhAKDlN1bW1hcnlSZXF1ZXN0IjUKCFRyZWVOb2RlEg0KBWluZGV4GAEgASgNEgwKBGhhc2gYAiABKAYSDAoEa2V5cxgDIAEoBCJJCg1OYW1lc3BhY2VSb290EgwKBG5hbWUYASABKAkSDgoGcG9saWN5GAIgASgJEgwKBGhhc2gYAyABKAYSDAoEa2V5cxgEIAEoBCI0Cg9BcHBsaWVkUG9zaXRpb24SDgoGb3JpZ2luGAEgASgJEhEKCW91dGJveF9pZBgCIAEoBCKaAQoPU3VtbWFyeVJlc3BvbnNlEg4KBnJlZ2lvbhgBIAEoCRI6CgpuYW1lc3BhY2VzGAIgAygLMiYubWVyaWRpYW4uYW50aWVudHJvcHkudjEuTmFtZXNwYWNlUm9vdBI7Cglwb3NpdGlvbnMYAyADKAsyKC5tZXJpZGlhbi5hbnRpZW50cm9weS52MS5BcHBsaWVkUG9zaXRpb24iJAoPQnJhbmNoZXNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCSJHChBCcmFuY2hlc1Jlc3BvbnNlEjMKCGJyYW5jaGVzGAEgAygLMiEubWVyaWRpYW4uYW50aWVudHJvcHkudjEuVHJlZU5vZGUiNgoPU2VnbWVudHNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIQCghicmFuY2hlcxgCIAMoDSJHChBTZWdtZW50c1Jlc3BvbnNlEjMKCHNlZ21lbnRzGAEgAygLMiEubWVyaWRpYW4uYW50aWVudHJvcHkudjEuVHJlZU5vZGUiNwoQS2V5SGFzaGVzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSEAoIc2VnbWVudHMYAiADKA0iJAoHS2V5SGFzaBILCgNrZXkYASABKAkSDAoEaGFzaBgCIAEoBiJDChFLZXlIYXNoZXNSZXNwb25zZRIuCgRrZXlzGAEgAygLMiAubWVyaWRpYW4uYW50aWVudHJvcHkudjEuS2V5SGFzaCI1ChJGZXRjaFN0YXRlc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBGtleXMYAiADKAkiRgoIS2V5U3RhdGUSCwoDa2V5GAEgASgJEhIKBXN0YXRlGAIgASgMSACIAQESDwoHbWF4X2hsYxgDIAEoBEIICgZfc3RhdGUiSAoTRmV0Y2hTdGF0ZXNSZXNwb25zZRIxCgZzdGF0ZXMYASADKAsyIS5tZXJpZGlhbi5hbnRpZW50cm9weS52MS5LZXlTdGF0ZSJ/ChJNZXJnZVN0YXRlc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEg4KBnBvbGljeRgCIAEoCRITCgtmcm9tX3JlZ2lvbhgDIAEoCRIxCgZzdGF0ZXMYBCADKAsyIS5tZXJpZGlhbi5hbnRpZW50cm9weS52MS5LZXlTdGF0ZSJFCglLZXlSZXBhaXISCwoDa2V5GAEgASgJEhUKDWJlZm9yZV9kaWdlc3QYAiABKAkSFAoMYWZ0ZXJfZGlnZXN0GAMgASgJIkoKE01lcmdlU3RhdGVzUmVzcG9uc2USMwoHcmVwYWlycxgBIAMoCzIiLm1lcmlkaWFuLmFudGllbnRyb3B5LnYxLktleVJlcGFpcjLsBAoSQW50aUVudHJvcHlTZXJ2aWNlElwKB1N1bW1hcnkSJy5tZXJpZGlhbi5hbnRpZW50cm9weS52MS5TdW1tYXJ5UmVxdWVzdBooLm1lcmlkaWFuLmFudGllbnRyb3B5LnYxLlN1bW1hcnlSZXNwb25zZRJfCghCcmFuY2hlcxIoLm1lcmlkaWFuLmFudGllbnRyb3B5LnYxLkJyYW5jaGVzUmVxdWVzdBopLm1lcmlkaWFuLmFudGllbnRyb3B5LnYxLkJyYW5jaGVzUmVzcG9uc2USXwoIU2VnbWVudHMSKC5tZXJpZGlhbi5hbnRpZW50cm9weS52MS5TZWdtZW50c1JlcXVlc3QaKS5tZXJpZGlhbi5hbnRpZW50cm9weS52MS5TZWdtZW50c1Jlc3BvbnNlEmIKCUtleUhhc2hlcxIpLm1lcmlkaWFuLmFudGllbnRyb3B5LnYxLktleUhhc2hlc1JlcXVlc3QaKi5tZXJpZGlhbi5hbnRpZW50cm9weS52MS5LZXlIYXNoZXNSZXNwb25zZRJoCgtGZXRjaFN0YXRlcxIrLm1lcmlkaWFuLmFudGllbnRyb3B5LnYxLkZldGNoU3RhdGVzUmVxdWVzdBosLm1lcmlkaWFuLmFudGllbnRyb3B5LnYxLkZldGNoU3RhdGVzUmVzcG9uc2USaAoLTWVyZ2VTdGF0ZXMSKy5tZXJpZGlhbi5hbnRpZW50cm9weS52MS5NZXJnZVN0YXRlc1JlcXVlc3QaLC5tZXJpZGlhbi5hbnRpZW50cm9weS52MS5NZXJnZVN0YXRlc1Jlc3BvbnNlYgZwcm90bzM");
+  fileDesc("CiptZXJpZGlhbi9hbnRpZW50cm9weS92MS9hbnRpX2VudHJvcHkucHJvdG8SF21lcmlkaWFuLmFudGllbnRyb3B5LnYxIhAKDlN1bW1hcnlSZXF1ZXN0IjUKCFRyZWVOb2RlEg0KBWluZGV4GAEgASgNEgwKBGhhc2gYAiABKAYSDAoEa2V5cxgDIAEoBCJJCg1OYW1lc3BhY2VSb290EgwKBG5hbWUYASABKAkSDgoGcG9saWN5GAIgASgJEgwKBGhhc2gYAyABKAYSDAoEa2V5cxgEIAEoBCI0Cg9BcHBsaWVkUG9zaXRpb24SDgoGb3JpZ2luGAEgASgJEhEKCW91dGJveF9pZBgCIAEoBCJIChFQdWJsaXNoZWRQb3NpdGlvbhIOCgZvcmlnaW4YASABKAkSEAoIc2VxdWVuY2UYAiABKAQSEQoJb3V0Ym94X2lkGAMgASgEItkBCg9TdW1tYXJ5UmVzcG9uc2USDgoGcmVnaW9uGAEgASgJEjoKCm5hbWVzcGFjZXMYAiADKAsyJi5tZXJpZGlhbi5hbnRpZW50cm9weS52MS5OYW1lc3BhY2VSb290EjsKCXBvc2l0aW9ucxgDIAMoCzIoLm1lcmlkaWFuLmFudGllbnRyb3B5LnYxLkFwcGxpZWRQb3NpdGlvbhI9CglwdWJsaXNoZWQYBCABKAsyKi5tZXJpZGlhbi5hbnRpZW50cm9weS52MS5QdWJsaXNoZWRQb3NpdGlvbiIkCg9CcmFuY2hlc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJIkcKEEJyYW5jaGVzUmVzcG9uc2USMwoIYnJhbmNoZXMYASADKAsyIS5tZXJpZGlhbi5hbnRpZW50cm9weS52MS5UcmVlTm9kZSI2Cg9TZWdtZW50c1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhAKCGJyYW5jaGVzGAIgAygNIkcKEFNlZ21lbnRzUmVzcG9uc2USMwoIc2VnbWVudHMYASADKAsyIS5tZXJpZGlhbi5hbnRpZW50cm9weS52MS5UcmVlTm9kZSI3ChBLZXlIYXNoZXNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIQCghzZWdtZW50cxgCIAMoDSIkCgdLZXlIYXNoEgsKA2tleRgBIAEoCRIMCgRoYXNoGAIgASgGIkMKEUtleUhhc2hlc1Jlc3BvbnNlEi4KBGtleXMYASADKAsyIC5tZXJpZGlhbi5hbnRpZW50cm9weS52MS5LZXlIYXNoIjUKEkZldGNoU3RhdGVzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEa2V5cxgCIAMoCSJGCghLZXlTdGF0ZRILCgNrZXkYASABKAkSEgoFc3RhdGUYAiABKAxIAIgBARIPCgdtYXhfaGxjGAMgASgEQggKBl9zdGF0ZSJIChNGZXRjaFN0YXRlc1Jlc3BvbnNlEjEKBnN0YXRlcxgBIAMoCzIhLm1lcmlkaWFuLmFudGllbnRyb3B5LnYxLktleVN0YXRlIn8KEk1lcmdlU3RhdGVzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDgoGcG9saWN5GAIgASgJEhMKC2Zyb21fcmVnaW9uGAMgASgJEjEKBnN0YXRlcxgEIAMoCzIhLm1lcmlkaWFuLmFudGllbnRyb3B5LnYxLktleVN0YXRlIkUKCUtleVJlcGFpchILCgNrZXkYASABKAkSFQoNYmVmb3JlX2RpZ2VzdBgCIAEoCRIUCgxhZnRlcl9kaWdlc3QYAyABKAkiSgoTTWVyZ2VTdGF0ZXNSZXNwb25zZRIzCgdyZXBhaXJzGAEgAygLMiIubWVyaWRpYW4uYW50aWVudHJvcHkudjEuS2V5UmVwYWlyMuwEChJBbnRpRW50cm9weVNlcnZpY2USXAoHU3VtbWFyeRInLm1lcmlkaWFuLmFudGllbnRyb3B5LnYxLlN1bW1hcnlSZXF1ZXN0GigubWVyaWRpYW4uYW50aWVudHJvcHkudjEuU3VtbWFyeVJlc3BvbnNlEl8KCEJyYW5jaGVzEigubWVyaWRpYW4uYW50aWVudHJvcHkudjEuQnJhbmNoZXNSZXF1ZXN0GikubWVyaWRpYW4uYW50aWVudHJvcHkudjEuQnJhbmNoZXNSZXNwb25zZRJfCghTZWdtZW50cxIoLm1lcmlkaWFuLmFudGllbnRyb3B5LnYxLlNlZ21lbnRzUmVxdWVzdBopLm1lcmlkaWFuLmFudGllbnRyb3B5LnYxLlNlZ21lbnRzUmVzcG9uc2USYgoJS2V5SGFzaGVzEikubWVyaWRpYW4uYW50aWVudHJvcHkudjEuS2V5SGFzaGVzUmVxdWVzdBoqLm1lcmlkaWFuLmFudGllbnRyb3B5LnYxLktleUhhc2hlc1Jlc3BvbnNlEmgKC0ZldGNoU3RhdGVzEisubWVyaWRpYW4uYW50aWVudHJvcHkudjEuRmV0Y2hTdGF0ZXNSZXF1ZXN0GiwubWVyaWRpYW4uYW50aWVudHJvcHkudjEuRmV0Y2hTdGF0ZXNSZXNwb25zZRJoCgtNZXJnZVN0YXRlcxIrLm1lcmlkaWFuLmFudGllbnRyb3B5LnYxLk1lcmdlU3RhdGVzUmVxdWVzdBosLm1lcmlkaWFuLmFudGllbnRyb3B5LnYxLk1lcmdlU3RhdGVzUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * Describes the message meridian.antientropy.v1.SummaryRequest.
@@ -47,102 +47,109 @@ export const AppliedPositionSchema = /*@__PURE__*/
   messageDesc(file_meridian_antientropy_v1_anti_entropy, 3);
 
 /**
+ * Describes the message meridian.antientropy.v1.PublishedPosition.
+ * Use `create(PublishedPositionSchema)` to create a new message.
+ */
+export const PublishedPositionSchema = /*@__PURE__*/
+  messageDesc(file_meridian_antientropy_v1_anti_entropy, 4);
+
+/**
  * Describes the message meridian.antientropy.v1.SummaryResponse.
  * Use `create(SummaryResponseSchema)` to create a new message.
  */
 export const SummaryResponseSchema = /*@__PURE__*/
-  messageDesc(file_meridian_antientropy_v1_anti_entropy, 4);
+  messageDesc(file_meridian_antientropy_v1_anti_entropy, 5);
 
 /**
  * Describes the message meridian.antientropy.v1.BranchesRequest.
  * Use `create(BranchesRequestSchema)` to create a new message.
  */
 export const BranchesRequestSchema = /*@__PURE__*/
-  messageDesc(file_meridian_antientropy_v1_anti_entropy, 5);
+  messageDesc(file_meridian_antientropy_v1_anti_entropy, 6);
 
 /**
  * Describes the message meridian.antientropy.v1.BranchesResponse.
  * Use `create(BranchesResponseSchema)` to create a new message.
  */
 export const BranchesResponseSchema = /*@__PURE__*/
-  messageDesc(file_meridian_antientropy_v1_anti_entropy, 6);
+  messageDesc(file_meridian_antientropy_v1_anti_entropy, 7);
 
 /**
  * Describes the message meridian.antientropy.v1.SegmentsRequest.
  * Use `create(SegmentsRequestSchema)` to create a new message.
  */
 export const SegmentsRequestSchema = /*@__PURE__*/
-  messageDesc(file_meridian_antientropy_v1_anti_entropy, 7);
+  messageDesc(file_meridian_antientropy_v1_anti_entropy, 8);
 
 /**
  * Describes the message meridian.antientropy.v1.SegmentsResponse.
  * Use `create(SegmentsResponseSchema)` to create a new message.
  */
 export const SegmentsResponseSchema = /*@__PURE__*/
-  messageDesc(file_meridian_antientropy_v1_anti_entropy, 8);
+  messageDesc(file_meridian_antientropy_v1_anti_entropy, 9);
 
 /**
  * Describes the message meridian.antientropy.v1.KeyHashesRequest.
  * Use `create(KeyHashesRequestSchema)` to create a new message.
  */
 export const KeyHashesRequestSchema = /*@__PURE__*/
-  messageDesc(file_meridian_antientropy_v1_anti_entropy, 9);
+  messageDesc(file_meridian_antientropy_v1_anti_entropy, 10);
 
 /**
  * Describes the message meridian.antientropy.v1.KeyHash.
  * Use `create(KeyHashSchema)` to create a new message.
  */
 export const KeyHashSchema = /*@__PURE__*/
-  messageDesc(file_meridian_antientropy_v1_anti_entropy, 10);
+  messageDesc(file_meridian_antientropy_v1_anti_entropy, 11);
 
 /**
  * Describes the message meridian.antientropy.v1.KeyHashesResponse.
  * Use `create(KeyHashesResponseSchema)` to create a new message.
  */
 export const KeyHashesResponseSchema = /*@__PURE__*/
-  messageDesc(file_meridian_antientropy_v1_anti_entropy, 11);
+  messageDesc(file_meridian_antientropy_v1_anti_entropy, 12);
 
 /**
  * Describes the message meridian.antientropy.v1.FetchStatesRequest.
  * Use `create(FetchStatesRequestSchema)` to create a new message.
  */
 export const FetchStatesRequestSchema = /*@__PURE__*/
-  messageDesc(file_meridian_antientropy_v1_anti_entropy, 12);
+  messageDesc(file_meridian_antientropy_v1_anti_entropy, 13);
 
 /**
  * Describes the message meridian.antientropy.v1.KeyState.
  * Use `create(KeyStateSchema)` to create a new message.
  */
 export const KeyStateSchema = /*@__PURE__*/
-  messageDesc(file_meridian_antientropy_v1_anti_entropy, 13);
+  messageDesc(file_meridian_antientropy_v1_anti_entropy, 14);
 
 /**
  * Describes the message meridian.antientropy.v1.FetchStatesResponse.
  * Use `create(FetchStatesResponseSchema)` to create a new message.
  */
 export const FetchStatesResponseSchema = /*@__PURE__*/
-  messageDesc(file_meridian_antientropy_v1_anti_entropy, 14);
+  messageDesc(file_meridian_antientropy_v1_anti_entropy, 15);
 
 /**
  * Describes the message meridian.antientropy.v1.MergeStatesRequest.
  * Use `create(MergeStatesRequestSchema)` to create a new message.
  */
 export const MergeStatesRequestSchema = /*@__PURE__*/
-  messageDesc(file_meridian_antientropy_v1_anti_entropy, 15);
+  messageDesc(file_meridian_antientropy_v1_anti_entropy, 16);
 
 /**
  * Describes the message meridian.antientropy.v1.KeyRepair.
  * Use `create(KeyRepairSchema)` to create a new message.
  */
 export const KeyRepairSchema = /*@__PURE__*/
-  messageDesc(file_meridian_antientropy_v1_anti_entropy, 16);
+  messageDesc(file_meridian_antientropy_v1_anti_entropy, 17);
 
 /**
  * Describes the message meridian.antientropy.v1.MergeStatesResponse.
  * Use `create(MergeStatesResponseSchema)` to create a new message.
  */
 export const MergeStatesResponseSchema = /*@__PURE__*/
-  messageDesc(file_meridian_antientropy_v1_anti_entropy, 17);
+  messageDesc(file_meridian_antientropy_v1_anti_entropy, 18);
 
 /**
  * @generated from service meridian.antientropy.v1.AntiEntropyService

@@ -1,0 +1,95 @@
+/**
+ * A link that needs a reseed recovers by itself (DESIGN §4, §8): Kafka no longer holds updates of
+ * the peer that this region has not applied, so they come through the peer's key states instead.
+ *
+ *  1. Read the log start and end of each of the peer's partitions, then the peer's published
+ *     position over gRPC (origin actor, sequence S, outbox id O): every record below a log start
+ *     was deleted, so published — and marked published — before S was read.
+ *  2. Run a full exchange with the peer that repairs every differing key both ways. Its snapshot
+ *     of the peer's states is taken after step 1, so it holds every update up to S.
+ *  3. Only if the exchange completed (no error, no namespace it could not repair key by key), in
+ *     one transaction under the peer's reseed lock: each lost partition restarts at its log start
+ *     (a partition still resumable keeps its offset), and the origin's applied vector covers every
+ *     sequence up to S (outbox id O). Then the replicator restarts from those offsets: what Kafka
+ *     still holds is consumed again; sequences up to S are duplicates the vector drops, later ones
+ *     apply (the states join), so nothing is lost and nothing applies twice.
+ *
+ * Several replicas of the region may reseed the same link: the lock serialises the commits, and a
+ * replica that finds the stored offsets resumable (another one reseeded) only restarts its link.
+ */
+import { runExchange, type ExchangeReport, type TokenBucket, type TreeReplica } from '@meridian/anti-entropy';
+import { ReplicationTx, type PgStore } from '@meridian/store';
+import { AppliedVector } from '../replication/applied-vector.ts';
+import type { LocalReplica } from './local-replica.ts';
+import { restartOffsets, type Watermark } from '../replication/reseed-plan.ts';
+
+/** What a reseed needs of a replication link (a `PeerReplicator`). */
+export interface ReseedableLink {
+  readonly peer: string;
+  readonly needsReseed: boolean;
+  watermarks(): Promise<Map<number, Watermark>>;
+  restartAfterReseed(): Promise<void>;
+  noteReseedFailure(message: string): void;
+}
+
+export interface ReseedOutcome {
+  /** 'reseeded': this replica stored the restart position; 'already': another replica had. */
+  readonly outcome: 'reseeded' | 'already';
+  /** The peer's published position the applied vector now covers (undefined: another replica's reseed). */
+  readonly published: { readonly origin: string; readonly sequence: bigint; readonly outboxId: bigint } | undefined;
+  /** Partition → the offset the link restarts at (the partitions whose offset changed). */
+  readonly restarted: ReadonlyMap<number, bigint>;
+  /** The repairing exchange (undefined: another replica's reseed). */
+  readonly report: ExchangeReport | undefined;
+}
+
+export interface ReseedDeps {
+  readonly store: PgStore;
+  readonly local: LocalReplica;
+  readonly remote: TreeReplica;
+  readonly link: ReseedableLink;
+  readonly limiter?: TokenBucket;
+  /** How long the exchange waits before confirming a difference (default 500 ms). */
+  readonly confirmAfterMs?: number;
+}
+
+export async function reseedLink(deps: ReseedDeps): Promise<ReseedOutcome> {
+  const { store, remote, link } = deps;
+  const peer = link.peer;
+  const rejected: string[] = [];
+  const local = deps.local.observingRejections((namespace, key, reason) => rejected.push(`${namespace}/${key}: ${reason}`));
+  const marks = await link.watermarks();
+  const stored = await store.replication.peerOffsets(peer);
+  if (!restartOffsets(stored, marks)) {
+    // Another replica of this region reseeded the link already: only restart it here.
+    await link.restartAfterReseed();
+    return { outcome: 'already', published: undefined, restarted: new Map(), report: undefined };
+  }
+  const summary = await remote.summary();
+  const { published } = summary;
+  if (!published) throw new Error(`${peer} does not report its published position (it runs an older version): it cannot reseed this region`);
+  if (published.origin.slice(0, published.origin.lastIndexOf('.')) !== peer) throw new Error(`${peer} reports the published position of ${published.origin}`);
+  const report = await runExchange(local, remote, { repair: true, confirmAfterMs: deps.confirmAfterMs ?? 500, ...(deps.limiter ? { limiter: deps.limiter } : {}), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) });
+  // A namespace of the peer that this region lacks (its declaration may be among the lost records)
+  // or holds under another policy: its keys were not repaired. The link stays failed, saying why.
+  // (A namespace only this region has is the peer's link's business.)
+  const peerNamespaces = new Set(summary.namespaces.map((n) => n.name));
+  const unrepaired = report.policyMismatches.filter((ns) => peerNamespaces.has(ns));
+  if (unrepaired.length > 0) throw new Error(`namespaces ${unrepaired.join(', ')} are missing here or declared with another policy: their keys cannot be repaired`);
+  if (rejected.length > 0) throw new Error(`${rejected.length} state(s) of ${peer} could not be merged here (${rejected.slice(0, 3).join('; ')}): nothing of the restart position is stored`);
+  const { outcome, restarted } = await store.transaction(async (_tx, client) => {
+    const rtx = new ReplicationTx(client);
+    const stored = await rtx.lockPeerOffsetsForReseed(peer);
+    const restart = restartOffsets(stored, marks);
+    if (!restart) return { outcome: 'already' as const, restarted: new Map<number, bigint>() };
+    const changed = new Map([...restart].filter(([partition, offset]) => stored.get(partition) !== offset));
+    await rtx.restartPeerOffsets(peer, [...changed].map(([partition, nextOffset]) => ({ partition, nextOffset })));
+    const rows = await rtx.lockApplied([{ origin: published.origin, region: peer }]);
+    const vector = AppliedVector.fromRow(rows.get(published.origin)!);
+    vector.coverUpTo(published.sequence, published.outboxId);
+    if (vector.changed) await rtx.saveApplied([vector.toRow()]);
+    return { outcome: 'reseeded' as const, restarted: changed };
+  });
+  await link.restartAfterReseed();
+  return { outcome, published, restarted, report };
+}
