@@ -56,6 +56,9 @@ export async function startFaultCluster(options: FaultClusterOptions): Promise<F
   const peerKafka = [proxy.address, infra.kafka[1], infra.kafka[2]];
   const databaseUrls = await Promise.all(dbs.map((d) => createDatabase(d, infra.postgresUrl)));
   const ports = [await freePort(), await freePort(), await freePort()];
+  // Anti-entropy between the regions, as in a deployment: a region restored from a copy gets back
+  // what the peers applied of its earlier actor after the copy only through it.
+  const grpcPorts = [await freePort(), await freePort(), await freePort()];
   const urls = ports.map((p) => `http://127.0.0.1:${p}`);
   const clockOffsets = [0, 0, options.skewMs];
   // Authentication on, as in a deployment: every call of the workload and the nemesis is an admin's.
@@ -76,6 +79,9 @@ export async function startFaultCluster(options: FaultClusterOptions): Promise<F
       MERIDIAN_PG_POOL_SIZE: '4',
       MERIDIAN_TOPIC_PARTITIONS: '2',
       MERIDIAN_LAG_BOUND_SECONDS: '2',
+      MERIDIAN_GRPC_PORT: String(grpcPorts[i]),
+      MERIDIAN_PEER_GRPC: ids.flatMap((peer, j) => (j === i ? [] : [`${peer}=127.0.0.1:${grpcPorts[j]}`])).join(';'),
+      MERIDIAN_ANTI_ENTROPY_INTERVAL_MS: '2000',
       ...(clockOffsets[i] !== 0 ? { MERIDIAN_TEST_CLOCK_OFFSET_MS: String(clockOffsets[i]) } : {}),
     },
   });
