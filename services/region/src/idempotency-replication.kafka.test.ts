@@ -8,54 +8,43 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { createDatabase, dropDatabase } from '@meridian/infra-local';
-import { uniqueName, waitFor } from '@meridian/testkit';
-import { loadConfig } from './config.ts';
-import { startRegion, type RegionService } from './region.ts';
+import { waitFor } from '@meridian/testkit';
+import type { RegionService } from './region.ts';
+import { startRegions, type Regions } from './regions.fixture.ts';
 
 const infra = inject('infra');
 const suffix = randomBytes(3).toString('hex');
 const ids = ['eu', 'us'].map((r) => `${r}${suffix}`);
 const regions: RegionService[] = [];
-const dbs: string[] = [];
 /** Every log line of each region, parsed. */
 const logs: Record<string, unknown>[][] = [[], []];
 
+let cluster: Regions | undefined;
+
 beforeAll(async () => {
-  for (const id of ids) dbs.push(uniqueName(`idem_${id}`));
-  const urls = await Promise.all(dbs.map((db) => createDatabase(db, infra.postgresUrl)));
-  const started = await Promise.all(
-    ids.map((id, i) =>
-      startRegion(
-        loadConfig({
-          MERIDIAN_REGION: id,
-          DATABASE_URL: urls[i],
-          MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off',
-          MERIDIAN_PG_POOL_SIZE: '4',
-          MERIDIAN_KAFKA_BROKERS: infra.kafka[i],
-          MERIDIAN_PEERS: ids.flatMap((peer, j) => (j === i ? [] : [`${peer}=${infra.kafka[j]}`])).join(';'),
-          MERIDIAN_TOPIC_PARTITIONS: '2',
-        }),
-        {
-          logger: {
-            level: 'info',
-            stream: new Writable({
-              write(chunk: Buffer, _encoding, done) {
-                for (const line of chunk.toString().split('\n')) if (line.trim() !== '') logs[i]!.push(JSON.parse(line) as Record<string, unknown>);
-                done();
-              },
-            }),
+  cluster = await startRegions(ids, {
+    postgresUrl: infra.postgresUrl,
+    kafka: infra.kafka,
+    dbPrefix: 'idem',
+    partitions: 2,
+    peerUrlBase: 9200,
+    hooks: (i) => ({
+      logger: {
+        level: 'info',
+        stream: new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            for (const line of chunk.toString().split('\n')) if (line.trim() !== '') logs[i]!.push(JSON.parse(line) as Record<string, unknown>);
+            done();
           },
-        },
-      ),
-    ),
-  );
-  regions.push(...started);
+        }),
+      },
+    }),
+  });
+  regions.push(...cluster.regions);
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all(regions.map((r) => r.close()));
-  await Promise.all(dbs.map((db) => dropDatabase(db, infra.postgresUrl)));
+  await cluster?.close();
 });
 
 async function call(i: number, method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, any> }> {
