@@ -29,6 +29,7 @@ export {
 export {
   startRegionProcess,
   regionEnvironment,
+  operatorRegionSettings,
   peerSettings,
   LOCAL_CONTEXT_SECRET,
   REGION_ENTRY,

@@ -1,6 +1,6 @@
 /** The region's settings as its config schema reads them, and the wiring of a set of regions to each other. */
 import { describe, expect, it } from 'vitest';
-import { LOCAL_CONTEXT_SECRET, peerSettings, regionEnvironment } from './region-process.ts';
+import { LOCAL_CONTEXT_SECRET, operatorRegionSettings, peerSettings, regionEnvironment } from './region-process.ts';
 import { childEnvironment } from './service-process.ts';
 import { gslbEnvironment } from './gslb-process.ts';
 import { LOCAL_AUDIENCE, LOCAL_ISSUER, ephemeralAuth } from './local-auth.ts';
@@ -46,6 +46,25 @@ describe('regionEnvironment', () => {
       MERIDIAN_LOG_LEVEL: 'warn',
       MERIDIAN_PG_POOL_SIZE: '2',
     });
+  });
+});
+
+describe('operatorRegionSettings', () => {
+  it('passes the launcher\'s MERIDIAN_* settings on, except the wiring, authentication and GSLB ones the launcher owns', () => {
+    const parent = {
+      PATH: '/bin', DATABASE_URL: 'postgres://mine', MERIDIAN_TOMBSTONE_MIN_AGE: '5s', MERIDIAN_PG_POOL_SIZE: '3',
+      MERIDIAN_REGION: 'zz', MERIDIAN_PORT: '1', MERIDIAN_HOST: '0.0.0.0', MERIDIAN_KAFKA_BROKERS: 'k:1', MERIDIAN_PEERS: 'x=k:1',
+      MERIDIAN_PEER_URLS: 'x=http://x', MERIDIAN_GRPC_PORT: '2', MERIDIAN_PEER_GRPC: 'x=g:1', MERIDIAN_AUTH: 'off', MERIDIAN_AUTH_PUBLIC_KEYS: 'k',
+      MERIDIAN_GSLB_PORT: '3', UNSET: undefined,
+    };
+    expect(operatorRegionSettings(parent)).toEqual({ MERIDIAN_TOMBSTONE_MIN_AGE: '5s', MERIDIAN_PG_POOL_SIZE: '3' });
+  });
+
+  it('reaches the region\'s environment through the launcher (env), over the cleaned parent environment', () => {
+    const settings = operatorRegionSettings({ MERIDIAN_TOMBSTONE_MIN_AGE: '5s' });
+    const env = childEnvironment({ PATH: '/bin', MERIDIAN_TOMBSTONE_MIN_AGE: '5s' }, regionEnvironment({ region: 'eu', databaseUrl: 'postgres://db/eu', port: 8081, auth: 'off', env: settings }));
+    expect(env['MERIDIAN_TOMBSTONE_MIN_AGE']).toBe('5s');
+    expect(env['MERIDIAN_REGION']).toBe('eu');
   });
 });
 

@@ -81,6 +81,29 @@ export function regionEnvironment(options: RegionProcessOptions & { readonly por
   return { ...env, ...options.env };
 }
 
+/**
+ * Settings the launcher owns for each region — its identity, its wiring to the other regions and
+ * the cluster's authentication (`--no-auth`, the cluster's keys) — and the GSLB's own settings:
+ * an operator's shell never overrides them, so a stray `MERIDIAN_PORT` cannot wire three regions
+ * to one port.
+ */
+const LAUNCHER_OWNED = new Set(['MERIDIAN_REGION', 'MERIDIAN_PORT', 'MERIDIAN_HOST', 'MERIDIAN_KAFKA_BROKERS', 'MERIDIAN_PEERS', 'MERIDIAN_PEER_URLS', 'MERIDIAN_GRPC_PORT', 'MERIDIAN_PEER_GRPC']);
+
+/**
+ * The `MERIDIAN_*` settings of the launcher's own environment that every region of a local
+ * cluster receives (`MERIDIAN_TOMBSTONE_MIN_AGE=5s npm run cluster`): all of them but the ones
+ * the launcher owns (above), the authentication settings and the GSLB's (`MERIDIAN_GSLB_*`).
+ */
+export function operatorRegionSettings(parent: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(parent)) {
+    if (!name.startsWith('MERIDIAN_') || value === undefined) continue;
+    if (LAUNCHER_OWNED.has(name) || name.startsWith('MERIDIAN_AUTH') || name.startsWith('MERIDIAN_GSLB_')) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
 /** Starts the region and resolves once `GET /health/ready` answers 200. */
 export async function startRegionProcess(options: RegionProcessOptions): Promise<RegionProcess> {
   const port = options.port ?? (await freePort());

@@ -101,7 +101,9 @@ export const USAGE = `meridian — run Meridian's local multi-region cluster and
       --kafka and --zipkin use servers that already run instead of starting them.
       The API is secured: a signing key is made in .meridian/auth at first start and the
       admin, writer and reader tokens are in .meridian/cluster.json ("auth"). --no-auth runs
-      every region open (MERIDIAN_AUTH=off): local experiments only.
+      every region open (MERIDIAN_AUTH=off): local experiments only. Every MERIDIAN_* setting
+      of this environment reaches every region (MERIDIAN_TOMBSTONE_MIN_AGE=5s meridian up),
+      but the ones up sets itself: wiring, ports, MERIDIAN_AUTH*, MERIDIAN_GSLB_*.
   meridian down                 stop a cluster started in another shell or with --detach
   meridian status [--json]      each region's health and replication lag per peer
   meridian lag [--json]         replication lag: how far each region is behind each peer

@@ -17,7 +17,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NODE_FLAGS, clusterFilePath, isAlive, readClusterFile, startLocalCluster, type ClusterFile, type LocalCluster } from '@meridian/infra-local';
+import { NODE_FLAGS, clusterFilePath, isAlive, operatorRegionSettings, readClusterFile, startLocalCluster, type ClusterFile, type LocalCluster, type LocalClusterOptions } from '@meridian/infra-local';
 import type { UpCommand } from './cli-args.ts';
 import { probeHealth, probeRegion } from './region-client.ts';
 import { formatStatusLine, statusLineKey } from './status-format.ts';
@@ -44,8 +44,13 @@ function alreadyRunning(dir: string): string | undefined {
   return pid !== undefined && isAlive(pid) ? `a Meridian cluster is already running from ${dir} (supervisor pid ${pid}): \`npm run meridian -- status\` shows it, \`npm run meridian -- down\` stops it` : undefined;
 }
 
-function startCluster(command: UpCommand, onProgress: (line: string) => void): Promise<LocalCluster> {
-  return startLocalCluster({
+/**
+ * What `meridian up` asks the launcher for: the command line's choices, and every `MERIDIAN_*`
+ * setting of its own environment (but the ones the launcher owns) for every region process, so
+ * `MERIDIAN_TOMBSTONE_MIN_AGE=5s npm run cluster` runs every region with it.
+ */
+export function localClusterOptions(command: UpCommand, env: Readonly<Record<string, string | undefined>>, onProgress: (line: string) => void): LocalClusterOptions {
+  return {
     baseDir: command.dir,
     regions: command.regions,
     gslb: command.gslb,
@@ -57,8 +62,16 @@ function startCluster(command: UpCommand, onProgress: (line: string) => void): P
     auth: command.auth,
     fresh: command.fresh,
     detached: command.supervised,
+    regionEnv: operatorRegionSettings(env),
     onProgress,
-  });
+  };
+}
+
+function startCluster(command: UpCommand, onProgress: (line: string) => void): Promise<LocalCluster> {
+  const options = localClusterOptions(command, process.env, onProgress);
+  const passed = Object.keys(options.regionEnv ?? {});
+  if (passed.length > 0) onProgress(`every region runs with ${passed.sort().join(', ')} from this environment`);
+  return startLocalCluster(options);
 }
 
 /** Probes every region and the GSLB, and reports the status line whenever `show` wants it. */
