@@ -124,7 +124,7 @@ function pgbenchScript(workload: string, stateBytes: number): string {
 
 /**
  * The statement of the service's lww write to a key it wrote before (its snapshot cached), as
- * PgStore.compareAndWrite sends it (packages/store/src/pg-store.ts, `SQL.updateIfUnchanged`
+ * PgStore.compareAndWrite sends it (packages/store/src/conditional-write.ts, `SQL.updateIfUnchanged`
  * and `SNAPSHOT_ON_MISS`: keep in step), without the service: the conditional update of the row
  * with its outbox row, and the snapshot it would answer with had the row changed. The condition
  * compares the stored state and HLC with themselves (a pgbench script cannot carry the bytes).

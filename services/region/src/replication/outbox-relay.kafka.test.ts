@@ -125,9 +125,10 @@ describe('the relay publishes in commit-safe order', () => {
     await waitFor(() => seen.length, (n) => n === 4, { timeoutMs: 30_000, what: 'the row after the hole published' });
     expect(seen.find((s) => s.sequence === 4n)).toEqual({ sequence: 4n, outboxId: after, key: 'after-hole' });
     expect(seen.some((s) => s.outboxId === hole)).toBe(false);
-    const { rows } = await db.query<{ id: string; sequence: string | null }>('SELECT id::text, sequence::text FROM meridian_outbox ORDER BY id');
-    expect(rows.map((r) => r.sequence)).toEqual(['1', '2', '3', '4']);
-    expect(relay.status.lastSequence).toBe(4n);
+    // The relay marks rows published after Kafka acknowledged them: a consumer can see the row first.
+    const sequences = async (): Promise<(string | null)[]> => (await db.query<{ sequence: string | null }>('SELECT sequence::text FROM meridian_outbox ORDER BY id')).rows.map((r) => r.sequence);
+    expect(await waitFor(sequences, (s) => s.every((x) => x !== null), { timeoutMs: 10_000, what: 'the rows marked published' })).toEqual(['1', '2', '3', '4']);
+    expect(await waitFor(() => relay.status.lastSequence, (s) => s === 4n, { timeoutMs: 10_000, what: 'the relay at sequence 4' })).toBe(4n);
   });
 
   it('a relay whose lease moved on publishes nothing more and stands by', async () => {

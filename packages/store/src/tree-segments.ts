@@ -9,42 +9,10 @@
  */
 import type pg from 'pg';
 import { classifyPgError } from './store-error.ts';
-
-export interface TreeNodeRow {
-  readonly index: number;
-  readonly hash: bigint;
-  readonly keys: number;
-}
-
-export interface NamespaceRootRow {
-  readonly name: string;
-  readonly policy: string;
-  readonly hash: bigint;
-  readonly keys: number;
-}
-
-export interface KeyStateRow {
-  readonly key: string;
-  readonly state: Uint8Array | undefined;
-  readonly maxHlc: bigint;
-}
-
-export interface RepairInput {
-  readonly namespace: string;
-  readonly key: string;
-  readonly peer: string;
-  readonly before: string | undefined;
-  readonly after: string;
-  readonly traceId: string | undefined;
-}
-
-export interface StoredRepair extends RepairInput {
-  readonly id: bigint;
-  readonly repairedAt: Date;
-}
+import { bytes } from './pg-query.ts';
+import type { KeyStateRow, NamespaceRootRow, RepairInput, StoredRepair, TreeNodeRow } from './rows.ts';
 
 const unsigned = (v: bigint): bigint => BigInt.asUintN(64, v);
-const bytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
 /** Bits of a segment below its branch (20 segment bits, 10 branch bits: @meridian/anti-entropy's layout). */
 const SEGMENT_BITS_BELOW_BRANCH = 10;

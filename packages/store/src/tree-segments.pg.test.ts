@@ -13,7 +13,7 @@ import { HashTree, keyHash, segmentOf, type Summary } from '@meridian/anti-entro
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName } from '@meridian/testkit';
 import { PgStore } from './pg-store.ts';
-import { ReplicationTx } from './replication-store.ts';
+import { ReplicationTx } from './replication-tx.ts';
 
 const infra = inject('infra');
 const db = uniqueName('tree');

@@ -1,0 +1,82 @@
+/**
+ * Consumer offsets of the peer links: per peer and partition, the next Kafka offset to apply and
+ * the owner epoch of the consumer that claimed it. Invariant: a replicator saves offsets only
+ * under the owner epoch it claimed for the partition, in the transaction that applied the
+ * messages, so offsets and data never disagree; a newer claim (or a reseed) fences the old owner.
+ */
+import type { Queryable } from './pg-query.ts';
+import type { LockedOffset, PartitionClaim } from './rows.ts';
+
+const SQL = {
+  lockOffsets: { name: 'meridian_apply_lock_offsets', text: 'SELECT partition, next_offset, owner_epoch FROM meridian_offsets WHERE peer = $1 AND partition = ANY($2::int[]) ORDER BY partition FOR UPDATE' },
+  saveOffsets: {
+    name: 'meridian_apply_save_offsets',
+    text: 'UPDATE meridian_offsets AS o SET next_offset = u.next_offset FROM unnest($2::int[], $3::bigint[]) AS u(partition, next_offset) WHERE o.peer = $1 AND o.partition = u.partition',
+  },
+} as const;
+
+/**
+ * Locks the offset rows of these partitions (ascending, so concurrent appliers never deadlock)
+ * and checks each one's owner epoch: per partition, the stored next offset or 'fenced'.
+ */
+export async function lockOffsets(db: Queryable, peer: string, owners: readonly { readonly partition: number; readonly epoch: bigint }[]): Promise<Map<number, LockedOffset>> {
+  const { rows } = await db.query<{ partition: number; next_offset: bigint; owner_epoch: bigint }>({ ...SQL.lockOffsets, values: [peer, owners.map((o) => o.partition)] });
+  const stored = new Map(rows.map((r) => [r.partition, r]));
+  return new Map(
+    owners.map((o): [number, LockedOffset] => {
+      const row = stored.get(o.partition);
+      return [o.partition, row && row.owner_epoch === o.epoch ? { nextOffset: row.next_offset } : 'fenced'];
+    }),
+  );
+}
+
+/** Stores the next offsets of partitions locked by `lockOffsets`, in one statement. */
+export async function saveOffsets(db: Queryable, peer: string, offsets: readonly { readonly partition: number; readonly nextOffset: bigint }[]): Promise<void> {
+  if (offsets.length === 0) return;
+  await db.query({ ...SQL.saveOffsets, values: [peer, offsets.map((o) => o.partition), offsets.map((o) => o.nextOffset.toString())] });
+}
+
+/**
+ * A reseed of the link from `peer`: takes the peer's reseed lock for this transaction (replicas
+ * of this region reseeding at once take turns) and locks the peer's stored offsets.
+ */
+export async function lockPeerOffsetsForReseed(db: Queryable, peer: string): Promise<Map<number, bigint>> {
+  await db.query("SELECT pg_advisory_xact_lock(hashtext('meridian.reseed.' || $1))", [peer]);
+  const { rows } = await db.query<{ partition: number; next_offset: bigint }>('SELECT partition, next_offset FROM meridian_offsets WHERE peer = $1 ORDER BY partition FOR UPDATE', [peer]);
+  return new Map(rows.map((r) => [r.partition, r.next_offset]));
+}
+
+/**
+ * Stores a reseed's restart offsets: each partition's next offset, its owner epoch bumped (a
+ * consumer that claimed the old offset is fenced; the next claim seeks to the new one).
+ */
+export async function restartPeerOffsets(db: Queryable, peer: string, offsets: readonly { readonly partition: number; readonly nextOffset: bigint }[]): Promise<void> {
+  if (offsets.length === 0) return;
+  await db.query(
+    `INSERT INTO meridian_offsets (peer, partition, next_offset, owner_epoch) SELECT $1, u.partition, u.next_offset, 1 FROM unnest($2::int[], $3::bigint[]) AS u(partition, next_offset)
+     ON CONFLICT (peer, partition) DO UPDATE SET next_offset = excluded.next_offset, owner_epoch = meridian_offsets.owner_epoch + 1`,
+    [peer, offsets.map((o) => o.partition), offsets.map((o) => o.nextOffset.toString())],
+  );
+}
+
+/** Claims partitions of a peer topic for this consumer: bumps each owner epoch, returns offsets and epochs. */
+export async function claimPartitions(db: Queryable, peer: string, partitions: readonly number[]): Promise<Map<number, PartitionClaim>> {
+  const out = new Map<number, PartitionClaim>();
+  for (const partition of [...partitions].sort((a, b) => a - b)) {
+    const { rows } = await db.query<{ next_offset: bigint; owner_epoch: bigint; inserted: boolean }>(
+      `INSERT INTO meridian_offsets (peer, partition, next_offset, owner_epoch) VALUES ($1, $2, 0, 1)
+       ON CONFLICT (peer, partition) DO UPDATE SET owner_epoch = meridian_offsets.owner_epoch + 1
+       RETURNING next_offset, owner_epoch, (xmax = 0) AS inserted`,
+      [peer, partition],
+    );
+    const r = rows[0]!;
+    out.set(partition, { nextOffset: r.next_offset, epoch: r.owner_epoch, known: !r.inserted });
+  }
+  return out;
+}
+
+/** A peer's stored next offsets, per partition. */
+export async function peerOffsets(db: Queryable, peer: string): Promise<Map<number, bigint>> {
+  const { rows } = await db.query<{ partition: number; next_offset: bigint }>('SELECT partition, next_offset FROM meridian_offsets WHERE peer = $1', [peer]);
+  return new Map(rows.map((r) => [r.partition, r.next_offset]));
+}

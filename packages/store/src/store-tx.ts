@@ -1,0 +1,90 @@
+/**
+ * What a write transaction can do (the write path's locked fallback, namespace declarations, and
+ * the key and idempotency work of an apply). Obtained only inside `PgStore.transaction`; each
+ * method is one concept module's statement run on the transaction's connection.
+ */
+import type pg from 'pg';
+import { currentPositions } from './applied-vectors.ts';
+import { heldLetters } from './dead-letters.ts';
+import { claimIdempotencyKey, recordIdempotentAnswer, storeReplicatedAnswers } from './idempotency.ts';
+import { deleteEmptyKey, lockKey, saveKey } from './keys.ts';
+import { declareNamespace, getNamespace } from './namespaces.ts';
+import { appendOutbox, outboxHighWater } from './outbox.ts';
+import type { AppliedPositions, HeldLetter, IdempotencyClaim, IdempotencyScope, KeyRow, NamespacePolicy, NamespaceRow, ReplicatedAnswer } from './rows.ts';
+
+export class StoreTx {
+  readonly #client: pg.PoolClient;
+
+  constructor(client: pg.PoolClient) {
+    this.#client = client;
+  }
+
+  getNamespace(name: string): Promise<NamespaceRow | undefined> {
+    return getNamespace(this.#client, name);
+  }
+
+  /** Inserts the namespace unless it exists; returns the row that is stored either way, locked. */
+  declareNamespace(name: string, policy: NamespacePolicy, declaredBy: string, declaredHlc: bigint): Promise<{ created: boolean; row: NamespaceRow }> {
+    return declareNamespace(this.#client, name, policy, declaredBy, declaredHlc);
+  }
+
+  /**
+   * Insert-or-lock: after this call the key's row exists and is locked by this transaction.
+   * Returns its stored state (undefined when the key was never written).
+   */
+  lockKey(namespace: string, key: string): Promise<KeyRow> {
+    return lockKey(this.#client, namespace, key);
+  }
+
+  saveKey(namespace: string, key: string, state: Uint8Array, maxHlc: bigint): Promise<void> {
+    return saveKey(this.#client, namespace, key, state, maxHlc);
+  }
+
+  /** Removes a key row this transaction inserted but never wrote (a no-op operation on a new key). */
+  deleteEmptyKey(namespace: string, key: string): Promise<void> {
+    return deleteEmptyKey(this.#client, namespace, key);
+  }
+
+  outboxHighWater(): Promise<bigint> {
+    return outboxHighWater(this.#client);
+  }
+
+  /**
+   * The applied positions, read by this transaction now. Read after the key's row is locked, they
+   * cover every replicated update the row reflects (an apply that changed it has committed).
+   */
+  appliedPositions(): Promise<AppliedPositions> {
+    return currentPositions(this.#client);
+  }
+
+  /** The key's held-back dead letters while it is quarantined (empty otherwise), read by this transaction now. */
+  heldLetters(namespace: string, key: string): Promise<HeldLetter[]> {
+    return heldLetters(this.#client, namespace, key);
+  }
+
+  /**
+   * Appends the replication envelope of this transaction's write and returns its outbox id.
+   * The transaction must already have written (lockKey / declareNamespace) — it then owns a
+   * transaction id before the outbox id is drawn, which the relay's horizon relies on.
+   */
+  appendOutbox(messageKey: string, envelope: Uint8Array): Promise<bigint> {
+    return appendOutbox(this.#client, messageKey, envelope);
+  }
+
+  /**
+   * Claims an idempotency key of a data key for this transaction. A concurrent claim of the same
+   * key waits on the unique index until this transaction ends, then sees the stored answer.
+   */
+  claimIdempotencyKey(scope: IdempotencyScope, idempotencyKey: string, fingerprint: string): Promise<IdempotencyClaim> {
+    return claimIdempotencyKey(this.#client, scope, idempotencyKey, fingerprint);
+  }
+
+  recordIdempotentAnswer(scope: IdempotencyScope, idempotencyKey: string, status: number, response: unknown): Promise<void> {
+    return recordIdempotentAnswer(this.#client, scope, idempotencyKey, status, response);
+  }
+
+  /** Stores the answers that replicated updates carried, in the apply transaction (a record already held is kept). */
+  storeReplicatedAnswers(answers: readonly ReplicatedAnswer[]): Promise<void> {
+    return storeReplicatedAnswers(this.#client, answers);
+  }
+}
