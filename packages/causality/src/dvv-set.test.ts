@@ -4,7 +4,8 @@ import { compareDots, type ActorId, type Dot } from './actor.ts';
 import { hex } from './arbitraries.ts';
 import { CausalityError } from './causality-error.ts';
 import { DvvSet } from './dvv-set.ts';
-import { type VersionVector } from './version-vector.ts';
+import { CausalContext } from './causal-context.ts';
+import { VersionVector } from './version-vector.ts';
 
 // Values are write ids: a write is identified by its value, so siblings can be checked against a model.
 type Replica = DvvSet<number>;
@@ -369,5 +370,17 @@ describe('DvvSet.retain (how LWW resolves concurrent versions)', () => {
     // `a` still holds 'x'; syncing with the resolved state must not resurrect it, in either order.
     expect(a.sync(winner).values()).toEqual(['y']);
     expect(winner.sync(a).values()).toEqual(['y']);
+  });
+});
+
+describe('DvvSet.seen (a key whose versions were all superseded)', () => {
+  it('holds no version, has seen the context, and mints the dot after it; a version it has seen never comes back on sync', () => {
+    const start = DvvSet.seen<number>(CausalContext.fromVector(VersionVector.from({ 'eu.1': 5 })));
+    expect(start.size()).toBe(0);
+    const { set, dot: minted } = start.update(undefined, 'eu.1', 1);
+    expect(minted).toEqual({ actor: 'eu.1', counter: 6 });
+    const old = DvvSet.empty<number>().update(VersionVector.from({ 'eu.1': 2 }), 'eu.1', 0).set; // holds eu.1:3
+    expect(set.sync(old).values()).toEqual([1]);
+    expect(DvvSet.seen(CausalContext.empty)).toBe(DvvSet.empty());
   });
 });

@@ -47,6 +47,15 @@ export class DvvSet<V> {
   }
 
   /**
+   * A set with no versions that has seen `context`: a key's state after every version it had was
+   * superseded. The tombstone GC starts a key without a row from the dots its region must never
+   * mint for it again (see @meridian/retention `freshDotBase`).
+   */
+  static seen<V>(context: CausalContext): DvvSet<V> {
+    return context.isEmpty() ? DvvSet.empty() : new DvvSet(context, []);
+  }
+
+  /**
    * A write at `actor` (this region) of `value`, by a client that read `context` (undefined: a
    * blind write, concurrent with every version). The versions whose dots that context contains
    * are superseded; the others stay as siblings. The context is absorbed into the set's (the
