@@ -10,6 +10,8 @@ export { StoreTx } from './store-tx.ts';
 export { ReplicationTx } from './replication-tx.ts';
 export { ReplicationReads } from './replication-reads.ts';
 export { TreeReads, recordRepairs } from './tree-segments.ts';
+export { MemoryStore } from './memory-store.ts';
+export type { ApplyTransaction, Store, StoreTransaction, WriteTransaction } from './store.ts';
 export { StoreError, StoreErrorCode, classifyPgError } from './store-error.ts';
 export { MIGRATIONS, migrate, migrationChecksum, type Migration } from './migrations.ts';
 export type {

@@ -19,9 +19,10 @@ import { getNamespace, listNamespaces } from './namespaces.ts';
 import { outboxHighWater } from './outbox.ts';
 import { classifying, type Queryable } from './pg-query.ts';
 import { ReplicationReads } from './replication-reads.ts';
-import { StoreTx } from './store-tx.ts';
+import { ReplicationTx } from './replication-tx.ts';
+import type { Store } from './store.ts';
 import { TreeReads } from './tree-segments.ts';
-import type { ConditionalWrite, ConditionalWriteResult, Incarnation, KeyRow, NamespaceRow, OwnStream, ReadView, RegionIdentity, WriteSnapshot } from './rows.ts';
+import type { ConditionalWrite, ConditionalWriteResult, Incarnation, PartitionClaim, KeyRow, NamespaceRow, OwnStream, ReadView, RegionIdentity, WriteSnapshot } from './rows.ts';
 
 // int8 (bigint) columns come back as strings by default; Meridian's HLCs and outbox ids are bigints.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => BigInt(v));
@@ -35,7 +36,7 @@ export interface StoreOptions {
   readonly onIdleError?: (error: Error) => void;
 }
 
-export class PgStore {
+export class PgStore implements Store {
   readonly pool: pg.Pool;
   readonly replication: ReplicationReads;
   /** Anti-entropy: the hash tree, key states, positions and repairs. */
@@ -114,9 +115,10 @@ export class PgStore {
 
   /**
    * Runs `fn` in a transaction. Serialization failures and deadlocks replay it (up to
-   * `retries` times, with jittered backoff); every other error is classified and thrown.
+   * `retries` times, with jittered backoff); every other error is classified and thrown. `fn`
+   * gets the transaction's statements and its connection (for statements only PostgreSQL has).
    */
-  async transaction<T>(fn: (tx: StoreTx, client: pg.PoolClient) => Promise<T>, options: { retries?: number } = {}): Promise<T> {
+  async transaction<T>(fn: (tx: ReplicationTx, client: pg.PoolClient) => Promise<T>, options: { retries?: number } = {}): Promise<T> {
     const retries = options.retries ?? 5;
     for (let attempt = 0; ; attempt++) {
       const replay = Symbol('replay');
@@ -126,7 +128,7 @@ export class PgStore {
         let committing = false;
         try {
           await client.query('BEGIN');
-          const value = await fn(new StoreTx(client), client);
+          const value = await fn(new ReplicationTx(client), client);
           committing = true;
           await client.query('COMMIT');
           return value;
@@ -223,6 +225,11 @@ export class PgStore {
   /** The highest outbox id committed so far: this region's own position in its session tokens. */
   async outboxHighWater(): Promise<bigint> {
     return outboxHighWater(this.#classified);
+  }
+
+  /** Claims partitions of a peer's topic for this consumer (consumer-offsets.ts). */
+  async claimPartitions(peer: string, partitions: readonly number[]): Promise<Map<number, PartitionClaim>> {
+    return this.replication.claimPartitions(peer, partitions);
   }
 
   /**

@@ -1,8 +1,9 @@
 /**
- * What a replicator's apply transaction (and a redrive, a reseed, a repair) does besides key
- * state (`StoreTx`): offsets under owner epochs, applied vectors, batches of keys, conflicts,
- * dead letters and quarantine, heartbeats and replicated namespace policies. Each method is one
- * concept module's statement run on the transaction's connection.
+ * A PostgreSQL transaction's whole surface (what `PgStore.transaction` hands its function): the
+ * write statements (`StoreTx`) and what a replicator's apply transaction (and a redrive, a
+ * reseed, a repair) does besides: offsets under owner epochs, applied vectors, batches of keys,
+ * conflicts, dead letters and quarantine, heartbeats and replicated namespace policies. Each
+ * method is one concept module's statement run on the transaction's connection.
  */
 import type pg from 'pg';
 import { lockApplied, saveApplied } from './applied-vectors.ts';
@@ -12,12 +13,15 @@ import { deadLetter, heldFor, lockDeadLetter, markDeadLetterRedriven, quarantine
 import { saveHeartbeat } from './heartbeats.ts';
 import { lockKeys, saveKeys, takeNamespaceKeys } from './keys.ts';
 import { namespacesAmong, replaceNamespacePolicy } from './namespaces.ts';
+import { StoreTx } from './store-tx.ts';
+import type { StoreTransaction } from './store.ts';
 import type { AppliedRow, ConflictRow, DeadLetterInput, KeyRef, KeyWrite, LockedDeadLetter, LockedKey, LockedOffset, NamespaceRow } from './rows.ts';
 
-export class ReplicationTx {
+export class ReplicationTx extends StoreTx implements StoreTransaction {
   readonly #client: pg.PoolClient;
 
   constructor(client: pg.PoolClient) {
+    super(client);
     this.#client = client;
   }
 

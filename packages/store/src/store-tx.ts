@@ -10,9 +10,10 @@ import { claimIdempotencyKey, recordIdempotentAnswer, storeReplicatedAnswers } f
 import { deleteEmptyKey, lockKey, saveKey } from './keys.ts';
 import { declareNamespace, getNamespace } from './namespaces.ts';
 import { appendOutbox, outboxHighWater } from './outbox.ts';
+import type { WriteTransaction } from './store.ts';
 import type { AppliedPositions, HeldLetter, IdempotencyClaim, IdempotencyScope, KeyRow, NamespacePolicy, NamespaceRow, ReplicatedAnswer } from './rows.ts';
 
-export class StoreTx {
+export class StoreTx implements WriteTransaction {
   readonly #client: pg.PoolClient;
 
   constructor(client: pg.PoolClient) {

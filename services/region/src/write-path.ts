@@ -25,7 +25,7 @@ import { CrdtError, CrdtErrorCode, MAX_JSON_DEPTH, crdtKind as lookupCrdtKind, n
 type AnyKind = CrdtKind<unknown, unknown>;
 const crdtKind = (policy: string): AnyKind | undefined => lookupCrdtKind(policy);
 import { decodeRecord, encodeRecord, kafkaMessageKey, SCHEMA_VERSION, type IdempotentAnswer, type Policy } from '@meridian/protocol';
-import { StoreError, StoreErrorCode, type AppliedPositions, type ConditionalWrite, type ConditionalWriteResult, type HeldLetter, type KeyRow, type PgStore, type NamespaceRow, type ReadView } from '@meridian/store';
+import { StoreError, StoreErrorCode, type AppliedPositions, type ConditionalWrite, type ConditionalWriteResult, type HeldLetter, type KeyRow, type NamespaceRow, type ReadView, type Store } from '@meridian/store';
 import { GroupCommitQueue } from './group-commit.ts';
 import { MeridianError } from './errors.ts';
 import type { ContextTokens } from './context-token.ts';
@@ -62,7 +62,7 @@ export interface WriteAnswer {
 export interface WritePathOptions {
   /** The incarnations this database started (its earlier actors' sessions are held here up to each switch). */
   readonly incarnations?: readonly { readonly epoch: number; readonly outboxId: bigint }[];
-  readonly store: PgStore;
+  readonly store: Store;
   readonly region: string;
   readonly epoch: number;
   readonly tokens: ContextTokens;

@@ -32,7 +32,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { context as otelContext, trace, type Span } from '@opentelemetry/api';
 import { formatHlc, type HybridLogicalClock } from '@meridian/causality';
 import { decodeRecord, encodeRecord, parseKafkaMessageKey, ProtocolError, type HeartbeatRecord, type NamespaceRecord, type ReplicationRecord, type UpdateRecord } from '@meridian/protocol';
-import { ReplicationTx, type KeyRow, type NamespaceRow, type PgStore, type ReplicatedAnswer, type StoreTx } from '@meridian/store';
+import type { ApplyTransaction, KeyRow, NamespaceRow, ReplicatedAnswer, Store, WriteTransaction } from '@meridian/store';
 import { SpanAttribute, SpanName, linksFromTraceparents, meridianTracer, withSpan } from '@meridian/telemetry';
 import { AppliedVector } from './applied-vector.ts';
 import { formatSession, mergeSessions, parseSession, type SessionVector } from '../session-token.ts';
@@ -105,7 +105,7 @@ export interface PartitionBatch {
 export type BatchResult = 'applied' | 'fenced';
 
 export interface BatchApplierOptions {
-  readonly store: PgStore;
+  readonly store: Store;
   readonly peer: string;
   readonly clock: HybridLogicalClock;
   readonly hooks?: ReplicatorHooks | undefined;
@@ -151,7 +151,7 @@ export class BatchApplier {
     const messages = batches.reduce((n, b) => n + b.messages.length, 0);
     return withSpan(SpanName.replicateApply, { [SpanAttribute.origin]: this.#o.peer, [SpanAttribute.batchSize]: messages, 'meridian.batches': batches.length, 'meridian.partitions': batches.map((b) => b.partition).join(',') }, async (span) => {
       // Everything the transaction builds lives inside it: a replay (deadlock, serialization failure) starts afresh.
-      const { results, outcome } = await this.#o.store.transaction((tx, client) => this.#applyInTransaction(tx, new ReplicationTx(client), batches));
+      const { results, outcome } = await this.#o.store.transaction((tx) => this.#applyInTransaction(tx, tx, batches));
       for (const c of outcome.conflicts) this.#traceConflict(span, c);
       const hooks = this.#o.hooks;
       if (outcome.applied > 0) hooks?.onApplied?.(this.#o.peer, outcome.applied);
@@ -165,7 +165,7 @@ export class BatchApplier {
     });
   }
 
-  async #applyInTransaction(tx: StoreTx, rtx: ReplicationTx, batches: readonly PartitionBatch[]): Promise<{ results: BatchResult[]; outcome: ApplyOutcome }> {
+  async #applyInTransaction(tx: WriteTransaction, rtx: ApplyTransaction, batches: readonly PartitionBatch[]): Promise<{ results: BatchResult[]; outcome: ApplyOutcome }> {
     const outcome = newOutcome();
     const peer = this.#o.peer;
     const offsets = await rtx.lockOffsets(peer, batches);
@@ -249,7 +249,7 @@ export class BatchApplier {
     return { results, outcome };
   }
 
-  async #deadLetterPoison(rtx: ReplicationTx, partition: number, m: Decoded): Promise<string> {
+  async #deadLetterPoison(rtx: ApplyTransaction, partition: number, m: Decoded): Promise<string> {
     const target = safeKey(m.message.key);
     const header = (name: string): string | undefined => m.message.headers?.[name]?.toString();
     const sequence = header('meridian-sequence');
@@ -271,7 +271,7 @@ export class BatchApplier {
   }
 
   /** Dead-letters a declaration that cannot be ranked (nothing is quarantined: the namespace's updates make a stand-in meanwhile). */
-  async #deadLetterDeclaration(rtx: ReplicationTx, r: NamespaceRecord, reason: string, source: Source | undefined): Promise<string> {
+  async #deadLetterDeclaration(rtx: ApplyTransaction, r: NamespaceRecord, reason: string, source: Source | undefined): Promise<string> {
     await rtx.deadLetter({
       peer: this.#o.peer,
       partition: source?.partition ?? -1,
@@ -289,7 +289,7 @@ export class BatchApplier {
   }
 
   /** Holds updates of a quarantined key back: each a dead letter (`HELD_CODE`), applied when the quarantine is lifted. */
-  async #hold(rtx: ReplicationTx, updates: readonly UpdateRecord[], sourceOf: UpdateContext['sourceOf'], outcome: ApplyOutcome): Promise<void> {
+  async #hold(rtx: ApplyTransaction, updates: readonly UpdateRecord[], sourceOf: UpdateContext['sourceOf'], outcome: ApplyOutcome): Promise<void> {
     for (const u of updates) {
       await rtx.deadLetter({ peer: this.#o.peer, partition: sourceOf?.(u)?.partition ?? -1, offset: -1n, messageKey: `${u.namespace}/${u.key}`, raw: encodeHeldUpdate(u), code: HELD_CODE, reason: 'an earlier update of this key is dead-lettered; redrive it first', namespace: u.namespace, key: u.key, origin: originOf(u), sequence: u.originSequence });
       outcome.deadLetters.push(HELD_CODE);
@@ -301,7 +301,7 @@ export class BatchApplier {
    * message, or its envelope re-encoded when it was held back or redriven), quarantines its key
    * and holds the key's updates after it.
    */
-  async #rejectUpdate(rtx: ReplicationTx, rejected: NonNullable<KeyFold['rejected']>, sourceOf: UpdateContext['sourceOf'], outcome: ApplyOutcome): Promise<void> {
+  async #rejectUpdate(rtx: ApplyTransaction, rejected: NonNullable<KeyFold['rejected']>, sourceOf: UpdateContext['sourceOf'], outcome: ApplyOutcome): Promise<void> {
     const u = rejected.update;
     const source = sourceOf?.(u);
     const id = await rtx.deadLetter({
@@ -329,7 +329,7 @@ export class BatchApplier {
    * statement, the conflicts in one. An update with an invalid payload is dead-lettered
    * (`#rejectUpdate`), unless it is the one a redrive retries: then the redrive fails.
    */
-  async #applyUpdates(tx: StoreTx, rtx: ReplicationTx, keys: readonly KeyUpdates[], outcome: ApplyOutcome, context: UpdateContext = {}): Promise<void> {
+  async #applyUpdates(tx: WriteTransaction, rtx: ApplyTransaction, keys: readonly KeyUpdates[], outcome: ApplyOutcome, context: UpdateContext = {}): Promise<void> {
     if (keys.length === 0) return;
     const namespaces = await rtx.namespacesAmong([...new Set(keys.map((k) => k.namespace))]);
     for (const k of keys) {
@@ -368,7 +368,7 @@ export class BatchApplier {
   }
 
   /** Records conflicts in one statement; only the ones this call recorded are traced (recorded once, whoever observes them). */
-  async #recordConflicts(rtx: ReplicationTx, conflicts: readonly ConflictObservation[], outcome: ApplyOutcome): Promise<void> {
+  async #recordConflicts(rtx: ApplyTransaction, conflicts: readonly ConflictObservation[], outcome: ApplyOutcome): Promise<void> {
     if (conflicts.length === 0) return;
     const recorded = await rtx.recordConflicts(conflicts.map((c) => c.record));
     for (const c of conflicts) {
@@ -382,7 +382,7 @@ export class BatchApplier {
    * actor) wins everywhere, a stand-in yields to any declaration. Answers why when the declaration
    * cannot be ranked (its HLC is beyond a bigint): the caller dead-letters it.
    */
-  async #applyNamespace(tx: StoreTx, rtx: ReplicationTx, r: NamespaceRecord, outcome: ApplyOutcome): Promise<string | undefined> {
+  async #applyNamespace(tx: WriteTransaction, rtx: ApplyTransaction, r: NamespaceRecord, outcome: ApplyOutcome): Promise<string | undefined> {
     const origin = originOf(r);
     const incoming: Declaration = { policy: r.policy, by: origin, hlc: r.hlc };
     const refused = declare(undefined, incoming);
@@ -431,8 +431,8 @@ export class BatchApplier {
    * changes nothing and says why.
    */
   async redrive(id: bigint, mode: 'retry' | 'discard'): Promise<{ applied: number; released: boolean }> {
-    const { result, outcome } = await this.#o.store.transaction(async (tx, client) => {
-      const rtx = new ReplicationTx(client);
+    const { result, outcome } = await this.#o.store.transaction(async (tx) => {
+      const rtx = tx;
       const letter = await rtx.lockDeadLetter(id);
       if (!letter) throw new RedriveError('MERIDIAN_NOT_FOUND', `no dead letter ${id}`);
       if (letter.redriven) throw new RedriveError('MERIDIAN_REDRIVE_FAILED', `dead letter ${id} was already redriven`);
@@ -456,8 +456,8 @@ export class BatchApplier {
       }
       await rtx.markDeadLetterRedriven(id);
       if (quarantining) {
-        await rtx.releaseQuarantine(letter.namespace!, letter.key!);
-        for (const held of await rtx.heldFor(letter.namespace!, letter.key!, HELD_CODE)) {
+        await rtx.releaseQuarantine(letter.namespace, letter.key);
+        for (const held of await rtx.heldFor(letter.namespace, letter.key, HELD_CODE)) {
           updates.push(decodeHeldUpdate(held.raw));
           await rtx.markDeadLetterRedriven(held.id);
           outcome.applied++;
