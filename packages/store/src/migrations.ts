@@ -265,6 +265,38 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 7,
+    name: 'retention: tombstone GC state and stream samples, idempotency records by age',
+    sql: `
+      -- What each region of the deployment said of its own stream (heartbeats; this region's own
+      -- relay position), kept from the newest sample every region has applied on: the tombstone
+      -- GC's evidence (@meridian/retention, decision 0012).
+      CREATE TABLE meridian_gc_samples (
+        region text NOT NULL,
+        actor text NOT NULL,
+        wall_ms bigint NOT NULL,
+        high_water bigint NOT NULL,
+        PRIMARY KEY (region, wall_ms)
+      );
+      -- The GC's last decision and where its scan of the keys goes on, for every process of the
+      -- region (one of them, the relay's lease holder, purges).
+      CREATE TABLE meridian_gc (
+        singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+        purge_before_ms bigint,
+        frontier jsonb NOT NULL DEFAULT '{}',
+        blocking text[] NOT NULL DEFAULT '{}',
+        scan_namespace text,
+        scan_key text,
+        pass_tombstones bigint NOT NULL DEFAULT 0,
+        tombstones bigint,
+        decided_at timestamptz
+      );
+      INSERT INTO meridian_gc DEFAULT VALUES;
+      -- Idempotency records expire (MERIDIAN_IDEMPOTENCY_TTL): found by age, oldest first.
+      CREATE INDEX meridian_idempotency_created ON meridian_idempotency (created_at);
+    `,
+  },
 ];
 
 /** A checksum of a migration's SQL, so that an edited released migration is caught. */

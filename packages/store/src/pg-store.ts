@@ -21,6 +21,7 @@ import { classifying, type Queryable } from './pg-query.ts';
 import { ReplicationReads } from './replication-reads.ts';
 import { ReplicationTx } from './replication-tx.ts';
 import type { Store } from './store.ts';
+import { RetentionStore } from './retention.ts';
 import { TreeReads } from './tree-segments.ts';
 import type { ConditionalWrite, ConditionalWriteResult, Incarnation, PartitionClaim, KeyRow, NamespaceRow, OwnStream, ReadView, RegionIdentity, WriteSnapshot } from './rows.ts';
 
@@ -41,6 +42,8 @@ export class PgStore implements Store {
   readonly replication: ReplicationReads;
   /** Anti-entropy: the hash tree, key states, positions and repairs. */
   readonly tree: TreeReads;
+  /** The tombstone GC, record expiry and table sizes (retention.ts). */
+  readonly retention: RetentionStore;
   /** The pool, every statement's error classified: reads and single statements that write nothing. */
   readonly #classified: Queryable;
 
@@ -49,6 +52,7 @@ export class PgStore implements Store {
     this.#classified = classifying(pool);
     this.replication = new ReplicationReads(pool);
     this.tree = new TreeReads(pool);
+    this.retention = new RetentionStore(pool);
   }
 
   /** Opens the pool and applies the migrations. */

@@ -43,6 +43,9 @@ export {
   type PolicyLabels,
   type PeerLabels,
   type LinkStateLabels,
+  type RegionLabels,
+  type TableLabels,
+  type RetentionStats,
 } from './meridian-metrics.ts';
 export { PrometheusPullReader, PROMETHEUS_CONTENT_TYPE } from './prometheus-reader.ts';
 export {

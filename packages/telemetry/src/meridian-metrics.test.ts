@@ -48,6 +48,8 @@ describe('Meridian metrics in Prometheus text', () => {
       ['connecting', 'streaming', 'failed'],
     );
     m.observeWriteCache(() => ({ entries: 3, bytes: 1200, hits: 40, misses: 5 }));
+    m.gcPurged.add(4);
+    m.observeRetention(() => ({ tombstones: 12, blocked: new Map([['eu', false], ['ap', true]]), tableBytes: new Map([['meridian_keys', 8192]]) }));
 
     const text = await reader.collectText();
     expect(Object.fromEntries(types(text))).toEqual({
@@ -67,6 +69,10 @@ describe('Meridian metrics in Prometheus text', () => {
       [MetricName.writeCacheBytes]: 'gauge',
       [MetricName.writeCacheHits]: 'counter',
       [MetricName.writeCacheMisses]: 'counter',
+      [MetricName.gcPurged]: 'counter',
+      [MetricName.tombstones]: 'gauge',
+      [MetricName.gcBlocked]: 'gauge',
+      [MetricName.tableBytes]: 'gauge',
     });
     expect(sample(text, 'meridian_writes_total{namespace="carts",policy="mv"}')).toBe(3);
     expect(sample(text, 'meridian_writes_total{namespace="likes",policy="counter"}')).toBe(1);
@@ -89,6 +95,11 @@ describe('Meridian metrics in Prometheus text', () => {
     expect(sample(text, 'meridian_write_cache_bytes')).toBe(1200);
     expect(sample(text, 'meridian_write_cache_hits_total')).toBe(40);
     expect(sample(text, 'meridian_write_cache_misses_total')).toBe(5);
+    expect(sample(text, 'meridian_gc_purged_total')).toBe(4);
+    expect(sample(text, 'meridian_tombstones')).toBe(12);
+    expect(sample(text, 'meridian_gc_blocked{region="ap"}')).toBe(1);
+    expect(sample(text, 'meridian_gc_blocked{region="eu"}')).toBe(0);
+    expect(sample(text, 'meridian_table_bytes{table="meridian_keys"}')).toBe(8192);
     expect(sample(text, 'meridian_write_duration_seconds_count{policy="mv"}')).toBe(2);
     expect(sample(text, 'meridian_write_duration_seconds_sum{policy="mv"}')).toBeCloseTo(0.204, 9);
     expect(sample(text, 'meridian_write_duration_seconds_bucket{policy="mv",le="0.001"}')).toBe(0);

@@ -31,6 +31,10 @@ export const MetricName = {
   writeCacheHits: 'meridian_write_cache_hits_total',
   writeCacheMisses: 'meridian_write_cache_misses_total',
   gcPause: 'meridian_gc_pause_seconds',
+  tombstones: 'meridian_tombstones',
+  gcPurged: 'meridian_gc_purged_total',
+  gcBlocked: 'meridian_gc_blocked',
+  tableBytes: 'meridian_table_bytes',
 } as const;
 export type MetricName = (typeof MetricName)[keyof typeof MetricName];
 
@@ -65,6 +69,18 @@ export type PolicyLabels = { policy: string };
 export type PeerLabels = { peer: string };
 export type LinkStateLabels = { peer: string; state: string };
 export type GcLabels = { kind: GcKind };
+export type RegionLabels = { region: string };
+export type TableLabels = { table: string };
+
+/** What the retention loop knows (decision 0012): tombstones held, who holds the tombstone GC back, the tables' sizes. */
+export interface RetentionStats {
+  /** Tombstone-only register keys the GC's last full pass counted (sets and maps keep no records of removed elements); undefined until a pass finished. */
+  readonly tombstones: number | undefined;
+  /** Every region of the deployment → whether it holds the tombstone GC back. */
+  readonly blocked: ReadonlyMap<string, boolean>;
+  /** Each of the region's tables → its bytes on disk (indexes and TOAST included). */
+  readonly tableBytes: ReadonlyMap<string, number>;
+}
 
 /** What the write path's snapshot cache holds and how often it answered, since the process started. */
 export interface WriteCacheStats {
@@ -105,6 +121,14 @@ export interface MeridianMetrics {
   readonly antiEntropyDifferences: Counter<{ peer: string }>;
   /** `meridian_write_duration_seconds{policy}`: time from receiving a write to its commit. */
   readonly writeDuration: Histogram<PolicyLabels>;
+  /** `meridian_gc_purged_total`: tombstones of deleted registers the GC purged in this process. */
+  readonly gcPurged: Counter;
+  /**
+   * Registers the source of `meridian_tombstones`, `meridian_gc_blocked{region}` (1 for a region
+   * holding the tombstone GC back, 0 for the others) and `meridian_table_bytes{table}`, read at
+   * each collection. Returns an unregister function.
+   */
+  observeRetention(read: () => RetentionStats): () => void;
   /**
    * Registers the source of `meridian_outbox_backlog` (outbox rows not yet published), read at
    * each collection. Returns a function that unregisters it (for the relay's stop()).
@@ -164,6 +188,15 @@ export function createMeridianMetrics(meter: Meter): MeridianMetrics {
   const cacheMisses: ObservableCounter = meter.createObservableCounter(MetricName.writeCacheMisses, {
     description: 'Writes of a key the snapshot cache did not hold.',
   });
+  const tombstones: ObservableGauge = meter.createObservableGauge(MetricName.tombstones, {
+    description: 'Tombstones of deleted registers held (counted by the GC\'s last full pass of the keys).',
+  });
+  const gcBlocked: ObservableGauge<RegionLabels> = meter.createObservableGauge(MetricName.gcBlocked, {
+    description: 'Whether a region holds the tombstone GC back (1): it has not applied what the others published, or was never heard from.',
+  });
+  const tableBytes: ObservableGauge<TableLabels> = meter.createObservableGauge(MetricName.tableBytes, {
+    description: 'Bytes on disk of each of the region\'s tables, with indexes and TOAST.',
+  });
   const gcPause: Histogram<GcLabels> = meter.createHistogram(MetricName.gcPause, {
     description: 'Garbage collections of this process, by kind, and how long each stopped JavaScript.',
     unit: 's',
@@ -177,6 +210,18 @@ export function createMeridianMetrics(meter: Meter): MeridianMetrics {
     deadLetters: meter.createCounter(MetricName.deadLetters, { description: 'Replication input sent to the dead-letter table.' }),
     repairs: meter.createCounter(MetricName.repairs, { description: 'Keys anti-entropy changed here by merging a peer\'s state.' }),
     antiEntropyDifferences: meter.createCounter(MetricName.antiEntropyDifferences, { description: 'Differing keys found by anti-entropy, by peer.' }),
+    gcPurged: meter.createCounter(MetricName.gcPurged, { description: 'Tombstones of deleted registers purged by the GC.' }),
+    observeRetention(read) {
+      const callback: BatchObservableCallback<Record<string, string>> = (result) => {
+        const stats = read();
+        if (stats.tombstones !== undefined) result.observe(tombstones, stats.tombstones);
+        for (const [region, blocked] of stats.blocked) result.observe(gcBlocked, blocked ? 1 : 0, { region });
+        for (const [table, bytes] of stats.tableBytes) result.observe(tableBytes, bytes, { table });
+      };
+      const observables = [tombstones, gcBlocked, tableBytes];
+      meter.addBatchObservableCallback(callback, observables);
+      return () => meter.removeBatchObservableCallback(callback, observables);
+    },
     writeDuration: meter.createHistogram(MetricName.writeDuration, {
       description: 'Time from receiving a write to its commit.',
       unit: 's',

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { readSetting } from '@meridian/auth';
+import { formatDuration, parseDuration } from '@meridian/retention';
 
 export interface RegionConfig {
   readonly region: string;
@@ -69,6 +70,13 @@ export interface RegionConfig {
   readonly authAudience: string;
   /** Requests per minute per client (token subject, or address); 0 turns the limit off. */
   readonly rateLimitPerMinute: number;
+  // ---- retention (decision 0012) ----
+  /** A deleted register's tombstone is purged once every region applied it and it is this old (ms). */
+  readonly tombstoneMinAgeMs: number;
+  /** Idempotency records are kept this long (ms): a retry within it is answered from the first attempt. */
+  readonly idempotencyTtlMs: number;
+  /** Conflict records are kept this long (ms); their traces keep the history beyond it. */
+  readonly conflictRetentionMs: number;
 }
 
 export const INSTRUMENTATIONS = ['http', 'fastify', 'pg', 'kafkajs'] as const;
@@ -83,6 +91,8 @@ interface Field<K extends keyof RegionConfig> {
   readonly secret?: boolean;
   /** Absent = required. */
   readonly default?: RegionConfig[K];
+  /** How `--help` shows the default, when not as it is stored (durations). */
+  readonly shownDefault?: string;
   readonly parse: Parser<RegionConfig[K]>;
 }
 
@@ -115,6 +125,13 @@ const url = (protocols: readonly string[]): Parser<string> => (raw) => {
   }
   if (!protocols.includes(u.protocol)) throw new Error(`a URL (${protocols.join(' or ')})`);
   return raw;
+};
+
+/** A duration (`5s`, `10m`, `24h`) of at least `minMs`. */
+const duration = (minMs: number): Parser<number> => (raw) => {
+  const ms = parseDuration(raw);
+  if (ms < minMs) throw new Error(`a duration of at least ${formatDuration(minMs)}`);
+  return ms;
 };
 
 const instrumentationList = (raw: string): ReadonlySet<Instrumentation> => {
@@ -203,6 +220,9 @@ const FIELDS: readonly Field<keyof RegionConfig>[] = [
   { key: 'authIssuer', env: 'MERIDIAN_AUTH_ISSUER', doc: 'the iss every bearer token must carry', default: 'meridian', parse: (raw) => raw },
   { key: 'authAudience', env: 'MERIDIAN_AUTH_AUDIENCE', doc: 'the aud every bearer token must carry', default: 'meridian', parse: (raw) => raw },
   { key: 'rateLimitPerMinute', env: 'MERIDIAN_RATE_LIMIT_PER_MINUTE', doc: 'API requests per minute per client (token subject, else address) before 429 with Retry-After; 0 turns the limit off', default: 60_000, parse: integer(0, 100_000_000) },
+  { key: 'tombstoneMinAgeMs', env: 'MERIDIAN_TOMBSTONE_MIN_AGE', doc: 'a deleted register\'s tombstone is purged once every region of the deployment has applied it and it is this old (5s, 10m, 24h; at least 1s); it also bounds how long a write may take to be published', default: 24 * 3_600_000, shownDefault: '24h', parse: duration(1000) },
+  { key: 'idempotencyTtlMs', env: 'MERIDIAN_IDEMPOTENCY_TTL', doc: 'how long an Idempotency-Key\'s answer is kept: a retry within it is answered from the first attempt (or applied once); a retry after it is applied again', default: 24 * 3_600_000, shownDefault: '24h', parse: duration(1000) },
+  { key: 'conflictRetentionMs', env: 'MERIDIAN_CONFLICT_RETENTION', doc: 'how long conflict records are kept (GET /v1/conflicts); their traces keep the history', default: 30 * 24 * 3_600_000, shownDefault: '30d', parse: duration(1000) },
   { key: 'instrumentations', env: 'MERIDIAN_OTEL_INSTRUMENTATIONS', doc: 'OpenTelemetry auto-instrumentations (http, fastify, pg, kafkajs; or none); by default fastify (the server span, W3C context from the request) and pg; http would add a second span per request, kafkajs one per replicated message', default: new Set<Instrumentation>(['fastify', 'pg']), parse: instrumentationList },
 ];
 
@@ -267,5 +287,5 @@ export function describeConfig(config: RegionConfig): Record<string, unknown> {
 
 /** The documented settings, for the README and `--help`. */
 export function configReference(): { env: string; doc: string; default: string }[] {
-  return FIELDS.map((f) => ({ env: f.env, doc: f.doc, default: !('default' in f) ? '(required)' : f.default instanceof Set ? [...f.default].join(',') : f.default instanceof Map || f.default === undefined ? '' : String(f.default as string | number) }));
+  return FIELDS.map((f) => ({ env: f.env, doc: f.doc, default: !('default' in f) ? '(required)' : f.shownDefault !== undefined ? f.shownDefault : f.default instanceof Set ? [...f.default].join(',') : f.default instanceof Map || f.default === undefined ? '' : String(f.default as string | number) }));
 }

@@ -60,12 +60,14 @@ const region = await startRegion(config, {
     onRejected: (namespace, key, reason) => log.warn({ namespace, key, reason }, 'anti-entropy: a peer\'s state could not be merged'),
   },
   metricsText: () => telemetry.metricsText(),
+  onPurged: (keys) => metrics.gcPurged.add(keys),
   onWrite: (namespace, policy, seconds) => {
     telemetry.metrics.writes.add(1, { namespace, policy });
     telemetry.metrics.writeDuration.record(seconds, { policy });
   },
 });
 metrics.observeWriteCache(() => region.cache.stats());
+metrics.observeRetention(() => region.retention.view);
 if (region.replication) {
   const replication = region.replication;
   metrics.observeOutboxBacklog(() => region.store.replication.outboxBacklog());

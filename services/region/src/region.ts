@@ -25,6 +25,7 @@ import { AntiEntropyLoop } from './anti-entropy/anti-entropy-loop.ts';
 import { reseedLink } from './anti-entropy/reseed.ts';
 import type { RepairHooks } from './anti-entropy/repair-merge.ts';
 import { createTokenVerifier } from '@meridian/auth';
+import { RetentionLoop } from './retention/retention-loop.ts';
 import type { ApiAuth } from './api-auth.ts';
 
 /**
@@ -46,6 +47,10 @@ export interface RegionHooks {
   readonly log?: Logger;
   readonly relayPollMs?: number;
   readonly antiEntropy?: RepairHooks & { readonly onReport?: (peer: string, report: ExchangeReport) => void };
+  /** Called with the number of tombstones each purge statement removed. */
+  readonly onPurged?: (keys: number) => void;
+  /** The retention loop's period (default: a fifth of MERIDIAN_TOMBSTONE_MIN_AGE, from 1 s to 10 s). */
+  readonly retentionIntervalMs?: number;
 }
 
 export interface RegionService {
@@ -58,6 +63,8 @@ export interface RegionService {
   readonly replication: Replication | undefined;
   /** This region as anti-entropy sees it; its gRPC server (with MERIDIAN_GRPC_PORT) and continuous loop (with peers' gRPC addresses). */
   readonly antiEntropy: { readonly local: LocalReplica; readonly server: AntiEntropyServer | undefined; readonly loop: AntiEntropyLoop | undefined };
+  /** The tombstone GC and record expiry (decision 0012). */
+  readonly retention: RetentionLoop;
   close(): Promise<void>;
 }
 
@@ -172,7 +179,23 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       antiEntropy: loop,
       auth: { auth, rateLimitPerMinute: config.rateLimitPerMinute },
     });
+    const retention = new RetentionLoop({
+      store,
+      region: config.region,
+      actor: keys.actor,
+      peers: [...config.peers.keys()],
+      minAgeMs: config.tombstoneMinAgeMs,
+      idempotencyTtlMs: config.idempotencyTtlMs,
+      conflictRetentionMs: config.conflictRetentionMs,
+      intervalMs: hooks.retentionIntervalMs ?? Math.min(10_000, Math.max(1000, Math.floor(config.tombstoneMinAgeMs / 5))),
+      // One process decides and purges: the relay's lease holder (any process of a standalone region).
+      leader: replication ? () => replication.relay.status.role === 'active' : () => true,
+      log,
+      ...(hooks.now ? { now: hooks.now } : {}),
+      ...(hooks.onPurged ? { onPurged: hooks.onPurged } : {}),
+    });
     await replication?.start();
+    retention.start();
     const server = config.grpcPort === undefined ? undefined : await startAntiEntropyServer({ replica: local, host: config.host, port: config.grpcPort, credentials: serverCredentials(tls) });
     loop?.start();
     return {
@@ -183,8 +206,10 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       epoch: identity.epoch,
       replication,
       antiEntropy: { local, server, loop },
+      retention,
       close: async () => {
         await app.close();
+        await retention.stop();
         await loop?.stop();
         for (const peer of peerReplicas.values()) peer.close();
         await server?.stop();

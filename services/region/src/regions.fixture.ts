@@ -24,6 +24,8 @@ export interface RegionsOptions {
   /** Peers' public URLs for `fallback` redirects are http://127.0.0.1:<base + index> (tests read the Location only). */
   readonly peerUrlBase: number;
   readonly hooks?: (index: number) => RegionHooks;
+  /** More settings for every region (MERIDIAN_TOMBSTONE_MIN_AGE, …). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export async function startRegions(ids: readonly string[], o: RegionsOptions): Promise<Regions> {
@@ -41,6 +43,7 @@ export async function startRegions(ids: readonly string[], o: RegionsOptions): P
           MERIDIAN_PEERS: ids.flatMap((peer, j) => (j === i ? [] : [`${peer}=${o.kafka[j]}`])).join(';'),
           MERIDIAN_PEER_URLS: ids.flatMap((peer, j) => (j === i ? [] : [`${peer}=http://127.0.0.1:${o.peerUrlBase + j}`])).join(';'),
           MERIDIAN_TOPIC_PARTITIONS: String(o.partitions),
+          ...o.env,
         }),
         o.hooks?.(i) ?? {},
       ),

@@ -18,7 +18,8 @@
 import { createHash } from 'node:crypto';
 import { type Span } from '@opentelemetry/api';
 import { SpanAttribute, SpanName, currentTraceparent as activeTraceparent, withSpan } from '@meridian/telemetry';
-import { CausalContext, DvvSet, HybridLogicalClock, actorId, type ActorId, type Hlc } from '@meridian/causality';
+import { CausalContext, DvvSet, HybridLogicalClock, VersionVector, actorId, type ActorId, type Hlc } from '@meridian/causality';
+import { freshDotBase } from '@meridian/retention';
 import { CrdtError, CrdtErrorCode, MAX_JSON_DEPTH, crdtKind as lookupCrdtKind, nestedDeeperThan, type CrdtKind } from '@meridian/crdt';
 
 /** CRDT kinds with their state and op types erased to `unknown` (the service treats them alike). */
@@ -99,6 +100,8 @@ export class WritePath {
   readonly ownActors: OwnActors;
   readonly #o: WritePathOptions;
   readonly #clock: HybridLogicalClock;
+  /** Wall time (ms) for the first dot of a key without a row (freshDotBase). */
+  readonly #now: () => number;
   readonly #cache: WriteCache;
   /** The highest outbox id allocated when this incarnation began (0 for a first one): the current actor's positions start above it. */
   readonly #incarnationStart: bigint;
@@ -121,7 +124,18 @@ export class WritePath {
     const incarnations = options.incarnations ?? [];
     this.#incarnationStart = incarnations.find((i) => i.epoch === options.epoch)?.outboxId ?? 0n;
     this.ownActors = { self: this.actor, earlier: (actor) => earlierOwnPosition(options.region, options.epoch, incarnations, actor) };
-    this.#clock = new HybridLogicalClock({ now: options.now ?? Date.now, maxDriftMs: options.maxClockDriftMs });
+    this.#now = options.now ?? Date.now;
+    this.#clock = new HybridLogicalClock({ now: this.#now, maxDriftMs: options.maxClockDriftMs });
+  }
+
+  /**
+   * A register without a row: maybe never written, maybe purged by the tombstone GC — whose
+   * dots a region that has not purged it yet still holds. Its first dot here comes after every
+   * counter this region could have used for it before (decision 0012).
+   */
+  #freshRegister(): RegisterSet {
+    const base = freshDotBase(this.#now());
+    return base <= 1 ? DvvSet.empty() : DvvSet.seen(CausalContext.fromVector(VersionVector.from({ [this.actor]: base - 1 })));
   }
 
   get clock(): HybridLogicalClock {
@@ -345,7 +359,7 @@ export class WritePath {
       if (!isRegister(policy)) {
         throw new MeridianError('MERIDIAN_WRONG_POLICY', `namespace ${name} holds ${policy} values: use POST /v1/ns/${name}/keys/{key}/ops, not ${value === undefined ? 'DELETE' : 'PUT'}`);
       }
-      const set: RegisterSet = row?.state ? decodeRegisterSetForWrite(row.state, policy) : DvvSet.empty();
+      const set: RegisterSet = row?.state ? decodeRegisterSetForWrite(row.state, policy) : this.#freshRegister();
       const hlc = this.#stamp(row?.maxHlc ?? 0n);
       const { set: next, dot } = writeRegister(set, policy, clientContext, this.actor, { value, hlc, traceparent: currentTraceparent() || undefined });
       span.setAttribute('meridian.dot', `${dot.actor}:${dot.counter}`);
