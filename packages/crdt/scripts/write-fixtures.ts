@@ -8,7 +8,7 @@
  * version's files instead of rewriting old ones. `src/golden-fixtures.test.ts` only reads them.
  */
 import { existsSync, writeFileSync } from 'node:fs';
-import { GCounter, LwwRegister, MvRegister, ORMap, ORSet, PNCounter } from '../src/index.ts';
+import { GCounter, ORMap, ORSet, PNCounter } from '../src/index.ts';
 import { FIXTURE_CODECS, type FixtureCase } from '../src/testing/fixture-codecs.ts';
 
 const FORMAT = 1;
@@ -51,28 +51,6 @@ write('pn-counter', 'PNCounter.encode(); json = toJSON(); view = value as counte
   ['decrements only', PNCounter.from(GCounter.empty, GCounter.from({ 'eu.1': 9 }))],
   ['both, negative value', PNCounter.from(GCounter.from({ 'eu.1': 5 }), GCounter.from({ 'eu.1': 2, 'us.1': 300 }))],
 ]);
-
-write('lww-register', 'LwwRegister.encode(); json = toJSON(); view = value (null when empty)', [
-  ['empty', LwwRegister.empty],
-  ['a string', LwwRegister.of('hello', { hlc: HLC, dot: { actor: 'eu.1', counter: 1 } })],
-  ['nested JSON, members sorted, unicode', LwwRegister.of({ z: [1, 2.5, null], a: { 'é': 'żółć ✓ 🌍' }, t: true }, { hlc: HLC + 1n, dot: { actor: 'us.2', counter: 42 } })],
-  ['largest HLC and counter', LwwRegister.of(null, { hlc: (1n << 64n) - 1n, dot: { actor: 'ap.1', counter: MAX } })],
-]);
-
-function mvRegisters(): [string, MvRegister][] {
-  const one = MvRegister.empty.write('hello', 'eu.1').delta;
-  const siblings = one.write('concurrent', 'eu.1').delta.join(MvRegister.empty.write({ from: 'us' }, 'us.1').delta);
-  const resolved = siblings.write('resolved', 'us.1', siblings.context()).delta;
-  const stale = resolved.write([1, 2], 'ap.1', one.context()).delta;
-  return [
-    ['empty', MvRegister.empty],
-    ['one version', one],
-    ['two blind writes at eu and one at us: three siblings', siblings],
-    ['a write that read every sibling resolves them', resolved],
-    ['a write with a stale context keeps what it did not see', stale],
-  ];
-}
-write('mv-register', 'MvRegister.encode() (a DvvSet of canonical JSON texts); json = toJSON(); view = values()', mvRegisters());
 
 function orSets(): [string, ORSet][] {
   const eu = ORSet.empty.add('eu.1', ['x', 1, null, true, { b: [1], a: 'é' }, [1, 'x'], '']);

@@ -4,7 +4,8 @@
  * equal states have equal bytes — which is what makes digests comparable across regions).
  *
  * Every encoding starts with a type byte then the format version byte; the type bytes are
- * lower-case letters, disjoint from @meridian/causality's upper-case ones. Dots refer to a table
+ * lower-case letters, disjoint from @meridian/causality's upper-case ones ('l' and 'm' were
+ * registers' and stay unused: registers are DVV sets, register-state.ts). Dots refer to a table
  * of actors written once, sorted, each of them used; unsorted or repeated entries are refused.
  */
 import { ByteReader as CodecReader, ByteWriter, CODEC_FORMAT_VERSION, CausalContext, compareDots, isActorId, type ActorId, type ByteFormat, type Dot } from '@meridian/causality';
@@ -13,8 +14,6 @@ import { invalidEncoding } from './crdt-error.ts';
 export const TypeByte = {
   GCounter: 0x67, // 'g'
   PNCounter: 0x70, // 'p'
-  LwwRegister: 0x6c, // 'l'
-  MvRegister: 0x6d, // 'm'
   ORSet: 0x73, // 's'
   ORMap: 0x6f, // 'o'
 } as const;
@@ -23,8 +22,6 @@ export type TypeByte = (typeof TypeByte)[keyof typeof TypeByte];
 const TYPE_NAMES: Record<number, string> = {
   0x67: 'GCounter',
   0x70: 'PNCounter',
-  0x6c: 'LwwRegister',
-  0x6d: 'MvRegister',
   0x73: 'ORSet',
   0x6f: 'ORMap',
 };

@@ -1,6 +1,7 @@
 /**
  * @meridian/crdt: the delta-state CRDTs (Almeida, Shoker, Baquero) behind Meridian's `counter`,
- * `set` and `map` namespaces, and the registers behind `lww` and `mv`. Every type is immutable;
+ * `set` and `map` namespaces, and the registers behind `lww` and `mv` (DVV sets of versions, with
+ * their merge). Every type is immutable;
  * mutators return deltas, which are states of the same type; `join` is commutative, associative
  * and idempotent; encodings are canonical (equal states, equal bytes). Pure: no I/O. Causality
  * (dots, causal contexts, DVVSets, HLCs) comes from @meridian/causality.
@@ -9,8 +10,23 @@ export { CrdtError, CrdtErrorCode } from './crdt-error.ts';
 export { type JsonValue, MAX_JSON_DEPTH, canonicalJson, nestedDeeperThan } from './canonical-json.ts';
 export { GCounter } from './g-counter.ts';
 export { PNCounter, counterJson } from './pn-counter.ts';
-export { LwwRegister, type Stamp } from './lww-register.ts';
-export { MvRegister, type Sibling } from './mv-register.ts';
+export {
+  type Json,
+  type RegisterPolicy,
+  type RegisterSet,
+  type RegisterVersion,
+  type RegisterView,
+  decodeRegisterSet,
+  decodeRegisterSetExact,
+  decodeRegisterSetForWrite,
+  decodeRegisterVersion,
+  encodeRegisterSet,
+  encodeRegisterVersion,
+  lwwWinner,
+  viewRegister,
+  writeRegister,
+} from './register-state.ts';
+export { type RegisterConflict, type RegisterMerge, conflictId, mergeRegister, withinSkew } from './register-merge.ts';
 export { ORSet } from './or-set.ts';
 export { ORMap, FieldType, type MapMutations, type MapMutationContext, type FieldClash, type FieldJson } from './or-map.ts';
 export { type ElementJson } from './element-store.ts';

@@ -19,7 +19,7 @@
 import type { KafkaMessage } from 'kafkajs';
 import { DvvSet } from '@meridian/causality';
 import { encodeRecord, withSequence, type UpdateRecord } from '@meridian/protocol';
-import { encodeRegisterSet, writeRegister, type RegisterSet, type RegisterVersion } from '../src/register-state.ts';
+import { encodeRegisterSet, writeRegister, type RegisterSet, type RegisterVersion } from '@meridian/crdt';
 import { AppliedVector } from '../src/replication/applied-vector.ts';
 import { decode, type Decoded } from '../src/replication/batch-applier.ts';
 import { foldKey, planUpdates, type StoredKey } from '../src/replication/key-fold.ts';

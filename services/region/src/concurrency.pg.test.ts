@@ -14,7 +14,7 @@ import { dotKey } from '@meridian/causality';
 import { MIGRATIONS } from '@meridian/store';
 import { loadConfig } from './config.ts';
 import { startRegion, type RegionService } from './region.ts';
-import { decodeRegisterSet } from './register-state.ts';
+import { decodeRegisterSet } from '@meridian/crdt';
 
 const infra = inject('infra');
 const dbName = uniqueName('region_conc');

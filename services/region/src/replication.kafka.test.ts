@@ -15,7 +15,7 @@ import { DvvSet } from '@meridian/causality';
 import { crdtKind } from '@meridian/crdt';
 import { encodeRecord, type Policy, type UpdateRecord } from '@meridian/protocol';
 import { waitFor } from '@meridian/testkit';
-import { encodeRegisterSet, type RegisterVersion } from './register-state.ts';
+import { encodeRegisterSet, type RegisterVersion } from '@meridian/crdt';
 import type { RegionService } from './region.ts';
 import { regionCaller, startRegions, type Regions } from './regions.fixture.ts';
 

@@ -44,7 +44,7 @@ import {
   type Json,
   type RegisterPolicy,
   type RegisterSet,
-} from './register-state.ts';
+} from '@meridian/crdt';
 
 /** The body of a key's answer (reads and writes alike). */
 export interface KeyAnswer {

@@ -4,8 +4,6 @@
  * the fixtures once and the test that decodes them forever.
  */
 import { GCounter } from '../g-counter.ts';
-import { LwwRegister } from '../lww-register.ts';
-import { MvRegister } from '../mv-register.ts';
 import { ORMap } from '../or-map.ts';
 import { ORSet } from '../or-set.ts';
 import { PNCounter, counterJson } from '../pn-counter.ts';
@@ -30,8 +28,6 @@ function codec<S extends { encode(): Uint8Array; toJSON(): unknown }>(decode: (b
 export const FIXTURE_CODECS: Readonly<Record<string, FixtureCodec>> = {
   'g-counter': codec((b) => GCounter.decode(b), (j) => GCounter.fromJSON(j), (s) => counterJson(s.value())),
   'pn-counter': codec((b) => PNCounter.decode(b), (j) => PNCounter.fromJSON(j), (s) => counterJson(s.value())),
-  'lww-register': codec((b) => LwwRegister.decode(b), (j) => LwwRegister.fromJSON(j), (s) => s.value() ?? null),
-  'mv-register': codec((b) => MvRegister.decode(b), (j) => MvRegister.fromJSON(j), (s) => s.values()),
   'or-set': codec((b) => ORSet.decode(b), (j) => ORSet.fromJSON(j), (s) => s.values()),
   'or-map': codec((b) => ORMap.decode(b), (j) => ORMap.fromJSON(j), (s) => ({ value: s.value(), clashes: s.clashes() })),
 };

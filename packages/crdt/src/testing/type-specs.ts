@@ -4,13 +4,13 @@
  * tests run every type through the same code from these specs.
  */
 import fc from 'fast-check';
-import { type VersionVector } from '@meridian/causality';
+import { DvvSet, dotKey, type VersionVector } from '@meridian/causality';
 import { type JsonValue } from '../canonical-json.ts';
 import { counterKind, mapKind, setKind, type CrdtKind } from '../crdt-kind.ts';
 import { type CounterOp, type MapOp, type SetOp } from '../crdt-ops.ts';
 import { GCounter } from '../g-counter.ts';
-import { LwwRegister } from '../lww-register.ts';
-import { MvRegister } from '../mv-register.ts';
+import { mergeRegister } from '../register-merge.ts';
+import { decodeRegisterSet, decodeRegisterVersion, encodeRegisterSet, encodeRegisterVersion, viewRegister, writeRegister, type Json, type RegisterPolicy, type RegisterSet } from '../register-state.ts';
 import { type ORMap } from '../or-map.ts';
 import { type ORSet } from '../or-set.ts';
 import { counterJson, type PNCounter } from '../pn-counter.ts';
@@ -93,26 +93,59 @@ export const pnCounterSpec: TypeSpec<PNCounter, CounterOp> = {
   },
 };
 
-/** LWW dots come from a per-replica counter (in the service: the key's causal context). */
-export const lwwSpec: TypeSpec<LwwRegister, { value: JsonValue; hlc: bigint }> = {
-  name: 'LwwRegister',
-  empty: LwwRegister.empty,
+/**
+ * The registers the service stores (register-state.ts, register-merge.ts): a DVV set of versions,
+ * joined by `mergeRegister` under the namespace's policy. A write's delta is the whole new set,
+ * as the service ships it.
+ */
+function registerMembers(policy: RegisterPolicy): LatticeMembers<RegisterSet> {
+  const versionJson = (v: Parameters<typeof encodeRegisterVersion>[0]): unknown => JSON.parse(new TextDecoder().decode(encodeRegisterVersion(v)));
+  return {
+    join: (a, b) => mergeRegister('ns', 'k', a, b, policy).next,
+    // (V, C) ≤ (V', C') iff C ⊆ C' and V' holds no version of C that V does not: nothing revived.
+    leq(a, b) {
+      const mine = a.causalContext();
+      if (!b.causalContext().covers(mine)) return false;
+      const held = new Set(a.versions().map((v) => dotKey(v.dot)));
+      return b.versions().every((v) => !mine.contains(v.dot) || held.has(dotKey(v.dot)));
+    },
+    equals: (a, b) => Buffer.from(encodeRegisterSet(a)).equals(encodeRegisterSet(b)),
+    encode: encodeRegisterSet,
+    decode: decodeRegisterSet,
+    toJSON: (s) => s.toJSON(versionJson),
+    fromJSON: (json) => DvvSet.fromJSON(json, (j) => decodeRegisterVersion(new TextEncoder().encode(JSON.stringify(j)))),
+  };
+}
+
+/** The HLC the service stamps a local write with: after the op's clock and after every version the key holds. */
+function stamp(state: RegisterSet, hlc: bigint): bigint {
+  const max = state.versions().reduce((m, v) => (v.value.hlc > m ? v.value.hlc : m), 0n);
+  return hlc > max ? hlc : max + 1n;
+}
+
+/** LWW dots come from a per-replica counter (in the service: the key's causal context, the same count). */
+export const lwwSpec: TypeSpec<RegisterSet, { value: JsonValue; hlc: bigint }> = {
+  name: 'lww register',
+  empty: DvvSet.empty(),
   op: fc.record({ value: smallJson, hlc: smallHlc }),
   apply(replica, op) {
     const counter = ((replica.memory.get('lww-counter') as number | undefined) ?? 0) + 1;
     replica.memory.set('lww-counter', counter);
-    const delta = replica.state.set(op.value, { hlc: op.hlc, dot: { actor: replica.actor, counter } });
-    return { state: replica.state.join(delta), delta };
+    const { set } = writeRegister(replica.state, 'lww', undefined, replica.actor, { value: op.value as Json, hlc: stamp(replica.state, op.hlc), traceparent: undefined });
+    return { state: set, delta: set, wholeState: true };
   },
-  ...classMembers((b) => LwwRegister.decode(b), (j) => LwwRegister.fromJSON(j)),
-  value: (s) => s.value(),
+  ...registerMembers('lww'),
+  value(s) {
+    const view = viewRegister(s, 'lww');
+    return view.kind === 'value' ? view.value : undefined;
+  },
   model() {
     const model = new LwwModel();
     return {
       record(id, op, origin) {
-        // The same counter the apply above is about to mint.
+        // The same counter and HLC the apply above is about to use.
         const counter = ((origin.memory.get('lww-counter') as number | undefined) ?? 0) + 1;
-        model.record(id, op.hlc, { actor: origin.actor, counter }, op.value);
+        model.record(id, stamp(origin.state as RegisterSet, op.hlc), { actor: origin.actor, counter }, op.value);
         return true;
       },
       expected: (known) => model.expected(known),
@@ -128,16 +161,16 @@ interface ReadSnapshot {
   readonly known: ReadonlySet<number>;
 }
 
-function mvRead(replica: Replica<unknown>, context: MvContext, state: MvRegister): ReadSnapshot | undefined {
+function mvRead(replica: Replica<unknown>, context: MvContext, state: { context(): VersionVector }): ReadSnapshot | undefined {
   const reads = (replica.memory.get('mv-reads') as ReadSnapshot[] | undefined) ?? [];
   if (context.kind === 'blind') return undefined;
   if (context.kind === 'stale' && reads.length > 0) return reads[Math.max(0, reads.length - 1 - (context.back % reads.length))];
   return { vector: state.context(), known: new Set(replica.known) };
 }
 
-export const mvSpec: TypeSpec<MvRegister, MvContext> = {
-  name: 'MvRegister',
-  empty: MvRegister.empty,
+export const mvSpec: TypeSpec<RegisterSet, MvContext> = {
+  name: 'mv register',
+  empty: DvvSet.empty(),
   op: fc.oneof(
     { weight: 3, arbitrary: fc.constant<MvContext>({ kind: 'current' }) },
     { weight: 1, arbitrary: fc.constant<MvContext>({ kind: 'blind' }) },
@@ -145,20 +178,23 @@ export const mvSpec: TypeSpec<MvRegister, MvContext> = {
   ),
   apply(replica, op, id) {
     const read = mvRead(replica, op, replica.state);
-    const { delta } = replica.state.write(`w${id}`, replica.actor, read?.vector);
+    const { set } = writeRegister(replica.state, 'mv', read?.vector, replica.actor, { value: `w${id}`, hlc: 1n, traceparent: undefined });
     // Every write is preceded by a read in real use; remember it for later stale writes.
     const reads = (replica.memory.get('mv-reads') as ReadSnapshot[] | undefined) ?? [];
     reads.push({ vector: replica.state.context(), known: new Set(replica.known) });
     replica.memory.set('mv-reads', reads.slice(-5));
-    return { state: delta, delta, wholeState: true };
+    return { state: set, delta: set, wholeState: true };
   },
-  ...classMembers((b) => MvRegister.decode(b), (j) => MvRegister.fromJSON(j)),
-  value: (s) => s.values().sort(),
+  ...registerMembers('mv'),
+  value(s) {
+    const view = viewRegister(s, 'mv');
+    return view.kind === 'values' ? view.values.map(String).sort() : [];
+  },
   model() {
     const model = new MvModel();
     return {
       record(id, op, origin) {
-        const read = mvRead(origin, op, MvRegister.empty);
+        const read = mvRead(origin, op, DvvSet.empty());
         model.record(id, `w${id}`, read?.known ?? new Set());
         return true;
       },

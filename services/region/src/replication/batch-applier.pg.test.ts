@@ -15,7 +15,7 @@ import { encodeRecord, type NamespaceRecord, type Policy, type ReplicationRecord
 import { PgStore, ReplicationTx, type KeyRow } from '@meridian/store';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName } from '@meridian/testkit';
-import { decodeRegisterSet, encodeRegisterSet, type RegisterSet, type RegisterVersion } from '../register-state.ts';
+import { decodeRegisterSet, encodeRegisterSet, type RegisterSet, type RegisterVersion } from '@meridian/crdt';
 import { BatchApplier, decode, type Decoded, type PartitionBatch, type ReplicatorHooks } from './batch-applier.ts';
 
 const infra = inject('infra');

@@ -10,7 +10,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { DvvSet, HybridLogicalClock } from '@meridian/causality';
 import { encodeRecord, type NamespaceRecord, type UpdateRecord } from '@meridian/protocol';
 import { MemoryStore } from '@meridian/store';
-import { decodeRegisterSet, encodeRegisterSet, type RegisterSet, type RegisterVersion } from '../register-state.ts';
+import { decodeRegisterSet, encodeRegisterSet, type RegisterSet, type RegisterVersion } from '@meridian/crdt';
 import { BatchApplier, decode } from './batch-applier.ts';
 
 const HLC = 1_000_000n << 16n;

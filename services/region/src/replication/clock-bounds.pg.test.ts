@@ -12,7 +12,7 @@ import { encodeRecord, type NamespaceRecord, type Policy, type UpdateRecord } fr
 import { PgStore } from '@meridian/store';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName } from '@meridian/testkit';
-import { decodeRegisterSet, encodeRegisterSet, type RegisterVersion } from '../register-state.ts';
+import { decodeRegisterSet, encodeRegisterSet, type RegisterVersion } from '@meridian/crdt';
 import { BatchApplier, decode, DECLARATION_UNRANKABLE_CODE } from './batch-applier.ts';
 import { STAND_IN_HLC } from './namespace-declaration.ts';
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { DvvSet, HybridLogicalClock, hlc } from '@meridian/causality';
 import type { UpdateRecord } from '@meridian/protocol';
-import { decodeRegisterSet, encodeRegisterSet, type RegisterVersion } from '../register-state.ts';
+import { decodeRegisterSet, encodeRegisterSet, type RegisterVersion } from '@meridian/crdt';
 import { foldKey } from './key-fold.ts';
 
 const NOW = 1_750_000_000_000;

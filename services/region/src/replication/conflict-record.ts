@@ -12,9 +12,8 @@ import { dotKey, formatHlc, hlcPhysical } from '@meridian/causality';
 import type { UpdateRecord } from '@meridian/protocol';
 import type { ConflictRow, NamespacePolicy } from '@meridian/store';
 import { SpanAttribute, linksFromTraceparents } from '@meridian/telemetry';
-import type { RegisterPolicy } from '../register-state.ts';
 import { encodeHeldUpdate } from './held-update.ts';
-import { withinSkew, type RegisterConflict } from './register-merge.ts';
+import { withinSkew, type RegisterConflict, type RegisterPolicy } from '@meridian/crdt';
 
 /** A conflict observed while applying: recorded once per id, traced when this apply recorded it. */
 export type ConflictObservation =

@@ -4,7 +4,7 @@ import { DvvSet } from '@meridian/causality';
 import { crdtKind } from '@meridian/crdt';
 import type { UpdateRecord } from '@meridian/protocol';
 import type { NamespacePolicy } from '@meridian/store';
-import { decodeRegisterSet, encodeRegisterSet, encodeRegisterVersion, type RegisterSet, type RegisterVersion } from '../register-state.ts';
+import { decodeRegisterSet, encodeRegisterSet, encodeRegisterVersion, type RegisterSet, type RegisterVersion } from '@meridian/crdt';
 import { AppliedVector } from './applied-vector.ts';
 import { foldKey, planUpdates, touchesRow, type StoredKey } from './key-fold.ts';
 

@@ -18,13 +18,11 @@
  *   behind it. Each payload is decoded once: validating it is decoding it.
  */
 import { DvvSet } from '@meridian/causality';
-import { crdtKind } from '@meridian/crdt';
+import { crdtKind, decodeRegisterSet, decodeRegisterSetExact, encodeRegisterSet, mergeRegister, type RegisterMerge, type RegisterPolicy, type RegisterSet, type RegisterVersion } from '@meridian/crdt';
 import { payloadKindOf, type UpdateRecord } from '@meridian/protocol';
 import type { NamespacePolicy } from '@meridian/store';
-import { decodeRegisterSet, decodeRegisterSetExact, encodeRegisterSet, type RegisterPolicy, type RegisterSet, type RegisterVersion } from '../register-state.ts';
 import type { AppliedVector } from './applied-vector.ts';
 import { policyConflict, registerConflict, type ConflictObservation } from './conflict-record.ts';
-import { mergeRegister, type RegisterMerge } from './register-merge.ts';
 
 /** The dead-letter code of an update whose envelope decodes but whose payload is invalid. */
 export const PAYLOAD_INVALID_CODE = 'MERIDIAN_PAYLOAD_INVALID';

@@ -11,7 +11,7 @@ import { encodeRecord, kafkaMessageKey, updatesTopic, withSequence, type UpdateR
 import { PgStore } from '@meridian/store';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName, waitFor } from '@meridian/testkit';
-import { decodeRegisterSet, encodeRegisterSet, type RegisterVersion } from '../register-state.ts';
+import { decodeRegisterSet, encodeRegisterSet, type RegisterVersion } from '@meridian/crdt';
 import { BatchApplier } from './batch-applier.ts';
 import { silentLogger } from './logger.ts';
 import { PeerReplicator } from './peer-replicator.ts';

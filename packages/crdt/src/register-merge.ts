@@ -17,7 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import { dotKey, hlcPhysical, type Version } from '@meridian/causality';
-import { lwwWinner, type RegisterPolicy, type RegisterSet, type RegisterVersion } from '../register-state.ts';
+import { lwwWinner, type RegisterPolicy, type RegisterSet, type RegisterVersion } from './register-state.ts';
 
 export interface RegisterConflict {
   readonly id: string;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { DvvSet } from '@meridian/causality';
 import { decodeRegisterSet, decodeRegisterSetExact, decodeRegisterSetForWrite, encodeRegisterSet, writeRegister, type Json, type RegisterSet, type RegisterVersion } from './register-state.ts';
-import { mergeRegister } from './replication/register-merge.ts';
+import { mergeRegister } from './register-merge.ts';
 
 const ACTORS = ['eu.1', 'us.1', 'ap.1'] as const;
 const encoder = new TextEncoder();
