@@ -15,7 +15,7 @@
 import { decideGc, mayPurge, withSample, type RegionView, type StreamSample } from '@meridian/retention';
 import { hlcPhysical } from '@meridian/causality';
 import type { GcSamples, PgStore, PurgeKey } from '@meridian/store';
-import { decodeRegisterSet } from '../register-state.ts';
+import { decodeRegisterSet } from '@meridian/crdt';
 import type { Logger } from '../replication/logger.ts';
 
 export interface RetentionOptions {

@@ -12,7 +12,7 @@ import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName } from '@meridian/testkit';
 import { loadConfig } from '../config.ts';
 import { startRegion, type RegionService } from '../region.ts';
-import { decodeRegisterSet } from '../register-state.ts';
+import { decodeRegisterSet } from '@meridian/crdt';
 
 const infra = inject('infra');
 const dbName = uniqueName('retention');
