@@ -50,9 +50,10 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { adminUrl, createDatabase, dropDatabase, ensurePostgres, freePort, startRegionProcess } from '@meridian/infra-local';
 import { uniqueName } from '@meridian/testkit';
-import { autocannonRate, assertNoFailures, closedLoop, paced, percentile, type LoadResult, type WriteTarget } from './load.ts';
+import { autocannonRate, assertNoFailures, closedLoop, paced, percentile, type LoadResult } from './load.ts';
 import { cpuSeconds, cpuSnapshot, machineBusySeconds, machineIowaitSeconds, type CpuSnapshot } from './cpu.ts';
 import { findPgbench, startPgbench, type PgbenchResult, type PgbenchRun } from './pgbench.ts';
+import { COUNTER_NS, LWW_NS, LWW_VALUE, WORKLOADS, keyStream } from './workloads.ts';
 
 import { benchAuth, cleanupStack, describeSettings, envInt, log, serviceNodeOptions, serviceSettings } from './bench-env.ts';
 
@@ -88,29 +89,7 @@ const PGBENCH_THREADS = 2;
 const REPLICAS = envInt('BENCH_REPLICAS', 2, 1, 16);
 const REPLICA_POOL = Math.max(1, Math.round(POOL / REPLICAS));
 
-/** A small seeded generator (mulberry32): the same key sequence every run. */
-function keyStream(seed: number, keys: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const unit = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    return 1 + Math.floor(unit * keys);
-  };
-}
-
-const LWW_NS = 'bench_lww';
-const COUNTER_NS = 'bench_counter';
 const SQL_NS = 'bench_sql';
-const LWW_VALUE = { user: 'u0042', score: 1234, note: 'a register value of about one hundred bytes, padded..' };
-
-const WORKLOADS: readonly WriteTarget[] = [
-  { name: 'lww', method: 'PUT', path: (k) => `/v1/ns/${LWW_NS}/keys/k${k}`, body: JSON.stringify({ value: LWW_VALUE }) },
-  { name: 'counter', method: 'POST', path: (k) => `/v1/ns/${COUNTER_NS}/keys/k${k}/ops`, body: JSON.stringify({ increment: 1 }) },
-];
-
 const hexBytes = (size: number): string => `'\\x${'78'.repeat(size)}'::bytea`;
 
 /** pgbench's single-row transaction for each workload: an upsert under a random key. */
