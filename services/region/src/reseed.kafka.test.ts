@@ -10,6 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName, waitFor } from '@meridian/testkit';
 import { loadConfig, type RegionConfig } from './config.ts';
@@ -195,6 +196,55 @@ describe('a link that needs a reseed', () => {
     } finally {
       await r2.close();
     }
+  }, 240_000);
+
+  it('the peer\'s topic recreated and refilled past the stored offsets while the link is paused: it fails on the gap in the sequences and reseeds by itself', async () => {
+    expect((await call(r!, 'POST', `/v1/replication/peers/${P}/pause`)).json['state']).toBe('paused');
+    await new Promise((res) => setTimeout(res, 1500)); // a batch already on its way when the pause came commits
+    const stored = await r!.store.replication.peerOffsets(P);
+    const reseededBefore = ((await call(r!, 'GET', '/v1/anti-entropy')).json['peers']?.[P]?.reseed?.sequence as number | undefined) ?? 0;
+    const topic = `meridian.${P}.updates`;
+    const admin = new Kafka({ clientId: 'recreate', brokers: [infra.kafka[0]], logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      // The topic is deleted and created again with the same partitions: every offset starts again at 0.
+      await admin.deleteTopics({ topics: [topic] });
+      await waitFor(() => admin.listTopics(), (topics) => !topics.includes(topic), { timeoutMs: 30_000, what: 'the topic deleted' });
+      await waitFor(() => admin.createTopics({ topics: [{ topic, numPartitions: 2, replicationFactor: 1 }], waitForLeaders: true }).catch(() => false), Boolean, { timeoutMs: 30_000, what: 'the topic created again' });
+    } finally {
+      await admin.disconnect();
+    }
+    // P writes on (its relay publishes into the new topic) until every partition reaches past R's
+    // stored offset: R resumes at offsets that Kafka serves, and an offset check sees nothing wrong.
+    const expected: Record<string, unknown> = {};
+    for (let i = 0; ; i++) {
+      const w = await call(p, 'PUT', `/v1/ns/reg/keys/re-${i}`, { value: { i } });
+      expect(w.status).toBe(200);
+      expected[`reg/re-${i}`] = [{ i }];
+      if (i % 10 !== 9) continue;
+      await waitFor(() => p.store.replication.outboxBacklog(), (n) => n === 0, { timeoutMs: 30_000, what: 'P published' });
+      const admin2 = new Kafka({ clientId: 'recreate', brokers: [infra.kafka[0]], logLevel: logLevel.NOTHING }).admin();
+      await admin2.connect();
+      const ends = await admin2.fetchTopicOffsets(topic).finally(() => admin2.disconnect());
+      if (ends.every((o) => BigInt(o.high) > (stored.get(o.partition) ?? 0n) + 2n)) break;
+    }
+    const session = (await call(p, 'POST', '/v1/ns/cnt/keys/c/ops', { increment: 7 })).json['session'] as string;
+    expected['cnt/c'] = (await call(p, 'GET', '/v1/ns/cnt/keys/c')).json['value'];
+    await waitFor(() => p.store.replication.outboxBacklog(), (n) => n === 0, { timeoutMs: 30_000, what: 'P published' });
+    expect((await call(r!, 'POST', `/v1/replication/peers/${P}/resume`)).status).toBe(200);
+
+    // Before the fix the link read the new topic from the stored offsets, skipped the records before
+    // them for good and said `streaming`. Now it fails on the gap and the reseed repairs and restarts it.
+    await waitFor(() => call(r!, 'GET', '/v1/anti-entropy'), (res) => res.json['peers']?.[P]?.reseed?.outcome === 'reseeded' && (res.json['peers'][P].reseed.sequence as number) > reseededBefore, { timeoutMs: 90_000, intervalMs: 100, what: 'the reseed after the gap' });
+    await waitFor(link, (l) => l.state === 'streaming' && l.needsReseed === false, { timeoutMs: 60_000, what: 'the link streams again' });
+    await waitFor(async () => JSON.stringify(await digests(r!)) === JSON.stringify(await digests(p)), Boolean, { timeoutMs: 30_000, what: 'digests equal' });
+    await expectPresent(r!, expected);
+    const [actor, position] = [...parseSession(session)].find(([a]) => a.startsWith(`${P}.`))!;
+    expect(BigInt((await call(r!, 'GET', '/v1/replication')).json['positions'][actor] as number)).toBeGreaterThanOrEqual(position);
+    // And the stream goes on from the new topic.
+    await call(p, 'PUT', '/v1/ns/reg/keys/after-recreate', { value: 'streamed' });
+    await waitFor(() => call(r!, 'GET', '/v1/ns/reg/keys/after-recreate'), (res) => res.status === 200, { timeoutMs: 30_000, what: 'R applied P through the stream' });
+    expect((await link()).needsReseed).toBe(false);
   }, 240_000);
 
   // Last: it leaves the link failed.

@@ -12,7 +12,10 @@
  *     (a partition still resumable keeps its offset), and the origin's applied vector covers every
  *     sequence up to S (outbox id O). Then the replicator restarts from those offsets: what Kafka
  *     still holds is consumed again; sequences up to S are duplicates the vector drops, later ones
- *     apply (the states join), so nothing is lost and nothing applies twice.
+ *     apply (the states join), so nothing is lost and nothing applies twice. A link that failed on
+ *     a gap in the origin's sequences rather than on an offset (a topic recreated and refilled past
+ *     the stored offsets) restarts every partition at its log start: the offsets cannot say which
+ *     partition skipped records.
  *
  * Several replicas of the region may reseed the same link: the lock serialises the commits, and a
  * replica that finds the stored offsets resumable (another one reseeded) only restarts its link.
@@ -21,12 +24,14 @@ import { runExchange, type ExchangeReport, type TokenBucket, type TreeReplica } 
 import { ReplicationTx, type PgStore } from '@meridian/store';
 import { AppliedVector } from '../replication/applied-vector.ts';
 import type { LocalReplica } from './local-replica.ts';
-import { restartOffsets, type Watermark } from '../replication/reseed-plan.ts';
+import { restartOffsets, type SequenceGap, type Watermark } from '../replication/reseed-plan.ts';
 
 /** What a reseed needs of a replication link (a `PeerReplicator`). */
 export interface ReseedableLink {
   readonly peer: string;
   readonly needsReseed: boolean;
+  /** Set when the link failed on a gap in an origin's sequences, not on an offset: every partition restarts. */
+  readonly sequenceGap?: SequenceGap | undefined;
   watermarks(): Promise<Map<number, Watermark>>;
   restartAfterReseed(): Promise<void>;
   noteReseedFailure(message: string): void;
@@ -58,9 +63,10 @@ export async function reseedLink(deps: ReseedDeps): Promise<ReseedOutcome> {
   const peer = link.peer;
   const rejected: string[] = [];
   const local = deps.local.observingRejections((namespace, key, reason) => rejected.push(`${namespace}/${key}: ${reason}`));
+  const gap = link.sequenceGap;
   const marks = await link.watermarks();
   const stored = await store.replication.peerOffsets(peer);
-  if (!restartOffsets(stored, marks)) {
+  if (!restartOffsets(stored, marks, gap !== undefined)) {
     // Another replica of this region reseeded the link already: only restart it here.
     await link.restartAfterReseed();
     return { outcome: 'already', published: undefined, restarted: new Map(), report: undefined };
@@ -80,14 +86,21 @@ export async function reseedLink(deps: ReseedDeps): Promise<ReseedOutcome> {
   const { outcome, restarted } = await store.transaction(async (_tx, client) => {
     const rtx = new ReplicationTx(client);
     const stored = await rtx.lockPeerOffsetsForReseed(peer);
-    const restart = restartOffsets(stored, marks);
+    const restart = restartOffsets(stored, marks, gap !== undefined);
     if (!restart) return { outcome: 'already' as const, restarted: new Map<number, bigint>() };
     const changed = new Map([...restart].filter(([partition, offset]) => stored.get(partition) !== offset));
     await rtx.restartPeerOffsets(peer, [...changed].map(([partition, nextOffset]) => ({ partition, nextOffset })));
-    const rows = await rtx.lockApplied([{ origin: published.origin, region: peer }]);
+    // A gap in an earlier actor's sequences (the peer started a new incarnation since): everything
+    // below the lowest sequence each partition delivered was published before the exchange's
+    // snapshot, so the repair holds it too.
+    const older = gap && gap.origin !== published.origin ? gap : undefined;
+    const rows = await rtx.lockApplied([{ origin: published.origin, region: peer }, ...(older ? [{ origin: older.origin, region: peer }] : [])]);
     const vector = AppliedVector.fromRow(rows.get(published.origin)!);
     vector.coverUpTo(published.sequence, published.outboxId);
-    if (vector.changed) await rtx.saveApplied([vector.toRow()]);
+    const earlier = older ? AppliedVector.fromRow(rows.get(older.origin)!) : undefined;
+    earlier?.coverUpTo(older!.floor - 1n, 0n);
+    const covered = [vector, ...(earlier ? [earlier] : [])].filter((v) => v.changed);
+    if (covered.length > 0) await rtx.saveApplied(covered.map((v) => v.toRow()));
     return { outcome: 'reseeded' as const, restarted: changed };
   });
   await link.restartAfterReseed();

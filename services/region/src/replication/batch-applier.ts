@@ -118,9 +118,11 @@ interface ApplyOutcome {
   merges: { namespace: string; policy: string }[];
   deadLetters: string[];
   saved: SavedKey[];
+  /** Origin → its contiguous prefix as the transaction left it (the vectors it locked). */
+  contiguous: Map<string, bigint>;
 }
 
-const newOutcome = (): ApplyOutcome => ({ applied: 0, duplicates: 0, conflicts: [], merges: [], deadLetters: [], saved: [] });
+const newOutcome = (): ApplyOutcome => ({ applied: 0, duplicates: 0, conflicts: [], merges: [], deadLetters: [], saved: [], contiguous: new Map() });
 
 type Sequenced = UpdateRecord | NamespaceRecord;
 
@@ -140,9 +142,18 @@ interface UpdateContext {
 
 export class BatchApplier {
   readonly #o: BatchApplierOptions;
+  readonly #contiguous = new Map<string, bigint>();
 
   constructor(options: BatchApplierOptions) {
     this.#o = options;
+  }
+
+  /**
+   * An origin's contiguous prefix as this applier's last committed transaction that touched it left
+   * it (undefined: none did). A lower bound: a reseed or another replica may have moved it since.
+   */
+  contiguous(origin: string): bigint | undefined {
+    return this.#contiguous.get(origin);
   }
 
   /** Applies these partitions' batches (one per partition) in one transaction; one result per batch, in order. */
@@ -152,6 +163,7 @@ export class BatchApplier {
     return withSpan(SpanName.replicateApply, { [SpanAttribute.origin]: this.#o.peer, [SpanAttribute.batchSize]: messages, 'meridian.batches': batches.length, 'meridian.partitions': batches.map((b) => b.partition).join(',') }, async (span) => {
       // Everything the transaction builds lives inside it: a replay (deadlock, serialization failure) starts afresh.
       const { results, outcome } = await this.#o.store.transaction((tx) => this.#applyInTransaction(tx, tx, batches));
+      for (const [origin, c] of outcome.contiguous) if (c > (this.#contiguous.get(origin) ?? -1n)) this.#contiguous.set(origin, c);
       for (const c of outcome.conflicts) this.#traceConflict(span, c);
       const hooks = this.#o.hooks;
       if (outcome.applied > 0) hooks?.onApplied?.(this.#o.peer, outcome.applied);
@@ -242,6 +254,7 @@ export class BatchApplier {
     await this.#applyUpdates(tx, rtx, applicable, outcome, { sourceOf });
 
     await rtx.saveApplied([...vectors.values()].filter((v) => v.changed).map((v) => v.toRow()));
+    for (const v of vectors.values()) outcome.contiguous.set(v.origin, v.contiguous);
     await rtx.saveOffsets(
       peer,
       live.map(({ partition, fresh }) => ({ partition, nextOffset: fresh.at(-1)!.offset + 1n })),

@@ -30,12 +30,13 @@ import { logLevel, type Consumer, type EachBatchPayload, type Kafka } from 'kafk
 import type { HybridLogicalClock } from '@meridian/causality';
 import { updatesTopic } from '@meridian/protocol';
 import type { PgStore } from '@meridian/store';
-import { BatchApplier, decode, type BatchResult, type PartitionBatch, type ReplicatorHooks } from './batch-applier.ts';
+import { BatchApplier, decode, type BatchResult, type Decoded, type PartitionBatch, type ReplicatorHooks } from './batch-applier.ts';
 import { GroupCommitQueue } from '../group-commit.ts';
 import { createKafka } from './kafka-client.ts';
 import { nextLinkState, type LinkEvent, type LinkState } from './link-state.ts';
 import type { Logger } from './logger.ts';
-import { lostOffset, type Watermark } from './reseed-plan.ts';
+import { originOf } from './key-fold.ts';
+import { lostOffset, sequenceGap, type SequenceGap, type Watermark } from './reseed-plan.ts';
 
 export { RedriveError, type ReplicatorHooks } from './batch-applier.ts';
 
@@ -72,6 +73,12 @@ export class PeerReplicator {
    * claim, then past each applied chunk (and past a whole batch's filtered control records).
    */
   #expected = new Map<number, bigint>();
+  /** Per claimed partition, per origin actor, the highest sequence applied from it since the claim (`sequenceGap`). */
+  #seen = new Map<number, Map<string, bigint>>();
+  /** The partition count of the peer's topic at the latest claim. */
+  #partitionCount = 0;
+  /** The gap in an origin's sequences this link failed on (a reseed then restarts every partition). */
+  #gap: SequenceGap | undefined;
   #needsReseed = false;
   /** The partitions of the latest group join (a failed link's resume claims them again). */
   #assigned: readonly number[] = [];
@@ -115,6 +122,13 @@ export class PeerReplicator {
   get needsReseed(): boolean {
     return this.#needsReseed;
   }
+  /**
+   * The gap in an origin's sequences that failed the link, when it failed on one rather than on an
+   * offset: the offsets cannot say which partition skipped records, so a reseed restarts them all.
+   */
+  get sequenceGap(): SequenceGap | undefined {
+    return this.#needsReseed ? this.#gap : undefined;
+  }
   /** Whether the link has been caught up (streaming) at least once since this process started. */
   get everStreamed(): boolean {
     return this.#everStreamed;
@@ -155,6 +169,7 @@ export class PeerReplicator {
       // stored offset against Kafka once more. A partition lost at its claim was never claimed, so
       // without a new claim it would apply nothing while the link no longer looked failed.
       this.#needsReseed = false;
+      this.#gap = undefined;
       this.#claiming = this.#claimUntilDone(consumer, this.#assigned, ++this.#generation);
     }
     try {
@@ -237,16 +252,18 @@ export class PeerReplicator {
   async #claim(consumer: Consumer, partitions: readonly number[], generation: number): Promise<void> {
     this.#epochs = new Map();
     this.#expected = new Map();
+    this.#seen = new Map();
     if (partitions.length === 0) return;
     const claimed = await this.#o.store.replication.claimPartitions(this.peer, partitions);
     const watermarks = await this.#watermarks();
     if (generation !== this.#generation) return; // a newer join claims for itself
+    this.#partitionCount = watermarks.size;
     for (const [partition, c] of claimed) {
       const mark = watermarks.get(partition);
       const low = mark?.low ?? 0n;
       const lost = c.known ? lostOffset(c.nextOffset, low, mark?.high ?? 0n) : undefined;
       if (lost !== undefined) {
-        this.#lose(consumer, partition, lost);
+        this.#lose(consumer, `partition ${partition}: ${lost}`);
         continue;
       }
       const next = c.known ? c.nextOffset : low;
@@ -267,6 +284,7 @@ export class PeerReplicator {
   async restartAfterReseed(): Promise<void> {
     if (this.#stopping) return;
     this.#needsReseed = false;
+    this.#gap = undefined;
     this.signal('resumed', 'reseeded');
     if (this.#operatorPaused) this.signal('operator-paused', 'paused by an operator');
     const consumer = this.#consumer;
@@ -299,10 +317,11 @@ export class PeerReplicator {
     }
   }
 
-  /** Fails the link: Kafka no longer has updates of `partition` this region has not applied. Nothing more applies. */
-  #lose(consumer: Consumer | undefined, partition: number, lost: string): void {
+  /** Fails the link: Kafka no longer has updates of the peer this region has not applied. Nothing more applies. */
+  #lose(consumer: Consumer | undefined, lost: string, gap?: SequenceGap): void {
     this.#needsReseed = true;
-    this.#lostReason = `partition ${partition}: ${lost} — this region needs a reseed from ${this.peer}${this.#o.reseedNote ? `; ${this.#o.reseedNote}` : ''}`;
+    if (gap) this.#gap = gap;
+    this.#lostReason = `${lost} — this region needs a reseed from ${this.peer}${this.#o.reseedNote ? `; ${this.#o.reseedNote}` : ''}`;
     this.signal('offset-lost', this.#lostReason);
     this.#pauseConsumer(consumer); // between runs, the failed state keeps every batch from applying
   }
@@ -330,7 +349,7 @@ export class PeerReplicator {
     if (first !== null && expected !== undefined && BigInt(first) !== expected) {
       const lost = await this.#gapBefore(batch.partition, expected);
       if (lost !== undefined) {
-        this.#lose(this.#consumer, batch.partition, lost);
+        this.#lose(this.#consumer, `partition ${batch.partition}: ${lost}`);
         return; // nothing of this batch applies, and no offset moves past the gap
       }
     }
@@ -361,6 +380,12 @@ export class PeerReplicator {
       // without them kafkajs would fetch from the seek position again and again.
       payload.resolveOffset(chunk.at(-1)!.message.offset);
       if (this.#epochs.get(batch.partition) === epoch) this.#expected.set(batch.partition, chunk.at(-1)!.offset + 1n);
+      this.#see(batch.partition, chunk);
+      const gap = await this.#sequenceGap();
+      if (gap) {
+        this.#lose(this.#consumer, `${gap.origin}'s sequence ${gap.sequence} is in none of the partitions of ${this.#topic}: each has delivered later ones (from ${gap.floor} on) since the link claimed it, so records were deleted or the topic was recreated and refilled past the stored offsets`, gap);
+        return;
+      }
       if (start + this.#chunk < applicable.length) await payload.heartbeat();
     }
     // Resolving the last message resolves the control records after it too (kafkajs): the next batch starts past them.
@@ -371,6 +396,30 @@ export class PeerReplicator {
       this.#consumer?.pause([{ topic: this.#topic, partitions: [batch.partition] }]);
     }
     await payload.heartbeat();
+  }
+
+  /** Notes the highest sequence of each origin applied from `partition` (updates and declarations; heartbeats have none). */
+  #see(partition: number, chunk: readonly Decoded[]): void {
+    let here = this.#seen.get(partition);
+    for (const { record } of chunk) {
+      if (!record || record.kind === 'heartbeat') continue;
+      const origin = originOf(record);
+      here ??= new Map();
+      if (record.originSequence > (here.get(origin) ?? 0n)) here.set(origin, record.originSequence);
+    }
+    if (here) this.#seen.set(partition, here);
+  }
+
+  /**
+   * A gap in an origin's sequences that no partition can fill (`sequenceGap`; needs every partition
+   * of the topic claimed here). The applier's prefixes are a lower bound (a reseed, another replica
+   * may have moved them): a suspicion is confirmed against the stored vectors before failing.
+   */
+  async #sequenceGap(): Promise<SequenceGap | undefined> {
+    if (this.#epochs.size < this.#partitionCount) return undefined;
+    if (!sequenceGap(this.#seen, this.#partitionCount, (origin) => this.#applier.contiguous(origin) ?? 0n)) return undefined;
+    const stored = new Map((await this.#o.store.replication.appliedPositions()).map((p) => [p.origin, p.contiguous]));
+    return sequenceGap(this.#seen, this.#partitionCount, (origin) => stored.get(origin) ?? 0n);
   }
 
   /** Redrives (or discards) a dead letter of this peer: see `BatchApplier.redrive`. */

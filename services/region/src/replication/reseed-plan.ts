@@ -27,9 +27,13 @@ export function lostOffset(nextOffset: bigint, low: bigint, high: bigint): strin
  * consumed again (those the repair already covered are duplicates the applied vector drops), and
  * the records below it were deleted, so published, before the position was read. A partition
  * without a stored offset starts at its log start too. Undefined when no stored offset is lost:
- * nothing to reseed (another replica of this region did it).
+ * nothing to reseed (another replica of this region did it). `everyPartition`: the link found a
+ * gap in the origin's sequences, not in the offsets.
  */
-export function restartOffsets(stored: ReadonlyMap<number, bigint>, marks: ReadonlyMap<number, Watermark>): Map<number, bigint> | undefined {
+export function restartOffsets(stored: ReadonlyMap<number, bigint>, marks: ReadonlyMap<number, Watermark>, everyPartition = false): Map<number, bigint> | undefined {
+  // A gap in the origin's sequences (`sequenceGap`): the offsets cannot tell which partition skipped
+  // records, so every partition restarts at its log start (what was consumed again is duplicates).
+  if (everyPartition) return new Map([...marks].map(([partition, mark]) => [partition, mark.low]));
   const out = new Map<number, bigint>();
   let lost = false;
   for (const [partition, mark] of marks) {
@@ -44,4 +48,48 @@ export function restartOffsets(stored: ReadonlyMap<number, bigint>, marks: Reado
   // A stored partition the topic no longer has: lost with it.
   for (const partition of stored.keys()) if (!marks.has(partition)) lost = true;
   return lost ? out : undefined;
+}
+
+/** Sequences of an origin that no partition of the peer's topic can still deliver. */
+export interface SequenceGap {
+  readonly origin: string;
+  /** The first sequence missing: the origin's contiguous prefix + 1. */
+  readonly sequence: bigint;
+  /** The lowest of the highest sequences each partition delivered since the claim. */
+  readonly floor: bigint;
+}
+
+/**
+ * Whether an origin's stream has a gap that no partition can fill (DESIGN §4): the relay publishes
+ * an origin's updates in sequence order, each to its key's partition (a namespace declaration to
+ * every partition), so a sequence missing from the applied vector lies in some partition before
+ * every later sequence of that partition. Once every partition of the topic has delivered, since
+ * the claim, a sequence above the origin's contiguous prefix + 1, that missing sequence was in a
+ * part of a partition the link skipped — its records deleted, or the topic recreated and refilled
+ * past the stored offset, which no offset check can see. A relay's republished duplicates and
+ * offsets taken by transaction markers never raise it: only sequences count, and only ones that
+ * were applied. `seen`: partition → origin → the highest sequence applied from that partition since
+ * the claim; `partitions`: the topic's partition count (every one must be consumed here).
+ */
+export function sequenceGap(seen: ReadonlyMap<number, ReadonlyMap<string, bigint>>, partitions: number, contiguous: (origin: string) => bigint): SequenceGap | undefined {
+  if (partitions === 0) return undefined;
+  const floors = new Map<string, bigint>();
+  for (let p = 0; p < partitions; p++) {
+    const here = seen.get(p);
+    if (!here) return undefined;
+    if (p === 0) {
+      for (const [origin, s] of here) floors.set(origin, s);
+      continue;
+    }
+    for (const [origin, floor] of floors) {
+      const s = here.get(origin);
+      if (s === undefined) floors.delete(origin);
+      else if (s < floor) floors.set(origin, s);
+    }
+  }
+  for (const [origin, floor] of floors) {
+    const sequence = contiguous(origin) + 1n;
+    if (floor > sequence) return { origin, sequence, floor };
+  }
+  return undefined;
 }
