@@ -32,5 +32,10 @@ describe('lag across a peer\'s new incarnation', () => {
     expect(lag.lagSequence).toBe(1);
     expect(lag.lagSeconds).toBeLessThan(10);
     expect(lag.lagging).toBe(false);
+    // What eu reports applied of us is us.2's stream, not the prefix of the us.1 stream that ended.
+    expect(replication.status().applied['us']).toBe(0);
+    applied = [...applied, { origin: 'us.2', region: 'us', contiguous: 1n, contiguousOutboxId: 5001n }];
+    await replication.refresh();
+    expect(replication.status().applied['us']).toBe(1);
   });
 });

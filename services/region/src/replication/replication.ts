@@ -197,9 +197,16 @@ export class Replication {
   }
 
   status(): ReplicationStatus {
+    // Each region's CURRENT stream: its own relay's high-water here, and for a peer the contiguous
+    // prefix of the actor its latest heartbeat names. A peer restored from a copy starts a new
+    // incarnation numbered from 1; the maximum over its actors would report the ended stream's
+    // prefix for good, never what this region has applied of the stream the peer writes now.
     const applied: Record<string, number> = { [this.#o.region]: Number(this.#highWater) };
     for (const row of this.#applied.values()) {
-      if (row.region !== this.#o.region) applied[row.region] = Math.max(applied[row.region] ?? 0, Number(row.contiguous));
+      if (row.region === this.#o.region) continue;
+      const current = this.#heartbeats.get(row.region)?.origin;
+      if (current === undefined) applied[row.region] = Math.max(applied[row.region] ?? 0, Number(row.contiguous));
+      else if (row.origin === current) applied[row.region] = Number(row.contiguous);
     }
     const peers: Record<string, PeerStatus> = {};
     for (const r of this.replicators) {
