@@ -153,4 +153,39 @@ describe('a region restored from a copy of its database', () => {
     expect(running.get(EU)!.epoch).toBe(7);
     await followed(await overwrite(EU, 'k6', 'still epoch 7'), 'k6', 'still epoch 7');
   });
+
+  it('with anti-entropy on: the restored region gets back what its peer applied after the copy — digests equal, every acknowledged write present, and both regions report every stream applied to its end', async () => {
+    await Promise.all([stop(EU), stop(US)]);
+    const us = await start(US, { MERIDIAN_GRPC_PORT: '0' });
+    const withAntiEntropy = { MERIDIAN_GRPC_PORT: '0', MERIDIAN_PEER_GRPC: `${US}=127.0.0.1:${us.antiEntropy.server!.port}`, MERIDIAN_ANTI_ENTROPY_INTERVAL_MS: '300' };
+    await start(EU, withAntiEntropy);
+    await followed(await overwrite(EU, 'r1', 'before the copy'), 'r1', 'before the copy');
+
+    await stop(EU);
+    await copyDatabase(euDb, copyDb);
+    await start(EU, withAntiEntropy);
+    const acknowledged: Record<string, string> = { r1: 'after the copy', r2: 'only after the copy' };
+    for (const [key, value] of Object.entries(acknowledged)) await overwrite(EU, key, value);
+    for (const [key, value] of Object.entries(acknowledged)) await reaches(US, key, value);
+
+    await stop(EU);
+    await copyDatabase(copyDb, euDb);
+    const eu = await start(EU, withAntiEntropy);
+    expect(eu.epoch).toBe(8);
+    const session = await overwrite(EU, 'r3', 'after the restore');
+    acknowledged['r3'] = 'after the restore';
+
+    // Every acknowledged write is present in both regions (the restored one through anti-entropy), and the digests agree.
+    for (const [key, value] of Object.entries(acknowledged)) {
+      await reaches(EU, key, value);
+      await reaches(US, key, value);
+    }
+    const digest = async (id: string): Promise<string> => (await call(id, 'GET', '/v1/digest?ns=docs')).json['digest'] as string;
+    await waitFor(async () => [await digest(EU), await digest(US)], ([a, b]) => a === b, { timeoutMs: 30_000, intervalMs: 200, what: 'equal digests' });
+    await followed(session, 'r3', 'after the restore');
+    // Each region's stream is applied to its end everywhere: before the fix us went on reporting
+    // the prefix of eu's ended actor (eu.7) while eu reported its new one's, so this never held.
+    const applied = async (id: string): Promise<Record<string, number>> => (await call(id, 'GET', '/v1/replication')).json['applied'] as Record<string, number>;
+    await waitFor(async () => [await applied(EU), await applied(US)], ([a, b]) => a![EU] === b![EU] && a![US] === b![US], { timeoutMs: 30_000, intervalMs: 200, what: 'both regions report every stream applied to its end' });
+  });
 });
