@@ -28,8 +28,14 @@ export interface FaultCluster {
   readonly clockOffsets: number[];
   /** Restart region `i` with another clock offset (same port, database and Kafka). */
   restartWithClock(i: number, offsetMs: number): Promise<void>;
-  /** Kill region `i`, copy its database aside (a backup); restart it. Returns a restore function. */
-  backup(i: number): Promise<() => Promise<void>>;
+  /** The Kafka bootstrap address of each region's own topic (region 0's broker directly, not through the proxy). */
+  readonly kafka: readonly string[];
+  /**
+   * Kill region `i`, copy its database aside (a backup); restart it. Returns when the copy was
+   * taken and a restore function: kill the region, call `stopped` (the region's database and
+   * topic are still as it left them), put the copy back, restart.
+   */
+  backup(i: number): Promise<{ copiedAt: number; restore(stopped: () => Promise<void>): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -100,14 +106,20 @@ export async function startFaultCluster(options: FaultClusterOptions): Promise<F
       clockOffsets[i] = offsetMs;
       regions[i] = await startRegionProcess(settings(i));
     },
+    kafka,
     backup: async (i) => {
       await regions[i]!.kill();
+      const copiedAt = Date.now();
       await copyDatabase(dbs[i]!, backups[i]!, infra.postgresUrl);
       await regions[i]!.restart();
-      return async () => {
-        await regions[i]!.kill();
-        await copyDatabase(backups[i]!, dbs[i]!, infra.postgresUrl);
-        await regions[i]!.restart();
+      return {
+        copiedAt,
+        restore: async (stopped) => {
+          await regions[i]!.kill();
+          await stopped();
+          await copyDatabase(backups[i]!, dbs[i]!, infra.postgresUrl);
+          await regions[i]!.restart();
+        },
       };
     },
     close: async () => {

@@ -5,7 +5,7 @@
  * every object in every region, and the checkers over the history. It prints its seed and its
  * nemesis schedule first, so any failure is replayed from the log.
  */
-import { waitFor, WaitTimeoutError, checkHistory, type Finals, type HistoryOp, type ReadValue, type Violation } from '@meridian/testkit';
+import { waitFor, WaitTimeoutError, checkHistory, lostByRestore, type Finals, type Restore, type HistoryOp, type ReadValue, type Violation } from '@meridian/testkit';
 import type { FaultCluster } from './fault-cluster.ts';
 import { describeOptions, nemesisSchedule, type FaultOptions, type NemesisStep } from './fault-options.ts';
 import { healAll, runNemesis, type NemesisFinding } from './nemesis.ts';
@@ -74,7 +74,7 @@ async function conflictHlcs(cluster: FaultCluster, ns: string): Promise<Map<stri
 
 export function formatOp(op: HistoryOp): string {
   const what = op.kind === 'increment' ? `+${op.amount}` : op.kind === 'add' || op.kind === 'remove' ? `${op.kind} ${op.element}` : op.kind === 'write' ? `write ${op.value} seen=${JSON.stringify(op.seen)} dot=${op.dot ? `${op.dot.actor}:${op.dot.counter}` : '?'}` : `read ${JSON.stringify(op.read)}`;
-  return `${op.session}@${op.region} [${op.start}..${op.end}] ${op.object} ${what}${'outcome' in op ? ` → ${op.outcome}` : ''}`;
+  return `${op.session}@${op.region} [${op.start}..${op.end}] ${op.object} ${what}${'outcome' in op ? ` → ${op.outcome}` : ''}${op.position ? ` at ${op.position.actor}:${op.position.outboxId}` : ''}`;
 }
 
 export async function runFaults(cluster: FaultCluster, options: FaultOptions): Promise<FaultReport> {
@@ -95,7 +95,8 @@ export async function runFaults(cluster: FaultCluster, options: FaultOptions): P
   const deadline = startedAt + options.seconds * 1000;
   let issued = 0;
   let done = false;
-  const nemesis = runNemesis(cluster, schedule, startedAt, () => done);
+  const restores: Restore[] = [];
+  const nemesis = runNemesis(cluster, schedule, startedAt, () => done, restores);
   await Promise.all(
     clients.map(async (c) => {
       while (issued < options.ops && Date.now() < deadline) {
@@ -111,7 +112,9 @@ export async function runFaults(cluster: FaultCluster, options: FaultOptions): P
   const finals = await finalValues(cluster, namespaces);
   const hlcs = await conflictHlcs(cluster, namespaces.lww);
   const withHlcs = history.map((op) => (op.kind === 'write' && op.dot && hlcs.has(`${op.dot.actor}:${op.dot.counter}`) ? { ...op, hlc: hlcs.get(`${op.dot.actor}:${op.dot.counter}`) } : op));
-  const violations: Violation[] = [...checkHistory(withHlcs, finals, options.checkers), ...(stuck ? [{ checker: 'convergence' as const, object: '*', message: `no quiescence after healing: ${stuck}`, ops: [] }] : [])];
+  const undone = lostByRestore(withHlcs, restores);
+  for (const op of undone) console.log(`[faults] lost by restore (acknowledged after the copy, never relayed): ${formatOp(op)}`);
+  const violations: Violation[] = [...checkHistory(withHlcs, finals, options.checkers, restores), ...(stuck ? [{ checker: 'convergence' as const, object: '*', message: `no quiescence after healing: ${stuck}`, ops: [] }] : [])];
   const stats = clients.reduce((s, c) => ({ ok: s.ok + c.stats.ok, fail: s.fail + c.stats.fail, unknown: s.unknown + c.stats.unknown, reads: s.reads + c.stats.reads, refused: s.refused + c.stats.readsRefused }), { ok: 0, fail: 0, unknown: 0, reads: 0, refused: 0 });
   const summary = `seed ${options.seed}: ${issued} operations in ${((Date.now() - startedAt) / 1000).toFixed(0)} s (writes ok ${stats.ok}, refused ${stats.fail}, unknown ${stats.unknown}; reads ${stats.reads}, refused ${stats.refused}), ${schedule.length} faults scheduled, ${findings.length} nemesis findings, ${violations.length} violations`;
   console.log(`[faults] ${summary}`);

@@ -3,8 +3,9 @@
  * healed before the next, and heals everything at the end. A step that cannot be carried out
  * (an API answering 500 while it should not) is recorded as a finding, not swallowed.
  */
+import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
-import { sleep } from '@meridian/testkit';
+import { sleep, type Restore } from '@meridian/testkit';
 import type { FaultCluster } from './fault-cluster.ts';
 import type { NemesisStep } from './fault-options.ts';
 import { call } from './workload.ts';
@@ -35,7 +36,55 @@ async function deleteAllRecords(cluster: FaultCluster): Promise<void> {
   }
 }
 
-export async function runStep(cluster: FaultCluster, step: NemesisStep): Promise<void> {
+/**
+ * Per actor of `region`, the highest outbox id its updates topic holds (relay headers): what
+ * peers have applied or will apply of its stream. Read with a throwaway consumer group.
+ */
+async function publishedPositions(brokers: string, region: string): Promise<Record<string, number>> {
+  const kafka = new Kafka({ clientId: 'faults-published', brokers: [brokers], logLevel: logLevel.NOTHING });
+  const topic = `meridian.${region}.updates`;
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = new Map<number, bigint>();
+  try {
+    for (const o of await admin.fetchTopicOffsets(topic)) if (BigInt(o.high) > BigInt(o.low)) ends.set(o.partition, BigInt(o.high));
+  } finally {
+    await admin.disconnect();
+  }
+  const out: Record<string, number> = {};
+  if (ends.size === 0) return out;
+  const groupId = `faults-published-${randomUUID()}`;
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`reading ${topic} took more than 30 s`)), 30_000);
+      consumer.on(consumer.events.CRASH, ({ payload }) => reject(payload.error));
+      void consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          const origin = message.headers?.['meridian-origin']?.toString();
+          const id = message.headers?.['meridian-outbox-id']?.toString();
+          if (origin?.startsWith(`${region}.`) && id && /^\d+$/.test(id)) out[origin] = Math.max(out[origin] ?? 0, Number(id));
+          if (BigInt(message.offset) >= ends.get(partition)! - 1n) ends.delete(partition);
+          if (ends.size === 0) {
+            clearTimeout(timer);
+            resolve();
+          }
+          await Promise.resolve();
+        },
+      });
+    });
+  } finally {
+    await consumer.disconnect().catch(() => undefined);
+    const admin2 = kafka.admin();
+    await admin2.connect().then(() => admin2.deleteGroups([groupId])).catch(() => undefined);
+    await admin2.disconnect().catch(() => undefined);
+  }
+  return out;
+}
+
+export async function runStep(cluster: FaultCluster, step: NemesisStep, restores: Restore[] = []): Promise<void> {
   const { region, peer, lengthMs } = step;
   const readers = [1, 2]; // the regions that read region 0's stream
   switch (step.op) {
@@ -81,9 +130,16 @@ export async function runStep(cluster: FaultCluster, step: NemesisStep): Promise
       for (const r of readers) await link(cluster, r, 0, 'resume');
       return;
     case 'restore-region': {
-      const restore = await cluster.backup(region);
+      const backup = await cluster.backup(region);
       await sleep(lengthMs); // writes acknowledged after the copy, some replicated
-      await restore();
+      await backup.restore(async () => {
+        // What the stopped region's topic holds is what peers apply; its acknowledged writes
+        // beyond it (not yet relayed) are lost with the restore of the older copy.
+        const stoppedAt = Date.now();
+        const published = await publishedPositions(cluster.kafka[region]!, cluster.ids[region]!);
+        console.log(`[faults] ${cluster.ids[region]} stopped for the restore; its topic holds ${JSON.stringify(published)} (read in ${Date.now() - stoppedAt} ms)`);
+        restores.push({ region: cluster.ids[region]!, copiedAt: backup.copiedAt, stoppedAt, published });
+      });
       return;
     }
     case 'kill-broker-paused':
@@ -112,7 +168,7 @@ export async function healAll(cluster: FaultCluster): Promise<void> {
 }
 
 /** Runs the schedule from `startedAt` until `until()` says stop; returns what could not be carried out. */
-export async function runNemesis(cluster: FaultCluster, schedule: readonly NemesisStep[], startedAt: number, stop: () => boolean): Promise<NemesisFinding[]> {
+export async function runNemesis(cluster: FaultCluster, schedule: readonly NemesisStep[], startedAt: number, stop: () => boolean, restores: Restore[] = []): Promise<NemesisFinding[]> {
   const findings: NemesisFinding[] = [];
   for (const step of schedule) {
     const wait = startedAt + step.atMs - Date.now();
@@ -122,7 +178,7 @@ export async function runNemesis(cluster: FaultCluster, schedule: readonly Nemes
     const target = step.op === 'pause-link' ? `${cluster.ids[step.region]}←${cluster.ids[step.peer]}` : step.op.includes('clock') ? `${cluster.ids[2]} ${step.op === 'skew-clock' ? `${step.offsetMs} ms` : ''}` : step.op.includes('broker') || step.op === 'cut-link' || step.op === 'delete-records' ? `${cluster.ids[0]}'s Kafka` : cluster.ids[step.region];
     console.log(`[faults] +${((t0 - startedAt) / 1000).toFixed(1)}s nemesis ${step.op} ${target} for ${step.lengthMs} ms`);
     try {
-      await runStep(cluster, step);
+      await runStep(cluster, step, restores);
     } catch (error) {
       findings.push({ step, message: (error as Error).message.slice(0, 2000) });
       console.log(`[faults] nemesis ${step.op} could not be carried out: ${(error as Error).message.slice(0, 500)}`);

@@ -75,6 +75,26 @@ export function mergeSession(a: string, b: string | undefined): string {
   return [...out].sort(([x], [y]) => (x < y ? -1 : 1)).map(([actor, p]) => `${actor}:${p}`).join(';');
 }
 
+export interface WritePosition {
+  readonly actor: string;
+  readonly outboxId: number;
+}
+
+/**
+ * A write's place in the writing region's stream: the entry of that region's newest actor in the
+ * write's answer (`actor:outboxId;…`), which names the write's own outbox id.
+ */
+export function ownPosition(region: string, session: string | undefined): WritePosition | undefined {
+  let best: WritePosition | undefined;
+  for (const part of (session ?? '').split(';').filter(Boolean)) {
+    const at = part.lastIndexOf(':');
+    const actor = part.slice(0, at);
+    if (!actor.startsWith(`${region}.`)) continue;
+    if (!best || Number(actor.slice(region.length + 1)) > Number(best.actor.slice(region.length + 1))) best = { actor, outboxId: Number(part.slice(at + 1)) };
+  }
+  return best;
+}
+
 /** What a read answer says of each object the checkers know (a map key is two objects: its counter field and its set field). */
 export function readValues(policy: WorkloadPolicy, ns: string, key: string, answer: Answer): [string, ReadValue][] {
   const j = answer.status === 200 ? answer.json : {};
@@ -138,7 +158,7 @@ export class Client {
   }
 
   /** A write with an Idempotency-Key, retried twice in the same region while its outcome is unknown. */
-  async #write(region: number, method: string, path: string, body: unknown): Promise<{ outcome: Outcome; answer: Answer | undefined; start: number; end: number }> {
+  async #write(region: number, method: string, path: string, body: unknown): Promise<{ outcome: Outcome; answer: Answer | undefined; start: number; end: number; position?: WritePosition }> {
     const key = randomUUID();
     const start = Date.now();
     let last: Answer | undefined;
@@ -163,7 +183,8 @@ export class Client {
     outcome ??= maybe ? 'unknown' : 'fail';
     if (outcome === 'ok') this.session = mergeSession(this.session, last!.json['session'] as string | undefined);
     this.stats[outcome] += 1;
-    return { outcome, answer: outcome === 'ok' ? last : undefined, start, end: Date.now() };
+    const position = outcome === 'ok' ? ownPosition(this.#t.ids[region]!, last!.json['session'] as string | undefined) : undefined;
+    return { outcome, answer: outcome === 'ok' ? last : undefined, start, end: Date.now(), ...(position ? { position } : {}) };
   }
 
   /** A read with the session (wait mode); undefined when refused or lost (a read promises nothing then). */
@@ -184,8 +205,8 @@ export class Client {
     }
   }
 
-  #base(object: string, region: number, start: number, end: number): { object: string; session: string; region: string; start: number; end: number } {
-    return { object, session: this.id, region: this.#t.ids[region]!, start, end };
+  #base(object: string, region: number, start: number, end: number, position?: WritePosition): { object: string; session: string; region: string; start: number; end: number; position?: WritePosition } {
+    return { object, session: this.id, region: this.#t.ids[region]!, start, end, ...(position ? { position } : {}) };
   }
 
   /** Reads a key and records what it saw, as the checkers model it; returns the answer. */
@@ -208,22 +229,22 @@ export class Client {
     if (roll < 20) {
       const amount = 1 + this.#rng.below(5);
       const w = await this.#write(region, 'POST', `/v1/ns/${ns.counter}/keys/${key}/ops`, { increment: amount });
-      this.#history.push({ kind: 'increment', amount, outcome: w.outcome, ...this.#base(`${ns.counter}/${key}`, region, w.start, w.end) });
+      this.#history.push({ kind: 'increment', amount, outcome: w.outcome, ...this.#base(`${ns.counter}/${key}`, region, w.start, w.end, w.position) });
     } else if (roll < 35) {
       const element = `${this.id}-${n}`;
       const w = await this.#write(region, 'POST', `/v1/ns/${ns.set}/keys/${key}/ops`, { add: [element] });
-      this.#history.push({ kind: 'add', element, outcome: w.outcome, ...this.#base(`${ns.set}/${key}`, region, w.start, w.end) });
+      this.#history.push({ kind: 'add', element, outcome: w.outcome, ...this.#base(`${ns.set}/${key}`, region, w.start, w.end, w.position) });
       if (w.outcome === 'ok') this.#added.push({ object: `${ns.set}/${key}`, ns: ns.set, key, element, region });
     } else if (roll < 45) {
       await this.#remove(other);
     } else if (roll < 55) {
       const amount = 1 + this.#rng.below(3);
       const w = await this.#write(region, 'POST', `/v1/ns/${ns.map}/keys/${key}/ops`, { increment: { hits: amount } });
-      this.#history.push({ kind: 'increment', amount, outcome: w.outcome, ...this.#base(`${ns.map}/${key}#hits`, region, w.start, w.end) });
+      this.#history.push({ kind: 'increment', amount, outcome: w.outcome, ...this.#base(`${ns.map}/${key}#hits`, region, w.start, w.end, w.position) });
     } else if (roll < 62) {
       const element = `${this.id}-${n}`;
       const w = await this.#write(region, 'POST', `/v1/ns/${ns.map}/keys/${key}/ops`, { add: { tags: [element] } });
-      this.#history.push({ kind: 'add', element, outcome: w.outcome, ...this.#base(`${ns.map}/${key}#tags`, region, w.start, w.end) });
+      this.#history.push({ kind: 'add', element, outcome: w.outcome, ...this.#base(`${ns.map}/${key}#tags`, region, w.start, w.end, w.position) });
       if (w.outcome === 'ok') this.#added.push({ object: `${ns.map}/${key}#tags`, ns: ns.map, key, field: 'tags', element, region });
     } else if (roll < 77) {
       await this.#readModifyWrite('lww', region, other, key, n);
@@ -245,7 +266,7 @@ export class Client {
     const to = this.#t.anyRegionWrites ? target : item.region;
     const body = item.field ? { remove: { [item.field]: [item.element] }, context } : { remove: [item.element], context };
     const w = await this.#write(to, 'POST', `/v1/ns/${item.ns}/keys/${item.key}/ops`, body);
-    this.#history.push({ kind: 'remove', element: item.element, outcome: w.outcome, ...this.#base(item.object, to, w.start, w.end) });
+    this.#history.push({ kind: 'remove', element: item.element, outcome: w.outcome, ...this.#base(item.object, to, w.start, w.end, w.position) });
     if (w.outcome !== 'fail') this.#added.splice(at, 1);
   }
 
@@ -258,6 +279,6 @@ export class Client {
     const value = `${this.id}-${n}`;
     const w = await this.#write(target, 'PUT', `/v1/ns/${ns}/keys/${key}`, context ? { value, context } : { value });
     const after = tokenVector(w.answer?.json['context'] as string | undefined);
-    this.#history.push({ kind: 'write', policy, value, seen, dot: w.outcome === 'ok' ? writeDot(this.#t.ids[target]!, seen, after) : undefined, outcome: w.outcome, ...this.#base(`${ns}/${key}`, target, w.start, w.end) });
+    this.#history.push({ kind: 'write', policy, value, seen, dot: w.outcome === 'ok' ? writeDot(this.#t.ids[target]!, seen, after) : undefined, outcome: w.outcome, ...this.#base(`${ns}/${key}`, target, w.start, w.end, w.position) });
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkConvergence, checkCounters, checkHistory, checkLww, checkMv, checkSessions, checkSets, type Finals, type HistoryOp, type ReadValue } from './history-checkers.ts';
+import { checkConvergence, checkCounters, checkHistory, checkLww, checkMv, checkSessions, checkSets, lostByRestore, type Finals, type HistoryOp, type ReadValue } from './history-checkers.ts';
 
 let clock = 0;
 const at = (): { start: number; end: number } => {
@@ -106,5 +106,30 @@ describe('convergence and the whole', () => {
     const f = finals({ type: 'counter', value: 0 }, { type: 'counter', value: 2 });
     expect(checkHistory(h, f).map((v) => v.checker).sort()).toEqual(['convergence', 'counter']);
     expect(checkHistory(h, f, new Set(['sessions']))).toEqual([]);
+  });
+});
+
+describe('writes a restore undid', () => {
+  // eu was copied at 100 and stopped for the restore at 200; its topic then held eu.1 up to outbox id 40.
+  const restore = { region: 'eu', copiedAt: 100, stoppedAt: 200, published: { 'eu.1': 40 } };
+  const addAt = (element: string, end: number, position?: [string, number], region = 'eu'): HistoryOp => ({
+    kind: 'add', element, outcome: 'ok', object: 'o', session: 's1', region, start: end - 5, end, ...(position ? { position: { actor: position[0], outboxId: position[1] } } : {}),
+  });
+  it('are the acknowledged writes after the copy that the restored region never published', () => {
+    const lost = addAt('lost', 150, ['eu.1', 41]);
+    const published = addAt('published', 150, ['eu.1', 40]); // a peer applies it from Kafka
+    const beforeCopy = addAt('copied', 90, ['eu.1', 41]); // in the copy
+    const afterRestore = addAt('later', 250, ['eu.2', 3]); // the new incarnation's
+    const elsewhere = addAt('us', 150, ['us.1', 99], 'us');
+    const unknownPlace = addAt('no-position', 150);
+    expect([...lostByRestore([lost, published, beforeCopy, afterRestore, elsewhere, unknownPlace], [restore])]).toEqual([lost]);
+  });
+  it('may be missing everywhere; every other acknowledged write must not', () => {
+    const h = [addAt('lost', 150, ['eu.1', 41]), addAt('published', 160, ['eu.1', 40])];
+    const f = finals({ type: 'set', elements: ['published'] }, { type: 'set', elements: ['published'] });
+    expect(checkHistory(h, f, new Set(['set']), [restore])).toEqual([]);
+    expect(checkHistory(h, f, new Set(['set']))).toHaveLength(2);
+    const none = finals({ type: 'set', elements: [] });
+    expect(checkHistory(h, none, new Set(['set']), [restore]).map((v) => v.message)).toEqual(['r0 lost the acknowledged add of published']);
   });
 });

@@ -32,6 +32,8 @@ interface OpBase {
   /** Wall-clock ms at invocation and at completion, from the test's one clock. */
   readonly start: number;
   readonly end: number;
+  /** An acknowledged write's place in the writing region's stream: its actor and outbox id, from the answer's session token. */
+  readonly position?: { readonly actor: string; readonly outboxId: number } | undefined;
 }
 
 export interface CounterIncrement extends OpBase {
@@ -299,11 +301,49 @@ export function checkConvergence(finals: Finals): Violation[] {
   return out;
 }
 
+/**
+ * A region put back from a copy of its database taken while it was stopped: an asynchronous
+ * backup (docs/deploy.md, "Restoring a region"). What its own topic held of its stream when it
+ * was stopped to be restored is what peers have applied or will apply from Kafka.
+ */
+export interface Restore {
+  readonly region: string;
+  /** When the copy was taken (the test's clock, ms): the region was stopped from before it until it restarted. */
+  readonly copiedAt: number;
+  /** When the region was stopped to be restored. */
+  readonly stoppedAt: number;
+  /** Per actor of the region, the highest outbox id its topic held at `stoppedAt`. */
+  readonly published: Readonly<Record<string, number>>;
+}
+
+/**
+ * The writes a restore genuinely undid, and only those: acknowledged by the restored region after
+ * its copy was taken and before it was stopped, at a position of its stream beyond everything its
+ * topic held then — in neither the copy nor Kafka, so in no peer, never to be published. A write
+ * a peer applied, or can still apply from Kafka, is never among them; a write without a known
+ * position never is either (the checkers hold it to its acknowledgement).
+ */
+export function lostByRestore(history: readonly HistoryOp[], restores: readonly Restore[]): Set<HistoryOp> {
+  const lost = new Set<HistoryOp>();
+  for (const op of history) {
+    if (op.kind === 'read' || op.outcome !== 'ok' || !op.position) continue;
+    const { actor, outboxId } = op.position;
+    const undone = restores.some((r) => op.region === r.region && actor.startsWith(`${r.region}.`) && op.end > r.copiedAt && op.end <= r.stoppedAt && outboxId > (r.published[actor] ?? 0));
+    if (undone) lost.add(op);
+  }
+  return lost;
+}
+
 export type CheckerName = 'counter' | 'set' | 'lww' | 'mv' | 'sessions' | 'convergence';
 export const CHECKERS: readonly CheckerName[] = ['counter', 'set', 'lww', 'mv', 'sessions', 'convergence'];
 
-/** Every checker named in `enabled` over one run. */
-export function checkHistory(history: readonly HistoryOp[], finals: Finals, enabled: ReadonlySet<CheckerName> = new Set(CHECKERS)): Violation[] {
+/**
+ * Every checker named in `enabled` over one run. A write a restore undid (`lostByRestore`) counts
+ * as one whose outcome is unknown: it may be missing, and nothing may depend on it.
+ */
+export function checkHistory(all: readonly HistoryOp[], finals: Finals, enabled: ReadonlySet<CheckerName> = new Set(CHECKERS), restores: readonly Restore[] = []): Violation[] {
+  const lost = lostByRestore(all, restores);
+  const history = lost.size === 0 ? all : all.map((op) => (lost.has(op) && op.kind !== 'read' ? { ...op, outcome: 'unknown' as const } : op));
   return [
     ...(enabled.has('counter') ? checkCounters(history, finals) : []),
     ...(enabled.has('set') ? checkSets(history, finals) : []),

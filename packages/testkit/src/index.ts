@@ -15,6 +15,7 @@ export {
   checkMv,
   checkSessions,
   checkConvergence,
+  lostByRestore,
   covers,
   CHECKERS,
   type CheckerName,
@@ -30,4 +31,5 @@ export {
   type Outcome,
   type Vector,
   type Dot,
+  type Restore,
 } from './history-checkers.ts';
