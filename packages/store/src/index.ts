@@ -12,7 +12,7 @@ export { ReplicationReads } from './replication-reads.ts';
 export { TreeReads, recordRepairs } from './tree-segments.ts';
 export { MemoryStore } from './memory-store.ts';
 export type { ApplyTransaction, Store, StoreTransaction, WriteTransaction } from './store.ts';
-export { RetentionStore, type GcDecisionRow, type GcSamples, type GcState, type PurgeKey, type ScannedKey } from './retention.ts';
+export { RetentionStore, purgeCutoff, type GcDecisionRow, type GcSamples, type GcState, type PurgeKey, type ScannedKey } from './retention.ts';
 export { StoreError, StoreErrorCode, classifyPgError } from './store-error.ts';
 export { MIGRATIONS, migrate, migrationChecksum, type Migration } from './migrations.ts';
 export type {

@@ -11,7 +11,17 @@
  */
 import type pg from 'pg';
 import { classifyPgError } from './store-error.ts';
-import { buffer, bytes } from './pg-query.ts';
+import { buffer, bytes, type Queryable } from './pg-query.ts';
+
+/**
+ * The GC's last purge cutoff (ms, HLC wall time), read inside a caller's transaction: anti-entropy
+ * does not copy back a tombstone this region has purged or would purge now.
+ */
+export async function purgeCutoff(db: Queryable): Promise<number | undefined> {
+  const { rows } = await db.query<{ purge_before_ms: bigint | null }>('SELECT purge_before_ms FROM meridian_gc');
+  const cutoff = rows[0]?.purge_before_ms;
+  return cutoff == null ? undefined : Number(cutoff);
+}
 
 /** One region's samples of its own stream, oldest first. */
 export interface GcSamples {

@@ -10,6 +10,10 @@
  * counted. A repair never touches the applied vector or the outbox: it is not an update of any
  * origin's stream, and the peer that sent it already has the merged information.
  *
+ * A peer's tombstone of a register this region has no row for is not copied in when this region's
+ * tombstone GC would purge it at once (decision 0012): the peer has not purged it yet, this region
+ * has, and purged and absent are the same.
+ *
  * A state that cannot be decoded as the namespace's policy is skipped and reported (the peer's
  * row is broken; merging it would spread the damage). A namespace this region does not know, or
  * knows under another policy, is not repaired key by key: the namespace's own declaration
@@ -20,9 +24,11 @@ import type { HybridLogicalClock } from '@meridian/causality';
 import { digest } from '@meridian/crdt';
 import type { KeyRepair, KeyState } from '@meridian/anti-entropy';
 import { isPolicy, payloadKindOf, type UpdateRecord } from '@meridian/protocol';
-import { recordRepairs, ReplicationTx, type NamespaceRow, type PgStore, type RepairInput } from '@meridian/store';
+import { purgeCutoff, recordRepairs, ReplicationTx, type NamespaceRow, type PgStore, type RepairInput } from '@meridian/store';
+import { mayPurge } from '@meridian/retention';
 import { SpanAttribute, SpanName, meridianTracer } from '@meridian/telemetry';
 import { foldKey, keyId } from '../replication/key-fold.ts';
+import { registerTombstone } from '../retention/retention-loop.ts';
 import type { SavedKey } from '../replication/batch-applier.ts';
 
 export interface RepairHooks {
@@ -55,6 +61,15 @@ function asUpdate(namespace: string, policy: NamespaceRow['policy'], peer: strin
   };
 }
 
+/** Whether a register state is a tombstone this region's GC would purge now (a state that does not decode is for foldKey to reject). */
+function purgedHere(state: Uint8Array, quarantined: boolean, cutoff: number): boolean {
+  try {
+    return mayPurge({ ...registerTombstone(state), quarantined }, cutoff);
+  } catch {
+    return false;
+  }
+}
+
 export async function mergeRepairStates(
   deps: { readonly store: PgStore; readonly region: string; readonly clock: HybridLogicalClock; readonly hooks?: RepairHooks | undefined },
   request: { readonly namespace: string; readonly policy: string; readonly fromRegion: string; readonly states: readonly KeyState[] },
@@ -71,11 +86,17 @@ export async function mergeRepairStates(
     if (ns.policy !== request.policy) throw new RepairMergeError(`namespace ${namespace} has policy ${ns.policy} in region ${deps.region}, not ${request.policy}`);
     const sorted = [...present].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const rows = await rtx.lockKeys(sorted.map((s) => ({ namespace, key: s.key })));
+    const cutoff = payloadKindOf(ns.policy) === 'register' ? await purgeCutoff(client) : undefined;
+    const quarantined = cutoff === undefined ? new Set<string>() : await rtx.quarantinedAmong(sorted.map((s) => ({ namespace, key: s.key })));
     const writes: { namespace: string; key: string; state: Uint8Array; maxHlc: bigint }[] = [];
     const repairs: (KeyRepair & { traceId: string | undefined })[] = [];
     const conflicts = [];
     for (const s of sorted) {
       const row = rows.get(keyId(namespace, s.key));
+      if (row?.state === undefined && cutoff !== undefined && purgedHere(s.state, quarantined.has(JSON.stringify([namespace, s.key])), cutoff)) {
+        await tx.deleteEmptyKey(namespace, s.key);
+        continue;
+      }
       deps.clock.receive(s.maxHlc);
       const fold = foldKey({ namespace, key: s.key }, ns.policy, row, [asUpdate(namespace, ns.policy, fromRegion, s)], 0, deps.clock.bound());
       if (fold.rejected) {

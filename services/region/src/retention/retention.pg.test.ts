@@ -12,6 +12,7 @@ import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName } from '@meridian/testkit';
 import { loadConfig } from '../config.ts';
 import { startRegion, type RegionService } from '../region.ts';
+import { mergeRepairStates } from '../anti-entropy/repair-merge.ts';
 import { decodeRegisterSet } from '@meridian/crdt';
 
 const infra = inject('infra');
@@ -71,6 +72,7 @@ describe('the tombstone GC of a standalone region', () => {
     expect(region.retention.view.tombstones).toBe(2);
     expect(region.retention.view.blocked).toEqual(new Map([['eu', false]]));
 
+    const tombstone = (await db.query<{ state: Buffer; max_hlc: bigint }>(`SELECT state, max_hlc FROM meridian_keys WHERE key = 'gone'`)).rows[0]!;
     now += HOUR;
     const round = await region.retention.runOnce();
     expect(round.purged).toBe(1);
@@ -81,6 +83,12 @@ describe('the tombstone GC of a standalone region', () => {
     expect(await root('gc')).toEqual(before);
     expect((await call('GET', '/v1/ns/gc/keys/gone')).status).toBe(404);
     expect((await call('GET', '/v1/ns/gc/keys/live')).json['values']).toEqual(['stays']);
+    // A peer that has not purged it yet offers its tombstone to anti-entropy's repair: purged and
+    // absent are the same here, so nothing is copied in.
+    const repair = (key: string) => mergeRepairStates({ store: region.store, region: 'eu', clock: region.keys.clock }, { namespace: 'gc', policy: 'mv', fromRegion: 'us', states: [{ key, state: new Uint8Array(tombstone.state), maxHlc: BigInt(tombstone.max_hlc) }] });
+    expect(await repair('gone')).toEqual([]);
+    expect(await rows('gc')).toEqual(['held', 'live']);
+    expect(await root('gc')).toEqual(before);
 
     // The key's next life mints dots above every counter of its previous one.
     await call('PUT', '/v1/ns/gc/keys/gone', { value: 'new' });
