@@ -140,7 +140,11 @@ export class RetentionLoop {
     const plan = decideGc({ regions: views, nowMs: now, minAgeMs: this.#o.minAgeMs, blockedAfterMs: Math.min(60_000, this.#o.minAgeMs) });
     const kept = new Map([...samples].map(([region, s]) => [region, { actor: s.actor, samples: plan.keep.get(region) ?? s.samples }]));
     await store.retention.saveDecision({ purgeBeforeMs: plan.purgeBeforeMs, frontier: plan.frontier, blocking: plan.blocking, samples: kept });
-    if (plan.blocking.length > 0) this.#o.log.info({ blocking: plan.blocking, purgeBeforeMs: plan.purgeBeforeMs }, `tombstone GC held back by ${plan.blocking.join(', ')}`);
+    // Said when it changes, not every round.
+    if (plan.blocking.join() !== state.blocking.join()) {
+      if (plan.blocking.length > 0) this.#o.log.warn({ blocking: plan.blocking, purgeBeforeMs: plan.purgeBeforeMs }, `tombstone GC held back by ${plan.blocking.join(', ')}: deleted registers are kept until they have applied what the others published`);
+      else this.#o.log.info({ purgeBeforeMs: plan.purgeBeforeMs }, 'tombstone GC no longer held back');
+    }
 
     const { purged, tombstones } = await this.#scan(state.scanFrom, state.passTombstones, plan.purgeBeforeMs);
     const idempotencyExpired = await store.retention.expireIdempotency(new Date(now - this.#o.idempotencyTtlMs), EXPIRE_BATCH);
