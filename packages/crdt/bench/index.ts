@@ -21,7 +21,8 @@ import * as A from '@automerge/automerge';
 import * as Y from 'yjs';
 import { VersionVector } from '@meridian/causality';
 import { ORSet, setKind } from '@meridian/crdt';
-import { formatTime, measure, measureBatched, measureWithSetup, ratio, table, throughput, type Measurement } from './measure.ts';
+import { markdownTable as table } from '@meridian/testkit';
+import { formatTime, measure, measureBatched, measureWithSetup, ratio, throughput, type Measurement } from './measure.ts';
 
 const REGIONS = ['eu', 'us', 'ap', 'sa', 'af', 'me', 'oc', 'an'];
 const HEADER = ['workload', 'Meridian', 'Yjs', 'Yjs ÷ Meridian', 'Automerge', 'Automerge ÷ Meridian'];

@@ -70,7 +70,3 @@ export function throughput(bytes: number, m: Measurement): string {
   return `${rate >= 10 ? rate.toFixed(0) : rate.toPrecision(2)} MB/s`;
 }
 
-export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
-  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
-}

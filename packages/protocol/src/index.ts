@@ -1,5 +1,6 @@
 /**
- * @meridian/protocol: the replication wire format. One protobuf `Record` (an update, a namespace
+ * @meridian/protocol: the replication wire format, and the session token both services read and
+ * write (session-token.ts). One protobuf `Record` (an update, a namespace
  * declaration or a heartbeat) per message on each region's topic `meridian.<region>.updates`,
  * converted to and from plain domain records by explicit functions; the generated protobuf code
  * stays inside this package. The schema is proto/meridian/replication/v1/replication.proto.
@@ -25,6 +26,7 @@ export {
 export { encodeRecord, decodeRecord, withSequence, type DecodeOptions } from './record-codec.ts';
 export { ProtocolError, ProtocolErrorCode, type ProtocolErrorOptions } from './protocol-error.ts';
 export { kafkaMessageKey, parseKafkaMessageKey, updatesTopic } from './kafka-names.ts';
+export { MAX_SESSION_TOKEN_LENGTH, SESSION_FORMAT, SessionTokenError, coversSession, formatSession, mergeSessions, parseSession, type SessionVector } from './session-token.ts';
 export {
   ANTI_ENTROPY_SERVICE,
   type AntiEntropyServiceDefinition,

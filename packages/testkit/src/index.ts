@@ -1,12 +1,13 @@
 /**
  * @meridian/testkit: what Meridian's tests share — unique names for per-test databases and
- * topics, waits with deadlines, a TCP fault proxy, a seeded random generator, and the fault
- * suite's history checkers.
+ * topics, waits with deadlines, a TCP fault proxy, a seeded random generator, the fault
+ * suite's history checkers, and the benchmarks' table format.
  */
 export { uniqueName } from './names.ts';
 export { waitFor, sleep, WaitTimeoutError, type WaitOptions } from './wait-for.ts';
 export { FaultProxy, type FaultProxyOptions } from './fault-proxy.ts';
 export { SeededRandom } from './seeded-random.ts';
+export { fixed, markdownTable, whole } from './bench-table.ts';
 export {
   checkHistory,
   checkCounters,

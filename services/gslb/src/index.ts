@@ -38,5 +38,4 @@ export { RegionProber, type RegionProberOptions } from './region-prober.ts';
 export { GslbMetrics, MetricName, NO_REGION, escapeLabel } from './gslb-metrics.ts';
 export { distanceKm, parseGeoPoint, EARTH_RADIUS_KM, GEO_POINT_FORMAT, type GeoPoint } from './great-circle.ts';
 export { parseIp, parseCidr, buildCidrTable, matchCidr, type IpAddress, type IpFamily, type CidrBlock } from './cidr-table.ts';
-export { parseSessionToken, coversSession, SESSION_FORMAT, type SessionVector } from './session-token.ts';
 export { decodeReplicationStatus, type ReplicationStatus, type PeerLag } from './replication-status.ts';

@@ -10,7 +10,7 @@
  * the maximum). Sequences may exceed 2^53, so they are read as bigint from integers or digit
  * strings.
  */
-import type { SessionVector } from './session-token.ts';
+import type { SessionVector } from '@meridian/protocol';
 
 export interface PeerLag {
   readonly state: string | undefined;

@@ -29,7 +29,7 @@
 import { GslbError } from './errors.ts';
 import { distanceKm, parseGeoPoint, GEO_POINT_FORMAT, type GeoPoint } from './great-circle.ts';
 import { matchCidr, parseIp } from './cidr-table.ts';
-import { coversSession, parseSessionToken, type SessionVector } from './session-token.ts';
+import { coversSession, parseSession as parseSessionToken, type SessionVector } from '@meridian/protocol';
 import { isRoutable, type HealthStatus } from './region-health.ts';
 import type { GslbConfig, RegionSpec } from './config.ts';
 
@@ -133,7 +133,7 @@ function parseSession(session: string | undefined): SessionVector | undefined {
   try {
     return parseSessionToken(session);
   } catch (error) {
-    throw new GslbError('MERIDIAN_GSLB_INVALID_SESSION', `X-Meridian-Session: expected ${(error as Error).message} (got ${JSON.stringify(session.slice(0, 200))})`);
+    throw new GslbError('MERIDIAN_GSLB_INVALID_SESSION', `X-Meridian-Session: ${(error as Error).message}`);
   }
 }
 

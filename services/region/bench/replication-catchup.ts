@@ -62,6 +62,7 @@ import { AppliedPoller, TopicTap, cpuSample, cpuUse, jitUse, pacedWrites, writeA
 import { NativeReplication, kafkaLatency, type KafkaLatency } from './replication-baselines.ts';
 
 import { benchAuth, cleanupStack, describeSettings, envInt, log, serviceNodeOptions, serviceSettings, type BenchAuth } from './bench-env.ts';
+import { fixed, markdownTable, whole } from '@meridian/testkit';
 
 const runFile = promisify(execFile);
 
@@ -109,13 +110,7 @@ const KAFKA_GROUP = 'Kafka (Java)';
 const LWW_BODY = JSON.stringify({ value: { user: 'u0042', score: 1234, note: 'a register value of about one hundred bytes, padded..' } });
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const fmt = (n: number | undefined, digits = 1): string => (n === undefined || Number.isNaN(n) ? '—' : n === Infinity ? 'never (within the drain)' : n.toFixed(digits));
-const fmtRate = (n: number): string => Math.round(n).toLocaleString('en');
-
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
-  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
-}
+const fmt = (n: number | undefined, digits = 1): string => (n === Infinity ? 'never (within the drain)' : fixed(n, digits));
 
 interface ReplicationView {
   readonly applied: Record<string, number>;
@@ -393,7 +388,7 @@ async function main(): Promise<void> {
 
     log(`catch-up: writing a backlog of ${N} lww writes into a over ${CONNECTIONS} connections`);
     const backlog = await writeAll({ baseUrl: regionA.url, count: N, connections: CONNECTIONS, write: (i) => ({ method: 'PUT', path: `/v1/ns/${CATCHUP_NS}/keys/k${i + 1}`, body: LWW_BODY }), headers: secured.header('writer') });
-    log(`catch-up: a took ${fmtRate(backlog.perSecond)} writes/s; waiting for a's relay to publish them all`);
+    log(`catch-up: a took ${whole(backlog.perSecond)} writes/s; waiting for a's relay to publish them all`);
     const outboxRows = async (): Promise<{ rows: number; unsequenced: number; mismatched: number }> => {
       const { rows } = await regionDb[A]!.query<{ rows: number; unsequenced: number; mismatched: number }>(
         'SELECT count(*)::int AS rows, count(*) FILTER (WHERE sequence IS NULL)::int AS unsequenced, count(*) FILTER (WHERE sequence IS DISTINCT FROM id)::int AS mismatched FROM meridian_outbox',
@@ -462,7 +457,7 @@ async function main(): Promise<void> {
     const catchupSeconds = (doneAt - resumeAt) / 1000;
     const cpuCatchup = cpuUse(cpuBefore, sample());
     const meridianRate = (highWater - before) / catchupSeconds;
-    log(`catch-up: ${fmtRate(meridianRate)} updates/s (${catchupSeconds.toFixed(2)} s)`);
+    log(`catch-up: ${whole(meridianRate)} updates/s (${catchupSeconds.toFixed(2)} s)`);
     /** Updates/s over a slice of the backlog (fractions of it), from the progress samples. */
     const sliceRate = (from: number, to: number): number => {
       const total = highWater - before;
@@ -486,7 +481,7 @@ async function main(): Promise<void> {
     const nativeSeconds = await native.catchUp(Math.max(120_000, N * 10));
     const cpuNative = cpuUse(cpuNativeBefore, sample());
     const nativeRate = N / nativeSeconds;
-    log(`native logical replication: ${fmtRate(nativeRate)} rows/s (${nativeSeconds.toFixed(2)} s)`);
+    log(`native logical replication: ${whole(nativeRate)} rows/s (${nativeSeconds.toFixed(2)} s)`);
     await native.close();
 
     // ---- 2. steady-state lag ------------------------------------------------------------------
@@ -644,10 +639,10 @@ async function main(): Promise<void> {
       `Parameters: backlog N = ${N.toLocaleString('en')} lww writes of distinct keys (${LWW_BODY.length} B JSON body, stored state ${stateBytes} B, outbox envelope ${sizes.rows[0]!.envelope} B) over ${CONNECTIONS} connections; lag phase ${RATE} writes/s per region in both regions at once for ${SECONDS} s (counter increments over ${LAG_KEYS} shared keys)${WARMUP_SECONDS > 0 ? `, after a ${WARMUP_SECONDS} s warm-up at that rate into the same keys (unmeasured, before the diagnostic phase)` : ' without a warm-up'}, applied positions polled every ${POLL_MS} ms (mean query ${fmt(lag.meanPollMs, 2)} ms); ${PARTITIONS} partitions per updates topic; region pools ${POOL_SIZE} (the default), log level warn, ${describeSettings(serviceSettings())}; no injected latency.\n`,
     );
     out.push(
-      table(
+      markdownTable(
         ['metric', 'Meridian', 'baseline', 'ratio', 'target', 'met?'],
         [
-          ['catch-up rate, updates/s applied', fmtRate(meridianRate), `${fmtRate(nativeRate)} (PostgreSQL logical replication, rows/s)`, catchupRatio.toFixed(3), `ratio ≥ ${TARGET_CATCHUP_RATIO}`, met(catchupRatio >= TARGET_CATCHUP_RATIO)],
+          ['catch-up rate, updates/s applied', whole(meridianRate), `${whole(nativeRate)} (PostgreSQL logical replication, rows/s)`, catchupRatio.toFixed(3), `ratio ≥ ${TARGET_CATCHUP_RATIO}`, met(catchupRatio >= TARGET_CATCHUP_RATIO)],
           [`replication lag p50, ms (${RATE}/s per region)`, fmt(lag.all.p50), `${fmt(kafkaAll.p50, 2)} (Kafka produce→consume)`, (lag.all.p50 / kafkaAll.p50).toFixed(1), '—', '—'],
           [`replication lag p99, ms (${RATE}/s per region)`, fmt(lag.all.p99), `${fmt(kafkaAll.p99, 2)} (Kafka produce→consume)`, (lag.all.p99 / kafkaAll.p99).toFixed(1), `< ${TARGET_LAG_P99_MS} ms`, met(lag.all.p99 < TARGET_LAG_P99_MS)],
         ],
@@ -655,7 +650,7 @@ async function main(): Promise<void> {
     );
     out.push('\nDetails:\n');
     out.push(
-      `- Catch-up: ${fmtRate(updates)} updates in ${catchupSeconds.toFixed(2)} s; updates/s per quarter of the backlog: ${quarters.map((q) => fmtRate(q)).join(' → ')}; b's \`beyond\` list (sequences applied above the contiguous prefix: the partitions a transaction has not taken yet leave gaps) peaked at ${beyondMax.toLocaleString('en')} entries; digests of ${CATCHUP_NS} equal in a and b (${N.toLocaleString('en')} keys). a took the backlog at ${fmtRate(backlog.perSecond)} writes/s over HTTP; the native backlog went in at ${fmtRate(N / nativeWriteSeconds)} rows/s (one DO block, a COMMIT per row). a's outbox: ${outbox.rows} rows, ${outbox.mismatched} with sequence ≠ outbox id.`,
+      `- Catch-up: ${whole(updates)} updates in ${catchupSeconds.toFixed(2)} s; updates/s per quarter of the backlog: ${quarters.map((q) => whole(q)).join(' → ')}; b's \`beyond\` list (sequences applied above the contiguous prefix: the partitions a transaction has not taken yet leave gaps) peaked at ${beyondMax.toLocaleString('en')} entries; digests of ${CATCHUP_NS} equal in a and b (${N.toLocaleString('en')} keys). a took the backlog at ${whole(backlog.perSecond)} writes/s over HTTP; the native backlog went in at ${whole(N / nativeWriteSeconds)} rows/s (one DO block, a COMMIT per row). a's outbox: ${outbox.rows} rows, ${outbox.mismatched} with sequence ≠ outbox id.`,
     );
     out.push(
       `- CPU per applied update (load-independent, unlike the rates): Meridian ${msPer(cpuCatchup, 'region b (Node)', catchupSeconds, updates)} ms in b's Node + ${msPer(cpuCatchup, 'PostgreSQL b', catchupSeconds, updates)} ms in b's PostgreSQL; native ${msPer(cpuNative, 'PostgreSQL a', nativeSeconds, N)} ms in PostgreSQL (walsender + apply worker).`,
@@ -672,9 +667,9 @@ async function main(): Promise<void> {
         p.kafka.count > 0
           ? `published → fetchable from Kafka (a bare consumer) p50 ${fmt(p.kafka.p50)} / p99 ${fmt(p.kafka.p99)} ms, fetchable → applied in the other region p50 ${fmt(p.apply.p50)} / p99 ${fmt(p.apply.p99)} ms`
           : `published → applied in the other region p50 ${fmt(p.published.p50)} / p99 ${fmt(p.published.p99)} ms`
-      }; b applied a's ${p.aUpdates} updates in ${p.bBatches} transactions (${fmt(p.aUpdates / p.bBatches)} updates each). Pools: ${fmt(p.pool.meanBusy)} of ${POOL_SIZE} connections busy on average, all ${POOL_SIZE} in ${(p.pool.saturated * 100).toFixed(0)}% of samples (writes, relay and replicator queue for the same pool). Writes answered at ${fmtRate(p.answeredPerSecond)}/s per region${p.abandoned > 0 ? ` (${p.abandoned} of ${p.writes + p.abandoned} still unanswered ${WRITE_GRACE_MS / 1000} s after the last was due: given up, not in the sample)` : ''}, write latency p50 ${fmt(p.writeLatency.p50, 2)} / p99 ${fmt(p.writeLatency.p99, 2)} ms; the last write was applied in the other region ${p.drainSeconds.toFixed(1)} s after the writes ended${p.drained ? '' : ' (the drain deadline passed first)'}.`;
+      }; b applied a's ${p.aUpdates} updates in ${p.bBatches} transactions (${fmt(p.aUpdates / p.bBatches)} updates each). Pools: ${fmt(p.pool.meanBusy)} of ${POOL_SIZE} connections busy on average, all ${POOL_SIZE} in ${(p.pool.saturated * 100).toFixed(0)}% of samples (writes, relay and replicator queue for the same pool). Writes answered at ${whole(p.answeredPerSecond)}/s per region${p.abandoned > 0 ? ` (${p.abandoned} of ${p.writes + p.abandoned} still unanswered ${WRITE_GRACE_MS / 1000} s after the last was due: given up, not in the sample)` : ''}, write latency p50 ${fmt(p.writeLatency.p50, 2)} / p99 ${fmt(p.writeLatency.p99, 2)} ms; the last write was applied in the other region ${p.drainSeconds.toFixed(1)} s after the writes ended${p.drained ? '' : ' (the drain deadline passed first)'}.`;
     out.push(
-      `- Lag at ${RATE}/s per region: ${describe(lag)} The apply capacity the catch-up measured (${fmtRate(meridianRate)} updates/s) is ${meridianRate > RATE ? 'above' : '**below**'} the offered ${RATE}/s${meridianRate > RATE ? '' : ': the lag then grows for as long as the writes go on, whatever the transport does'}.`,
+      `- Lag at ${RATE}/s per region: ${describe(lag)} The apply capacity the catch-up measured (${whole(meridianRate)} updates/s) is ${meridianRate > RATE ? 'above' : '**below**'} the offered ${RATE}/s${meridianRate > RATE ? '' : ': the lag then grows for as long as the writes go on, whatever the transport does'}.`,
     );
     const perWrite = cpuPerWrite(lag);
     const perWriteLow = cpuPerWrite(low);
@@ -697,7 +692,7 @@ async function main(): Promise<void> {
     out.push(`- Kafka baseline per broker: ${kafka.map((k, i) => `${[A, B][i]!} p50 ${fmt(k.p50, 2)} / p99 ${fmt(k.p99, 2)} / max ${fmt(k.max, 1)} ms (${k.received}/${k.sent})`).join('; ')}; value ${envelopeBytes} B (Meridian's counter envelope), no headers, no transactions.`);
     out.push('\nWhere the CPU went (cores = CPU seconds per second of the phase):\n');
     out.push(
-      table(
+      markdownTable(
         ['phase', 'seconds', 'cores by process group'],
         [
           ['Meridian catch-up (b applies a)', catchupSeconds.toFixed(1), cpuCells(cpuCatchup)],

@@ -49,7 +49,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { adminUrl, createDatabase, dropDatabase, ensurePostgres, freePort, startRegionProcess } from '@meridian/infra-local';
-import { uniqueName } from '@meridian/testkit';
+import { fixed, markdownTable, uniqueName, whole } from '@meridian/testkit';
 import { autocannonRate, assertNoFailures, closedLoop, paced, percentile, type LoadResult } from './load.ts';
 import { cpuSeconds, cpuSnapshot, machineBusySeconds, machineIowaitSeconds, type CpuSnapshot } from './cpu.ts';
 import { findPgbench, startPgbench, type PgbenchResult, type PgbenchRun } from './pgbench.ts';
@@ -227,8 +227,6 @@ function merge(results: readonly LoadResult[]): LoadResult {
   };
 }
 
-const fmt = (n: number | undefined, digits = 1): string => (n === undefined || Number.isNaN(n) ? '—' : n.toFixed(digits));
-const fmtRate = (n: number): string => Math.round(n).toLocaleString('en');
 const perWriteMs = (cores: number | undefined, rate: number): string => (cores === undefined || rate <= 0 ? '—' : ((cores * 1000) / rate).toFixed(3));
 
 /** WAL bytes per write and writes per WAL flush of a phase: [bytes, writes] as printed. */
@@ -238,18 +236,13 @@ function walPerWrite(phase: Phase): [string, string] {
   const writes = phase.writesPerSecond * samples.reduce((a, c) => a + c.wall, 0);
   const bytes = samples.reduce((a, c) => a + c.wal!.bytes, 0);
   const syncs = samples.reduce((a, c) => a + c.wal!.syncs, 0);
-  return [fmtRate(bytes / writes), syncs > 0 ? fmt(writes / syncs, 1) : '—'];
+  return [whole(bytes / writes), syncs > 0 ? fixed(writes / syncs, 1) : '—'];
 }
 
 /** Buffers the checkpointer wrote during a phase's samples (none: no checkpoint in progress). */
 function checkpointWrites(samples: readonly CpuSample[]): number | undefined {
   const measured = samples.filter((c) => c.wal !== undefined);
   return measured.length === 0 ? undefined : measured.reduce((a, c) => a + c.wal!.checkpointBuffers, 0);
-}
-
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
-  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
 async function gitState(): Promise<string> {
@@ -369,7 +362,7 @@ async function main(): Promise<void> {
         iowait: iowaitBefore === undefined || iowaitAfter === undefined ? undefined : iowaitAfter - iowaitBefore,
         majorGc: gcBefore && gcAfter ? { count: gcAfter.count - gcBefore.count, pauseMs: gcAfter.pauseMs - gcBefore.pauseMs } : undefined,
       };
-      log(`${name}: ${fmtRate(result.perSecond)} writes/s, p50 ${fmt(result.p50, 2)} ms, p99 ${fmt(result.p99, 2)} ms`);
+      log(`${name}: ${whole(result.perSecond)} writes/s, p50 ${fixed(result.p50, 2)} ms, p99 ${fixed(result.p99, 2)} ms`);
       return { result, cpu };
     };
 
@@ -403,7 +396,7 @@ async function main(): Promise<void> {
       const result = await run.done;
       running = undefined;
       const lat = result.latencies;
-      log(`${name}: ${fmtRate(result.tps)} tps${lat ? `, p50 ${fmt(percentile(lat, 50), 2)} ms, p99 ${fmt(percentile(lat, 99), 2)} ms` : ''}`);
+      log(`${name}: ${whole(result.tps)} tps${lat ? `, p50 ${fixed(percentile(lat, 50), 2)} ms, p99 ${fixed(percentile(lat, 99), 2)} ms` : ''}`);
       return { result, cpu };
     };
 
@@ -571,13 +564,13 @@ async function main(): Promise<void> {
       `Parameters: after every key was written once${WARMUP > 0 ? ` and ${WARMUP} s of each workload at the maximum rate as warm-up (pgbench the same)` : ''}, max rate ${SLICES} × ${sliceSeconds} s alternating with pgbench (ABBA), half rate ${SECONDS} s for the service (paced) and for pgbench (-R, latency from the scheduled start), ${CONNECTIONS} HTTP connections, ${REPLICAS === 1 ? 'one service process' : `${REPLICAS} service processes on the database (replicas; HTTP connections spread over them)`}, service pool ${REPLICAS === 1 ? POOL : `${REPLICAS} × ${REPLICA_POOL}`} = pgbench clients ${POOL} (-j ${PGBENCH_THREADS}, -M extended), ${KEYS.toLocaleString('en')} keys (seed ${SEED}), lww value ${JSON.stringify({ value: LWW_VALUE }).length} B of JSON (stored state ${stateBytes} B, outbox envelope ${envelopeBytes} B; the pgbench row carries ${stateBytes} B), service log level warn, ${describeSettings(serviceSettings())}; ${bench.auth === 'off' ? 'authentication OFF (BENCH_AUTH=off: no token checks)' : 'authentication on (every write\'s bearer token verified; BENCH_AUTH=off measures without)'}.\n`,
     );
     out.push(
-      table(
+      markdownTable(
         ['workload', 'writes/s (max)', 'p50 ms @ half rate', 'p99 ms @ half rate', 'pgbench tps', 'ratio (service ÷ pgbench)', 'pgbench p50 / p99 ms @ half its rate'],
         WORKLOADS.map((t) => {
           const m = max.get(t.name)!;
           const h = half.get(t.name)!;
           const b = baseline.get(t.name)!;
-          return [t.name === 'lww' ? 'lww PUT (one register)' : 'counter increment (POST …/ops)', fmtRate(m.perSecond), fmt(h.p50, 2), fmt(h.p99, 2), fmtRate(b), (m.perSecond / b).toFixed(2), `${fmt(baselineHalf.get(t.name)?.p50, 2)} / ${fmt(baselineHalf.get(t.name)?.p99, 2)}`];
+          return [t.name === 'lww' ? 'lww PUT (one register)' : 'counter increment (POST …/ops)', whole(m.perSecond), fixed(h.p50, 2), fixed(h.p99, 2), whole(b), (m.perSecond / b).toFixed(2), `${fixed(baselineHalf.get(t.name)?.p50, 2)} / ${fixed(baselineHalf.get(t.name)?.p99, 2)}`];
         }),
       ),
     );
@@ -586,7 +579,7 @@ async function main(): Promise<void> {
       const ratio = max.get(t.name)!.perSecond / baseline.get(t.name)!;
       const p99 = half.get(t.name)!.p99;
       out.push(
-        `- ${t.name}: ratio ${ratio.toFixed(2)} ${ratio >= 0.3 ? 'meets' : 'misses'} the target ≥ 0.30; p99 ${fmt(p99, 2)} ms at half rate ${p99 < 25 ? 'meets' : 'misses'} the target < 25 ms (pgbench's own p99 at half its rate: ${fmt(baselineHalf.get(t.name)?.p99, 2)} ms).`,
+        `- ${t.name}: ratio ${ratio.toFixed(2)} ${ratio >= 0.3 ? 'meets' : 'misses'} the target ≥ 0.30; p99 ${fixed(p99, 2)} ms at half rate ${p99 < 25 ? 'meets' : 'misses'} the target < 25 ms (pgbench's own p99 at half its rate: ${fixed(baselineHalf.get(t.name)?.p99, 2)} ms).`,
       );
     }
     out.push('\nWhere the slowest 1% at half rate sit (100 ms windows of the schedule; a few windows holding most of them are stalls that hit every write in flight):\n');
@@ -598,36 +591,36 @@ async function main(): Promise<void> {
       const gc = halfCpu.get(t.name)?.majorGc;
       const checkpoint = checkpointWrites([halfCpu.get(t.name)!]);
       out.push(
-        `- ${t.name}: the ${Math.ceil(h.ok / 100)} writes ≥ ${fmt(tail.threshold, 1)} ms fall in ${tail.windows} windows; the worst ${tail.worst.map((w) => `at ${w.atSeconds.toFixed(1)} s (${w.writes} writes, up to ${fmt(w.maxMs, 0)} ms)`).join(', ')}; ${(tail.waitShare * 100).toFixed(0)}% of their time waiting for a free connection${iowait === undefined ? '' : `; the machine's cores waited ${iowait.toFixed(2)} s for disk I/O during the phase`}${checkpoint === undefined ? '' : checkpoint > 0 ? `; a checkpoint was in progress (it wrote ${checkpoint.toLocaleString('en')} buffers)` : '; no checkpoint in progress'}${gc === undefined ? '' : `; ${gc.count === 0 ? 'no major collection of the service processes' : `${gc.count} major collection${gc.count === 1 ? '' : 's'} of the service processes (pauses ${fmt(gc.pauseMs, 1)} ms in all)`}`}.`,
+        `- ${t.name}: the ${Math.ceil(h.ok / 100)} writes ≥ ${fixed(tail.threshold, 1)} ms fall in ${tail.windows} windows; the worst ${tail.worst.map((w) => `at ${w.atSeconds.toFixed(1)} s (${w.writes} writes, up to ${fixed(w.maxMs, 0)} ms)`).join(', ')}; ${(tail.waitShare * 100).toFixed(0)}% of their time waiting for a free connection${iowait === undefined ? '' : `; the machine's cores waited ${iowait.toFixed(2)} s for disk I/O during the phase`}${checkpoint === undefined ? '' : checkpoint > 0 ? `; a checkpoint was in progress (it wrote ${checkpoint.toLocaleString('en')} buffers)` : '; no checkpoint in progress'}${gc === undefined ? '' : `; ${gc.count === 0 ? 'no major collection of the service processes' : `${gc.count} major collection${gc.count === 1 ? '' : 's'} of the service processes (pauses ${fixed(gc.pauseMs, 1)} ms in all)`}`}.`,
       );
     }
     out.push('\nWhere the CPU goes (cores = CPU seconds per second; PostgreSQL = the backends serving the phase, not its background writers):\n');
     out.push(
-      table(
+      markdownTable(
         ['phase', 'writes/s', 'p50 ms', 'p99 ms', 'service (Node)', 'PostgreSQL backends', 'load generator', 'rest of the machine', 'CPU ms per write: Node / PostgreSQL', 'WAL bytes per write', 'writes per WAL flush', 'checkpoint buffers written', 'service major GCs (pauses ms)'],
         phases.map((p) => {
           const c = cores(p.cpu);
           const gcs = p.cpu.map((s) => s.majorGc);
           return [
             p.name,
-            fmtRate(p.writesPerSecond),
-            fmt(p.p50, 2),
-            fmt(p.p99, 2),
-            fmt(c.service, 2),
-            fmt(c.postgres, 2),
-            fmt(c.loadGenerator, 2),
-            fmt(c.rest, 2),
+            whole(p.writesPerSecond),
+            fixed(p.p50, 2),
+            fixed(p.p99, 2),
+            fixed(c.service, 2),
+            fixed(c.postgres, 2),
+            fixed(c.loadGenerator, 2),
+            fixed(c.rest, 2),
             `${perWriteMs(c.service, p.writesPerSecond)} / ${perWriteMs(c.postgres, p.writesPerSecond)}`,
             ...walPerWrite(p),
             checkpointWrites(p.cpu)?.toLocaleString('en') ?? '—',
-            gcs.length === 0 || gcs.some((g) => g === undefined) ? '—' : `${gcs.reduce((n, g) => n + g!.count, 0)} (${fmt(gcs.reduce((n, g) => n + g!.pauseMs, 0), 1)})`,
+            gcs.length === 0 || gcs.some((g) => g === undefined) ? '—' : `${gcs.reduce((n, g) => n + g!.count, 0)} (${fixed(gcs.reduce((n, g) => n + g!.pauseMs, 0), 1)})`,
           ];
         }),
       ),
     );
     if (AUTOCANNON_RATE) {
       out.push(
-        `\nautocannon's overallRate at the same half rates gave p99 ${WORKLOADS.map((t) => `${t.name} ${fmt(halfAutocannon.get(t.name)?.p99, 2)} ms`).join(', ')} (paced: ${WORKLOADS.map((t) => `${t.name} ${fmt(half.get(t.name)?.p99, 2)} ms`).join(', ')}): its quota per connection per second makes the load bursty (load.ts).`,
+        `\nautocannon's overallRate at the same half rates gave p99 ${WORKLOADS.map((t) => `${t.name} ${fixed(halfAutocannon.get(t.name)?.p99, 2)} ms`).join(', ')} (paced: ${WORKLOADS.map((t) => `${t.name} ${fixed(half.get(t.name)?.p99, 2)} ms`).join(', ')}): its quota per connection per second makes the load bursty (load.ts).`,
       );
     }
     out.push(`\n(${((Date.now() - started) / 1000).toFixed(0)} s)`);
