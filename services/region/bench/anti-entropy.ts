@@ -42,7 +42,7 @@ import { GrpcReplica, channelCredentials } from '@meridian/anti-entropy-grpc';
 import { hlc } from '@meridian/causality';
 import { PNCounter } from '@meridian/crdt';
 import { adminUrl, createDatabase, dropDatabase, ensurePostgres, freePort, startRegionProcess, type RegionProcess } from '@meridian/infra-local';
-import { uniqueName } from '@meridian/testkit';
+import { markdownTable, uniqueName, whole } from '@meridian/testkit';
 import { cpuSeconds, cpuSnapshot, machineBusySeconds } from './cpu.ts';
 import { benchAuth, cleanupStack, describeSettings, envInt, log, serviceSettings } from './bench-env.ts';
 import { keyStream } from './workloads.ts';
@@ -69,14 +69,8 @@ function pickKeys(count: number): number[] {
 }
 
 const fmt = (n: number, digits = 2): string => n.toFixed(digits);
-const fmtInt = (n: number): string => Math.round(n).toLocaleString('en');
 const fmtBytes = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} MB` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} KB` : `${n} B`);
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
-
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
-  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
-}
 
 /** Loads KEYS rows into a region's database in chunks: each statement fires the tree's insert trigger as any write does. */
 async function load(db: pg.Client, states: readonly Uint8Array[], maxHlc: bigint): Promise<void> {
@@ -170,13 +164,13 @@ async function main(): Promise<void> {
     // ---- load: the same KEYS rows in both regions ------------------------------------------------
     const states = Array.from({ length: DISTINCT_STATES }, (_, i) => PNCounter.empty.increment('a.1', i + 1).encode());
     const maxHlc = hlc(Date.now() - 60_000, 0);
-    log(`loading ${fmtInt(KEYS)} keys into each region`);
+    log(`loading ${whole(KEYS)} keys into each region`);
     const loadStarted = performance.now();
     await Promise.all([load(a.db, states, maxHlc), load(b.db, states, maxHlc)]);
     const loadSeconds = (performance.now() - loadStarted) / 1000;
     const checks = await Promise.all([treeCheck(a.db), treeCheck(b.db)]);
     for (const [i, c] of checks.entries()) if (c.mismatched !== 0) throw new Error(`region ${i === 0 ? 'a' : 'b'}: ${c.mismatched} segments of the trigger-maintained tree differ from the rebuilt one`);
-    log(`loaded in ${fmt(loadSeconds, 1)} s; trees equal to rebuilt ones (${fmtInt(checks[0].segments)} segments each)`);
+    log(`loaded in ${fmt(loadSeconds, 1)} s; trees equal to rebuilt ones (${whole(checks[0].segments)} segments each)`);
     const tableBytes = Number((await b.db.query<{ n: string }>('SELECT sum(octet_length(namespace) + octet_length(key) + octet_length(state))::text AS n FROM meridian_keys')).rows[0]!.n);
     await a.db.query('CREATE EXTENSION IF NOT EXISTS dblink');
 
@@ -268,14 +262,14 @@ async function main(): Promise<void> {
     out.push('## Anti-entropy (services/region/bench/anti-entropy.ts)\n');
     out.push(`Machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, PostgreSQL ${serverVersion}; 1-minute load average ${fmt(loadBefore, 1)} before the run, ${fmt(loadavg()[0]!, 1)} after.`);
     out.push(
-      `Parameters: ${fmtInt(KEYS)} keys per region in one counter namespace (${fmtInt(checks[0].segments)} non-empty segments of 2^20; loaded in ${fmt(loadSeconds, 1)} s through the triggers, both trees equal to rebuilt ones), ${DIFFER} keys made to differ (${half} incremented in a, ${DIFFER - half} in b), the CLI's defaults (confirmation after ${CONFIRM_MS} ms, repair at ${REPAIR_RATE} keys/s), gRPC plaintext, ${bench.auth === 'off' ? 'authentication off' : 'authentication on'}, ${describeSettings(serviceSettings())}. Baseline: a's PostgreSQL compares every row with b's (dblink, FULL JOIN on (namespace, key), state compared), moving ${fmtBytes(tableBytes)} of row payload.\n`,
+      `Parameters: ${whole(KEYS)} keys per region in one counter namespace (${whole(checks[0].segments)} non-empty segments of 2^20; loaded in ${fmt(loadSeconds, 1)} s through the triggers, both trees equal to rebuilt ones), ${DIFFER} keys made to differ (${half} incremented in a, ${DIFFER - half} in b), the CLI's defaults (confirmation after ${CONFIRM_MS} ms, repair at ${REPAIR_RATE} keys/s), gRPC plaintext, ${bench.auth === 'off' ? 'authentication off' : 'authentication on'}, ${describeSettings(serviceSettings())}. Baseline: a's PostgreSQL compares every row with b's (dblink, FULL JOIN on (namespace, key), state compared), moving ${fmtBytes(tableBytes)} of row payload.\n`,
     );
     out.push(
-      table(
+      markdownTable(
         ['measurement', 'anti-entropy', 'baseline: full comparison', 'ratio (baseline ÷ anti-entropy)', 'target', 'met?'],
         [
-          [`verify, ${fmtInt(KEYS)} identical keys (median of ${VERIFIES})`, `${fmt(verifySeconds, 3)} s, ${fmtBytes(verifyBytes)}`, `${fmt(baseSame, 2)} s, ${fmtBytes(tableBytes)}`, `${fmt(baseSame / verifySeconds, 1)} (bytes ${fmt(tableBytes / Math.max(1, verifyBytes), 0)})`, '< 10 s, < 1 MB', verifySeconds < 10 && verifyBytes < 1e6 ? 'yes' : 'no'],
-          [`find + repair ${DIFFER} of ${fmtInt(KEYS)} keys`, `${fmt(repair.seconds, 2)} s, ${fmtBytes(repair.bytes)}`, `${fmt(baselineDiff.seconds, 2)} s (finds only)`, fmt(baselineDiff.seconds / repair.seconds, 2), '< 30 s', repair.seconds < 30 ? 'yes' : 'no'],
+          [`verify, ${whole(KEYS)} identical keys (median of ${VERIFIES})`, `${fmt(verifySeconds, 3)} s, ${fmtBytes(verifyBytes)}`, `${fmt(baseSame, 2)} s, ${fmtBytes(tableBytes)}`, `${fmt(baseSame / verifySeconds, 1)} (bytes ${fmt(tableBytes / Math.max(1, verifyBytes), 0)})`, '< 10 s, < 1 MB', verifySeconds < 10 && verifyBytes < 1e6 ? 'yes' : 'no'],
+          [`find + repair ${DIFFER} of ${whole(KEYS)} keys`, `${fmt(repair.seconds, 2)} s, ${fmtBytes(repair.bytes)}`, `${fmt(baselineDiff.seconds, 2)} s (finds only)`, fmt(baselineDiff.seconds / repair.seconds, 2), '< 30 s', repair.seconds < 30 ? 'yes' : 'no'],
           ['verify after the repair', `${fmt(after.seconds, 3)} s, ${fmtBytes(after.bytes)}`, `${fmt(baselineAfter.seconds, 2)} s`, fmt(baselineAfter.seconds / after.seconds, 1), '—', '—'],
         ],
       ),

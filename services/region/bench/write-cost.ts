@@ -39,7 +39,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { adminUrl, createDatabase, dropDatabase, ensurePostgres, ephemeralAuth, freePort, startRegionProcess, type LocalAuth, type RegionProcess } from '@meridian/infra-local';
 import { migrate } from '@meridian/store';
-import { uniqueName } from '@meridian/testkit';
+import { fixed, markdownTable, uniqueName, whole } from '@meridian/testkit';
 import { assertNoFailures, closedLoop, type WriteTarget } from './load.ts';
 import { cpuSeconds, cpuSnapshot, machineBusySeconds } from './cpu.ts';
 import { cleanupStack, describeSettings, envInt, log, serviceSettings } from './bench-env.ts';
@@ -94,13 +94,7 @@ interface Totals {
   machine: number;
 }
 
-const fmt = (n: number | undefined, digits = 2): string => (n === undefined || Number.isNaN(n) ? '—' : n.toFixed(digits));
-const fmtRate = (n: number): string => Math.round(n).toLocaleString('en');
-
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
-  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
-}
+const fmt = (n: number | undefined, digits = 2): string => fixed(n, digits);
 
 async function main(): Promise<void> {
   const started = Date.now();
@@ -193,7 +187,7 @@ async function main(): Promise<void> {
         for (const c of order) {
           const t = await slice(c, target, keyStream(SEED + round + 1, KEYS), SLICE);
           add(`${target.name}/${c.name}`, t);
-          log(`${target.name} ${c.name} (round ${round + 1}/${ROUNDS}): ${fmtRate(t.writes / t.seconds)} writes/s`);
+          log(`${target.name} ${c.name} (round ${round + 1}/${ROUNDS}): ${whole(t.writes / t.seconds)} writes/s`);
         }
       }
     }
@@ -221,9 +215,9 @@ async function main(): Promise<void> {
     const row = (workload: string, c: ConfigName): string[] => {
       const t = results.get(`${workload}/${c}`)!;
       const rate = t.writes / t.seconds;
-      return [workload, `\`${c}\``, fmtRate(rate), fmt((t.service * 1000) / t.writes, 3), fmt((t.postgres * 1000) / t.writes, 3), fmt(t.machine / t.seconds)];
+      return [workload, `\`${c}\``, whole(rate), fmt((t.service * 1000) / t.writes, 3), fmt((t.postgres * 1000) / t.writes, 3), fmt(t.machine / t.seconds)];
     };
-    out.push(table(['workload', 'configuration', 'writes/s', 'Node CPU ms per write', 'PostgreSQL CPU ms per write', 'machine cores busy'], WORKLOADS.flatMap((w) => configs.map((c) => row(w.name, c.name)))));
+    out.push(markdownTable(['workload', 'configuration', 'writes/s', 'Node CPU ms per write', 'PostgreSQL CPU ms per write', 'machine cores busy'], WORKLOADS.flatMap((w) => configs.map((c) => row(w.name, c.name)))));
     out.push('');
     const pairs: [ConfigName, ConfigName, string][] = [
       ['hashes', 'off', 'hash columns alone'],
@@ -244,7 +238,7 @@ async function main(): Promise<void> {
         ratioRows.push([what, `\`${x}\` ÷ \`${base}\``, w.name, `${fmt(rate, 3)}${target}`, fmt(nodeRatio, 3), fmt(pgRatio, 3)]);
       }
     }
-    out.push(table(['cost of', 'ratio', 'workload', 'writes/s', 'Node CPU per write', 'PostgreSQL CPU per write'], ratioRows));
+    out.push(markdownTable(['cost of', 'ratio', 'workload', 'writes/s', 'Node CPU per write', 'PostgreSQL CPU per write'], ratioRows));
     if (rounds.length > 0) out.push(`\nContinuous anti-entropy: ${rounds.join('; ')} (a difference counts once seen in two consecutive rounds).`);
     out.push(`\n(${((Date.now() - started) / 1000).toFixed(0)} s)`);
     console.log(out.join('\n'));
