@@ -68,6 +68,13 @@ describe('decideGc', () => {
     // Behind for less than blockedAfterMs is ordinary lag: nobody is named.
     expect(decideGc({ ...input(regions), nowMs: 90 * HOUR + 1000 }).blocking).toEqual([]);
   });
+
+  it('names a region silent for longer than silentAfterMs, even when nothing is written', () => {
+    const regions = [view('eu', { 'us.1': 5 }, [[now, 5]]), view('us', { 'eu.1': 5 }, [[now - 120_000, 5]])];
+    expect(decideGc(input(regions)).blocking).toEqual([]);
+    expect(decideGc({ ...input(regions), silentAfterMs: 60_000 }).blocking).toEqual(['us']);
+    expect(decideGc({ ...input(regions), silentAfterMs: 60_000 }).purgeBeforeMs).toBe(now - 120_000 - minAgeMs);
+  });
 });
 
 describe('mayPurge', () => {

@@ -51,6 +51,8 @@ export interface GcInput {
   readonly minAgeMs: number;
   /** A region behind a sample older than this holds GC back (`blocking`); younger ones are ordinary lag. */
   readonly blockedAfterMs: number;
+  /** A region whose newest sample (heartbeat) is older than this is named too: stopped, failed or cut off (default: never). */
+  readonly silentAfterMs?: number;
 }
 
 export interface GcPlan {
@@ -58,7 +60,7 @@ export interface GcPlan {
   readonly frontier: ReadonlyMap<string, bigint>;
   /** Tombstones whose newest version's HLC wall time is at or below this may go; undefined: none may. */
   readonly purgeBeforeMs: number | undefined;
-  /** Regions holding GC back, sorted: nothing heard from them, or behind another region's stream for longer than `blockedAfterMs`. */
+  /** Regions holding GC back, sorted: nothing heard from them, silent for longer than `silentAfterMs`, or behind another region's stream for longer than `blockedAfterMs`. */
   readonly blocking: readonly string[];
   /** The samples worth keeping per region: from its newest stable one on (the older ones can never raise the cutoff again). */
   readonly keep: ReadonlyMap<string, readonly StreamSample[]>;
@@ -110,6 +112,8 @@ export function decideGc(input: GcInput): GcPlan {
   let cutoff: number | undefined = Number.POSITIVE_INFINITY;
   for (const view of input.regions) {
     if (view.applied === undefined || view.actor === undefined) blocking.add(view.region);
+    const newest = view.samples.at(-1);
+    if (input.silentAfterMs !== undefined && newest !== undefined && input.nowMs - newest.wallMs > input.silentAfterMs) blocking.add(view.region);
     const stable = newestStable(view, frontier);
     keep.set(view.region, view.samples.slice(Math.max(0, stable)));
     if (stable < 0) cutoff = undefined;

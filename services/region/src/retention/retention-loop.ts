@@ -137,7 +137,9 @@ export class RetentionLoop {
       samples.set(peer, theirs);
       views.push({ region: peer, applied: new Map(Object.entries(beat.applied).map(([a, n]) => [a, BigInt(n)])), actor: theirs.actor, samples: theirs.samples });
     }
-    const plan = decideGc({ regions: views, nowMs: now, minAgeMs: this.#o.minAgeMs, blockedAfterMs: Math.min(60_000, this.#o.minAgeMs) });
+    // Behind another region for a minute (or the min age, if shorter), or silent for a minute
+    // (heartbeats come every second): named as holding GC back.
+    const plan = decideGc({ regions: views, nowMs: now, minAgeMs: this.#o.minAgeMs, blockedAfterMs: Math.min(60_000, this.#o.minAgeMs), silentAfterMs: 60_000 });
     const kept = new Map([...samples].map(([region, s]) => [region, { actor: s.actor, samples: plan.keep.get(region) ?? s.samples }]));
     await store.retention.saveDecision({ purgeBeforeMs: plan.purgeBeforeMs, frontier: plan.frontier, blocking: plan.blocking, samples: kept });
     // Said when it changes, not every round.
