@@ -297,6 +297,25 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX meridian_idempotency_created ON meridian_idempotency (created_at);
     `,
   },
+  {
+    version: 8,
+    name: 'membership: the peer regions this region replicates with, stored',
+    sql: `
+      -- The regions this region consumes and compares with (docs/decisions/0013): seeded from
+      -- MERIDIAN_PEERS at start, changed at run time through /v1/members, followed by every
+      -- replica of the region. A removed region keeps its row (state 'removed'): its removal
+      -- holds across restarts even while MERIDIAN_PEERS still names it.
+      CREATE TABLE meridian_members (
+        region text PRIMARY KEY,
+        kafka text NOT NULL,
+        url text,
+        grpc text,
+        state text NOT NULL CHECK (state IN ('member', 'removed')),
+        reason text,
+        changed_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 /** A checksum of a migration's SQL, so that an edited released migration is caught. */

@@ -23,6 +23,7 @@ import { ReplicationTx } from './replication-tx.ts';
 import type { Store } from './store.ts';
 import { RetentionStore } from './retention.ts';
 import { TreeReads } from './tree-segments.ts';
+import { MembershipReads } from './members.ts';
 import type { ConditionalWrite, ConditionalWriteResult, Incarnation, PartitionClaim, KeyRow, NamespaceRow, OwnStream, ReadView, RegionIdentity, WriteSnapshot } from './rows.ts';
 
 // int8 (bigint) columns come back as strings by default; Meridian's HLCs and outbox ids are bigints.
@@ -44,6 +45,8 @@ export class PgStore implements Store {
   readonly tree: TreeReads;
   /** The tombstone GC, record expiry and table sizes (retention.ts). */
   readonly retention: RetentionStore;
+  /** The peer regions this region replicates with (migration 7). */
+  readonly members: MembershipReads;
   /** The pool, every statement's error classified: reads and single statements that write nothing. */
   readonly #classified: Queryable;
 
@@ -53,6 +56,7 @@ export class PgStore implements Store {
     this.replication = new ReplicationReads(pool);
     this.tree = new TreeReads(pool);
     this.retention = new RetentionStore(pool);
+    this.members = new MembershipReads(this.#classified);
   }
 
   /** Opens the pool and applies the migrations. */

@@ -279,3 +279,23 @@ export interface StoredRepair extends RepairInput {
   readonly id: bigint;
   readonly repairedAt: Date;
 }
+
+// ---- membership (members.ts) ----
+
+export type MemberState = 'member' | 'removed';
+
+export interface MemberAddress {
+  readonly region: string;
+  /** Bootstrap servers of the region's own Kafka (host:port,…). */
+  readonly kafka: string;
+  /** Its public HTTP URL (fallback redirects). */
+  readonly url: string | undefined;
+  /** Its anti-entropy gRPC address (host:port). */
+  readonly grpc: string | undefined;
+}
+
+export interface MemberRow extends MemberAddress {
+  readonly state: MemberState;
+  readonly reason: string | undefined;
+  readonly changedAt: Date;
+}

@@ -15,6 +15,8 @@ import type { WritePath, WriteAnswer as KeyWriteAnswer } from './write-path.ts';
 import { runChecks, type HealthCheck } from './health.ts';
 import { registerReplicationRoutes } from './replication-routes.ts';
 import { registerAntiEntropyRoutes } from './anti-entropy-routes.ts';
+import { registerMembershipRoutes } from './membership-routes.ts';
+import type { Membership } from './membership.ts';
 import type { AntiEntropyLoop } from './anti-entropy/anti-entropy-loop.ts';
 import type { Replication } from './replication/replication.ts';
 import { formatSession, parseSession, type SessionVector } from './session-token.ts';
@@ -38,6 +40,8 @@ export interface AppDeps {
   readonly antiEntropy?: AntiEntropyLoop | undefined;
   /** Bearer tokens and the rate limit (api-auth.ts); every route declares its `config.scope`. */
   readonly auth: ApiAuthOptions;
+  /** The stored membership (`/v1/members`); absent: the routes answer that membership is not kept. */
+  readonly membership?: Membership | undefined;
 }
 
 const SessionHeaders = {
@@ -323,6 +327,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   registerReplicationRoutes(app, { store: deps.store, replication: deps.replication, region: deps.region });
   registerAntiEntropyRoutes(app, { store: deps.store, region: deps.region, loop: deps.antiEntropy });
+  registerMembershipRoutes(app, { region: deps.region, membership: deps.membership });
 
   // ---- health and metrics ------------------------------------------------------------------
   app.get('/health/live', { config: { scope: 'public' }, schema: { hide: true } }, () => Promise.resolve({ status: 'ok', region: deps.region }));

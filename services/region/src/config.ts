@@ -55,6 +55,8 @@ export interface RegionConfig {
   readonly antiEntropyIntervalMs: number;
   /** Repair rate limit: keys merged per second (both directions, all peers). */
   readonly antiEntropyKeysPerSecond: number;
+  /** `on`: this region joins a running deployment: each peer link that has consumed nothing seeds from the peer over gRPC first. */
+  readonly join: 'on' | 'off';
   /** PEM files for the gRPC channel's TLS (all three, or none: plaintext). */
   readonly grpcTlsCa: string | undefined;
   readonly grpcTlsCert: string | undefined;
@@ -207,6 +209,7 @@ const FIELDS: readonly Field<keyof RegionConfig>[] = [
   }) },
   { key: 'antiEntropyIntervalMs', env: 'MERIDIAN_ANTI_ENTROPY_INTERVAL_MS', doc: 'continuous anti-entropy: ms between rounds with each peer of MERIDIAN_PEER_GRPC (0 turns it off)', default: 30_000, parse: integer(0, 24 * 3600 * 1000) },
   { key: 'antiEntropyKeysPerSecond', env: 'MERIDIAN_ANTI_ENTROPY_RATE', doc: 'repair rate limit, in keys merged per second', default: 1000, parse: integer(1, 10_000_000) },
+  { key: 'join', env: 'MERIDIAN_JOIN', doc: 'on: this region joins a running deployment — each peer link that has consumed nothing first copies every namespace from that peer over gRPC (MERIDIAN_PEER_GRPC) and starts from the positions that copy reflects, then streams; off: links consume peers\' topics from the beginning (a deployment started together)', default: 'off', parse: oneOf(['on', 'off'] as const) },
   { key: 'grpcTlsCa', env: 'MERIDIAN_GRPC_TLS_CA', doc: 'PEM file of the CA that signs every region\'s gRPC certificate (with _CERT and _KEY: mutual TLS; none of the three: plaintext)', default: undefined, parse: (raw) => raw },
   { key: 'grpcTlsCert', env: 'MERIDIAN_GRPC_TLS_CERT', doc: 'PEM file of this region\'s gRPC certificate', default: undefined, parse: (raw) => raw },
   { key: 'grpcTlsKey', env: 'MERIDIAN_GRPC_TLS_KEY', doc: 'PEM file of this region\'s gRPC private key', secret: true, default: undefined, parse: (raw) => raw },

@@ -5,7 +5,7 @@
  * order of start (HTTP first, so no request meets a closed pool).
  */
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
-import { PgStore } from '@meridian/store';
+import { PgStore, type MemberAddress } from '@meridian/store';
 import type { RegionConfig } from './config.ts';
 import { ContextTokens } from './context-token.ts';
 import { WritePath } from './write-path.ts';
@@ -19,10 +19,11 @@ import { silentLogger, type Logger } from './replication/logger.ts';
 import { incarnationVerdict } from './replication/incarnation.ts';
 import { streamEvidence } from './replication/stream-tail.ts';
 import { GrpcReplica, channelCredentials, serverCredentials, startAntiEntropyServer, tlsFiles, type AntiEntropyServer } from '@meridian/anti-entropy-grpc';
-import type { ExchangeReport } from '@meridian/anti-entropy';
+import { TokenBucket, type ExchangeReport } from '@meridian/anti-entropy';
 import { LocalReplica } from './anti-entropy/local-replica.ts';
 import { AntiEntropyLoop } from './anti-entropy/anti-entropy-loop.ts';
-import { reseedLink } from './anti-entropy/reseed.ts';
+import { reseedLink, seedLink } from './anti-entropy/reseed.ts';
+import { Membership } from './membership.ts';
 import type { RepairHooks } from './anti-entropy/repair-merge.ts';
 import { createTokenVerifier } from '@meridian/auth';
 import { RetentionLoop } from './retention/retention-loop.ts';
@@ -65,6 +66,8 @@ export interface RegionService {
   readonly antiEntropy: { readonly local: LocalReplica; readonly server: AntiEntropyServer | undefined; readonly loop: AntiEntropyLoop | undefined };
   /** The tombstone GC and record expiry (decision 0012). */
   readonly retention: RetentionLoop;
+  /** The stored membership (with replication on). */
+  readonly membership: Membership | undefined;
   close(): Promise<void>;
 }
 
@@ -75,15 +78,15 @@ export interface RegionService {
  * a backup, an asynchronous standby promoted) starts a new incarnation before anything is written.
  */
 /** How the link from `peer` recovers when Kafka lost updates it needs: by itself through anti-entropy, or not (and why). */
-function reseedNote(config: RegionConfig, peer: string): string {
-  if (config.antiEntropyIntervalMs > 0 && config.peerGrpc.has(peer)) return `anti-entropy with ${peer} reseeds it by itself at its next round`;
+function reseedNote(config: RegionConfig, peer: string, grpc: string | undefined): string {
+  if (config.antiEntropyIntervalMs > 0 && grpc !== undefined) return `anti-entropy with ${peer} reseeds it by itself at its next round`;
   return `no automatic reseed: anti-entropy with ${peer} is off (set ${peer} in MERIDIAN_PEER_GRPC and MERIDIAN_ANTI_ENTROPY_INTERVAL_MS > 0)`;
 }
 
-async function bindIncarnation(store: PgStore, config: RegionConfig, log: Logger): Promise<{ epoch: number }> {
+async function bindIncarnation(store: PgStore, config: RegionConfig, peers: ReadonlyMap<string, readonly string[]>, log: Logger): Promise<{ epoch: number }> {
   const bound = await store.bindRegion(config.region, config.epoch);
   if (!config.kafkaBrokers) return bound;
-  const evidence = await streamEvidence({ region: config.region, brokers: config.kafkaBrokers, peers: config.peers, log });
+  const evidence = await streamEvidence({ region: config.region, brokers: config.kafkaBrokers, peers, log });
   const verdict = incarnationVerdict(config.region, await store.ownStream(), evidence);
   if (!verdict.behind) return bound;
   const reason = `the database is behind its own stream: ${verdict.reasons.join('; ')}`;
@@ -99,7 +102,13 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
     applicationName: `meridian-region-${config.region}`,
   });
   try {
-    const identity = await bindIncarnation(store, config, hooks.log ?? silentLogger);
+    const log = hooks.log ?? silentLogger;
+    // The stored membership, seeded from the configuration (membership.ts): the peers at start.
+    const configured: MemberAddress[] = [...config.peers].map(([region, brokers]) => ({ region, kafka: brokers.join(','), url: config.peerUrls.get(region), grpc: config.peerGrpc.get(region) }));
+    const removedAtStart = config.kafkaBrokers ? await store.members.seedMembers(configured) : [];
+    const stored = config.kafkaBrokers ? (await store.members.members()).filter((m) => m.state === 'member') : [];
+    const peers = new Map(stored.map((m) => [m.region, m.kafka.split(',')]));
+    const identity = await bindIncarnation(store, config, peers, log);
     const cache = new WriteCache(config.writeCacheMb * 1024 * 1024);
     const keys = new WritePath({
       store,
@@ -117,29 +126,10 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       ...(hooks.now ? { now: hooks.now } : {}),
       ...(hooks.onWrite ? { onWrite: hooks.onWrite } : {}),
     });
-    const replication = config.kafkaBrokers
-      ? new Replication({
-          store,
-          region: config.region,
-          epoch: identity.epoch,
-          brokers: config.kafkaBrokers,
-          peers: config.peers,
-          partitions: config.topicPartitions,
-          topicReplicationFactor: config.topicReplicationFactor,
-          clock: keys.clock,
-          log: hooks.log ?? silentLogger,
-          lagBoundSeconds: config.lagBoundSeconds,
-          reseedNotes: new Map([...config.peers.keys()].map((peer) => [peer, reseedNote(config, peer)])),
-          relayLingerMs: config.relayLingerMs,
-          // The write path's cached snapshots follow the rows the replicators write.
-          hooks: { ...hooks.replication, onKeysSaved: (rows) => {
-            for (const r of rows) cache.set(r.namespace, r.key);
-            hooks.replication?.onKeysSaved?.(rows);
-          } },
-          ...(hooks.relayPollMs ? { relayPollMs: hooks.relayPollMs } : {}),
-        })
-      : undefined;
-    const log = hooks.log ?? silentLogger;
+    const tls = tlsFiles({ caFile: config.grpcTlsCa, certFile: config.grpcTlsCert, keyFile: config.grpcTlsKey });
+    const newReplica = (address: string): GrpcReplica => new GrpcReplica({ address, credentials: channelCredentials(tls) });
+    // Peer → anti-entropy client, kept by membership: the continuous loop and the seeding of a joining region's links read it.
+    const peerReplicas = new Map<string, GrpcReplica>();
     const local = new LocalReplica({
       store,
       region: config.region,
@@ -149,26 +139,77 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
         hooks.antiEntropy?.onKeysSaved?.(rows);
       } },
     });
-    const tls = tlsFiles({ caFile: config.grpcTlsCa, certFile: config.grpcTlsCert, keyFile: config.grpcTlsKey });
-    const peerReplicas = config.antiEntropyIntervalMs > 0 ? new Map([...config.peerGrpc].map(([peer, address]) => [peer, new GrpcReplica({ address, credentials: channelCredentials(tls) })])) : new Map<string, GrpcReplica>();
-    const loop = peerReplicas.size > 0
+    // One bucket for every repair of this process: continuous rounds, reseeds and a joining region's seeding.
+    const limiter = new TokenBucket({ perSecond: config.antiEntropyKeysPerSecond, now: Date.now });
+    const peerUrls = new Map(config.peerUrls);
+    const seedFor = (peer: string): (() => Promise<void>) | undefined =>
+      config.join === 'on'
+        ? async () => {
+            const remote = peerReplicas.get(peer);
+            const link = replication?.replicators.find((r) => r.peer === peer);
+            if (!remote || !link) throw new Error(`no anti-entropy gRPC address for ${peer} (MERIDIAN_PEER_GRPC, or the member's grpc): a joining region seeds its links over gRPC`);
+            const outcome = await seedLink({ store, local, remote, link, limiter });
+            log.warn({ peer, outcome: outcome.outcome, origin: outcome.published?.origin, sequence: outcome.published?.sequence.toString(), repairedHere: outcome.report?.repairedLocal.length }, `join: seeded the link from ${peer}; it consumes from the positions that copy reflects`);
+          }
+        : undefined;
+    const replication: Replication | undefined = config.kafkaBrokers
+      ? new Replication({
+          store,
+          region: config.region,
+          epoch: identity.epoch,
+          brokers: config.kafkaBrokers,
+          peers,
+          seedFor,
+          partitions: config.topicPartitions,
+          topicReplicationFactor: config.topicReplicationFactor,
+          clock: keys.clock,
+          log,
+          lagBoundSeconds: config.lagBoundSeconds,
+          reseedNotes: new Map(stored.map((m) => [m.region, reseedNote(config, m.region, m.grpc)])),
+          relayLingerMs: config.relayLingerMs,
+          // The write path's cached snapshots follow the rows the replicators write.
+          hooks: { ...hooks.replication, onKeysSaved: (rows) => {
+            for (const r of rows) cache.set(r.namespace, r.key);
+            hooks.replication?.onKeysSaved?.(rows);
+          } },
+          ...(hooks.relayPollMs ? { relayPollMs: hooks.relayPollMs } : {}),
+        })
+      : undefined;
+    const loop = config.antiEntropyIntervalMs > 0 && config.kafkaBrokers !== undefined
       ? new AntiEntropyLoop({
           local,
           peers: peerReplicas,
+          limiter,
           intervalMs: config.antiEntropyIntervalMs,
           keysPerSecond: config.antiEntropyKeysPerSecond,
           log,
           ...(hooks.antiEntropy?.onReport ? { onReport: hooks.antiEntropy.onReport } : {}),
-          ...(replication ? { reseed: { links: new Map(replication.replicators.map((r) => [r.peer, r])), run: (link, remote, limiter) => reseedLink({ store, local, remote, link, limiter }) } } : {}),
+          ...(replication ? { reseed: { links: { get: (peer) => replication.replicators.find((r) => r.peer === peer) }, run: (link, remote, bucket) => reseedLink({ store, local, remote, link, limiter: bucket }) } } : {}),
         })
       : undefined;
     const auth: ApiAuth = config.auth === 'off'
       ? { mode: 'off' }
       : { mode: 'on', verifier: await createTokenVerifier({ publicKeys: config.authPublicKeys, jwksUrl: config.authJwksUrl, issuer: config.authIssuer, audience: config.authAudience }) };
+    const membership = config.kafkaBrokers
+      ? new Membership({
+          store,
+          region: config.region,
+          replication,
+          replicas: peerReplicas,
+          newReplica,
+          peerUrls,
+          removedRegions: keys.removedRegions,
+          ...(loop ? { forget: (peer: string) => loop.forget(peer) } : {}),
+          reseedNote: (peer, grpc) => reseedNote(config, peer, grpc),
+          log,
+        })
+      : undefined;
+    for (const region of removedAtStart) log.warn({ peer: region }, `membership: ${region} is configured as a peer but was removed (DELETE /v1/members/${region}); it stays removed — add it back with PUT /v1/members/${region}`);
     const readiness: HealthCheck[] = [{ name: 'postgres', check: () => store.ping() }, ...(replication?.checks() ?? [])];
     const app = await buildApp({
       replication,
-      peerUrls: config.peerUrls,
+      peerUrls,
+      membership,
       region: config.region,
       store,
       keys,
@@ -183,7 +224,8 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       store,
       region: config.region,
       actor: keys.actor,
-      peers: [...config.peers.keys()],
+      // The deployment's other regions as the stored membership has them now (a removed one no longer holds GC back).
+      peers: () => membership?.memberIds() ?? [...config.peers.keys()],
       minAgeMs: config.tombstoneMinAgeMs,
       idempotencyTtlMs: config.idempotencyTtlMs,
       conflictRetentionMs: config.conflictRetentionMs,
@@ -194,6 +236,8 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       ...(hooks.now ? { now: hooks.now } : {}),
       ...(hooks.onPurged ? { onPurged: hooks.onPurged } : {}),
     });
+    // Membership first: it makes the clients and URLs of the stored members before the links start (a joining link seeds through them).
+    await membership?.start();
     await replication?.start();
     retention.start();
     const server = config.grpcPort === undefined ? undefined : await startAntiEntropyServer({ replica: local, host: config.host, port: config.grpcPort, credentials: serverCredentials(tls) });
@@ -207,9 +251,11 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       replication,
       antiEntropy: { local, server, loop },
       retention,
+      membership,
       close: async () => {
         await app.close();
         await retention.stop();
+        await membership?.stop();
         await loop?.stop();
         for (const peer of peerReplicas.values()) peer.close();
         await server?.stop();

@@ -102,6 +102,16 @@ describe('uncoveredSession', () => {
     expect(uncoveredSession(new Map([['us.1', 3n]]), applied, unknown, own)).toEqual(new Map([['us.1', 3n]]));
     expect(uncoveredSession(new Map([['ap.1', 3n]]), applied, unknown, own).size).toBe(0);
   });
+
+  it('entries of a region removed from the deployment are no longer demanded; the others still are', () => {
+    const session = new Map([
+      ['sa.1', 50n],
+      ['sa.2', 3n],
+      ['ap.1', 5n],
+    ]);
+    expect(uncoveredSession(session, applied, [], own, new Set(['sa']))).toEqual(new Map([['ap.1', 5n]]));
+    expect(uncoveredSession(session, applied, [], own, new Set()).size).toBe(3);
+  });
 });
 
 describe('claimableApplied', () => {

@@ -114,12 +114,15 @@ export interface OwnActors {
  * The session entries this region cannot answer for a key: those of other origins beyond what it
  * has applied, those of an earlier incarnation of this region beyond where it ended, and those
  * that name a position the key's held-back updates start at or after. Entries of the current
- * actor are always covered (a region has every write it made).
+ * actor are always covered (a region has every write it made). Entries of a region removed from
+ * the deployment (`removed`) are no longer demanded: its stream is no longer consumed, so no wait
+ * would bring them (what it acknowledged and no peer applied is gone with it: docs/deploy.md).
  */
-export function uncoveredSession(session: SessionVector, applied: ReadonlyMap<string, bigint>, held: readonly HeldBack[], own: OwnActors): Map<string, bigint> {
+export function uncoveredSession(session: SessionVector, applied: ReadonlyMap<string, bigint>, held: readonly HeldBack[], own: OwnActors, removed: ReadonlySet<string> = new Set()): Map<string, bigint> {
   const missing = new Map<string, bigint>();
   for (const [actor, position] of session) {
     if (actor === own.self) continue;
+    if (removed.size > 0 && removed.has(regionOfActor(actor) ?? '')) continue;
     const ownUpTo = own.earlier(actor);
     if (ownUpTo !== undefined) {
       if (ownUpTo < position) missing.set(actor, position);

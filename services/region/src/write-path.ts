@@ -98,6 +98,8 @@ export class WritePath {
   readonly actor: ActorId;
   /** This region's current actor and its earlier incarnations' (session coverage). */
   readonly ownActors: OwnActors;
+  /** Regions removed from the deployment (membership.ts keeps it): their session entries are no longer demanded. */
+  readonly removedRegions = new Set<string>();
   readonly #o: WritePathOptions;
   readonly #clock: HybridLogicalClock;
   /** Wall time (ms) for the first dot of a key without a row (freshDotBase). */
@@ -401,7 +403,7 @@ export class WritePath {
     const view = await this.#o.store.readView(name, key);
     const held = heldBack(view.held);
     // No namespace: nothing to wait for (the answer is MERIDIAN_NAMESPACE_NOT_FOUND; the statement read no positions).
-    const missing = view.namespace ? uncoveredSession(session, view.applied, held, this.ownActors) : new Map<string, bigint>();
+    const missing = view.namespace ? uncoveredSession(session, view.applied, held, this.ownActors, this.removedRegions) : new Map<string, bigint>();
     return { missing, answer: () => this.#readAnswer(name, key, view, claimableApplied(view.applied, held)) };
   }
 

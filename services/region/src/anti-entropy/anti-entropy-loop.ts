@@ -14,10 +14,12 @@ import type { ReseedableLink, ReseedOutcome } from './reseed.ts';
 
 export interface AntiEntropyLoopOptions {
   readonly local: TreeReplica;
-  /** Peer region → its replica (a gRPC client). */
+  /** Peer region → its replica (a gRPC client); read at each round, so membership may change it. */
   readonly peers: ReadonlyMap<string, TreeReplica>;
   readonly intervalMs: number;
   readonly keysPerSecond: number;
+  /** The repair bucket, when the process shares one (reseeds, a joining region's seeding); else one of `keysPerSecond`. */
+  readonly limiter?: TokenBucket;
   readonly log: Logger;
   readonly now?: () => number;
   readonly onReport?: (peer: string, report: ExchangeReport) => void;
@@ -26,7 +28,7 @@ export interface AntiEntropyLoopOptions {
    * reseed (`reseedLink`) instead of the plain exchange.
    */
   readonly reseed?: {
-    readonly links: ReadonlyMap<string, ReseedableLink>;
+    readonly links: { get(peer: string): ReseedableLink | undefined };
     readonly run: (link: ReseedableLink, remote: TreeReplica, limiter: TokenBucket) => Promise<ReseedOutcome>;
     readonly onReseed?: (peer: string, outcome: ReseedOutcome) => void;
   };
@@ -53,7 +55,7 @@ export class AntiEntropyLoop {
 
   constructor(options: AntiEntropyLoopOptions) {
     this.#o = options;
-    this.#limiter = new TokenBucket({ perSecond: options.keysPerSecond, now: options.now ?? Date.now });
+    this.#limiter = options.limiter ?? new TokenBucket({ perSecond: options.keysPerSecond, now: options.now ?? Date.now });
   }
 
   start(): void {
@@ -69,7 +71,13 @@ export class AntiEntropyLoop {
 
   /** The last round's outcome with each peer. */
   status(): Record<string, PeerRoundStatus> {
-    return Object.fromEntries(this.#status);
+    return Object.fromEntries([...this.#status].filter(([peer]) => this.#o.peers.has(peer)));
+  }
+
+  /** Drops what the loop tracked of a peer removed from the membership. */
+  forget(peer: string): void {
+    this.#trackers.delete(peer);
+    this.#status.delete(peer);
   }
 
   #schedule(): void {

@@ -20,11 +20,12 @@
  * Several replicas of the region may reseed the same link: the lock serialises the commits, and a
  * replica that finds the stored offsets resumable (another one reseeded) only restarts its link.
  */
-import { runExchange, type ExchangeReport, type TokenBucket, type TreeReplica } from '@meridian/anti-entropy';
-import { ReplicationTx, type PgStore } from '@meridian/store';
+import { runExchange, type ExchangeReport, type ReplicaSummary, type TokenBucket, type TreeReplica } from '@meridian/anti-entropy';
+import { ReplicationTx, type NamespacePolicy, type PgStore } from '@meridian/store';
+import { standIn } from '../replication/namespace-declaration.ts';
 import { AppliedVector } from '../replication/applied-vector.ts';
 import type { LocalReplica } from './local-replica.ts';
-import { restartOffsets, type SequenceGap, type Watermark } from '../replication/reseed-plan.ts';
+import { bootstrapOffsets, restartOffsets, type SequenceGap, type Watermark } from '../replication/reseed-plan.ts';
 
 /** What a reseed needs of a replication link (a `PeerReplicator`). */
 export interface ReseedableLink {
@@ -59,22 +60,55 @@ export interface ReseedDeps {
 }
 
 export async function reseedLink(deps: ReseedDeps): Promise<ReseedOutcome> {
+  const gap = deps.link.sequenceGap;
+  // Another replica of this region may have reseeded the link already: then it only restarts here.
+  const outcome = await seedFromPeer(deps, (stored, marks) => restartOffsets(stored, marks, gap !== undefined), gap);
+  await deps.link.restartAfterReseed();
+  return outcome;
+}
+
+/**
+ * A joining region's link, before its consumer first starts (DESIGN §8, docs/decisions/0013):
+ * the same steps as a reseed, from a link that has consumed nothing. Every partition starts at
+ * the log start read in step 1 and the peer's own stream is covered up to the published position
+ * read after it, so the consumer then applies exactly what the snapshot lacks. Namespaces of the
+ * peer that this region has not seen are declared first as stand-ins (the peer's policy), which
+ * their real declaration outranks when the stream brings it. Updates of third regions in the
+ * peer's snapshot are joins the merge makes idempotent; each third region's own stream is covered
+ * by this region's seeding from that region. The caller starts the consumer afterwards.
+ */
+export async function seedLink(deps: Omit<ReseedDeps, 'link'> & { readonly link: Pick<ReseedableLink, 'peer' | 'watermarks'> }): Promise<ReseedOutcome> {
+  return seedFromPeer(deps, bootstrapOffsets, undefined, async (summary, by) => {
+    const here = new Set((await deps.store.tree.roots()).map((r) => r.name));
+    for (const n of summary.namespaces.filter((ns) => !here.has(ns.name))) {
+      const stand = standIn(n.policy as NamespacePolicy, by);
+      await deps.store.transaction((tx) => tx.declareNamespace(n.name, stand.policy, stand.by, stand.hlc));
+    }
+  });
+}
+
+/**
+ * Steps 1–3 of a reseed or a seeding. `plan` decides the offsets from the stored ones (undefined:
+ * another replica did it); `gap`: the sequence gap a reseed repairs (an earlier actor's too).
+ */
+async function seedFromPeer(
+  deps: Omit<ReseedDeps, 'link'> & { readonly link: Pick<ReseedableLink, 'peer' | 'watermarks'> },
+  plan: (stored: ReadonlyMap<number, bigint>, marks: ReadonlyMap<number, Watermark>) => Map<number, bigint> | undefined,
+  gap: SequenceGap | undefined,
+  beforeExchange?: (summary: ReplicaSummary, peerActor: string) => Promise<void>,
+): Promise<ReseedOutcome> {
   const { store, remote, link } = deps;
   const peer = link.peer;
   const rejected: string[] = [];
   const local = deps.local.observingRejections((namespace, key, reason) => rejected.push(`${namespace}/${key}: ${reason}`));
-  const gap = link.sequenceGap;
   const marks = await link.watermarks();
   const stored = await store.replication.peerOffsets(peer);
-  if (!restartOffsets(stored, marks, gap !== undefined)) {
-    // Another replica of this region reseeded the link already: only restart it here.
-    await link.restartAfterReseed();
-    return { outcome: 'already', published: undefined, restarted: new Map(), report: undefined };
-  }
+  if (!plan(stored, marks)) return { outcome: 'already', published: undefined, restarted: new Map(), report: undefined };
   const summary = await remote.summary();
   const { published } = summary;
   if (!published) throw new Error(`${peer} does not report its published position (it runs an older version): it cannot reseed this region`);
   if (published.origin.slice(0, published.origin.lastIndexOf('.')) !== peer) throw new Error(`${peer} reports the published position of ${published.origin}`);
+  await beforeExchange?.(summary, published.origin);
   const report = await runExchange(local, remote, { repair: true, confirmAfterMs: deps.confirmAfterMs ?? 500, ...(deps.limiter ? { limiter: deps.limiter } : {}), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) });
   // A namespace of the peer that this region lacks (its declaration may be among the lost records)
   // or holds under another policy: its keys were not repaired. The link stays failed, saying why.
@@ -86,7 +120,7 @@ export async function reseedLink(deps: ReseedDeps): Promise<ReseedOutcome> {
   const { outcome, restarted } = await store.transaction(async (_tx, client) => {
     const rtx = new ReplicationTx(client);
     const stored = await rtx.lockPeerOffsetsForReseed(peer);
-    const restart = restartOffsets(stored, marks, gap !== undefined);
+    const restart = plan(stored, marks);
     if (!restart) return { outcome: 'already' as const, restarted: new Map<number, bigint>() };
     const changed = new Map([...restart].filter(([partition, offset]) => stored.get(partition) !== offset));
     await rtx.restartPeerOffsets(peer, [...changed].map(([partition, nextOffset]) => ({ partition, nextOffset })));
@@ -103,6 +137,5 @@ export async function reseedLink(deps: ReseedDeps): Promise<ReseedOutcome> {
     if (covered.length > 0) await rtx.saveApplied(covered.map((v) => v.toRow()));
     return { outcome: 'reseeded' as const, restarted: changed };
   });
-  await link.restartAfterReseed();
   return { outcome, published, restarted, report };
 }

@@ -57,6 +57,12 @@ export interface PeerReplicatorOptions {
   readonly maxGroupMessages?: number;
   /** How a link that needs a reseed recovers (or why it cannot by itself): appended to its failure reason. */
   readonly reseedNote?: string;
+  /**
+   * A joining region's first step (anti-entropy/reseed.ts `seedLink`): merges the peer's state and
+   * stores the offsets and applied vector that state reflects, before the consumer first starts.
+   * Retried with backoff until it succeeds; the link stays `connecting` meanwhile.
+   */
+  readonly seed?: () => Promise<void>;
 }
 
 export class PeerReplicator {
@@ -91,6 +97,8 @@ export class PeerReplicator {
   #stopping = false;
   #connectLoop: Promise<void> | undefined;
   #everStreamed = false;
+  /** Set while the link seeds from the peer (options.seed), before its consumer starts. */
+  #seeding: boolean;
   readonly #applier: BatchApplier;
   readonly #queue: GroupCommitQueue<PartitionBatch, BatchResult>;
   /** The most messages of one partition a transaction takes: its share of a full group. */
@@ -99,6 +107,7 @@ export class PeerReplicator {
   constructor(options: PeerReplicatorOptions) {
     this.#o = options;
     this.peer = options.peer;
+    this.#seeding = options.seed !== undefined;
     this.#topic = updatesTopic(options.peer);
     this.#kafka = createKafka({ clientId: `meridian-${options.self}-from-${options.peer}`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 5, initialRetryTime: 200 } });
     const maxGroupMessages = options.maxGroupMessages ?? DEFAULT_MAX_GROUP_MESSAGES;
@@ -128,6 +137,10 @@ export class PeerReplicator {
    */
   get sequenceGap(): SequenceGap | undefined {
     return this.#needsReseed ? this.#gap : undefined;
+  }
+  /** Whether the link is still seeding from the peer (a joining region), before it consumes. */
+  get seeding(): boolean {
+    return this.#seeding;
   }
   /** Whether the link has been caught up (streaming) at least once since this process started. */
   get everStreamed(): boolean {
@@ -194,14 +207,21 @@ export class PeerReplicator {
     await this.#consumer?.disconnect().catch(() => undefined);
   }
 
-  /** Keeps trying to join until it streams (the peer's Kafka or topic may not exist yet). */
+  /** Keeps trying to join until it streams (the peer's Kafka or topic may not exist yet); a joining region's link seeds first. */
   async #connect(): Promise<void> {
     for (let attempt = 0; !this.#stopping; attempt++) {
       try {
+        if (this.#seeding) {
+          this.#reason = `seeding from ${this.peer} over gRPC before consuming (a joining region)`;
+          await this.#o.seed!();
+          this.#seeding = false;
+          this.#reason = undefined;
+          if (this.#stopping) return;
+        }
         await this.#startConsumer();
         return;
       } catch (error) {
-        this.#reason = `cannot consume ${this.#topic}: ${(error as Error).message}`;
+        this.#reason = this.#seeding ? `seeding from ${this.peer} failed (retrying): ${(error as Error).message}` : `cannot consume ${this.#topic}: ${(error as Error).message}`;
         this.signal('disconnected', this.#reason);
         await this.#consumer?.disconnect().catch(() => undefined);
         this.#consumer = undefined;

@@ -34,6 +34,8 @@ export interface ReplicationOptions {
   readonly reseedNotes?: ReadonlyMap<string, string>;
   /** How long readiness waits for a link that cannot connect before giving up on catching it up. */
   readonly catchUpGraceMs?: number;
+  /** Per peer, the seeding a joining region's link does before it consumes (PeerReplicatorOptions.seed). */
+  readonly seedFor?: (peer: string) => (() => Promise<void>) | undefined;
 }
 
 export interface PeerStatus {
@@ -65,7 +67,12 @@ interface Sample {
 
 export class Replication {
   readonly relay: OutboxRelay;
-  readonly replicators: readonly PeerReplicator[];
+  /** The links by peer; membership (membership.ts) adds and removes them at run time. */
+  readonly #links = new Map<string, { readonly link: PeerReplicator; readonly brokers: string }>();
+  /** The links present when this process started: readiness waits for those to catch up, never for a peer added later. */
+  readonly #startLinks = new Set<PeerReplicator>();
+  #started = false;
+  readonly #hooks: ReplicatorHooks;
   readonly #o: ReplicationOptions;
   readonly #kafka: Kafka;
   #timer: NodeJS.Timeout | undefined;
@@ -93,8 +100,50 @@ export class Replication {
     this.#o = options;
     this.#kafka = createKafka({ clientId: `meridian-${options.region}-health`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 1500 });
     this.relay = new OutboxRelay({ store: options.store, region: options.region, epoch: options.epoch, brokers: options.brokers, partitions: options.partitions, ...(options.topicReplicationFactor !== undefined ? { replicationFactor: options.topicReplicationFactor } : {}), clock: options.clock, log: options.log, ...(options.relayPollMs ? { pollMs: options.relayPollMs } : {}), ...(options.relayLingerMs !== undefined ? { lingerMs: options.relayLingerMs } : {}) });
-    const hooks: ReplicatorHooks = { ...options.hooks, skewMs: (peer) => this.#skew.get(peer) ?? 0 };
-    this.replicators = [...options.peers].map(([peer, brokers]) => new PeerReplicator({ store: options.store, self: options.region, peer, brokers, clock: options.clock, log: options.log, hooks, partitions: options.partitions, ...(options.reseedNotes?.has(peer) ? { reseedNote: options.reseedNotes.get(peer)! } : {}) }));
+    this.#hooks = { ...options.hooks, skewMs: (peer) => this.#skew.get(peer) ?? 0 };
+    for (const [peer, brokers] of options.peers) this.#links.set(peer, { link: this.#newLink(peer, brokers), brokers: brokers.join(',') });
+  }
+
+  /** Every link, in the order peers were added. */
+  get replicators(): readonly PeerReplicator[] {
+    return [...this.#links.values()].map((l) => l.link);
+  }
+
+  #newLink(peer: string, brokers: readonly string[], reseedNote = this.#o.reseedNotes?.get(peer)): PeerReplicator {
+    const o = this.#o;
+    const seed = o.seedFor?.(peer);
+    return new PeerReplicator({ store: o.store, self: o.region, peer, brokers, clock: o.clock, log: o.log, hooks: this.#hooks, partitions: o.partitions, ...(reseedNote !== undefined ? { reseedNote } : {}), ...(seed ? { seed } : {}) });
+  }
+
+  /**
+   * Starts consuming a peer added at run time (or one whose Kafka moved: its link restarts on the
+   * new brokers). Its stored offsets, applied vector and pause hold as for any link. Answers
+   * whether anything changed.
+   */
+  async addPeer(peer: string, brokers: readonly string[], reseedNote?: string): Promise<boolean> {
+    const existing = this.#links.get(peer);
+    if (existing?.brokers === brokers.join(',')) return false;
+    if (existing) await this.removePeer(peer);
+    const link = this.#newLink(peer, brokers, reseedNote);
+    this.#links.set(peer, { link, brokers: brokers.join(',') });
+    const reason = this.#storedPauses.get(peer);
+    if (reason !== undefined) link.pause(reason);
+    if (this.#started) link.start();
+    this.#o.log.info({ peer, brokers }, 'replication: consuming a peer added to the membership');
+    return true;
+  }
+
+  /** Stops consuming a peer removed from the membership. Its stored offsets stay (a peer added back resumes from them, or reseeds). */
+  async removePeer(peer: string): Promise<boolean> {
+    const entry = this.#links.get(peer);
+    if (!entry) return false;
+    this.#links.delete(peer);
+    this.#startLinks.delete(entry.link);
+    this.#lag.delete(peer);
+    this.#samples.delete(peer);
+    await entry.link.stop();
+    this.#o.log.info({ peer }, 'replication: stopped consuming a peer removed from the membership');
+    return true;
   }
 
   async start(): Promise<void> {
@@ -102,12 +151,17 @@ export class Replication {
     await this.relay.start();
     // An operator's pause holds across restarts: a paused link starts paused.
     this.#applyPauses(await this.#o.store.replication.linkPauses(), true);
-    for (const r of this.replicators) r.start();
+    this.#started = true;
+    for (const r of this.replicators) {
+      this.#startLinks.add(r);
+      r.start();
+    }
     await this.refresh();
     this.#timer = setInterval(() => void this.refresh().catch((error: unknown) => this.#o.log.warn({ err: error }, 'replication: lag refresh failed')), 1000);
   }
 
   async stop(): Promise<void> {
+    this.#started = false;
     clearInterval(this.#timer);
     await this.#admin?.disconnect().catch(() => undefined);
     await Promise.all([this.relay.stop(), ...this.replicators.map((r) => r.stop())]);
@@ -188,8 +242,9 @@ export class Replication {
       }
       this.#lag.set(r.peer, { seconds, sequence });
       // A heartbeat stored before this process started says nothing about what is still waiting
-      // in Kafka for us: only a fresh one may declare the link caught up.
-      if (beat.receivedAt.getTime() < this.#startedAt) continue;
+      // in Kafka for us: only a fresh one may declare the link caught up. Nor may a link that is
+      // still seeding from the peer (it has not consumed anything yet).
+      if (beat.receivedAt.getTime() < this.#startedAt || r.seeding) continue;
       if (r.state === 'streaming' || r.state === 'catching-up' || r.state === 'connecting') {
         if (r.state !== 'connecting' || sequence === 0) r.signal(seconds > this.#o.lagBoundSeconds ? 'fell-behind' : 'caught-up');
       }
@@ -282,7 +337,7 @@ export class Replication {
           // A peer that heartbeats since we started is alive: we must catch up with it. A silent
           // one (or an unreachable Kafka) is not waited for beyond the grace period.
           const alive = (peer: string): boolean => (this.#heartbeats.get(peer)?.receivedAt.getTime() ?? 0) > this.#startedAt;
-          const waiting = this.replicators.filter((r) => !r.everStreamed && r.state !== 'paused' && (!pastGrace || alive(r.peer)));
+          const waiting = this.replicators.filter((r) => this.#startLinks.has(r) && !r.everStreamed && r.state !== 'paused' && (!pastGrace || alive(r.peer)));
           return waiting.length === 0 ? Promise.resolve() : Promise.reject(new Error(`catching up with ${waiting.map((r) => `${r.peer} (${r.state})`).join(', ')}`));
         },
       },

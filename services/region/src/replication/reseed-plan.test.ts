@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { AppliedVector } from './applied-vector.ts';
-import { restartOffsets, sequenceGap } from './reseed-plan.ts';
+import { bootstrapOffsets, restartOffsets, sequenceGap } from './reseed-plan.ts';
 
 const vectorOf = (contiguous: bigint, beyond: readonly bigint[]): AppliedVector =>
   AppliedVector.fromRow({ origin: 'eu.1', region: 'eu', contiguous, contiguousOutboxId: contiguous * 10n, beyond: beyond.map((s) => [s, s * 10n] as const) });
@@ -176,5 +176,20 @@ describe('sequenceGap', () => {
     expect(sequenceGap(seen, 2, () => 6n)).toBeUndefined();
     // An origin one partition has not delivered since the claim is not judged.
     expect(sequenceGap(new Map([[0, new Map([['p.2', 9n]])], [1, new Map([['p.1', 9n]])]]), 2, () => 0n)).toBeUndefined();
+  });
+});
+
+describe('bootstrapOffsets (a joining region\'s link)', () => {
+  const marks = new Map([
+    [0, { low: 10n, high: 20n }],
+    [1, { low: 0n, high: 7n }],
+  ]);
+
+  it('starts every partition at the log start read before the published position', () => {
+    expect(bootstrapOffsets(new Map(), marks)).toEqual(new Map([[0, 10n], [1, 0n]]));
+  });
+
+  it('answers undefined once the link has stored offsets (seeded by another replica, or consuming)', () => {
+    expect(bootstrapOffsets(new Map([[1, 0n]]), marks)).toBeUndefined();
   });
 });

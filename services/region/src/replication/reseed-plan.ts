@@ -93,3 +93,13 @@ export function sequenceGap(seen: ReadonlyMap<number, ReadonlyMap<string, bigint
   }
   return undefined;
 }
+
+/**
+ * Where a joining region's link starts (anti-entropy/reseed.ts `seedLink`): every partition at its
+ * log start, read before the peer's published position — undefined when the link has stored
+ * offsets already (it was seeded, by this replica or another one of the region, or has consumed).
+ */
+export function bootstrapOffsets(stored: ReadonlyMap<number, bigint>, marks: ReadonlyMap<number, Watermark>): Map<number, bigint> | undefined {
+  if (stored.size > 0) return undefined;
+  return new Map([...marks].map(([partition, mark]) => [partition, mark.low]));
+}

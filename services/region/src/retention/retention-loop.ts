@@ -23,8 +23,8 @@ export interface RetentionOptions {
   readonly region: string;
   /** The actor this region writes as now. */
   readonly actor: string;
-  /** The other regions of the deployment (MERIDIAN_PEERS): each one holds GC back until it has applied. */
-  readonly peers: readonly string[];
+  /** The other regions of the deployment (the stored membership, read at each round): each one holds GC back until it has applied. */
+  readonly peers: () => readonly string[];
   readonly minAgeMs: number;
   readonly idempotencyTtlMs: number;
   readonly conflictRetentionMs: number;
@@ -104,7 +104,8 @@ export class RetentionLoop {
   /** One round; a process that is not the leader only refreshes its view of the stored decision. */
   async runOnce(): Promise<RoundReport> {
     const store = this.#o.store;
-    const regions = [this.#o.region, ...this.#o.peers];
+    const peers = this.#o.peers();
+    const regions = [this.#o.region, ...peers];
     if (!this.#o.leader()) {
       const [state, sizes] = await Promise.all([store.retention.state(), store.retention.tableSizes()]);
       this.#view = { tombstones: state.tombstones, blocked: new Map(regions.map((r) => [r, state.blocking.includes(r)])), tableBytes: sizes };
@@ -127,7 +128,7 @@ export class RetentionLoop {
     const own = sampled(this.#o.region, this.#o.actor, { wallMs: now, highWater: relay.lastSequence });
     samples.set(this.#o.region, own);
     views.push({ region: this.#o.region, applied: new Map(applied.map((a) => [a.origin, a.contiguous])), actor: own.actor, samples: own.samples });
-    for (const peer of this.#o.peers) {
+    for (const peer of peers) {
       const beat = beats.find((b) => b.peer === peer);
       if (!beat) {
         views.push({ region: peer, applied: undefined, actor: undefined, samples: [] });
