@@ -33,6 +33,8 @@ export const SYNC_MS = 2000;
 export function drainRefusal(region: string, link: PeerStatus | undefined): string | undefined {
   if (!link) return undefined; // not consumed here: nothing to drain
   if (link.needsReseed || link.state === 'failed') return `the link from ${region} is failed (${link.reason ?? 'needs a reseed'}): updates it acknowledged may be missing here`;
+  // Heartbeats travel in the stream: a paused link's last one says nothing of what waits behind it.
+  if (link.state === 'paused') return `the link from ${region} is paused (${link.reason ?? 'paused'}): what waits in its Kafka is not applied here`;
   if (link.lagSequence === null) return `no heartbeat from ${region} has arrived: how far its stream goes is unknown here`;
   if (link.lagSequence > 0) return `${link.lagSequence} update(s) ${region} published are not applied here yet`;
   return undefined;

@@ -175,7 +175,9 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
           ...(hooks.relayPollMs ? { relayPollMs: hooks.relayPollMs } : {}),
         })
       : undefined;
-    const loop = config.antiEntropyIntervalMs > 0 && config.kafkaBrokers !== undefined
+    // Without replication there is no stored membership: the configured gRPC peers are the anti-entropy peers.
+    if (!config.kafkaBrokers) for (const [peer, address] of config.peerGrpc) peerReplicas.set(peer, newReplica(address));
+    const loop = config.antiEntropyIntervalMs > 0 && (config.kafkaBrokers !== undefined || peerReplicas.size > 0)
       ? new AntiEntropyLoop({
           local,
           peers: peerReplicas,
