@@ -45,7 +45,7 @@ export class PgStore implements Store {
   readonly tree: TreeReads;
   /** The tombstone GC, record expiry and table sizes (retention.ts). */
   readonly retention: RetentionStore;
-  /** The peer regions this region replicates with (migration 7). */
+  /** The peer regions this region replicates with (migration 8). */
   readonly members: MembershipReads;
   /** The pool, every statement's error classified: reads and single statements that write nothing. */
   readonly #classified: Queryable;
