@@ -1,5 +1,5 @@
 /**
- * A region's stored membership (migration 8, docs/decisions/0013): the peer regions it consumes
+ * A region's stored membership (migration 8, docs/decisions/0014): the peer regions it consumes
  * and compares with, and the ones an operator removed. Seeded from the configuration at start
  * (`seedMembers`: the configured addresses win, a stored removal holds), changed at run time
  * (`addMember`, `removeMember`), read by every replica of the region on each refresh.

@@ -301,7 +301,7 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 8,
     name: 'membership: the peer regions this region replicates with, stored',
     sql: `
-      -- The regions this region consumes and compares with (docs/decisions/0013): seeded from
+      -- The regions this region consumes and compares with (docs/decisions/0014): seeded from
       -- MERIDIAN_PEERS at start, changed at run time through /v1/members, followed by every
       -- replica of the region. A removed region keeps its row (state 'removed'): its removal
       -- holds across restarts even while MERIDIAN_PEERS still names it.

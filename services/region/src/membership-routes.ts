@@ -1,5 +1,5 @@
 /**
- * Membership's REST endpoints (docs/decisions/0013-region-membership.md): `GET /v1/members`
+ * Membership's REST endpoints (docs/decisions/0014-region-membership.md): `GET /v1/members`
  * lists the peer regions this region replicates with (and the removed ones), `PUT
  * /v1/members/:region` adds one (or moves its addresses) and `DELETE /v1/members/:region` removes
  * one — admin scope, applied at once, followed by every replica of the region, no restart.

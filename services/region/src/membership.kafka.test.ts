@@ -1,5 +1,5 @@
 /**
- * Region membership at run time (docs/decisions/0013-region-membership.md), with real Kafka (one
+ * Region membership at run time (docs/decisions/0014-region-membership.md), with real Kafka (one
  * broker per region), real gRPC and PostgreSQL, continuous anti-entropy off so that only the
  * join's seeding and the streams can make the regions equal:
  *

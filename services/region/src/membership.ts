@@ -1,5 +1,5 @@
 /**
- * A region's membership at run time (docs/decisions/0013-region-membership.md): the peer regions
+ * A region's membership at run time (docs/decisions/0014-region-membership.md): the peer regions
  * it consumes, compares with and redirects to, from the stored table (`meridian_members`).
  *
  * - At start the configured peers (MERIDIAN_PEERS, _PEER_URLS, _PEER_GRPC) seed the table: a new

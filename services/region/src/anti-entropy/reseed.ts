@@ -68,7 +68,7 @@ export async function reseedLink(deps: ReseedDeps): Promise<ReseedOutcome> {
 }
 
 /**
- * A joining region's link, before its consumer first starts (DESIGN §8, docs/decisions/0013):
+ * A joining region's link, before its consumer first starts (DESIGN §8, docs/decisions/0014):
  * the same steps as a reseed, from a link that has consumed nothing. Every partition starts at
  * the log start read in step 1 and the peer's own stream is covered up to the published position
  * read after it, so the consumer then applies exactly what the snapshot lacks. Namespaces of the
