@@ -17,9 +17,11 @@
  * with their network address; a location that names a region names a configured one.
  */
 import { readFileSync } from 'node:fs';
-import { readSetting } from '@meridian/auth';
+import { ConfigError, configReference as referenceOf, integer, oneOf, readConfig, type Field, type Parser } from '@meridian/service-kit';
 import { parseGeoPoint, GEO_POINT_FORMAT, type GeoPoint } from './great-circle.ts';
 import { buildCidrTable, parseCidr, type CidrBlock } from './cidr-table.ts';
+
+export { ConfigError } from '@meridian/service-kit';
 
 export interface RegionSpec {
   readonly id: string;
@@ -56,42 +58,13 @@ export interface GslbConfig {
   readonly regionToken: string | undefined;
 }
 
-type Parser<T> = (raw: string) => T;
-
-interface Field<K extends keyof GslbConfig> {
-  readonly key: K;
-  readonly env: string;
-  readonly doc: string;
-  /** Absent = required. */
-  readonly default?: GslbConfig[K];
-  readonly parse: Parser<GslbConfig[K]>;
-}
-
-export class ConfigError extends Error {
-  readonly problems: readonly string[];
-  constructor(problems: readonly string[]) {
-    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
-    this.name = 'ConfigError';
-    this.problems = problems;
-  }
-}
-
 export const REGION_ID = /^[a-z][a-z0-9-]{0,31}$/;
 const REGION_ENTRY = '<id>=<url>@<lat>,<lon>[#<weight>]';
 
-const integer = (min: number, max: number): Parser<number> => (raw) => {
-  const n = Number(raw);
-  if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) throw new Error(`an integer from ${min} to ${max}`);
-  return n;
-};
 const positiveNumber = (what: string): Parser<number> => (raw) => {
   const n = Number(raw);
   if (raw.trim() === '' || !Number.isFinite(n) || n <= 0) throw new Error(`a positive number ${what}`);
   return n;
-};
-const oneOf = <T extends string>(values: readonly T[]): Parser<T> => (raw) => {
-  if (!(values as readonly string[]).includes(raw)) throw new Error(`one of ${values.join(', ')}`);
-  return raw as T;
 };
 
 /** Splits `a;b;c` into trimmed, non-empty entries. */
@@ -161,7 +134,7 @@ const locationTable: Parser<readonly CidrBlock<NamedLocation>[]> = (raw) => {
   return buildCidrTable(blocks);
 };
 
-const FIELDS: readonly Field<keyof GslbConfig>[] = [
+const FIELDS: readonly Field<GslbConfig>[] = [
   { key: 'regions', env: 'MERIDIAN_GSLB_REGIONS', doc: `the regions: ${REGION_ENTRY} joined by ";", e.g. eu=http://127.0.0.1:8081@50.1,8.7;us=http://127.0.0.1:8082@39.0,-77.5#2`, parse: regionList },
   { key: 'host', env: 'MERIDIAN_GSLB_HOST', doc: 'address to listen on', default: '127.0.0.1', parse: (raw) => raw },
   { key: 'port', env: 'MERIDIAN_GSLB_PORT', doc: 'HTTP port', default: 8070, parse: integer(0, 65535) },
@@ -169,37 +142,16 @@ const FIELDS: readonly Field<keyof GslbConfig>[] = [
   { key: 'probeTimeoutMs', env: 'MERIDIAN_GSLB_PROBE_TIMEOUT_MS', doc: 'a probe with no answer by then has failed (at most the interval)', default: 500, parse: integer(1, 3_600_000) },
   { key: 'failuresToDown', env: 'MERIDIAN_GSLB_FAILURES_TO_DOWN', doc: 'F: failed probes in a row that take a region down', default: 3, parse: integer(1, 100) },
   { key: 'successesToUp', env: 'MERIDIAN_GSLB_SUCCESSES_TO_UP', doc: 'R: good probes in a row that bring a region back', default: 2, parse: integer(1, 100) },
-  { key: 'locations', env: 'MERIDIAN_GSLB_LOCATIONS', doc: 'where clients are, by address: <cidr>=<lat>,<lon> or <cidr>=<region id>, joined by ";"; the most specific block wins', default: Object.freeze([]), parse: locationTable },
+  { key: 'locations', env: 'MERIDIAN_GSLB_LOCATIONS', doc: 'where clients are, by address: <cidr>=<lat>,<lon> or <cidr>=<region id>, joined by ";"; the most specific block wins', default: Object.freeze([]), shownDefault: '(none)', parse: locationTable },
   { key: 'trustedProxyHops', env: 'MERIDIAN_GSLB_TRUSTED_PROXY_HOPS', doc: 'proxies of ours in front of the GSLB: 0 ignores X-Forwarded-For; n takes the n-th address from its right', default: 0, parse: integer(0, 10) },
   { key: 'lagBoundSeconds', env: 'MERIDIAN_GSLB_LAG_BOUND_SECONDS', doc: 'a region further behind than this (its worst peer lag) is demoted for fresh reads', default: 10, parse: positiveNumber('of seconds') },
-  { key: 'regionToken', env: 'MERIDIAN_GSLB_REGION_TOKEN', doc: 'bearer token with the read scope for the regions\' /v1/replication (lag-aware routing); also read from MERIDIAN_GSLB_REGION_TOKEN_FILE', default: undefined, parse: (raw) => raw },
+  { key: 'regionToken', env: 'MERIDIAN_GSLB_REGION_TOKEN', doc: 'bearer token with the read scope for the regions\' /v1/replication (lag-aware routing); also read from MERIDIAN_GSLB_REGION_TOKEN_FILE', secret: true, default: undefined, shownDefault: '(none)', parse: (raw) => raw },
   { key: 'logLevel', env: 'MERIDIAN_GSLB_LOG_LEVEL', doc: 'log level', default: 'info', parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const) },
 ];
 
 /** Reads and validates the configuration; throws a ConfigError listing every problem. */
 export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env, readFile: (path: string) => string = (path) => readFileSync(path, 'utf8')): GslbConfig {
-  const problems: string[] = [];
-  const out: Record<string, unknown> = {};
-  for (const field of FIELDS) {
-    const source = readSetting(env, field.env, readFile);
-    if ('problem' in source) {
-      problems.push(source.problem);
-      continue;
-    }
-    const raw = source.value;
-    if (raw === undefined || raw === '') {
-      if (!('default' in field)) problems.push(`${field.env}: required — ${field.doc}`);
-      else out[field.key] = field.default;
-      continue;
-    }
-    try {
-      out[field.key] = field.parse(raw);
-    } catch (error) {
-      const message = (error as Error).message;
-      // Parsers of lists name the offending entry themselves; scalars get the whole value.
-      problems.push(`${field.env}: expected ${message}${message.includes('(got ') ? '' : ` (got ${field.key === 'regionToken' ? '(hidden)' : JSON.stringify(raw)})`}`);
-    }
-  }
+  const { values: out, problems } = readConfig(FIELDS, env, readFile);
 
   const interval = out['probeIntervalMs'];
   const timeout = out['probeTimeoutMs'];
@@ -237,6 +189,5 @@ export function describeConfig(config: GslbConfig): Record<string, unknown> {
 
 /** The documented settings, for the README and `--help`. */
 export function configReference(): { env: string; doc: string; default: string }[] {
-  const shown = (value: unknown): string => (typeof value === 'string' || typeof value === 'number' ? String(value) : '(none)');
-  return FIELDS.map((f) => ({ env: f.env, doc: f.doc, default: 'default' in f ? shown(f.default) : '(required)' }));
+  return referenceOf(FIELDS);
 }

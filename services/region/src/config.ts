@@ -4,8 +4,10 @@
  * what was given, then frozen. Secrets are never echoed back: `describeConfig` masks them.
  */
 import { readFileSync } from 'node:fs';
-import { readSetting } from '@meridian/auth';
 import { formatDuration, parseDuration } from '@meridian/retention';
+import { ConfigError, configReference as referenceOf, integer, oneOf, readConfig, type Field, type Parser } from '@meridian/service-kit';
+
+export { ConfigError } from '@meridian/service-kit';
 
 export interface RegionConfig {
   readonly region: string;
@@ -84,40 +86,8 @@ export interface RegionConfig {
 export const INSTRUMENTATIONS = ['http', 'fastify', 'pg', 'kafkajs'] as const;
 export type Instrumentation = (typeof INSTRUMENTATIONS)[number];
 
-type Parser<T> = (raw: string) => T;
-
-interface Field<K extends keyof RegionConfig> {
-  readonly key: K;
-  readonly env: string;
-  readonly doc: string;
-  readonly secret?: boolean;
-  /** Absent = required. */
-  readonly default?: RegionConfig[K];
-  /** How `--help` shows the default, when not as it is stored (durations). */
-  readonly shownDefault?: string;
-  readonly parse: Parser<RegionConfig[K]>;
-}
-
-export class ConfigError extends Error {
-  readonly problems: readonly string[];
-  constructor(problems: readonly string[]) {
-    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
-    this.name = 'ConfigError';
-    this.problems = problems;
-  }
-}
-
 const REGION_ID = /^[a-z][a-z0-9-]{0,31}$/;
 
-const integer = (min: number, max: number): Parser<number> => (raw) => {
-  const n = Number(raw);
-  if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) throw new Error(`an integer from ${min} to ${max}`);
-  return n;
-};
-const oneOf = <T extends string>(values: readonly T[]): Parser<T> => (raw) => {
-  if (!(values as readonly string[]).includes(raw)) throw new Error(`one of ${values.join(', ')}`);
-  return raw as T;
-};
 const url = (protocols: readonly string[]): Parser<string> => (raw) => {
   let u: URL;
   try {
@@ -164,7 +134,7 @@ const peerMap = <T>(what: string, parseValue: (raw: string) => T): Parser<Readon
   return out;
 };
 
-const FIELDS: readonly Field<keyof RegionConfig>[] = [
+const FIELDS: readonly Field<RegionConfig>[] = [
   { key: 'region', env: 'MERIDIAN_REGION', doc: 'this region\'s id (lower-case letters, digits, dashes), e.g. "eu"', parse: (raw) => {
     if (!REGION_ID.test(raw)) throw new Error(`a region id matching ${String(REGION_ID)}`);
     return raw;
@@ -235,27 +205,7 @@ const FIELDS: readonly Field<keyof RegionConfig>[] = [
  * dropped; the file's content is never echoed back.
  */
 export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env, readFile: (path: string) => string = (path) => readFileSync(path, 'utf8')): RegionConfig {
-  const problems: string[] = [];
-  const out: Record<string, unknown> = {};
-  for (const field of FIELDS) {
-    const source = readSetting(env, field.env, readFile);
-    if ('problem' in source) {
-      problems.push(source.problem);
-      continue;
-    }
-    const raw = source.value;
-    if (raw === undefined || raw === '') {
-      if (!('default' in field)) problems.push(`${field.env}: required — ${field.doc}`);
-      else out[field.key] = field.default;
-      continue;
-    }
-    try {
-      out[field.key] = field.parse(raw);
-    } catch (error) {
-      const shown = field.secret ? '(hidden)' : JSON.stringify(raw);
-      problems.push(`${field.env}: expected ${(error as Error).message} (got ${shown})`);
-    }
-  }
+  const { values: out, problems } = readConfig(FIELDS, env, readFile);
   const region = out['region'];
   const peers = out['peers'] as ReadonlyMap<string, unknown> | undefined;
   if (typeof region === 'string' && peers?.has(region)) problems.push(`MERIDIAN_PEERS: expected peers other than this region (got ${region} itself)`);
@@ -290,5 +240,5 @@ export function describeConfig(config: RegionConfig): Record<string, unknown> {
 
 /** The documented settings, for the README and `--help`. */
 export function configReference(): { env: string; doc: string; default: string }[] {
-  return FIELDS.map((f) => ({ env: f.env, doc: f.doc, default: !('default' in f) ? '(required)' : f.shownDefault !== undefined ? f.shownDefault : f.default instanceof Set ? [...f.default].join(',') : f.default instanceof Map || f.default === undefined ? '' : String(f.default as string | number) }));
+  return referenceOf(FIELDS);
 }

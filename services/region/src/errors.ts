@@ -2,8 +2,11 @@
  * The region service's error registry: every error the API can answer, with its stable code,
  * HTTP status and whether a client may retry. Errors answer as
  * `{"error": {"code": "MERIDIAN_…", "message": "…"}}`. A test checks this registry against the
- * table in the service's README.
+ * table in the service's README. The registry's mechanics are @meridian/service-kit's.
  */
+import { ServiceError, type ErrorSpec } from '@meridian/service-kit';
+
+export { errorBody } from '@meridian/service-kit';
 
 export const ERRORS = {
   MERIDIAN_VALIDATION: { status: 400, retryable: false, doc: 'the request does not match the route\'s schema' },
@@ -34,27 +37,13 @@ export const ERRORS = {
   MERIDIAN_BUSY: { status: 503, retryable: true, doc: 'the write could not be serialised after several attempts; nothing was written' },
   MERIDIAN_OUTCOME_UNKNOWN: { status: 503, retryable: true, doc: 'the connection to PostgreSQL was lost after the write was sent: it may or may not have taken effect. Retry with the same Idempotency-Key (answered from the first attempt if it took effect, applied once if not); a write sent without one may apply twice' },
   MERIDIAN_INTERNAL: { status: 500, retryable: false, doc: 'an unexpected error (a bug); see the logs' },
-} as const satisfies Record<string, { status: number; retryable: boolean; doc: string }>;
+} as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
 
-export class MeridianError extends Error {
-  readonly code: ErrorCode;
-  readonly status: number;
-  readonly retryable: boolean;
-  /** Extra fields merged into the error body (e.g. the context of a deleted key). */
-  readonly details: Record<string, unknown> | undefined;
-
+export class MeridianError extends ServiceError<ErrorCode> {
   constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
-    super(message);
+    super(ERRORS, code, message, details);
     this.name = 'MeridianError';
-    this.code = code;
-    this.status = ERRORS[code].status;
-    this.retryable = ERRORS[code].retryable;
-    this.details = details;
   }
-}
-
-export function errorBody(code: ErrorCode, message: string, details?: Record<string, unknown>): { error: { code: ErrorCode; message: string } } & Record<string, unknown> {
-  return { error: { code, message }, ...details };
 }
