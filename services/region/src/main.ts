@@ -9,7 +9,7 @@
  */
 import { loadConfig, describeConfig, configReference, ConfigError, INSTRUMENTATIONS } from './config.ts';
 import { startTelemetry, loggerOptions } from '@meridian/telemetry';
-import { LinkStates } from './replication/link-state.ts';
+import { LinkStates } from '@meridian/replication-link';
 
 if (process.argv.includes('--help')) {
   console.log('meridian-region: one region of Meridian. Settings (environment):\n');

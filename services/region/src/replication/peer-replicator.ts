@@ -33,7 +33,7 @@ import type { PgStore } from '@meridian/store';
 import { BatchApplier, decode, type BatchResult, type Decoded, type PartitionBatch, type ReplicatorHooks } from './batch-applier.ts';
 import { GroupCommitQueue } from '../group-commit.ts';
 import { createKafka } from './kafka-client.ts';
-import { nextLinkState, type LinkEvent, type LinkState } from './link-state.ts';
+import { nextLinkState, type LinkEvent, type LinkState } from '@meridian/replication-link';
 import type { Logger } from './logger.ts';
 import { originOf } from './key-fold.ts';
 import { lostOffset, sequenceGap, type SequenceGap, type Watermark } from './reseed-plan.ts';

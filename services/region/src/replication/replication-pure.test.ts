@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { AppliedRow } from '@meridian/store';
 import { AppliedVector } from './applied-vector.ts';
-import { LINK_TRANSITIONS, LinkEvents, LinkStates, nextLinkState } from './link-state.ts';
 
 const empty: AppliedRow = { origin: 'us.1', region: 'us', contiguous: 0n, contiguousOutboxId: 0n, beyond: [] };
 
@@ -78,28 +77,5 @@ describe('applied vector', () => {
     expect(vector.contiguous).toBe(BigInt(n));
     expect(vector.beyondSize).toBe(0);
     expect(performance.now() - started).toBeLessThan(5000);
-  });
-});
-
-describe('link state machine', () => {
-  it('names a next state for every state and event', () => {
-    for (const s of LinkStates) for (const e of LinkEvents) expect(LinkStates).toContain(LINK_TRANSITIONS[s][e]);
-  });
-  it('pauses on a newer schema, fails when offsets are lost, and only an operator resumes', () => {
-    expect(nextLinkState('streaming', 'schema-too-new')).toBe('paused');
-    expect(nextLinkState('paused', 'caught-up')).toBe('paused');
-    expect(nextLinkState('catching-up', 'offset-lost')).toBe('failed');
-    expect(nextLinkState('failed', 'joined')).toBe('failed');
-    expect(nextLinkState('failed', 'resumed')).toBe('connecting');
-    expect(nextLinkState('streaming', 'fell-behind')).toBe('catching-up');
-    expect(nextLinkState('catching-up', 'caught-up')).toBe('streaming');
-  });
-  it('keeps a paused link paused through consumer restarts and rejoins until resumed; a lost offset fails it', () => {
-    for (const s of LinkStates) expect(nextLinkState(s, 'operator-paused'), s).toBe(s === 'failed' ? 'failed' : 'paused');
-    for (const e of ['disconnected', 'joined', 'caught-up', 'fell-behind', 'schema-too-new'] as const) expect(nextLinkState('paused', e), e).toBe('paused');
-    expect(nextLinkState('paused', 'offset-lost')).toBe('failed');
-    expect(nextLinkState('paused', 'resumed')).toBe('connecting');
-    // Nothing but an operator's resume leaves `failed`.
-    for (const e of LinkEvents) expect(nextLinkState('failed', e), e).toBe(e === 'resumed' ? 'connecting' : 'failed');
   });
 });

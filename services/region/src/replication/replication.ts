@@ -11,7 +11,7 @@ import type { PgStore, AppliedPosition, HeartbeatRow } from '@meridian/store';
 import { createKafka } from './kafka-client.ts';
 import { OutboxRelay } from './outbox-relay.ts';
 import { PeerReplicator, RedriveError, type ReplicatorHooks } from './peer-replicator.ts';
-import type { LinkState } from './link-state.ts';
+import { addLagSample, linkLag, skewEstimateMs, type LagSample, type LinkHeartbeat, type LinkState } from '@meridian/replication-link';
 import type { Logger } from './logger.ts';
 import type { HealthCheck } from '../health.ts';
 
@@ -58,12 +58,6 @@ export interface ReplicationStatus {
   readonly relay: { readonly role: string; readonly lastSequence: number; readonly lastError?: string };
 }
 
-interface Sample {
-  /** The actor whose stream the heartbeat counts (a new incarnation starts again at 1). */
-  readonly origin: string;
-  readonly wallMs: number;
-  readonly highWater: bigint;
-}
 
 export class Replication {
   readonly relay: OutboxRelay;
@@ -81,7 +75,7 @@ export class Replication {
   #adminConnected = false;
   #applied = new Map<string, AppliedPosition>();
   #heartbeats = new Map<string, HeartbeatRow>();
-  #samples = new Map<string, Sample[]>();
+  #samples = new Map<string, LagSample[]>();
   #lag = new Map<string, { seconds: number | null; sequence: number | null }>();
   #skew = new Map<string, number>();
   /** The region's published high-water, from the relay state every replica shares. */
@@ -224,22 +218,12 @@ export class Replication {
         this.#lag.set(r.peer, { seconds: null, sequence: null });
         continue;
       }
-      // A peer's new incarnation is a new stream: its lag is never measured against the samples of the one before.
-      const samples = (this.#samples.get(r.peer) ?? []).filter((s) => s.origin === beat.origin);
-      const wallMs = Number(beat.wallMs);
-      if (samples.at(-1)?.wallMs !== wallMs) samples.push({ origin: beat.origin, wallMs, highWater: beat.highWater });
-      while (samples.length > 600) samples.shift();
+      // A peer's new incarnation is a new stream: its lag is never measured against the samples of the one before (link-lag.ts).
+      const heartbeat: LinkHeartbeat = { origin: beat.origin, wallMs: Number(beat.wallMs), highWater: beat.highWater, receivedAtMs: beat.receivedAt.getTime() };
+      const samples = addLagSample(this.#samples.get(r.peer) ?? [], heartbeat);
       this.#samples.set(r.peer, samples);
-      // Skew estimate: local receipt time minus the origin's wall time (includes the network delay: an upper bound).
-      this.#skew.set(r.peer, Math.abs(beat.receivedAt.getTime() - wallMs));
-      const contiguous = this.#applied.get(beat.origin)?.contiguous ?? 0n;
-      const sequence = beat.highWater > contiguous ? Number(beat.highWater - contiguous) : 0;
-      const stale = Math.max(0, (now - beat.receivedAt.getTime()) / 1000 - 2);
-      let seconds = stale;
-      if (sequence > 0) {
-        const firstUnapplied = samples.find((s) => s.highWater > contiguous);
-        seconds += firstUnapplied ? Math.max(0, (wallMs - firstUnapplied.wallMs) / 1000) : 0;
-      }
+      this.#skew.set(r.peer, skewEstimateMs(heartbeat));
+      const { seconds, sequence } = linkLag(heartbeat, samples, this.#applied.get(beat.origin)?.contiguous ?? 0n, now);
       this.#lag.set(r.peer, { seconds, sequence });
       // A heartbeat stored before this process started says nothing about what is still waiting
       // in Kafka for us: only a fresh one may declare the link caught up. Nor may a link that is
