@@ -241,8 +241,9 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
     // Membership first: it makes the clients and URLs of the stored members before the links start (a joining link seeds through them).
     await membership?.start();
     await replication?.start();
-    retention.start();
     const server = config.grpcPort === undefined ? undefined : await startAntiEntropyServer({ replica: local, host: config.host, port: config.grpcPort, credentials: serverCredentials(tls) });
+    // Last, beside the continuous anti-entropy loop: nothing after it can fail and leave its timer running.
+    retention.start();
     loop?.start();
     return {
       app,
