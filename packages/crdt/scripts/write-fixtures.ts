@@ -8,8 +8,9 @@
  * version's files instead of rewriting old ones. `src/golden-fixtures.test.ts` only reads them.
  */
 import { existsSync, writeFileSync } from 'node:fs';
-import { GCounter, ORMap, ORSet, PNCounter } from '../src/index.ts';
-import { FIXTURE_CODECS, type FixtureCase } from '../src/testing/fixture-codecs.ts';
+import { DvvSet } from '@meridian/causality';
+import { GCounter, ORMap, ORSet, PNCounter, writeRegister, type RegisterSet } from '../src/index.ts';
+import { FIXTURE_CODECS, encodableRegister, type FixtureCase } from '../src/testing/fixture-codecs.ts';
 
 const FORMAT = 1;
 const HLC = (1_763_800_000_000n << 16n) | 7n; // 2025-11-22, logical 7
@@ -51,6 +52,23 @@ write('pn-counter', 'PNCounter.encode(); json = toJSON(); view = value as counte
   ['decrements only', PNCounter.from(GCounter.empty, GCounter.from({ 'eu.1': 9 }))],
   ['both, negative value', PNCounter.from(GCounter.from({ 'eu.1': 5 }), GCounter.from({ 'eu.1': 2, 'us.1': 300 }))],
 ]);
+
+function registers(): [string, Encodable][] {
+  const empty: RegisterSet = DvvSet.empty();
+  const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+  const one = writeRegister(empty, 'mv', undefined, 'eu.1', { value: 'hello', hlc: HLC, traceparent: tp }).set;
+  const siblings = one.sync(writeRegister(empty, 'mv', undefined, 'us.1', { value: { z: [1, 2.5, null], a: { 'é': 'żółć ✓ 🌍' } }, hlc: HLC + 1n, traceparent: undefined }).set);
+  const resolved = writeRegister(siblings, 'mv', siblings.context(), 'ap.2', { value: true, hlc: HLC + 2n, traceparent: undefined }).set;
+  const deleted = writeRegister(resolved, 'lww', undefined, 'eu.1', { value: undefined, hlc: (1n << 64n) - 1n, traceparent: undefined }).set;
+  return [
+    ['empty', encodableRegister(empty)],
+    ['one version with its traceparent', encodableRegister(one)],
+    ['two concurrent versions (siblings)', encodableRegister(siblings)],
+    ['a write that read both supersedes them', encodableRegister(resolved)],
+    ['a delete: a tombstone version at the largest HLC', encodableRegister(deleted)],
+  ];
+}
+write('register', 'encodeRegisterSet(): a DvvSet of versions {h: hex HLC, v: value | d: 1 (deleted), t?: traceparent}, as lww and mv keys are stored; json = DvvSet JSON; view = viewRegister under lww and mv', registers());
 
 function orSets(): [string, ORSet][] {
   const eu = ORSet.empty.add('eu.1', ['x', 1, null, true, { b: [1], a: 'é' }, [1, 'x'], '']);

@@ -10,7 +10,8 @@ import { counterKind, mapKind, setKind, type CrdtKind } from '../crdt-kind.ts';
 import { type CounterOp, type MapOp, type SetOp } from '../crdt-ops.ts';
 import { GCounter } from '../g-counter.ts';
 import { mergeRegister } from '../register-merge.ts';
-import { decodeRegisterSet, decodeRegisterVersion, encodeRegisterSet, encodeRegisterVersion, viewRegister, writeRegister, type Json, type RegisterPolicy, type RegisterSet } from '../register-state.ts';
+import { decodeRegisterSet, encodeRegisterSet, viewRegister, writeRegister, type Json, type RegisterPolicy, type RegisterSet } from '../register-state.ts';
+import { registerSetFromJSON, registerSetToJSON } from './fixture-codecs.ts';
 import { type ORMap } from '../or-map.ts';
 import { type ORSet } from '../or-set.ts';
 import { counterJson, type PNCounter } from '../pn-counter.ts';
@@ -99,7 +100,6 @@ export const pnCounterSpec: TypeSpec<PNCounter, CounterOp> = {
  * as the service ships it.
  */
 function registerMembers(policy: RegisterPolicy): LatticeMembers<RegisterSet> {
-  const versionJson = (v: Parameters<typeof encodeRegisterVersion>[0]): unknown => JSON.parse(new TextDecoder().decode(encodeRegisterVersion(v)));
   return {
     join: (a, b) => mergeRegister('ns', 'k', a, b, policy).next,
     // (V, C) ≤ (V', C') iff C ⊆ C' and V' holds no version of C that V does not: nothing revived.
@@ -112,8 +112,8 @@ function registerMembers(policy: RegisterPolicy): LatticeMembers<RegisterSet> {
     equals: (a, b) => Buffer.from(encodeRegisterSet(a)).equals(encodeRegisterSet(b)),
     encode: encodeRegisterSet,
     decode: decodeRegisterSet,
-    toJSON: (s) => s.toJSON(versionJson),
-    fromJSON: (json) => DvvSet.fromJSON(json, (j) => decodeRegisterVersion(new TextEncoder().encode(JSON.stringify(j)))),
+    toJSON: registerSetToJSON,
+    fromJSON: registerSetFromJSON,
   };
 }
 
