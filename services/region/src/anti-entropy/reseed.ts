@@ -9,8 +9,10 @@
  *     of the peer's states is taken after step 1, so it holds every update up to S.
  *  3. Only if the exchange completed (no error, no namespace it could not repair key by key), in
  *     one transaction under the peer's reseed lock: each lost partition restarts at its log start
- *     (a partition still resumable keeps its offset), and the origin's applied vector covers every
- *     sequence up to S (outbox id O). Then the replicator restarts from those offsets: what Kafka
+ *     (a partition still resumable keeps its offset) — or past it, at the log start read again
+ *     now if retention moved it during the exchange, up to the end read in step 1 (records Kafka
+ *     held in step 1 are in the exchange's snapshot: `pastRetention`), and the origin's applied
+ *     vector covers every sequence up to S (outbox id O). Then the replicator restarts from those offsets: what Kafka
  *     still holds is consumed again; sequences up to S are duplicates the vector drops, later ones
  *     apply (the states join), so nothing is lost and nothing applies twice. A link that failed on
  *     a gap in the origin's sequences rather than on an offset (a topic recreated and refilled past
@@ -25,7 +27,7 @@ import { ReplicationTx, type NamespacePolicy, type PgStore } from '@meridian/sto
 import { standIn } from '../replication/namespace-declaration.ts';
 import { AppliedVector } from '../replication/applied-vector.ts';
 import type { LocalReplica } from './local-replica.ts';
-import { bootstrapOffsets, restartOffsets, type SequenceGap, type Watermark } from '../replication/reseed-plan.ts';
+import { bootstrapOffsets, pastRetention, restartOffsets, type SequenceGap, type Watermark } from '../replication/reseed-plan.ts';
 
 /** What a reseed needs of a replication link (a `PeerReplicator`). */
 export interface ReseedableLink {
@@ -117,11 +119,15 @@ async function seedFromPeer(
   const unrepaired = report.policyMismatches.filter((ns) => peerNamespaces.has(ns));
   if (unrepaired.length > 0) throw new Error(`namespaces ${unrepaired.join(', ')} are missing here or declared with another policy: their keys cannot be repaired`);
   if (rejected.length > 0) throw new Error(`${rejected.length} state(s) of ${peer} could not be merged here (${rejected.slice(0, 3).join('; ')}): nothing of the restart position is stored`);
+  // Retention may have moved log starts during the (rate-limited, long) exchange: read them again
+  // and restart past what it deleted, which the repair already holds (`pastRetention`).
+  const now = await link.watermarks();
   const { outcome, restarted } = await store.transaction(async (_tx, client) => {
     const rtx = new ReplicationTx(client);
     const stored = await rtx.lockPeerOffsetsForReseed(peer);
-    const restart = plan(stored, marks);
-    if (!restart) return { outcome: 'already' as const, restarted: new Map<number, bigint>() };
+    const planned = plan(stored, marks);
+    if (!planned) return { outcome: 'already' as const, restarted: new Map<number, bigint>() };
+    const restart = pastRetention(planned, marks, now);
     const changed = new Map([...restart].filter(([partition, offset]) => stored.get(partition) !== offset));
     await rtx.restartPeerOffsets(peer, [...changed].map(([partition, nextOffset]) => ({ partition, nextOffset })));
     // A gap in an earlier actor's sequences (the peer started a new incarnation since): everything

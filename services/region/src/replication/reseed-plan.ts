@@ -50,6 +50,37 @@ export function restartOffsets(stored: ReadonlyMap<number, bigint>, marks: Reado
   return lost ? out : undefined;
 }
 
+/**
+ * The restart offsets a reseed stores, moved past what retention deleted while its exchange ran
+ * (DESIGN §4 "A failed link reseeds itself"). `before`: the watermarks read in step 1, before the
+ * peer's published position and the exchange; `now`: read again just before the commit. A
+ * partition restarts at max(planned, min(now.low, before.high)): every record below `before.high`
+ * was in the peer's Kafka when step 1 read it, so the relay had produced it, so its update was
+ * committed to the peer's state before the exchange's snapshot was taken — the repair holds it
+ * and consuming it again would only be a duplicate. Restarting at the moved log start lets the
+ * restarted link's claim succeed instead of failing "retention passed" again (and the next reseed
+ * racing the same way). Records at or above `before.high` were produced after step 1: nothing says
+ * the snapshot holds them, so a log start past `before.high` is not followed (the claim fails
+ * loudly and the link reseeds again — retention shorter than a reseed's exchange). A skipped
+ * record's sequence is covered by the applied vector when it is at most the published sequence;
+ * one the relay had produced but not yet marked published when the position was read leaves a
+ * hole above it, which the sequence-gap check (`sequenceGap`) finds: never a silent loss.
+ */
+export function pastRetention(planned: ReadonlyMap<number, bigint>, before: ReadonlyMap<number, Watermark>, now: ReadonlyMap<number, Watermark>): Map<number, bigint> {
+  const out = new Map<number, bigint>();
+  for (const [partition, offset] of planned) {
+    const was = before.get(partition);
+    const is = now.get(partition);
+    if (!was || !is) {
+      out.set(partition, offset);
+      continue;
+    }
+    const held = is.low < was.high ? is.low : was.high;
+    out.set(partition, held > offset ? held : offset);
+  }
+  return out;
+}
+
 /** Sequences of an origin that no partition of the peer's topic can still deliver. */
 export interface SequenceGap {
   readonly origin: string;
