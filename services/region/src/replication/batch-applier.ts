@@ -22,7 +22,8 @@
  * invalid (found while folding: `MERIDIAN_PAYLOAD_INVALID`), becomes a dead letter with its raw
  * bytes and the reason, and quarantines its key — the key's later updates are held behind it
  * until it is redriven or discarded; everything else in the batch applies. A dead-lettered or
- * held update counts as handled in the applied vector.
+ * held update counts as handled in the applied vector, so poison consumed again at a place the
+ * vector holds (a replay from the log start) is a duplicate, not a new dead letter.
  *
  * Tracing: one `meridian.replicate.apply` span per transaction; a `meridian.conflict` span under
  * it for each conflict this transaction recorded (one already recorded is not traced again),
@@ -220,10 +221,24 @@ export class BatchApplier {
     if (beat) await rtx.saveHeartbeat(peer, originOf(beat), BigInt(beat.originWallMs), beat.highWaterSequence, Object.fromEntries([...beat.applied].map(([k, v]) => [k, v.toString()])));
 
     // Poison: dead letters, with the key quarantined so later deltas cannot paper over the gap.
+    // Poison at a place the applied vector already holds was handled before (dead-lettered, maybe
+    // discarded by an operator since) and is consumed again — a gap reseed's replay from the log
+    // start, a relay's republish: a duplicate, neither dead-lettered nor quarantining again. Poison
+    // without the relay's headers cannot be placed: it is dead-lettered each time it is consumed
+    // (the relay always writes them; such a message comes from another producer).
     for (const { partition, fresh } of live) {
-      for (const m of fresh) if (m.poison && !m.tooNew) outcome.deadLetters.push(await this.#deadLetterPoison(rtx, partition, m));
+      for (const m of fresh) {
+        if (!m.poison || m.tooNew) continue;
+        const place = placeOf(m, peer);
+        const vector = place ? vectors.get(place.origin)! : undefined;
+        if (place && vector!.has(place.sequence)) {
+          outcome.duplicates++;
+          continue;
+        }
+        outcome.deadLetters.push(await this.#deadLetterPoison(rtx, partition, m));
+        if (place) vector!.mark(place.sequence, place.outboxId);
+      }
     }
-    for (const p of poisonPlaces) vectors.get(p.origin)!.mark(p.sequence, p.outboxId);
 
     // Namespace declarations first (they precede their namespace's updates in every partition;
     // each is copied to every partition under one sequence: the first copy applies).
