@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { copyDatabase, createDatabase, dropDatabase, ephemeralAuth, freePort, startKafkaBroker, startRegionProcess, type KafkaBroker, type RegionProcess, type RegionProcessOptions, type TestInfra } from '@meridian/infra-local';
+import { copyDatabase, createDatabase, dropDatabase, ensureGrpcCertificate, ephemeralAuth, freePort, startKafkaBroker, testCertificateAuthority, startRegionProcess, type KafkaBroker, type RegionProcess, type RegionProcessOptions, type TestInfra } from '@meridian/infra-local';
 import { FaultProxy, uniqueName } from '@meridian/testkit';
 import { useBearerToken } from './workload.ts';
 
@@ -78,6 +78,8 @@ export async function startFaultCluster(options: FaultClusterOptions): Promise<F
     kafkaBrokers: kafka[i]!,
     peers: Object.fromEntries(ids.flatMap((peer, j) => (j === i ? [] : [[peer, peerKafka[j]!]]))),
     peerUrls: Object.fromEntries(ids.flatMap((peer, j) => (j === i ? [] : [[peer, urls[j]!]]))),
+    // Mutual TLS between the regions with a test CA, as in a deployment.
+    grpcTls: ensureGrpcCertificate(testCertificateAuthority(), { kind: 'region', region: ids[i]! }),
     logLevel: 'warn',
     logFile: join(logDir, `meridian-faults-${ids[i]}.log`),
     readyTimeoutMs: 120_000,

@@ -20,6 +20,7 @@ const file: ClusterFile = {
   startedAt: '2026-11-22T21:00:00.000Z',
   logs: '/somewhere/logs',
   auth: { admin: 'a.b.c', writer: 'd.e.f', reader: 'g.h.i' },
+  tls: { ca: '/somewhere/tls/ca.pem', cert: '/somewhere/tls/grpc-operator.pem', key: '/somewhere/tls/grpc-operator-key.pem' },
 };
 
 describe('cluster.json', () => {
@@ -30,9 +31,10 @@ describe('cluster.json', () => {
     expect(readClusterFile(dir)).toEqual(file);
     // It carries the tokens: its owner's only.
     expect(statSync(clusterFilePath(dir)).mode & 0o077).toBe(0);
-    writeClusterFile(dir, { ...file, gslb: null, auth: null });
+    writeClusterFile(dir, { ...file, gslb: null, auth: null, tls: null });
     expect(readClusterFile(dir)?.gslb).toBeNull();
     expect(readClusterFile(dir)?.auth).toBeNull();
+    expect(readClusterFile(dir)?.tls).toBeNull();
     removeClusterFile(dir);
     expect(existsSync(clusterFilePath(dir))).toBe(false);
     removeClusterFile(dir); // idempotent

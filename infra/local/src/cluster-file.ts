@@ -36,6 +36,15 @@ export interface ClusterFile {
   readonly logs: string;
   /** Bearer tokens for the regions' API (secrets: the file is its owner's only); null when the cluster runs with MERIDIAN_AUTH=off. */
   readonly auth: ClusterTokens | null;
+  /** The operator's certificate for the regions' anti-entropy gRPC (`meridian verify`/`repair`); null (or absent) when the cluster runs without TLS. */
+  readonly tls?: ClusterTls | null | undefined;
+}
+
+/** PEM files: the deployment's CA, the operator's certificate and key. */
+export interface ClusterTls {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
 }
 
 export const CLUSTER_FILE = 'cluster.json';
@@ -59,6 +68,13 @@ function parseAuth(value: unknown, where: string): ClusterTokens | null {
   const at = `${where} auth`;
   if (!isRecord(value)) throw new Error(`${at}: expected an object of tokens (or null)`);
   return { admin: field(value, 'admin', 'a token', isString, at), writer: field(value, 'writer', 'a token', isString, at), reader: field(value, 'reader', 'a token', isString, at) };
+}
+
+function parseTls(value: unknown, where: string): ClusterTls | null {
+  if (value === null || value === undefined) return null;
+  const at = `${where} tls`;
+  if (!isRecord(value)) throw new Error(`${at}: expected an object of PEM file paths (or null)`);
+  return { ca: field(value, 'ca', 'a file path', isString, at), cert: field(value, 'cert', 'a file path', isString, at), key: field(value, 'key', 'a file path', isString, at) };
 }
 
 /** Parses and checks a cluster file; the error says which field is wrong. */
@@ -93,6 +109,7 @@ export function parseClusterFile(text: string, where = CLUSTER_FILE): ClusterFil
     startedAt: field(raw, 'startedAt', 'a timestamp', isString, where),
     logs: field(raw, 'logs', 'a directory', isString, where),
     auth: parseAuth(raw['auth'], where),
+    tls: parseTls(raw['tls'], where),
   };
 }
 

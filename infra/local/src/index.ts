@@ -82,7 +82,18 @@ export {
   CLUSTER_FILE,
   type ClusterFile,
   type ClusterRegion,
+  type ClusterTls,
 } from './cluster-file.ts';
+export {
+  ensureCertificateAuthority,
+  ensureCertificate,
+  ensureGrpcCertificate,
+  regionGrpcTlsEnvironment,
+  testCertificateAuthority,
+  LOCAL_HOST_NAMES,
+  type CertificateAuthority,
+  type CertificateSubject,
+} from './certificates.ts';
 export { ensureDatabase } from './kept-database.ts';
 export { assertPortsFree, type WantedPort } from './port-check.ts';
 export { isAlive, listProcesses, readProcess, childrenOf, parseProcStat, type ProcessEntry } from './process-table.ts';

@@ -27,6 +27,7 @@ import { gslbAvailable, startGslbProcess, type GeoLocation, type GslbProcess } f
 import { childrenOf, isAlive } from './process-table.ts';
 import { readClusterFile, removeClusterFile, writeClusterFile, type ClusterFile } from './cluster-file.ts';
 import { authDir, localClusterAuth } from './local-auth.ts';
+import { ensureCertificateAuthority, ensureGrpcCertificate } from './certificates.ts';
 
 export interface RegionPreset {
   readonly place: string;
@@ -80,6 +81,12 @@ export interface LocalClusterOptions {
    * experiments only. Default on: a signing key under `<baseDir>/auth/`, tokens in cluster.json.
    */
   readonly auth?: 'on' | 'off' | undefined;
+  /**
+   * `off` runs the links between regions plaintext (MERIDIAN_GRPC_TLS=off): a baseline for
+   * benchmarks. Default on: a CA under `<baseDir>/tls/` signs a certificate per region and one for
+   * the operator's CLI (cluster.json's `tls`), made at first start and kept.
+   */
+  readonly tls?: 'on' | 'off' | undefined;
   /** Extra settings for every region service. */
   readonly regionEnv?: Readonly<Record<string, string>> | undefined;
   readonly onProgress?: ((message: string) => void) | undefined;
@@ -241,6 +248,11 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   if (auth === 'off') progress('authentication is OFF (MERIDIAN_AUTH=off): anyone who can reach a region can read and write everything');
   else progress(auth.created ? `signing key made: ${authDir(baseDir)} (tokens in cluster.json)` : `signing key: ${authDir(baseDir)}`);
 
+  const tls = options.tls === 'off' ? undefined : ensureCertificateAuthority(join(baseDir, 'tls'));
+  if (tls === undefined) progress('TLS is OFF (MERIDIAN_GRPC_TLS=off): the links between regions are plaintext and trust every caller');
+  else progress(tls.created ? `certificate authority made: ${tls.dir} (a certificate per region)` : `certificate authority: ${tls.dir}`);
+  const operatorTls = tls === undefined ? undefined : ensureGrpcCertificate(tls, { kind: 'operator' });
+
   const postgresUrl = await ensurePostgres(options.postgresUrl ?? adminUrl());
   const kafkaDirs = new Map(plan.regions.flatMap((r) => (r.kafka.start ? [[r.id, join(baseDir, 'kafka', r.id)] as const] : [])));
   if (options.fresh) {
@@ -312,6 +324,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
           auth,
           port: r.port,
           grpcPort: r.grpcPort,
+          grpcTls: tls === undefined ? 'off' : ensureGrpcCertificate(tls, { kind: 'region', region: r.id }),
           kafkaBrokers: addresses.find((a) => a.id === r.id)!.kafka,
           ...peerSettings(addresses, r.id),
           zipkinSpansUrl: `${zipkinUrl}/api/v2/spans`,
@@ -359,6 +372,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     startedAt: new Date().toISOString(),
     logs,
     auth: auth === 'off' ? null : auth.tokens,
+    tls: operatorTls === undefined ? null : { ca: operatorTls.caFile, cert: operatorTls.certFile, key: operatorTls.keyFile },
   };
   writeClusterFile(baseDir, file);
 

@@ -54,7 +54,7 @@ describe('operatorRegionSettings', () => {
     const parent = {
       PATH: '/bin', DATABASE_URL: 'postgres://mine', MERIDIAN_TOMBSTONE_MIN_AGE: '5s', MERIDIAN_PG_POOL_SIZE: '3',
       MERIDIAN_REGION: 'zz', MERIDIAN_PORT: '1', MERIDIAN_HOST: '0.0.0.0', MERIDIAN_KAFKA_BROKERS: 'k:1', MERIDIAN_PEERS: 'x=k:1',
-      MERIDIAN_PEER_URLS: 'x=http://x', MERIDIAN_GRPC_PORT: '2', MERIDIAN_PEER_GRPC: 'x=g:1', MERIDIAN_AUTH: 'off', MERIDIAN_AUTH_PUBLIC_KEYS: 'k',
+      MERIDIAN_PEER_URLS: 'x=http://x', MERIDIAN_GRPC_PORT: '2', MERIDIAN_PEER_GRPC: 'x=g:1', MERIDIAN_AUTH: 'off', MERIDIAN_AUTH_PUBLIC_KEYS: 'k', MERIDIAN_GRPC_TLS: 'off', MERIDIAN_GRPC_TLS_KEY: 'x.pem',
       MERIDIAN_GSLB_PORT: '3', UNSET: undefined,
     };
     expect(operatorRegionSettings(parent)).toEqual({ MERIDIAN_TOMBSTONE_MIN_AGE: '5s', MERIDIAN_PG_POOL_SIZE: '3' });

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { freePort } from './ports.ts';
 import { REPOSITORY_ROOT, startServiceProcess, type ServiceProcess } from './service-process.ts';
 import { regionAuthEnvironment, type LocalAuth } from './local-auth.ts';
+import { regionGrpcTlsEnvironment } from './certificates.ts';
+import type { TlsFiles } from '@meridian/anti-entropy-grpc';
 
 /** Signs causal-context tokens; every region of one cluster must share it. Local use only. */
 export const LOCAL_CONTEXT_SECRET = 'meridian-local-context-secret';
@@ -36,6 +38,11 @@ export interface RegionProcessOptions {
   readonly grpcPort?: number | undefined;
   /** Peer id → that peer's anti-entropy gRPC address (host:port). */
   readonly peerGrpc?: Readonly<Record<string, string>> | undefined;
+  /**
+   * The region's anti-entropy certificate (mutual TLS), or `off` (plaintext: say so explicitly).
+   * Needed with `grpcPort` or `peerGrpc`: a region using gRPC without either refuses to start.
+   */
+  readonly grpcTls?: TlsFiles | 'off' | undefined;
   /** Zipkin's `/api/v2/spans` URL: traces go there (otherwise none are exported). */
   readonly zipkinSpansUrl?: string | undefined;
   /** Default: LOCAL_CONTEXT_SECRET. */
@@ -74,6 +81,7 @@ export function regionEnvironment(options: RegionProcessOptions & { readonly por
   if (options.grpcPort !== undefined) env['MERIDIAN_GRPC_PORT'] = String(options.grpcPort);
   const peerGrpc = Object.entries(options.peerGrpc ?? {});
   if (peerGrpc.length > 0) env['MERIDIAN_PEER_GRPC'] = peerGrpc.map(([id, address]) => `${id}=${address}`).join(';');
+  if (options.grpcTls !== undefined) Object.assign(env, regionGrpcTlsEnvironment(options.grpcTls));
   if (options.zipkinSpansUrl !== undefined) {
     env['MERIDIAN_TRACES_EXPORTER'] = 'zipkin';
     env['MERIDIAN_TRACES_ENDPOINT'] = options.zipkinSpansUrl;
@@ -92,13 +100,13 @@ const LAUNCHER_OWNED = new Set(['MERIDIAN_REGION', 'MERIDIAN_PORT', 'MERIDIAN_HO
 /**
  * The `MERIDIAN_*` settings of the launcher's own environment that every region of a local
  * cluster receives (`MERIDIAN_TOMBSTONE_MIN_AGE=5s npm run cluster`): all of them but the ones
- * the launcher owns (above), the authentication settings and the GSLB's (`MERIDIAN_GSLB_*`).
+ * the launcher owns (above), the authentication and gRPC TLS settings and the GSLB's (`MERIDIAN_GSLB_*`).
  */
 export function operatorRegionSettings(parent: Readonly<Record<string, string | undefined>>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(parent)) {
     if (!name.startsWith('MERIDIAN_') || value === undefined) continue;
-    if (LAUNCHER_OWNED.has(name) || name.startsWith('MERIDIAN_AUTH') || name.startsWith('MERIDIAN_GSLB_')) continue;
+    if (LAUNCHER_OWNED.has(name) || name.startsWith('MERIDIAN_AUTH') || name.startsWith('MERIDIAN_GRPC_TLS') || name.startsWith('MERIDIAN_GSLB_')) continue;
     out[name] = value;
   }
   return out;

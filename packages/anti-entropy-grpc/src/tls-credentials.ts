@@ -1,11 +1,15 @@
 /**
- * TLS for the anti-entropy channel, from configured file paths (PEM). With a CA, a certificate
- * and a key, the server asks for and checks the client's certificate (mutual TLS) and the client
- * presents its own; with none, the channel is plaintext — for a local cluster only (another
- * change makes mutual TLS the default). A partial set is refused: half a TLS setup is a mistake.
+ * TLS for the anti-entropy channel, from configured file paths (PEM): mutual TLS, the
+ * deployment's CA on both sides. The server asks for and checks the client's certificate; the
+ * client presents its own and checks that the server's certificate names the region it meant to
+ * reach (peer-identity.ts) — in place of a host-name check: a region's identity is its
+ * certificate's, not its address's. Without TLS files the channel is plaintext: only when the
+ * operator turned TLS off (MERIDIAN_GRPC_TLS=off), e.g. for a baseline benchmark. A partial set
+ * is refused: half a TLS setup is a mistake.
  */
 import { readFileSync } from 'node:fs';
 import { credentials, ServerCredentials, type ChannelCredentials } from '@grpc/grpc-js';
+import { expectServer, type PeerIdentity } from './peer-identity.ts';
 
 export interface TlsFiles {
   readonly caFile: string;
@@ -26,7 +30,10 @@ export function serverCredentials(tls: TlsFiles | undefined): ServerCredentials 
   return ServerCredentials.createSsl(readFileSync(tls.caFile), [{ cert_chain: readFileSync(tls.certFile), private_key: readFileSync(tls.keyFile) }], true);
 }
 
-export function channelCredentials(tls: TlsFiles | undefined): ChannelCredentials {
+/** Credentials to call the server of `server` (its certificate must name it). */
+export function channelCredentials(tls: TlsFiles | undefined, server: PeerIdentity): ChannelCredentials {
   if (!tls) return credentials.createInsecure();
-  return credentials.createSsl(readFileSync(tls.caFile), readFileSync(tls.keyFile), readFileSync(tls.certFile));
+  return credentials.createSsl(readFileSync(tls.caFile), readFileSync(tls.keyFile), readFileSync(tls.certFile), {
+    checkServerIdentity: (_host, certificate) => expectServer(server, certificate.subjectaltname),
+  });
 }

@@ -9,14 +9,15 @@
  * A progress line goes to stderr when it is a terminal.
  */
 import { runExchange, TokenBucket, type ExchangeProgress, type ExchangeReport, type KeyDifference } from '@meridian/anti-entropy';
-import { GrpcReplica, channelCredentials } from '@meridian/anti-entropy-grpc';
+import { GrpcReplica, channelCredentials, type TlsFiles } from '@meridian/anti-entropy-grpc';
 import { readClusterFile } from '@meridian/infra-local';
 import type { AntiEntropyCommand } from './cli-args.ts';
 import { formatDifference } from './anti-entropy-format.ts';
 
 const MAX_REPAIR_PASSES = 3;
 
-function targets(command: AntiEntropyCommand): Map<string, string> {
+/** Each region's gRPC address, and the operator's certificate (cluster.json's `tls`; none: plaintext). */
+function targets(command: AntiEntropyCommand): { addresses: Map<string, string>; tls: TlsFiles | undefined } {
   const file = readClusterFile(command.dir);
   const known = new Map<string, string>();
   for (const r of file?.regions ?? []) if (r.grpc !== undefined) known.set(r.id, r.grpc);
@@ -25,7 +26,9 @@ function targets(command: AntiEntropyCommand): Map<string, string> {
   const missing = ids.filter((id) => !known.has(id));
   if (missing.length > 0) throw new Error(`no gRPC address for ${missing.join(', ')}: give --grpc ${missing[0]}=HOST:PORT${file ? '' : ' (no cluster is running from the default directory)'}`);
   if (ids.length < 2) throw new Error(`expected at least two regions to compare (got ${ids.join(', ') || 'none'})`);
-  return new Map(ids.map((id) => [id, known.get(id)!]));
+  const given = command.tls ?? file?.tls ?? undefined;
+  const tls = given ? { caFile: given.ca, certFile: given.cert, keyFile: given.key } : undefined;
+  return { addresses: new Map(ids.map((id) => [id, known.get(id)!])), tls };
 }
 
 function progressLine(enabled: boolean): { show(pair: string, p: ExchangeProgress): void; clear(): void } {
@@ -43,8 +46,8 @@ function progressLine(enabled: boolean): { show(pair: string, p: ExchangeProgres
 }
 
 export async function runAntiEntropyCommand(command: AntiEntropyCommand): Promise<number> {
-  const addresses = targets(command);
-  const replicas = new Map([...addresses].map(([id, address]) => [id, new GrpcReplica({ address, credentials: channelCredentials(undefined) })]));
+  const { addresses, tls } = targets(command);
+  const replicas = new Map([...addresses].map(([id, address]) => [id, new GrpcReplica({ address, credentials: channelCredentials(tls, { kind: 'region', region: id }) })]));
   const progress = progressLine(process.stderr.isTTY === true && !command.json);
   const limiter = new TokenBucket({ perSecond: command.rate, now: Date.now });
   const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

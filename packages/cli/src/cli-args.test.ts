@@ -9,19 +9,19 @@ describe('parseCommand', () => {
   it('reads `up` with its defaults', () => {
     expect(parse('up')).toEqual({
       kind: 'up', dir: DIR, detach: false, supervised: false, fresh: false, regions: undefined, gslb: undefined,
-      ports: {}, kafka: {}, zipkinUrl: undefined, locations: {}, databasePrefix: undefined, auth: 'on',
+      ports: {}, kafka: {}, zipkinUrl: undefined, locations: {}, databasePrefix: undefined, auth: 'on', tls: 'on',
     });
   });
 
   it('reads every flag of `up`', () => {
     const command = parse(
       'up', '--detach', '--fresh', '--regions', 'eu, us', '--no-gslb', '--port', 'eu=9081', '--port', 'kafka-us=29192',
-      '--kafka', 'eu=127.0.0.1:9092,127.0.0.1:9093', '--zipkin', 'http://127.0.0.1:9411/', '--location', 'us=38.9,-77', '--database-prefix', 'mine', '--dir', 'cluster', '--no-auth',
+      '--kafka', 'eu=127.0.0.1:9092,127.0.0.1:9093', '--zipkin', 'http://127.0.0.1:9411/', '--location', 'us=38.9,-77', '--database-prefix', 'mine', '--dir', 'cluster', '--no-auth', '--no-tls',
     );
     expect(command).toEqual({
       kind: 'up', dir: '/home/me/cluster', detach: true, supervised: false, fresh: true, regions: ['eu', 'us'], gslb: false,
       ports: { eu: 9081, 'kafka-us': 29192 }, kafka: { eu: '127.0.0.1:9092,127.0.0.1:9093' }, zipkinUrl: 'http://127.0.0.1:9411',
-      locations: { us: { lat: 38.9, lon: -77 } }, databasePrefix: 'mine', auth: 'off',
+      locations: { us: { lat: 38.9, lon: -77 } }, databasePrefix: 'mine', auth: 'off', tls: 'off',
     });
   });
 
@@ -73,6 +73,8 @@ describe('parseCommand', () => {
     expect(parse('repair', '--regions', 'eu,us', '--grpc', 'eu=10.0.0.1:9000', '--rate', '50', '--json')).toMatchObject({ kind: 'repair', regions: ['eu', 'us'], grpc: { eu: '10.0.0.1:9000' }, json: true, rate: 50 });
     expect(() => parse('verify', '--regions', 'eu')).toThrow('--regions: expected at least two regions');
     expect(() => parse('verify', '--grpc', 'eu=nowhere')).toThrow('--grpc: expected host:port');
+    expect(parse('verify', '--tls-ca', '/pki/ca.pem', '--tls-cert', '/pki/op.pem', '--tls-key', '/pki/op-key.pem')).toMatchObject({ tls: { ca: '/pki/ca.pem', cert: '/pki/op.pem', key: '/pki/op-key.pem' } });
+    expect(() => parse('verify', '--tls-ca', '/pki/ca.pem')).toThrow('--tls-ca, --tls-cert, --tls-key: expected all three or none');
     expect(() => parse('repair', '--rate', '0')).toThrow('--rate: expected an integer from 1');
   });
 });

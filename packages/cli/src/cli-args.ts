@@ -32,6 +32,8 @@ export interface UpCommand extends Common {
   readonly databasePrefix: string | undefined;
   /** `--no-auth`: every region's API open (MERIDIAN_AUTH=off), for local experiments only. */
   readonly auth: 'on' | 'off';
+  /** `--no-tls`: the links between regions plaintext (MERIDIAN_GRPC_TLS=off), a baseline for benchmarks. */
+  readonly tls: 'on' | 'off';
 }
 
 export interface TokenCommand extends Common {
@@ -69,6 +71,8 @@ export interface AntiEntropyCommand extends Common {
   readonly regions: readonly string[] | undefined;
   /** gRPC addresses given on the command line (a deployment the local cluster did not start), by region. */
   readonly grpc: Readonly<Record<string, string>>;
+  /** The operator's certificate given on the command line (else cluster.json's `tls`; neither: plaintext). */
+  readonly tls: { readonly ca: string; readonly cert: string; readonly key: string } | undefined;
   readonly json: boolean;
   /** Keys merged per second at most (repair). */
   readonly rate: number;
@@ -93,7 +97,7 @@ export const USAGE = `meridian — run Meridian's local multi-region cluster and
 
   meridian up [--detach] [--fresh] [--regions eu,us,ap] [--no-gslb] [--port NAME=N]…
               [--kafka REGION=HOST:PORT]… [--zipkin URL] [--location REGION=LAT,LON]…
-              [--database-prefix NAME] [--no-auth]
+              [--database-prefix NAME] [--no-auth] [--no-tls]
       start Kafka per region, Zipkin, the region services and the GSLB; print every URL and
       a walkthrough; show a status line; Ctrl-C stops everything. --detach runs it in the
       background (logs in .meridian/logs/). Data is kept across runs; --fresh drops it.
@@ -101,9 +105,11 @@ export const USAGE = `meridian — run Meridian's local multi-region cluster and
       --kafka and --zipkin use servers that already run instead of starting them.
       The API is secured: a signing key is made in .meridian/auth at first start and the
       admin, writer and reader tokens are in .meridian/cluster.json ("auth"). --no-auth runs
-      every region open (MERIDIAN_AUTH=off): local experiments only. Every MERIDIAN_* setting
-      of this environment reaches every region (MERIDIAN_TOMBSTONE_MIN_AGE=5s meridian up),
-      but the ones up sets itself: wiring, ports, MERIDIAN_AUTH*, MERIDIAN_GSLB_*.
+      every region open (MERIDIAN_AUTH=off): local experiments only. The links between
+      regions use mutual TLS with a CA made in .meridian/tls at first start; --no-tls runs
+      them plaintext (a baseline for benchmarks). Every MERIDIAN_* setting of this
+      environment reaches every region (MERIDIAN_TOMBSTONE_MIN_AGE=5s meridian up), but the
+      ones up sets itself: wiring, ports, MERIDIAN_AUTH*, MERIDIAN_GRPC_TLS*, MERIDIAN_GSLB_*.
   meridian down                 stop a cluster started in another shell or with --detach
   meridian status [--json]      each region's health and replication lag per peer
   meridian lag [--json]         replication lag: how far each region is behind each peer
@@ -111,7 +117,9 @@ export const USAGE = `meridian — run Meridian's local multi-region cluster and
       conflict records of one region, newest first; --follow prints new ones as they appear
   meridian verify [--regions eu,us] [--grpc REGION=HOST:PORT]… [--json] [--confirm-ms N]
       compare regions' data over gRPC (hash trees, then keys) and list the keys that differ;
-      changes nothing; exit 1 when any key differs, 0 when the regions hold the same data
+      changes nothing; exit 1 when any key differs, 0 when the regions hold the same data.
+      Mutual TLS with the operator's certificate from cluster.json ("tls"), or given with
+      --tls-ca FILE --tls-cert FILE --tls-key FILE (a certificate the deployment's CA signed)
   meridian repair [--regions eu,us] [--grpc REGION=HOST:PORT]… [--json] [--rate N]
       the same, then merge each differing key's full state into both sides (the replicator's
       merge), at most N keys a second; resumable: a new run repairs what still differs
@@ -204,6 +212,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string, cwd = 
         location: { type: 'string', multiple: true },
         'database-prefix': { type: 'string' },
         'no-auth': { type: 'boolean', default: false },
+        'no-tls': { type: 'boolean', default: false },
       } }));
       let regions: string[] | undefined;
       if (values.regions !== undefined) {
@@ -229,6 +238,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string, cwd = 
         locations: pairs('location', values.location, geoPoint, 'REGION=LAT,LON'),
         databasePrefix: prefix,
         auth: values['no-auth'] ? 'off' : 'on',
+        tls: values['no-tls'] ? 'off' : 'on',
       };
     }
     case 'down': {
@@ -271,6 +281,9 @@ export function parseCommand(argv: readonly string[], defaultDir: string, cwd = 
         dir: DIR,
         regions: { type: 'string' },
         grpc: { type: 'string', multiple: true },
+        'tls-ca': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
         json: { type: 'boolean', default: false },
         rate: { type: 'string' },
         'confirm-ms': { type: 'string' },
@@ -282,11 +295,14 @@ export function parseCommand(argv: readonly string[], defaultDir: string, cwd = 
         if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(v)) throw new Error('host:port');
         return v;
       }, 'REGION=HOST:PORT');
+      const tlsFlags = [values['tls-ca'], values['tls-cert'], values['tls-key']];
+      if (tlsFlags.some((f) => f !== undefined) && !tlsFlags.every((f) => f !== undefined)) throw new UsageError('--tls-ca, --tls-cert, --tls-key: expected all three or none');
       return {
         kind: name,
         dir: dirOf(values),
         regions,
         grpc,
+        tls: values['tls-ca'] !== undefined ? { ca: resolve(cwd, values['tls-ca']), cert: resolve(cwd, values['tls-cert']!), key: resolve(cwd, values['tls-key']!) } : undefined,
         json: values.json,
         rate: values.rate === undefined ? 1000 : positiveInteger('rate', values.rate, 10_000_000),
         confirmMs: values['confirm-ms'] === undefined ? 2000 : positiveInteger('confirm-ms', values['confirm-ms'], 600_000),

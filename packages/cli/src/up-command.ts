@@ -60,6 +60,7 @@ export function localClusterOptions(command: UpCommand, env: Readonly<Record<str
     locations: command.locations,
     databasePrefix: command.databasePrefix,
     auth: command.auth,
+    tls: command.tls,
     fresh: command.fresh,
     detached: command.supervised,
     regionEnv: operatorRegionSettings(env),

@@ -79,6 +79,17 @@ describe('configuration', () => {
     expect(() => loadConfig({ ...base, MERIDIAN_AUTH: 'no' })).toThrow(/MERIDIAN_AUTH: expected one of on, off/);
   });
 
+
+  it('requires mutual TLS files when anti-entropy gRPC is used unless gRPC TLS is explicitly off (secure by default)', () => {
+    const files = { MERIDIAN_GRPC_TLS_CA: 'ca.pem', MERIDIAN_GRPC_TLS_CERT: 'eu.pem', MERIDIAN_GRPC_TLS_KEY: 'eu-key.pem' };
+    expect(loadConfig(base).grpcTls).toBe('on');
+    expect(() => loadConfig({ ...base, MERIDIAN_GRPC_PORT: '0' })).toThrow(/MERIDIAN_GRPC_TLS_CA, MERIDIAN_GRPC_TLS_CERT, MERIDIAN_GRPC_TLS_KEY: required when anti-entropy gRPC is used/);
+    expect(() => loadConfig({ ...base, MERIDIAN_PEER_GRPC: 'us=127.0.0.1:1' })).toThrow(/required when anti-entropy gRPC is used/);
+    expect(() => loadConfig({ ...base, MERIDIAN_GRPC_PORT: '0', MERIDIAN_GRPC_TLS_CA: 'ca.pem' })).toThrow(/expected all three or none/);
+    expect(loadConfig({ ...base, MERIDIAN_GRPC_PORT: '0', ...files })).toMatchObject({ grpcTls: 'on', grpcTlsCa: 'ca.pem', grpcTlsCert: 'eu.pem', grpcTlsKey: 'eu-key.pem' });
+    expect(loadConfig({ ...base, MERIDIAN_GRPC_PORT: '0', MERIDIAN_GRPC_TLS: 'off' }).grpcTls).toBe('off');
+    expect(describeConfig(loadConfig({ ...base, MERIDIAN_GRPC_PORT: '0', ...files }))['grpcTlsKey']).toBe('***');
+  });
   it('reads any setting from <NAME>_FILE (mounted secrets), never echoing the file\'s content', () => {
     const files: Record<string, string> = { '/run/secrets/ctx': 'from-a-file-0123456789\n', '/run/secrets/db': 'postgres://u:file-pw@db:5432/eu\n', '/run/secrets/short': 'tiny-secret\n' };
     const read = (path: string): string => {

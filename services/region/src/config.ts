@@ -59,7 +59,9 @@ export interface RegionConfig {
   readonly antiEntropyKeysPerSecond: number;
   /** `on`: this region joins a running deployment: each peer link that has consumed nothing seeds from the peer over gRPC first. */
   readonly join: 'on' | 'off';
-  /** PEM files for the gRPC channel's TLS (all three, or none: plaintext). */
+  /** Mutual TLS on anti-entropy gRPC (`off` only by explicit choice: plaintext, every caller trusted). */
+  readonly grpcTls: 'on' | 'off';
+  /** PEM files for the gRPC channel's mutual TLS (all three; required when grpcTls is on and gRPC is used). */
   readonly grpcTlsCa: string | undefined;
   readonly grpcTlsCert: string | undefined;
   readonly grpcTlsKey: string | undefined;
@@ -180,8 +182,9 @@ const FIELDS: readonly Field<RegionConfig>[] = [
   { key: 'antiEntropyIntervalMs', env: 'MERIDIAN_ANTI_ENTROPY_INTERVAL_MS', doc: 'continuous anti-entropy: ms between rounds with each peer of MERIDIAN_PEER_GRPC (0 turns it off)', default: 30_000, parse: integer(0, 24 * 3600 * 1000) },
   { key: 'antiEntropyKeysPerSecond', env: 'MERIDIAN_ANTI_ENTROPY_RATE', doc: 'repair rate limit, in keys merged per second', default: 1000, parse: integer(1, 10_000_000) },
   { key: 'join', env: 'MERIDIAN_JOIN', doc: 'on: this region joins a running deployment — each peer link that has consumed nothing first copies every namespace from that peer over gRPC (MERIDIAN_PEER_GRPC) and starts from the positions that copy reflects, then streams; off: links consume peers\' topics from the beginning (a deployment started together)', default: 'off', parse: oneOf(['on', 'off'] as const) },
-  { key: 'grpcTlsCa', env: 'MERIDIAN_GRPC_TLS_CA', doc: 'PEM file of the CA that signs every region\'s gRPC certificate (with _CERT and _KEY: mutual TLS; none of the three: plaintext)', default: undefined, parse: (raw) => raw },
-  { key: 'grpcTlsCert', env: 'MERIDIAN_GRPC_TLS_CERT', doc: 'PEM file of this region\'s gRPC certificate', default: undefined, parse: (raw) => raw },
+  { key: 'grpcTls', env: 'MERIDIAN_GRPC_TLS', doc: 'mutual TLS on anti-entropy gRPC: on (the CA, certificate and key below are required when gRPC is used), or off (plaintext, every caller trusted: a baseline benchmark or a private test network only; a warning is logged)', default: 'on', parse: oneOf(['on', 'off'] as const) },
+  { key: 'grpcTlsCa', env: 'MERIDIAN_GRPC_TLS_CA', doc: 'PEM file of the deployment\'s CA, which signs every region\'s gRPC certificate', default: undefined, parse: (raw) => raw },
+  { key: 'grpcTlsCert', env: 'MERIDIAN_GRPC_TLS_CERT', doc: 'PEM file of this region\'s gRPC certificate; its subjectAltName URI meridian:region:<MERIDIAN_REGION> is the region\'s identity to its peers', default: undefined, parse: (raw) => raw },
   { key: 'grpcTlsKey', env: 'MERIDIAN_GRPC_TLS_KEY', doc: 'PEM file of this region\'s gRPC private key', secret: true, default: undefined, parse: (raw) => raw },
   // ---- API authentication (docs/security.md); every setting also reads from <NAME>_FILE ----
   { key: 'auth', env: 'MERIDIAN_AUTH', doc: 'bearer-token authentication of the API: on, or off (every request allowed: local experiments only; a warning is logged)', default: 'on', parse: oneOf(['on', 'off'] as const) },
@@ -213,7 +216,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     problems.push('MERIDIAN_KAFKA_BROKERS: required when MERIDIAN_PEERS is set — this region\'s own Kafka');
   }
   const tls = [out['grpcTlsCa'], out['grpcTlsCert'], out['grpcTlsKey']].filter((v) => v !== undefined);
+  const grpcUsed = out['grpcPort'] !== undefined || (out['peerGrpc'] as ReadonlyMap<string, string> | undefined)?.size || out['join'] === 'on';
   if (tls.length !== 0 && tls.length !== 3) problems.push('MERIDIAN_GRPC_TLS_CA, MERIDIAN_GRPC_TLS_CERT, MERIDIAN_GRPC_TLS_KEY: expected all three or none');
+  // Secure by default: anti-entropy gRPC runs with mutual TLS unless told to run plaintext.
+  else if (out['grpcTls'] === 'on' && grpcUsed && tls.length === 0) {
+    problems.push('MERIDIAN_GRPC_TLS_CA, MERIDIAN_GRPC_TLS_CERT, MERIDIAN_GRPC_TLS_KEY: required when anti-entropy gRPC is used (MERIDIAN_GRPC_PORT, MERIDIAN_PEER_GRPC or MERIDIAN_JOIN=on) — mutual TLS with the deployment\'s CA; MERIDIAN_GRPC_TLS=off runs it plaintext');
+  }
   // Secure by default: a region with no way to verify tokens refuses to start unless told to run open.
   if (out['auth'] === 'on' && out['authPublicKeys'] === undefined && out['authJwksUrl'] === undefined && !problems.some((p) => p.startsWith('MERIDIAN_AUTH'))) {
     problems.push('MERIDIAN_AUTH_PUBLIC_KEYS: required (or MERIDIAN_AUTH_JWKS_URL) — the keys that verify bearer tokens; MERIDIAN_AUTH=off runs the API open, for local experiments only');

@@ -17,7 +17,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { runExchange } from '@meridian/anti-entropy';
-import { createDatabase, dropDatabase } from '@meridian/infra-local';
+import { createDatabase, dropDatabase, ensureGrpcCertificate, regionGrpcTlsEnvironment, testCertificateAuthority } from '@meridian/infra-local';
 import { uniqueName, waitFor } from '@meridian/testkit';
 import { loadConfig } from './config.ts';
 import { startRegion, type RegionService } from './region.ts';
@@ -27,6 +27,7 @@ const infra = inject('infra');
 const suffix = randomBytes(3).toString('hex');
 const [A, B, C] = [`mb-a${suffix}`, `mb-b${suffix}`, `mb-c${suffix}`];
 const dbs = [uniqueName('mb_a'), uniqueName('mb_b'), uniqueName('mb_c')];
+const grpcTls = (region: string): Record<string, string> => regionGrpcTlsEnvironment(ensureGrpcCertificate(testCertificateAuthority(), { kind: 'region', region }));
 const common = { MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '4', MERIDIAN_TOPIC_PARTITIONS: '3', MERIDIAN_GRPC_PORT: '0', MERIDIAN_ANTI_ENTROPY_INTERVAL_MS: '0' };
 let urls: string[];
 let a: RegionService;
@@ -43,9 +44,9 @@ async function call(region: RegionService, method: 'GET' | 'PUT' | 'POST' | 'DEL
 
 beforeAll(async () => {
   urls = await Promise.all(dbs.map((d) => createDatabase(d, infra.postgresUrl)));
-  aConfig = { ...common, MERIDIAN_REGION: A, DATABASE_URL: urls[0]!, MERIDIAN_KAFKA_BROKERS: infra.kafka[0], MERIDIAN_PEERS: `${B}=${infra.kafka[1]}` };
+  aConfig = { ...common, ...grpcTls(A), MERIDIAN_REGION: A, DATABASE_URL: urls[0]!, MERIDIAN_KAFKA_BROKERS: infra.kafka[0], MERIDIAN_PEERS: `${B}=${infra.kafka[1]}` };
   a = await startRegion(loadConfig(aConfig));
-  b = await startRegion(loadConfig({ ...common, MERIDIAN_REGION: B, DATABASE_URL: urls[1]!, MERIDIAN_KAFKA_BROKERS: infra.kafka[1], MERIDIAN_PEERS: `${A}=${infra.kafka[0]}`, MERIDIAN_PEER_GRPC: `${A}=${grpc(a)}` }));
+  b = await startRegion(loadConfig({ ...common, ...grpcTls(B), MERIDIAN_REGION: B, DATABASE_URL: urls[1]!, MERIDIAN_KAFKA_BROKERS: infra.kafka[1], MERIDIAN_PEERS: `${A}=${infra.kafka[0]}`, MERIDIAN_PEER_GRPC: `${A}=${grpc(a)}` }));
   // B's gRPC address reaches A through its membership: no restart.
   expect((await call(a, 'PUT', `/v1/members/${B}`, { kafka: infra.kafka[1], grpc: grpc(b) })).json['grpc']).toBe(grpc(b));
 }, 120_000);
@@ -92,7 +93,7 @@ describe('region membership', () => {
     const writers = [writer(a, 'a'), writer(b, 'b')];
     try {
       await new Promise((res) => setTimeout(res, 500));
-      c = await startRegion(loadConfig({ ...common, MERIDIAN_REGION: C, DATABASE_URL: urls[2]!, MERIDIAN_KAFKA_BROKERS: infra.kafka[2], MERIDIAN_JOIN: 'on', MERIDIAN_PEERS: `${A}=${infra.kafka[0]};${B}=${infra.kafka[1]}`, MERIDIAN_PEER_GRPC: `${A}=${grpc(a)};${B}=${grpc(b)}` }));
+      c = await startRegion(loadConfig({ ...common, ...grpcTls(C), MERIDIAN_REGION: C, DATABASE_URL: urls[2]!, MERIDIAN_KAFKA_BROKERS: infra.kafka[2], MERIDIAN_JOIN: 'on', MERIDIAN_PEERS: `${A}=${infra.kafka[0]};${B}=${infra.kafka[1]}`, MERIDIAN_PEER_GRPC: `${A}=${grpc(a)};${B}=${grpc(b)}` }));
       for (const r of [a, b]) {
         const added = await call(r, 'PUT', `/v1/members/${C}`, { kafka: infra.kafka[2], grpc: grpc(c), url: 'http://127.0.0.1:9' });
         expect(added.status).toBe(200);

@@ -46,7 +46,7 @@ export interface MembershipDeps {
   readonly replication: Replication | undefined;
   /** Peer → anti-entropy client: shared, live, with the continuous loop and the seeding of links. */
   readonly replicas: Map<string, TreeReplica & { close(): void }>;
-  readonly newReplica: (address: string) => TreeReplica & { close(): void };
+  readonly newReplica: (peer: string, address: string) => TreeReplica & { close(): void };
   /** Peer → public URL: shared, live, with the app (fallback redirects). */
   readonly peerUrls: Map<string, string>;
   /** Regions whose session positions are no longer demanded (the write path's set). */
@@ -151,7 +151,7 @@ export class Membership {
       else d.peerUrls.delete(m.region);
       if (m.grpc !== undefined && this.#grpcOf.get(m.region) !== m.grpc) {
         d.replicas.get(m.region)?.close();
-        d.replicas.set(m.region, d.newReplica(m.grpc));
+        d.replicas.set(m.region, d.newReplica(m.region, m.grpc));
         this.#grpcOf.set(m.region, m.grpc);
       } else if (m.grpc === undefined && d.replicas.has(m.region)) {
         d.replicas.get(m.region)!.close();

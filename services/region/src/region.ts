@@ -18,8 +18,8 @@ import type { ReplicatorHooks } from './replication/peer-replicator.ts';
 import { silentLogger, type Logger } from './replication/logger.ts';
 import { incarnationVerdict } from './replication/incarnation.ts';
 import { streamEvidence } from './replication/stream-tail.ts';
-import { GrpcReplica, channelCredentials, serverCredentials, startAntiEntropyServer, tlsFiles, type AntiEntropyServer } from '@meridian/anti-entropy-grpc';
-import { TokenBucket, type ExchangeReport } from '@meridian/anti-entropy';
+import { GrpcReplica, channelCredentials, startAntiEntropyServer, tlsFiles, type AntiEntropyServer } from '@meridian/anti-entropy-grpc';
+import { TokenBucket, type ExchangeReport, type TreeReplica } from '@meridian/anti-entropy';
 import { LocalReplica } from './anti-entropy/local-replica.ts';
 import { AntiEntropyLoop } from './anti-entropy/anti-entropy-loop.ts';
 import { reseedLink, seedLink } from './anti-entropy/reseed.ts';
@@ -37,6 +37,18 @@ import type { ApiAuth } from './api-auth.ts';
  * flight.
  */
 const WRITE_OVERLAP_AT = 4;
+
+type PeerReplica = TreeReplica & { close(): void };
+
+/**
+ * A peer learnt from the stored membership while gRPC TLS is on but this region has no TLS files
+ * (config.ts requires them only when gRPC is configured): fail closed, every call refused with
+ * what to set, rather than talk plaintext.
+ */
+function refusedReplica(peer: string): PeerReplica {
+  const refuse = (): Promise<never> => Promise.reject(new Error(`anti-entropy with ${peer}: this region has no gRPC TLS files (MERIDIAN_GRPC_TLS_CA, _CERT, _KEY); MERIDIAN_GRPC_TLS=off runs it plaintext`));
+  return { summary: refuse, branches: refuse, segments: refuse, keyHashes: refuse, fetchStates: refuse, mergeStates: refuse, close: () => undefined };
+}
 
 export interface RegionHooks {
   readonly logger?: FastifyServerOptions['logger'] | FastifyBaseLogger;
@@ -126,10 +138,14 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       ...(hooks.now ? { now: hooks.now } : {}),
       ...(hooks.onWrite ? { onWrite: hooks.onWrite } : {}),
     });
-    const tls = tlsFiles({ caFile: config.grpcTlsCa, certFile: config.grpcTlsCert, keyFile: config.grpcTlsKey });
-    const newReplica = (address: string): GrpcReplica => new GrpcReplica({ address, credentials: channelCredentials(tls) });
+    // Mutual TLS unless turned off (config.ts refuses gRPC with TLS on and no files); a peer's
+    // server must present that peer's certificate.
+    const tls = config.grpcTls === 'off' ? undefined : tlsFiles({ caFile: config.grpcTlsCa, certFile: config.grpcTlsCert, keyFile: config.grpcTlsKey });
+    if (config.grpcTls === 'off' && (config.grpcPort !== undefined || config.peerGrpc.size > 0)) log.warn({}, 'MERIDIAN_GRPC_TLS=off: anti-entropy gRPC is plaintext and trusts every caller — a baseline benchmark or a private test network only');
+    const newReplica = (peer: string, address: string): PeerReplica =>
+      tls === undefined && config.grpcTls === 'on' ? refusedReplica(peer) : new GrpcReplica({ address, credentials: channelCredentials(tls, { kind: 'region', region: peer }) });
     // Peer → anti-entropy client, kept by membership: the continuous loop and the seeding of a joining region's links read it.
-    const peerReplicas = new Map<string, GrpcReplica>();
+    const peerReplicas = new Map<string, PeerReplica>();
     const local = new LocalReplica({
       store,
       region: config.region,
@@ -176,7 +192,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
         })
       : undefined;
     // Without replication there is no stored membership: the configured gRPC peers are the anti-entropy peers.
-    if (!config.kafkaBrokers) for (const [peer, address] of config.peerGrpc) peerReplicas.set(peer, newReplica(address));
+    if (!config.kafkaBrokers) for (const [peer, address] of config.peerGrpc) peerReplicas.set(peer, newReplica(peer, address));
     const loop = config.antiEntropyIntervalMs > 0 && (config.kafkaBrokers !== undefined || peerReplicas.size > 0)
       ? new AntiEntropyLoop({
           local,
@@ -241,7 +257,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
     // Membership first: it makes the clients and URLs of the stored members before the links start (a joining link seeds through them).
     await membership?.start();
     await replication?.start();
-    const server = config.grpcPort === undefined ? undefined : await startAntiEntropyServer({ replica: local, host: config.host, port: config.grpcPort, credentials: serverCredentials(tls) });
+    const server = config.grpcPort === undefined ? undefined : await startAntiEntropyServer({ replica: local, host: config.host, port: config.grpcPort, tls, onRefused: (reason) => log.warn({ reason }, 'anti-entropy: a gRPC call was refused') });
     // Last, beside the continuous anti-entropy loop: nothing after it can fail and leave its timer running.
     retention.start();
     loop?.start();

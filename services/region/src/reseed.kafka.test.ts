@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
-import { createDatabase, dropDatabase } from '@meridian/infra-local';
+import { createDatabase, dropDatabase, ensureGrpcCertificate, regionGrpcTlsEnvironment, testCertificateAuthority } from '@meridian/infra-local';
 import { uniqueName, waitFor } from '@meridian/testkit';
 import { loadConfig, type RegionConfig } from './config.ts';
 import { startRegion, type RegionService } from './region.ts';
@@ -27,12 +27,13 @@ let p: RegionService;
 let r: RegionService | undefined;
 let rConfig: Record<string, string>;
 
+const grpcTls = (region: string): Record<string, string> => regionGrpcTlsEnvironment(ensureGrpcCertificate(testCertificateAuthority(), { kind: 'region', region }));
 const common = { MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '4', MERIDIAN_TOPIC_PARTITIONS: '2', MERIDIAN_GRPC_PORT: '0' };
 
 beforeAll(async () => {
   const [urlP, urlR] = await Promise.all(dbs.map((d) => createDatabase(d, infra.postgresUrl)));
-  p = await startRegion(loadConfig({ ...common, MERIDIAN_REGION: P, DATABASE_URL: urlP!, MERIDIAN_KAFKA_BROKERS: infra.kafka[0], MERIDIAN_PEERS: `${R}=${infra.kafka[1]}` }));
-  rConfig = { ...common, MERIDIAN_REGION: R, DATABASE_URL: urlR!, MERIDIAN_KAFKA_BROKERS: infra.kafka[1], MERIDIAN_PEERS: `${P}=${infra.kafka[0]}` };
+  p = await startRegion(loadConfig({ ...common, ...grpcTls(P), MERIDIAN_REGION: P, DATABASE_URL: urlP!, MERIDIAN_KAFKA_BROKERS: infra.kafka[0], MERIDIAN_PEERS: `${R}=${infra.kafka[1]}` }));
+  rConfig = { ...common, ...grpcTls(R), MERIDIAN_REGION: R, DATABASE_URL: urlR!, MERIDIAN_KAFKA_BROKERS: infra.kafka[1], MERIDIAN_PEERS: `${P}=${infra.kafka[0]}` };
   r = await startRegion(loadConfig(rConfig) satisfies RegionConfig);
 }, 120_000);
 

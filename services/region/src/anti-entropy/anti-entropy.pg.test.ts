@@ -5,12 +5,15 @@
  * deleted, one key written in one region only — and the exchange finds exactly those three, a
  * verify changes nothing, and a repair leaves both regions' digests equal, with every repaired
  * key recorded in `GET /v1/repairs` on the side it changed. Continuous anti-entropy, on its own,
- * repairs a later divergence within a few rounds.
+ * repairs a later divergence within a few rounds. The channel is mutual TLS with a test CA, and
+ * identities hold: a certificate of one region cannot merge states as another, nor answer as
+ * another; a plaintext client, a certificate of another CA and one without an identity are
+ * refused, and a refused call stores nothing.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runExchange, type ExchangeReport } from '@meridian/anti-entropy';
-import { GrpcReplica, channelCredentials } from '@meridian/anti-entropy-grpc';
-import { createDatabase, dropDatabase } from '@meridian/infra-local';
+import { GrpcReplica, channelCredentials, type PeerIdentity, type TlsFiles } from '@meridian/anti-entropy-grpc';
+import { createDatabase, dropDatabase, ensureCertificate, ensureCertificateAuthority, ensureGrpcCertificate, regionGrpcTlsEnvironment, testCertificateAuthority } from '@meridian/infra-local';
 import { uniqueName, waitFor } from '@meridian/testkit';
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -25,13 +28,18 @@ const dbs = { eu: uniqueName('ae_eu'), us: uniqueName('ae_us') };
 const regions: Record<string, RegionService> = {};
 const clients: GrpcReplica[] = [];
 
+const ca = testCertificateAuthority();
+const certificate = (identity: PeerIdentity): TlsFiles => ensureGrpcCertificate(ca, identity);
+const regionTls = (region: string): Record<string, string> => regionGrpcTlsEnvironment(certificate({ kind: 'region', region }));
+
 async function start(region: 'eu' | 'us', extra: Record<string, string> = {}): Promise<RegionService> {
   const url = await createDatabase(dbs[region], infra.postgresUrl);
-  return startRegion(loadConfig({ MERIDIAN_REGION: region, DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '4', MERIDIAN_GRPC_PORT: '0', ...extra }));
+  return startRegion(loadConfig({ MERIDIAN_REGION: region, DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '4', MERIDIAN_GRPC_PORT: '0', ...regionTls(region), ...extra }));
 }
 
-const grpc = (r: RegionService): GrpcReplica => {
-  const c = new GrpcReplica({ address: `127.0.0.1:${r.antiEntropy.server!.port}`, credentials: channelCredentials(undefined) });
+/** A client of `r`'s server presenting `as`'s certificate (eu's by default: the exchange's local side), expecting `r`'s. */
+const grpc = (r: RegionService, as: TlsFiles | 'plaintext' = certificate({ kind: 'region', region: 'eu' }), server: PeerIdentity = { kind: 'region', region: Object.entries(regions).find(([, v]) => v === r)![0] }): GrpcReplica => {
+  const c = new GrpcReplica({ address: `127.0.0.1:${r.antiEntropy.server!.port}`, credentials: channelCredentials(as === 'plaintext' ? undefined : as, server), deadlineMs: 5000 });
   clients.push(c);
   return c;
 };
@@ -118,7 +126,9 @@ describe('anti-entropy over gRPC', () => {
     const { eu, us } = regions as { eu: RegionService; us: RegionService };
     await eu.store.pool.query("DELETE FROM meridian_keys WHERE namespace = 'reg' AND key IN ('k10', 'k11')");
     await us.store.pool.query("DELETE FROM meridian_keys WHERE namespace = 'cnt' AND key = 'c2'");
-    const args = ['--grpc', `eu=127.0.0.1:${eu.antiEntropy.server!.port}`, '--grpc', `us=127.0.0.1:${us.antiEntropy.server!.port}`, '--dir', mkdtempSync(join(tmpdir(), 'meridian-verify-')), '--confirm-ms', '50'];
+    const operator = certificate({ kind: 'operator' });
+    const args = ['--grpc', `eu=127.0.0.1:${eu.antiEntropy.server!.port}`, '--grpc', `us=127.0.0.1:${us.antiEntropy.server!.port}`, '--dir', mkdtempSync(join(tmpdir(), 'meridian-verify-')), '--confirm-ms', '50',
+      '--tls-ca', operator.caFile, '--tls-cert', operator.certFile, '--tls-key', operator.keyFile];
     const verify = await meridian('verify', ...args);
     expect(verify.status).toBe(1);
     expect(verify.stdout).toContain('eu↔us  reg/k10  missing in eu');
@@ -143,11 +153,32 @@ describe('anti-entropy over gRPC', () => {
     await eu.close();
     regions.eu = await startRegion(loadConfig({
       MERIDIAN_REGION: 'eu', DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '4', MERIDIAN_GRPC_PORT: '0',
-      MERIDIAN_PEER_GRPC: `us=127.0.0.1:${us.antiEntropy.server!.port}`, MERIDIAN_ANTI_ENTROPY_INTERVAL_MS: '200',
+      MERIDIAN_PEER_GRPC: `us=127.0.0.1:${us.antiEntropy.server!.port}`, MERIDIAN_ANTI_ENTROPY_INTERVAL_MS: '200', ...regionTls('eu'),
     }));
     await us.store.pool.query("DELETE FROM meridian_keys WHERE namespace = 'reg' AND key = 'k5'");
     await waitFor(async () => (await digestOf(us, 'reg')) === (await digestOf(regions.eu!, 'reg')), Boolean, { timeoutMs: 15_000, intervalMs: 100, what: 'us to be repaired' });
     expect((await call(us, 'GET', '/v1/ns/reg/keys/k5')).json.values).toEqual([{ i: 5 }]);
     expect((await call(regions.eu, 'GET', '/v1/anti-entropy')).json.peers.us.ok).toBe(true);
+  });
+
+  it('refuses a certificate of one region merging as another, a server answering as another region, and clients without a deployment identity', async () => {
+    const us = regions.us!;
+    const digest = await digestOf(us, 'reg');
+    const state = { key: 'forged', state: new Uint8Array([1]), maxHlc: 1n };
+    // eu's certificate may read us and merge as eu, never as ap (nor as us itself).
+    await expect(grpc(us).summary()).resolves.toMatchObject({ region: 'us' });
+    await expect(grpc(us).mergeStates('reg', 'mv', 'ap', [state])).rejects.toThrow(/a certificate of region eu cannot merge states as region ap/);
+    await expect(grpc(us).mergeStates('reg', 'mv', 'us', [state])).rejects.toThrow(/a certificate of region eu cannot merge states as region us/);
+    // A client that dials "eu" but reaches us's server refuses it: us cannot answer as eu.
+    await expect(grpc(us, certificate({ kind: 'region', region: 'eu' }), { kind: 'region', region: 'eu' }).summary()).rejects.toThrow(/expected the anti-entropy server of region eu, found a certificate of region us/);
+    // Plaintext; a certificate of another CA; a certificate of this CA without an identity.
+    const foreign = ensureGrpcCertificate(ensureCertificateAuthority(mkdtempSync(join(tmpdir(), 'meridian-foreign-ca-'))), { kind: 'region', region: 'eu' });
+    const anonymous = ensureCertificate(ca, 'no-identity', { commonName: 'eu', dnsNames: ['localhost'], ips: ['127.0.0.1'] });
+    await expect(grpc(us, 'plaintext').summary()).rejects.toThrow(/failed/);
+    await expect(grpc(us, foreign).summary()).rejects.toThrow(/failed/);
+    await expect(grpc(us, anonymous).summary()).rejects.toThrow(/a certificate without a Meridian identity may not call summary/);
+    await expect(grpc(us, anonymous).mergeStates('reg', 'mv', 'eu', [state])).rejects.toThrow(/may not call mergeStates/);
+    expect(await digestOf(us, 'reg')).toBe(digest);
+    expect((await call(us, 'GET', '/v1/ns/reg/keys/forged')).status).toBe(404);
   });
 });
