@@ -142,6 +142,8 @@ async function main(): Promise<void> {
         region: id,
         databaseUrl: url,
         grpcPort,
+        // Plaintext: the exchange's own cost, as before mutual TLS became the default.
+        grpcTls: 'off',
         logFile: join(workDir, `region-${id}.log`),
         logLevel: 'warn',
         auth: bench.auth,
@@ -151,7 +153,7 @@ async function main(): Promise<void> {
       const db = new pg.Client({ connectionString: url });
       await db.connect();
       cleanups.push(() => db.end());
-      const grpc = new GrpcReplica({ address: `127.0.0.1:${grpcPort}`, credentials: channelCredentials(undefined) });
+      const grpc = new GrpcReplica({ address: `127.0.0.1:${grpcPort}`, credentials: channelCredentials(undefined, { kind: 'region', region: id }) });
       cleanups.push(() => Promise.resolve(grpc.close()));
       regions[id] = { url, db, process, grpc };
       const declared = await fetch(`${process.url}/v1/namespaces/${NS}`, { method: 'PUT', headers: { 'content-type': 'application/json', ...bench.header('admin') }, body: JSON.stringify({ policy: 'counter' }) });

@@ -127,7 +127,9 @@ async function main(): Promise<void> {
           logFile: join(workDir, `${name}-${i + 1}.log`),
           logLevel: 'warn',
           auth: secured ? auth : 'off',
-          ...(anti ? { grpcPort: grpcPorts[i] } : {}),
+          // Plaintext gRPC (MERIDIAN_GRPC_TLS=off): the twin is the same region, which mutual TLS
+          // would refuse to answer as a peer; this bench measures writes, not the channel.
+          ...(anti ? { grpcPort: grpcPorts[i], grpcTls: 'off' as const } : {}),
           // The first replica compares itself with the second, every interval.
           ...(anti && i === 0 ? { peerGrpc: { twin: `127.0.0.1:${grpcPorts[1]}` } } : {}),
           env: { MERIDIAN_RATE_LIMIT_PER_MINUTE: '0', ...serviceSettings(), MERIDIAN_PG_POOL_SIZE: String(REPLICA_POOL), MERIDIAN_ANTI_ENTROPY_INTERVAL_MS: String(AE_INTERVAL_MS) },

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { createDatabase, dropDatabase } from '@meridian/infra-local';
+import { createDatabase, dropDatabase, ensureGrpcCertificate, regionGrpcTlsEnvironment, testCertificateAuthority } from '@meridian/infra-local';
 import { uniqueName, waitFor } from '@meridian/testkit';
 import { loadConfig } from './config.ts';
 import { startRegion, type RegionService } from './region.ts';
@@ -32,6 +32,7 @@ const config = (id: string, env: Record<string, string> = {}) =>
     MERIDIAN_KAFKA_BROKERS: infra.kafka[id === EU ? 0 : 1],
     MERIDIAN_PEERS: id === EU ? `${US}=${infra.kafka[1]}` : `${EU}=${infra.kafka[0]}`,
     MERIDIAN_TOPIC_PARTITIONS: '4',
+    ...regionGrpcTlsEnvironment(ensureGrpcCertificate(testCertificateAuthority(), { kind: 'region', region: id })),
     ...env,
   });
 
