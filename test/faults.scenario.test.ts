@@ -43,7 +43,7 @@ const regressions: RegressionSeed[] = process.env['MERIDIAN_FAULTS_REGRESSIONS']
  * The test's deadline: the workload, plus start-up of restarted processes and healing (a broker
  * restart alone takes 30-50 s on a loaded 2-core machine), plus the quiescence wait (150 s at most).
  */
-const budgetMs = (o: FaultOptions): number => o.seconds * 1000 + 240_000 + [...o.nemesis].filter((n) => n === 'restore-region' || n === 'far-future-clock' || n.includes('broker')).length * 120_000;
+const budgetMs = (o: FaultOptions): number => o.seconds * 1000 + 240_000 + [...o.nemesis].filter((n) => n === 'restore-region' || n === 'delete-records' || n === 'far-future-clock' || n.includes('broker')).length * 120_000;
 
 let cluster: FaultCluster;
 

@@ -3,8 +3,8 @@
  * the same seed gives the same schedule and the same client choices (timing still varies: real
  * processes), so a failing seed is replayed with MERIDIAN_FAULTS_SEED.
  *
- * Nemesis operations that find bugs on today's code are off by default, each switched on by its
- * name; the checkers likewise. Every run prints its options (`describeOptions`).
+ * Every nemesis operation and every checker is on by default; MERIDIAN_FAULTS_NEMESIS and
+ * MERIDIAN_FAULTS_CHECKERS narrow a run. Every run prints its options (`describeOptions`).
  */
 import { SeededRandom } from '@meridian/testkit';
 import { CHECKERS, type CheckerName } from '@meridian/testkit';
@@ -24,17 +24,15 @@ export const NEMESIS_OPS = [
 export type NemesisOp = (typeof NEMESIS_OPS)[number];
 
 /**
- * On by default: every operation but delete-records and restore-region, whose runs still report
- * violations not yet explained (test/faults/regression-seeds.json, `pending`: records deleted
- * while links are paused, and a region restored from a copy several times). Switch them on by name
- * in MERIDIAN_FAULTS_NEMESIS (or "all").
+ * On by default: every operation. Each one's seeds that once failed are replayed in CI
+ * (test/faults/regression-seeds.json), restore-region and delete-records among them.
  */
-export const DEFAULT_NEMESIS: readonly NemesisOp[] = ['pause-link', 'cut-link', 'kill-region', 'stop-region', 'kill-broker', 'skew-clock', 'far-future-clock', 'kill-broker-paused'];
+export const DEFAULT_NEMESIS: readonly NemesisOp[] = NEMESIS_OPS;
 
 /**
- * Every checker is on by default: with the default nemesis and same-region writes, today's code
- * passes them all. What fails today is kept out by the options above (anyRegionWrites, the
- * issue-19 operations), not by switching a checker off; MERIDIAN_FAULTS_CHECKERS narrows a run.
+ * Every checker is on by default. A restore's genuine losses (writes acknowledged after the copy
+ * and never relayed) are classified by the checkers themselves (`lostByRestore`), not by
+ * switching a checker off; MERIDIAN_FAULTS_CHECKERS narrows a run.
  */
 export const DEFAULT_CHECKERS: readonly CheckerName[] = CHECKERS;
 
