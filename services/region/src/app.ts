@@ -10,7 +10,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { StoreError, StoreErrorCode, type PgStore, type NamespaceRow } from '@meridian/store';
 import { requestLoggerFactory } from '@meridian/telemetry';
-import { ERRORS, MeridianError, errorBody, type ErrorCode } from './errors.ts';
+import { DEFAULT_WAIT_MS, MAX_WAIT_MS, decideConsistency, type ConsistencyDecision, type ConsistencyMode } from '@meridian/protocol';
+import { ContextNotCoveredError, ERRORS, MeridianError, errorBody, type ErrorCode } from './errors.ts';
 import type { WritePath, WriteAnswer as KeyWriteAnswer } from './write-path.ts';
 import { runChecks, type HealthCheck } from './health.ts';
 import { registerReplicationRoutes } from './replication-routes.ts';
@@ -20,7 +21,6 @@ import type { Membership } from './membership.ts';
 import type { AntiEntropyLoop } from './anti-entropy/anti-entropy-loop.ts';
 import type { Replication } from './replication/replication.ts';
 import { formatSession, parseSession, type SessionVector } from './session-token.ts';
-import { ContextNotCoveredError, DEFAULT_WAIT_MS, MAX_WAIT_MS, decideConsistency, type ConsistencyDecision, type ConsistencyMode } from './session-consistency.ts';
 import { MAX_KEY_LENGTH } from './names.ts';
 import { registerApiAuth, type ApiAuthOptions } from './api-auth.ts';
 
@@ -42,6 +42,8 @@ export interface AppDeps {
   readonly auth: ApiAuthOptions;
   /** The stored membership (`/v1/members`); absent: the routes answer that membership is not kept. */
   readonly membership?: Membership | undefined;
+  /** The clock a waiting request's bound is measured on (ms); Date.now when absent. */
+  readonly now?: () => number;
 }
 
 const SessionHeaders = {
@@ -59,13 +61,13 @@ interface Consistency {
   readonly startedAt: number;
 }
 
-function consistencyOf(headers: { 'x-meridian-session'?: string | undefined; 'x-meridian-consistency'?: ConsistencyMode | undefined; 'x-meridian-wait-ms'?: string | undefined }): Consistency {
+function consistencyOf(headers: { 'x-meridian-session'?: string | undefined; 'x-meridian-consistency'?: ConsistencyMode | undefined; 'x-meridian-wait-ms'?: string | undefined }, now: number): Consistency {
   const token = headers['x-meridian-session'];
   return {
     session: token === undefined ? new Map() : parseSession(token),
     mode: headers['x-meridian-consistency'] ?? 'wait',
     waitMs: Math.min(Number(headers['x-meridian-wait-ms'] ?? DEFAULT_WAIT_MS), MAX_WAIT_MS),
-    startedAt: Date.now(),
+    startedAt: now,
   };
 }
 
@@ -176,8 +178,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler((error, request, reply) => {
     sendError(error, request, reply);
   });
+  const now = deps.now ?? Date.now;
   const decide = (c: Consistency, missingOrigins: readonly string[], behind: string, staleAllowed: boolean): ConsistencyDecision =>
-    decideConsistency({ missingOrigins, behind, mode: c.mode, staleAllowed, startedAt: c.startedAt, now: Date.now(), waitMs: c.waitMs, peerUrls: deps.peerUrls ?? new Map(), region: deps.region });
+    decideConsistency({ missingOrigins, behind, mode: c.mode, staleAllowed, startedAt: c.startedAt, now: now(), waitMs: c.waitMs, peerUrls: deps.peerUrls ?? new Map(), region: deps.region });
 
   /** Answers a request this region cannot answer for its session or context: 307 to a region that can, or 503. */
   const uncovered = (reply: FastifyReply, url: string, decision: Extract<ConsistencyDecision, { kind: 'redirect' | 'not-covered' }>, fromSession: boolean): FastifyReply => {
@@ -198,7 +201,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply: FastifyReply,
     write: () => Promise<KeyWriteAnswer>,
   ): Promise<FastifyReply> => {
-    const c = consistencyOf(request.headers);
+    const c = consistencyOf(request.headers, now());
     for (;;) {
       let missing = new Map<string, bigint>();
       // Judged as a read of the key is: updates of it held behind a quarantine are not applied
@@ -262,7 +265,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
     },
     async (request, reply) => {
-      const c = consistencyOf(request.headers);
+      const c = consistencyOf(request.headers, now());
       for (;;) {
         // The key and the positions it is judged by are read in one statement, each time.
         const read = await deps.keys.readCovering(request.params.ns, request.params.key, c.session);

@@ -47,3 +47,23 @@ export class MeridianError extends ServiceError<ErrorCode> {
     this.name = 'MeridianError';
   }
 }
+
+/**
+ * Thrown by a CRDT write's plan when the context it was sent with names dots the key's state here
+ * does not hold (`missing`, as `actor:counter`): the write stored nothing. Coverage only grows
+ * (a key's context never shrinks), so the write may be tried again once they arrive.
+ */
+export class ContextNotCoveredError extends MeridianError {
+  readonly missing: readonly string[];
+
+  constructor(missing: readonly string[]) {
+    super('MERIDIAN_SESSION_NOT_COVERED', `the context names ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', …' : ''}, not yet applied in this region`);
+    this.name = 'ContextNotCoveredError';
+    this.missing = missing;
+  }
+
+  /** The origin actors of the missing dots. */
+  get origins(): string[] {
+    return [...new Set(this.missing.map((d) => d.slice(0, d.lastIndexOf(':'))))];
+  }
+}

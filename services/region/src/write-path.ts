@@ -25,15 +25,14 @@ import { CrdtError, CrdtErrorCode, MAX_JSON_DEPTH, crdtKind as lookupCrdtKind, n
 /** CRDT kinds with their state and op types erased to `unknown` (the service treats them alike). */
 type AnyKind = CrdtKind<unknown, unknown>;
 const crdtKind = (policy: string): AnyKind | undefined => lookupCrdtKind(policy);
-import { decodeRecord, encodeRecord, kafkaMessageKey, SCHEMA_VERSION, type IdempotentAnswer, type Policy } from '@meridian/protocol';
+import { claimableApplied, decodeRecord, encodeRecord, kafkaMessageKey, SCHEMA_VERSION, uncoveredSession, type HeldBack, type IdempotentAnswer, type OwnActors, type Policy } from '@meridian/protocol';
 import { StoreError, StoreErrorCode, type AppliedPositions, type ConditionalWrite, type ConditionalWriteResult, type HeldLetter, type KeyRow, type NamespaceRow, type ReadView, type Store } from '@meridian/store';
 import { GroupCommitQueue } from './group-commit.ts';
-import { MeridianError } from './errors.ts';
+import { ContextNotCoveredError, MeridianError } from './errors.ts';
 import type { ContextTokens } from './context-token.ts';
 import { checkKeyName, checkNamespaceName } from './names.ts';
 import { WriteCache } from './write-cache.ts';
 import { formatSession, type SessionVector } from './session-token.ts';
-import { ContextNotCoveredError, claimableApplied, uncoveredSession, type HeldBack, type OwnActors } from './session-consistency.ts';
 import { earlierOwnPosition } from './replication/incarnation.ts';
 import {
   decodeRegisterSet,

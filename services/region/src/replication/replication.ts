@@ -3,7 +3,7 @@
  * turns peers' heartbeats into lag (seconds and sequence numbers) and link states. It answers
  * `GET /v1/replication`, readiness checks (local only: this region's Kafka, relay and
  * replicators — never a peer's health). Session coverage is judged from the store, with the data
- * (session-consistency.ts).
+ * (@meridian/protocol's session-consistency.ts).
  */
 import { logLevel, type Admin, type Kafka } from 'kafkajs';
 import type { HybridLogicalClock } from '@meridian/causality';

@@ -13,11 +13,10 @@
  *   not depend on them. A CRDT operation whose context names dots not here (a remove of an add
  *   that has not arrived) is never `stale`: acknowledged, it would be undone when the add came.
  *   Such an operation waits as under `wait`.
- * Everything the request needs to be answered is decided here; the caller only polls, sleeps and
- * answers, so reads and writes follow one rule.
+ * Everything the request needs to be answered is decided here; the caller (the region service)
+ * only polls, sleeps and answers, so reads and writes follow one rule.
  */
 import { isActorId, parseActor } from '@meridian/causality';
-import { MeridianError } from './errors.ts';
 import type { SessionVector } from './session-token.ts';
 
 export type ConsistencyMode = 'wait' | 'fallback' | 'stale';
@@ -150,24 +149,4 @@ export function claimableApplied(applied: ReadonlyMap<string, bigint>, held: rea
     }
   }
   return claim;
-}
-
-/**
- * Thrown by a CRDT write's plan when the context it was sent with names dots the key's state here
- * does not hold (`missing`, as `actor:counter`): the write stored nothing. Coverage only grows
- * (a key's context never shrinks), so the write may be tried again once they arrive.
- */
-export class ContextNotCoveredError extends MeridianError {
-  readonly missing: readonly string[];
-
-  constructor(missing: readonly string[]) {
-    super('MERIDIAN_SESSION_NOT_COVERED', `the context names ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', …' : ''}, not yet applied in this region`);
-    this.name = 'ContextNotCoveredError';
-    this.missing = missing;
-  }
-
-  /** The origin actors of the missing dots. */
-  get origins(): string[] {
-    return [...new Set(this.missing.map((d) => d.slice(0, d.lastIndexOf(':'))))];
-  }
 }
