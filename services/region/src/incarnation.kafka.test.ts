@@ -141,7 +141,7 @@ describe('a region restored from a copy of its database', () => {
     await stop(US);
     await start(US);
     await followed(await overwrite(EU, 'k4', 'after us restarted'), 'k4', 'after us restarted');
-  });
+  }, 180_000);
 
   it('an epoch raised by hand (MERIDIAN_EPOCH) wedges nothing: the peer follows the new actor from its first update', async () => {
     await stop(EU);
@@ -188,5 +188,5 @@ describe('a region restored from a copy of its database', () => {
     // the prefix of eu's ended actor (eu.7) while eu reported its new one's, so this never held.
     const applied = async (id: string): Promise<Record<string, number>> => (await call(id, 'GET', '/v1/replication')).json['applied'] as Record<string, number>;
     await waitFor(async () => [await applied(EU), await applied(US)], ([a, b]) => a![EU] === b![EU] && a![US] === b![US], { timeoutMs: 30_000, intervalMs: 200, what: 'both regions report every stream applied to its end' });
-  });
+  }, 180_000);
 });
