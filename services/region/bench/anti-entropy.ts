@@ -26,11 +26,14 @@
  * (FULL JOIN) with its own, counting the rows whose state differs or that one side lacks. It
  * finds the same keys, never repairs, and moves the whole table (its payload bytes reported).
  * Ratios: baseline time ÷ anti-entropy time (above 1: anti-entropy is faster).
+ * 3. The cost of mutual TLS (the default): both regions restart with certificates of a throwaway
+ *    CA, this process calls them with the operator's, and verify and find + repair (another D
+ *    keys) run again. Ratio: TLS time ÷ plaintext time.
  *
  * Settings (environment): BENCH_AE_KEYS (1000000) keys per region, BENCH_AE_DIFFER (1000) keys
  * made to differ, BENCH_AE_CHUNK (100000) rows per loading statement, BENCH_AE_VERIFIES (3)
  * measured verifies (median reported), BENCH_SEED (1). BENCH_AUTH as for the other benchmarks
- * (the HTTP writes carry tokens; the gRPC channel is plaintext here). MERIDIAN_* reach both
+ * (the HTTP writes carry tokens). MERIDIAN_* reach both
  * regions. Smoke: BENCH_AE_KEYS=20000 BENCH_AE_DIFFER=100.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -38,10 +41,10 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { runExchange, TokenBucket, type ExchangeProgress, type ExchangeReport } from '@meridian/anti-entropy';
-import { GrpcReplica, channelCredentials } from '@meridian/anti-entropy-grpc';
+import { GrpcReplica, channelCredentials, type TlsFiles } from '@meridian/anti-entropy-grpc';
 import { hlc } from '@meridian/causality';
 import { PNCounter } from '@meridian/crdt';
-import { adminUrl, createDatabase, dropDatabase, ensurePostgres, freePort, startRegionProcess, type RegionProcess } from '@meridian/infra-local';
+import { adminUrl, createDatabase, dropDatabase, ensureGrpcCertificate, ensurePostgres, freePort, startRegionProcess, testCertificateAuthority, type RegionProcess } from '@meridian/infra-local';
 import { markdownTable, uniqueName, whole } from '@meridian/testkit';
 import { cpuSeconds, cpuSnapshot, machineBusySeconds } from './cpu.ts';
 import { benchAuth, cleanupStack, describeSettings, envInt, log, serviceSettings } from './bench-env.ts';
@@ -61,8 +64,8 @@ const DISTINCT_STATES = 1000;
 if (DIFFER > KEYS) throw new Error(`BENCH_AE_DIFFER (${DIFFER}) exceeds BENCH_AE_KEYS (${KEYS})`);
 
 /** `count` distinct key numbers in 1..KEYS. */
-function pickKeys(count: number): number[] {
-  const next = keyStream(SEED, KEYS);
+function pickKeys(count: number, seed: number): number[] {
+  const next = keyStream(seed, KEYS);
   const picked = new Set<number>();
   while (picked.size < count) picked.add(next());
   return [...picked];
@@ -132,30 +135,24 @@ async function main(): Promise<void> {
     const admin = await ensurePostgres(adminUrl());
     const workDir = mkdtempSync(join(tmpdir(), 'meridian-ae-bench-'));
     cleanups.push(() => Promise.resolve(rmSync(workDir, { recursive: true, force: true })));
-    const regions: Record<'a' | 'b', { url: string; db: pg.Client; process: RegionProcess; grpc: GrpcReplica }> = {} as never;
+    const regions: Record<'a' | 'b', { url: string; db: pg.Client; grpcPort: number; process: RegionProcess; grpc: GrpcReplica }> = {} as never;
+    /** Region `id` on its database; gRPC plaintext, or mutual TLS with these files. */
+    const startRegion = (id: 'a' | 'b', url: string, grpcPort: number, grpcTls: TlsFiles | 'off', port?: number): Promise<RegionProcess> =>
+      startRegionProcess({ region: id, databaseUrl: url, port, grpcPort, grpcTls, logFile: join(workDir, `region-${id}.log`), logLevel: 'warn', auth: bench.auth, env: { ...bench.env, ...serviceSettings() } });
     for (const id of ['a', 'b'] as const) {
       const dbName = uniqueName(`bench_ae_${id}`);
       const url = await createDatabase(dbName, admin);
       cleanups.push(() => dropDatabase(dbName, admin));
       const grpcPort = await freePort();
-      const process = await startRegionProcess({
-        region: id,
-        databaseUrl: url,
-        grpcPort,
-        // Plaintext: the exchange's own cost, as before mutual TLS became the default.
-        grpcTls: 'off',
-        logFile: join(workDir, `region-${id}.log`),
-        logLevel: 'warn',
-        auth: bench.auth,
-        env: { ...bench.env, ...serviceSettings() },
-      });
-      cleanups.push(() => process.stop());
+      // Plaintext first: the exchange's own cost; mutual TLS (the default) is measured after.
+      const process = await startRegion(id, url, grpcPort, 'off');
+      cleanups.push(() => regions[id].process.stop());
       const db = new pg.Client({ connectionString: url });
       await db.connect();
       cleanups.push(() => db.end());
       const grpc = new GrpcReplica({ address: `127.0.0.1:${grpcPort}`, credentials: channelCredentials(undefined, { kind: 'region', region: id }) });
-      cleanups.push(() => Promise.resolve(grpc.close()));
-      regions[id] = { url, db, process, grpc };
+      cleanups.push(() => Promise.resolve(regions[id].grpc.close()));
+      regions[id] = { url, db, grpcPort, process, grpc };
       const declared = await fetch(`${process.url}/v1/namespaces/${NS}`, { method: 'PUT', headers: { 'content-type': 'application/json', ...bench.header('admin') }, body: JSON.stringify({ policy: 'counter' }) });
       if (declared.status !== 201) throw new Error(`declaring ${NS} in ${id}: ${declared.status} ${await declared.text()}`);
     }
@@ -227,31 +224,62 @@ async function main(): Promise<void> {
     log(`full comparison (baseline): ${baselineSame.map((r) => fmt(r.seconds, 2)).join(' s, ')} s`);
 
     // ---- 2. D keys differ: updates each region took and the other never received ----------------
-    const picked = pickKeys(DIFFER);
     const half = Math.floor(DIFFER / 2);
-    const writes = picked.map((k, i) => ({ region: i < half ? a : b, key: `k${k}` }));
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 16 }, async () => {
-        while (next < writes.length) {
-          const w = writes[next++]!;
-          const res = await fetch(`${w.region.process.url}/v1/ns/${NS}/keys/${w.key}/ops`, { method: 'POST', headers: { 'content-type': 'application/json', ...bench.header('writer') }, body: JSON.stringify({ increment: 1 }) });
-          if (res.status !== 200) throw new Error(`increment of ${w.key}: ${res.status} ${await res.text()}`);
-        }
-      }),
-    );
+    /** D/2 increments through a's API and D/2 through b's, never replicated. */
+    const diverge = async (seed: number): Promise<void> => {
+      const writes = pickKeys(DIFFER, seed).map((k, i) => ({ region: i < half ? a : b, key: `k${k}` }));
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (next < writes.length) {
+            const w = writes[next++]!;
+            const res = await fetch(`${w.region.process.url}/v1/ns/${NS}/keys/${w.key}/ops`, { method: 'POST', headers: { 'content-type': 'application/json', ...bench.header('writer') }, body: JSON.stringify({ increment: 1 }) });
+            if (res.status !== 200) throw new Error(`increment of ${w.key}: ${res.status} ${await res.text()}`);
+          }
+        }),
+      );
+    };
+    /** Find + repair, checked: every differing key found and repaired, then a verify finds none. */
+    const findAndRepair = async (): Promise<{ repair: Timed; after: Timed }> => {
+      const repair = await exchange(true);
+      const repaired = repair.report.repairedLocal.length + repair.report.repairedRemote.length;
+      if (repair.report.differences.length !== DIFFER) throw new Error(`find + repair found ${repair.report.differences.length} differing keys, expected ${DIFFER}`);
+      if (repaired !== DIFFER) throw new Error(`find + repair changed ${repaired} key states, expected ${DIFFER}`);
+      log(`find + repair: ${fmt(repair.seconds, 2)} s, ${fmtBytes(repair.bytes)}`);
+      const after = await exchange(false);
+      if (after.report.differences.length !== 0) throw new Error(`after the repair, verify still finds ${after.report.differences.length} differing keys`);
+      return { repair, after };
+    };
+    await diverge(SEED);
     const baselineDiff = await fullComparison(a.db, b.url);
     if (baselineDiff.differing !== DIFFER) throw new Error(`the full comparison found ${baselineDiff.differing} differing rows, expected ${DIFFER}`);
     log(`${DIFFER} keys differ; full comparison (baseline) ${fmt(baselineDiff.seconds, 2)} s`);
-    const repair = await exchange(true);
-    const repaired = repair.report.repairedLocal.length + repair.report.repairedRemote.length;
-    if (repair.report.differences.length !== DIFFER) throw new Error(`find + repair found ${repair.report.differences.length} differing keys, expected ${DIFFER}`);
-    if (repaired !== DIFFER) throw new Error(`find + repair changed ${repaired} key states, expected ${DIFFER}`);
-    log(`find + repair: ${fmt(repair.seconds, 2)} s, ${fmtBytes(repair.bytes)}`);
-    const after = await exchange(false);
-    if (after.report.differences.length !== 0) throw new Error(`after the repair, verify still finds ${after.report.differences.length} differing keys`);
+    const { repair, after } = await findAndRepair();
     const baselineAfter = await fullComparison(a.db, b.url);
     if (baselineAfter.differing !== 0) throw new Error(`after the repair, the full comparison finds ${baselineAfter.differing} differing rows`);
+
+    // ---- 3. the same over mutual TLS (the default): what encryption costs the exchange ---------
+    // Both regions restart on their databases with certificates of a throwaway CA; this process
+    // calls them with the operator's, as `meridian verify`/`repair` do.
+    const ca = testCertificateAuthority();
+    const operator = ensureGrpcCertificate(ca, { kind: 'operator' });
+    for (const id of ['a', 'b'] as const) {
+      const r = regions[id];
+      r.grpc.close();
+      const port = r.process.port;
+      await r.process.stop();
+      r.process = await startRegion(id, r.url, r.grpcPort, ensureGrpcCertificate(ca, { kind: 'region', region: id }), port);
+      r.grpc = new GrpcReplica({ address: `127.0.0.1:${r.grpcPort}`, credentials: channelCredentials(operator, { kind: 'region', region: id }) });
+    }
+    await exchange(false); // warm-up: TLS handshakes, prepared plans
+    const tlsVerifies: Timed[] = [];
+    for (let i = 0; i < VERIFIES; i++) {
+      const v = await exchange(false);
+      if (v.report.differences.length !== 0) throw new Error(`verify over TLS of identical regions found ${v.report.differences.length} differences`);
+      tlsVerifies.push(v);
+    }
+    await diverge(SEED + 1);
+    const tls = await findAndRepair();
 
     // ---- report ---------------------------------------------------------------------------------
     const cpu = cpus();
@@ -282,6 +310,18 @@ async function main(): Promise<void> {
       `- Find + repair: ${repair.report.divergentSegments} divergent segments, ${repair.report.differences.length} keys found, ${repair.report.repairedLocal.length} repaired in a and ${repair.report.repairedRemote.length} in b; by phase: ${phaseList(repair)} (compare: roots, branches and segments; confirm: the CLI's ${CONFIRM_MS} ms wait, then the differing segments' keys read again). ${cores(repair)}.`,
     );
     out.push(`- Verify after the repair: ${phaseList(after)}.`);
+    const tlsVerify = median(tlsVerifies.map((v) => v.seconds));
+    out.push('\nThe same over mutual TLS (regions restarted with certificates; another set of keys made to differ):\n');
+    out.push(
+      markdownTable(
+        ['measurement', 'mutual TLS', 'plaintext (above)', 'ratio (TLS ÷ plaintext)'],
+        [
+          [`verify (median of ${VERIFIES})`, `${fmt(tlsVerify, 3)} s, ${fmtBytes(median(tlsVerifies.map((v) => v.bytes)))}`, `${fmt(verifySeconds, 3)} s`, fmt(tlsVerify / verifySeconds, 2)],
+          [`find + repair ${DIFFER} of ${whole(KEYS)} keys`, `${fmt(tls.repair.seconds, 2)} s, ${fmtBytes(tls.repair.bytes)}`, `${fmt(repair.seconds, 2)} s`, fmt(tls.repair.seconds / repair.seconds, 2)],
+        ],
+      ),
+    );
+    out.push(`\n- Find + repair over TLS by phase: ${phaseList(tls.repair)}. ${cores(tls.repair)}.`);
     out.push(`\n(${((Date.now() - started) / 1000).toFixed(0)} s)`);
     console.log(out.join('\n'));
   } finally {
