@@ -99,7 +99,7 @@ const LAUNCHER_OWNED = new Set(['MERIDIAN_REGION', 'MERIDIAN_PORT', 'MERIDIAN_HO
 
 /**
  * The `MERIDIAN_*` settings of the launcher's own environment that every region of a local
- * cluster receives (`MERIDIAN_TOMBSTONE_MIN_AGE=5s npm run cluster`): all of them but the ones
+ * cluster receives (`MERIDIAN_TOMBSTONE_MIN_AGE=10m npm run cluster`): all of them but the ones
  * the launcher owns (above), the authentication and gRPC TLS settings and the GSLB's (`MERIDIAN_GSLB_*`).
  */
 export function operatorRegionSettings(parent: Readonly<Record<string, string | undefined>>): Record<string, string> {

@@ -108,7 +108,7 @@ export const USAGE = `meridian — run Meridian's local multi-region cluster and
       every region open (MERIDIAN_AUTH=off): local experiments only. The links between
       regions use mutual TLS with a CA made in .meridian/tls at first start; --no-tls runs
       them plaintext (a baseline for benchmarks). Every MERIDIAN_* setting of this
-      environment reaches every region (MERIDIAN_TOMBSTONE_MIN_AGE=5s meridian up), but the
+      environment reaches every region (MERIDIAN_TOMBSTONE_MIN_AGE=10m meridian up), but the
       ones up sets itself: wiring, ports, MERIDIAN_AUTH*, MERIDIAN_GRPC_TLS*, MERIDIAN_GSLB_*.
   meridian down                 stop a cluster started in another shell or with --detach
   meridian status [--json]      each region's health and replication lag per peer

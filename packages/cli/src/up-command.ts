@@ -47,7 +47,7 @@ function alreadyRunning(dir: string): string | undefined {
 /**
  * What `meridian up` asks the launcher for: the command line's choices, and every `MERIDIAN_*`
  * setting of its own environment (but the ones the launcher owns) for every region process, so
- * `MERIDIAN_TOMBSTONE_MIN_AGE=5s npm run cluster` runs every region with it.
+ * `MERIDIAN_TOMBSTONE_MIN_AGE=10m npm run cluster` runs every region with it.
  */
 export function localClusterOptions(command: UpCommand, env: Readonly<Record<string, string | undefined>>, onProgress: (line: string) => void): LocalClusterOptions {
   return {

@@ -10,6 +10,7 @@ export {
   gcFrontier,
   mayPurge,
   freshDotBase,
+  peerSample,
   regionOfActor,
   withSample,
   MAX_SAMPLES,

@@ -316,6 +316,15 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 9,
+    name: 'retention: what each stream sample shows its region had applied',
+    sql: `
+      -- By wall_ms the region had applied every update written before applied_before_ms (from the
+      -- applied vector of that heartbeat): the first of the GC's two rounds (decision 0012).
+      ALTER TABLE meridian_gc_samples ADD COLUMN applied_before_ms bigint;
+    `,
+  },
 ];
 
 /** A checksum of a migration's SQL, so that an edited released migration is caught. */

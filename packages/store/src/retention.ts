@@ -26,7 +26,7 @@ export async function purgeCutoff(db: Queryable): Promise<number | undefined> {
 /** One region's samples of its own stream, oldest first. */
 export interface GcSamples {
   readonly actor: string;
-  readonly samples: readonly { readonly wallMs: number; readonly highWater: bigint }[];
+  readonly samples: readonly { readonly wallMs: number; readonly highWater: bigint; readonly appliedBeforeMs?: number }[];
 }
 
 /** The GC's last decision, as every process of the region reads it (for its metrics). */
@@ -81,13 +81,13 @@ export class RetentionStore {
   async state(): Promise<GcState> {
     const [gc, samples] = await Promise.all([
       this.#q<{ purge_before_ms: bigint | null; blocking: string[]; tombstones: bigint | null; scan_namespace: string | null; scan_key: string | null; pass_tombstones: bigint }>('SELECT * FROM meridian_gc'),
-      this.#q<{ region: string; actor: string; wall_ms: bigint; high_water: bigint }>('SELECT region, actor, wall_ms, high_water FROM meridian_gc_samples ORDER BY region, wall_ms'),
+      this.#q<{ region: string; actor: string; wall_ms: bigint; high_water: bigint; applied_before_ms: bigint | null }>('SELECT region, actor, wall_ms, high_water, applied_before_ms FROM meridian_gc_samples ORDER BY region, wall_ms'),
     ]);
     const row = gc.rows[0];
-    const byRegion = new Map<string, { actor: string; samples: { wallMs: number; highWater: bigint }[] }>();
+    const byRegion = new Map<string, { actor: string; samples: { wallMs: number; highWater: bigint; appliedBeforeMs?: number }[] }>();
     for (const s of samples.rows) {
       const entry = byRegion.get(s.region) ?? { actor: s.actor, samples: [] };
-      entry.samples.push({ wallMs: Number(s.wall_ms), highWater: s.high_water });
+      entry.samples.push({ wallMs: Number(s.wall_ms), highWater: s.high_water, ...(s.applied_before_ms === null ? {} : { appliedBeforeMs: Number(s.applied_before_ms) }) });
       byRegion.set(s.region, entry);
     }
     return {
@@ -106,12 +106,14 @@ export class RetentionStore {
     const actors: string[] = [];
     const walls: string[] = [];
     const highs: string[] = [];
+    const appliedBefore: (string | null)[] = [];
     for (const [region, { actor, samples }] of decision.samples) {
       for (const s of samples) {
         regions.push(region);
         actors.push(actor);
         walls.push(String(s.wallMs));
         highs.push(String(s.highWater));
+        appliedBefore.push(s.appliedBeforeMs === undefined ? null : String(s.appliedBeforeMs));
       }
     }
     const client = await this.#pool.connect().catch((error: unknown) => {
@@ -121,8 +123,8 @@ export class RetentionStore {
       await client.query('BEGIN');
       await client.query('DELETE FROM meridian_gc_samples');
       await client.query(
-        'INSERT INTO meridian_gc_samples (region, actor, wall_ms, high_water) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])',
-        [regions, actors, walls, highs],
+        'INSERT INTO meridian_gc_samples (region, actor, wall_ms, high_water, applied_before_ms) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])',
+        [regions, actors, walls, highs, appliedBefore],
       );
       await client.query(
         'UPDATE meridian_gc SET purge_before_ms = $1, frontier = $2, blocking = $3, decided_at = now()',

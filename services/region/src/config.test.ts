@@ -37,6 +37,13 @@ describe('configuration', () => {
     expect(() => loadConfig({ ...base, MERIDIAN_TOPIC_REPLICATION_FACTOR: '0' })).toThrow(/MERIDIAN_TOPIC_REPLICATION_FACTOR: expected an integer from 1 to 16 \(got "0"\)/);
   });
 
+  it('refuses a tombstone min age below 10 × the clock drift bound, naming both settings', () => {
+    expect(loadConfig({ ...base, MERIDIAN_TOMBSTONE_MIN_AGE: '10m' }).tombstoneMinAgeMs).toBe(600_000); // 10 × the default 60 s
+    expect(() => loadConfig({ ...base, MERIDIAN_TOMBSTONE_MIN_AGE: '5m' })).toThrow('MERIDIAN_TOMBSTONE_MIN_AGE: expected at least 10 × MERIDIAN_MAX_CLOCK_DRIFT_MS = 10m (got 5m;');
+    expect(loadConfig({ ...base, MERIDIAN_TOMBSTONE_MIN_AGE: '2s', MERIDIAN_MAX_CLOCK_DRIFT_MS: '200' }).tombstoneMinAgeMs).toBe(2000);
+    expect(() => loadConfig({ ...base, MERIDIAN_TOMBSTONE_MIN_AGE: '2s', MERIDIAN_MAX_CLOCK_DRIFT_MS: '201' })).toThrow(/MIN_AGE: expected at least/);
+  });
+
   it('parses peers, refuses itself as a peer and peers without its own Kafka', () => {
     const c = loadConfig({ ...base, MERIDIAN_KAFKA_BROKERS: '127.0.0.1:9092', MERIDIAN_PEERS: 'us=127.0.0.1:9093,127.0.0.1:9094;ap=127.0.0.1:9095', MERIDIAN_PEER_URLS: 'us=http://127.0.0.1:8081' });
     expect([...c.peers.entries()]).toEqual([

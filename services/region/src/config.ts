@@ -196,11 +196,14 @@ const FIELDS: readonly Field<RegionConfig>[] = [
   { key: 'authIssuer', env: 'MERIDIAN_AUTH_ISSUER', doc: 'the iss every bearer token must carry', default: 'meridian', parse: (raw) => raw },
   { key: 'authAudience', env: 'MERIDIAN_AUTH_AUDIENCE', doc: 'the aud every bearer token must carry', default: 'meridian', parse: (raw) => raw },
   { key: 'rateLimitPerMinute', env: 'MERIDIAN_RATE_LIMIT_PER_MINUTE', doc: 'API requests per minute per client (token subject, else address) before 429 with Retry-After; 0 turns the limit off', default: 60_000, parse: integer(0, 100_000_000) },
-  { key: 'tombstoneMinAgeMs', env: 'MERIDIAN_TOMBSTONE_MIN_AGE', doc: 'a deleted register\'s tombstone is purged once every region of the deployment has applied it and it is this old (5s, 10m, 24h; at least 1s); it also bounds how long a write may take to be published', default: 24 * 3_600_000, shownDefault: '24h', parse: duration(1000) },
+  { key: 'tombstoneMinAgeMs', env: 'MERIDIAN_TOMBSTONE_MIN_AGE', doc: 'a deleted register\'s tombstone is purged once every region of the deployment has applied it and it is this old (5s, 10m, 24h; at least 1s and 10 × MERIDIAN_MAX_CLOCK_DRIFT_MS); it also bounds how long a write may take to be published', default: 24 * 3_600_000, shownDefault: '24h', parse: duration(1000) },
   { key: 'idempotencyTtlMs', env: 'MERIDIAN_IDEMPOTENCY_TTL', doc: 'how long an Idempotency-Key\'s answer is kept: a retry within it is answered from the first attempt (or applied once); a retry after it is applied again', default: 24 * 3_600_000, shownDefault: '24h', parse: duration(1000) },
   { key: 'conflictRetentionMs', env: 'MERIDIAN_CONFLICT_RETENTION', doc: 'how long conflict records are kept (GET /v1/conflicts); their traces keep the history', default: 30 * 24 * 3_600_000, shownDefault: '30d', parse: duration(1000) },
   { key: 'instrumentations', env: 'MERIDIAN_OTEL_INSTRUMENTATIONS', doc: 'OpenTelemetry auto-instrumentations (http, fastify, pg, kafkajs; or none); by default fastify (the server span, W3C context from the request) and pg; http would add a second span per request, kafkajs one per replicated message', default: new Set<Instrumentation>(['fastify', 'pg']), parse: instrumentationList },
 ];
+
+/** MERIDIAN_TOMBSTONE_MIN_AGE is at least this many times MERIDIAN_MAX_CLOCK_DRIFT_MS. */
+export const MIN_AGE_PER_DRIFT = 10;
 
 /**
  * Reads and validates the configuration; throws a ConfigError listing every problem. A setting
@@ -214,6 +217,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   if (typeof region === 'string' && peers?.has(region)) problems.push(`MERIDIAN_PEERS: expected peers other than this region (got ${region} itself)`);
   if (peers && peers.size > 0 && out['kafkaBrokers'] === undefined && !problems.some((p) => p.startsWith('MERIDIAN_KAFKA_BROKERS'))) {
     problems.push('MERIDIAN_KAFKA_BROKERS: required when MERIDIAN_PEERS is set — this region\'s own Kafka');
+  }
+  // The tombstone GC's argument (decision 0012) needs the min age to dwarf clock error: a purge
+  // waits min age by one clock, a fresh dot or a heartbeat is judged by another.
+  const minAge = out['tombstoneMinAgeMs'];
+  const drift = out['maxClockDriftMs'];
+  if (typeof minAge === 'number' && typeof drift === 'number' && minAge < MIN_AGE_PER_DRIFT * drift) {
+    problems.push(`MERIDIAN_TOMBSTONE_MIN_AGE: expected at least ${MIN_AGE_PER_DRIFT} × MERIDIAN_MAX_CLOCK_DRIFT_MS = ${formatDuration(MIN_AGE_PER_DRIFT * drift)} (got ${formatDuration(minAge)}; lower MERIDIAN_MAX_CLOCK_DRIFT_MS only if clocks are that close)`);
   }
   const tls = [out['grpcTlsCa'], out['grpcTlsCert'], out['grpcTlsKey']].filter((v) => v !== undefined);
   const grpcUsed = out['grpcPort'] !== undefined || (out['peerGrpc'] as ReadonlyMap<string, string> | undefined)?.size || out['join'] === 'on';

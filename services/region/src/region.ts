@@ -245,6 +245,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       // The deployment's other regions as the stored membership has them now (a removed one no longer holds GC back).
       peers: () => membership?.memberIds() ?? [...config.peers.keys()],
       minAgeMs: config.tombstoneMinAgeMs,
+      maxClockDriftMs: config.maxClockDriftMs,
       idempotencyTtlMs: config.idempotencyTtlMs,
       conflictRetentionMs: config.conflictRetentionMs,
       intervalMs: hooks.retentionIntervalMs ?? Math.min(10_000, Math.max(1000, Math.floor(config.tombstoneMinAgeMs / 5))),

@@ -18,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import { type Span } from '@opentelemetry/api';
 import { SpanAttribute, SpanName, currentTraceparent as activeTraceparent, withSpan } from '@meridian/telemetry';
-import { CausalContext, DvvSet, HybridLogicalClock, VersionVector, actorId, type ActorId, type Hlc } from '@meridian/causality';
+import { CausalContext, DvvSet, HybridLogicalClock, VersionVector, actorId, hlcPhysical, type ActorId, type Hlc } from '@meridian/causality';
 import { freshDotBase } from '@meridian/retention';
 import { CrdtError, CrdtErrorCode, MAX_JSON_DEPTH, crdtKind as lookupCrdtKind, nestedDeeperThan, type CrdtKind } from '@meridian/crdt';
 
@@ -135,7 +135,8 @@ export class WritePath {
    * counter this region could have used for it before (decision 0012).
    */
   #freshRegister(): RegisterSet {
-    const base = freshDotBase(this.#now());
+    // Above the HLC ceiling too: a wall clock stepped back, or behind a peer's, mints no old dot.
+    const base = freshDotBase(this.#now(), hlcPhysical(this.#clock.peek()));
     return base <= 1 ? DvvSet.empty() : DvvSet.seen(CausalContext.fromVector(VersionVector.from({ [this.actor]: base - 1 })));
   }
 

@@ -12,7 +12,7 @@
  * region runs standalone); the others read the stored decision for their metrics. A purge is a
  * conditional delete, so two deciders at a lease handover cannot purge a row that changed.
  */
-import { decideGc, mayPurge, withSample, type RegionView, type StreamSample } from '@meridian/retention';
+import { decideGc, mayPurge, peerSample, withSample, type RegionView, type StreamSample } from '@meridian/retention';
 import { hlcPhysical } from '@meridian/causality';
 import type { GcSamples, PgStore, PurgeKey } from '@meridian/store';
 import { decodeRegisterSet } from '@meridian/crdt';
@@ -26,6 +26,8 @@ export interface RetentionOptions {
   /** The other regions of the deployment (the stored membership, read at each round): each one holds GC back until it has applied. */
   readonly peers: () => readonly string[];
   readonly minAgeMs: number;
+  /** MERIDIAN_MAX_CLOCK_DRIFT_MS: a peer's heartbeat wall time is believed no further ahead of ours. */
+  readonly maxClockDriftMs: number;
   readonly idempotencyTtlMs: number;
   readonly conflictRetentionMs: number;
   readonly intervalMs: number;
@@ -111,13 +113,14 @@ export class RetentionLoop {
       this.#view = { tombstones: state.tombstones, blocked: new Map(regions.map((r) => [r, state.blocking.includes(r)])), tableBytes: sizes };
       return { purgeBeforeMs: state.purgeBeforeMs, blocking: state.blocking, purged: 0, idempotencyExpired: 0, conflictsExpired: 0 };
     }
-    const now = this.#now();
     const [state, beats, applied, relay] = await Promise.all([
       store.retention.state(),
       store.replication.heartbeats(),
       store.replication.appliedPositions(),
       store.replication.relayState(),
     ]);
+    // After the reads: this region's sample says it had applied `applied` by `now`.
+    const now = this.#now();
     const sampled = (region: string, actor: string, sample: StreamSample): GcSamples => {
       const stored = state.samples.get(region);
       // A new incarnation is a new stream: its samples start again.
@@ -134,7 +137,7 @@ export class RetentionLoop {
         views.push({ region: peer, applied: undefined, actor: undefined, samples: [] });
         continue;
       }
-      const theirs = sampled(peer, beat.origin, { wallMs: Number(beat.wallMs), highWater: beat.highWater });
+      const theirs = sampled(peer, beat.origin, peerSample(Number(beat.wallMs), beat.highWater, Math.min(now, beat.receivedAt.getTime()), this.#o.maxClockDriftMs));
       samples.set(peer, theirs);
       views.push({ region: peer, applied: new Map(Object.entries(beat.applied).map(([a, n]) => [a, BigInt(n)])), actor: theirs.actor, samples: theirs.samples });
     }

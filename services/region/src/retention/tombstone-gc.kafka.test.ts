@@ -23,7 +23,7 @@ const regions: RegionService[] = [];
 beforeAll(async () => {
   cluster = await startRegions(ids, {
     postgresUrl: infra.postgresUrl, kafka: infra.kafka, dbPrefix: 'gc', partitions: 2, peerUrlBase: 9200,
-    env: { MERIDIAN_TOMBSTONE_MIN_AGE: '2s' },
+    env: { MERIDIAN_TOMBSTONE_MIN_AGE: '2s', MERIDIAN_MAX_CLOCK_DRIFT_MS: '200' },
     hooks: () => ({ retentionIntervalMs: 300 }),
   });
   regions.push(...cluster.regions);
@@ -104,9 +104,10 @@ describe('the tombstone GC across three regions', () => {
   it('a paused region holds GC back and is named; it resumes after the others purged what it had applied, and nothing comes back', async () => {
     await writeThenDelete('q', 'before the pause');
     for (const from of [EU, US]) link(AP, from).pause('test: ap applies nothing');
-    // Nothing is written for longer than the min age: eu's stream stands where ap applied it, so
-    // the samples after q's tombstone stay stable once the others write on.
-    await new Promise((r) => setTimeout(r, 3000));
+    // Nothing is written for well over two min ages: eu's stream stands where ap applied it, so
+    // its samples up to then stay stable once the others write on — among them one taken a min
+    // age after q's tombstone (ap had applied it) and one a min age after that (both rounds).
+    await new Promise((r) => setTimeout(r, 8000));
     await writeThenDelete('p', 'during the pause', [EU, US]);
     // q, which ap had applied, goes in eu and us; p waits for ap, and ap is named.
     await waitFor(async () => [await hasRow(EU, 'q'), await hasRow(US, 'q')], (has) => has.every((h) => !h), { timeoutMs: 60_000, intervalMs: 200, what: 'q purged in eu and us' });
