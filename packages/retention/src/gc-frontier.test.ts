@@ -147,7 +147,7 @@ describe('regressions', () => {
     expect(live(del.sync(fresh(now2, 0).update(undefined, EU, { value: 'b', wallMs: now2 }).set))).toEqual([]);
   });
 
-  it('a peer\'s heartbeat is believed no further ahead than the drift bound', () => {
+  it('a heartbeat from a peer is believed no further ahead than the drift bound', () => {
     expect(peerSample(10 * HOUR, 5n, 9 * HOUR, 60_000)).toEqual({ wallMs: 9 * HOUR + 60_000, highWater: 5n });
     expect(peerSample(9 * HOUR, 5n, 9 * HOUR, 60_000)).toEqual({ wallMs: 9 * HOUR, highWater: 5n });
   });

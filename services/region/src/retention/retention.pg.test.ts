@@ -46,7 +46,7 @@ const rows = async (ns: string): Promise<string[]> => (await db.query<{ key: str
 const root = async (ns: string) => (await region.store.tree.roots()).find((r) => r.name === ns);
 
 describe('the tombstone GC of a standalone region', () => {
-  it('purges a deleted register two rounds a min age apart after it was deleted; live and quarantined keys stay; purged hashes as absent', async () => {
+  it('purges a deleted register once two min ages old; live and quarantined keys stay; purged hashes as absent', async () => {
     expect((await call('PUT', '/v1/namespaces/gc', { policy: 'mv' })).status).toBe(201);
     await call('PUT', '/v1/ns/gc/keys/live', { value: 'stays' });
     const held = await call('PUT', '/v1/ns/gc/keys/held', { value: 'x' });
