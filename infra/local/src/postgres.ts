@@ -9,7 +9,7 @@
  *   stopped or reconfigured.
  */
 import { execFile } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -148,7 +148,12 @@ async function serverUser(): Promise<{ uid: number; gid: number } | undefined> {
   return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
 }
 
-export async function startPrivatePostgres(options: { readonly port?: number; readonly settings?: Record<string, string> } = {}): Promise<PrivatePostgres> {
+/**
+ * `tls`: the server's certificate and key (PEM; e.g. `ensureCertificate` of a test CA for
+ * 127.0.0.1 and localhost): the server runs with ssl=on, so clients can connect with
+ * sslmode=verify-full. Plain connections stay allowed (readiness probes use them).
+ */
+export async function startPrivatePostgres(options: { readonly port?: number; readonly settings?: Record<string, string>; readonly tls?: { readonly certFile: string; readonly keyFile: string } } = {}): Promise<PrivatePostgres> {
   const bin = serverBinDir();
   const user = await serverUser();
   const root = mkdtempSync(join(tmpdir(), 'meridian-pg-'));
@@ -164,6 +169,17 @@ export async function startPrivatePostgres(options: { readonly port?: number; re
     );
   });
   const port = options.port ?? (await freePort());
+  const tlsSettings: Record<string, string> = {};
+  if (options.tls) {
+    // The server reads its key only when its own user owns it with no access for others.
+    const cert = join(root, 'server.crt');
+    const key = join(root, 'server.key');
+    copyFileSync(options.tls.certFile, cert);
+    copyFileSync(options.tls.keyFile, key);
+    chmodSync(key, 0o600);
+    if (user) for (const f of [cert, key]) chownSync(f, user.uid, user.gid);
+    Object.assign(tlsSettings, { ssl: 'on', ssl_cert_file: `'${cert}'`, ssl_key_file: `'${key}'` });
+  }
   const settings: Record<string, string> = {
     listen_addresses: "'127.0.0.1'",
     port: String(port),
@@ -171,6 +187,7 @@ export async function startPrivatePostgres(options: { readonly port?: number; re
     max_connections: '60',
     shared_buffers: '32MB',
     fsync: 'off',
+    ...tlsSettings,
     ...options.settings,
   };
   appendFileSync(join(dataDir, 'postgresql.conf'), Object.entries(settings).map(([k, v]) => `${k} = ${v}\n`).join(''));

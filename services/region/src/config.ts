@@ -15,7 +15,10 @@ export interface RegionConfig {
   readonly epoch: number | undefined;
   readonly host: string;
   readonly port: number;
+  /** With MERIDIAN_DATABASE_CA: sslmode=verify-full and sslrootcert added (unless the URL sets its own sslmode). */
   readonly databaseUrl: string;
+  /** PEM file of the CA that signed PostgreSQL's server certificate; set: TLS with sslmode=verify-full. */
+  readonly databaseCa: string | undefined;
   readonly poolSize: number;
   /** Secret that signs causal-context tokens (HMAC-SHA256). */
   readonly contextSecret: string;
@@ -145,6 +148,7 @@ const FIELDS: readonly Field<RegionConfig>[] = [
   { key: 'host', env: 'MERIDIAN_HOST', doc: 'address to listen on', default: '127.0.0.1', parse: (raw) => raw },
   { key: 'port', env: 'MERIDIAN_PORT', doc: 'HTTP port', default: 8080, parse: integer(0, 65535) },
   { key: 'databaseUrl', env: 'DATABASE_URL', doc: 'the region\'s PostgreSQL database', secret: true, parse: url(['postgres:', 'postgresql:']) },
+  { key: 'databaseCa', env: 'MERIDIAN_DATABASE_CA', doc: 'PEM file of the CA that signed PostgreSQL\'s server certificate: connect with TLS, sslmode=verify-full (the certificate must name the host of DATABASE_URL); or put sslmode=verify-full&sslrootcert=<file> in DATABASE_URL itself', default: undefined, parse: (raw) => raw },
   { key: 'poolSize', env: 'MERIDIAN_PG_POOL_SIZE', doc: 'PostgreSQL connections per process', default: 8, parse: integer(1, 200) },
   { key: 'contextSecret', env: 'MERIDIAN_CONTEXT_SECRET', doc: 'secret (at least 16 characters) that signs causal-context tokens; the same in every region', secret: true, parse: (raw) => {
     if (raw.length < 16) throw new Error('at least 16 characters');
@@ -237,7 +241,17 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     problems.push('MERIDIAN_AUTH_PUBLIC_KEYS: required (or MERIDIAN_AUTH_JWKS_URL) — the keys that verify bearer tokens; MERIDIAN_AUTH=off runs the API open, for local experiments only');
   }
   if (problems.length > 0) throw new ConfigError(problems);
+  if (typeof out['databaseCa'] === 'string' && typeof out['databaseUrl'] === 'string') out['databaseUrl'] = withDatabaseCa(out['databaseUrl'], out['databaseCa']);
   return Object.freeze(out) as unknown as RegionConfig;
+}
+
+/** DATABASE_URL with TLS verified against `caFile` (sslmode=verify-full), unless it names its own sslmode. */
+export function withDatabaseCa(databaseUrl: string, caFile: string): string {
+  const u = new URL(databaseUrl);
+  if (u.searchParams.has('sslmode')) return databaseUrl;
+  u.searchParams.set('sslmode', 'verify-full');
+  u.searchParams.set('sslrootcert', caFile);
+  return u.toString();
 }
 
 /** The configuration for logs: secrets and URL passwords masked. */
