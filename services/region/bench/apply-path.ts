@@ -20,7 +20,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { DvvSet } from '@meridian/causality';
 import { encodeRecord, withSequence, type UpdateRecord } from '@meridian/protocol';
 import { encodeRegisterSet, writeRegister, type RegisterSet, type RegisterVersion } from '@meridian/crdt';
-import { AppliedVector } from '../src/replication/applied-vector.ts';
+import { AppliedVector } from '@meridian/replication-link';
 import { decode, type Decoded } from '../src/replication/batch-applier.ts';
 import { foldKey, planUpdates, type StoredKey } from '../src/replication/key-fold.ts';
 import { envInt } from './bench-env.ts';

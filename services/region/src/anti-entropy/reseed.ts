@@ -25,7 +25,7 @@
 import { runExchange, type ExchangeReport, type ReplicaSummary, type TokenBucket, type TreeReplica } from '@meridian/anti-entropy';
 import { ReplicationTx, type NamespacePolicy, type PgStore } from '@meridian/store';
 import { standIn } from '../replication/namespace-declaration.ts';
-import { AppliedVector } from '../replication/applied-vector.ts';
+import { AppliedVector } from '@meridian/replication-link';
 import type { LocalReplica } from './local-replica.ts';
 import { bootstrapOffsets, pastRetention, restartOffsets, type SequenceGap, type Watermark } from '../replication/reseed-plan.ts';
 

@@ -35,7 +35,7 @@ import { formatHlc, type HybridLogicalClock } from '@meridian/causality';
 import { decodeRecord, encodeRecord, parseKafkaMessageKey, ProtocolError, type HeartbeatRecord, type NamespaceRecord, type ReplicationRecord, type UpdateRecord } from '@meridian/protocol';
 import type { ApplyTransaction, KeyRow, NamespaceRow, ReplicatedAnswer, Store, WriteTransaction } from '@meridian/store';
 import { SpanAttribute, SpanName, linksFromTraceparents, meridianTracer, withSpan } from '@meridian/telemetry';
-import { AppliedVector } from './applied-vector.ts';
+import { AppliedVector } from '@meridian/replication-link';
 import { formatSession, mergeSessions, parseSession, type SessionVector } from '../session-token.ts';
 import { decodeHeldUpdate, encodeHeldUpdate, HELD_CODE } from './held-update.ts';
 import { declare, isStandIn, standIn, type Declaration } from './namespace-declaration.ts';

@@ -5,7 +5,7 @@ import { crdtKind } from '@meridian/crdt';
 import type { UpdateRecord } from '@meridian/protocol';
 import type { NamespacePolicy } from '@meridian/store';
 import { decodeRegisterSet, encodeRegisterSet, encodeRegisterVersion, type RegisterSet, type RegisterVersion } from '@meridian/crdt';
-import { AppliedVector } from './applied-vector.ts';
+import { AppliedVector } from '@meridian/replication-link';
 import { foldKey, planUpdates, touchesRow, type StoredKey } from './key-fold.ts';
 
 const ACTORS = ['eu.1', 'us.1', 'ap.1'] as const;

@@ -21,7 +21,7 @@ import { DvvSet } from '@meridian/causality';
 import { crdtKind, decodeRegisterSet, decodeRegisterSetExact, encodeRegisterSet, mergeRegister, type RegisterMerge, type RegisterPolicy, type RegisterSet, type RegisterVersion } from '@meridian/crdt';
 import { payloadKindOf, type UpdateRecord } from '@meridian/protocol';
 import type { NamespacePolicy } from '@meridian/store';
-import type { AppliedVector } from './applied-vector.ts';
+import type { AppliedVector } from '@meridian/replication-link';
 import { policyConflict, registerConflict, type ConflictObservation } from './conflict-record.ts';
 
 /** The dead-letter code of an update whose envelope decodes but whose payload is invalid. */

@@ -11,9 +11,19 @@
  *
  * Cost: `has` is one comparison and one hash lookup; `mark` is amortised O(1) (each sequence
  * enters the set above the prefix once and leaves it once, when the prefix passes it). The row
- * form (`toRow`, its `beyond` sorted) is built once per apply transaction, for saving.
+ * form (`toRow`, its `beyond` sorted) is built once per apply transaction, for saving. Pure:
+ * the region service loads and saves the rows.
  */
-import type { AppliedRow } from '@meridian/store';
+
+/** A vector's stored form (the store's `AppliedRow` has this shape). */
+export interface AppliedRow {
+  readonly origin: string;
+  readonly region: string;
+  readonly contiguous: bigint;
+  readonly contiguousOutboxId: bigint;
+  /** Sequences applied above `contiguous`, with their outbox ids, ascending. */
+  readonly beyond: readonly (readonly [bigint, bigint])[];
+}
 
 export class AppliedVector {
   readonly origin: string;
