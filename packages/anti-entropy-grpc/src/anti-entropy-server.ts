@@ -3,10 +3,12 @@
  * (its store and its repair merge). With TLS, every call is first authorized by the identity in
  * the client's certificate (peer-identity.ts): a refused call answers PERMISSION_DENIED and
  * never reaches the replica. Errors reach the caller as INTERNAL with the message; the caller's
- * round fails and the next one starts again.
+ * round fails and the next one starts again. Identity (who calls) is checked here; membership
+ * (whether that region may repair here) by the replica: a merge from a region that is not a
+ * member (`NotAMemberError`) answers FAILED_PRECONDITION.
  */
 import { Server, status, type UntypedServiceImplementation, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
-import type { TreeReplica } from '@meridian/anti-entropy';
+import { NotAMemberError, type TreeReplica } from '@meridian/anti-entropy';
 import { ANTI_ENTROPY_SERVICE, type AntiEntropyMessages, type TreeNodeMessage } from '@meridian/protocol';
 import { authorizeCall, identityFromAltNames } from './peer-identity.ts';
 import { serverCredentials, type TlsFiles } from './tls-credentials.ts';
@@ -63,7 +65,7 @@ export async function startAntiEntropyServer(options: AntiEntropyServerOptions):
       }
       handle(call.request).then(
         (response) => callback(null, response),
-        (error: unknown) => callback({ code: status.INTERNAL, details: (error as Error).message ?? String(error), name: 'Error', message: String(error) }),
+        (error: unknown) => callback({ code: error instanceof NotAMemberError ? status.FAILED_PRECONDITION : status.INTERNAL, details: (error as Error).message ?? String(error), name: 'Error', message: String(error) }),
       );
     };
   }

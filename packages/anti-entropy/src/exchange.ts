@@ -53,6 +53,24 @@ export interface TreeReplica {
   mergeStates(namespace: string, policy: string, fromRegion: string, states: readonly KeyState[]): Promise<KeyRepair[]>;
 }
 
+/**
+ * A merge (or an exchange) refused because the region asking is not a member of the region asked:
+ * never one, or removed. A removed region may still hold states this region deleted and purged
+ * since (its tombstone GC stopped waiting for it): only a fresh join brings it back. The gRPC
+ * server answers it as FAILED_PRECONDITION with this message.
+ */
+export class NotAMemberError extends Error {
+  override readonly name = 'NotAMemberError';
+  readonly peer: string;
+  readonly region: string;
+
+  constructor(peer: string, region: string) {
+    super(`${peer} is not a member of region ${region} (never added, or removed): its anti-entropy is refused here. A removed region comes back only by joining fresh — wipe its database, start it with MERIDIAN_JOIN=on, and add it with PUT /v1/members/${peer}?fresh=true`);
+    this.peer = peer;
+    this.region = region;
+  }
+}
+
 export interface KeyDifference {
   readonly namespace: string;
   readonly key: string;

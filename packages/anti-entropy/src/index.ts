@@ -28,6 +28,7 @@ export { DivergenceTracker, quiescent, type Positions } from './divergence.ts';
 export { TokenBucket } from './rate-limit.ts';
 export {
   runExchange,
+  NotAMemberError,
   type TreeReplica,
   type ReplicaSummary,
   type NamespaceSummary,

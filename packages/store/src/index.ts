@@ -10,7 +10,7 @@ export { StoreTx } from './store-tx.ts';
 export { ReplicationTx } from './replication-tx.ts';
 export { ReplicationReads } from './replication-reads.ts';
 export { TreeReads, recordRepairs } from './tree-segments.ts';
-export { MembershipReads } from './members.ts';
+export { MembershipReads, lockedMemberState } from './members.ts';
 export { MemoryStore } from './memory-store.ts';
 export type { ApplyTransaction, Store, StoreTransaction, WriteTransaction } from './store.ts';
 export { RetentionStore, purgeCutoff, type GcDecisionRow, type GcSamples, type GcState, type PurgeKey, type ScannedKey } from './retention.ts';

@@ -19,6 +19,15 @@ type DbRow = {
 
 const toRow = (r: DbRow): MemberRow => ({ region: r.region, kafka: r.kafka, url: r.url ?? undefined, grpc: r.grpc ?? undefined, state: r.state, reason: r.reason ?? undefined, changedAt: r.changed_at });
 
+/**
+ * A region's stored state read inside a caller's transaction with its row share-locked (undefined:
+ * never stored): a repair's merge admits members only, and a removal waits for the merge's commit.
+ */
+export async function lockedMemberState(db: Queryable, region: string): Promise<MemberState | undefined> {
+  const { rows } = await db.query<{ state: MemberState }>('SELECT state FROM meridian_members WHERE region = $1 FOR SHARE', [region]);
+  return rows[0]?.state;
+}
+
 export class MembershipReads {
   readonly #db: Queryable;
 

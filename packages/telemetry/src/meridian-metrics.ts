@@ -20,6 +20,7 @@ export const MetricName = {
   deadLetters: 'meridian_dead_letters_total',
   repairs: 'meridian_repairs_total',
   antiEntropyDifferences: 'meridian_anti_entropy_differences_total',
+  antiEntropyRefused: 'meridian_anti_entropy_refused_total',
   outboxBacklog: 'meridian_outbox_backlog',
   replicationLagSeconds: 'meridian_replication_lag_seconds',
   replicationLagSequence: 'meridian_replication_lag_sequence',
@@ -119,6 +120,8 @@ export interface MeridianMetrics {
   readonly repairs: Counter<RepairLabels>;
   /** `meridian_anti_entropy_differences_total{peer}`: differing keys anti-entropy found with a peer. */
   readonly antiEntropyDifferences: Counter<{ peer: string }>;
+  /** `meridian_anti_entropy_refused_total{peer}`: merges refused here because the peer is not a member (removed, or never added). */
+  readonly antiEntropyRefused: Counter<{ peer: string }>;
   /** `meridian_write_duration_seconds{policy}`: time from receiving a write to its commit. */
   readonly writeDuration: Histogram<PolicyLabels>;
   /** `meridian_gc_purged_total`: tombstones of deleted registers the GC purged in this process. */
@@ -210,6 +213,7 @@ export function createMeridianMetrics(meter: Meter): MeridianMetrics {
     deadLetters: meter.createCounter(MetricName.deadLetters, { description: 'Replication input sent to the dead-letter table.' }),
     repairs: meter.createCounter(MetricName.repairs, { description: 'Keys anti-entropy changed here by merging a peer\'s state.' }),
     antiEntropyDifferences: meter.createCounter(MetricName.antiEntropyDifferences, { description: 'Differing keys found by anti-entropy, by peer.' }),
+    antiEntropyRefused: meter.createCounter(MetricName.antiEntropyRefused, { description: 'Anti-entropy merges refused because the region offering them is not a member here.' }),
     gcPurged: meter.createCounter(MetricName.gcPurged, { description: 'Tombstones of deleted registers purged by the GC.' }),
     observeRetention(read) {
       const callback: BatchObservableCallback<Record<string, string>> = (result) => {

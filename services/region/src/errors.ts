@@ -27,6 +27,7 @@ export const ERRORS = {
   MERIDIAN_OPERATION_CONFLICT: { status: 409, retryable: false, doc: 'the operation clashes with the stored value (a map field of another type, a counter beyond 2^53)' },
   MERIDIAN_REDRIVE_FAILED: { status: 409, retryable: false, doc: 'a dead letter still cannot be applied (or was already redriven); nothing changed' },
   MERIDIAN_LINK_NOT_DRAINED: { status: 409, retryable: true, doc: 'a region cannot be removed yet: the link from it has not applied everything it published (or is failed); nothing changed. Wait, or remove it with `force=true`' },
+  MERIDIAN_REGION_REMOVED: { status: 409, retryable: false, doc: 'a removed region cannot be added back as it is: it may still hold values deleted and purged here since. Wipe its database, start it with `MERIDIAN_JOIN=on`, then add it with `fresh=true`; nothing changed' },
   MERIDIAN_IDEMPOTENCY_KEY_REUSED: { status: 422, retryable: false, doc: 'an Idempotency-Key was reused with a different request' },
   MERIDIAN_BODY_TOO_LARGE: { status: 413, retryable: false, doc: 'the request body exceeds the body limit' },
   MERIDIAN_VALUE_TOO_LARGE: { status: 413, retryable: false, doc: 'the value exceeds the value size limit' },

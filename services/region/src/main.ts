@@ -58,6 +58,7 @@ const region = await startRegion(config, {
     onConflict: (namespace, policy) => metrics.conflicts.add(1, { namespace, policy }),
     onReport: (peer, report) => metrics.antiEntropyDifferences.add(report.differences.length, { peer }),
     onRejected: (namespace, key, reason) => log.warn({ namespace, key, reason }, 'anti-entropy: a peer\'s state could not be merged'),
+    onRefused: (peer) => metrics.antiEntropyRefused.add(1, { peer }),
   },
   metricsText: () => telemetry.metricsText(),
   onPurged: (keys) => metrics.gcPurged.add(keys),

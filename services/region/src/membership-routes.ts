@@ -29,8 +29,9 @@ export function registerMembershipRoutes(app: FastifyInstance, deps: { region: s
       config: { scope: 'admin' },
       schema: {
         tags: ['membership'],
-        summary: 'Add a peer region (or move its addresses, or add back a removed one): its topic is consumed from its Kafka, its gRPC server joins anti-entropy, its URL becomes a fallback target — at once, no restart',
+        summary: 'Add a peer region (or move its addresses): its topic is consumed from its Kafka, its gRPC server joins anti-entropy, its URL becomes a fallback target — at once, no restart. A removed region is added back only with fresh=true, once wiped and joined anew (409 MERIDIAN_REGION_REMOVED otherwise)',
         params: Type.Object({ region: Type.String({ pattern: REGION }) }),
+        querystring: Type.Object({ fresh: Type.Optional(Type.String({ enum: ['true', 'false'], description: 'the removed region was wiped and joined anew (MERIDIAN_JOIN=on)' })) }),
         body: Type.Object({
           kafka: Type.String({ pattern: `^${HOST_PORT}(,${HOST_PORT})*$`, description: 'bootstrap servers of the region\'s own Kafka' }),
           url: Type.Optional(Type.String({ pattern: '^https?://', description: 'its public HTTP URL' })),
@@ -40,7 +41,7 @@ export function registerMembershipRoutes(app: FastifyInstance, deps: { region: s
     },
     async (request) => {
       const { kafka, url, grpc } = request.body;
-      return membership().add({ region: request.params.region, kafka, url, grpc });
+      return membership().add({ region: request.params.region, kafka, url, grpc }, request.query.fresh === 'true');
     },
   );
 

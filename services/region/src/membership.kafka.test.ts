@@ -176,8 +176,15 @@ describe('region membership', () => {
     expect(members.map((m) => `${m.region} ${m.state}`)).toEqual([`${B} member`, `${C} removed`]);
     expect(members.find((m) => m.region === C)!.link).toBeUndefined();
     expect((await call(a, 'GET', '/v1/replication')).json['peers'][C]).toBeUndefined();
+    // Added back only as a fresh join (its old data may hold what was deleted and purged here);
+    // meanwhile A refuses its anti-entropy merges.
+    const back = await call(a, 'PUT', `/v1/members/${C}`, { kafka: infra.kafka[2] });
+    expect(back.status).toBe(409);
+    expect(back.json['error'].code).toBe('MERIDIAN_REGION_REMOVED');
+    expect(back.json['error'].message).toMatch(/Wipe its database, start it with MERIDIAN_JOIN=on, then add it with fresh=true/);
+    await expect(a.antiEntropy.local.mergeStates('reg', 'mv', C, [])).rejects.toThrow(`${C} is not a member of region ${A}`);
     // Added back: the link resumes from its stored offsets.
-    expect((await call(a, 'PUT', `/v1/members/${C}`, { kafka: infra.kafka[2] })).json['state']).toBe('member');
+    expect((await call(a, 'PUT', `/v1/members/${C}?fresh=true`, { kafka: infra.kafka[2] })).json['state']).toBe('member');
     await waitFor(() => call(a, 'GET', '/v1/ns/reg/keys/unseen'), (r) => r.status === 200, { timeoutMs: 60_000, what: `A applies ${C} again` });
   }, 240_000);
 });

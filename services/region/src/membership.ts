@@ -11,6 +11,8 @@
  *   (or from its stored offsets when it was a member before), its anti-entropy rounds start, its
  *   URL becomes a fallback target. A removed member's link stops, its rounds stop, and its
  *   session positions are no longer demanded.
+ * - A removed region is added back only with `fresh` (MERIDIAN_REGION_REMOVED otherwise): it must
+ *   have been wiped and joined anew. Its merges are refused meanwhile (repair-merge.ts).
  * - Removal refuses (MERIDIAN_LINK_NOT_DRAINED) unless the link from the region has applied
  *   everything the region reported as published (`drainRefusal`), or `force` is given: what it
  *   acknowledged and no peer applied is then gone with it.
@@ -112,10 +114,22 @@ export class Membership {
     }));
   }
 
-  /** Adds a member (or moves its addresses, or adds back a removed one) and applies it here. */
-  async add(address: MemberAddress): Promise<MemberView> {
+  /**
+   * Adds a member (or moves its addresses) and applies it here. A removed region comes back only
+   * with `fresh` — the operator's word that it was wiped and joined anew (MERIDIAN_JOIN=on): as it
+   * was, it may hold values deleted here whose tombstones the GC purged once it stopped waiting
+   * for it, and its anti-entropy would bring them back.
+   */
+  async add(address: MemberAddress, fresh = false): Promise<MemberView> {
     if (address.region === this.#d.region) throw new MeridianError('MERIDIAN_VALIDATION', `${address.region} is this region: a region is not its own peer`);
-    await this.#d.store.members.addMember(address, 'added by an operator');
+    const stored = (await this.#d.store.members.members()).find((r) => r.region === address.region);
+    if (stored?.state === 'removed' && !fresh) {
+      throw new MeridianError(
+        'MERIDIAN_REGION_REMOVED',
+        `${address.region} was removed from region ${this.#d.region} (${stored.reason ?? 'removed'}): it may still hold values deleted and purged here since. Wipe its database, start it with MERIDIAN_JOIN=on, then add it with fresh=true`,
+      );
+    }
+    await this.#d.store.members.addMember(address, stored?.state === 'removed' ? 'added back by an operator, joined fresh' : 'added by an operator');
     await this.sync();
     return this.members().find((m) => m.region === address.region)!;
   }

@@ -150,9 +150,14 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       store,
       region: config.region,
       clock: keys.clock,
+      // Merges from members only (repair-merge.ts): the stored ones, or a standalone region's configured peers.
+      peers: config.kafkaBrokers ? { stored: true } : { fixed: new Set([...config.peers.keys(), ...config.peerGrpc.keys()]) },
       hooks: { ...hooks.antiEntropy, onKeysSaved: (rows) => {
         for (const r of rows) cache.set(r.namespace, r.key);
         hooks.antiEntropy?.onKeysSaved?.(rows);
+      }, onRefused: (peer, reason) => {
+        log.warn({ peer, reason }, `anti-entropy: refused a merge from ${peer}, not a member here`);
+        hooks.antiEntropy?.onRefused?.(peer, reason);
       } },
     });
     // One bucket for every repair of this process: continuous rounds, reseeds and a joining region's seeding.

@@ -32,9 +32,11 @@ const ca = testCertificateAuthority();
 const certificate = (identity: PeerIdentity): TlsFiles => ensureGrpcCertificate(ca, identity);
 const regionTls = (region: string): Record<string, string> => regionGrpcTlsEnvironment(certificate({ kind: 'region', region }));
 
+/** Each names the other as its peer (a standalone region merges states from its configured peers only); no continuous loop. */
 async function start(region: 'eu' | 'us', extra: Record<string, string> = {}): Promise<RegionService> {
   const url = await createDatabase(dbs[region], infra.postgresUrl);
-  return startRegion(loadConfig({ MERIDIAN_REGION: region, DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '4', MERIDIAN_GRPC_PORT: '0', ...regionTls(region), ...extra }));
+  const peer = region === 'eu' ? 'us' : 'eu';
+  return startRegion(loadConfig({ MERIDIAN_REGION: region, DATABASE_URL: url, MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '4', MERIDIAN_GRPC_PORT: '0', MERIDIAN_PEER_GRPC: `${peer}=127.0.0.1:1`, MERIDIAN_ANTI_ENTROPY_INTERVAL_MS: '0', ...regionTls(region), ...extra }));
 }
 
 /** A client of `r`'s server presenting `as`'s certificate (eu's by default: the exchange's local side), expecting `r`'s. */
@@ -120,6 +122,20 @@ describe('anti-entropy over gRPC', () => {
     expect(usRepairs).toHaveLength(2);
     expect(usRepairs[0]).toMatchObject({ namespace: 'reg', key: 'k3', region: 'us', peer: 'eu', before: expect.stringMatching(/^[0-9a-f]{64}$/), after: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect((await call(eu, 'GET', '/v1/repairs?ns=reg')).json.repairs.map((r: { key: string }) => r.key)).toEqual(['only-us']);
+  });
+
+  it('refuses a merge from a region that is not a member: FAILED_PRECONDITION, nothing changed', async () => {
+    const { eu, us } = regions as { eu: RegionService; us: RegionService };
+    const states = await eu.antiEntropy.local.fetchStates('reg', ['k1']);
+    await us.store.pool.query("DELETE FROM meridian_keys WHERE namespace = 'reg' AND key = 'k1'");
+    const digest = await digestOf(us, 'reg');
+    // ap's own certificate (identity is fine: it merges as itself); ap is not a member of us.
+    const merge = grpc(us, certificate({ kind: 'region', region: 'ap' })).mergeStates('reg', 'mv', 'ap', states);
+    await expect(merge).rejects.toThrow(/mergeStates at .* failed: ap is not a member of region us/);
+    await expect(merge).rejects.toMatchObject({ cause: { code: 9 } }); // gRPC FAILED_PRECONDITION
+    expect(await digestOf(us, 'reg')).toBe(digest);
+    // A member's merge of the same state is taken.
+    expect((await grpc(us).mergeStates('reg', 'mv', 'eu', states)).map((r) => r.key)).toEqual(['k1']);
   });
 
   it('meridian verify exits 1 and lists the differing keys, repair fixes them, verify then exits 0', async () => {

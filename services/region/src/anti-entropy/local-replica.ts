@@ -1,12 +1,12 @@
 /**
  * This region as a `TreeReplica`: the hash tree and key states read from its PostgreSQL, and
- * repairs merged into it (`mergeRepairStates`). The gRPC server answers peers with it, and the
+ * repairs merged into it (`mergeRepairStates`, from members only). The gRPC server answers peers with it, and the
  * region's continuous anti-entropy compares it with each peer.
  */
 import type { KeyRepair, KeyState, ReplicaSummary, Summary, TreeReplica } from '@meridian/anti-entropy';
 import type { HybridLogicalClock } from '@meridian/causality';
 import type { PgStore } from '@meridian/store';
-import { mergeRepairStates, type RepairHooks } from './repair-merge.ts';
+import { mergeRepairStates, type RepairHooks, type RepairPeers } from './repair-merge.ts';
 
 const nodes = (rows: readonly { index: number; hash: bigint; keys: number }[]): Map<number, Summary> => new Map(rows.map((r) => [r.index, { hash: r.hash, keys: r.keys }]));
 
@@ -15,9 +15,11 @@ export class LocalReplica implements TreeReplica {
   readonly #region: string;
   readonly #clock: HybridLogicalClock;
   readonly #hooks: RepairHooks | undefined;
+  readonly #peers: RepairPeers;
 
-  constructor(options: { store: PgStore; region: string; clock: HybridLogicalClock; hooks?: RepairHooks | undefined }) {
+  constructor(options: { store: PgStore; region: string; clock: HybridLogicalClock; peers: RepairPeers; hooks?: RepairHooks | undefined }) {
     this.#store = options.store;
+    this.#peers = options.peers;
     this.#region = options.region;
     this.#clock = options.clock;
     this.#hooks = options.hooks;
@@ -30,6 +32,7 @@ export class LocalReplica implements TreeReplica {
       store: this.#store,
       region: this.#region,
       clock: this.#clock,
+      peers: this.#peers,
       hooks: {
         ...hooks,
         onRejected: (namespace, key, reason) => {
@@ -64,6 +67,6 @@ export class LocalReplica implements TreeReplica {
   }
 
   mergeStates(namespace: string, policy: string, fromRegion: string, states: readonly KeyState[]): Promise<KeyRepair[]> {
-    return mergeRepairStates({ store: this.#store, region: this.#region, clock: this.#clock, hooks: this.#hooks }, { namespace, policy, fromRegion, states });
+    return mergeRepairStates({ store: this.#store, region: this.#region, clock: this.#clock, peers: this.#peers, hooks: this.#hooks }, { namespace, policy, fromRegion, states });
   }
 }

@@ -14,6 +14,14 @@
  * tombstone GC would purge it at once (decision 0012): the peer has not purged it yet, this region
  * has, and purged and absent are the same.
  *
+ * Only a member may repair here (decision 0014): the tombstone GC waits only for the members, so a
+ * region that is not one — removed, or never added — may still hold a live copy of a register
+ * deleted and purged here, and merging it would bring the value back. In a replicated region the
+ * stored membership decides, read in the merge's transaction with its row share-locked, so a
+ * removal (and the purge that may follow it) cannot slip between the check and the merge; in a
+ * standalone region, its configured peers. A refused merge throws `NotAMemberError`, changes
+ * nothing and is told to `onRefused`.
+ *
  * A state that cannot be decoded as the namespace's policy is skipped and reported (the peer's
  * row is broken; merging it would spread the damage). A namespace this region does not know, or
  * knows under another policy, is not repaired key by key: the namespace's own declaration
@@ -22,9 +30,9 @@
 import { context as otelContext, trace } from '@opentelemetry/api';
 import type { HybridLogicalClock } from '@meridian/causality';
 import { digest } from '@meridian/crdt';
-import type { KeyRepair, KeyState } from '@meridian/anti-entropy';
+import { NotAMemberError, type KeyRepair, type KeyState } from '@meridian/anti-entropy';
 import { isPolicy, payloadKindOf, type UpdateRecord } from '@meridian/protocol';
-import { purgeCutoff, recordRepairs, ReplicationTx, type NamespaceRow, type PgStore, type RepairInput } from '@meridian/store';
+import { lockedMemberState, purgeCutoff, recordRepairs, ReplicationTx, type NamespaceRow, type PgStore, type RepairInput } from '@meridian/store';
 import { mayPurge } from '@meridian/retention';
 import { SpanAttribute, SpanName, meridianTracer } from '@meridian/telemetry';
 import { foldKey, keyId } from '../replication/key-fold.ts';
@@ -38,7 +46,15 @@ export interface RepairHooks {
   onKeysSaved?(rows: readonly SavedKey[]): void;
   /** A state skipped because it could not be merged. */
   onRejected?(namespace: string, key: string, reason: string): void;
+  /** A merge refused: the region offering it is not a member here. */
+  onRefused?(peer: string, reason: string): void;
 }
+
+/**
+ * The regions whose states a repair may merge here: the stored members (`meridian_members`, a
+ * replicated region) or a fixed set (a standalone region's configured peers).
+ */
+export type RepairPeers = { readonly stored: true } | { readonly fixed: ReadonlySet<string> };
 
 export class RepairMergeError extends Error {
   override readonly name = 'RepairMergeError';
@@ -71,15 +87,28 @@ function purgedHere(state: Uint8Array, quarantined: boolean, cutoff: number): bo
 }
 
 export async function mergeRepairStates(
-  deps: { readonly store: PgStore; readonly region: string; readonly clock: HybridLogicalClock; readonly hooks?: RepairHooks | undefined },
+  deps: { readonly store: PgStore; readonly region: string; readonly clock: HybridLogicalClock; readonly peers: RepairPeers; readonly hooks?: RepairHooks | undefined },
   request: { readonly namespace: string; readonly policy: string; readonly fromRegion: string; readonly states: readonly KeyState[] },
 ): Promise<KeyRepair[]> {
   const { namespace, fromRegion } = request;
   if (!isPolicy(request.policy)) throw new RepairMergeError(`expected a policy (got ${JSON.stringify(request.policy)})`);
+  const refused = (): NotAMemberError => {
+    const error = new NotAMemberError(fromRegion, deps.region);
+    deps.hooks?.onRefused?.(fromRegion, error.message);
+    return error;
+  };
+  if ('fixed' in deps.peers && !deps.peers.fixed.has(fromRegion)) throw refused();
   const present = request.states.filter((s): s is KeyState & { state: Uint8Array } => s.state !== undefined);
-  if (present.length === 0) return [];
+  if (present.length === 0) {
+    if ('stored' in deps.peers && (await lockedMemberState(deps.store.pool, fromRegion)) !== 'member') throw refused();
+    return [];
+  }
   const tracer = meridianTracer();
   const { repairs, saved, conflicts } = await deps.store.transaction(async (tx, client) => {
+    if ('stored' in deps.peers) {
+      // Share-locked: a removal's update waits for this merge, and the GC round after it sees its result.
+      if ((await lockedMemberState(client, fromRegion)) !== 'member') throw refused();
+    }
     const rtx = new ReplicationTx(client);
     const ns = (await rtx.namespacesAmong([namespace])).get(namespace);
     if (!ns) throw new RepairMergeError(`namespace ${namespace} does not exist in region ${deps.region}`);

@@ -88,7 +88,7 @@ describe('the tombstone GC of a standalone region', () => {
     expect((await call('GET', '/v1/ns/gc/keys/live')).json['values']).toEqual(['stays']);
     // A peer that has not purged it yet offers its tombstone to anti-entropy's repair: purged and
     // absent are the same here, so nothing is copied in.
-    const repair = (key: string) => mergeRepairStates({ store: region.store, region: 'eu', clock: region.keys.clock }, { namespace: 'gc', policy: 'mv', fromRegion: 'us', states: [{ key, state: new Uint8Array(tombstone.state), maxHlc: BigInt(tombstone.max_hlc) }] });
+    const repair = (key: string) => mergeRepairStates({ store: region.store, region: 'eu', clock: region.keys.clock, peers: { fixed: new Set(['us']) } }, { namespace: 'gc', policy: 'mv', fromRegion: 'us', states: [{ key, state: new Uint8Array(tombstone.state), maxHlc: BigInt(tombstone.max_hlc) }] });
     expect(await repair('gone')).toEqual([]);
     expect(await rows('gc')).toEqual(['held', 'live']);
     expect(await root('gc')).toEqual(before);
