@@ -138,6 +138,10 @@ export class PeerReplicator {
   get sequenceGap(): SequenceGap | undefined {
     return this.#needsReseed ? this.#gap : undefined;
   }
+  /** Whether the link was started to seed from the peer (a joining region): it is caught up only once it has streamed. */
+  get joining(): boolean {
+    return this.#o.seed !== undefined;
+  }
   /** Whether the link is still seeding from the peer (a joining region), before it consumes. */
   get seeding(): boolean {
     return this.#seeding;

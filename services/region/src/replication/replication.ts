@@ -15,6 +15,18 @@ import { addLagSample, linkLag, skewEstimateMs, type LagSample, type LinkHeartbe
 import type { Logger } from './logger.ts';
 import type { HealthCheck } from '../health.ts';
 
+/**
+ * Whether readiness still waits for a link started with the process: until it has streamed once,
+ * unless paused, or — past the grace period — unless its peer is silent (a dead peer must not keep
+ * a surviving region unready). A joining region's link (seeding, then reading what the seed left)
+ * is waited for whatever the grace: a link still seeding has consumed nothing, so no heartbeat
+ * could show its peer alive, and the region does not yet hold that peer's data.
+ */
+export function awaitsCatchUp(link: Pick<PeerReplicator, 'everStreamed' | 'state' | 'joining'>, pastGrace: boolean, peerAlive: boolean): boolean {
+  if (link.everStreamed || link.state === 'paused') return false;
+  return link.joining || !pastGrace || peerAlive;
+}
+
 export interface ReplicationOptions {
   readonly store: PgStore;
   readonly region: string;
@@ -321,7 +333,7 @@ export class Replication {
           // A peer that heartbeats since we started is alive: we must catch up with it. A silent
           // one (or an unreachable Kafka) is not waited for beyond the grace period.
           const alive = (peer: string): boolean => (this.#heartbeats.get(peer)?.receivedAt.getTime() ?? 0) > this.#startedAt;
-          const waiting = this.replicators.filter((r) => this.#startLinks.has(r) && !r.everStreamed && r.state !== 'paused' && (!pastGrace || alive(r.peer)));
+          const waiting = this.replicators.filter((r) => this.#startLinks.has(r) && awaitsCatchUp(r, pastGrace, alive(r.peer)));
           return waiting.length === 0 ? Promise.resolve() : Promise.reject(new Error(`catching up with ${waiting.map((r) => `${r.peer} (${r.state})`).join(', ')}`));
         },
       },
