@@ -9,6 +9,7 @@ export { PgStore, type StoreOptions } from './pg-store.ts';
 export { StoreTx } from './store-tx.ts';
 export { ReplicationTx } from './replication-tx.ts';
 export { ReplicationReads } from './replication-reads.ts';
+export type { LinkReseed } from './link-pauses.ts';
 export { TreeReads, recordRepairs } from './tree-segments.ts';
 export { MembershipReads, lockedMemberState } from './members.ts';
 export { MemoryStore } from './memory-store.ts';

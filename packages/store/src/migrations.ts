@@ -325,6 +325,25 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE meridian_gc_samples ADD COLUMN applied_before_ms bigint;
     `,
   },
+  {
+    version: 10,
+    name: 'replication: peer links that need a reseed, stored',
+    sql: `
+      -- A peer link that found records it needs gone from the peer's Kafka (an offset below the
+      -- log start or beyond the end, a gap in an origin's sequences) needs a reseed until one
+      -- completes: stored, so a restart, a rebalance or an operator's resume does not clear it
+      -- and stream over the hole. The gap columns: the sequence gap it failed on (every
+      -- partition then restarts at its log start). Deleted by the reseed's commit.
+      CREATE TABLE meridian_link_reseeds (
+        peer text PRIMARY KEY,
+        reason text NOT NULL,
+        gap_origin text,
+        gap_sequence bigint,
+        gap_floor bigint,
+        failed_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 /** A checksum of a migration's SQL, so that an edited released migration is caught. */

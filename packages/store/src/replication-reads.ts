@@ -9,7 +9,7 @@ import { claimPartitions, peerOffsets } from './consumer-offsets.ts';
 import { deadLetters } from './dead-letters.ts';
 import { heartbeats } from './heartbeats.ts';
 import { namespaceStates } from './keys.ts';
-import { linkPauses, setLinkPause } from './link-pauses.ts';
+import { linkPauses, linkReseed, setLinkPause, setLinkReseed, type LinkReseed } from './link-pauses.ts';
 import { outboxBacklog, outboxHorizon, pruneOutbox } from './outbox.ts';
 import { classifying, type Queryable } from './pg-query.ts';
 import { acquireRelayLease, markPublished, outboxForLease, relayState, releaseRelayLease, renewRelayLease } from './relay-lease.ts';
@@ -94,6 +94,16 @@ export class ReplicationReads {
   /** Stores an operator's pause of a peer link (a reason), or its resume (undefined). */
   setLinkPause(peer: string, reason: string | undefined): Promise<void> {
     return setLinkPause(this.#db, peer, reason);
+  }
+
+  /** Whether a peer link needs a reseed (stored: it holds across restarts until a reseed completes). */
+  linkReseed(peer: string): Promise<LinkReseed | undefined> {
+    return linkReseed(this.#db, peer);
+  }
+
+  /** Stores that a peer link needs a reseed (or, undefined, no longer does). */
+  setLinkReseed(peer: string, reseed: LinkReseed | undefined): Promise<void> {
+    return setLinkReseed(this.#db, peer, reseed);
   }
 
   heartbeats(): Promise<HeartbeatRow[]> {

@@ -11,6 +11,7 @@ import { recordConflicts } from './conflicts.ts';
 import { lockOffsets, lockPeerOffsetsForReseed, restartPeerOffsets, saveOffsets } from './consumer-offsets.ts';
 import { deadLetter, heldFor, lockDeadLetter, markDeadLetterRedriven, quarantine, quarantinedAmong, quarantinedBy, releaseQuarantine } from './dead-letters.ts';
 import { saveHeartbeat } from './heartbeats.ts';
+import { setLinkReseed } from './link-pauses.ts';
 import { lockKeys, saveKeys, takeNamespaceKeys } from './keys.ts';
 import { namespacesAmong, replaceNamespacePolicy } from './namespaces.ts';
 import { StoreTx } from './store-tx.ts';
@@ -46,6 +47,11 @@ export class ReplicationTx extends StoreTx implements StoreTransaction {
   /** Stores a reseed's restart offsets, each partition's owner epoch bumped. */
   restartPeerOffsets(peer: string, offsets: readonly { readonly partition: number; readonly nextOffset: bigint }[]): Promise<void> {
     return restartPeerOffsets(this.#client, peer, offsets);
+  }
+
+  /** The reseed's commit: the link no longer needs one (`meridian_link_reseeds`). */
+  clearLinkReseed(peer: string): Promise<void> {
+    return setLinkReseed(this.#client, peer, undefined);
   }
 
   /** The applied rows of these origins, inserted if missing and locked (sorted, so concurrent batches never deadlock). */

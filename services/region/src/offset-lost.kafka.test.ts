@@ -112,12 +112,14 @@ describe('a stored offset Kafka no longer has', () => {
 
 describe('while a link streams', () => {
   let urlD: string;
+  let dConfig: RegionConfig;
   beforeAll(async () => {
     const [urlC, url] = await Promise.all(streamingDbs.map((n) => createDatabase(n, infra.postgresUrl)));
     urlD = url!;
     const common = { MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '3', MERIDIAN_TOPIC_PARTITIONS: '2' };
     c = await startRegion(loadConfig({ ...common, MERIDIAN_REGION: C, DATABASE_URL: urlC, MERIDIAN_KAFKA_BROKERS: infra.kafka[0], MERIDIAN_PEERS: `${D}=${infra.kafka[1]}` }));
-    d = await startRegion(loadConfig({ ...common, MERIDIAN_REGION: D, DATABASE_URL: urlD, MERIDIAN_KAFKA_BROKERS: infra.kafka[1], MERIDIAN_PEERS: `${C}=${infra.kafka[0]}` }));
+    dConfig = loadConfig({ ...common, MERIDIAN_REGION: D, DATABASE_URL: urlD, MERIDIAN_KAFKA_BROKERS: infra.kafka[1], MERIDIAN_PEERS: `${C}=${infra.kafka[0]}` });
+    d = await startRegion(dConfig);
   }, 120_000);
 
   it('offsets taken by transaction markers and aborted records are no gap: the link applies on', async () => {
@@ -147,6 +149,36 @@ describe('while a link streams', () => {
     expect(rep.json['peers'][C].needsReseed).toBe(false);
   });
 
+  it('a needed reseed is stored: a restart and a resume keep the link failed until it is done', async () => {
+    const db = new pg.Client({ connectionString: urlD });
+    db.on('error', () => undefined);
+    await db.connect();
+    try {
+      // A sequence gap found before the restart (judged only once every partition delivered since
+      // a claim: a new claim alone would not find it again) and stored, its reseed not done yet.
+      await d!.close();
+      d = undefined;
+      await db.query(`INSERT INTO meridian_link_reseeds (peer, reason, gap_origin, gap_sequence, gap_floor) VALUES ($1, 'sequence 99 is in none of the partitions — this region needs a reseed', $2, 99, 120)`, [C, `${C}.1`]);
+      await inject2(c!, 'POST', '/v1/ns/g/keys/stored/ops', { increment: 1 });
+      d = await startRegion(dConfig);
+      const rep = await waitFor(() => inject2(d!, 'GET', '/v1/replication'), (r) => r.json['peers'][C]?.state === 'failed', { timeoutMs: 60_000, what: 'the link from c failed after the restart' });
+      expect(rep.json['peers'][C].reason).toMatch(/sequence 99 .*needs a reseed/);
+      expect(rep.json['peers'][C].needsReseed).toBe(true);
+      expect((await inject2(d, 'POST', `/v1/replication/peers/${C}/resume`)).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 3000));
+      const after = await waitFor(() => inject2(d!, 'GET', '/v1/replication'), (r) => r.json['peers'][C]?.state === 'failed', { timeoutMs: 20_000, what: 'the resumed link failed again' });
+      expect(after.json['peers'][C].needsReseed).toBe(true);
+      expect((await inject2(d, 'GET', '/v1/ns/g/keys/stored')).status).toBe(404); // nothing streamed over the hole
+      // The reseed's commit deletes the row (anti-entropy is off here): the link streams again.
+      await db.query('DELETE FROM meridian_link_reseeds WHERE peer = $1', [C]);
+      await d.close();
+      d = await startRegion(dConfig);
+      await waitFor(() => inject2(d!, 'GET', '/v1/ns/g/keys/stored'), (r) => r.json['value'] === 1, { timeoutMs: 60_000, what: 'd applied c again' });
+    } finally {
+      await db.end();
+    }
+  }, 180_000);
+
   it('records deleted while it is paused fail the link when it resumes (needs a reseed), and its stored offsets never pass the gap', async () => {
     const applied = (await inject2(d!, 'GET', '/v1/ns/g/keys/k')).json['value'] as number;
     expect((await inject2(d!, 'POST', `/v1/replication/peers/${C}/pause`)).json['state']).toBe('paused');
@@ -175,6 +207,8 @@ describe('while a link streams', () => {
       const rep = await waitFor(() => inject2(d!, 'GET', '/v1/replication'), (r) => r.json['peers'][C]?.state === 'failed', { timeoutMs: 45_000, what: 'the link from c failed' });
       expect(rep.json['peers'][C].reason).toMatch(/needs a reseed/);
       expect(rep.json['peers'][C].needsReseed).toBe(true);
+      // Stored, so a restart or a resume does not clear it.
+      expect((await db.query<{ reason: string }>('SELECT reason FROM meridian_link_reseeds WHERE peer = $1', [C])).rows[0]?.reason).toMatch(/needs a reseed/);
       const ready = await inject2(d!, 'GET', '/health/ready');
       expect(ready.status).toBe(503);
       expect(ready.json['checks']['replicators'].reason).toMatch(/needs a reseed/);

@@ -105,7 +105,11 @@ async function seedFromPeer(
   const local = deps.local.observingRejections((namespace, key, reason) => rejected.push(`${namespace}/${key}: ${reason}`));
   const marks = await link.watermarks();
   const stored = await store.replication.peerOffsets(peer);
-  if (!plan(stored, marks)) return { outcome: 'already', published: undefined, restarted: new Map(), report: undefined };
+  if (!plan(stored, marks)) {
+    // Another replica reseeded (or the stored offsets are served again): nothing needs a reseed.
+    await store.replication.setLinkReseed(peer, undefined);
+    return { outcome: 'already', published: undefined, restarted: new Map(), report: undefined };
+  }
   const summary = await remote.summary();
   const { published } = summary;
   if (!published) throw new Error(`${peer} does not report its published position (it runs an older version): it cannot reseed this region`);
@@ -125,6 +129,8 @@ async function seedFromPeer(
   const { outcome, restarted } = await store.transaction(async (_tx, client) => {
     const rtx = new ReplicationTx(client);
     const stored = await rtx.lockPeerOffsetsForReseed(peer);
+    // The link no longer needs a reseed (stored when it failed), whichever replica commits it.
+    await rtx.clearLinkReseed(peer);
     const planned = plan(stored, marks);
     if (!planned) return { outcome: 'already' as const, restarted: new Map<number, bigint>() };
     const restart = pastRetention(planned, marks, now);

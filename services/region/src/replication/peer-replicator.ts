@@ -184,9 +184,9 @@ export class PeerReplicator {
     if (retry && consumer) {
       // Resuming a failed link retries it: claim the assigned partitions again, which checks each
       // stored offset against Kafka once more. A partition lost at its claim was never claimed, so
-      // without a new claim it would apply nothing while the link no longer looked failed.
-      this.#needsReseed = false;
-      this.#gap = undefined;
+      // without a new claim it would apply nothing while the link no longer looked failed. The
+      // need of a reseed is not cleared: stored (`meridian_link_reseeds`), the claim fails the
+      // link again until a reseed completes.
       this.#claiming = this.#claimUntilDone(consumer, this.#assigned, ++this.#generation);
     }
     try {
@@ -280,14 +280,20 @@ export class PeerReplicator {
     if (partitions.length === 0) return;
     const claimed = await this.#o.store.replication.claimPartitions(this.peer, partitions);
     const watermarks = await this.#watermarks();
+    // A reseed found needed before (by this process, another replica, before a restart) and not
+    // completed since: the link stays failed — a sequence gap is judged only once every partition
+    // delivered since a claim, so a new claim would otherwise stream over the hole.
+    const needed = (await this.#o.store.replication.linkReseed(this.peer)) ?? (this.#needsReseed && this.#lostReason ? { reason: this.#lostReason, gap: this.#gap } : undefined);
     if (generation !== this.#generation) return; // a newer join claims for itself
     this.#partitionCount = watermarks.size;
+    let lostNow = false;
     for (const [partition, c] of claimed) {
       const mark = watermarks.get(partition);
       const low = mark?.low ?? 0n;
       const lost = c.known ? lostOffset(c.nextOffset, low, mark?.high ?? 0n) : undefined;
       if (lost !== undefined) {
-        this.#lose(consumer, `partition ${partition}: ${lost}`);
+        await this.#lose(consumer, `partition ${partition}: ${lost}`);
+        lostNow = true;
         continue;
       }
       const next = c.known ? c.nextOffset : low;
@@ -295,6 +301,10 @@ export class PeerReplicator {
       this.#expected.set(partition, next);
       consumer.seek({ topic: this.#topic, partition, offset: next.toString() });
     }
+    // A loss found now says why in its own words (a stored sequence gap still restarts every
+    // partition); otherwise the stored need holds.
+    if (needed && lostNow) this.#gap ??= needed.gap;
+    else if (needed) this.#fail(consumer, needed.reason, needed.gap);
     // A paused or failed link fetches nothing: kafkajs would hand the same batch over again and again.
     if (this.#state === 'paused' || this.#state === 'failed') this.#pauseConsumer(consumer);
     if (this.#state === 'connecting') this.signal('joined');
@@ -341,12 +351,26 @@ export class PeerReplicator {
     }
   }
 
-  /** Fails the link: Kafka no longer has updates of the peer this region has not applied. Nothing more applies. */
-  #lose(consumer: Consumer | undefined, lost: string, gap?: SequenceGap): void {
+  /**
+   * Fails the link: Kafka no longer has updates of the peer this region has not applied. Nothing
+   * more applies. Stored (`meridian_link_reseeds`), so that a restart, a rebalance or a resume
+   * keeps the link failed until a reseed's commit deletes it; if storing fails, this process still
+   * holds it.
+   */
+  async #lose(consumer: Consumer | undefined, lost: string, gap?: SequenceGap): Promise<void> {
+    this.#fail(consumer, `${lost} — this region needs a reseed from ${this.peer}${this.#o.reseedNote ? `; ${this.#o.reseedNote}` : ''}`, gap);
+    try {
+      await this.#o.store.replication.setLinkReseed(this.peer, { reason: this.#lostReason!, gap });
+    } catch (error) {
+      this.#o.log.error({ err: error, peer: this.peer }, 'replication: storing that the link needs a reseed failed; this process holds it');
+    }
+  }
+
+  #fail(consumer: Consumer | undefined, reason: string, gap: SequenceGap | undefined): void {
     this.#needsReseed = true;
     if (gap) this.#gap = gap;
-    this.#lostReason = `${lost} — this region needs a reseed from ${this.peer}${this.#o.reseedNote ? `; ${this.#o.reseedNote}` : ''}`;
-    this.signal('offset-lost', this.#lostReason);
+    this.#lostReason = reason;
+    this.signal('offset-lost', reason);
     this.#pauseConsumer(consumer); // between runs, the failed state keeps every batch from applying
   }
 
@@ -373,7 +397,7 @@ export class PeerReplicator {
     if (first !== null && expected !== undefined && BigInt(first) !== expected) {
       const lost = await this.#gapBefore(batch.partition, expected);
       if (lost !== undefined) {
-        this.#lose(this.#consumer, `partition ${batch.partition}: ${lost}`);
+        await this.#lose(this.#consumer, `partition ${batch.partition}: ${lost}`);
         return; // nothing of this batch applies, and no offset moves past the gap
       }
     }
@@ -407,7 +431,7 @@ export class PeerReplicator {
       this.#see(batch.partition, chunk);
       const gap = await this.#sequenceGap();
       if (gap) {
-        this.#lose(this.#consumer, `${gap.origin}'s sequence ${gap.sequence} is in none of the partitions of ${this.#topic}: each has delivered later ones (from ${gap.floor} on) since the link claimed it, so records were deleted or the topic was recreated and refilled past the stored offsets`, gap);
+        await this.#lose(this.#consumer, `${gap.origin}'s sequence ${gap.sequence} is in none of the partitions of ${this.#topic}: each has delivered later ones (from ${gap.floor} on) since the link claimed it, so records were deleted or the topic was recreated and refilled past the stored offsets`, gap);
         return;
       }
       if (start + this.#chunk < applicable.length) await payload.heartbeat();
