@@ -77,4 +77,16 @@ describe('parseCommand', () => {
     expect(() => parse('verify', '--tls-ca', '/pki/ca.pem')).toThrow('--tls-ca, --tls-cert, --tls-key: expected all three or none');
     expect(() => parse('repair', '--rate', '0')).toThrow('--rate: expected an integer from 1');
   });
+
+  it('reads join and remove: one region id, ports for join, --force for remove', () => {
+    expect(parse('join', 'sa')).toEqual({ kind: 'join', dir: DIR, region: 'sa', ports: {} });
+    expect(parse('join', 'sa', '--port', 'sa=8084', '--port', 'kafka-sa=49092')).toEqual({ kind: 'join', dir: DIR, region: 'sa', ports: { sa: 8084, 'kafka-sa': 49092 } });
+    expect(parse('remove', 'sa')).toEqual({ kind: 'remove', dir: DIR, region: 'sa', force: false });
+    expect(parse('remove', 'sa', '--force')).toEqual({ kind: 'remove', dir: DIR, region: 'sa', force: true });
+    expect(() => parse('join')).toThrow('meridian join: expected one region id');
+    expect(() => parse('join', 'SA')).toThrow('expected one region id');
+    expect(() => parse('join', 'sa', '--port', 'eu=8081')).toThrow('--port: unknown port name "eu"');
+    expect(() => parse('join', 'sa', '--force')).toThrow('--force is for remove');
+    expect(() => parse('remove', 'sa', 'us')).toThrow('meridian remove: expected one region id');
+  });
 });

@@ -80,11 +80,27 @@ export interface AntiEntropyCommand extends Common {
   readonly confirmMs: number;
 }
 
+/** `meridian join <region>`: a new region added to the running local cluster (docs/decisions/0014). */
+export interface JoinCommand extends Common {
+  readonly kind: 'join';
+  readonly region: string;
+  /** `<region>`, `grpc-<region>`, `kafka-<region>`, `kafka-<region>-controller`; free ports when absent. */
+  readonly ports: Readonly<Record<string, number>>;
+}
+
+/** `meridian remove <region>`: the region leaves every other region's membership. */
+export interface RemoveCommand extends Common {
+  readonly kind: 'remove';
+  readonly region: string;
+  /** Remove it even where the link from it is not drained (its unapplied writes are given up). */
+  readonly force: boolean;
+}
+
 export interface HelpCommand {
   readonly kind: 'help';
 }
 
-export type Command = UpCommand | DownCommand | StatusCommand | ConflictsCommand | AntiEntropyCommand | TokenCommand | HelpCommand;
+export type Command = UpCommand | DownCommand | StatusCommand | ConflictsCommand | AntiEntropyCommand | TokenCommand | JoinCommand | RemoveCommand | HelpCommand;
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -123,6 +139,15 @@ export const USAGE = `meridian — run Meridian's local multi-region cluster and
   meridian repair [--regions eu,us] [--grpc REGION=HOST:PORT]… [--json] [--rate N]
       the same, then merge each differing key's full state into both sides (the replicator's
       merge), at most N keys a second; resumable: a new run repairs what still differs
+  meridian join REGION [--port NAME=N]…
+      add a region to the running cluster, in the foreground (Ctrl-C stops it): its Kafka and
+      database, then the region, which copies every namespace from each region over gRPC and
+      streams from the positions that copy reflects; every region then consumes it (no restart).
+      Port names as for up; free ports when not given
+  meridian remove REGION [--force]
+      take a region out of every other region's membership: they stop consuming it. Refused
+      where the link from it has not applied all it published, unless --force (those writes are
+      given up there); a region added with join is then stopped
   meridian token admin|writer|reader|metrics [--ns NS[,PREFIX*]…] [--days N]
       a bearer token signed with the cluster's key (made if missing), limited to the given
       namespaces if any, valid N days (30): for scripts, CI and namespace-scoped clients
@@ -316,7 +341,23 @@ export function parseCommand(argv: readonly string[], defaultDir: string, cwd = 
       if (namespaces !== undefined && namespaces.length === 0) throw new UsageError(`--ns: expected namespace names or prefixes like orders,cart-* (got ${JSON.stringify(values.ns)})`);
       return { kind: 'token', dir: dirOf(values), role, namespaces, days: values.days === undefined ? 30 : positiveInteger('days', values.days, 3650) };
     }
+    case 'join':
+    case 'remove': {
+      const { values, positionals } = flags(name, () => parseArgs({ args: [...rest], strict: true, allowPositionals: true, options: { dir: DIR, port: { type: 'string', multiple: true }, force: { type: 'boolean', default: false } } }));
+      const region = positionals[0];
+      if (positionals.length !== 1 || region === undefined || !REGION_ID.test(region)) throw new UsageError(`meridian ${name}: expected one region id like sa (got ${JSON.stringify(positionals.join(' '))})`);
+      if (name === 'remove') {
+        if (values.port !== undefined) throw new UsageError('meridian remove: --port is for join');
+        return { kind: 'remove', dir: dirOf(values), region, force: values.force };
+      }
+      if (values.force) throw new UsageError('meridian join: --force is for remove');
+      const ports = pairs('port', values.port, port, 'NAME=PORT');
+      const known = [region, `grpc-${region}`, `kafka-${region}`, `kafka-${region}-controller`];
+      const unknown = Object.keys(ports).find((n) => !known.includes(n));
+      if (unknown !== undefined) throw new UsageError(`--port: unknown port name ${JSON.stringify(unknown)} (expected one of ${known.join(', ')})`);
+      return { kind: 'join', dir: dirOf(values), region, ports };
+    }
     default:
-      throw new UsageError(`unknown command ${JSON.stringify(name)} (expected up, down, status, lag, conflicts, verify, repair, token or help)`);
+      throw new UsageError(`unknown command ${JSON.stringify(name)} (expected up, down, status, lag, conflicts, verify, repair, join, remove, token or help)`);
   }
 }

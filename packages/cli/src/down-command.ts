@@ -15,7 +15,7 @@ const SUPERVISOR_STOP_MS = 90_000;
 const SWEEP_GRACE_MS = 10_000;
 
 /** Command-line fragments of the programs a cluster runs. */
-const CLUSTER_PROGRAMS = ['services/region/src/main.ts', 'services/gslb/src/main.ts', 'kafka.Kafka', 'zipkin-server', 'cli/src/main.ts up', 'bin/meridian up'];
+const CLUSTER_PROGRAMS = ['services/region/src/main.ts', 'services/gslb/src/main.ts', 'kafka.Kafka', 'zipkin-server', 'cli/src/main.ts up', 'bin/meridian up', 'cli/src/main.ts join', 'bin/meridian join'];
 
 /** The processes of `file`'s cluster that are still alive (never this process). */
 export function clusterLeftovers(file: ClusterFile, processes: readonly ProcessEntry[]): ProcessEntry[] {

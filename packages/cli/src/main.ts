@@ -12,6 +12,7 @@ import { runDown } from './down-command.ts';
 import { runConflicts, runStatus } from './inspect-commands.ts';
 import { runAntiEntropyCommand } from './anti-entropy-commands.ts';
 import { runToken } from './token-command.ts';
+import { runJoin, runRemove } from './membership-commands.ts';
 
 const argv = process.argv.slice(2);
 let command: Command;
@@ -42,6 +43,10 @@ async function run(c: Command): Promise<number> {
       return runAntiEntropyCommand(c);
     case 'token':
       return runToken(c);
+    case 'join':
+      return runJoin(c);
+    case 'remove':
+      return runRemove(c);
   }
 }
 
