@@ -55,6 +55,7 @@ function start(i: number, peers: readonly number[], join: boolean): Promise<Regi
     port: ports[i]!,
     grpcPort: grpcPorts[i]!,
     kafkaBrokers: kafkaOf(i),
+    grpcTls: 'off',
     peers: Object.fromEntries(peers.map((j) => [ids[j]!, kafkaOf(j)])),
     peerUrls: Object.fromEntries(peers.map((j) => [ids[j]!, `http://127.0.0.1:${ports[j]!}`])),
     peerGrpc: Object.fromEntries(peers.map((j) => [ids[j]!, grpcOf(j)])),
@@ -66,7 +67,7 @@ function start(i: number, peers: readonly number[], join: boolean): Promise<Regi
 
 /** The anti-entropy compare of region 0 with every other one, over gRPC: the differing keys. */
 async function differences(count: number): Promise<string[]> {
-  const replicas = Array.from({ length: count }, (_, i) => new GrpcReplica({ address: grpcOf(i), credentials: channelCredentials(undefined) }));
+  const replicas = Array.from({ length: count }, (_, i) => new GrpcReplica({ address: grpcOf(i), credentials: channelCredentials(undefined, { kind: 'region', region: ids[i]! }) }));
   try {
     const out: string[] = [];
     for (let i = 1; i < count; i++) {

@@ -19,6 +19,8 @@ import {
   adminUrl,
   assertPortsFree,
   childrenOf,
+  ensureCertificateAuthority,
+  ensureGrpcCertificate,
   ensureDatabase,
   ensureKafkaJars,
   ensurePostgres,
@@ -93,6 +95,8 @@ export async function runJoin(command: JoinCommand): Promise<number> {
     { port: controllerPort, what: `Kafka controller of ${id}`, override: `--port kafka-${id}-controller=<n>` },
   ]);
   const auth = file.auth ? await localClusterAuth(command.dir) : 'off';
+  // The cluster's CA signs the new region's gRPC certificate, as `meridian up` does for the others.
+  const grpcTls = file.tls ? ensureGrpcCertificate(ensureCertificateAuthority(join(command.dir, 'tls')), { kind: 'region', region: id }) : 'off';
   const admin = file.auth?.admin;
   const database = `${databasePrefix(file)}_${id.replace(/-/g, '_')}`;
   const { url: databaseUrl, created } = await ensureDatabase(database, await ensurePostgres(adminUrl()));
@@ -112,6 +116,7 @@ export async function runJoin(command: JoinCommand): Promise<number> {
       port,
       grpcPort,
       kafkaBrokers: broker.bootstrap,
+      grpcTls,
       ...peerSettings(all, id),
       zipkinSpansUrl: `${file.zipkin}/api/v2/spans`,
       env: { ...operatorRegionSettings(process.env), MERIDIAN_JOIN: 'on' },
