@@ -111,6 +111,16 @@ describe('runExchange', () => {
     );
   });
 
+  it('pulling only (a joining region seeding) merges into the local side and never into the peer', async () => {
+    const local = load(new MemoryReplica('sa'), { a: { k1: ['x'] } });
+    const remote = load(new MemoryReplica('eu'), { a: { k1: ['y'], k2: ['z'] } });
+    const report = await runExchange(local, remote, { repair: true, pullOnly: true, sleep });
+    expect(report.repairedRemote).toEqual([]);
+    expect(remote.merges).toBe(0);
+    expect(flat(local)).toEqual({ 'a/k1': ['x', 'y'], 'a/k2': ['z'] });
+    expect(flat(remote)).toEqual({ 'a/k1': ['y'], 'a/k2': ['z'] });
+  });
+
   it('leaves a namespace one side lacks to its replicated declaration, and says so', async () => {
     const local = load(new MemoryReplica('eu'), { a: { k: ['x'] } }, []);
     const remote = load(new MemoryReplica('us'), {}, []);

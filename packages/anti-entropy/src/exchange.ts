@@ -89,6 +89,12 @@ export interface ExchangeProgress {
 export interface ExchangeOptions {
   readonly repair: boolean;
   /**
+   * Repair only into `local` (a joining region seeding from a peer: the peer does not count it as
+   * a member yet and refuses its merges; what it holds of third regions reaches the peer through
+   * their own streams). Default: both ways.
+   */
+  readonly pullOnly?: boolean;
+  /**
    * Continuous anti-entropy keeps one tracker per peer across rounds. Without one (a one-shot
    * verify or repair) differences are confirmed by re-reading the differing segments `confirmAfterMs` later,
    * unless the two regions were quiescent.
@@ -241,7 +247,7 @@ export async function runExchange(local: TreeReplica, remote: TreeReplica, optio
       const present = (states: readonly KeyState[]): KeyState[] => states.filter((s) => s.state !== undefined);
       const [toRemote, toLocal] = [present(ls), present(rs)];
       const [changedRemote, changedLocal] = await Promise.all([
-        toRemote.length > 0 ? remote.mergeStates(ns, nsPolicy, comparison.local.region, toRemote) : Promise.resolve([]),
+        toRemote.length > 0 && options.pullOnly !== true ? remote.mergeStates(ns, nsPolicy, comparison.local.region, toRemote) : Promise.resolve([]),
         toLocal.length > 0 ? local.mergeStates(ns, nsPolicy, comparison.remote.region, toLocal) : Promise.resolve([]),
       ]);
       repairedRemote.push(...changedRemote);

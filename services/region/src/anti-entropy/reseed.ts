@@ -64,7 +64,7 @@ export interface ReseedDeps {
 export async function reseedLink(deps: ReseedDeps): Promise<ReseedOutcome> {
   const gap = deps.link.sequenceGap;
   // Another replica of this region may have reseeded the link already: then it only restarts here.
-  const outcome = await seedFromPeer(deps, (stored, marks) => restartOffsets(stored, marks, gap !== undefined), gap);
+  const outcome = await seedFromPeer(deps, (stored, marks) => restartOffsets(stored, marks, gap !== undefined), gap, false);
   await deps.link.restartAfterReseed();
   return outcome;
 }
@@ -80,7 +80,7 @@ export async function reseedLink(deps: ReseedDeps): Promise<ReseedOutcome> {
  * by this region's seeding from that region. The caller starts the consumer afterwards.
  */
 export async function seedLink(deps: Omit<ReseedDeps, 'link'> & { readonly link: Pick<ReseedableLink, 'peer' | 'watermarks'> }): Promise<ReseedOutcome> {
-  return seedFromPeer(deps, bootstrapOffsets, undefined, async (summary, by) => {
+  return seedFromPeer(deps, bootstrapOffsets, undefined, true, async (summary, by) => {
     const here = new Set((await deps.store.tree.roots()).map((r) => r.name));
     for (const n of summary.namespaces.filter((ns) => !here.has(ns.name))) {
       const stand = standIn(n.policy as NamespacePolicy, by);
@@ -97,6 +97,7 @@ async function seedFromPeer(
   deps: Omit<ReseedDeps, 'link'> & { readonly link: Pick<ReseedableLink, 'peer' | 'watermarks'> },
   plan: (stored: ReadonlyMap<number, bigint>, marks: ReadonlyMap<number, Watermark>) => Map<number, bigint> | undefined,
   gap: SequenceGap | undefined,
+  pullOnly: boolean,
   beforeExchange?: (summary: ReplicaSummary, peerActor: string) => Promise<void>,
 ): Promise<ReseedOutcome> {
   const { store, remote, link } = deps;
@@ -115,7 +116,7 @@ async function seedFromPeer(
   if (!published) throw new Error(`${peer} does not report its published position (it runs an older version): it cannot reseed this region`);
   if (published.origin.slice(0, published.origin.lastIndexOf('.')) !== peer) throw new Error(`${peer} reports the published position of ${published.origin}`);
   await beforeExchange?.(summary, published.origin);
-  const report = await runExchange(local, remote, { repair: true, confirmAfterMs: deps.confirmAfterMs ?? 500, ...(deps.limiter ? { limiter: deps.limiter } : {}), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) });
+  const report = await runExchange(local, remote, { repair: true, pullOnly, confirmAfterMs: deps.confirmAfterMs ?? 500, ...(deps.limiter ? { limiter: deps.limiter } : {}), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) });
   // A namespace of the peer that this region lacks (its declaration may be among the lost records)
   // or holds under another policy: its keys were not repaired. The link stays failed, saying why.
   // (A namespace only this region has is the peer's link's business.)
