@@ -13,6 +13,7 @@ import { ContextTokens } from './context-token.ts';
 import { loadConfig } from './config.ts';
 import { startRegion, type RegionService } from './region.ts';
 import { ERRORS } from './errors.ts';
+import { injectJson, type Answer } from './inject.fixture.ts';
 
 const infra = inject('infra');
 const dbName = uniqueName('region_api');
@@ -32,9 +33,8 @@ afterAll(async () => {
   await dropDatabase(dbName, infra.postgresUrl);
 });
 
-async function call(method: 'GET' | 'PUT' | 'POST' | 'DELETE', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, any> }> {
-  const response = await region.app.inject({ method, url, headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers }, ...(body !== undefined ? { payload: typeof body === 'string' ? body : JSON.stringify(body) } : {}) });
-  return { status: response.statusCode, json: response.body ? (JSON.parse(response.body) as Record<string, any>) : {} };
+async function call(method: 'GET' | 'PUT' | 'POST' | 'DELETE', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+  return injectJson(region.app, method, url, body, headers);
 }
 
 async function outboxCount(): Promise<number> {
@@ -277,7 +277,7 @@ describe('idempotency', () => {
     const before = await outboxCount();
     const first = await call('PUT', '/v1/ns/idem/keys/k', { value: 'once' }, { 'idempotency-key': 'req-1' });
     const second = await call('PUT', '/v1/ns/idem/keys/k', { value: 'once' }, { 'idempotency-key': 'req-1' });
-    expect(second).toEqual(first);
+    expect({ status: second.status, json: second.json }).toEqual({ status: first.status, json: first.json });
     expect(await outboxCount()).toBe(before + 1);
     expect((await call('GET', '/v1/ns/idem/keys/k')).json['values']).toEqual(['once']);
   });

@@ -10,6 +10,7 @@ import { ReplicationReads } from '@meridian/store';
 import { uniqueName, waitFor } from '@meridian/testkit';
 import { loadConfig } from './config.ts';
 import { startRegion, type RegionService } from './region.ts';
+import { injectJson, type Answer } from './inject.fixture.ts';
 
 const infra = inject('infra');
 const suffix = randomBytes(3).toString('hex');
@@ -43,9 +44,8 @@ afterAll(async () => {
   await Promise.all(dbs.map((d) => dropDatabase(d, infra.postgresUrl)));
 });
 
-const call = async (r: RegionService, method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown): Promise<{ status: number; json: Record<string, any> }> => {
-  const res = await r.app.inject({ method, url, ...(body !== undefined ? { payload: body as object } : {}) });
-  return { status: res.statusCode, json: JSON.parse(res.body) as Record<string, any> };
+const call = async (r: RegionService, method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown): Promise<Answer> => {
+  return injectJson(r.app, method, url, body);
 };
 
 describe('a partition claim that fails', () => {

@@ -15,6 +15,7 @@ import { MIGRATIONS } from '@meridian/store';
 import { loadConfig } from './config.ts';
 import { startRegion, type RegionService } from './region.ts';
 import { decodeRegisterSet } from '@meridian/crdt';
+import { injectJson, type Answer } from './inject.fixture.ts';
 
 const infra = inject('infra');
 const dbName = uniqueName('region_conc');
@@ -38,9 +39,8 @@ afterAll(async () => {
   await dropDatabase(dbName, infra.postgresUrl);
 });
 
-async function call(via: RegionService, method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown): Promise<{ status: number; json: Record<string, any> }> {
-  const r = await via.app.inject({ method, url, ...(body !== undefined ? { payload: body as object } : {}) });
-  return { status: r.statusCode, json: JSON.parse(r.body) as Record<string, any> };
+async function call(via: RegionService, method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown): Promise<Answer> {
+  return injectJson(via.app, method, url, body);
 }
 
 async function outboxFor(ns: string, key: string): Promise<UpdateRecord[]> {

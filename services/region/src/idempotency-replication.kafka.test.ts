@@ -11,6 +11,7 @@ import { Writable } from 'node:stream';
 import { waitFor } from '@meridian/testkit';
 import type { RegionService } from './region.ts';
 import { startRegions, type Regions } from './regions.fixture.ts';
+import { injectJson, type Answer } from './inject.fixture.ts';
 
 const infra = inject('infra');
 const suffix = randomBytes(3).toString('hex');
@@ -47,9 +48,8 @@ afterAll(async () => {
   await cluster?.close();
 });
 
-async function call(i: number, method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, any> }> {
-  const r = await regions[i]!.app.inject({ method, url, headers, ...(body !== undefined ? { payload: body as object } : {}) });
-  return { status: r.statusCode, json: JSON.parse(r.body) as Record<string, any> };
+async function call(i: number, method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+  return injectJson(regions[i]!.app, method, url, body, headers);
 }
 
 describe('logging', () => {

@@ -13,6 +13,7 @@ import { createDatabase, dropDatabase, ensureGrpcCertificate, regionGrpcTlsEnvir
 import { uniqueName, waitFor } from '@meridian/testkit';
 import { loadConfig } from './config.ts';
 import { startRegion, type RegionService } from './region.ts';
+import { injectJson, type Answer } from './inject.fixture.ts';
 
 const infra = inject('infra');
 const suffix = randomBytes(3).toString('hex');
@@ -64,9 +65,8 @@ const copyDatabase = (source: string, target: string): Promise<void> =>
     await c.query(`CREATE DATABASE "${target}" TEMPLATE "${source}"`);
   });
 
-async function call(id: string, method: 'GET' | 'PUT', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, any> }> {
-  const r = await running.get(id)!.app.inject({ method, url, headers, ...(body !== undefined ? { payload: body as object } : {}) });
-  return { status: r.statusCode, json: JSON.parse(r.body) as Record<string, any> };
+async function call(id: string, method: 'GET' | 'PUT', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+  return injectJson(running.get(id)!.app, method, url, body, headers);
 }
 
 /** Reads the key at `at`, then writes it with the context it read: the write supersedes what `at` has. */

@@ -11,6 +11,7 @@ import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName, waitFor } from '@meridian/testkit';
 import { loadConfig } from './config.ts';
 import { startRegion, type RegionService } from './region.ts';
+import { injectJson, type Answer } from './inject.fixture.ts';
 
 const infra = inject('infra');
 const suffix = randomBytes(3).toString('hex');
@@ -43,9 +44,8 @@ afterAll(async () => {
   await Promise.all(dbs.map((d) => dropDatabase(d, infra.postgresUrl)));
 });
 
-const call = async (r: RegionService, method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown): Promise<{ status: number; json: Record<string, any> }> => {
-  const res = await r.app.inject({ method, url, ...(body !== undefined ? { payload: body as object } : {}) });
-  return { status: res.statusCode, json: JSON.parse(res.body) as Record<string, any> };
+const call = async (r: RegionService, method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown): Promise<Answer> => {
+  return injectJson(r.app, method, url, body);
 };
 const linkState = async (r: RegionService): Promise<string> => (await call(r, 'GET', '/v1/replication')).json['peers'][A].state as string;
 const valueIn = async (r: RegionService): Promise<unknown> => (await call(r, 'GET', '/v1/ns/p/keys/k')).json['value'];

@@ -22,6 +22,7 @@ import { uniqueName, waitFor } from '@meridian/testkit';
 import { loadConfig } from './config.ts';
 import { startRegion, type RegionService } from './region.ts';
 import { deleteAllRecords } from './retention.fixture.ts';
+import { injectJson, type Answer } from './inject.fixture.ts';
 
 const infra = inject('infra');
 const suffix = randomBytes(3).toString('hex');
@@ -37,9 +38,8 @@ let aConfig: Record<string, string>;
 
 const grpc = (r: RegionService): string => `127.0.0.1:${r.antiEntropy.server!.port}`;
 
-async function call(region: RegionService, method: 'GET' | 'PUT' | 'POST' | 'DELETE', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, any> }> {
-  const res = await region.app.inject({ method, url, headers: { ...headers, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(body !== undefined ? { payload: JSON.stringify(body) } : {}) });
-  return { status: res.statusCode, json: JSON.parse(res.body) as Record<string, any> };
+async function call(region: RegionService, method: 'GET' | 'PUT' | 'POST' | 'DELETE', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+  return injectJson(region.app, method, url, body, headers);
 }
 
 beforeAll(async () => {

@@ -13,6 +13,7 @@ import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { FaultProxy, uniqueName } from '@meridian/testkit';
 import { loadConfig } from './config.ts';
 import { startRegion, type RegionService } from './region.ts';
+import { injectJson, type Answer } from './inject.fixture.ts';
 
 const infra = inject('infra');
 const dbName = uniqueName('region_unknown');
@@ -39,9 +40,8 @@ afterAll(async () => {
   await dropDatabase(dbName, infra.postgresUrl);
 });
 
-async function call(method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, any> }> {
-  const r = await region.app.inject({ method, url, headers, ...(body !== undefined ? { payload: body as object } : {}) });
-  return { status: r.statusCode, json: JSON.parse(r.body) as Record<string, any> };
+async function call(method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+  return injectJson(region.app, method, url, body, headers);
 }
 
 const increment = (key: string, n: number, idempotencyKey?: string): Promise<{ status: number; json: Record<string, any> }> =>

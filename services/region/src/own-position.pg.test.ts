@@ -11,6 +11,7 @@ import { uniqueName } from '@meridian/testkit';
 import { loadConfig } from './config.ts';
 import { startRegion, type RegionService } from './region.ts';
 import { parseSession } from './session-token.ts';
+import { injectJson, type Answer } from './inject.fixture.ts';
 
 const infra = inject('infra');
 const dbName = uniqueName('own_position');
@@ -30,9 +31,8 @@ afterAll(async () => {
   await dropDatabase(dbName, infra.postgresUrl);
 });
 
-async function call(method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown): Promise<{ status: number; json: Record<string, any> }> {
-  const response = await region.app.inject({ method, url, ...(body !== undefined ? { payload: body as object } : {}) });
-  return { status: response.statusCode, json: JSON.parse(response.body) as Record<string, any> };
+async function call(method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown): Promise<Answer> {
+  return injectJson(region.app, method, url, body);
 }
 
 const own = (session: string): bigint => parseSession(session).get(`eu.${region.epoch}`) ?? 0n;

@@ -7,6 +7,7 @@
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName } from '@meridian/testkit';
 import { loadConfig } from './config.ts';
+import { injectJson, type Answer, type Method } from './inject.fixture.ts';
 import { startRegion, type RegionHooks, type RegionService } from './region.ts';
 
 export interface Regions {
@@ -58,12 +59,9 @@ export async function startRegions(ids: readonly string[], o: RegionsOptions): P
   };
 }
 
-export type RegionCall = (i: number, method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown, headers?: Record<string, string>) => Promise<{ status: number; json: Record<string, any>; headers: Record<string, unknown> }>;
+export type RegionCall = (i: number, method: Method, url: string, body?: unknown, headers?: Record<string, string>) => Promise<Answer>;
 
 /** Calls region `i`'s API (`regions()` is read at each call: the fixture may start after this is made). */
 export function regionCaller(regions: () => readonly RegionService[]): RegionCall {
-  return async (i, method, url, body, headers = {}) => {
-    const r = await regions()[i]!.app.inject({ method, url, headers, ...(body !== undefined ? { payload: body as object } : {}) });
-    return { status: r.statusCode, json: JSON.parse(r.body) as Record<string, any>, headers: r.headers };
-  };
+  return (i, method, url, body, headers = {}) => injectJson(regions()[i]!.app, method, url, body, headers);
 }

@@ -17,6 +17,7 @@ import { loadConfig, type RegionConfig } from './config.ts';
 import { startRegion, type RegionService } from './region.ts';
 import { deleteAllRecords } from './retention.fixture.ts';
 import { parseSession } from './session-token.ts';
+import { injectJson, type Answer } from './inject.fixture.ts';
 
 const infra = inject('infra');
 const suffix = randomBytes(3).toString('hex');
@@ -42,9 +43,8 @@ afterAll(async () => {
   await Promise.all(dbs.map((n) => dropDatabase(n, infra.postgresUrl)));
 });
 
-async function call(region: RegionService, method: 'GET' | 'PUT' | 'POST' | 'DELETE', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, any> }> {
-  const res = await region.app.inject({ method, url, headers: { ...headers, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(body !== undefined ? { payload: JSON.stringify(body) } : {}) });
-  return { status: res.statusCode, json: JSON.parse(res.body) as Record<string, any> };
+async function call(region: RegionService, method: 'GET' | 'PUT' | 'POST' | 'DELETE', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+  return injectJson(region.app, method, url, body, headers);
 }
 
 const link = async (): Promise<Record<string, any>> => (await call(r!, 'GET', '/v1/replication')).json['peers'][P];

@@ -8,6 +8,7 @@ import { startPrivatePostgres, type PrivatePostgres } from '@meridian/infra-loca
 import { waitFor } from '@meridian/testkit';
 import { loadConfig } from './config.ts';
 import { startRegion, type RegionService } from './region.ts';
+import { injectJson, type Answer } from './inject.fixture.ts';
 
 let server: PrivatePostgres;
 let region: RegionService;
@@ -21,9 +22,8 @@ afterAll(async () => {
   await server?.destroy();
 });
 
-async function call(method: 'GET' | 'PUT', url: string, body?: unknown): Promise<{ status: number; json: Record<string, any> }> {
-  const r = await region.app.inject({ method, url, ...(body !== undefined ? { payload: body as object } : {}) });
-  return { status: r.statusCode, json: JSON.parse(r.body) as Record<string, any> };
+async function call(method: 'GET' | 'PUT', url: string, body?: unknown): Promise<Answer> {
+  return injectJson(region.app, method, url, body);
 }
 
 describe('PostgreSQL outage', () => {

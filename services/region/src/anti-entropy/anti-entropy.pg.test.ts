@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { REPOSITORY_ROOT } from '@meridian/infra-local';
 import { loadConfig } from '../config.ts';
 import { startRegion, type RegionService } from '../region.ts';
+import { injectJson, type Answer } from '../inject.fixture.ts';
 
 const infra = inject('infra');
 const dbs = { eu: uniqueName('ae_eu'), us: uniqueName('ae_us') };
@@ -46,9 +47,8 @@ const grpc = (r: RegionService, as: TlsFiles | 'plaintext' = certificate({ kind:
   return c;
 };
 
-async function call(r: RegionService, method: 'GET' | 'PUT' | 'POST' | 'DELETE', url: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await r.app.inject({ method, url, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, payload: JSON.stringify(body) }) });
-  return { status: res.statusCode, json: res.json() };
+async function call(r: RegionService, method: 'GET' | 'PUT' | 'POST' | 'DELETE', url: string, body?: unknown): Promise<Answer> {
+  return injectJson(r.app, method, url, body);
 }
 
 const digestOf = async (r: RegionService, ns: string): Promise<string> => (await call(r, 'GET', `/v1/digest?ns=${ns}`)).json.digest as string;

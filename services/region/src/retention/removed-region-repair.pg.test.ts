@@ -13,6 +13,7 @@ import { uniqueName } from '@meridian/testkit';
 import { loadConfig } from '../config.ts';
 import { startRegion, type RegionService } from '../region.ts';
 import { NotAMemberError } from '@meridian/anti-entropy';
+import { injectJson, type Answer } from '../inject.fixture.ts';
 
 const infra = inject('infra');
 const dbName = uniqueName('rmrepair');
@@ -35,9 +36,8 @@ afterAll(async () => {
   await dropDatabase(dbName, infra.postgresUrl);
 });
 
-async function call(method: 'GET' | 'PUT' | 'DELETE', url: string, body?: unknown): Promise<{ status: number; json: Record<string, any> }> {
-  const response = await region.app.inject({ method, url, ...(body !== undefined ? { payload: body as object } : {}) });
-  return { status: response.statusCode, json: JSON.parse(response.body) as Record<string, any> };
+async function call(method: 'GET' | 'PUT' | 'DELETE', url: string, body?: unknown): Promise<Answer> {
+  return injectJson(region.app, method, url, body);
 }
 
 describe('a region the GC no longer waits for (removed) still repairs into this one', () => {

@@ -14,6 +14,7 @@ import { loadConfig } from '../config.ts';
 import { startRegion, type RegionService } from '../region.ts';
 import { mergeRepairStates } from '../anti-entropy/repair-merge.ts';
 import { decodeRegisterSet } from '@meridian/crdt';
+import { injectJson, type Answer } from '../inject.fixture.ts';
 
 const infra = inject('infra');
 const dbName = uniqueName('retention');
@@ -37,9 +38,8 @@ afterAll(async () => {
   await dropDatabase(dbName, infra.postgresUrl);
 });
 
-async function call(method: 'GET' | 'PUT' | 'DELETE', url: string, body?: unknown): Promise<{ status: number; json: Record<string, any> }> {
-  const response = await region.app.inject({ method, url, ...(body !== undefined ? { payload: body as object } : {}) });
-  return { status: response.statusCode, json: JSON.parse(response.body) as Record<string, any> };
+async function call(method: 'GET' | 'PUT' | 'DELETE', url: string, body?: unknown): Promise<Answer> {
+  return injectJson(region.app, method, url, body);
 }
 
 const rows = async (ns: string): Promise<string[]> => (await db.query<{ key: string }>('SELECT key FROM meridian_keys WHERE namespace = $1 ORDER BY key', [ns])).rows.map((r) => r.key);
