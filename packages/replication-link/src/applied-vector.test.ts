@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { AppliedRow } from '@meridian/store';
-import { AppliedVector } from './applied-vector.ts';
+import { AppliedVector, type AppliedRow } from './applied-vector.ts';
 
 const empty: AppliedRow = { origin: 'us.1', region: 'us', contiguous: 0n, contiguousOutboxId: 0n, beyond: [] };
 
