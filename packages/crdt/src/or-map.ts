@@ -51,6 +51,7 @@ import {
 } from './element-store.ts';
 import { counterJson } from './pn-counter.ts';
 import { JSON_VERSION, dotFromJSON, dotToJSON, nested, readStateJson } from './state-json.ts';
+import { pageKeys } from './collection-page.ts';
 
 export const FieldType = { Register: 'register', Counter: 'counter', Set: 'set' } as const;
 export type FieldType = (typeof FieldType)[keyof typeof FieldType];
@@ -241,15 +242,25 @@ export class ORMap {
     return { type, value: fieldValue(field, type) };
   }
 
+  /** One field's value as JSON (a counter beyond 2^53 as a decimal string), undefined if absent. */
+  fieldJson(name: string): JsonValue | undefined {
+    const entry = this.get(name);
+    if (entry === undefined) return undefined;
+    return typeof entry.value === 'bigint' ? counterJson(entry.value) : entry.value;
+  }
+
   /** The map as JSON: `{field: value}` in name order; a counter beyond 2^53 reads as a decimal string. */
   value(): { [field: string]: JsonValue } {
-    return Object.fromEntries(
-      this.fields().map((name) => {
-        const entry = this.get(name);
-        const value = entry?.value ?? null;
-        return [name, typeof value === 'bigint' ? counterJson(value) : value];
-      }),
-    );
+    return Object.fromEntries(this.fields().map((name) => [name, this.fieldJson(name) ?? null]));
+  }
+
+  /**
+   * Up to `limit` fields after the field named `after`, in name order, with their values as JSON
+   * (collection-page.ts); `next` is the position to ask for the following page from.
+   */
+  page(after: string | undefined, limit: number): { fields: [string, JsonValue][]; next: string | undefined } {
+    const { keys, next } = pageKeys(this.#fields.keys(), after, limit);
+    return { fields: keys.map((name) => [name, this.fieldJson(name) ?? null]), next };
   }
 
   /** Fields that concurrent writes gave more than one type (see the header). */

@@ -15,7 +15,7 @@
  */
 import { CausalContext, type ActorId, type Dot } from '@meridian/causality';
 import { TypeByte, readCausalFrame, writeCausalFrame } from './binary-codec.ts';
-import { canonicalJson, type JsonValue } from './canonical-json.ts';
+import { canonicalJson, parseCanonicalJson, type JsonValue } from './canonical-json.ts';
 import { invalidEncoding } from './crdt-error.ts';
 import { DotMinter, checkStoreDots } from './dot-store.ts';
 import {
@@ -35,6 +35,7 @@ import {
   type ElementStore,
 } from './element-store.ts';
 import { JSON_VERSION, nested, readStateJson } from './state-json.ts';
+import { pageKeys } from './collection-page.ts';
 
 export class ORSet {
   static readonly empty: ORSet = new ORSet(emptyElements, CausalContext.empty);
@@ -101,6 +102,15 @@ export class ORSet {
   /** The elements, sorted by canonical text (fresh copies). */
   values(): JsonValue[] {
     return elementValues(this.#elements);
+  }
+
+  /**
+   * Up to `limit` elements after the one whose canonical text is `after` (collection-page.ts);
+   * `next` is the position to ask for the following page from, undefined after the last.
+   */
+  page(after: string | undefined, limit: number): { elements: JsonValue[]; next: string | undefined } {
+    const { keys, next } = pageKeys(this.#elements.keys(), after, limit);
+    return { elements: keys.map(parseCanonicalJson), next };
   }
 
   join(other: ORSet): ORSet {

@@ -12,7 +12,9 @@ import { StoreError, StoreErrorCode, type PgStore, type NamespaceRow } from '@me
 import { requestLoggerFactory } from '@meridian/telemetry';
 import { DEFAULT_WAIT_MS, MAX_WAIT_MS, decideConsistency, type ConsistencyDecision, type ConsistencyMode } from '@meridian/protocol';
 import { ContextNotCoveredError, ERRORS, MeridianError, errorBody, type ErrorCode } from './errors.ts';
-import type { WritePath, WriteAnswer as KeyWriteAnswer } from './write-path.ts';
+import type { KeyAnswer, WritePath, WriteAnswer as KeyWriteAnswer } from './write-path.ts';
+import { elementRead, pageRead, type CollectionRead } from './collection-read.ts';
+import { MAX_FIELD_NAME_LENGTH } from '@meridian/crdt';
 import { runChecks, type HealthCheck } from './health.ts';
 import { registerReplicationRoutes } from './replication-routes.ts';
 import { registerAntiEntropyRoutes } from './anti-entropy-routes.ts';
@@ -85,6 +87,10 @@ const WriteAnswer = Type.Object(
     values: Type.Optional(Type.Array(Type.Unknown(), { description: 'mv: every concurrent sibling' })),
     deleted: Type.Optional(Type.Boolean()),
   },
+  { additionalProperties: false },
+);
+const ReadAnswer = Type.Object(
+  { ...WriteAnswer.properties, next: Type.Optional(Type.String({ description: 'a page\'s cursor: pass it as `cursor` for the following page; absent after the last' })) },
   { additionalProperties: false },
 );
 /** Writes take the session headers as reads do (DESIGN §6, causal writes), and an Idempotency-Key. */
@@ -229,6 +235,30 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   };
 
+  /**
+   * A read of a key (or part of it) under the session rule (DESIGN §6): the key and the positions
+   * it is judged by are read in one statement, each time; not covered, it waits, redirects or
+   * answers 503 (`stale`: answers now, X-Meridian-Behind says what is missing).
+   */
+  const consistentRead = async (
+    request: { url: string; params: { ns: string; key: string }; headers: Parameters<typeof consistencyOf>[0] },
+    reply: FastifyReply,
+    part: CollectionRead,
+  ): Promise<FastifyReply | KeyAnswer> => {
+    const c = consistencyOf(request.headers, now());
+    for (;;) {
+      const read = await deps.keys.readCovering(request.params.ns, request.params.key, c.session, part);
+      const decision = decide(c, [...read.missing.keys()], formatSession(read.missing), true);
+      if (decision.kind === 'wait') {
+        await sleep(decision.retryInMs);
+        continue;
+      }
+      if (decision.kind === 'stale') reply.header('x-meridian-behind', decision.behind);
+      else if (decision.kind !== 'proceed') return uncovered(reply, request.url, decision, true);
+      return read.answer();
+    }
+  };
+
   app.setNotFoundHandler((request, reply) => reply.code(404).send(errorBody('MERIDIAN_NOT_FOUND', `no route ${request.method} ${request.url}`)));
 
   const errors = { 400: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 413: ErrorSchema, 422: ErrorSchema, 503: ErrorSchema };
@@ -258,27 +288,42 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       config: { scope: 'read' },
       schema: {
         tags: ['keys'],
-        summary: 'Read a key: its value (lww, CRDTs) or every sibling (mv), its context and a session token. With X-Meridian-Session, the read reflects at least that session: `wait` (default) blocks until this region has applied it (X-Meridian-Wait-Ms, default 2000), `fallback` redirects (307) to a region that has, `stale` answers now and says what is missing (X-Meridian-Behind). Updates of the key held back by a quarantine count as not applied.',
+        summary: 'Read a key: its value (lww, CRDTs) or every sibling (mv), its context and a session token. With X-Meridian-Session, the read reflects at least that session: `wait` (default) blocks until this region has applied it (X-Meridian-Wait-Ms, default 2000), `fallback` redirects (307) to a region that has, `stale` answers now and says what is missing (X-Meridian-Behind). Updates of the key held back by a quarantine count as not applied. A set or map is paged in canonical order (elements by canonical JSON text, fields by name) with `limit` (1–1000; 100 when only `cursor` is given) and `cursor` (the `next` of the previous page, absent after the last).',
         params: KeyParams,
         headers: ReadHeaders,
-        response: { 200: WriteAnswer, 307: ErrorSchema, ...errors },
+        querystring: Type.Object({ limit: Type.Optional(Type.String({ maxLength: 16 })), cursor: Type.Optional(Type.String({ maxLength: 8192 })) }, { additionalProperties: false }),
+        response: { 200: ReadAnswer, 307: ErrorSchema, ...errors },
       },
     },
-    async (request, reply) => {
-      const c = consistencyOf(request.headers, now());
-      for (;;) {
-        // The key and the positions it is judged by are read in one statement, each time.
-        const read = await deps.keys.readCovering(request.params.ns, request.params.key, c.session);
-        const decision = decide(c, [...read.missing.keys()], formatSession(read.missing), true);
-        if (decision.kind === 'wait') {
-          await sleep(decision.retryInMs);
-          continue;
-        }
-        if (decision.kind === 'stale') reply.header('x-meridian-behind', decision.behind);
-        else if (decision.kind !== 'proceed') return uncovered(reply, request.url, decision, true);
-        return read.answer();
-      }
+    async (request, reply) => consistentRead(request, reply, pageRead(request.query.limit, request.query.cursor)),
+  );
+  app.get(
+    '/v1/ns/:ns/keys/:key/elements/:element',
+    {
+      config: { scope: 'read' },
+      schema: {
+        tags: ['keys'],
+        summary: 'Read one element of a set: 200 with the element, its key\'s context and a session token, or 404 MERIDIAN_ELEMENT_NOT_FOUND (with the context). The element is its JSON text, percent-encoded (a string keeps its quotes: `%22apple%22`). Session headers as for a whole read.',
+        params: Type.Object({ ...KeyParams.properties, element: Type.String({ minLength: 1, maxLength: MAX_KEY_LENGTH }) }),
+        headers: ReadHeaders,
+        response: { 200: ReadAnswer, 307: ErrorSchema, ...errors },
+      },
     },
+    async (request, reply) => consistentRead(request, reply, elementRead(request.params.element)),
+  );
+  app.get(
+    '/v1/ns/:ns/keys/:key/fields/:field',
+    {
+      config: { scope: 'read' },
+      schema: {
+        tags: ['keys'],
+        summary: 'Read one field of a map: 200 with its value, its key\'s context and a session token, or 404 MERIDIAN_FIELD_NOT_FOUND (with the context). Session headers as for a whole read.',
+        params: Type.Object({ ...KeyParams.properties, field: Type.String({ minLength: 1, maxLength: MAX_FIELD_NAME_LENGTH }) }),
+        headers: ReadHeaders,
+        response: { 200: ReadAnswer, 307: ErrorSchema, ...errors },
+      },
+    },
+    async (request, reply) => consistentRead(request, reply, { kind: 'field', name: request.params.field }),
   );
   app.put(
     '/v1/ns/:ns/keys/:key',

@@ -20,7 +20,7 @@ import { type Span } from '@opentelemetry/api';
 import { SpanAttribute, SpanName, currentTraceparent as activeTraceparent, withSpan } from '@meridian/telemetry';
 import { CausalContext, DvvSet, HybridLogicalClock, VersionVector, actorId, hlcPhysical, type ActorId, type Hlc } from '@meridian/causality';
 import { freshDotBase } from '@meridian/retention';
-import { CrdtError, CrdtErrorCode, MAX_JSON_DEPTH, crdtKind as lookupCrdtKind, nestedDeeperThan, type CrdtKind } from '@meridian/crdt';
+import { CrdtError, CrdtErrorCode, MAX_JSON_DEPTH, ORMap, ORSet, crdtKind as lookupCrdtKind, mapKind, nestedDeeperThan, setKind, type CrdtKind } from '@meridian/crdt';
 
 /** CRDT kinds with their state and op types erased to `unknown` (the service treats them alike). */
 type AnyKind = CrdtKind<unknown, unknown>;
@@ -32,6 +32,7 @@ import { ContextNotCoveredError, MeridianError } from './errors.ts';
 import type { ContextTokens } from './context-token.ts';
 import { checkKeyName, checkNamespaceName } from './names.ts';
 import { WriteCache } from './write-cache.ts';
+import { WHOLE, encodeCursor, type CollectionRead } from './collection-read.ts';
 import { formatSession, type SessionVector } from './session-token.ts';
 import { earlierOwnPosition } from './replication/incarnation.ts';
 import {
@@ -52,6 +53,8 @@ export interface KeyAnswer {
   value?: unknown;
   values?: unknown[];
   deleted?: boolean;
+  /** A page's cursor for the page after it; absent on the last page and on whole reads. */
+  next?: string;
 }
 
 export interface WriteAnswer {
@@ -397,21 +400,23 @@ export class WritePath {
    * but the key does not reflect them). `answer` builds the answer (or throws its error), with a
    * session token built from positions read in that same statement.
    */
-  async readCovering(name: string, key: string, session: SessionVector): Promise<{ missing: Map<string, bigint>; answer: () => KeyAnswer }> {
+  async readCovering(name: string, key: string, session: SessionVector, part: CollectionRead = WHOLE): Promise<{ missing: Map<string, bigint>; answer: () => KeyAnswer }> {
     checkNamespaceName(name);
     checkKeyName(key);
     const view = await this.#o.store.readView(name, key);
     const held = heldBack(view.held);
     // No namespace: nothing to wait for (the answer is MERIDIAN_NAMESPACE_NOT_FOUND; the statement read no positions).
     const missing = view.namespace ? uncoveredSession(session, view.applied, held, this.ownActors, this.removedRegions) : new Map<string, bigint>();
-    return { missing, answer: () => this.#readAnswer(name, key, view, claimableApplied(view.applied, held)) };
+    return { missing, answer: () => this.#readAnswer(name, key, view, claimableApplied(view.applied, held), part) };
   }
 
-  #readAnswer(name: string, key: string, view: ReadView, applied: AppliedPositions): KeyAnswer {
+  #readAnswer(name: string, key: string, view: ReadView, applied: AppliedPositions, part: CollectionRead): KeyAnswer {
     const ns = this.#requireNamespace(name, view.namespace);
     const row = view.key;
     const session = this.#session(view.highWater, applied);
+    if (part.kind !== 'whole') checkPartPolicy(ns, part);
     if (!row?.state) throw new MeridianError('MERIDIAN_KEY_NOT_FOUND', `key ${key} does not exist in namespace ${name}`, { session: formatSession(session) });
+    if (part.kind !== 'whole') return this.#partBody(name, key, ns.policy, row.state, part, session);
     if (isRegister(ns.policy)) {
       const set = decodeRegisterSet(row.state);
       const body = this.#registerBody(name, key, set, ns.policy, session);
@@ -423,6 +428,39 @@ export class WritePath {
     const kind = crdtKind(ns.policy);
     if (!kind) throw new MeridianError('MERIDIAN_INTERNAL', `namespace ${name} has an unknown policy ${ns.policy}`);
     return this.#crdtBody(name, key, kind, kind.decode(row.state), session);
+  }
+
+  /** A page of a set or map, or one element or field (the policy was checked against the part). */
+  #partBody(name: string, key: string, policy: Policy, stored: Uint8Array, part: Exclude<CollectionRead, { kind: 'whole' }>, session: SessionVector): KeyAnswer {
+    const state = policy === 'set' ? setKind.decode(stored) : mapKind.decode(stored);
+    const body: KeyAnswer = { context: this.#o.tokens.signContext(name, key, state.context), session: formatSession(session) };
+    switch (part.kind) {
+      case 'page': {
+        let next: string | undefined;
+        if (state instanceof ORSet) ({ elements: body.value, next } = state.page(part.after, part.limit));
+        else {
+          const page = state.page(part.after, part.limit);
+          body.value = Object.fromEntries(page.fields);
+          next = page.next;
+        }
+        if (next !== undefined) body.next = encodeCursor(next);
+        return body;
+      }
+      case 'element': {
+        const element: unknown = JSON.parse(part.text);
+        if (!(state instanceof ORSet) || !state.has(element)) {
+          throw new MeridianError('MERIDIAN_ELEMENT_NOT_FOUND', `the set ${key} in namespace ${name} does not hold ${part.text.slice(0, 64)}`, { context: body.context, session: body.session });
+        }
+        body.value = element;
+        return body;
+      }
+      case 'field': {
+        const value = state instanceof ORMap ? state.fieldJson(part.name) : undefined;
+        if (value === undefined) throw new MeridianError('MERIDIAN_FIELD_NOT_FOUND', `the map ${key} in namespace ${name} has no field ${JSON.stringify(part.name.slice(0, 64))}`, { context: body.context, session: body.session });
+        body.value = value;
+        return body;
+      }
+    }
   }
 
   #crdtBody(name: string, key: string, kind: AnyKind, state: unknown, session: SessionVector): KeyAnswer {
@@ -466,6 +504,14 @@ export class WritePath {
       return { save: { state: kind.encode(next), hlc, envelope: this.#updateEnvelope(ns, key, hlc, { kind: 'crdt', delta: kind.encode(delta) }) }, answer };
     });
   }
+}
+
+/** Refuses a part read that the namespace's policy has no such part for (before the key is looked at). */
+function checkPartPolicy(ns: NamespaceRow, part: Exclude<CollectionRead, { kind: 'whole' }>): void {
+  const fits = part.kind === 'page' ? ns.policy === 'set' || ns.policy === 'map' : part.kind === 'element' ? ns.policy === 'set' : ns.policy === 'map';
+  if (fits) return;
+  const what = part.kind === 'page' ? '`limit` and `cursor` page a set or map' : part.kind === 'element' ? '…/elements/{element} reads a set' : '…/fields/{field} reads a map';
+  throw new MeridianError('MERIDIAN_WRONG_POLICY', `namespace ${ns.name} holds ${ns.policy} values: ${what}`);
 }
 
 /** What a write computed from the key's state: what to store, and its answer. */
