@@ -11,6 +11,7 @@ import { loadConfig } from './config.ts';
 import { startRegion, type RegionService } from './region.ts';
 import { ERRORS } from './errors.ts';
 import { MAX_PAGE_LIMIT } from './collection-read.ts';
+import { injectJson, type Answer } from './inject.fixture.ts';
 
 const infra = inject('infra');
 const dbName = uniqueName('region_collection_reads');
@@ -32,9 +33,8 @@ afterAll(async () => {
   await dropDatabase(dbName, infra.postgresUrl);
 });
 
-async function call(method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, any> }> {
-  const response = await region.app.inject({ method, url, headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers }, ...(body !== undefined ? { payload: JSON.stringify(body) } : {}) });
-  return { status: response.statusCode, json: response.body ? (JSON.parse(response.body) as Record<string, any>) : {} };
+async function call(method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown): Promise<Answer> {
+  return injectJson(region.app, method, url, body);
 }
 
 async function counts(): Promise<string> {
