@@ -17,9 +17,10 @@ import { CausalContext, type ActorId, type Dot } from '@meridian/causality';
 import { TypeByte, readCausalFrame, writeCausalFrame } from './binary-codec.ts';
 import { canonicalJson, parseCanonicalJson, type JsonValue } from './canonical-json.ts';
 import { invalidEncoding } from './crdt-error.ts';
-import { DotMinter, checkStoreDots } from './dot-store.ts';
+import { DotMinter, checkStoreDots, sortByDot } from './dot-store.ts';
 import {
   addElementsDelta,
+  checkCanonicalText,
   elementStoreDots,
   elementValues,
   elementsFromJSON,
@@ -111,6 +112,26 @@ export class ORSet {
   page(after: string | undefined, limit: number): { elements: JsonValue[]; next: string | undefined } {
     const { keys, next } = pageKeys(this.#elements.keys(), after, limit);
     return { elements: keys.map(parseCanonicalJson), next };
+  }
+
+  /** The present elements with their live dots, by canonical text, in no particular order. */
+  entries(): IterableIterator<[string, readonly Dot[]]> {
+    return this.#elements.entries();
+  }
+
+  /**
+   * A state from its context and some of its elements (canonical text → live dots): the whole set
+   * stored a row per element, or the part of it a write reads (element-rows.ts). Throws a
+   * CrdtError (InvalidEncoding) when a dot is outside the context or held twice.
+   */
+  static fromRows(context: CausalContext, rows: Iterable<readonly [string, readonly Dot[]]>): ORSet {
+    const elements = new Map<string, readonly Dot[]>();
+    for (const [text, dots] of rows) {
+      checkCanonicalText(text, 'ORSet row');
+      if (dots.length === 0 || elements.has(text)) throw invalidEncoding(`ORSet rows: element ${text.slice(0, 40)} has no dots or appears twice`);
+      elements.set(text, sortByDot([...dots], (d) => d, (message) => invalidEncoding(`ORSet rows: ${message}`)));
+    }
+    return ORSet.#checked(elements, context, 'ORSet rows');
   }
 
   join(other: ORSet): ORSet {
