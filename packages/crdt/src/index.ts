@@ -30,7 +30,7 @@ export { type RegisterConflict, type RegisterMerge, conflictId, mergeRegister, w
 export { ORSet } from './or-set.ts';
 export { ORMap, FieldType, type MapMutations, type MapMutationContext, type FieldClash, type FieldJson } from './or-map.ts';
 export { type ElementJson } from './element-store.ts';
-export { type ElementRowsReader, type RowChanges, contextHash, joinIntoRows, rowHash, setHash, updateRows } from './element-rows.ts';
+export { type RowLayout, type RowsReader, type RowChanges, contextHash, joinIntoRows, layoutHash, mapRows, setRows, updateMapRows, updateSetRows } from './element-rows.ts';
 export { type CounterOp, type SetOp, type MapOp, MAX_FIELD_NAME_LENGTH, validateCounterOp, validateSetOp, validateMapOp } from './crdt-ops.ts';
 export {
   type CrdtKind,

@@ -345,6 +345,24 @@ export class ORMap {
     };
   }
 
+  /** The fields as rows (decision 0013's split layout): name → the field's JSON, in name order. */
+  fieldRows(): [string, FieldJson][] {
+    return this.toJSON().fields.map((field) => [field.name, field]);
+  }
+
+  /**
+   * A map from its context and some of its fields as rows (the whole map stored a row per field,
+   * or the part of it a write reads). Checked as fromJSON checks: throws a CrdtError
+   * (InvalidEncoding) on a dot outside the context, held twice, or a row under another name.
+   */
+  static fromFieldRows(context: CausalContext, rows: Iterable<readonly [string, FieldJson]>): ORMap {
+    const fields = [...rows].map(([name, field]) => {
+      if (field.name !== name) throw invalidEncoding(`or-map rows: the row of field ${JSON.stringify(name.slice(0, 40))} holds field ${JSON.stringify(String(field.name).slice(0, 40))}`);
+      return field;
+    });
+    return ORMap.fromJSON({ type: 'or-map', version: JSON_VERSION, context: context.toJSON(), fields });
+  }
+
   static fromJSON(json: unknown): ORMap {
     const record = readStateJson(json, 'or-map', ['context', 'fields']);
     const context = nested('or-map context', () => CausalContext.fromJSON(record.context));
