@@ -29,6 +29,7 @@ import type {
   LockedOffset,
   NamespacePolicy,
   NamespaceRow,
+  OffsetSave,
   PartitionClaim,
   ReadView,
   ReplicatedAnswer,
@@ -43,8 +44,8 @@ interface MemoryState {
   keys: Map<string, { namespace: string; key: string; state: Uint8Array | undefined; maxHlc: bigint }>;
   outbox: Map<bigint, { messageKey: string; envelope: Uint8Array }>;
   applied: Map<string, AppliedRow>;
-  /** By `${peer}/${partition}`. */
-  offsets: Map<string, { nextOffset: bigint; ownerEpoch: bigint }>;
+  /** By `${peer}/${partition}`; `highest`: per origin actor, the highest sequence consumed from the partition. */
+  offsets: Map<string, { nextOffset: bigint; ownerEpoch: bigint; highest?: Map<string, bigint> }>;
   conflicts: Map<string, StoredConflict>;
   deadLetters: Map<bigint, StoredDeadLetter>;
   /** By `keyId`: the dead letter quarantining the key. */
@@ -207,10 +208,13 @@ class MemoryTransaction implements WriteTransaction, ApplyTransaction {
     );
   }
 
-  async saveOffsets(peer: string, offsets: readonly { readonly partition: number; readonly nextOffset: bigint }[]): Promise<void> {
+  async saveOffsets(peer: string, offsets: readonly OffsetSave[]): Promise<void> {
     for (const o of offsets) {
       const row = this.#s.offsets.get(`${peer}/${o.partition}`);
-      if (row) this.#s.offsets.set(`${peer}/${o.partition}`, { ...row, nextOffset: o.nextOffset });
+      if (!row) continue;
+      const highest = new Map(row.highest);
+      for (const [origin, sequence] of o.highest ?? []) if (sequence > (highest.get(origin) ?? 0n)) highest.set(origin, sequence);
+      this.#s.offsets.set(`${peer}/${o.partition}`, { ...row, nextOffset: o.nextOffset, highest });
     }
   }
 
@@ -218,7 +222,7 @@ class MemoryTransaction implements WriteTransaction, ApplyTransaction {
     const out = new Map<number, PartitionClaim>();
     for (const partition of [...partitions].sort((a, b) => a - b)) {
       const row = this.#s.offsets.get(`${peer}/${partition}`);
-      const next = row ? { nextOffset: row.nextOffset, ownerEpoch: row.ownerEpoch + 1n } : { nextOffset: 0n, ownerEpoch: 1n };
+      const next = row ? { ...row, ownerEpoch: row.ownerEpoch + 1n } : { nextOffset: 0n, ownerEpoch: 1n };
       this.#s.offsets.set(`${peer}/${partition}`, next);
       out.set(partition, { nextOffset: next.nextOffset, epoch: next.ownerEpoch, known: row !== undefined });
     }

@@ -344,6 +344,24 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 11,
+    name: 'replication: the highest sequence of each origin consumed per partition',
+    sql: `
+      -- Per peer link, partition and origin actor: the highest sequence the link consumed from the
+      -- partition since its offset was last rewritten (a reseed or a join deletes the rows of the
+      -- partitions it restarts), stored by the transaction that stores the partition's next offset.
+      -- The sequence-gap check (DESIGN §4) reads it with the offsets and the applied vectors, from
+      -- any replica of the region, whichever replica consumed the partition.
+      CREATE TABLE meridian_offset_sequences (
+        peer text NOT NULL,
+        partition integer NOT NULL,
+        origin text NOT NULL,
+        highest bigint NOT NULL,
+        PRIMARY KEY (peer, partition, origin)
+      );
+    `,
+  },
 ];
 
 /** A checksum of a migration's SQL, so that an edited released migration is caught. */

@@ -5,7 +5,7 @@
  */
 import { appliedPositions, appliedRows } from './applied-vectors.ts';
 import { conflicts } from './conflicts.ts';
-import { claimPartitions, peerOffsets } from './consumer-offsets.ts';
+import { claimPartitions, linkStream, peerOffsets } from './consumer-offsets.ts';
 import { deadLetters } from './dead-letters.ts';
 import { heartbeats } from './heartbeats.ts';
 import { namespaceStates } from './keys.ts';
@@ -13,7 +13,7 @@ import { linkPauses, linkReseed, setLinkPause, setLinkReseed, type LinkReseed } 
 import { outboxBacklog, outboxHorizon, pruneOutbox } from './outbox.ts';
 import { classifying, type Queryable } from './pg-query.ts';
 import { acquireRelayLease, markPublished, outboxForLease, relayState, releaseRelayLease, renewRelayLease } from './relay-lease.ts';
-import type { AppliedPosition, AppliedRow, HeartbeatRow, OutboxRow, PartitionClaim, RelayState, StoredConflict, StoredDeadLetter } from './rows.ts';
+import type { AppliedPosition, AppliedRow, HeartbeatRow, OutboxRow, PartitionClaim, RelayState, StoredConflict, StoredDeadLetter, StoredLinkStream } from './rows.ts';
 
 export class ReplicationReads {
   readonly #db: Queryable;
@@ -75,6 +75,11 @@ export class ReplicationReads {
   /** A peer's stored next offsets, per partition. */
   peerOffsets(peer: string): Promise<Map<number, bigint>> {
     return peerOffsets(this.#db, peer);
+  }
+
+  /** A link's stream from one snapshot: applied prefixes, stored offsets and highest sequences, the peer's published position (`linkStream`). */
+  linkStream(peer: string): Promise<StoredLinkStream> {
+    return linkStream(this.#db, peer);
   }
 
   applied(): Promise<AppliedRow[]> {

@@ -16,7 +16,7 @@ import { lockKeys, saveKeys, takeNamespaceKeys } from './keys.ts';
 import { namespacesAmong, replaceNamespacePolicy } from './namespaces.ts';
 import { StoreTx } from './store-tx.ts';
 import type { StoreTransaction } from './store.ts';
-import type { AppliedRow, ConflictRow, DeadLetterInput, KeyRef, KeyWrite, LockedDeadLetter, LockedKey, LockedOffset, NamespaceRow } from './rows.ts';
+import type { AppliedRow, ConflictRow, DeadLetterInput, KeyRef, KeyWrite, LockedDeadLetter, LockedKey, LockedOffset, NamespaceRow, OffsetSave } from './rows.ts';
 
 export class ReplicationTx extends StoreTx implements StoreTransaction {
   readonly #client: pg.PoolClient;
@@ -34,8 +34,8 @@ export class ReplicationTx extends StoreTx implements StoreTransaction {
     return lockOffsets(this.#client, peer, owners);
   }
 
-  /** Stores the next offsets of partitions locked by `lockOffsets`, in one statement. */
-  saveOffsets(peer: string, offsets: readonly { readonly partition: number; readonly nextOffset: bigint }[]): Promise<void> {
+  /** Stores the next offsets of partitions locked by `lockOffsets`, and the highest sequences consumed from them. */
+  saveOffsets(peer: string, offsets: readonly OffsetSave[]): Promise<void> {
     return saveOffsets(this.#client, peer, offsets);
   }
 
@@ -44,7 +44,7 @@ export class ReplicationTx extends StoreTx implements StoreTransaction {
     return lockPeerOffsetsForReseed(this.#client, peer);
   }
 
-  /** Stores a reseed's restart offsets, each partition's owner epoch bumped. */
+  /** Stores a reseed's restart offsets, each partition's owner epoch bumped (and its highest sequences forgotten). */
   restartPeerOffsets(peer: string, offsets: readonly { readonly partition: number; readonly nextOffset: bigint }[]): Promise<void> {
     return restartPeerOffsets(this.#client, peer, offsets);
   }

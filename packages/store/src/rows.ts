@@ -129,6 +129,27 @@ export interface OutboxRow {
 /** A partition's consumer offset row, locked: the stored next offset, or 'fenced' (another owner epoch, or no row). */
 export type LockedOffset = { readonly nextOffset: bigint } | 'fenced';
 
+/**
+ * A partition's new next offset, stored by the transaction that consumed up to it, with the
+ * highest sequence of each origin actor that this consumption took from the partition (the
+ * sequence-gap check's evidence: DESIGN §4 "A link never streams over a gap").
+ */
+export interface OffsetSave {
+  readonly partition: number;
+  readonly nextOffset: bigint;
+  readonly highest?: ReadonlyMap<string, bigint> | undefined;
+}
+
+/** What the database holds of a peer link's stream, read in one snapshot (`ReplicationReads.linkStream`). */
+export interface StoredLinkStream {
+  /** The peer's origin actors → the contiguous prefix of each applied here. */
+  readonly contiguous: ReadonlyMap<string, bigint>;
+  /** Partition → its stored next offset and, per origin actor, the highest sequence consumed from it since its offset was last rewritten. */
+  readonly partitions: ReadonlyMap<number, { readonly nextOffset: bigint; readonly highest: ReadonlyMap<string, bigint> }>;
+  /** The peer's origin actor → the sequence its relay had published (acknowledged by Kafka) when its latest stored heartbeat left. */
+  readonly published: ReadonlyMap<string, bigint>;
+}
+
 /** A partition claimed by a consumer: where to resume, its owner epoch, and whether a row existed. */
 export interface PartitionClaim {
   readonly nextOffset: bigint;

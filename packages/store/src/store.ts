@@ -29,6 +29,7 @@ import type {
   LockedOffset,
   NamespacePolicy,
   NamespaceRow,
+  OffsetSave,
   PartitionClaim,
   ReadView,
   ReplicatedAnswer,
@@ -63,7 +64,8 @@ export interface WriteTransaction {
 export interface ApplyTransaction {
   /** Per partition, the stored next offset if `epoch` still owns it, else 'fenced'. */
   lockOffsets(peer: string, owners: readonly { readonly partition: number; readonly epoch: bigint }[]): Promise<Map<number, LockedOffset>>;
-  saveOffsets(peer: string, offsets: readonly { readonly partition: number; readonly nextOffset: bigint }[]): Promise<void>;
+  /** Stores partitions' next offsets and, per origin actor, the highest sequence consumed from each (kept when higher). */
+  saveOffsets(peer: string, offsets: readonly OffsetSave[]): Promise<void>;
   /** The applied rows of these origins, inserted (empty) if missing. */
   lockApplied(origins: readonly { origin: string; region: string }[]): Promise<Map<string, AppliedRow>>;
   saveApplied(rows: readonly AppliedRow[]): Promise<void>;

@@ -78,7 +78,10 @@ describe('region membership', () => {
     }
     // Kafka no longer holds A's early updates (its namespace declaration among them): the joining
     // region can only have them from A's state.
-    await published(a, A);
+    // B applied them first: deleting records B has not consumed would fail B's link ("retention
+    // passed"), rightly, which is not what this test is about.
+    const early = await published(a, A);
+    await waitFor(() => call(b, 'GET', '/v1/replication'), (res) => res.json['applied'][A] >= early, { timeoutMs: 30_000, what: `${B} applied ${A}'s early writes` });
     await deleteAllRecords(infra.kafka[0], `meridian.${A}.updates`);
 
     let writing = true;

@@ -298,7 +298,7 @@ describe('set-based apply of a group of partitions', () => {
         'SELECT namespace, key,',
         'UPDATE meridian_keys AS',
         'UPDATE meridian_applied AS',
-        'UPDATE meridian_offsets AS',
+        'WITH moved AS', // the offsets, and the highest sequence of each origin per partition
         'COMMIT',
       ]);
     }

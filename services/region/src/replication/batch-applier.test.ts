@@ -65,6 +65,23 @@ describe('the batch applier on the in-memory store', () => {
     expect((await store.readView('prefs', 'k')).applied.get('us.1')).toBe(40n);
   });
 
+  it('stores the offset past trailing control records (caught up is exact), for a batch of them alone too, and never moves it back', async () => {
+    const store = new MemoryStore();
+    const epoch = (await store.claimPartitions('us', [0])).get(0)!.epoch;
+    const messages = usStream(['a', 'b']).map(decode);
+    // Offsets 0..2 are records, 3 a commit marker kafkajs filtered out of the batch.
+    expect(await applierOn(store).applyGroup([{ partition: 0, epoch, messages, through: 4n }])).toEqual(['applied']);
+    const claimed = (await store.claimPartitions('us', [0])).get(0)!;
+    expect(claimed.nextOffset).toBe(4n);
+    // A fetch of markers only (offsets 4, 5): no message, its end stored.
+    expect(await applierOn(store).applyGroup([{ partition: 0, epoch: claimed.epoch, messages: [], through: 6n }])).toEqual(['applied']);
+    const again = (await store.claimPartitions('us', [0])).get(0)!;
+    expect(again.nextOffset).toBe(6n);
+    // A late copy of an older batch moves nothing back.
+    await applierOn(store).applyGroup([{ partition: 0, epoch: again.epoch, messages, through: 4n }]);
+    expect((await store.claimPartitions('us', [0])).get(0)!.nextOffset).toBe(6n);
+  });
+
   it('poison is dead-lettered and the rest of the batch applies', async () => {
     const store = new MemoryStore();
     const messages = usStream(['a']);

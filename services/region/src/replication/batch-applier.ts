@@ -33,7 +33,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { context as otelContext, trace, type Span } from '@opentelemetry/api';
 import { formatHlc, type HybridLogicalClock } from '@meridian/causality';
 import { decodeRecord, encodeRecord, parseKafkaMessageKey, ProtocolError, type HeartbeatRecord, type NamespaceRecord, type ReplicationRecord, type UpdateRecord } from '@meridian/protocol';
-import type { ApplyTransaction, KeyRow, NamespaceRow, ReplicatedAnswer, Store, WriteTransaction } from '@meridian/store';
+import type { ApplyTransaction, KeyRow, NamespaceRow, OffsetSave, ReplicatedAnswer, Store, WriteTransaction } from '@meridian/store';
 import { SpanAttribute, SpanName, linksFromTraceparents, meridianTracer, withSpan } from '@meridian/telemetry';
 import { AppliedVector } from '@meridian/replication-link';
 import { formatSession, mergeSessions, parseSession, type SessionVector } from '../session-token.ts';
@@ -100,6 +100,15 @@ export interface PartitionBatch {
   readonly partition: number;
   readonly epoch: bigint;
   readonly messages: readonly Decoded[];
+  /**
+   * Where the partition's consumption stands after these messages when it is past the last of
+   * them: the last chunk of a kafkajs batch whose fetched records end in control records
+   * (transaction markers) or aborted records, which kafkajs filters out (`batch.lastOffset()` + 1);
+   * or such a batch with no message at all. Stored as the next offset, so that a partition whose
+   * tail is a marker reads "caught up" exactly (next offset = its end offset) in the sequence-gap
+   * check, never one below it.
+   */
+  readonly through?: bigint | undefined;
 }
 
 /** `fenced`: the partition belongs to a newer consumer; nothing of its batch was stored. */
@@ -184,6 +193,7 @@ export class BatchApplier {
     const offsets = await rtx.lockOffsets(peer, batches);
     const results: BatchResult[] = [];
     const live: { partition: number; fresh: readonly Decoded[] }[] = [];
+    const moves: OffsetSave[] = [];
     for (const b of batches) {
       const stored = offsets.get(b.partition);
       if (stored === undefined || stored === 'fenced') {
@@ -193,8 +203,14 @@ export class BatchApplier {
       results.push('applied');
       const fresh = b.messages.filter((m) => m.offset >= stored.nextOffset);
       if (fresh.length > 0) live.push({ partition: b.partition, fresh });
+      const past = fresh.length > 0 ? fresh.at(-1)!.offset + 1n : stored.nextOffset;
+      const next = b.through !== undefined && b.through > past ? b.through : past;
+      if (next > stored.nextOffset) moves.push({ partition: b.partition, nextOffset: next, highest: highestSequences(fresh, peer) });
     }
-    if (live.length === 0) return { results, outcome };
+    if (live.length === 0) {
+      await rtx.saveOffsets(peer, moves);
+      return { results, outcome };
+    }
 
     const sequenced: Sequenced[] = [];
     let beat: HeartbeatRecord | undefined;
@@ -270,10 +286,7 @@ export class BatchApplier {
 
     await rtx.saveApplied([...vectors.values()].filter((v) => v.changed).map((v) => v.toRow()));
     for (const v of vectors.values()) outcome.contiguous.set(v.origin, v.contiguous);
-    await rtx.saveOffsets(
-      peer,
-      live.map(({ partition, fresh }) => ({ partition, nextOffset: fresh.at(-1)!.offset + 1n })),
-    );
+    await rtx.saveOffsets(peer, moves);
     return { results, outcome };
   }
 
@@ -558,6 +571,29 @@ function safeKey(key: Buffer | null): { namespace: string; key: string } | undef
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Per origin actor, the highest sequence among these consumed messages of one partition: updates
+ * and namespace declarations (duplicates too: a copy's place in the partition is as telling as
+ * the first one's), and poison that names its place (dead-lettered, it counts applied). Heartbeats
+ * carry none. The sequence-gap check's evidence (DESIGN §4): the relay publishes an origin's
+ * sequences in order, so a sequence below one of these that belongs to this partition lies before
+ * it and was consumed.
+ */
+function highestSequences(messages: readonly Decoded[], peer: string): Map<string, bigint> {
+  const highest = new Map<string, bigint>();
+  const note = (origin: string, sequence: bigint): void => {
+    if (sequence > (highest.get(origin) ?? 0n)) highest.set(origin, sequence);
+  };
+  for (const m of messages) {
+    if (m.record && m.record.kind !== 'heartbeat') note(originOf(m.record), m.record.originSequence);
+    else if (m.poison && !m.tooNew) {
+      const place = placeOf(m, peer);
+      if (place) note(place.origin, place.sequence);
+    }
+  }
+  return highest;
 }
 
 /**

@@ -20,6 +20,12 @@
  *   applies. Offsets that a jump skips and Kafka still holds (transaction markers, aborted
  *   records: kafkajs filters them out) are no gap; offsets below the log start are. The reseed
  *   (anti-entropy/reseed.ts) stores a new restart position and calls `restartAfterReseed`.
+ * - A gap no offset shows (a topic recreated and refilled past the stored offsets): after its
+ *   applies, and after each claim, a replica judges every origin's stream from the database —
+ *   whichever replica consumed which partition, idle partitions too — and Kafka's end offsets read
+ *   after it (`sequenceGap`), at most once per `GAP_CHECK_MS`, and every `GAP_RECHECK_MS` while it
+ *   runs (a replica whose partitions are idle finds what the others' consumption revealed). A
+ *   loss one replica stored fails the link on every replica at their next check.
  * - A newer schema version pauses the link instead of being dead-lettered.
  * - An operator's pause is Meridian's state, not the consumer's: `pause`/`resume` set the link
  *   state whether or not the consumer is running (kafkajs refuses to pause a consumer between
@@ -30,15 +36,19 @@ import { logLevel, type Consumer, type EachBatchPayload, type Kafka } from 'kafk
 import type { HybridLogicalClock } from '@meridian/causality';
 import { updatesTopic } from '@meridian/protocol';
 import type { PgStore } from '@meridian/store';
-import { BatchApplier, decode, type BatchResult, type Decoded, type PartitionBatch, type ReplicatorHooks } from './batch-applier.ts';
+import { BatchApplier, decode, type BatchResult, type PartitionBatch, type ReplicatorHooks } from './batch-applier.ts';
 import { GroupCommitQueue } from '../group-commit.ts';
 import { createKafka } from './kafka-client.ts';
 import { nextLinkState, type LinkEvent, type LinkState } from '@meridian/replication-link';
 import type { Logger } from './logger.ts';
-import { originOf } from './key-fold.ts';
 import { lostOffset, sequenceGap, type SequenceGap, type Watermark } from './reseed-plan.ts';
 
 export { RedriveError, type ReplicatorHooks } from './batch-applier.ts';
+
+/** The most often a replica judges the link's stream for a sequence gap (a database read, and Kafka's end offsets when the database suggests one). */
+export const GAP_CHECK_MS = 1000;
+/** How often a running link judges its stream for a sequence gap when nothing asks sooner (idle partitions, another replica's finding). */
+export const GAP_RECHECK_MS = 5000;
 
 /** The default cap on the messages one apply transaction takes (a single larger batch still goes alone). */
 export const DEFAULT_MAX_GROUP_MESSAGES = 5000;
@@ -79,10 +89,8 @@ export class PeerReplicator {
    * claim, then past each applied chunk (and past a whole batch's filtered control records).
    */
   #expected = new Map<number, bigint>();
-  /** Per claimed partition, per origin actor, the highest sequence applied from it since the claim (`sequenceGap`). */
-  #seen = new Map<number, Map<string, bigint>>();
-  /** The partition count of the peer's topic at the latest claim. */
-  #partitionCount = 0;
+  /** The sequence-gap check (`#requestGapCheck`): running, asked again meanwhile, scheduled, last started. */
+  #gapCheck: { running: boolean; again: boolean; timer: NodeJS.Timeout | undefined; due: number; last: number } = { running: false, again: false, timer: undefined, due: 0, last: 0 };
   /** The gap in an origin's sequences this link failed on (a reseed then restarts every partition). */
   #gap: SequenceGap | undefined;
   #needsReseed = false;
@@ -194,6 +202,7 @@ export class PeerReplicator {
     } catch {
       // Between runs: the consumer starts unpaused, and its next claim sees the link running.
     }
+    this.#requestGapCheck();
   }
 
   /** Pauses the consumer's fetching of the topic when it runs; between runs, the next claim does. */
@@ -207,6 +216,7 @@ export class PeerReplicator {
 
   async stop(): Promise<void> {
     this.#stopping = true;
+    clearTimeout(this.#gapCheck.timer);
     await this.#connectLoop;
     await this.#consumer?.disconnect().catch(() => undefined);
   }
@@ -242,6 +252,13 @@ export class PeerReplicator {
       this.#assigned = partitions;
       this.#claiming = this.#claimUntilDone(consumer, partitions, ++this.#generation);
     });
+    // A fetched batch of control records (transaction markers) or aborted records only never
+    // reaches eachBatch (kafkajs resolves it itself): its end is stored here, so that the partition
+    // reads caught up exactly (`PartitionBatch.through`).
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.topic !== this.#topic || payload.batchSize !== 0 || payload.firstOffset === null) return;
+      void this.#passFiltered(payload.partition, BigInt(payload.firstOffset), BigInt(payload.lastOffset));
+    });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (this.#stopping) return;
       this.signal('disconnected', `consumer crashed: ${payload.error.message}`);
@@ -276,16 +293,14 @@ export class PeerReplicator {
   async #claim(consumer: Consumer, partitions: readonly number[], generation: number): Promise<void> {
     this.#epochs = new Map();
     this.#expected = new Map();
-    this.#seen = new Map();
     if (partitions.length === 0) return;
     const claimed = await this.#o.store.replication.claimPartitions(this.peer, partitions);
     const watermarks = await this.#watermarks();
     // A reseed found needed before (by this process, another replica, before a restart) and not
-    // completed since: the link stays failed — a sequence gap is judged only once every partition
-    // delivered since a claim, so a new claim would otherwise stream over the hole.
+    // completed since: the link stays failed until a reseed's commit deletes the stored need (the
+    // records it skipped were never applied; the offsets may already be past them).
     const needed = (await this.#o.store.replication.linkReseed(this.peer)) ?? (this.#needsReseed && this.#lostReason ? { reason: this.#lostReason, gap: this.#gap } : undefined);
     if (generation !== this.#generation) return; // a newer join claims for itself
-    this.#partitionCount = watermarks.size;
     let lostNow = false;
     for (const [partition, c] of claimed) {
       const mark = watermarks.get(partition);
@@ -308,6 +323,8 @@ export class PeerReplicator {
     // A paused or failed link fetches nothing: kafkajs would hand the same batch over again and again.
     if (this.#state === 'paused' || this.#state === 'failed') this.#pauseConsumer(consumer);
     if (this.#state === 'connecting') this.signal('joined');
+    // A gap another replica's consumption (or this one's before a restart) left in the database.
+    this.#requestGapCheck();
   }
 
   /**
@@ -414,7 +431,9 @@ export class PeerReplicator {
       let result: BatchResult;
       try {
         // Waits for the transaction that takes this chunk together with the other partitions' waiting ones.
-        result = await this.#queue.submit({ partition: batch.partition, epoch, messages: chunk });
+        // The batch's last chunk stores the offset past its trailing control records, if any.
+        const last = tooNew < 0 && start + this.#chunk >= applicable.length;
+        result = await this.#queue.submit({ partition: batch.partition, epoch, messages: chunk, through: last ? BigInt(batch.lastOffset()) + 1n : undefined });
       } catch (error) {
         this.#o.log.error({ err: error, peer: this.peer, partition: batch.partition }, 'replication: applying a batch failed; it will be retried');
         throw error; // kafkajs retries the batch; nothing of this chunk's transaction was stored (earlier chunks' offsets were)
@@ -428,12 +447,7 @@ export class PeerReplicator {
       // without them kafkajs would fetch from the seek position again and again.
       payload.resolveOffset(chunk.at(-1)!.message.offset);
       if (this.#epochs.get(batch.partition) === epoch) this.#expected.set(batch.partition, chunk.at(-1)!.offset + 1n);
-      this.#see(batch.partition, chunk);
-      const gap = await this.#sequenceGap();
-      if (gap) {
-        await this.#lose(this.#consumer, `${gap.origin}'s sequence ${gap.sequence} is in none of the partitions of ${this.#topic}: each has delivered later ones (from ${gap.floor} on) since the link claimed it, so records were deleted or the topic was recreated and refilled past the stored offsets`, gap);
-        return;
-      }
+      this.#requestGapCheck();
       if (start + this.#chunk < applicable.length) await payload.heartbeat();
     }
     // Resolving the last message resolves the control records after it too (kafkajs): the next batch starts past them.
@@ -446,28 +460,87 @@ export class PeerReplicator {
     await payload.heartbeat();
   }
 
-  /** Notes the highest sequence of each origin applied from `partition` (updates and declarations; heartbeats have none). */
-  #see(partition: number, chunk: readonly Decoded[]): void {
-    let here = this.#seen.get(partition);
-    for (const { record } of chunk) {
-      if (!record || record.kind === 'heartbeat') continue;
-      const origin = originOf(record);
-      here ??= new Map();
-      if (record.originSequence > (here.get(origin) ?? 0n)) here.set(origin, record.originSequence);
+  /**
+   * Stores the end of a fetched batch that held only control or aborted records (`END_BATCH_PROCESS`
+   * with no message) as the partition's next offset, when it starts where the partition's next
+   * offset is: one that starts elsewhere (a jump) is left to the next batch's gap check.
+   */
+  async #passFiltered(partition: number, first: bigint, last: bigint): Promise<void> {
+    await this.#claiming;
+    const epoch = this.#epochs.get(partition);
+    if (epoch === undefined || this.#state === 'paused' || this.#state === 'failed' || this.#expected.get(partition) !== first) return;
+    this.#expected.set(partition, last + 1n);
+    try {
+      const result = await this.#queue.submit({ partition, epoch, messages: [], through: last + 1n });
+      if (result === 'fenced' && this.#epochs.get(partition) === epoch) this.#epochs.delete(partition);
+    } catch (error) {
+      // Nothing stored: the partition's next offset stays at the markers (never read as caught up).
+      this.#o.log.warn({ err: error, peer: this.peer, partition }, 'replication: storing the offset past control records failed');
     }
-    if (here) this.#seen.set(partition, here);
+  }
+
+  /** Stopping, paused or failed: no gap check runs (a paused link consumes nothing; a failed one already needs a reseed). */
+  #halted(): boolean {
+    return this.#stopping || this.#state === 'paused' || this.#state === 'failed';
   }
 
   /**
-   * A gap in an origin's sequences that no partition can fill (`sequenceGap`; needs every partition
-   * of the topic claimed here). The applier's prefixes are a lower bound (a reseed, another replica
-   * may have moved them): a suspicion is confirmed against the stored vectors before failing.
+   * Asks for a sequence-gap check: as soon as `GAP_CHECK_MS` has passed since the last one began
+   * (`delayMs`: not before then either); once more after a running one. Besides the checks its
+   * applies and claims ask for, a running link checks every `GAP_RECHECK_MS`: a replica whose
+   * partitions are idle must still find a gap that the other replicas' consumption revealed, or
+   * that one of them stored (it follows the stored need of a reseed, as a claim does).
+   */
+  #requestGapCheck(delayMs = 0): void {
+    const g = this.#gapCheck;
+    if (g.running) {
+      g.again = true;
+      return;
+    }
+    if (this.#stopping) return;
+    const due = Math.max(Date.now() + delayMs, g.last + GAP_CHECK_MS);
+    if (g.timer !== undefined && g.due <= due) return;
+    clearTimeout(g.timer);
+    g.due = due;
+    g.timer = setTimeout(() => {
+      g.timer = undefined;
+      void this.#runGapCheck();
+    }, due - Date.now());
+  }
+
+  async #runGapCheck(): Promise<void> {
+    const g = this.#gapCheck;
+    if (this.#halted()) return;
+    g.running = true;
+    g.last = Date.now();
+    try {
+      // Another replica of the region found a loss (a gap, an offset) and stored it: this one fails too.
+      const needed = await this.#o.store.replication.linkReseed(this.peer);
+      const gap = needed ? undefined : await this.#sequenceGap();
+      if (needed && !this.#halted()) this.#fail(this.#consumer, needed.reason, needed.gap);
+      else if (gap && !this.#halted()) {
+        await this.#lose(this.#consumer, `${gap.origin}'s sequence ${gap.sequence} is in none of the partitions of ${this.#topic}: each was consumed past where it would lie (later sequences, or the end of the partition after the peer had published it), so records were deleted or the topic was recreated and refilled past the stored offsets`, gap);
+      }
+    } catch (error) {
+      this.#o.log.warn({ err: error, peer: this.peer }, 'replication: the sequence-gap check failed; it runs again');
+    } finally {
+      g.running = false;
+      const again = g.again;
+      g.again = false;
+      if (!this.#halted()) this.#requestGapCheck(again ? 0 : GAP_RECHECK_MS);
+    }
+  }
+
+  /**
+   * A gap in an origin's sequences that no partition can fill (`sequenceGap`), judged from the
+   * database in one snapshot, THEN Kafka's end offsets (DESIGN §4). Kafka is asked only when the
+   * database alone, taking every stored partition as caught up, suggests a gap.
    */
   async #sequenceGap(): Promise<SequenceGap | undefined> {
-    if (this.#epochs.size < this.#partitionCount) return undefined;
-    if (!sequenceGap(this.#seen, this.#partitionCount, (origin) => this.#applier.contiguous(origin) ?? 0n)) return undefined;
-    const stored = new Map((await this.#o.store.replication.appliedPositions()).map((p) => [p.origin, p.contiguous]));
-    return sequenceGap(this.#seen, this.#partitionCount, (origin) => stored.get(origin) ?? 0n);
+    const stored = await this.#o.store.replication.linkStream(this.peer);
+    if (!sequenceGap(stored, new Map([...stored.partitions].map(([partition, at]) => [partition, at.nextOffset])))) return undefined;
+    const ends = new Map([...(await this.#watermarks())].map(([partition, mark]) => [partition, mark.high]));
+    return sequenceGap(stored, ends);
   }
 
   /** Redrives (or discards) a dead letter of this peer: see `BatchApplier.redrive`. */

@@ -1,8 +1,10 @@
 /**
  * The pure decisions of a reseed (DESIGN §4): whether a stored consumer offset can still be
  * resumed from what the peer's Kafka holds, and where each partition restarts once a repair has
- * merged the peer's state. Kept apart from the I/O so that they are tested on their own.
+ * merged the peer's state, and whether an origin's stream has a gap no partition can fill. Kept
+ * apart from the I/O so that they are tested on their own.
  */
+import type { StoredLinkStream } from '@meridian/store';
 
 /** A partition's log start (`low`) and end (`high`) offsets in the peer's Kafka. */
 export interface Watermark {
@@ -86,41 +88,62 @@ export interface SequenceGap {
   readonly origin: string;
   /** The first sequence missing: the origin's contiguous prefix + 1. */
   readonly sequence: bigint;
-  /** The lowest of the highest sequences each partition delivered since the claim. */
+  /**
+   * Every sequence of the origin below it had been read by the peer's relay when the gap was found
+   * (a higher one was consumed, or the peer's heartbeat said it was published): the peer's state
+   * held their updates then, so a repair taken later holds them (a reseed covers an earlier
+   * incarnation's sequences up to it: anti-entropy/reseed.ts).
+   */
   readonly floor: bigint;
 }
 
 /**
- * Whether an origin's stream has a gap that no partition can fill (DESIGN §4): the relay publishes
- * an origin's updates in sequence order, each to its key's partition (a namespace declaration to
- * every partition), so a sequence missing from the applied vector lies in some partition before
- * every later sequence of that partition. Once every partition of the topic has delivered, since
- * the claim, a sequence above the origin's contiguous prefix + 1, that missing sequence was in a
- * part of a partition the link skipped — its records deleted, or the topic recreated and refilled
- * past the stored offset, which no offset check can see. A relay's republished duplicates and
- * offsets taken by transaction markers never raise it: only sequences count, and only ones that
- * were applied. `seen`: partition → origin → the highest sequence applied from that partition since
- * the claim; `partitions`: the topic's partition count (every one must be consumed here).
+ * Whether an origin's stream has a gap that no partition can fill (DESIGN §4 "A link never streams
+ * over a gap"), judged from what the database holds — whichever replica of the region consumed
+ * which partition, and whether or not a partition delivered anything since it was claimed.
+ *
+ * `stored` is read in ONE snapshot (`linkStream`); `ends` (each partition's end offset in the
+ * peer's Kafka) AFTER it. For each origin of the peer, s = its contiguous prefix + 1 is the first
+ * sequence not applied. A partition P is cleared for s, i.e. s cannot still arrive through P, when
+ *  - the highest sequence of the origin consumed from P is above s: the relay publishes an origin's
+ *    sequences in order (batch after batch; a batch's messages to one partition in order; a fenced
+ *    relay's one batch republishes a run its successor also publishes, in order), so every copy
+ *    of s that P holds lies before that later one, and was consumed; or
+ *  - P's stored next offset is at or past its end offset, and the peer's latest stored heartbeat
+ *    says the origin's relay had published s: the heartbeat left after Kafka acknowledged s
+ *    (acks=all: below the high watermark), so s, if in P, lies below the end read after the
+ *    snapshot, which the link had consumed up to. Not "some later sequence was applied": a relay's
+ *    batch goes to several partitions at once, and a later sequence of it can be consumed from one
+ *    partition before s is appended to another (or before a failed send is retried).
+ * When every partition of the topic is cleared for s, s was skipped: records deleted, or a topic
+ * recreated and refilled past the stored offsets. A partition without a stored offset is never
+ * cleared. Transaction markers and aborted records never count: the stored next offset moves past
+ * trailing ones (`PartitionBatch.through`), so "caught up" is next offset >= end, exactly; a
+ * dead-lettered or held record counts applied in the vector and consumed in its partition, so it
+ * neither looks like a gap nor hides one; a record too new to read stops its partition below it
+ * (never cleared by catching up past it).
  */
-export function sequenceGap(seen: ReadonlyMap<number, ReadonlyMap<string, bigint>>, partitions: number, contiguous: (origin: string) => bigint): SequenceGap | undefined {
-  if (partitions === 0) return undefined;
-  const floors = new Map<string, bigint>();
-  for (let p = 0; p < partitions; p++) {
-    const here = seen.get(p);
-    if (!here) return undefined;
-    if (p === 0) {
-      for (const [origin, s] of here) floors.set(origin, s);
-      continue;
+export function sequenceGap(stored: StoredLinkStream, ends: ReadonlyMap<number, bigint>): SequenceGap | undefined {
+  if (ends.size === 0) return undefined;
+  const origins = new Set([...stored.contiguous.keys(), ...stored.published.keys(), ...[...stored.partitions.values()].flatMap((p) => [...p.highest.keys()])]);
+  for (const origin of [...origins].sort()) {
+    const sequence = (stored.contiguous.get(origin) ?? 0n) + 1n;
+    const published = stored.published.get(origin);
+    const publishedS = published !== undefined && published >= sequence;
+    let floor = publishedS ? published + 1n : 0n;
+    let cleared = true;
+    for (const [partition, end] of ends) {
+      const at = stored.partitions.get(partition);
+      const highest = at?.highest.get(origin);
+      if (highest !== undefined && highest > sequence) {
+        if (highest > floor) floor = highest;
+        continue;
+      }
+      if (at !== undefined && at.nextOffset >= end && publishedS) continue;
+      cleared = false;
+      break;
     }
-    for (const [origin, floor] of floors) {
-      const s = here.get(origin);
-      if (s === undefined) floors.delete(origin);
-      else if (s < floor) floors.set(origin, s);
-    }
-  }
-  for (const [origin, floor] of floors) {
-    const sequence = contiguous(origin) + 1n;
-    if (floor > sequence) return { origin, sequence, floor };
+    if (cleared) return { origin, sequence, floor };
   }
   return undefined;
 }

@@ -1,0 +1,154 @@
+/**
+ * A link never streams over a gap in a peer origin's sequences (DESIGN §4 "A link never streams
+ * over a gap"), also when no stored offset shows it — the peer's topic recreated and refilled past
+ * the stored offsets — and
+ *  - the region runs two replicas that split the peer topic's partitions between them: neither
+ *    replica consumes every partition, so a check of what one replica consumed since its claim can
+ *    never judge; the database, which holds what both consumed, can;
+ *  - a partition delivers nothing after the claim (idle, at its end): it is cleared by being
+ *    consumed to its end after the peer's heartbeat said the missing sequence was published.
+ * The link goes `failed`, "needs a reseed" (stored), readiness says so. Anti-entropy is off here,
+ * so the link stays failed (reseed.kafka.test.ts covers the repair). Real Kafka, PostgreSQL.
+ */
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { Partitioners } from 'kafkajs';
+import { createDatabase, dropDatabase } from '@meridian/infra-local';
+import { kafkaMessageKey } from '@meridian/protocol';
+import { uniqueName, waitFor } from '@meridian/testkit';
+import { loadConfig, type RegionConfig } from './config.ts';
+import { startRegion, type RegionService } from './region.ts';
+import { endOffsets, recreateTopic } from './retention.fixture.ts';
+import { injectJson, type Answer, type Method } from './inject.fixture.ts';
+
+const infra = inject('infra');
+const suffix = randomBytes(3).toString('hex');
+const common = { MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '3', MERIDIAN_TOPIC_PARTITIONS: '2' };
+const started: RegionService[] = [];
+const dbs: string[] = [];
+
+afterAll(async () => {
+  await Promise.all(started.map((r) => r.close().catch(() => undefined)));
+  await Promise.all(dbs.map((n) => dropDatabase(n, infra.postgresUrl)));
+});
+
+const call = (r: RegionService, method: Method, url: string, body?: unknown): Promise<Answer> => injectJson(r.app, method, url, body);
+
+/** A peer region (on broker 0) and the config of a region consuming it (on broker 1). */
+async function pair(prefix: string): Promise<{ peer: RegionService; peerId: string; config: RegionConfig }> {
+  const [peerId, selfId] = [`${prefix}-p${suffix}`, `${prefix}-r${suffix}`];
+  const names = [uniqueName(`${prefix}_p`), uniqueName(`${prefix}_r`)];
+  dbs.push(...names);
+  const [urlP, urlR] = await Promise.all(names.map((n) => createDatabase(n, infra.postgresUrl)));
+  const peer = await startRegion(loadConfig({ ...common, MERIDIAN_REGION: peerId, DATABASE_URL: urlP, MERIDIAN_KAFKA_BROKERS: infra.kafka[0], MERIDIAN_PEERS: `${selfId}=${infra.kafka[1]}` }));
+  started.push(peer);
+  return { peer, peerId, config: loadConfig({ ...common, MERIDIAN_REGION: selfId, DATABASE_URL: urlR, MERIDIAN_KAFKA_BROKERS: infra.kafka[1], MERIDIAN_PEERS: `${peerId}=${infra.kafka[0]}` }) };
+}
+
+const start = async (config: RegionConfig): Promise<RegionService> => {
+  const r = await startRegion(config);
+  started.push(r);
+  return r;
+};
+
+/** The partition of the peer's 2-partition topic that the relay's producer sends `namespace/key` to. */
+const partitioner = Partitioners.DefaultPartitioner();
+const partitionOf = (namespace: string, key: string): number =>
+  partitioner({ topic: 't', partitionMetadata: [0, 1].map((partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0, offlineReplicas: [] })), message: { key: kafkaMessageKey(namespace, key), value: null } });
+/** Keys of namespace `reg` that go to partition `p`. */
+const keysOf = (p: number, count: number, tag: string): string[] => {
+  const out: string[] = [];
+  for (let i = 0; out.length < count; i++) if (partitionOf('reg', `${tag}-${i}`) === p) out.push(`${tag}-${i}`);
+  return out;
+};
+
+async function published(peer: RegionService): Promise<void> {
+  await waitFor(() => peer.store.replication.outboxBacklog(), (n) => n === 0, { timeoutMs: 30_000, what: 'the peer published' });
+}
+
+const linkOf = async (r: RegionService, peerId: string): Promise<Record<string, any>> => (await call(r, 'GET', '/v1/replication')).json['peers'][peerId];
+
+async function expectFailedOnGap(r: RegionService, peerId: string): Promise<void> {
+  const link = await waitFor(() => linkOf(r, peerId), (l) => l?.state === 'failed', { timeoutMs: 60_000, what: 'the link failed on the gap' });
+  expect(link.reason).toMatch(/sequence \d+ is in none of the partitions.*needs a reseed/);
+  expect(link.needsReseed).toBe(true);
+  const ready = await call(r, 'GET', '/health/ready');
+  expect(ready.status).toBe(503);
+  expect(ready.json['checks']['replicators'].reason).toMatch(/needs a reseed/);
+  const stored = await r.store.replication.linkReseed(peerId);
+  expect(stored?.gap?.origin).toMatch(new RegExp(`^${peerId}\\.`));
+}
+
+describe('two replicas of the region, a partition each', () => {
+  it('the peer\'s topic recreated and refilled past the stored offsets while the link is paused: the link fails on the gap', async () => {
+    const { peer, peerId, config } = await pair('sg2');
+    const topic = `meridian.${peerId}.updates`;
+    const r1 = await start(config);
+    expect((await call(peer, 'PUT', '/v1/namespaces/reg', { policy: 'lww' })).status).toBe(201);
+    for (const p of [0, 1]) for (const key of keysOf(p, 2, 'before')) await call(peer, 'PUT', `/v1/ns/reg/keys/${key}`, { value: key });
+    await published(peer);
+    const r2 = await start(config);
+    // The second replica streams only once it holds a partition: each holds one of the two.
+    await waitFor(() => linkOf(r2, peerId), (l) => l?.state === 'streaming', { timeoutMs: 60_000, what: 'the second replica streams' });
+    const [last] = keysOf(1, 1, 'joined');
+    await call(peer, 'PUT', `/v1/ns/reg/keys/${last}`, { value: 'joined' });
+    await waitFor(() => call(r1, 'GET', `/v1/ns/reg/keys/${last}`), (res) => res.status === 200, { timeoutMs: 60_000, what: 'the region applied the peer' });
+
+    // Paused on one replica, followed by the other (stored).
+    expect((await call(r1, 'POST', `/v1/replication/peers/${peerId}/pause`)).json['state']).toBe('paused');
+    await waitFor(() => linkOf(r2, peerId), (l) => l?.state === 'paused', { timeoutMs: 30_000, what: 'the other replica paused' });
+    await new Promise((res) => setTimeout(res, 1500)); // a batch already on its way when the pause came commits
+    const stored = await r1.store.replication.peerOffsets(peerId);
+    await recreateTopic(infra.kafka[0], topic, 2);
+    // The peer writes on into the new topic until every partition reaches past the stored offset:
+    // the link resumes at offsets Kafka serves, and no offset check sees anything wrong.
+    for (let round = 0; ; round++) {
+      for (const p of [0, 1]) for (const key of keysOf(p, 3, `after${round}`)) await call(peer, 'PUT', `/v1/ns/reg/keys/${key}`, { value: key });
+      await published(peer);
+      const ends = await endOffsets(infra.kafka[0], topic);
+      if ([0, 1].every((p) => ends.get(p)! > (stored.get(p) ?? 0n) + 2n)) break;
+    }
+    expect((await call(r1, 'POST', `/v1/replication/peers/${peerId}/resume`)).status).toBe(200);
+
+    // Before the fix each replica judged only the partitions it had consumed since its claim, and
+    // only when it held every one: both streamed over the gap for good.
+    await expectFailedOnGap(r1, peerId);
+    await expectFailedOnGap(r2, peerId);
+  }, 240_000);
+});
+
+describe('a partition that delivers nothing after the claim', () => {
+  it('consumed to its end after the peer published the missing sequence, it is cleared: the link fails on the gap', async () => {
+    const { peer, peerId, config } = await pair('sgi');
+    const topic = `meridian.${peerId}.updates`;
+    let r = await start(config);
+    expect((await call(peer, 'PUT', '/v1/namespaces/reg', { policy: 'lww' })).status).toBe(201);
+    for (const p of [0, 1]) for (const key of keysOf(p, 2, 'before')) await call(peer, 'PUT', `/v1/ns/reg/keys/${key}`, { value: key });
+    await published(peer);
+    const [last] = keysOf(1, 1, 'last');
+    await call(peer, 'PUT', `/v1/ns/reg/keys/${last}`, { value: 'last' });
+    await waitFor(() => call(r, 'GET', `/v1/ns/reg/keys/${last}`), (res) => res.status === 200, { timeoutMs: 60_000, what: 'the region applied the peer' });
+    await new Promise((res) => setTimeout(res, 1500));
+    const stored = await r.store.replication.peerOffsets(peerId);
+    await r.close();
+    started.splice(started.indexOf(r), 1);
+    await recreateTopic(infra.kafka[0], topic, 2);
+    // Partition 1 (no heartbeats: they go to partition 0) is refilled exactly to the stored offset,
+    // so the link claims it at its end and it delivers nothing more; partition 0 past it.
+    const one = keysOf(1, 1, 'idle')[0]!;
+    for (let ends = await endOffsets(infra.kafka[0], topic); ends.get(1)! < stored.get(1)!; ends = await endOffsets(infra.kafka[0], topic)) {
+      await call(peer, 'PUT', `/v1/ns/reg/keys/${one}`, { value: String(ends.get(1)) });
+      await published(peer);
+    }
+    expect((await endOffsets(infra.kafka[0], topic)).get(1)).toBe(stored.get(1));
+    for (let ends = await endOffsets(infra.kafka[0], topic); ends.get(0)! <= stored.get(0)! + 2n; ends = await endOffsets(infra.kafka[0], topic)) {
+      for (const key of keysOf(0, 3, `busy${ends.get(0)}`)) await call(peer, 'PUT', `/v1/ns/reg/keys/${key}`, { value: key });
+      await published(peer);
+    }
+    r = await start(config);
+    // Before the fix the gap was judged only once every partition had delivered since the claim:
+    // partition 1 never did, and the link streamed over the gap for good.
+    await expectFailedOnGap(r, peerId);
+    expect((await call(r, 'GET', `/v1/ns/reg/keys/${one}`)).status).toBe(404);
+  }, 240_000);
+});
