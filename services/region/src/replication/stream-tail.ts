@@ -66,7 +66,10 @@ export async function readTail(kafka: Kafka, topic: string, perPartition: number
         })
         .then(() => {
           for (const r of ranges) consumer.seek({ topic, partition: r.partition, offset: r.from.toString() });
-        }, reject);
+        })
+        // `seek` throws when the runner already crashed and dropped its group (a fresh broker's
+        // coordinator not ready): a failed read, never an unhandled rejection that ends the process.
+        .catch(reject);
     });
   } finally {
     clearTimeout(timer);
