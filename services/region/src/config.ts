@@ -86,6 +86,8 @@ export interface RegionConfig {
   readonly idempotencyTtlMs: number;
   /** Conflict records are kept this long (ms); their traces keep the history beyond it. */
   readonly conflictRetentionMs: number;
+  /** Published outbox rows are deleted once this old (ms). */
+  readonly outboxRetentionMs: number;
 }
 
 export const INSTRUMENTATIONS = ['http', 'fastify', 'pg', 'kafkajs'] as const;
@@ -203,6 +205,7 @@ const FIELDS: readonly Field<RegionConfig>[] = [
   { key: 'tombstoneMinAgeMs', env: 'MERIDIAN_TOMBSTONE_MIN_AGE', doc: 'a deleted register\'s tombstone is purged once every region of the deployment has applied it and it is this old (5s, 10m, 24h; at least 1s and 10 × MERIDIAN_MAX_CLOCK_DRIFT_MS); it also bounds how long a write may take to be published', default: 24 * 3_600_000, shownDefault: '24h', parse: duration(1000) },
   { key: 'idempotencyTtlMs', env: 'MERIDIAN_IDEMPOTENCY_TTL', doc: 'how long an Idempotency-Key\'s answer is kept: a retry within it is answered from the first attempt (or applied once); a retry after it is applied again', default: 24 * 3_600_000, shownDefault: '24h', parse: duration(1000) },
   { key: 'conflictRetentionMs', env: 'MERIDIAN_CONFLICT_RETENTION', doc: 'how long conflict records are kept (GET /v1/conflicts); their traces keep the history', default: 30 * 24 * 3_600_000, shownDefault: '30d', parse: duration(1000) },
+  { key: 'outboxRetentionMs', env: 'MERIDIAN_OUTBOX_RETENTION', doc: 'how long an outbox row is kept once published to Kafka (nothing reads it after; it helps an operator trace a write)', default: 3_600_000, shownDefault: '1h', parse: duration(1000) },
   { key: 'instrumentations', env: 'MERIDIAN_OTEL_INSTRUMENTATIONS', doc: 'OpenTelemetry auto-instrumentations (http, fastify, pg, kafkajs; or none); by default fastify (the server span, W3C context from the request) and pg; http would add a second span per request, kafkajs one per replicated message', default: new Set<Instrumentation>(['fastify', 'pg']), parse: instrumentationList },
 ];
 

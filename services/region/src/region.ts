@@ -188,6 +188,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
           lagBoundSeconds: config.lagBoundSeconds,
           reseedNotes: new Map(stored.map((m) => [m.region, reseedNote(config, m.region, m.grpc)])),
           relayLingerMs: config.relayLingerMs,
+          outboxRetentionMs: config.outboxRetentionMs,
           // The write path's cached snapshots follow the rows the replicators write.
           hooks: { ...hooks.replication, onKeysSaved: (rows) => {
             for (const r of rows) cache.set(r.namespace, r.key);

@@ -143,3 +143,42 @@ describe('the relay publishes in commit-safe order', () => {
     expect(rows).toEqual([{ sequence: null }]);
   });
 });
+
+describe('the relay prunes the outbox', () => {
+  it('deletes published rows once they are older than its retention (MERIDIAN_OUTBOX_RETENTION), and no unpublished row', async () => {
+    const name = uniqueName('relay_prune');
+    const url = await createDatabase(name, infra.postgresUrl);
+    const pruneStore = await PgStore.open({ connectionString: url, poolSize: 2 });
+    const pruneRegion = `prune${randomBytes(3).toString('hex')}`;
+    const pruning = new OutboxRelay({ store: pruneStore, region: pruneRegion, epoch: 1, brokers: [infra.kafka[0]], partitions: 1, clock: new HybridLogicalClock({ now: Date.now, maxDriftMs: 60_000 }), log: silentLogger, pollMs: 5, retentionSeconds: 1 });
+    const raw = new pg.Client({ connectionString: url });
+    await raw.connect();
+    try {
+      await pruning.start();
+      const insert = `INSERT INTO meridian_outbox (message_key, envelope) SELECT $1, $2 FROM (SELECT pg_current_xact_id()) AS x`;
+      for (const key of ['p1', 'p2', 'p3']) await raw.query(insert, [`ns/${key}`, envelope(key)]);
+      await waitFor(() => pruning.status.lastSequence, (s) => s === 3n, { timeoutMs: 20_000, what: 'the three rows published' });
+      // A row whose transaction is still open is not published, so never pruned.
+      await raw.query('BEGIN');
+      await raw.query(insert, ['ns/open', envelope('open')]);
+      const count = async (): Promise<number> => {
+        const probe = new pg.Client({ connectionString: url });
+        await probe.connect();
+        try {
+          return (await probe.query<{ n: number }>('SELECT count(*)::int AS n FROM meridian_outbox')).rows[0]!.n;
+        } finally {
+          await probe.end();
+        }
+      };
+      // Well within the relay's default hour, and its former fixed minute between prunes.
+      expect(await waitFor(count, (n) => n === 0, { timeoutMs: 15_000, intervalMs: 250, what: 'the published rows pruned after a second' })).toBe(0);
+      await raw.query('COMMIT');
+      await waitFor(() => pruning.status.lastSequence, (s) => s === 4n, { timeoutMs: 20_000, what: 'the late row published' });
+    } finally {
+      await raw.end().catch(() => undefined);
+      await pruning.stop();
+      await pruneStore.close();
+      await dropDatabase(name, infra.postgresUrl);
+    }
+  }, 90_000);
+});

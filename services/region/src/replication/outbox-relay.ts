@@ -189,8 +189,10 @@ export class OutboxRelay {
       await this.#heartbeat();
       this.#lastHeartbeat = now;
     }
-    if (now - this.#lastPrune >= 60_000) {
-      await this.#o.store.replication.pruneOutbox(this.#o.retentionSeconds ?? 3600);
+    // Every minute, or every retention period when that is shorter.
+    const retentionSeconds = this.#o.retentionSeconds ?? 3600;
+    if (now - this.#lastPrune >= Math.min(60_000, retentionSeconds * 1000)) {
+      await this.#o.store.replication.pruneOutbox(retentionSeconds);
       this.#lastPrune = now;
     }
   }

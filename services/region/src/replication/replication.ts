@@ -42,6 +42,8 @@ export interface ReplicationOptions {
   readonly hooks?: ReplicatorHooks;
   readonly relayPollMs?: number;
   readonly relayLingerMs?: number;
+  /** Published outbox rows go once this old (default: the relay's, an hour). */
+  readonly outboxRetentionMs?: number;
   /** Per peer, how its link recovers when it needs a reseed (or why it cannot by itself): said in the failure reason. */
   readonly reseedNotes?: ReadonlyMap<string, string>;
   /** How long readiness waits for a link that cannot connect before giving up on catching it up. */
@@ -105,7 +107,7 @@ export class Replication {
   constructor(options: ReplicationOptions) {
     this.#o = options;
     this.#kafka = createKafka({ clientId: `meridian-${options.region}-health`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 1500 });
-    this.relay = new OutboxRelay({ store: options.store, region: options.region, epoch: options.epoch, brokers: options.brokers, partitions: options.partitions, ...(options.topicReplicationFactor !== undefined ? { replicationFactor: options.topicReplicationFactor } : {}), clock: options.clock, log: options.log, ...(options.relayPollMs ? { pollMs: options.relayPollMs } : {}), ...(options.relayLingerMs !== undefined ? { lingerMs: options.relayLingerMs } : {}) });
+    this.relay = new OutboxRelay({ store: options.store, region: options.region, epoch: options.epoch, brokers: options.brokers, partitions: options.partitions, ...(options.topicReplicationFactor !== undefined ? { replicationFactor: options.topicReplicationFactor } : {}), clock: options.clock, log: options.log, ...(options.relayPollMs ? { pollMs: options.relayPollMs } : {}), ...(options.relayLingerMs !== undefined ? { lingerMs: options.relayLingerMs } : {}), ...(options.outboxRetentionMs !== undefined ? { retentionSeconds: options.outboxRetentionMs / 1000 } : {}) });
     this.#hooks = { ...options.hooks, skewMs: (peer) => this.#skew.get(peer) ?? 0 };
     for (const [peer, brokers] of options.peers) this.#links.set(peer, { link: this.#newLink(peer, brokers), brokers: brokers.join(',') });
   }
