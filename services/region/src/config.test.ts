@@ -97,6 +97,21 @@ describe('configuration', () => {
     expect(loadConfig({ ...base, MERIDIAN_GRPC_PORT: '0', MERIDIAN_GRPC_TLS: 'off' }).grpcTls).toBe('off');
     expect(describeConfig(loadConfig({ ...base, MERIDIAN_GRPC_PORT: '0', ...files }))['grpcTlsKey']).toBe('***');
   });
+  it('refuses PEM contents where the path of a PEM file belongs, never echoing them (a pasted private key)', () => {
+    const pem = '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgfpMurzd4fAIHch3E\n-----END PRIVATE KEY-----\n';
+    for (const name of ['MERIDIAN_GRPC_TLS_CA', 'MERIDIAN_GRPC_TLS_CERT', 'MERIDIAN_GRPC_TLS_KEY', 'MERIDIAN_DATABASE_CA']) {
+      const files = { MERIDIAN_GRPC_TLS_CA: 'ca.pem', MERIDIAN_GRPC_TLS_CERT: 'eu.pem', MERIDIAN_GRPC_TLS_KEY: 'eu-key.pem', [name]: pem };
+      let message = '';
+      try {
+        loadConfig({ ...base, MERIDIAN_GRPC_PORT: '0', ...files });
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message, name).toMatch(new RegExp(`${name}: expected the path of a PEM file, not its contents`));
+      expect(message, name).not.toContain('MIGHAgEAMBMG');
+    }
+  });
+
   it('reads any setting from <NAME>_FILE (mounted secrets), never echoing the file\'s content', () => {
     const files: Record<string, string> = { '/run/secrets/ctx': 'from-a-file-0123456789\n', '/run/secrets/db': 'postgres://u:file-pw@db:5432/eu\n', '/run/secrets/short': 'tiny-secret\n' };
     const read = (path: string): string => {

@@ -107,6 +107,16 @@ const url = (protocols: readonly string[]): Parser<string> => (raw) => {
 };
 
 /** A duration (`5s`, `10m`, `24h`) of at least `minMs`. */
+/**
+ * A PEM file's path. PEM contents pasted in its place (a private key, say) are refused without
+ * being echoed: the message carries its own "(got …)", and the runtime's file-not-found error,
+ * which quotes the path it was given, is never reached.
+ */
+const pemPath: Parser<string> = (raw) => {
+  if (raw.includes('-----BEGIN') || raw.includes('\n')) throw new Error('the path of a PEM file, not its contents (got PEM contents, not shown)');
+  return raw;
+};
+
 const duration = (minMs: number): Parser<number> => (raw) => {
   const ms = parseDuration(raw);
   if (ms < minMs) throw new Error(`a duration of at least ${formatDuration(minMs)}`);
@@ -150,7 +160,7 @@ const FIELDS: readonly Field<RegionConfig>[] = [
   { key: 'host', env: 'MERIDIAN_HOST', doc: 'address to listen on', default: '127.0.0.1', parse: (raw) => raw },
   { key: 'port', env: 'MERIDIAN_PORT', doc: 'HTTP port', default: 8080, parse: integer(0, 65535) },
   { key: 'databaseUrl', env: 'DATABASE_URL', doc: 'the region\'s PostgreSQL database', secret: true, parse: url(['postgres:', 'postgresql:']) },
-  { key: 'databaseCa', env: 'MERIDIAN_DATABASE_CA', doc: 'PEM file of the CA that signed PostgreSQL\'s server certificate: connect with TLS, sslmode=verify-full (the certificate must name the host of DATABASE_URL); or put sslmode=verify-full&sslrootcert=<file> in DATABASE_URL itself', default: undefined, parse: (raw) => raw },
+  { key: 'databaseCa', env: 'MERIDIAN_DATABASE_CA', doc: 'PEM file of the CA that signed PostgreSQL\'s server certificate: connect with TLS, sslmode=verify-full (the certificate must name the host of DATABASE_URL); or put sslmode=verify-full&sslrootcert=<file> in DATABASE_URL itself', default: undefined, parse: pemPath },
   { key: 'poolSize', env: 'MERIDIAN_PG_POOL_SIZE', doc: 'PostgreSQL connections per process', default: 8, parse: integer(1, 200) },
   { key: 'contextSecret', env: 'MERIDIAN_CONTEXT_SECRET', doc: 'secret (at least 16 characters) that signs causal-context tokens; the same in every region', secret: true, parse: (raw) => {
     if (raw.length < 16) throw new Error('at least 16 characters');
@@ -189,9 +199,9 @@ const FIELDS: readonly Field<RegionConfig>[] = [
   { key: 'antiEntropyKeysPerSecond', env: 'MERIDIAN_ANTI_ENTROPY_RATE', doc: 'repair rate limit, in keys merged per second', default: 1000, parse: integer(1, 10_000_000) },
   { key: 'join', env: 'MERIDIAN_JOIN', doc: 'on: this region joins a running deployment — each peer link that has consumed nothing first copies every namespace from that peer over gRPC (MERIDIAN_PEER_GRPC) and starts from the positions that copy reflects, then streams; off: links consume peers\' topics from the beginning (a deployment started together)', default: 'off', parse: oneOf(['on', 'off'] as const) },
   { key: 'grpcTls', env: 'MERIDIAN_GRPC_TLS', doc: 'mutual TLS on anti-entropy gRPC: on (the CA, certificate and key below are required when gRPC is used), or off (plaintext, every caller trusted: a baseline benchmark or a private test network only; a warning is logged)', default: 'on', parse: oneOf(['on', 'off'] as const) },
-  { key: 'grpcTlsCa', env: 'MERIDIAN_GRPC_TLS_CA', doc: 'PEM file of the deployment\'s CA, which signs every region\'s gRPC certificate', default: undefined, parse: (raw) => raw },
-  { key: 'grpcTlsCert', env: 'MERIDIAN_GRPC_TLS_CERT', doc: 'PEM file of this region\'s gRPC certificate; its subjectAltName URI meridian:region:<MERIDIAN_REGION> is the region\'s identity to its peers', default: undefined, parse: (raw) => raw },
-  { key: 'grpcTlsKey', env: 'MERIDIAN_GRPC_TLS_KEY', doc: 'PEM file of this region\'s gRPC private key', secret: true, default: undefined, parse: (raw) => raw },
+  { key: 'grpcTlsCa', env: 'MERIDIAN_GRPC_TLS_CA', doc: 'PEM file of the deployment\'s CA, which signs every region\'s gRPC certificate', default: undefined, parse: pemPath },
+  { key: 'grpcTlsCert', env: 'MERIDIAN_GRPC_TLS_CERT', doc: 'PEM file of this region\'s gRPC certificate; its subjectAltName URI meridian:region:<MERIDIAN_REGION> is the region\'s identity to its peers', default: undefined, parse: pemPath },
+  { key: 'grpcTlsKey', env: 'MERIDIAN_GRPC_TLS_KEY', doc: 'PEM file of this region\'s gRPC private key', secret: true, default: undefined, parse: pemPath },
   // ---- API authentication (docs/security.md); every setting also reads from <NAME>_FILE ----
   { key: 'auth', env: 'MERIDIAN_AUTH', doc: 'bearer-token authentication of the API: on, or off (every request allowed: local experiments only; a warning is logged)', default: 'on', parse: oneOf(['on', 'off'] as const) },
   { key: 'authPublicKeys', env: 'MERIDIAN_AUTH_PUBLIC_KEYS', doc: 'public key(s) that verify bearer tokens: PEM (several for a rotation) or a JSON Web Key Set; or set MERIDIAN_AUTH_JWKS_URL', default: undefined, parse: (raw) => {
