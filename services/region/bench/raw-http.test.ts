@@ -10,7 +10,7 @@ async function start(): Promise<URL> {
   server = createServer((req, res) => {
     if (req.url === '/hang') return;
     if (req.url === '/close') return void req.socket.destroy();
-    const body = JSON.stringify({ path: req.url, method: req.method });
+    const body = JSON.stringify({ path: req.url, method: req.method, type: req.headers['content-type'] ?? null, key: req.headers['idempotency-key'] ?? null });
     res.writeHead(req.url === '/missing' ? 404 : 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   });
@@ -32,6 +32,15 @@ describe('the benchmarks\' lean HTTP client pool', () => {
     expect(answers.map((a) => a.status)).toEqual(Array(20).fill(200));
     expect(answers.map((a) => JSON.parse(a.body.toString('utf8')).path)).toEqual(Array.from({ length: 20 }, (_, i) => `/k${i}`));
     expect((await pool.request('PUT', '/missing', '{}')).status).toBe(404);
+    pool.close();
+  });
+
+  it('sends a request\'s own headers, and no content type without a body (a DELETE)', async () => {
+    const pool = new RawConnectionPool(await start(), 1, undefined, { authorization: 'Bearer t' });
+    await pool.connected;
+    const put = JSON.parse((await pool.request('PUT', '/k', '{}', { 'idempotency-key': 'w1' })).body.toString('utf8'));
+    const del = JSON.parse((await pool.request('DELETE', '/k', '')).body.toString('utf8'));
+    expect([put.type, put.key, del.method, del.type, del.key]).toEqual(['application/json', 'w1', 'DELETE', null, null]);
     pool.close();
   });
 

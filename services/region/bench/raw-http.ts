@@ -129,10 +129,12 @@ export class RawConnectionPool {
     return Promise.all(this.#connections.map((c) => c.connected)).then(() => undefined);
   }
 
-  /** Sends `method path` with a JSON body. */
-  request(method: string, path: string, body: string): Promise<RawAnswer> {
+  /** Sends `method path` with a JSON body (none when empty, e.g. a DELETE), and `headers` besides the pool's own. */
+  request(method: string, path: string, body: string, headers: Readonly<Record<string, string>> = {}): Promise<RawAnswer> {
     const payload = Buffer.from(body);
-    const request = Buffer.concat([Buffer.from(`${method} ${path} HTTP/1.1\r\nhost: ${this.#host}\r\ncontent-type: application/json\r\n${this.#headers}content-length: ${payload.length}\r\n\r\n`, 'latin1'), payload]);
+    const type = body === '' ? '' : 'content-type: application/json\r\n';
+    const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    const request = Buffer.concat([Buffer.from(`${method} ${path} HTTP/1.1\r\nhost: ${this.#host}\r\n${type}${this.#headers}${extra}content-length: ${payload.length}\r\n\r\n`, 'latin1'), payload]);
     return new Promise<RawAnswer>((resolve, reject) => {
       this.#waiting.push({ request, resolve, reject });
       this.#dispatch();
