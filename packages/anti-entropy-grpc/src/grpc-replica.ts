@@ -1,16 +1,18 @@
 /**
  * A peer region's tree, read over gRPC: the `TreeReplica` the exchange drives, implemented by
- * calls to the peer's AntiEntropyService. Each call has a deadline; a failed call fails the
- * exchange round (the next round starts again: comparing is idempotent).
+ * calls to the peer's AntiEntropyService. Each call has its own deadline: one that outlives it
+ * rejects with `DeadlineExceededError`, which the exchange retries with half the work; any other
+ * failure fails the exchange round (the next round starts again: comparing is idempotent).
  */
-import { Client, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
-import type { KeyRepair, KeyState, ReplicaSummary, Summary, TreeReplica } from '@meridian/anti-entropy';
+import { Client, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
+import { DeadlineExceededError, type KeyRepair, type KeyState, type ReplicaSummary, type Summary, type TreeReplica } from '@meridian/anti-entropy';
 import { ANTI_ENTROPY_SERVICE, type AntiEntropyMessages, type AntiEntropyMethod } from '@meridian/protocol';
 
 export interface GrpcReplicaOptions {
   /** host:port of the peer's gRPC server. */
   readonly address: string;
   readonly credentials: ChannelCredentials;
+  /** Each call's deadline (default 30 s). */
   readonly deadlineMs?: number;
 }
 
@@ -50,7 +52,9 @@ export class GrpcReplica implements TreeReplica {
         request,
         { deadline: Date.now() + this.#deadlineMs },
         (error: ServiceError | null, response?: AntiEntropyMessages[M]['response']) => {
-          if (error || response === undefined) reject(new Error(`anti-entropy ${method} at ${this.address} failed: ${error?.details ?? error?.message ?? 'no response'}`, { cause: error }));
+          const message = `anti-entropy ${method} at ${this.address} failed: ${error?.details ?? error?.message ?? 'no response'}`;
+          if (error?.code === status.DEADLINE_EXCEEDED) reject(new DeadlineExceededError(`${message} (deadline ${this.#deadlineMs} ms)`, { cause: error }));
+          else if (error || response === undefined) reject(new Error(message, { cause: error }));
           else resolve(response);
         },
       );

@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { runExchange, type KeyRepair, type KeyState, type TreeReplica } from './exchange.ts';
+import { DeadlineExceededError, runExchange, type KeyRepair, type KeyState, type TreeReplica } from './exchange.ts';
 import { HashTree, branchOf, segmentOf, keyHash, type Summary } from './hash-tree.ts';
 import { DivergenceTracker } from './divergence.ts';
 import { TokenBucket } from './rate-limit.ts';
@@ -71,6 +71,46 @@ class MemoryReplica implements TreeReplica {
   }
 }
 
+/**
+ * A replica under load: a call asked for more than `budget` items (branches, segments, keys)
+ * outlives its deadline, as a gRPC call whose work grows with its request does.
+ */
+class LoadedReplica extends MemoryReplica {
+  budget: number;
+  timeouts = 0;
+  largest = 0;
+
+  constructor(region: string, budget: number) {
+    super(region);
+    this.budget = budget;
+  }
+
+  #check(items: number): Promise<void> {
+    if (items > this.budget) {
+      this.timeouts++;
+      return Promise.reject(new DeadlineExceededError(`asked for ${items} items: deadline exceeded`));
+    }
+    this.largest = Math.max(this.largest, items);
+    return Promise.resolve();
+  }
+  override async segments(ns: string, branches: readonly number[]) {
+    await this.#check(branches.length);
+    return super.segments(ns, branches);
+  }
+  override async keyHashes(ns: string, segments: readonly number[]) {
+    await this.#check(segments.length);
+    return super.keyHashes(ns, segments);
+  }
+  override async fetchStates(ns: string, keys: readonly string[]) {
+    await this.#check(keys.length);
+    return super.fetchStates(ns, keys);
+  }
+  override async mergeStates(ns: string, policy: string, from: string, states: readonly KeyState[]) {
+    await this.#check(states.length);
+    return super.mergeStates(ns, policy, from, states);
+  }
+}
+
 const side = fc.dictionary(fc.constantFrom('a', 'b'), fc.dictionary(fc.string({ maxLength: 3 }), fc.uniqueArray(fc.constantFrom('x', 'y', 'z'), { minLength: 1 })));
 
 /** Both namespaces exist on both sides (a namespace one side lacks is not repaired key by key: tested below). */
@@ -109,6 +149,30 @@ describe('runExchange', () => {
       }),
       { numRuns: 60 },
     );
+  });
+
+  it('repairs many keys in bounded calls: a call that outlives its deadline is split and the repair goes on', async () => {
+    // 60 keys differ: more than the budget of 4 items per call in every phase (segments of 32
+    // branches, key hashes of 512 segments, states of 200 keys by default).
+    const local = new LoadedReplica('eu', 4);
+    const remote = new LoadedReplica('us', 4);
+    load(local, { a: Object.fromEntries(Array.from({ length: 120 }, (_, i) => [`k${i}`, ['x']])) });
+    load(remote, { a: Object.fromEntries(Array.from({ length: 120 }, (_, i) => [`k${i}`, i % 2 === 0 ? ['y'] : ['x']])) });
+    const report = await runExchange(local, remote, { repair: true, sleep });
+    expect(report.differences).toHaveLength(60);
+    expect(flat(local)).toEqual(flat(remote));
+    expect(flat(local)['a/k0']).toEqual(['x', 'y']);
+    expect(local.timeouts + remote.timeouts).toBeGreaterThan(0);
+    expect(Math.max(local.largest, remote.largest)).toBeLessThanOrEqual(4);
+    expect((await runExchange(local, remote, { repair: false, sleep })).differences).toEqual([]);
+  });
+
+  it('fails when a single item outlives its deadline (nothing left to split)', async () => {
+    const local = new LoadedReplica('eu', 0);
+    const remote = new LoadedReplica('us', 0);
+    load(local, { a: { k: ['x'] } });
+    load(remote, { a: { k: ['y'] } });
+    await expect(runExchange(local, remote, { repair: true, sleep })).rejects.toThrow(DeadlineExceededError);
   });
 
   it('pulling only (a joining region seeding) merges into the local side and never into the peer', async () => {

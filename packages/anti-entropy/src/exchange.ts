@@ -9,6 +9,14 @@
  * through the receiving region's idempotent merge, in both directions: joining states never
  * loses what either side has, so stale data sent back is dominated, never restored
  * (riak_repl#773 compared hashes and copied values), and sending twice changes nothing.
+ *
+ * Every call is bounded: segments are listed a few branches at a time, key hashes a few hundred
+ * segments at a time, states fetched and merged a few hundred keys at a time, so no call's work
+ * grows with the number of differences. A call that outlives its deadline under load
+ * (`DeadlineExceededError`) is retried as two calls of half the work each, down to one item,
+ * and the exchange goes on from there: the chunks already done are not done again. Retrying is
+ * safe because reads change nothing and a merge is idempotent (a merge that completed at the
+ * peer after the caller gave up changes nothing the second time).
  */
 import { DivergenceTracker, quiescent, type Positions } from './divergence.ts';
 import { differing, differingKeys, sameSummary, segmentOf, type Summary } from './hash-tree.ts';
@@ -71,6 +79,14 @@ export class NotAMemberError extends Error {
   }
 }
 
+/**
+ * A call that did not complete within its deadline (the gRPC client's DEADLINE_EXCEEDED): the
+ * exchange retries it with half the work. Anything else fails the exchange.
+ */
+export class DeadlineExceededError extends Error {
+  override readonly name = 'DeadlineExceededError';
+}
+
 export interface KeyDifference {
   readonly namespace: string;
   readonly key: string;
@@ -104,9 +120,10 @@ export interface ExchangeOptions {
   readonly limiter?: TokenBucket;
   readonly sleep: (ms: number) => Promise<void>;
   readonly onProgress?: (progress: ExchangeProgress) => void;
-  /** Keys per state fetch and merge (default 200); segments per key listing (default 512). */
+  /** Keys per state fetch and merge (default 200); segments per key listing (default 512); branches per segment listing (default 32: at most 32,768 segments). */
   readonly keysPerBatch?: number;
   readonly segmentsPerBatch?: number;
+  readonly branchesPerBatch?: number;
 }
 
 export interface ExchangeReport {
@@ -130,7 +147,42 @@ interface Comparison {
   readonly quiet: boolean;
 }
 
-async function compare(local: TreeReplica, remote: TreeReplica, onProgress: ExchangeOptions['onProgress']): Promise<Comparison> {
+/**
+ * `call` over `items` in chunks of `size`, in order; a chunk whose call outlives its deadline is
+ * split in two and each half called (recursively, down to single items: one item that still
+ * times out fails the exchange). The results, one per completed call, in item order.
+ */
+async function bounded<T, R>(items: readonly T[], size: number, call: (chunk: readonly T[]) => Promise<R>, onChunk?: (done: number, total: number) => void): Promise<R[]> {
+  const out: R[] = [];
+  const run = async (chunk: readonly T[]): Promise<void> => {
+    try {
+      out.push(await call(chunk));
+    } catch (error) {
+      if (!(error instanceof DeadlineExceededError) || chunk.length <= 1) throw error;
+      const half = Math.ceil(chunk.length / 2);
+      await run(chunk.slice(0, half));
+      await run(chunk.slice(half));
+    }
+  };
+  const all = chunks(items, size);
+  for (const [i, chunk] of all.entries()) {
+    onChunk?.(i, all.length);
+    await run(chunk);
+  }
+  return out;
+}
+
+/** Both sides' segments under some branches, `batch` branches per call. */
+async function segmentsOf(local: TreeReplica, remote: TreeReplica, ns: string, branches: readonly number[], batch: number): Promise<{ readonly local: Map<number, Summary>; readonly remote: Map<number, Summary> }> {
+  const out = { local: new Map<number, Summary>(), remote: new Map<number, Summary>() };
+  for (const [ls, rs] of await bounded(branches, batch, (b) => Promise.all([local.segments(ns, b), remote.segments(ns, b)]))) {
+    for (const [i, n] of ls) out.local.set(i, n);
+    for (const [i, n] of rs) out.remote.set(i, n);
+  }
+  return out;
+}
+
+async function compare(local: TreeReplica, remote: TreeReplica, branchesPerBatch: number, onProgress: ExchangeOptions['onProgress']): Promise<Comparison> {
   const [l, r] = await Promise.all([local.summary(), remote.summary()]);
   const localNs = new Map(l.namespaces.map((n) => [n.name, n]));
   const remoteNs = new Map(r.namespaces.map((n) => [n.name, n]));
@@ -143,8 +195,8 @@ async function compare(local: TreeReplica, remote: TreeReplica, onProgress: Exch
     const [lb, rb] = await Promise.all([local.branches(name), remote.branches(name)]);
     const branches = differing(lb, rb);
     if (branches.length === 0) continue;
-    const [ls, rs] = await Promise.all([local.segments(name, branches), remote.segments(name, branches)]);
-    const diff = differing(ls, rs);
+    const listed = await segmentsOf(local, remote, name, branches, branchesPerBatch);
+    const diff = differing(listed.local, listed.remote);
     if (diff.length > 0) segments.set(name, diff);
   }
   onProgress?.({ phase: 'compare', done: names.length, total: names.length });
@@ -167,10 +219,7 @@ async function keyHashesOf(
   onProgress: ((i: number, total: number) => void) | undefined,
 ): Promise<{ readonly local: Map<string, bigint>; readonly remote: Map<string, bigint> }> {
   const out = { local: new Map<string, bigint>(), remote: new Map<string, bigint>() };
-  const batches = chunks(segments, batch);
-  for (const [i, b] of batches.entries()) {
-    onProgress?.(i, batches.length);
-    const [lk, rk] = await Promise.all([local.keyHashes(ns, b), remote.keyHashes(ns, b)]);
+  for (const [lk, rk] of await bounded(segments, batch, (b) => Promise.all([local.keyHashes(ns, b), remote.keyHashes(ns, b)]), onProgress)) {
     for (const [k, h] of lk) out.local.set(k, h);
     for (const [k, h] of rk) out.remote.set(k, h);
   }
@@ -181,7 +230,7 @@ async function keyHashesOf(
 export async function runExchange(local: TreeReplica, remote: TreeReplica, options: ExchangeOptions): Promise<ExchangeReport> {
   const { onProgress } = options;
   const segmentsPerBatch = options.segmentsPerBatch ?? 512;
-  const comparison = await compare(local, remote, onProgress);
+  const comparison = await compare(local, remote, options.branchesPerBatch ?? 32, onProgress);
   const tracker = options.tracker ?? new DivergenceTracker();
   let divergent = new Map<string, number[]>();
   const observe = (segmentsByNs: ReadonlyMap<string, readonly number[]>, quiet: boolean): void => {
@@ -238,12 +287,11 @@ export async function runExchange(local: TreeReplica, remote: TreeReplica, optio
       continue;
     }
     const nsPolicy = policy.local;
-    const keyBatches = chunks(nsDifferences.map((d) => d.key), keysPerBatch);
-    for (const [i, keys] of keyBatches.entries()) {
-      onProgress?.({ phase: 'repair', namespace: ns, done: i, total: keyBatches.length });
-      const wait = options.limiter?.take(keys.length) ?? 0;
+    const keys = nsDifferences.map((d) => d.key);
+    await bounded(keys, keysPerBatch, async (batch) => {
+      const wait = options.limiter?.take(batch.length) ?? 0;
       if (wait > 0) await options.sleep(wait);
-      const [ls, rs] = await Promise.all([local.fetchStates(ns, keys), remote.fetchStates(ns, keys)]);
+      const [ls, rs] = await Promise.all([local.fetchStates(ns, batch), remote.fetchStates(ns, batch)]);
       const present = (states: readonly KeyState[]): KeyState[] => states.filter((s) => s.state !== undefined);
       const [toRemote, toLocal] = [present(ls), present(rs)];
       const [changedRemote, changedLocal] = await Promise.all([
@@ -252,7 +300,7 @@ export async function runExchange(local: TreeReplica, remote: TreeReplica, optio
       ]);
       repairedRemote.push(...changedRemote);
       repairedLocal.push(...changedLocal);
-    }
+    }, (done, total) => onProgress?.({ phase: 'repair', namespace: ns, done, total }));
   }
   return { local: comparison.local.region, remote: comparison.remote.region, namespacesCompared: new Set([...policies.keys()]).size, divergentSegments, differences, repairedLocal, repairedRemote, policyMismatches };
 }

@@ -29,6 +29,7 @@ export { TokenBucket } from './rate-limit.ts';
 export {
   runExchange,
   NotAMemberError,
+  DeadlineExceededError,
   type TreeReplica,
   type ReplicaSummary,
   type NamespaceSummary,

@@ -58,6 +58,8 @@ export interface RegionConfig {
   readonly peerGrpc: ReadonlyMap<string, string>;
   /** Continuous anti-entropy: ms between rounds with each peer (0: off). */
   readonly antiEntropyIntervalMs: number;
+  /** Deadline of each anti-entropy gRPC call to a peer (ms); one that outlives it is retried with half the work. */
+  readonly antiEntropyDeadlineMs: number;
   /** Repair rate limit: keys merged per second (both directions, all peers). */
   readonly antiEntropyKeysPerSecond: number;
   /** `on`: this region joins a running deployment: each peer link that has consumed nothing seeds from the peer over gRPC first. */
@@ -196,6 +198,7 @@ const FIELDS: readonly Field<RegionConfig>[] = [
     return raw.trim();
   }) },
   { key: 'antiEntropyIntervalMs', env: 'MERIDIAN_ANTI_ENTROPY_INTERVAL_MS', doc: 'continuous anti-entropy: ms between rounds with each peer of MERIDIAN_PEER_GRPC (0 turns it off)', default: 30_000, parse: integer(0, 24 * 3600 * 1000) },
+  { key: 'antiEntropyDeadlineMs', env: 'MERIDIAN_ANTI_ENTROPY_DEADLINE_MS', doc: 'deadline of each anti-entropy gRPC call to a peer, in ms; a call that outlives it is retried as two of half the work (down to one branch, segment or key), so a round under load goes on in smaller chunks', default: 30_000, parse: integer(100, 600_000) },
   { key: 'antiEntropyKeysPerSecond', env: 'MERIDIAN_ANTI_ENTROPY_RATE', doc: 'repair rate limit, in keys merged per second', default: 1000, parse: integer(1, 10_000_000) },
   { key: 'join', env: 'MERIDIAN_JOIN', doc: 'on: this region joins a running deployment — each peer link that has consumed nothing first copies every namespace from that peer over gRPC (MERIDIAN_PEER_GRPC) and starts from the positions that copy reflects, then streams; off: links consume peers\' topics from the beginning (a deployment started together)', default: 'off', parse: oneOf(['on', 'off'] as const) },
   { key: 'grpcTls', env: 'MERIDIAN_GRPC_TLS', doc: 'mutual TLS on anti-entropy gRPC: on (the CA, certificate and key below are required when gRPC is used), or off (plaintext, every caller trusted: a baseline benchmark or a private test network only; a warning is logged)', default: 'on', parse: oneOf(['on', 'off'] as const) },

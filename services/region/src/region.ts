@@ -143,7 +143,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
     const tls = config.grpcTls === 'off' ? undefined : tlsFiles({ caFile: config.grpcTlsCa, certFile: config.grpcTlsCert, keyFile: config.grpcTlsKey });
     if (config.grpcTls === 'off' && (config.grpcPort !== undefined || config.peerGrpc.size > 0)) log.warn({}, 'MERIDIAN_GRPC_TLS=off: anti-entropy gRPC is plaintext and trusts every caller — a baseline benchmark or a private test network only');
     const newReplica = (peer: string, address: string): PeerReplica =>
-      tls === undefined && config.grpcTls === 'on' ? refusedReplica(peer) : new GrpcReplica({ address, credentials: channelCredentials(tls, { kind: 'region', region: peer }) });
+      tls === undefined && config.grpcTls === 'on' ? refusedReplica(peer) : new GrpcReplica({ address, credentials: channelCredentials(tls, { kind: 'region', region: peer }), deadlineMs: config.antiEntropyDeadlineMs });
     // Peer → anti-entropy client, kept by membership: the continuous loop and the seeding of a joining region's links read it.
     const peerReplicas = new Map<string, PeerReplica>();
     const local = new LocalReplica({

@@ -11,7 +11,7 @@
  * refused, and a refused call stores nothing.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { runExchange, type ExchangeReport } from '@meridian/anti-entropy';
+import { DeadlineExceededError, runExchange, type ExchangeReport } from '@meridian/anti-entropy';
 import { GrpcReplica, channelCredentials, type PeerIdentity, type TlsFiles } from '@meridian/anti-entropy-grpc';
 import { createDatabase, dropDatabase, ensureCertificate, ensureCertificateAuthority, ensureGrpcCertificate, regionGrpcTlsEnvironment, testCertificateAuthority } from '@meridian/infra-local';
 import { uniqueName, waitFor } from '@meridian/testkit';
@@ -161,6 +161,15 @@ describe('anti-entropy over gRPC', () => {
     const again = await meridian('verify', ...args);
     expect(again.stdout).toContain('regions eu, us hold the same data');
     expect(again.status).toBe(0);
+  });
+
+  it('a call that outlives its deadline rejects as DeadlineExceededError (the exchange splits it); other failures do not', async () => {
+    const us = regions.us!;
+    // 1 ms: the TLS handshake alone outlives it.
+    const hurried = new GrpcReplica({ address: `127.0.0.1:${us.antiEntropy.server!.port}`, credentials: channelCredentials(certificate({ kind: 'region', region: 'eu' }), { kind: 'region', region: 'us' }), deadlineMs: 1 });
+    clients.push(hurried);
+    await expect(hurried.segments('reg', [0, 1, 2])).rejects.toThrow(DeadlineExceededError);
+    await expect(grpc(us, 'plaintext').summary()).rejects.not.toThrow(DeadlineExceededError);
   });
 
   it('continuous anti-entropy repairs a divergence by itself', async () => {
