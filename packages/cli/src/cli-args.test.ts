@@ -79,8 +79,10 @@ describe('parseCommand', () => {
   });
 
   it('reads join and remove: one region id, ports for join, --force for remove', () => {
-    expect(parse('join', 'sa')).toEqual({ kind: 'join', dir: DIR, region: 'sa', ports: {} });
-    expect(parse('join', 'sa', '--port', 'sa=8084', '--port', 'kafka-sa=49092')).toEqual({ kind: 'join', dir: DIR, region: 'sa', ports: { sa: 8084, 'kafka-sa': 49092 } });
+    expect(parse('join', 'sa')).toEqual({ kind: 'join', dir: DIR, region: 'sa', ports: {}, fresh: false });
+    expect(parse('join', 'sa', '--port', 'sa=8084', '--port', 'kafka-sa=49092')).toEqual({ kind: 'join', dir: DIR, region: 'sa', ports: { sa: 8084, 'kafka-sa': 49092 }, fresh: false });
+    expect(parse('join', 'sa', '--fresh')).toEqual({ kind: 'join', dir: DIR, region: 'sa', ports: {}, fresh: true });
+    expect(() => parse('remove', 'sa', '--fresh')).toThrow('--fresh is for join');
     expect(parse('remove', 'sa')).toEqual({ kind: 'remove', dir: DIR, region: 'sa', force: false });
     expect(parse('remove', 'sa', '--force')).toEqual({ kind: 'remove', dir: DIR, region: 'sa', force: true });
     expect(() => parse('join')).toThrow('meridian join: expected one region id');

@@ -86,6 +86,12 @@ export interface JoinCommand extends Common {
   readonly region: string;
   /** `<region>`, `grpc-<region>`, `kafka-<region>`, `kafka-<region>-controller`; free ports when absent. */
   readonly ports: Readonly<Record<string, number>>;
+  /**
+   * Join anew: drop the region's database and Kafka data kept from an earlier run and copy
+   * everything again, and ask the others to add it back with `fresh=true`. The only way a
+   * removed region comes back (it may hold values deleted and purged elsewhere since).
+   */
+  readonly fresh: boolean;
 }
 
 /** `meridian remove <region>`: the region leaves every other region's membership. */
@@ -139,11 +145,13 @@ export const USAGE = `meridian — run Meridian's local multi-region cluster and
   meridian repair [--regions eu,us] [--grpc REGION=HOST:PORT]… [--json] [--rate N]
       the same, then merge each differing key's full state into both sides (the replicator's
       merge), at most N keys a second; resumable: a new run repairs what still differs
-  meridian join REGION [--port NAME=N]…
+  meridian join REGION [--port NAME=N]… [--fresh]
       add a region to the running cluster, in the foreground (Ctrl-C stops it): its Kafka and
       database, then the region, which copies every namespace from each region over gRPC and
       streams from the positions that copy reflects; every region then consumes it (no restart).
-      Port names as for up; free ports when not given
+      Port names as for up; free ports when not given. Data kept from an earlier join is resumed;
+      --fresh drops it first (database and Kafka) and copies everything again: the only way to
+      add back a region that was removed
   meridian remove REGION [--force]
       take a region out of every other region's membership: they stop consuming it. Refused
       where the link from it has not applied all it published, unless --force (those writes are
@@ -343,11 +351,12 @@ export function parseCommand(argv: readonly string[], defaultDir: string, cwd = 
     }
     case 'join':
     case 'remove': {
-      const { values, positionals } = flags(name, () => parseArgs({ args: [...rest], strict: true, allowPositionals: true, options: { dir: DIR, port: { type: 'string', multiple: true }, force: { type: 'boolean', default: false } } }));
+      const { values, positionals } = flags(name, () => parseArgs({ args: [...rest], strict: true, allowPositionals: true, options: { dir: DIR, port: { type: 'string', multiple: true }, force: { type: 'boolean', default: false }, fresh: { type: 'boolean', default: false } } }));
       const region = positionals[0];
       if (positionals.length !== 1 || region === undefined || !REGION_ID.test(region)) throw new UsageError(`meridian ${name}: expected one region id like sa (got ${JSON.stringify(positionals.join(' '))})`);
       if (name === 'remove') {
         if (values.port !== undefined) throw new UsageError('meridian remove: --port is for join');
+        if (values.fresh) throw new UsageError('meridian remove: --fresh is for join');
         return { kind: 'remove', dir: dirOf(values), region, force: values.force };
       }
       if (values.force) throw new UsageError('meridian join: --force is for remove');
@@ -355,7 +364,7 @@ export function parseCommand(argv: readonly string[], defaultDir: string, cwd = 
       const known = [region, `grpc-${region}`, `kafka-${region}`, `kafka-${region}-controller`];
       const unknown = Object.keys(ports).find((n) => !known.includes(n));
       if (unknown !== undefined) throw new UsageError(`--port: unknown port name ${JSON.stringify(unknown)} (expected one of ${known.join(', ')})`);
-      return { kind: 'join', dir: dirOf(values), region, ports };
+      return { kind: 'join', dir: dirOf(values), region, ports, fresh: values.fresh };
     }
     default:
       throw new UsageError(`unknown command ${JSON.stringify(name)} (expected up, down, status, lag, conflicts, verify, repair, join, remove, token or help)`);

@@ -9,14 +9,18 @@
  *   link streams — then adds it to every other region's membership (`PUT /v1/members/REGION`,
  *   admin token), and to cluster.json, so status, lag, verify and repair see it. Ctrl-C (or
  *   `meridian down`) stops its processes; its data is kept, and a later `join` of the same region
- *   resumes from it (its links have stored offsets: no copy again).
+ *   resumes from it (its links have stored offsets: no copy again). A region some peer lists as
+ *   removed is refused unless `--fresh`, which drops its kept database and Kafka data first and
+ *   asks the peers with `fresh=true` (join-plan.ts).
  * - `remove REGION` asks every other region to drop it (`DELETE /v1/members/REGION`): a region
  *   whose link from it has not applied everything it published refuses (the answer says why)
  *   unless `--force`. A region that `join` started is then stopped and leaves cluster.json.
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   adminUrl,
+  dropDatabase,
   assertPortsFree,
   childrenOf,
   ensureCertificateAuthority,
@@ -38,6 +42,7 @@ import {
   type ClusterRegion,
 } from '@meridian/infra-local';
 import type { JoinCommand, RemoveCommand } from './cli-args.ts';
+import { joinPlan, type PeerMembers } from './join-plan.ts';
 
 const JOIN_PID = (region: string): string => `join-${region}`;
 
@@ -57,6 +62,18 @@ function runningCluster(dir: string): ClusterFile {
 interface Answer {
   readonly status: number;
   readonly json: { readonly error?: { readonly code: string; readonly message: string }; readonly warning?: string };
+}
+
+/** Each running region's members, as join reads them (a region that does not answer fails the join). */
+async function peerMembers(regions: readonly ClusterRegion[], token: string | undefined): Promise<PeerMembers[]> {
+  return Promise.all(
+    regions.map(async (r) => {
+      const res = await fetch(`${r.url}/v1/members`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+      if (res.status !== 200) throw new Error(`region ${r.id} did not list its members (${res.status}): ${await res.text()}`);
+      const body = (await res.json()) as { members: { region: string; state: string }[] };
+      return { peer: r.id, members: body.members };
+    }),
+  );
 }
 
 async function call(url: string, method: 'PUT' | 'DELETE', token: string | undefined, body?: unknown): Promise<Answer> {
@@ -98,11 +115,19 @@ export async function runJoin(command: JoinCommand): Promise<number> {
   // The cluster's CA signs the new region's gRPC certificate, as `meridian up` does for the others.
   const grpcTls = file.tls ? ensureGrpcCertificate(ensureCertificateAuthority(join(command.dir, 'tls')), { kind: 'region', region: id }) : 'off';
   const admin = file.auth?.admin;
+  const plan = joinPlan(id, command.fresh, await peerMembers(file.regions, admin));
   const database = `${databasePrefix(file)}_${id.replace(/-/g, '_')}`;
-  const { url: databaseUrl, created } = await ensureDatabase(database, await ensurePostgres(adminUrl()));
+  const postgres = await ensurePostgres(adminUrl());
+  const kafkaDir = join(command.dir, 'kafka', id);
+  if (plan.wipe) {
+    await dropDatabase(database, postgres);
+    rmSync(kafkaDir, { recursive: true, force: true });
+    console.log(`--fresh: dropped ${id}'s database and Kafka data${plan.removedBy.length > 0 ? ` (removed from ${plan.removedBy.join(', ')}: joining anew)` : ''}`);
+  }
+  const { url: databaseUrl, created } = await ensureDatabase(database, postgres);
   console.log(`database ${database}: ${created ? 'created' : 'kept from the last run'}`);
   await ensureKafkaJars();
-  const broker = await startKafkaBroker({ name: `local-${id}`, dataDir: join(command.dir, 'kafka', id), brokerPort: kafkaPort, controllerPort, heapMb: 256, readyTimeoutMs: 120_000 });
+  const broker = await startKafkaBroker({ name: `local-${id}`, dataDir: kafkaDir, brokerPort: kafkaPort, controllerPort, heapMb: 256, readyTimeoutMs: 120_000 });
   console.log(`kafka ${id}: ${broker.bootstrap}`);
   const self: ClusterRegion = { id, url: `http://127.0.0.1:${port}`, kafka: broker.bootstrap, grpc: `127.0.0.1:${grpcPort}`, database };
   const all = [...file.regions, self];
@@ -129,7 +154,7 @@ export async function runJoin(command: JoinCommand): Promise<number> {
   }
   console.log(`region ${id}: ${region.url} (ready)`);
   for (const peer of file.regions) {
-    const added = await call(`${peer.url}/v1/members/${id}`, 'PUT', admin, { kafka: self.kafka, url: self.url, ...(self.grpc ? { grpc: self.grpc } : {}) });
+    const added = await call(`${peer.url}/v1/members/${id}${plan.query}`, 'PUT', admin, { kafka: self.kafka, url: self.url, ...(self.grpc ? { grpc: self.grpc } : {}) });
     if (added.status !== 200) console.error(`region ${peer.id} did not add ${id} (${added.status}): ${JSON.stringify(added.json.error ?? added.json)}`);
     else console.log(`region ${peer.id}: consumes ${id} now`);
   }
