@@ -120,7 +120,7 @@ function observationJson(o: RegionObservation): Record<string, unknown> {
   return {
     id: o.region.id,
     url: o.region.url,
-    location: o.region.location,
+    location: o.region.location ?? null,
     weight: o.region.weight,
     state: o.health.status,
     healthy: isRoutable(o.health.status),
@@ -174,7 +174,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   /** Decides, counts, and refuses with 503 (listing every region) when none is healthy. */
   const decide = (request: FastifyRequest): RouteDecision & { chosen: RankedRegion } => {
-    const decision = decideRoute(config, board.views(), routeQuery(request));
+    const decision = decideRoute({ ...config, regions: board.regions() }, board.views(), routeQuery(request));
     metrics.route(decision.chosen?.id);
     if (!decision.chosen) throw new GslbError('MERIDIAN_GSLB_NO_HEALTHY_REGION', 'no region is healthy', decisionJson(decision));
     return decision as RouteDecision & { chosen: RankedRegion };
@@ -226,7 +226,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done();
   });
 
-  app.get('/v1/regions', { schema: { tags: ['regions'], summary: 'Every region: health state, recent probes, replication lag and applied vector' } }, () =>
+  app.get('/v1/regions', { schema: { tags: ['regions'], summary: 'Every region (configured, then learned from the regions\' membership: location null): health state, recent probes, replication lag and applied vector' } }, () =>
     Promise.resolve({
       probing: {
         intervalMs: config.probeIntervalMs,
@@ -240,11 +240,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
 
   app.get('/health/live', { schema: { hide: true } }, () => Promise.resolve({ status: 'ok', service: 'gslb' }));
-  // Ready once every region has been probed: before that, an answer could leave out a region
-  // only because its first probe is still in flight.
+  // Ready once every configured region has been probed: before that, an answer could leave out
+  // a region only because its first probe is still in flight. A region learned from membership
+  // is routable once probed up, and never makes the GSLB unready.
   app.get('/health/ready', { schema: { hide: true } }, (_request, reply) => {
     const checks: Record<string, { ok: boolean; reason?: string }> = {};
-    for (const o of board.observations()) checks[o.region.id] = o.health.status === 'unknown' ? { ok: false, reason: 'not probed yet' } : { ok: true };
+    for (const o of board.observations().filter((x) => config.regions.some((r) => r.id === x.region.id))) checks[o.region.id] = o.health.status === 'unknown' ? { ok: false, reason: 'not probed yet' } : { ok: true };
     return reply.code(board.allProbed() ? 200 : 503).send({ status: board.allProbed() ? 'ok' : 'unavailable', checks, service: 'gslb' });
   });
   app.get('/metrics', { schema: { hide: true } }, (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render(board.observations())));

@@ -27,7 +27,8 @@ export interface RegionSpec {
   readonly id: string;
   /** The region's public base URL (no trailing slash); probes and redirects start here. */
   readonly url: string;
-  readonly location: GeoPoint;
+  /** Undefined only for a region learned from membership (membership-discovery.ts), not configured. */
+  readonly location: GeoPoint | undefined;
   /** Ties between equally distant regions go to the higher weight (default 1). */
   readonly weight: number;
 }
@@ -145,7 +146,7 @@ const FIELDS: readonly Field<GslbConfig>[] = [
   { key: 'locations', env: 'MERIDIAN_GSLB_LOCATIONS', doc: 'where clients are, by address: <cidr>=<lat>,<lon> or <cidr>=<region id>, joined by ";"; the most specific block wins', default: Object.freeze([]), shownDefault: '(none)', parse: locationTable },
   { key: 'trustedProxyHops', env: 'MERIDIAN_GSLB_TRUSTED_PROXY_HOPS', doc: 'proxies of ours in front of the GSLB: 0 ignores X-Forwarded-For; n takes the n-th address from its right', default: 0, parse: integer(0, 10) },
   { key: 'lagBoundSeconds', env: 'MERIDIAN_GSLB_LAG_BOUND_SECONDS', doc: 'a region further behind than this (its worst peer lag) is demoted for fresh reads', default: 10, parse: positiveNumber('of seconds') },
-  { key: 'regionToken', env: 'MERIDIAN_GSLB_REGION_TOKEN', doc: 'bearer token with the read scope for the regions\' /v1/replication (lag-aware routing); also read from MERIDIAN_GSLB_REGION_TOKEN_FILE', secret: true, default: undefined, shownDefault: '(none)', parse: (raw) => raw },
+  { key: 'regionToken', env: 'MERIDIAN_GSLB_REGION_TOKEN', doc: 'bearer token with the read scope for the regions\' /v1/replication (lag-aware routing) and /v1/members (regions that joined); also read from MERIDIAN_GSLB_REGION_TOKEN_FILE', secret: true, default: undefined, shownDefault: '(none)', parse: (raw) => raw },
   { key: 'logLevel', env: 'MERIDIAN_GSLB_LOG_LEVEL', doc: 'log level', default: 'info', parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const) },
 ];
 

@@ -29,6 +29,10 @@ class FakeRegion {
   mode: Mode = 'ok';
   /** Served at /v1/replication; undefined answers 404 (a region that does not serve it yet). */
   replication: unknown = undefined;
+  /** Served at /v1/members (its membership answer); undefined echoes like any other path. */
+  members: unknown = undefined;
+  /** The authorization header of the last /v1/members request. */
+  membersAuth: string | undefined;
   readyRequests = 0;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
@@ -64,6 +68,10 @@ class FakeRegion {
       if (mode === 'hang') return; // never answers: the probe must time out
       if (mode === 'ok') return json(200, { status: 'ok', checks: { postgres: { ok: true, ms: 1 } }, region: this.id });
       return json(503, { status: 'unavailable', checks: { postgres: { ok: false, reason: 'connection refused', ms: 1 } }, region: this.id });
+    }
+    if (req.url === '/v1/members' && this.members !== undefined) {
+      this.membersAuth = req.headers.authorization;
+      return json(200, this.members);
     }
     if (req.url === '/v1/replication') return this.replication === undefined ? json(404, { error: { code: 'MERIDIAN_NOT_FOUND', message: 'no route' } }) : json(200, this.replication);
     const chunks: Buffer[] = [];
@@ -249,6 +257,30 @@ describe('GSLB over real HTTP', () => {
     expect((await route(g, 'from=us', { 'x-meridian-session': 'eu.1:10' })).order).toEqual(['eu', 'ap', 'us']);
     // A token ap and us have not applied: they sort after eu; ap (only behind) before us (behind and lagging).
     expect((await route(g, 'from=ap', { 'x-meridian-session': 'us.1:5' })).order).toEqual(['eu', 'ap', 'us']);
+  });
+
+  it('a region that joined (a member of a configured region) becomes routable without a restart, after the located ones; removed, it is dropped', async () => {
+    const sa = await FakeRegion.start('sa');
+    try {
+      const g = await gslb({ MERIDIAN_GSLB_REGION_TOKEN: 'read-token' });
+      expect(Object.keys(await regions(g))).toEqual(['eu', 'us', 'ap']);
+      eu.members = { region: 'eu', members: [{ region: 'us', kafka: 'h:1', url: `http://${us.address}`, grpc: null, state: 'member' }, { region: 'sa', kafka: 'h:4', url: `http://${sa.address}`, grpc: null, state: 'member' }] };
+      await waitForState(g, 'sa', 'up');
+      expect(eu.membersAuth).toBe('Bearer read-token');
+      expect(await route(g)).toEqual({ status: 200, chosen: 'eu', order: ['eu', 'us', 'ap', 'sa'] });
+      const listed = (await (await fetch(`${g.url}/v1/regions`)).json()) as { regions: { id: string; url: string; location: unknown }[] };
+      expect(listed.regions.find((r) => r.id === 'sa')).toMatchObject({ url: `http://${sa.address}`, location: null });
+      for (const r of [eu, us, ap]) r.mode = 'unavailable';
+      await waitFor(() => route(g), (r) => r.chosen === 'sa', { what: 'sa chosen with the others down', timeoutMs: 5000 });
+      const redirected = await fetch(`${g.url}/v1/redirect/v1/ns/a/keys/k`, { redirect: 'manual' });
+      expect(redirected.headers.get('location')).toBe(`http://${sa.address}/v1/ns/a/keys/k`);
+      for (const r of [eu, us, ap]) r.mode = 'ok';
+      us.members = { region: 'us', members: [{ region: 'sa', kafka: 'h:4', url: `http://${sa.address}`, grpc: null, state: 'removed' }] };
+      await waitFor(() => regions(g), (r) => !('sa' in r), { what: 'sa dropped once removed', timeoutMs: 5000, intervalMs: 20 });
+      expect((await fetch(`${g.url}/health/ready`)).status).toBe(200);
+    } finally {
+      await sa.close();
+    }
   });
 
   it('two GSLB instances probing the same regions give the same answers whenever they agree on the regions\' states', async () => {

@@ -4,8 +4,8 @@
  * clock of its own — results arrive with their times — so it is both what the prober writes
  * into in production and what tests feed directly (the in-memory side of the prober).
  *
- * Invariants: it knows exactly the configured regions (a result for another id is a bug and
- * throws); the probe history is bounded (the newest `historySize` results, oldest first);
+ * Invariants: it knows exactly the configured regions and those last learned from membership
+ * (`track`; a result for another id is a bug and throws); the probe history is bounded (the newest `historySize` results, oldest first);
  * `views()` is derived from the current states only, which keeps routing a function of them.
  */
 import { INITIAL_HEALTH, nextHealth, HealthEventType, HealthStatus, type HealthThresholds, type RegionHealth } from './region-health.ts';
@@ -55,14 +55,15 @@ interface Entry {
 }
 
 export class HealthBoard {
-  readonly #regions: readonly RegionSpec[];
+  readonly #configured: readonly RegionSpec[];
+  #discovered: readonly RegionSpec[] = [];
   readonly #thresholds: HealthThresholds;
   readonly #historySize: number;
   readonly #onTransition: HealthBoardOptions['onTransition'];
   readonly #entries = new Map<string, Entry>();
 
   constructor(regions: readonly RegionSpec[], thresholds: HealthThresholds, options: HealthBoardOptions = {}) {
-    this.#regions = regions;
+    this.#configured = regions;
     this.#thresholds = thresholds;
     this.#historySize = options.historySize ?? 10;
     this.#onTransition = options.onTransition;
@@ -88,6 +89,31 @@ export class HealthBoard {
     return entry.health;
   }
 
+  /** Every region routing considers: the configured ones in configuration order, then those learned from membership by id. */
+  regions(): RegionSpec[] {
+    return [...this.#configured, ...this.#discovered];
+  }
+
+  /**
+   * Sets the regions learned from membership: a new one starts unknown (not routable until
+   * probed up), one no longer listed is forgotten with its history. Returns the ids added and
+   * removed, so the prober starts and stops their loops.
+   */
+  track(discovered: readonly RegionSpec[]): { added: RegionSpec[]; removed: string[] } {
+    const next = new Set(discovered.map((r) => r.id));
+    const removed = this.#discovered.filter((r) => !next.has(r.id)).map((r) => r.id);
+    const added = discovered.filter((r) => !this.#entries.has(r.id));
+    for (const id of removed) this.#entries.delete(id);
+    for (const r of added) this.#entries.set(r.id, { health: INITIAL_HEALTH, probes: [], ok: 0, failed: 0, replication: undefined });
+    this.#discovered = discovered;
+    return { added, removed };
+  }
+
+  /** Whether results for this region are still wanted (false once membership dropped it). */
+  knows(region: string): boolean {
+    return this.#entries.has(region);
+  }
+
   recordReplication(region: string, observation: ReplicationObservation): void {
     this.#entry(region).replication = observation;
   }
@@ -96,9 +122,9 @@ export class HealthBoard {
     return this.#entry(region).health;
   }
 
-  /** Every region in configuration order, as plain frozen-enough snapshots. */
+  /** Every region (configured, then learned), as plain frozen-enough snapshots. */
   observations(): RegionObservation[] {
-    return this.#regions.map((region) => {
+    return this.regions().map((region) => {
       const e = this.#entry(region.id);
       return { region, health: e.health, probes: [...e.probes], probeCounts: { ok: e.ok, failed: e.failed }, replication: e.replication };
     });
@@ -113,8 +139,8 @@ export class HealthBoard {
     return views;
   }
 
-  /** True once every region has been probed at least once (the GSLB's readiness). */
+  /** True once every configured region has been probed at least once (the GSLB's readiness; a region that just joined does not make it unready). */
   allProbed(): boolean {
-    return [...this.#entries.values()].every((e) => e.health.status !== HealthStatus.unknown);
+    return this.#configured.every((r) => this.#entry(r.id).health.status !== HealthStatus.unknown);
   }
 }

@@ -10,11 +10,18 @@
  * concludes within the timeout). Loops are independent: a region that hangs never delays the
  * probes of another.
  *
+ * Membership: each configured region's probe cycle also reads its `GET /v1/members` (read scope,
+ * the same token); the regions members of some configured region and removed from none are put
+ * on the board (`track`) and probed by loops of their own, started and stopped as membership
+ * changes (membership-discovery.ts). A configured region that does not answer keeps its last
+ * answer: a region is not dropped because one peer is unreachable.
+ *
  * `run()`/`stop()`: stop aborts probes in flight (their results are dropped, not recorded as
  * failures — the GSLB is going away, not the region) and resolves when every loop has ended.
  */
 import type { HealthBoard, ProbeResult, ReplicationObservation } from './health-board.ts';
 import { decodeReplicationStatus } from './replication-status.ts';
+import { decodeMembers, discoveredRegions, type MemberEntry } from './membership-discovery.ts';
 import type { RegionSpec } from './config.ts';
 
 export interface RegionProberOptions {
@@ -59,7 +66,11 @@ export class RegionProber {
   readonly #clock: () => number;
   readonly #stop = new AbortController();
   readonly #wakers = new Set<() => void>();
-  #loops: Promise<void>[] = [];
+  /** Per region probed: its loop and what stops it alone (a region membership dropped). */
+  readonly #loops = new Map<string, { readonly stop: AbortController; readonly done: Promise<void> }>();
+  /** Each configured region's last usable members answer. */
+  readonly #members = new Map<string, readonly MemberEntry[]>();
+  #running = false;
 
   constructor(options: RegionProberOptions) {
     this.#options = options;
@@ -68,42 +79,79 @@ export class RegionProber {
 
   /** Starts one loop per region; the first probes go out at once. */
   run(): void {
-    if (this.#loops.length > 0) return;
-    this.#loops = this.#options.regions.map((region) => this.#loop(region));
+    if (this.#running) return;
+    this.#running = true;
+    for (const region of this.#options.regions) this.#start(region);
   }
 
   async stop(): Promise<void> {
     this.#stop.abort();
     for (const wake of this.#wakers) wake();
-    await Promise.all(this.#loops);
+    await Promise.all([...this.#loops.values()].map((l) => l.done));
   }
 
-  async #loop(region: RegionSpec): Promise<void> {
-    while (!this.#stop.signal.aborted) {
+  #start(region: RegionSpec): void {
+    const stop = new AbortController();
+    this.#loops.set(region.id, { stop, done: this.#loop(region, stop.signal) });
+  }
+
+  async #loop(region: RegionSpec, own: AbortSignal): Promise<void> {
+    const signal = AbortSignal.any([this.#stop.signal, own]);
+    while (!signal.aborted) {
       const started = performance.now();
-      await this.probeOnce(region);
-      await this.#sleep(this.#options.intervalMs - (performance.now() - started));
+      await this.probeOnce(region, signal);
+      await this.#sleep(this.#options.intervalMs - (performance.now() - started), signal);
     }
   }
 
-  /** One probe cycle of one region: health and replication, side by side, recorded on the board. */
-  async probeOnce(region: RegionSpec): Promise<void> {
-    const [health, replication] = await Promise.all([this.#probeHealth(region), this.#probeReplication(region)]);
-    if (this.#stop.signal.aborted) return;
+  /** One probe cycle of one region: health and replication (and, for a configured region, its members), side by side, recorded on the board. */
+  async probeOnce(region: RegionSpec, signal: AbortSignal = this.#stop.signal): Promise<void> {
+    const configured = this.#options.regions.includes(region);
+    const [health, replication, members] = await Promise.all([this.#probeHealth(region, signal), this.#probeReplication(region, signal), configured ? this.#probeMembers(region, signal) : undefined]);
+    if (signal.aborted || !this.#options.board.knows(region.id)) return;
     this.#options.board.recordReplication(region.id, replication);
     this.#options.board.recordProbe(region.id, health);
     this.#options.onProbe?.(region.id, health);
+    if (members !== undefined) {
+      this.#members.set(region.id, members);
+      this.#rediscover();
+    }
   }
 
-  #signal(): AbortSignal {
-    return AbortSignal.any([this.#stop.signal, AbortSignal.timeout(this.#options.timeoutMs)]);
+  /** Puts the regions membership names on the board; starts and stops their loops. */
+  #rediscover(): void {
+    const { added, removed } = this.#options.board.track(discoveredRegions(this.#options.regions, this.#members));
+    for (const id of removed) {
+      this.#loops.get(id)?.stop.abort();
+      this.#loops.delete(id);
+    }
+    if (this.#running && !this.#stop.signal.aborted) for (const region of added) this.#start(region);
   }
 
-  async #probeHealth(region: RegionSpec): Promise<ProbeResult> {
+  #signal(signal: AbortSignal): AbortSignal {
+    return AbortSignal.any([signal, AbortSignal.timeout(this.#options.timeoutMs)]);
+  }
+
+  #auth(): Record<string, string> {
+    return this.#options.regionToken ? { authorization: `Bearer ${this.#options.regionToken}` } : {};
+  }
+
+  /** A configured region's members; undefined when it gave no usable answer (its last one stands). */
+  async #probeMembers(region: RegionSpec, signal: AbortSignal): Promise<MemberEntry[] | undefined> {
+    try {
+      const response = await fetch(`${region.url}/v1/members`, { signal: this.#signal(signal), headers: { accept: 'application/json', ...this.#auth() } });
+      const body = await response.text();
+      return response.status === 200 ? decodeMembers(JSON.parse(body)) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #probeHealth(region: RegionSpec, signal: AbortSignal): Promise<ProbeResult> {
     const started = performance.now();
     const latency = (): number => Math.round((performance.now() - started) * 10) / 10;
     try {
-      const response = await fetch(`${region.url}/health/ready`, { signal: this.#signal(), headers: { accept: 'application/json' } });
+      const response = await fetch(`${region.url}/health/ready`, { signal: this.#signal(signal), headers: { accept: 'application/json' } });
       const body = await response.text();
       const ok = response.status === 200;
       return { at: this.#clock(), ok, httpStatus: response.status, latencyMs: latency(), reason: ok ? undefined : reasonFromAnswer(response.status, body) };
@@ -112,9 +160,9 @@ export class RegionProber {
     }
   }
 
-  async #probeReplication(region: RegionSpec): Promise<ReplicationObservation> {
+  async #probeReplication(region: RegionSpec, signal: AbortSignal): Promise<ReplicationObservation> {
     try {
-      const response = await fetch(`${region.url}/v1/replication`, { signal: this.#signal(), headers: { accept: 'application/json', ...(this.#options.regionToken ? { authorization: `Bearer ${this.#options.regionToken}` } : {}) } });
+      const response = await fetch(`${region.url}/v1/replication`, { signal: this.#signal(signal), headers: { accept: 'application/json', ...this.#auth() } });
       const body = await response.text();
       if (response.status !== 200) return { at: this.#clock(), status: undefined, reason: `HTTP ${response.status}${response.status === 404 ? ' (not served yet)' : ''}` };
       return { at: this.#clock(), status: decodeReplicationStatus(JSON.parse(body)), reason: undefined };
@@ -124,16 +172,18 @@ export class RegionProber {
   }
 
   /** Waits `ms`, or less if stopped. */
-  async #sleep(ms: number): Promise<void> {
-    if (ms <= 0 || this.#stop.signal.aborted) return;
+  async #sleep(ms: number, signal: AbortSignal): Promise<void> {
+    if (ms <= 0 || signal.aborted) return;
     await new Promise<void>((resolve) => {
       const wake = (): void => {
         clearTimeout(timer);
         this.#wakers.delete(wake);
+        signal.removeEventListener('abort', wake);
         resolve();
       };
       const timer = setTimeout(wake, ms);
       this.#wakers.add(wake);
+      signal.addEventListener('abort', wake, { once: true });
     });
   }
 }

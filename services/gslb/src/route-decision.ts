@@ -21,7 +21,9 @@
  *      unknown replication status never demotes (a region that does not serve /v1/replication
  *      yet is treated as fresh);
  *   3. distance in whole kilometres (sub-kilometre differences are noise, and comparing the
- *      number the answer shows keeps the order explainable); no client location: all equal;
+ *      number the answer shows keeps the order explainable); no client location: all equal; a
+ *      region without a location (learned from membership, not configured) after every region
+ *      with one;
  *   4. higher weight;
  *   5. region id (code-unit order), so the order is total.
  * `chosen` is the first region if it is routable; otherwise there is none.
@@ -148,7 +150,7 @@ function rank(region: RegionSpec, view: RegionView, location: GeoPoint | undefin
     url: region.url,
     status: view.status,
     healthy: isRoutable(view.status),
-    distanceKm: location === undefined ? null : Math.round(distanceKm(location, region.location)),
+    distanceKm: location === undefined || region.location === undefined ? null : Math.round(distanceKm(location, region.location)),
     weight: region.weight,
     lagSeconds: view.maxLagSeconds ?? null,
     coversSession: covers,
@@ -162,7 +164,8 @@ export function compareRanked(a: RankedRegion, b: RankedRegion): number {
   return (
     Number(b.healthy) - Number(a.healthy) ||
     a.tier - b.tier ||
-    (a.distanceKm ?? 0) - (b.distanceKm ?? 0) ||
+    // Unknown distances sort last; two unknown give NaN, which falls through like a tie.
+    (a.distanceKm ?? Infinity) - (b.distanceKm ?? Infinity) ||
     b.weight - a.weight ||
     (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
   );
