@@ -35,13 +35,13 @@
 import { logLevel, type Consumer, type EachBatchPayload, type Kafka } from 'kafkajs';
 import type { HybridLogicalClock } from '@meridian/causality';
 import { updatesTopic } from '@meridian/protocol';
-import type { PgStore } from '@meridian/store';
+import type { PgStore, StoredLinkStream } from '@meridian/store';
 import { BatchApplier, decode, type BatchResult, type PartitionBatch, type ReplicatorHooks } from './batch-applier.ts';
 import { GroupCommitQueue } from '../group-commit.ts';
 import { createKafka } from './kafka-client.ts';
 import { nextLinkState, type LinkEvent, type LinkState } from '@meridian/replication-link';
 import type { Logger } from './logger.ts';
-import { lostOffset, sequenceGap, type SequenceGap, type Watermark } from './reseed-plan.ts';
+import { earlierTailsPending, lostOffset, sequenceGap, type SequenceGap, type Watermark } from './reseed-plan.ts';
 
 export { RedriveError, type ReplicatorHooks } from './batch-applier.ts';
 
@@ -90,6 +90,11 @@ export class PeerReplicator {
    */
   #expected = new Map<number, bigint>();
   /** The sequence-gap check (`#requestGapCheck`): running, asked again meanwhile, scheduled, last started. */
+  /**
+   * Whether an earlier incarnation of the peer may still have records this link has not consumed
+   * (`earlierTailsPending`), as the latest check found; undefined: not judged since the claim.
+   */
+  #earlierTail: boolean | undefined;
   #gapCheck: { running: boolean; again: boolean; timer: NodeJS.Timeout | undefined; due: number; last: number } = { running: false, again: false, timer: undefined, due: 0, last: 0 };
   /** The gap in an origin's sequences this link failed on (a reseed then restarts every partition). */
   #gap: SequenceGap | undefined;
@@ -145,6 +150,14 @@ export class PeerReplicator {
    */
   get sequenceGap(): SequenceGap | undefined {
     return this.#needsReseed ? this.#gap : undefined;
+  }
+  /**
+   * Whether an earlier incarnation of the peer may still have records this link has not consumed
+   * (undefined: not judged since the latest claim): lag measures the current actor's stream only,
+   * so the link is not caught up while this holds (`Replication.refresh`).
+   */
+  get earlierTailPending(): boolean | undefined {
+    return this.#earlierTail;
   }
   /** Whether the link was started to seed from the peer (a joining region): it is caught up only once it has streamed. */
   get joining(): boolean {
@@ -293,6 +306,7 @@ export class PeerReplicator {
   async #claim(consumer: Consumer, partitions: readonly number[], generation: number): Promise<void> {
     this.#epochs = new Map();
     this.#expected = new Map();
+    this.#earlierTail = undefined;
     if (partitions.length === 0) return;
     const claimed = await this.#o.store.replication.claimPartitions(this.peer, partitions);
     const watermarks = await this.#watermarks();
@@ -516,7 +530,9 @@ export class PeerReplicator {
     try {
       // Another replica of the region found a loss (a gap, an offset) and stored it: this one fails too.
       const needed = await this.#o.store.replication.linkReseed(this.peer);
-      const gap = needed ? undefined : await this.#sequenceGap();
+      const stored = await this.#o.store.replication.linkStream(this.peer);
+      const gap = needed ? undefined : await this.#sequenceGap(stored);
+      if (!needed && !gap) this.#earlierTail = await this.#earlierTailPending(stored);
       if (needed && !this.#halted()) this.#fail(this.#consumer, needed.reason, needed.gap);
       else if (gap && !this.#halted()) {
         await this.#lose(this.#consumer, `${gap.origin}'s sequence ${gap.sequence} is in none of the partitions of ${this.#topic}: each was consumed past where it would lie (later sequences, or the end of the partition after the peer had published it), so records were deleted or the topic was recreated and refilled past the stored offsets`, gap);
@@ -536,11 +552,23 @@ export class PeerReplicator {
    * database in one snapshot, THEN Kafka's end offsets (DESIGN §4). Kafka is asked only when the
    * database alone, taking every stored partition as caught up, suggests a gap.
    */
-  async #sequenceGap(): Promise<SequenceGap | undefined> {
-    const stored = await this.#o.store.replication.linkStream(this.peer);
+  async #sequenceGap(stored: StoredLinkStream): Promise<SequenceGap | undefined> {
     if (!sequenceGap(stored, new Map([...stored.partitions].map(([partition, at]) => [partition, at.nextOffset])))) return undefined;
     const ends = new Map([...(await this.#watermarks())].map(([partition, mark]) => [partition, mark.high]));
     return sequenceGap(stored, ends);
+  }
+
+  /**
+   * Whether an earlier incarnation's tail may be unconsumed (`earlierTailsPending`). Kafka's
+   * offsets are read only when the peer has had another actor and some partition has not yet
+   * delivered one of the current actor's records.
+   */
+  async #earlierTailPending(stored: StoredLinkStream): Promise<boolean> {
+    const current = [...stored.published.keys()][0];
+    if (current === undefined) return false; // no heartbeat yet: lag is not measured either
+    // Kafka's offsets only when the peer has had another actor: against a partition nothing settles, every earlier actor is listed.
+    if (earlierTailsPending(stored, current, new Map([[-1, { low: 0n, high: 1n }]])).length === 0) return false;
+    return earlierTailsPending(stored, current, await this.#watermarks()).length > 0;
   }
 
   /** Redrives (or discards) a dead letter of this peer: see `BatchApplier.redrive`. */

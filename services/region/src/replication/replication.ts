@@ -243,8 +243,11 @@ export class Replication {
       // in Kafka for us: only a fresh one may declare the link caught up. Nor may a link that is
       // still seeding from the peer (it has not consumed anything yet).
       if (beat.receivedAt.getTime() < this.#startedAt || r.seeding) continue;
+      // Lag measures the peer's current actor only: an earlier incarnation's tail still waiting in
+      // some partition keeps the link behind (`PeerReplicator.earlierTailPending`).
+      const behind = seconds > this.#o.lagBoundSeconds || r.earlierTailPending === true;
       if (r.state === 'streaming' || r.state === 'catching-up' || r.state === 'connecting') {
-        if (r.state !== 'connecting' || sequence === 0) r.signal(seconds > this.#o.lagBoundSeconds ? 'fell-behind' : 'caught-up');
+        if (r.state !== 'connecting' || (sequence === 0 && r.earlierTailPending !== true)) r.signal(behind ? 'fell-behind' : 'caught-up');
       }
     }
   }
@@ -270,7 +273,7 @@ export class Replication {
         state: r.state,
         lagSeconds: lag.seconds === null ? null : Math.round(lag.seconds * 1000) / 1000,
         lagSequence: lag.sequence,
-        lagging: lag.seconds !== null && lag.seconds > this.#o.lagBoundSeconds,
+        lagging: (lag.seconds !== null && lag.seconds > this.#o.lagBoundSeconds) || r.earlierTailPending === true,
         needsReseed: r.needsReseed,
         ...(r.reason ? { reason: r.reason } : {}),
         ...(beat ? { lastHeartbeatAt: beat.receivedAt.toISOString() } : {}),

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { AppliedVector } from '@meridian/replication-link';
-import { bootstrapOffsets, restartOffsets, sequenceGap } from './reseed-plan.ts';
+import { bootstrapOffsets, earlierTailsPending, restartOffsets, sequenceGap } from './reseed-plan.ts';
 
 describe('restartOffsets', () => {
   const marks = new Map([
@@ -213,6 +213,35 @@ describe('sequenceGap', () => {
     const ends = new Map([[0, 8n], [1, 5n]]);
     expect(sequenceGap(stream([[0, 8n, [['p.1', 9n], ['p.2', 3n]]], [1, 5n, [['p.1', 7n]]]], [['p.1', 3n], ['p.2', 3n]], [['p.2', 3n]]), ends)).toEqual({ origin: 'p.1', sequence: 4n, floor: 9n });
     expect(sequenceGap(stream([[0, 8n, [['p.1', 9n]]], [1, 5n, []]], [['p.1', 3n], ['p.2', 3n]], [['p.2', 3n]]), ends)).toBeUndefined();
+  });
+});
+
+describe('earlierTailsPending (a peer\'s earlier incarnation)', () => {
+  const stream = (partitions: [number, bigint, [string, bigint][]][], contiguous: [string, bigint][]) => ({
+    contiguous: new Map(contiguous),
+    partitions: new Map(partitions.map(([p, nextOffset, highest]) => [p, { nextOffset, highest: new Map(highest) }])),
+    published: new Map([['p.2', 0n]]),
+  });
+  const marks = new Map([
+    [0, { low: 0n, high: 10n }],
+    [1, { low: 0n, high: 6n }],
+  ]);
+
+  it('is pending while a partition may still hold the earlier actor\'s tail: nothing of the current actor consumed from it, not at its end', () => {
+    // p.1's tail sits in partition 1 (offsets 4, 5); p.2 has published nothing yet, so its lag is 0.
+    expect(earlierTailsPending(stream([[0, 10n, [['p.1', 8n]]], [1, 4n, [['p.1', 7n]]]], [['p.1', 8n]]), 'p.2', marks)).toEqual(['p.1']);
+  });
+
+  it('is settled once every partition is past it: a record of the current actor consumed from it, at its end, or empty', () => {
+    expect(earlierTailsPending(stream([[0, 10n, [['p.1', 8n]]], [1, 6n, [['p.1', 10n]]]], [['p.1', 10n]]), 'p.2', marks)).toEqual([]);
+    expect(earlierTailsPending(stream([[0, 7n, [['p.2', 1n]]], [1, 5n, [['p.2', 2n]]]], [['p.1', 10n], ['p.2', 2n]]), 'p.2', marks)).toEqual([]);
+    expect(earlierTailsPending(stream([[0, 10n, []]], [['p.1', 10n]]), 'p.2', new Map([[0, { low: 0n, high: 10n }], [1, { low: 6n, high: 6n }]]))).toEqual([]);
+    // A partition with records and no stored offset is not.
+    expect(earlierTailsPending(stream([[0, 10n, []]], [['p.1', 10n]]), 'p.2', marks)).toEqual(['p.1']);
+  });
+
+  it('says nothing when the peer has had one actor only', () => {
+    expect(earlierTailsPending(stream([[0, 1n, [['p.2', 1n]]], [1, 0n, []]], [['p.2', 1n]]), 'p.2', marks)).toEqual([]);
   });
 });
 

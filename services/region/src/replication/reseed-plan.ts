@@ -149,6 +149,29 @@ export function sequenceGap(stored: StoredLinkStream, ends: ReadonlyMap<number, 
 }
 
 /**
+ * The peer's earlier incarnations (actors other than `current`, the one its latest heartbeat
+ * names) whose published tail this link may not have consumed yet: lag and catching up are
+ * measured on the current actor's stream only (link-lag.ts), so without this a link could say
+ * caught up while an earlier actor's last records still wait in some partition. An earlier
+ * actor's relay stopped before the current one's began (only the database's current epoch takes
+ * the relay lease), so in every partition its records lie before any of the current actor's: a
+ * partition is settled once the link consumed a record of the current actor from it (`highest`),
+ * or is at or past its end (`marks`), or holds nothing (log start = end). Empty: nothing pending.
+ * A partition without a stored offset is settled only when empty.
+ */
+export function earlierTailsPending(stored: StoredLinkStream, current: string, marks: ReadonlyMap<number, Watermark>): string[] {
+  const earlier = new Set([...stored.contiguous.keys(), ...[...stored.partitions.values()].flatMap((p) => [...p.highest.keys()])]);
+  earlier.delete(current);
+  if (earlier.size === 0) return [];
+  for (const [partition, mark] of marks) {
+    const at = stored.partitions.get(partition);
+    const settled = mark.low >= mark.high || (at !== undefined && (at.highest.has(current) || at.nextOffset >= mark.high));
+    if (!settled) return [...earlier].sort();
+  }
+  return [];
+}
+
+/**
  * Where a joining region's link starts (anti-entropy/reseed.ts `seedLink`): every partition at its
  * log start, read before the peer's published position — undefined when the link has stored
  * offsets already (it was seeded, by this replica or another one of the region, or has consumed).
