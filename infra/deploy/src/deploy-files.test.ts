@@ -58,7 +58,7 @@ const KAFKA_SETTINGS = new Set([
 const KAFKA_IMAGE_VARIABLES = new Set(['CLUSTER_ID', 'KAFKA_HEAP_OPTS']);
 /** Variables the other third-party images document, by image name (before the tag). */
 const THIRD_PARTY_VARIABLES: Record<string, ReadonlySet<string>> = {
-  postgres: new Set(['POSTGRES_USER', 'POSTGRES_PASSWORD', 'POSTGRES_DB', 'PGDATA']),
+  postgres: new Set(['POSTGRES_USER', 'POSTGRES_PASSWORD', 'POSTGRES_PASSWORD_FILE', 'POSTGRES_DB', 'PGDATA']),
   'jaegertracing/all-in-one': new Set(['COLLECTOR_OTLP_ENABLED']),
   'otel/opentelemetry-collector-contrib': new Set(),
 };
@@ -269,6 +269,7 @@ const SAMPLE_SECRETS: Readonly<Record<string, string>> = {
   '/run/secrets/meridian_context_secret': 'a-secret-of-at-least-sixteen-characters\n',
   '/run/secrets/meridian_auth_public_keys': '-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n',
   '/run/secrets/meridian_gslb_region_token': 'a.reader.token\n',
+  '/run/secrets/postgres_password': 'a-postgres-password\n',
 };
 const samplePublicKeys = SAMPLE_SECRETS['/run/secrets/meridian_auth_public_keys']!;
 const readSecret = (path: string): string => {
@@ -277,7 +278,9 @@ const readSecret = (path: string): string => {
   return text;
 };
 /** Settings that are secrets: never in a deploy file's plain environment, always through a secret. */
-const SECRET_SETTINGS = ['DATABASE_URL', 'MERIDIAN_CONTEXT_SECRET', 'MERIDIAN_GSLB_REGION_TOKEN'];
+const SECRET_SETTINGS = ['DATABASE_URL', 'MERIDIAN_DATABASE_PASSWORD', 'MERIDIAN_CONTEXT_SECRET', 'MERIDIAN_GSLB_REGION_TOKEN'];
+/** A database URL with a password in it (`postgres://user:password@host`). */
+const URL_WITH_PASSWORD = /postgres(?:ql)?:\/\/[^/@\s:]*:[^/@\s]+@/i;
 const services = Object.entries(compose.services);
 const environment = (service: ComposeService, env: Record<string, string> = {}): Record<string, string> =>
   Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), env)]));
@@ -372,6 +375,19 @@ describe('infra/docker-compose.yml', () => {
     expect(declared['meridian_context_secret']).toEqual({ environment: 'MERIDIAN_CONTEXT_SECRET' });
     expect(declared['meridian_auth_public_keys']?.file).toBeDefined();
     for (const [name, s] of gslbServices) expect(environment(s)['MERIDIAN_GSLB_REGION_TOKEN_FILE'], name).toBe('/run/secrets/meridian_gslb_region_token');
+    // No service's plain environment holds a password: not PostgreSQL's, not one inside a URL
+    // (DATABASE_URL names the user; the password comes from the secret postgres_password).
+    for (const [name, s] of services) {
+      const env = environment(s, { POSTGRES_PASSWORD: 'sample-password' });
+      expect(env['POSTGRES_PASSWORD'], `${name}: POSTGRES_PASSWORD`).toBeUndefined();
+      for (const [key, value] of Object.entries(env)) expect(URL_WITH_PASSWORD.test(value), `${name}: ${key}`).toBe(false);
+      const file = env['POSTGRES_PASSWORD_FILE'];
+      if (file !== undefined) {
+        expect(file, name).toBe('/run/secrets/postgres_password');
+        expect(s.secrets, name).toContain('postgres_password');
+      }
+    }
+    expect(declared['postgres_password']).toEqual({ environment: 'POSTGRES_PASSWORD' });
   });
 
   it('wires each region to its own PostgreSQL, which only its region reaches', () => {
@@ -382,7 +398,9 @@ describe('infra/docker-compose.yml', () => {
       expect(pg?.image, `${name}: ${url.hostname}`).toMatch(/^postgres:/);
       const pgEnv = environment(pg!);
       expect(decodeURIComponent(url.username)).toBe(pgEnv['POSTGRES_USER']);
-      expect(decodeURIComponent(url.password)).toBe(pgEnv['POSTGRES_PASSWORD']);
+      // The password the region connects with is the one the server was initialised with: the same secret.
+      expect(env['MERIDIAN_DATABASE_PASSWORD_FILE'], name).toBe(pgEnv['POSTGRES_PASSWORD_FILE']);
+      expect(decodeURIComponent(new URL(loadRegionConfig(env, readSecret).databaseUrl).password), name).toBe(readSecret(pgEnv['POSTGRES_PASSWORD_FILE']!).trim());
       expect(url.pathname).toBe(`/${pgEnv['POSTGRES_DB']}`);
       expect(url.port).toBe('5432');
       expect(pg!.networks, url.hostname).toEqual([env['MERIDIAN_REGION']]);

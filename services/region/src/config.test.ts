@@ -97,6 +97,20 @@ describe('configuration', () => {
     expect(loadConfig({ ...base, MERIDIAN_GRPC_PORT: '0', MERIDIAN_GRPC_TLS: 'off' }).grpcTls).toBe('off');
     expect(describeConfig(loadConfig({ ...base, MERIDIAN_GRPC_PORT: '0', ...files }))['grpcTlsKey']).toBe('***');
   });
+  it('puts MERIDIAN_DATABASE_PASSWORD into a DATABASE_URL without one, refusing two passwords without echoing either', () => {
+    const url = 'postgres://meridian@db:5432/eu';
+    const config = loadConfig({ ...base, DATABASE_URL: url, MERIDIAN_DATABASE_PASSWORD_FILE: '/run/secrets/pg' }, () => 'p@ss:w/rd\n');
+    expect(new URL(config.databaseUrl).password).toBe(encodeURIComponent('p@ss:w/rd'));
+    expect(decodeURIComponent(new URL(config.databaseUrl).password)).toBe('p@ss:w/rd');
+    expect(describeConfig(config)['databaseUrl']).not.toContain('p%40ss');
+    expect(() => loadConfig({ ...base, MERIDIAN_DATABASE_PASSWORD: 'other-pw' })).toThrow(/MERIDIAN_DATABASE_PASSWORD: expected DATABASE_URL without a password of its own/);
+    try {
+      loadConfig({ ...base, MERIDIAN_DATABASE_PASSWORD: 'other-pw' });
+    } catch (error) {
+      expect((error as Error).message).not.toMatch(/other-pw|secret-pw/);
+    }
+  });
+
   it('refuses PEM contents where the path of a PEM file belongs, never echoing them (a pasted private key)', () => {
     const pem = '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgfpMurzd4fAIHch3E\n-----END PRIVATE KEY-----\n';
     for (const name of ['MERIDIAN_GRPC_TLS_CA', 'MERIDIAN_GRPC_TLS_CERT', 'MERIDIAN_GRPC_TLS_KEY', 'MERIDIAN_DATABASE_CA']) {

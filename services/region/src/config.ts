@@ -17,6 +17,8 @@ export interface RegionConfig {
   readonly port: number;
   /** With MERIDIAN_DATABASE_CA: sslmode=verify-full and sslrootcert added (unless the URL sets its own sslmode). */
   readonly databaseUrl: string;
+  /** The password of DATABASE_URL's user when given apart (already put into `databaseUrl`). */
+  readonly databasePassword: string | undefined;
   /** PEM file of the CA that signed PostgreSQL's server certificate; set: TLS with sslmode=verify-full. */
   readonly databaseCa: string | undefined;
   readonly poolSize: number;
@@ -162,6 +164,7 @@ const FIELDS: readonly Field<RegionConfig>[] = [
   { key: 'host', env: 'MERIDIAN_HOST', doc: 'address to listen on', default: '127.0.0.1', parse: (raw) => raw },
   { key: 'port', env: 'MERIDIAN_PORT', doc: 'HTTP port', default: 8080, parse: integer(0, 65535) },
   { key: 'databaseUrl', env: 'DATABASE_URL', doc: 'the region\'s PostgreSQL database', secret: true, parse: url(['postgres:', 'postgresql:']) },
+  { key: 'databasePassword', env: 'MERIDIAN_DATABASE_PASSWORD', doc: 'the password of DATABASE_URL\'s user, when the URL carries none: the URL then holds no secret (MERIDIAN_DATABASE_PASSWORD_FILE: a mounted secret)', secret: true, default: undefined, parse: (raw) => raw },
   { key: 'databaseCa', env: 'MERIDIAN_DATABASE_CA', doc: 'PEM file of the CA that signed PostgreSQL\'s server certificate: connect with TLS, sslmode=verify-full (the certificate must name the host of DATABASE_URL); or put sslmode=verify-full&sslrootcert=<file> in DATABASE_URL itself', default: undefined, parse: pemPath },
   { key: 'poolSize', env: 'MERIDIAN_PG_POOL_SIZE', doc: 'PostgreSQL connections per process', default: 8, parse: integer(1, 200) },
   { key: 'contextSecret', env: 'MERIDIAN_CONTEXT_SECRET', doc: 'secret (at least 16 characters) that signs causal-context tokens; the same in every region', secret: true, parse: (raw) => {
@@ -255,6 +258,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   // Secure by default: a region with no way to verify tokens refuses to start unless told to run open.
   if (out['auth'] === 'on' && out['authPublicKeys'] === undefined && out['authJwksUrl'] === undefined && !problems.some((p) => p.startsWith('MERIDIAN_AUTH'))) {
     problems.push('MERIDIAN_AUTH_PUBLIC_KEYS: required (or MERIDIAN_AUTH_JWKS_URL) — the keys that verify bearer tokens; MERIDIAN_AUTH=off runs the API open, for local experiments only');
+  }
+  const password = out['databasePassword'];
+  if (typeof password === 'string' && typeof out['databaseUrl'] === 'string') {
+    const u = new URL(out['databaseUrl']);
+    if (u.password !== '') problems.push('MERIDIAN_DATABASE_PASSWORD: expected DATABASE_URL without a password of its own (got both; give it once)');
+    else {
+      u.password = encodeURIComponent(password);
+      out['databaseUrl'] = u.toString();
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems);
   if (typeof out['databaseCa'] === 'string' && typeof out['databaseUrl'] === 'string') out['databaseUrl'] = withDatabaseCa(out['databaseUrl'], out['databaseCa']);
