@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { createServer, request as httpRequest, type Server } from 'node:http';
-import { createDatabase, dropDatabase, ephemeralAuth, freePort, startGslbProcess, startRegionProcess, type GslbProcess, type LocalAuth, type RegionProcess } from '@meridian/infra-local';
+import { createDatabase, dropDatabase, ephemeralAuth, freePort, startGslbProcess, startRegionProcess, testKafkaAccess, type GslbProcess, type LocalAuth, type RegionProcess } from '@meridian/infra-local';
 import { FaultProxy, sleep, uniqueName, waitFor } from '@meridian/testkit';
 
 const infra = inject('infra');
@@ -48,6 +48,7 @@ beforeAll(async () => {
   auth = await ephemeralAuth();
   const urls = await Promise.all(dbs.map((d) => createDatabase(d, infra.postgresUrl)));
   const ports = await Promise.all(ids.map(() => freePort()));
+  const kafkaAccess = await testKafkaAccess(infra, Object.fromEntries(ids.map((id, i) => [id, i])));
   const started = await Promise.all(
     ids.map((id, i) =>
       startRegionProcess({
@@ -56,6 +57,7 @@ beforeAll(async () => {
         auth,
         port: ports[i]!,
         kafkaBrokers: infra.kafka[i]!,
+        kafkaSecurity: kafkaAccess[id],
         peers: Object.fromEntries(ids.flatMap((peer, j) => (j === i ? [] : [[peer, infra.kafka[j]!]]))),
         logLevel: 'warn',
         env: { MERIDIAN_PG_POOL_SIZE: '3', MERIDIAN_TOPIC_PARTITIONS: '2' },

@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { runExchange } from '@meridian/anti-entropy';
 import { GrpcReplica, channelCredentials } from '@meridian/anti-entropy-grpc';
-import { createDatabase, dropDatabase, ephemeralAuth, freePort, startRegionProcess, type LocalAuth, type RegionProcess } from '@meridian/infra-local';
+import { createDatabase, dropDatabase, ephemeralAuth, freePort, startRegionProcess, testKafkaAccess, type LocalAuth, type RegionProcess, type RegionProcessOptions } from '@meridian/infra-local';
 import { uniqueName, waitFor } from '@meridian/testkit';
 
 const infra = inject('infra');
@@ -32,6 +32,8 @@ let urls: string[];
 let ports: number[];
 let grpcPorts: number[];
 let auth: LocalAuth;
+/** Each region's Kafka security: plaintext, or SASL_SSL with ACLs when the run's brokers are secured. */
+let kafkaAccess: Record<string, RegionProcessOptions['kafkaSecurity']>;
 
 interface Answer {
   status: number;
@@ -55,6 +57,7 @@ function start(i: number, peers: readonly number[], join: boolean): Promise<Regi
     port: ports[i]!,
     grpcPort: grpcPorts[i]!,
     kafkaBrokers: kafkaOf(i),
+    kafkaSecurity: kafkaAccess[ids[i]!],
     grpcTls: 'off',
     peers: Object.fromEntries(peers.map((j) => [ids[j]!, kafkaOf(j)])),
     peerUrls: Object.fromEntries(peers.map((j) => [ids[j]!, `http://127.0.0.1:${ports[j]!}`])),
@@ -85,6 +88,7 @@ beforeAll(async () => {
   urls = await Promise.all(dbs.map((db) => createDatabase(db, infra.postgresUrl)));
   ports = await Promise.all(ids.map(() => freePort()));
   grpcPorts = await Promise.all(ids.map(() => freePort()));
+  kafkaAccess = await testKafkaAccess(infra, Object.fromEntries(ids.map((id, i) => [id, i % infra.kafka.length])));
   regions.push(...(await Promise.all([0, 1, 2].map((i) => start(i, [0, 1, 2].filter((j) => j !== i), false)))));
 }, 180_000);
 

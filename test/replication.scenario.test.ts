@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { createDatabase, dropDatabase, ephemeralAuth, startRegionProcess, type LocalAuth, type RegionProcess } from '@meridian/infra-local';
+import { createDatabase, dropDatabase, ephemeralAuth, startRegionProcess, testKafkaAccess, type LocalAuth, type RegionProcess } from '@meridian/infra-local';
 import { uniqueName, waitFor } from '@meridian/testkit';
 
 const infra = inject('infra');
@@ -44,6 +44,8 @@ beforeAll(async () => {
   auth = await ephemeralAuth();
   const urls = await Promise.all(dbs.map((db) => createDatabase(db, infra.postgresUrl)));
   const ports = await Promise.all(ids.map(async () => (await import('@meridian/infra-local')).freePort()));
+  // Plaintext, or SASL_SSL with ACLs when the run's brokers are secured (MERIDIAN_TEST_KAFKA_SECURITY).
+  const kafkaAccess = await testKafkaAccess(infra, Object.fromEntries(ids.map((id, i) => [id, i])));
   const started = await Promise.all(
     ids.map((id, i) =>
       startRegionProcess({
@@ -52,6 +54,7 @@ beforeAll(async () => {
         auth,
         port: ports[i]!,
         kafkaBrokers: infra.kafka[i]!,
+        kafkaSecurity: kafkaAccess[id],
         peers: Object.fromEntries(ids.flatMap((peer, j) => (j === i ? [] : [[peer, infra.kafka[j]!]]))),
         peerUrls: Object.fromEntries(ids.flatMap((peer, j) => (j === i ? [] : [[peer, `http://127.0.0.1:${ports[j]!}`]]))),
         zipkinSpansUrl: `${infra.zipkinUrl}/api/v2/spans`,

@@ -20,7 +20,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createDatabase, dropDatabase, ensureGrpcCertificate, ephemeralAuth, freePort, NODE_FLAGS, REGION_ENTRY, REPOSITORY_ROOT, startRegionProcess, testCertificateAuthority, type LocalAuth, type RegionProcess } from '@meridian/infra-local';
+import { createDatabase, dropDatabase, ensureGrpcCertificate, ephemeralAuth, freePort, NODE_FLAGS, REGION_ENTRY, REPOSITORY_ROOT, startRegionProcess, testCertificateAuthority, testKafkaAccess, type LocalAuth, type RegionProcess, type RegionProcessOptions } from '@meridian/infra-local';
 import { uniqueName, waitFor } from '@meridian/testkit';
 
 const run = promisify(execFile);
@@ -42,6 +42,8 @@ let forged: LocalAuth;
 let region: RegionProcess;
 let keyPem = '';
 let regionDatabaseUrl = '';
+/** The region's Kafka security (its password is one more secret on SASL_SSL brokers). */
+let kafkaAccess: RegionProcessOptions['kafkaSecurity'];
 const answers: string[] = [];
 const startFailures: string[] = [];
 
@@ -61,6 +63,8 @@ function secretForms(): Map<string, string> {
     for (const line of a.keys.privateKeyPem.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'))) forms.set(`${who}signing private key`, line);
   }
   for (const [i, line] of keyPem.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----')).entries()) forms.set(`gRPC private key line ${i + 1}`, line);
+  // On SASL_SSL brokers (MERIDIAN_TEST_KAFKA_SECURITY=sasl_ssl) the region holds its Kafka password too.
+  if (kafkaAccess !== undefined && kafkaAccess !== 'off') forms.set('Kafka SASL password', kafkaAccess.user.password);
   return forms;
 }
 
@@ -97,12 +101,14 @@ beforeAll(async () => {
   // The shared server trusts local connections: the password is sent nowhere, but the region holds it.
   url.password = encodeURIComponent(DB_PASSWORD);
   regionDatabaseUrl = url.toString();
+  kafkaAccess = (await testKafkaAccess(infra, { [REGION]: 0 }))[REGION];
   region = await startRegionProcess({
     region: REGION,
     databaseUrl: url.toString(),
     auth,
     contextSecret: CONTEXT_SECRET,
     kafkaBrokers: infra.kafka[0],
+    kafkaSecurity: kafkaAccess,
     grpcPort: await freePort(),
     grpcTls: tls,
     zipkinSpansUrl: `${infra.zipkinUrl}/api/v2/spans`,

@@ -21,6 +21,7 @@ const file: ClusterFile = {
   logs: '/somewhere/logs',
   auth: { admin: 'a.b.c', writer: 'd.e.f', reader: 'g.h.i' },
   tls: { ca: '/somewhere/tls/ca.pem', cert: '/somewhere/tls/grpc-operator.pem', key: '/somewhere/tls/grpc-operator-key.pem' },
+  kafkaSasl: { ca: '/somewhere/tls/ca.pem', passwords: '/somewhere/kafka-users' },
 };
 
 describe('cluster.json', () => {
@@ -31,10 +32,11 @@ describe('cluster.json', () => {
     expect(readClusterFile(dir)).toEqual(file);
     // It carries the tokens: its owner's only.
     expect(statSync(clusterFilePath(dir)).mode & 0o077).toBe(0);
-    writeClusterFile(dir, { ...file, gslb: null, auth: null, tls: null });
+    writeClusterFile(dir, { ...file, gslb: null, auth: null, tls: null, kafkaSasl: null });
     expect(readClusterFile(dir)?.gslb).toBeNull();
     expect(readClusterFile(dir)?.auth).toBeNull();
     expect(readClusterFile(dir)?.tls).toBeNull();
+    expect(readClusterFile(dir)?.kafkaSasl).toBeNull();
     removeClusterFile(dir);
     expect(existsSync(clusterFilePath(dir))).toBe(false);
     removeClusterFile(dir); // idempotent

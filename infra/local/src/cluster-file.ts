@@ -38,6 +38,15 @@ export interface ClusterFile {
   readonly auth: ClusterTokens | null;
   /** The operator's certificate for the regions' anti-entropy gRPC (`meridian verify`/`repair`); null (or absent) when the cluster runs without TLS. */
   readonly tls?: ClusterTls | null | undefined;
+  /** The brokers' SASL_SSL: the CA and the directory of the SCRAM users' password files; null (or absent) when Kafka runs plaintext. */
+  readonly kafkaSasl?: ClusterKafkaSasl | null | undefined;
+}
+
+export interface ClusterKafkaSasl {
+  /** PEM file of the CA that signed the brokers' certificates. */
+  readonly ca: string;
+  /** `<user>.password` for `meridian-admin` and each `region-<id>` (the files are their owner's only). */
+  readonly passwords: string;
 }
 
 /** PEM files: the deployment's CA, the operator's certificate and key. */
@@ -77,6 +86,13 @@ function parseTls(value: unknown, where: string): ClusterTls | null {
   return { ca: field(value, 'ca', 'a file path', isString, at), cert: field(value, 'cert', 'a file path', isString, at), key: field(value, 'key', 'a file path', isString, at) };
 }
 
+function parseKafkaSasl(value: unknown, where: string): ClusterKafkaSasl | null {
+  if (value === null || value === undefined) return null;
+  const at = `${where} kafkaSasl`;
+  if (!isRecord(value)) throw new Error(`${at}: expected an object of paths (or null)`);
+  return { ca: field(value, 'ca', 'a file path', isString, at), passwords: field(value, 'passwords', 'a directory', isString, at) };
+}
+
 /** Parses and checks a cluster file; the error says which field is wrong. */
 export function parseClusterFile(text: string, where = CLUSTER_FILE): ClusterFile {
   let raw: unknown;
@@ -110,6 +126,7 @@ export function parseClusterFile(text: string, where = CLUSTER_FILE): ClusterFil
     logs: field(raw, 'logs', 'a directory', isString, where),
     auth: parseAuth(raw['auth'], where),
     tls: parseTls(raw['tls'], where),
+    kafkaSasl: parseKafkaSasl(raw['kafkaSasl'], where),
   };
 }
 

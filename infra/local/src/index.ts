@@ -17,7 +17,8 @@ export {
 export { ensureKafkaJars, ensureZipkinJar, requireTool, KAFKA_VERSION, ZIPKIN_VERSION } from './jars.ts';
 export { ManagedProcess, type ManagedProcessOptions } from './managed-process.ts';
 export { freePort } from './ports.ts';
-export type { TestInfra } from './test-infra.ts';
+export type { TestInfra, TestKafkaSecurity } from './test-infra.ts';
+export { testKafkaAccess, testKafkaAdmin, testKafkaEnvironment, type KafkaPlacement, type TestKafka } from './test-kafka.ts';
 export {
   startServiceProcess,
   childEnvironment,
@@ -83,7 +84,26 @@ export {
   type ClusterFile,
   type ClusterRegion,
   type ClusterTls,
+  type ClusterKafkaSasl,
 } from './cluster-file.ts';
+export {
+  brokerSecurity,
+  createAcls,
+  ensureKafkaSecurity,
+  ensureScramUser,
+  kafkaClientSecurity,
+  kafkaUsersDir,
+  regionAcls,
+  regionKafkaEnvironment,
+  regionPrincipal,
+  KAFKA_ADMIN_USER,
+  type KafkaBrokerSecurity,
+  type KafkaClientSecurity,
+  type KafkaDeploymentSecurity,
+  type RegionKafkaSecurity,
+  type ScramCredentials,
+  type ScramUser,
+} from './kafka-security.ts';
 export {
   ensureCertificateAuthority,
   ensureCertificate,

@@ -6,8 +6,16 @@
  * A broker can be stopped and started again on the same data directory and ports (`restart`),
  * which is what the broker-outage scenarios need. An optional second listener advertises another
  * address (a fault proxy's), so a peer region can be made to reach this cluster through it.
+ *
+ * With `security` the client listener is SASL_SSL (kafka-security.ts, docs/security.md): a
+ * certificate signed by the deployment's CA, SCRAM-SHA-512 users made when the storage is
+ * formatted, StandardAuthorizer with nothing allowed that no ACL allows. The inter-broker listener
+ * is that same listener (the broker authenticates as the super user). The controller listener
+ * stays plaintext on loopback: KRaft cannot authenticate it with SCRAM (SCRAM credentials live in
+ * the metadata the controller serves), so its anonymous principal is a super user — anyone with
+ * a shell on this host can reach it, no one else.
  */
-import { mkdirSync, mkdtempSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +25,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { ensureKafkaJars, requireTool } from './jars.ts';
 import { ManagedProcess } from './managed-process.ts';
 import { freePort } from './ports.ts';
+import { kafkaClientSecurity, type KafkaClientSecurity, type KafkaBrokerSecurity } from './kafka-security.ts';
 
 const run = promisify(execFile);
 
@@ -31,6 +40,8 @@ export interface KafkaBrokerOptions {
   /** A second listener on `port` that tells clients to connect to `advertisedPort` (a proxy in front of it). */
   readonly proxiedListener?: { readonly port: number; readonly advertisedPort: number };
   readonly readyTimeoutMs?: number;
+  /** SASL_SSL with SCRAM-SHA-512 users and ACLs; absent: one PLAINTEXT listener, no authorizer. */
+  readonly security?: KafkaBrokerSecurity;
 }
 
 export interface KafkaBroker {
@@ -40,6 +51,8 @@ export interface KafkaBroker {
   readonly brokerPort: number;
   readonly controllerPort: number;
   readonly dataDir: string;
+  /** How the super user (the launcher) connects: TLS and SASL settings for kafkajs; undefined: plaintext. */
+  readonly adminSecurity: KafkaClientSecurity | undefined;
   readonly running: boolean;
   /** SIGTERM and wait (a clean shutdown). */
   stop(): Promise<void>;
@@ -60,14 +73,38 @@ function clusterId(): string {
   }
 }
 
-function serverProperties(dir: string, brokerPort: number, controllerPort: number, proxied: KafkaBrokerOptions['proxiedListener']): string {
-  const listeners = [`PLAINTEXT://127.0.0.1:${brokerPort}`, `CONTROLLER://127.0.0.1:${controllerPort}`];
-  const advertised = [`PLAINTEXT://127.0.0.1:${brokerPort}`];
-  const protocols = ['PLAINTEXT:PLAINTEXT', 'CONTROLLER:PLAINTEXT'];
+/** A PEM file's content on one line (a properties value): Kafka's PEM parser ignores the whitespace inside. */
+const oneLine = (file: string): string => readFileSync(file, 'utf8').trim().replace(/\s*\n\s*/g, ' ');
+
+function securityProperties(security: KafkaBrokerSecurity, listenerNames: readonly string[]): string[] {
+  const admin = `org.apache.kafka.common.security.scram.ScramLoginModule required username="${security.admin.username}" password="${security.admin.password}";`;
+  return [
+    'sasl.enabled.mechanisms=SCRAM-SHA-512',
+    'sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512',
+    ...listenerNames.map((l) => `listener.name.${l.toLowerCase()}.scram-sha-512.sasl.jaas.config=${admin}`),
+    'ssl.keystore.type=PEM',
+    `ssl.keystore.certificate.chain=${oneLine(security.tls.certFile)}`,
+    `ssl.keystore.key=${oneLine(security.tls.keyFile)}`,
+    'ssl.truststore.type=PEM',
+    `ssl.truststore.location=${security.tls.caFile}`,
+    'ssl.client.auth=none',
+    'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+    // ANONYMOUS is the controller listener's principal only (the SASL_SSL listeners authenticate everyone).
+    `super.users=User:${security.admin.username};User:ANONYMOUS`,
+    'allow.everyone.if.no.acl.found=false',
+  ];
+}
+
+function serverProperties(dir: string, brokerPort: number, controllerPort: number, proxied: KafkaBrokerOptions['proxiedListener'], security: KafkaBrokerSecurity | undefined): string {
+  const client = security ? 'SASL_SSL' : 'PLAINTEXT';
+  const main = security ? 'SECURE' : 'PLAINTEXT';
+  const listeners = [`${main}://127.0.0.1:${brokerPort}`, `CONTROLLER://127.0.0.1:${controllerPort}`];
+  const advertised = [`${main}://127.0.0.1:${brokerPort}`];
+  const protocols = [`${main}:${client}`, 'CONTROLLER:PLAINTEXT'];
   if (proxied) {
     listeners.push(`PROXIED://127.0.0.1:${proxied.port}`);
     advertised.push(`PROXIED://127.0.0.1:${proxied.advertisedPort}`);
-    protocols.push('PROXIED:PLAINTEXT');
+    protocols.push(`PROXIED:${client}`);
   }
   return [
     'process.roles=broker,controller',
@@ -75,7 +112,7 @@ function serverProperties(dir: string, brokerPort: number, controllerPort: numbe
     `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
     `listeners=${listeners.join(',')}`,
     `advertised.listeners=${advertised.join(',')}`,
-    'inter.broker.listener.name=PLAINTEXT',
+    `inter.broker.listener.name=${main}`,
     'controller.listener.names=CONTROLLER',
     `listener.security.protocol.map=${protocols.join(',')}`,
     `log.dirs=${join(dir, 'data')}`,
@@ -92,6 +129,7 @@ function serverProperties(dir: string, brokerPort: number, controllerPort: numbe
     'num.partitions=1',
     'auto.create.topics.enable=false',
     'log.cleaner.dedupe.buffer.size=2097152',
+    ...(security ? securityProperties(security, [main, ...(proxied ? ['PROXIED'] : [])]) : []),
     '',
   ].join('\n');
 }
@@ -110,8 +148,8 @@ const LOG4J2 = [
 ].join('\n');
 
 /** Whether the broker answers metadata requests (a real client round trip). */
-async function answers(bootstrap: string): Promise<boolean> {
-  const admin = new Kafka({ clientId: 'meridian-ready-probe', brokers: [bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 1000 }).admin();
+async function answers(bootstrap: string, security: KafkaClientSecurity | undefined): Promise<boolean> {
+  const admin = new Kafka({ clientId: 'meridian-ready-probe', brokers: [bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 1000, ...security }).admin();
   try {
     await admin.connect();
     await admin.describeCluster();
@@ -132,7 +170,10 @@ export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<Kaf
   const bootstrap = `127.0.0.1:${brokerPort}`;
   const props = join(dir, 'server.properties');
   const log4j = join(dir, 'log4j2.properties');
-  writeFileSync(props, serverProperties(dir, brokerPort, controllerPort, options.proxiedListener));
+  // The properties hold the super user's password and the broker's key: its owner's only.
+  writeFileSync(props, serverProperties(dir, brokerPort, controllerPort, options.proxiedListener, options.security), { mode: 0o600 });
+  chmodSync(props, 0o600);
+  const adminSecurity = options.security ? kafkaClientSecurity(options.security.tls.caFile, options.security.admin) : undefined;
   writeFileSync(log4j, LOG4J2);
   const classpath = `${libs}/*`;
   // C1 only (TieredStopAtLevel=1): a broker's C2 compiler keeps compiling Kafka's code for minutes
@@ -141,12 +182,27 @@ export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<Kaf
   // brokers' loads are small (docs/decisions/0006).
   const jvm = [`-Xms64m`, `-Xmx${options.heapMb ?? 384}m`, '-XX:+UseG1GC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${log4j}`];
 
-  if (!existsSync(join(dir, 'data', 'meta.properties'))) {
+  // Which SCRAM users the metadata holds: those it was formatted with (and any added since).
+  const usersFile = join(dir, 'scram-users');
+  const wanted = options.security ? [options.security.admin, ...options.security.users].map((u) => u.username) : [];
+  if (existsSync(join(dir, 'data', 'meta.properties'))) {
+    const held = new Set(existsSync(usersFile) ? readFileSync(usersFile, 'utf8').split('\n').filter(Boolean) : []);
+    const missing = wanted.filter((u) => !held.has(u));
+    if (missing.length > 0) {
+      throw new Error(`kafka[${options.name}]: its data (${dir}) was formatted without the SCRAM users ${missing.join(', ')}, which SASL_SSL needs: start it fresh (meridian up --fresh wipes the data) or without security (--no-tls)`);
+    }
+  } else {
     try {
-      await run('java', [...jvm, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', props, '-g']);
+      // SCRAM credentials live in the cluster's metadata; these are written into it at format time
+      // (later users: kafka-security.ts). The passwords are in this command's arguments for as
+      // long as it runs, visible to this host's users: the same ones who can read the controller.
+      const scram = options.security ? [options.security.admin, ...options.security.users].flatMap((u) => ['--add-scram', `SCRAM-SHA-512=[name=${u.username},password=${u.password}]`]) : [];
+      await run('java', [...jvm, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', props, '-g', ...scram]);
+      writeFileSync(usersFile, wanted.map((u) => `${u}\n`).join(''));
     } catch (error) {
       const e = error as { stderr?: string; message: string };
-      throw new Error(`formatting Kafka storage for ${options.name} failed: ${e.stderr ?? e.message}`);
+      // The message repeats the command line, passwords included: only stderr's own words are kept.
+      throw new Error(`formatting Kafka storage for ${options.name} failed: ${e.stderr ?? 'the storage tool exited with an error'}`);
     }
   }
 
@@ -158,7 +214,7 @@ export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<Kaf
       args: [...jvm, '-cp', classpath, 'kafka.Kafka', props],
       logFile: join(dir, 'broker.log'),
     });
-    await proc.waitUntil(() => answers(bootstrap), options.readyTimeoutMs ?? 180_000, `ready on ${bootstrap}`);
+    await proc.waitUntil(() => answers(bootstrap, adminSecurity), options.readyTimeoutMs ?? 180_000, `ready on ${bootstrap}`);
   };
   try {
     await launch();
@@ -174,6 +230,7 @@ export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<Kaf
     brokerPort,
     controllerPort,
     dataDir: dir,
+    adminSecurity,
     get running() {
       return proc?.running ?? false;
     },

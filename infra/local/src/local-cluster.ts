@@ -28,6 +28,7 @@ import { childrenOf, isAlive } from './process-table.ts';
 import { readClusterFile, removeClusterFile, writeClusterFile, type ClusterFile } from './cluster-file.ts';
 import { authDir, localClusterAuth } from './local-auth.ts';
 import { ensureCertificateAuthority, ensureGrpcCertificate } from './certificates.ts';
+import { brokerSecurity, createAcls, ensureKafkaSecurity, kafkaUsersDir, regionAcls } from './kafka-security.ts';
 
 export interface RegionPreset {
   readonly place: string;
@@ -82,9 +83,12 @@ export interface LocalClusterOptions {
    */
   readonly auth?: 'on' | 'off' | undefined;
   /**
-   * `off` runs the links between regions plaintext (MERIDIAN_GRPC_TLS=off): a baseline for
-   * benchmarks. Default on: a CA under `<baseDir>/tls/` signs a certificate per region and one for
-   * the operator's CLI (cluster.json's `tls`), made at first start and kept.
+   * `off` runs the links between regions plaintext (MERIDIAN_GRPC_TLS=off) and Kafka plaintext and
+   * anonymous (MERIDIAN_KAFKA_SECURITY=plaintext): a baseline for benchmarks. Default on: a CA under
+   * `<baseDir>/tls/` signs a certificate per region, one per broker and one for the operator's CLI
+   * (cluster.json's `tls`), made at first start and kept; the brokers run SASL_SSL with a SCRAM
+   * principal per region (passwords under `<baseDir>/kafka-users/`) and ACLs (kafka-security.ts).
+   * A given Kafka (`kafka`) is used plaintext.
    */
   readonly tls?: 'on' | 'off' | undefined;
   /** Extra settings for every region service. */
@@ -252,6 +256,11 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   if (tls === undefined) progress('TLS is OFF (MERIDIAN_GRPC_TLS=off): the links between regions are plaintext and trust every caller');
   else progress(tls.created ? `certificate authority made: ${tls.dir} (a certificate per region)` : `certificate authority: ${tls.dir}`);
   const operatorTls = tls === undefined ? undefined : ensureGrpcCertificate(tls, { kind: 'operator' });
+  // One security for every Kafka a region uses: a given (external) Kafka is plaintext, so all are.
+  const given = plan.regions.filter((r) => !r.kafka.start).map((r) => r.id);
+  const kafkaSecurity = tls === undefined || given.length > 0 ? undefined : ensureKafkaSecurity(kafkaUsersDir(baseDir), tls, plan.regions.map((r) => r.id));
+  if (kafkaSecurity) progress(`Kafka: SASL_SSL, a SCRAM principal per region (passwords in ${kafkaUsersDir(baseDir)}) and ACLs`);
+  else progress(`Kafka security is OFF (MERIDIAN_KAFKA_SECURITY=plaintext): ${tls === undefined ? 'TLS is off' : `the given Kafka of ${given.join(', ')} is plaintext`}; any client that reaches a broker can read and write every topic`);
 
   const postgresUrl = await ensurePostgres(options.postgresUrl ?? adminUrl());
   const kafkaDirs = new Map(plan.regions.flatMap((r) => (r.kafka.start ? [[r.id, join(baseDir, 'kafka', r.id)] as const] : [])));
@@ -280,8 +289,19 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     if (!r.kafka.start) return [];
     const { port, controllerPort } = r.kafka;
     return [
-      startKafkaBroker({ name: `local-${r.id}`, dataDir: kafkaDirs.get(r.id)!, brokerPort: port, controllerPort, heapMb: options.kafkaHeapMb ?? 256, readyTimeoutMs: 120_000 }).then((broker): Infra => {
-        progress(`kafka ${r.id}: ${broker.bootstrap} (${seconds()})`);
+      startKafkaBroker({
+        name: `local-${r.id}`, dataDir: kafkaDirs.get(r.id)!, brokerPort: port, controllerPort, heapMb: options.kafkaHeapMb ?? 256, readyTimeoutMs: 120_000,
+        ...(kafkaSecurity ? { security: brokerSecurity(kafkaSecurity, r.id) } : {}),
+      }).then(async (broker): Promise<Infra> => {
+        if (kafkaSecurity) {
+          try {
+            await createAcls(broker.bootstrap, broker.adminSecurity!, regionAcls(r.id, new Map([...kafkaSecurity.regions].map(([id, u]) => [id, u.username]))));
+          } catch (error) {
+            await broker.stop();
+            throw error;
+          }
+        }
+        progress(`kafka ${r.id}: ${broker.bootstrap}${kafkaSecurity ? ' (SASL_SSL)' : ''} (${seconds()})`);
         return { kind: 'kafka', id: r.id, broker };
       }),
     ];
@@ -326,6 +346,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
           grpcPort: r.grpcPort,
           grpcTls: tls === undefined ? 'off' : ensureGrpcCertificate(tls, { kind: 'region', region: r.id }),
           kafkaBrokers: addresses.find((a) => a.id === r.id)!.kafka,
+          kafkaSecurity: kafkaSecurity ? { caFile: kafkaSecurity.ca.caFile, user: kafkaSecurity.regions.get(r.id)! } : 'off',
           ...peerSettings(addresses, r.id),
           zipkinSpansUrl: `${zipkinUrl}/api/v2/spans`,
           env: options.regionEnv,
@@ -373,6 +394,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     logs,
     auth: auth === 'off' ? null : auth.tokens,
     tls: operatorTls === undefined ? null : { ca: operatorTls.caFile, cert: operatorTls.certFile, key: operatorTls.keyFile },
+    kafkaSasl: kafkaSecurity ? { ca: kafkaSecurity.ca.caFile, passwords: kafkaUsersDir(baseDir) } : null,
   };
   writeClusterFile(baseDir, file);
 

@@ -45,7 +45,18 @@ describe('regionEnvironment', () => {
       MERIDIAN_TRACES_ENDPOINT: 'http://127.0.0.1:9411/api/v2/spans',
       MERIDIAN_LOG_LEVEL: 'warn',
       MERIDIAN_PG_POOL_SIZE: '2',
+      MERIDIAN_KAFKA_SECURITY: 'plaintext',
     });
+  });
+
+  it('connects a region to Kafka as its principal, its password read from the file, never written into the environment', () => {
+    const user = { username: 'region-eu', password: 's3cret-password', passwordFile: '/keys/region-eu.password' };
+    const env = regionEnvironment({ region: 'eu', databaseUrl: 'postgres://db/eu', port: 8081, auth: 'off', kafkaBrokers: '127.0.0.1:19092', kafkaSecurity: { caFile: '/tls/ca.pem', user } });
+    expect(env).toMatchObject({
+      MERIDIAN_KAFKA_SECURITY: 'sasl_ssl', MERIDIAN_KAFKA_TLS_CA: '/tls/ca.pem', MERIDIAN_KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      MERIDIAN_KAFKA_SASL_USERNAME: 'region-eu', MERIDIAN_KAFKA_SASL_PASSWORD_FILE: '/keys/region-eu.password',
+    });
+    expect(JSON.stringify(env)).not.toContain(user.password);
   });
 });
 
@@ -55,6 +66,7 @@ describe('operatorRegionSettings', () => {
       PATH: '/bin', DATABASE_URL: 'postgres://mine', MERIDIAN_TOMBSTONE_MIN_AGE: '5s', MERIDIAN_PG_POOL_SIZE: '3',
       MERIDIAN_REGION: 'zz', MERIDIAN_PORT: '1', MERIDIAN_HOST: '0.0.0.0', MERIDIAN_KAFKA_BROKERS: 'k:1', MERIDIAN_PEERS: 'x=k:1',
       MERIDIAN_PEER_URLS: 'x=http://x', MERIDIAN_GRPC_PORT: '2', MERIDIAN_PEER_GRPC: 'x=g:1', MERIDIAN_AUTH: 'off', MERIDIAN_AUTH_PUBLIC_KEYS: 'k', MERIDIAN_GRPC_TLS: 'off', MERIDIAN_GRPC_TLS_KEY: 'x.pem',
+      MERIDIAN_KAFKA_SECURITY: 'plaintext', MERIDIAN_KAFKA_TLS_CA: 'ca.pem', MERIDIAN_KAFKA_SASL_USERNAME: 'u', MERIDIAN_KAFKA_SASL_PASSWORD_FILE: 'p',
       MERIDIAN_GSLB_PORT: '3', UNSET: undefined,
     };
     expect(operatorRegionSettings(parent)).toEqual({ MERIDIAN_TOMBSTONE_MIN_AGE: '5s', MERIDIAN_PG_POOL_SIZE: '3' });

@@ -9,6 +9,7 @@ import { freePort } from './ports.ts';
 import { REPOSITORY_ROOT, startServiceProcess, type ServiceProcess } from './service-process.ts';
 import { regionAuthEnvironment, type LocalAuth } from './local-auth.ts';
 import { regionGrpcTlsEnvironment } from './certificates.ts';
+import { regionKafkaEnvironment, type RegionKafkaSecurity } from './kafka-security.ts';
 import type { TlsFiles } from '@meridian/anti-entropy-grpc';
 
 /** Signs causal-context tokens; every region of one cluster must share it. Local use only. */
@@ -30,6 +31,11 @@ export interface RegionProcessOptions {
   readonly host?: string | undefined;
   /** This region's own Kafka (bootstrap servers); absent: a standalone region without replication. */
   readonly kafkaBrokers?: string | readonly string[] | undefined;
+  /**
+   * How the region connects to every Kafka (its own and its peers'): SASL_SSL as its principal,
+   * or `off` (plaintext). Absent: plaintext (MERIDIAN_KAFKA_SECURITY=plaintext) when it has Kafka.
+   */
+  readonly kafkaSecurity?: RegionKafkaSecurity | 'off' | undefined;
   /** Peer id → the bootstrap servers of that peer's own Kafka. */
   readonly peers?: Readonly<Record<string, string | readonly string[]>> | undefined;
   /** Peer id → that peer's HTTP URL. */
@@ -73,7 +79,10 @@ export function regionEnvironment(options: RegionProcessOptions & { readonly por
     MERIDIAN_LOG_LEVEL: options.logLevel ?? 'info',
     ...regionAuthEnvironment(options.auth),
   };
-  if (options.kafkaBrokers !== undefined) env['MERIDIAN_KAFKA_BROKERS'] = list(options.kafkaBrokers);
+  if (options.kafkaBrokers !== undefined) {
+    env['MERIDIAN_KAFKA_BROKERS'] = list(options.kafkaBrokers);
+    Object.assign(env, regionKafkaEnvironment(options.kafkaSecurity ?? 'off'));
+  }
   const peers = Object.entries(options.peers ?? {});
   if (peers.length > 0) env['MERIDIAN_PEERS'] = peers.map(([id, brokers]) => `${id}=${list(brokers)}`).join(';');
   const peerUrls = Object.entries(options.peerUrls ?? {});
@@ -100,13 +109,13 @@ const LAUNCHER_OWNED = new Set(['MERIDIAN_REGION', 'MERIDIAN_PORT', 'MERIDIAN_HO
 /**
  * The `MERIDIAN_*` settings of the launcher's own environment that every region of a local
  * cluster receives (`MERIDIAN_TOMBSTONE_MIN_AGE=10m npm run cluster`): all of them but the ones
- * the launcher owns (above), the authentication and gRPC TLS settings and the GSLB's (`MERIDIAN_GSLB_*`).
+ * the launcher owns (above), the authentication, gRPC TLS and Kafka security settings and the GSLB's (`MERIDIAN_GSLB_*`).
  */
 export function operatorRegionSettings(parent: Readonly<Record<string, string | undefined>>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(parent)) {
     if (!name.startsWith('MERIDIAN_') || value === undefined) continue;
-    if (LAUNCHER_OWNED.has(name) || name.startsWith('MERIDIAN_AUTH') || name.startsWith('MERIDIAN_GRPC_TLS') || name.startsWith('MERIDIAN_GSLB_')) continue;
+    if (LAUNCHER_OWNED.has(name) || name.startsWith('MERIDIAN_AUTH') || name.startsWith('MERIDIAN_GRPC_TLS') || name.startsWith('MERIDIAN_KAFKA_SECURITY') || name.startsWith('MERIDIAN_KAFKA_TLS') || name.startsWith('MERIDIAN_KAFKA_SASL') || name.startsWith('MERIDIAN_GSLB_')) continue;
     out[name] = value;
   }
   return out;

@@ -32,7 +32,7 @@ export interface UpCommand extends Common {
   readonly databasePrefix: string | undefined;
   /** `--no-auth`: every region's API open (MERIDIAN_AUTH=off), for local experiments only. */
   readonly auth: 'on' | 'off';
-  /** `--no-tls`: the links between regions plaintext (MERIDIAN_GRPC_TLS=off), a baseline for benchmarks. */
+  /** `--no-tls`: the links between regions and Kafka plaintext (MERIDIAN_GRPC_TLS=off, MERIDIAN_KAFKA_SECURITY=plaintext), a baseline for benchmarks. */
   readonly tls: 'on' | 'off';
 }
 
@@ -128,10 +128,12 @@ export const USAGE = `meridian — run Meridian's local multi-region cluster and
       The API is secured: a signing key is made in .meridian/auth at first start and the
       admin, writer and reader tokens are in .meridian/cluster.json ("auth"). --no-auth runs
       every region open (MERIDIAN_AUTH=off): local experiments only. The links between
-      regions use mutual TLS with a CA made in .meridian/tls at first start; --no-tls runs
-      them plaintext (a baseline for benchmarks). Every MERIDIAN_* setting of this
-      environment reaches every region (MERIDIAN_TOMBSTONE_MIN_AGE=10m meridian up), but the
-      ones up sets itself: wiring, ports, MERIDIAN_AUTH*, MERIDIAN_GRPC_TLS*, MERIDIAN_GSLB_*.
+      regions use mutual TLS with a CA made in .meridian/tls at first start, and Kafka runs
+      SASL_SSL (a SCRAM principal per region, passwords in .meridian/kafka-users, ACLs);
+      --no-tls runs both plaintext (a baseline for benchmarks). Every MERIDIAN_* setting of
+      this environment reaches every region (MERIDIAN_TOMBSTONE_MIN_AGE=10m meridian up), but
+      the ones up sets itself: wiring, ports, MERIDIAN_AUTH*, MERIDIAN_GRPC_TLS*,
+      MERIDIAN_KAFKA_SECURITY/TLS*/SASL*, MERIDIAN_GSLB_*.
   meridian down                 stop a cluster started in another shell or with --detach
   meridian status [--json]      each region's health and replication lag per peer
   meridian lag [--json]         replication lag: how far each region is behind each peer

@@ -99,6 +99,8 @@ export async function runJoin(command: JoinCommand): Promise<number> {
   const file = runningCluster(command.dir);
   const id = command.region;
   if (file.regions.some((r) => r.id === id)) throw new Error(`${id} is already a region of this cluster`);
+  // SCRAM users are written when a broker's storage is formatted: the running brokers have no principal for a new region.
+  if (file.kafkaSasl) throw new Error(`this cluster's Kafka runs SASL_SSL with a principal per region made at its first start, and the running brokers have none for ${id}: join regions to a cluster started with --no-tls, or start every region with \`meridian up --regions …\` (docs/security.md)`);
   const preset = REGION_PRESETS[id];
   const portOf = async (name: string, fallback: number | undefined): Promise<number> => command.ports[name] ?? fallback ?? freePort();
   const port = await portOf(id, preset?.port);

@@ -26,7 +26,7 @@ export {
 } from './replication-record.ts';
 export { encodeRecord, decodeRecord, withSequence, type DecodeOptions } from './record-codec.ts';
 export { ProtocolError, ProtocolErrorCode, type ProtocolErrorOptions } from './protocol-error.ts';
-export { kafkaMessageKey, parseKafkaMessageKey, updatesTopic } from './kafka-names.ts';
+export { consumerGroupPrefix, kafkaMessageKey, parseKafkaMessageKey, updatesTopic } from './kafka-names.ts';
 export { MAX_SESSION_TOKEN_LENGTH, SESSION_FORMAT, SessionTokenError, coversSession, formatSession, mergeSessions, parseSession, type SessionVector } from './session-token.ts';
 export {
   DEFAULT_WAIT_MS,

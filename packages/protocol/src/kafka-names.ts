@@ -33,6 +33,15 @@ export function updatesTopic(region: string): string {
   return `meridian.${checked(checkRegion, region)}.updates`;
 }
 
+/**
+ * The prefix of every consumer group region `region` uses on any Kafka (its links'
+ * `<prefix>from.<peer>`, its start-up tail reads' `<prefix>tail.<uuid>`): one prefix, so one
+ * prefixed ACL lets the region's principal use its own groups and no other region's.
+ */
+export function consumerGroupPrefix(region: string): string {
+  return `meridian.${checked(checkRegion, region)}.`;
+}
+
 function checked<T>(check: (value: T) => string | undefined, value: T): T {
   const problem = check(value);
   if (problem !== undefined) throw new ProtocolError(ProtocolErrorCode.EnvelopeInvalid, problem);

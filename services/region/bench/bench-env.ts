@@ -1,5 +1,6 @@
 /** Benchmark settings from the environment (BENCH_*), validated like the service's own config. */
-import { ephemeralAuth, type LocalAuth } from '@meridian/infra-local';
+import { join } from 'node:path';
+import { ensureCertificateAuthority, ensureKafkaSecurity, ephemeralAuth, type KafkaDeploymentSecurity, type LocalAuth } from '@meridian/infra-local';
 
 /** An integer setting in [min, max]; `fallback` when unset; a clear error otherwise. */
 export function envInt(name: string, fallback: number, min: number, max: number): number {
@@ -55,6 +56,19 @@ export async function benchAuth(): Promise<BenchAuth> {
     header: (role) => (auth === 'off' ? {} : { authorization: `Bearer ${auth.tokens[role]}` }),
     env: { MERIDIAN_RATE_LIMIT_PER_MINUTE: '0' },
   };
+}
+
+/**
+ * BENCH_KAFKA_SECURITY: `sasl_ssl` starts the brokers SASL_SSL with a SCRAM principal per region
+ * and the local cluster's ACLs (docs/security.md), the regions and the raw-Kafka baseline
+ * connecting over TLS with SASL; `plaintext` (default: the figures of docs/benchmarks.md before
+ * it) runs them plaintext. One run each, the same machine, gives the cost.
+ */
+export function benchKafkaSecurity(dir: string, regions: readonly string[]): KafkaDeploymentSecurity | undefined {
+  const mode = process.env['BENCH_KAFKA_SECURITY'] ?? 'plaintext';
+  if (mode !== 'sasl_ssl' && mode !== 'plaintext') throw new Error(`BENCH_KAFKA_SECURITY: expected sasl_ssl or plaintext (got ${JSON.stringify(mode)})`);
+  if (mode === 'plaintext') return undefined;
+  return ensureKafkaSecurity(join(dir, 'kafka-users'), ensureCertificateAuthority(join(dir, 'tls'), 'Meridian bench CA'), regions);
 }
 
 /** A progress line on stderr (stdout carries the report). */

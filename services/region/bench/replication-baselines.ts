@@ -18,7 +18,7 @@
  */
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
-import { databaseUrl } from '@meridian/infra-local';
+import { databaseUrl, type KafkaClientSecurity } from '@meridian/infra-local';
 import { percentile } from './load.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -149,8 +149,10 @@ export async function kafkaLatency(options: {
   readonly seconds: number;
   readonly valueBytes: number;
   readonly keys: number;
+  /** TLS and SASL settings (a broker's `adminSecurity`); absent: plaintext. */
+  readonly security?: KafkaClientSecurity | undefined;
 }): Promise<KafkaLatency> {
-  const kafka = new Kafka({ clientId: 'meridian-bench-kafka-baseline', brokers: [options.bootstrap], logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: 'meridian-bench-kafka-baseline', brokers: [options.bootstrap], logLevel: logLevel.NOTHING, ...options.security });
   const admin = kafka.admin();
   await admin.connect();
   try {

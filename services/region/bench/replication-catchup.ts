@@ -45,7 +45,8 @@
  * Settings (environment): BENCH_N (20000) backlog writes; BENCH_RATE (500) writes/s per region
  * and BENCH_SECONDS (20) for the lag phase; BENCH_CONNECTIONS (32) HTTP connections for the
  * backlog; BENCH_PARTITIONS (12, the service's default) partitions per updates topic; BENCH_POLL_MS
- * (5); BENCH_KAFKA_HEAP_MB (256); MERIDIAN_* variables reach both region services (e.g.
+ * (5); BENCH_KAFKA_HEAP_MB (256); BENCH_KAFKA_SECURITY (plaintext, or sasl_ssl: the brokers as
+ * `meridian up` runs them, bench-env.ts); MERIDIAN_* variables reach both region services (e.g.
  * MERIDIAN_OTEL_INSTRUMENTATIONS=none) and are printed; BENCH_CPU_PROF_DIR (unset) writes V8 CPU profiles of both region
  * processes there. Quick smoke: BENCH_N=2000 BENCH_SECONDS=5 npm run bench:replication -w @meridian/region.
  */
@@ -56,12 +57,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { updatesTopic } from '@meridian/protocol';
-import { createDatabase, startKafkaBroker, startPrivatePostgres, startRegionProcess, KAFKA_VERSION, type KafkaBroker, type RegionProcess } from '@meridian/infra-local';
+import { brokerSecurity, createAcls, createDatabase, regionAcls, startKafkaBroker, startPrivatePostgres, startRegionProcess, KAFKA_VERSION, type KafkaBroker, type RegionProcess } from '@meridian/infra-local';
 import { percentile } from './load.ts';
 import { AppliedPoller, TopicTap, cpuSample, cpuUse, jitUse, pacedWrites, writeAll, type AnsweredWrite, type CpuSample } from './replication-load.ts';
 import { NativeReplication, kafkaLatency, type KafkaLatency } from './replication-baselines.ts';
 
-import { benchAuth, cleanupStack, describeSettings, envInt, log, serviceNodeOptions, serviceSettings, type BenchAuth } from './bench-env.ts';
+import { benchAuth, benchKafkaSecurity, cleanupStack, describeSettings, envInt, log, serviceNodeOptions, serviceSettings, type BenchAuth } from './bench-env.ts';
 import { fixed, markdownTable, whole } from '@meridian/testkit';
 
 const runFile = promisify(execFile);
@@ -283,6 +284,7 @@ async function main(): Promise<void> {
     const uptimeBefore = await uptime();
     const workDir = mkdtempSync(join(tmpdir(), 'meridian-replication-bench-'));
     cleanups.push(() => Promise.resolve(rmSync(workDir, { recursive: true, force: true })));
+    const kafkaSecurity = benchKafkaSecurity(workDir, [A, B]);
 
     // ---- infrastructure: one private PostgreSQL, two brokers, two regions -----------------------
     log('starting two private PostgreSQL servers (wal_level=logical) and two Kafka brokers');
@@ -297,8 +299,8 @@ async function main(): Promise<void> {
     const [serverA, serverB, brokerA, brokerB] = await Promise.all([
       startPrivatePostgres({ settings: serverSettings }),
       startPrivatePostgres({ settings: serverSettings }),
-      startKafkaBroker({ name: `bench-${A}`, heapMb: KAFKA_HEAP_MB }),
-      startKafkaBroker({ name: `bench-${B}`, heapMb: KAFKA_HEAP_MB }),
+      startKafkaBroker({ name: `bench-${A}`, heapMb: KAFKA_HEAP_MB, ...(kafkaSecurity ? { security: brokerSecurity(kafkaSecurity, A) } : {}) }),
+      startKafkaBroker({ name: `bench-${B}`, heapMb: KAFKA_HEAP_MB, ...(kafkaSecurity ? { security: brokerSecurity(kafkaSecurity, B) } : {}) }),
     ]);
     // Undone in reverse order: regions stop before their brokers and servers go. The databases
     // go with each private server's data directory.
@@ -307,6 +309,10 @@ async function main(): Promise<void> {
     cleanups.push(() => brokerA.destroy());
     cleanups.push(() => brokerB.destroy());
     const brokers: Record<string, KafkaBroker> = { [A]: brokerA, [B]: brokerB };
+    if (kafkaSecurity) {
+      const principals = new Map([...kafkaSecurity.regions].map(([id, user]) => [id, user.username]));
+      await Promise.all([A, B].map((region) => createAcls(brokers[region]!.bootstrap, brokers[region]!.adminSecurity!, regionAcls(region, principals))));
+    }
 
     const admin = new pg.Client({ connectionString: serverA.url });
     await admin.connect();
@@ -333,6 +339,7 @@ async function main(): Promise<void> {
         databaseUrl: dbUrl[region]!,
         auth: secured.auth,
         kafkaBrokers: brokers[region]!.bootstrap,
+        kafkaSecurity: kafkaSecurity ? { caFile: kafkaSecurity.ca.caFile, user: kafkaSecurity.regions.get(region)! } : 'off',
         peers: { [peer]: brokers[peer]!.bootstrap },
         logLevel: 'warn',
         logFile: join(workDir, `region-${region}.log`),
@@ -496,7 +503,7 @@ async function main(): Promise<void> {
       const stopPollers = (): Promise<unknown> => Promise.all(Object.values(pollers).map((p) => p.stop()));
       cleanups.push(() => stopPollers().then(() => undefined));
       for (const p of Object.values(pollers)) await p.start();
-      const taps: Record<string, TopicTap> = withTap ? { [A]: new TopicTap(brokerA.bootstrap, updatesTopic(A), PARTITIONS), [B]: new TopicTap(brokerB.bootstrap, updatesTopic(B), PARTITIONS) } : {};
+      const taps: Record<string, TopicTap> = withTap ? { [A]: new TopicTap(brokerA.bootstrap, updatesTopic(A), PARTITIONS, brokerA.adminSecurity), [B]: new TopicTap(brokerB.bootstrap, updatesTopic(B), PARTITIONS, brokerB.adminSecurity) } : {};
       const stopTaps = (): Promise<unknown> => Promise.all(Object.values(taps).map((t) => t.stop()));
       cleanups.push(() => stopTaps().then(() => undefined));
       await Promise.all(Object.values(taps).map((t) => t.start()));
@@ -615,7 +622,7 @@ async function main(): Promise<void> {
     log(`kafka baseline: ${RATE} messages/s through each broker for ${SECONDS} s`);
     const cpuKafkaBefore = sample();
     const kafka: KafkaLatency[] = await Promise.all(
-      [brokerA, brokerB].map((broker) => kafkaLatency({ bootstrap: broker.bootstrap, topic: 'bench.kafka-baseline', partitions: PARTITIONS, rate: RATE, seconds: SECONDS, valueBytes: envelopeBytes, keys: LAG_KEYS })),
+      [brokerA, brokerB].map((broker) => kafkaLatency({ security: broker.adminSecurity, bootstrap: broker.bootstrap, topic: 'bench.kafka-baseline', partitions: PARTITIONS, rate: RATE, seconds: SECONDS, valueBytes: envelopeBytes, keys: LAG_KEYS })),
     );
     const cpuKafka = cpuUse(cpuKafkaBefore, sample());
     for (const k of kafka) if (k.received < k.sent) throw new Error(`kafka baseline: ${k.received} of ${k.sent} messages received`);
@@ -632,7 +639,7 @@ async function main(): Promise<void> {
     const out: string[] = [];
     out.push('## Cross-region replication: catch-up and lag (services/region/bench/replication-catchup.ts)\n');
     out.push(
-      `Machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${serverFacts.join(', ')} (a private server per region, the native baseline on a's), Kafka ${KAFKA_VERSION} (KRaft, one node per region, heap ${KAFKA_HEAP_MB} MB); code ${await gitState()}.`,
+      `Machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${serverFacts.join(', ')} (a private server per region, the native baseline on a's), Kafka ${KAFKA_VERSION} (KRaft, one node per region, heap ${KAFKA_HEAP_MB} MB, ${kafkaSecurity ? 'SASL_SSL with SCRAM-SHA-512 and ACLs: every client, the raw-Kafka baseline too, over TLS' : 'plaintext'}: BENCH_KAFKA_SECURITY); code ${await gitState()}.`,
     );
     out.push(`Load: \`${uptimeBefore}\` before the run, \`${await uptime()}\` after (a shared machine: other users' processes show as "rest of the machine" below).`);
     out.push(

@@ -16,6 +16,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import pg from 'pg';
+import type { KafkaClientSecurity } from '@meridian/infra-local';
 import { CLOCK_TICKS_PER_SECOND, machineBusySeconds } from './cpu.ts';
 import { RawConnectionPool } from './raw-http.ts';
 
@@ -281,10 +282,10 @@ export class TopicTap {
 
   readonly #partitions: number;
 
-  constructor(bootstrap: string, topic: string, partitions: number) {
+  constructor(bootstrap: string, topic: string, partitions: number, security?: KafkaClientSecurity) {
     this.#topic = topic;
     this.#partitions = partitions;
-    const kafka = new Kafka({ clientId: 'meridian-bench-tap', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+    const kafka = new Kafka({ clientId: 'meridian-bench-tap', brokers: [bootstrap], logLevel: logLevel.NOTHING, ...security });
     this.#consumer = kafka.consumer({ groupId: `meridian-bench-tap.${topic}`, readUncommitted: false, maxWaitTimeInMs: 100, sessionTimeout: 10_000, heartbeatInterval: 1000 });
   }
 

@@ -25,7 +25,7 @@ const regions: RegionService[] = [];
 const call = regionCaller(() => regions);
 
 beforeAll(async () => {
-  cluster = await startRegions(ids, { postgresUrl: infra.postgresUrl, kafka: infra.kafka, dbPrefix: 'causal', partitions: 2, peerUrlBase: 9200, hooks: (i) => (i === US ? { now: () => Date.now() + US_SKEW_MS } : {}) });
+  cluster = await startRegions(ids, { postgresUrl: infra.postgresUrl, kafka: infra.kafka, kafkaSecurity: infra.kafkaSecurity, dbPrefix: 'causal', partitions: 2, peerUrlBase: 9200, hooks: (i) => (i === US ? { now: () => Date.now() + US_SKEW_MS } : {}) });
   regions.push(...cluster.regions);
   for (const [ns, policy] of [['tags', 'set'], ['docs', 'map'], ['names', 'lww'], ['people', 'mv']] as const) expect((await call(EU, 'PUT', `/v1/namespaces/${ns}`, { policy })).status).toBe(201);
   await waitFor(() => Promise.all(['tags', 'docs', 'names', 'people'].map((ns) => call(US, 'GET', `/v1/namespaces/${ns}`))), (rs) => rs.every((r) => r.status === 200), { timeoutMs: 60_000, what: 'namespaces in us' });

@@ -22,7 +22,7 @@ const failures: string[] = [];
 
 beforeAll(async () => {
   const [urlA, urlB] = await Promise.all(dbs.map((d) => createDatabase(d, infra.postgresUrl)));
-  const common = { MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '3', MERIDIAN_TOPIC_PARTITIONS: '2' };
+  const common = { MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_KAFKA_SECURITY: 'plaintext', MERIDIAN_PG_POOL_SIZE: '3', MERIDIAN_TOPIC_PARTITIONS: '2' };
   a = await startRegion(loadConfig({ ...common, MERIDIAN_REGION: A, DATABASE_URL: urlA, MERIDIAN_KAFKA_BROKERS: infra.kafka[0], MERIDIAN_PEERS: `${B}=${infra.kafka[1]}` }));
   // b's first claim of a's partitions fails, as if its database dropped the connection then.
   const { claimPartitions } = Object.getOwnPropertyDescriptors(ReplicationReads.prototype);

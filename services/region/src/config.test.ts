@@ -45,15 +45,29 @@ describe('configuration', () => {
   });
 
   it('parses peers, refuses itself as a peer and peers without its own Kafka', () => {
-    const c = loadConfig({ ...base, MERIDIAN_KAFKA_BROKERS: '127.0.0.1:9092', MERIDIAN_PEERS: 'us=127.0.0.1:9093,127.0.0.1:9094;ap=127.0.0.1:9095', MERIDIAN_PEER_URLS: 'us=http://127.0.0.1:8081' });
+    const c = loadConfig({ ...base, MERIDIAN_KAFKA_SECURITY: 'plaintext', MERIDIAN_KAFKA_BROKERS: '127.0.0.1:9092', MERIDIAN_PEERS: 'us=127.0.0.1:9093,127.0.0.1:9094;ap=127.0.0.1:9095', MERIDIAN_PEER_URLS: 'us=http://127.0.0.1:8081' });
     expect([...c.peers.entries()]).toEqual([
       ['us', ['127.0.0.1:9093', '127.0.0.1:9094']],
       ['ap', ['127.0.0.1:9095']],
     ]);
     expect(c.peerUrls.get('us')).toBe('http://127.0.0.1:8081');
-    expect(() => loadConfig({ ...base, MERIDIAN_KAFKA_BROKERS: '127.0.0.1:9092', MERIDIAN_PEERS: 'eu=127.0.0.1:9093' })).toThrow(/other than this region/);
+    expect(() => loadConfig({ ...base, MERIDIAN_KAFKA_SECURITY: 'plaintext', MERIDIAN_KAFKA_BROKERS: '127.0.0.1:9092', MERIDIAN_PEERS: 'eu=127.0.0.1:9093' })).toThrow(/other than this region/);
     expect(() => loadConfig({ ...base, MERIDIAN_PEERS: 'us=127.0.0.1:9093' })).toThrow(/MERIDIAN_KAFKA_BROKERS: required/);
     expect(() => loadConfig({ ...base, MERIDIAN_KAFKA_BROKERS: 'nope' })).toThrow(/host:port/);
+  });
+
+  it('connects to Kafka with SASL_SSL by default: a region with Kafka and no credentials refuses to start unless told plaintext', () => {
+    const kafka = { ...base, MERIDIAN_KAFKA_BROKERS: '127.0.0.1:9092' };
+    expect(() => loadConfig(kafka)).toThrow(/MERIDIAN_KAFKA_SASL_USERNAME, MERIDIAN_KAFKA_SASL_PASSWORD: required with MERIDIAN_KAFKA_BROKERS/);
+    expect(() => loadConfig({ ...kafka, MERIDIAN_KAFKA_SASL_USERNAME: 'region-eu' })).toThrow(/MERIDIAN_KAFKA_SASL_PASSWORD: required/);
+    expect(loadConfig({ ...kafka, MERIDIAN_KAFKA_SECURITY: 'plaintext' }).kafkaSecurity).toBe('plaintext');
+    // A standalone region (no Kafka) needs no credentials.
+    expect(loadConfig(base).kafkaSecurity).toBe('sasl_ssl');
+    const files: Record<string, string> = { '/run/secrets/kafka': 'the-kafka-password\n' };
+    const c = loadConfig({ ...kafka, MERIDIAN_KAFKA_TLS_CA: '/tls/ca.pem', MERIDIAN_KAFKA_SASL_USERNAME: 'region-eu', MERIDIAN_KAFKA_SASL_PASSWORD_FILE: '/run/secrets/kafka' }, (path) => files[path]!);
+    expect(c).toMatchObject({ kafkaSecurity: 'sasl_ssl', kafkaTlsCa: '/tls/ca.pem', kafkaSaslMechanism: 'scram-sha-512', kafkaSaslUsername: 'region-eu', kafkaSaslPassword: 'the-kafka-password' });
+    expect(JSON.stringify(describeConfig(c))).not.toContain('the-kafka-password');
+    expect(() => loadConfig({ ...kafka, MERIDIAN_KAFKA_SECURITY: 'ssl' })).toThrow(/MERIDIAN_KAFKA_SECURITY: expected one of/);
   });
 
   it('enables the fastify and pg instrumentations by default; a list or "none" chooses; unknown names are refused', () => {

@@ -32,6 +32,17 @@ export interface RegionConfig {
   readonly kafkaBrokers: readonly string[] | undefined;
   /** Peer regions: id → bootstrap servers of the peer's own Kafka, whose updates topic this region consumes. */
   readonly peers: ReadonlyMap<string, readonly string[]>;
+  /**
+   * How this region's Kafka clients connect, to its own Kafka and to every peer's: `sasl_ssl`
+   * (TLS, SASL as this region's principal; `plaintext` only by explicit choice, logged).
+   */
+  readonly kafkaSecurity: 'sasl_ssl' | 'plaintext';
+  /** PEM file of the CA that signed the brokers' certificates; undefined: the system's CAs. */
+  readonly kafkaTlsCa: string | undefined;
+  readonly kafkaSaslMechanism: 'scram-sha-512' | 'scram-sha-256';
+  /** This region's Kafka principal (the same on every cluster: its own and its peers'). */
+  readonly kafkaSaslUsername: string | undefined;
+  readonly kafkaSaslPassword: string | undefined;
   /** Peer regions' public HTTP URLs (for `fallback` redirects). */
   readonly peerUrls: ReadonlyMap<string, string>;
   /** Partitions of this region's updates topic, fixed at creation. */
@@ -177,6 +188,11 @@ const FIELDS: readonly Field<RegionConfig>[] = [
   { key: 'logLevel', env: 'MERIDIAN_LOG_LEVEL', doc: 'log level', default: 'info', parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const) },
   { key: 'kafkaBrokers', env: 'MERIDIAN_KAFKA_BROKERS', doc: 'this region\'s own Kafka bootstrap servers (host:port,…); unset: a standalone region without replication', default: undefined, parse: brokerList },
   { key: 'peers', env: 'MERIDIAN_PEERS', doc: 'peer regions and their Kafka: us=host:port,host:port;ap=host:port', default: new Map(), parse: peerMap('host:port[,host:port]', brokerList) },
+  { key: 'kafkaSecurity', env: 'MERIDIAN_KAFKA_SECURITY', doc: 'how this region connects to its own and its peers\' Kafka: sasl_ssl (TLS and SASL as this region\'s principal; the username and password below are required with MERIDIAN_KAFKA_BROKERS) or plaintext (anonymous and unencrypted: a baseline benchmark or a private test network only; a warning is logged)', default: 'sasl_ssl', parse: oneOf(['sasl_ssl', 'plaintext'] as const) },
+  { key: 'kafkaTlsCa', env: 'MERIDIAN_KAFKA_TLS_CA', doc: 'PEM file of the CA that signed the Kafka brokers\' certificates (the deployment\'s CA); unset: the system\'s CAs', default: undefined, parse: pemPath },
+  { key: 'kafkaSaslMechanism', env: 'MERIDIAN_KAFKA_SASL_MECHANISM', doc: 'SASL mechanism: scram-sha-512 or scram-sha-256', default: 'scram-sha-512', parse: oneOf(['scram-sha-512', 'scram-sha-256'] as const) },
+  { key: 'kafkaSaslUsername', env: 'MERIDIAN_KAFKA_SASL_USERNAME', doc: 'this region\'s Kafka principal (region-<MERIDIAN_REGION> in the local cluster), the same on its own and its peers\' Kafka: the brokers\' ACLs let it write its own updates topic and read its peers\'', default: undefined, parse: (raw) => raw },
+  { key: 'kafkaSaslPassword', env: 'MERIDIAN_KAFKA_SASL_PASSWORD', doc: 'the principal\'s SCRAM password (better: MERIDIAN_KAFKA_SASL_PASSWORD_FILE, a mounted secret)', secret: true, default: undefined, parse: (raw) => raw },
   { key: 'peerUrls', env: 'MERIDIAN_PEER_URLS', doc: 'peer regions\' public HTTP URLs, for fallback redirects: us=http://…;ap=http://…', default: new Map(), parse: peerMap('url', url(['http:', 'https:'])) },
   { key: 'topicPartitions', env: 'MERIDIAN_TOPIC_PARTITIONS', doc: 'partitions of this region\'s updates topic, fixed at creation', default: 12, parse: integer(1, 1024) },
   { key: 'topicReplicationFactor', env: 'MERIDIAN_TOPIC_REPLICATION_FACTOR', doc: 'replicas of each partition of this region\'s updates topic when it is created (at most the brokers of its Kafka; 3 in production)', default: 1, parse: integer(1, 16) },
@@ -240,6 +256,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   if (typeof region === 'string' && peers?.has(region)) problems.push(`MERIDIAN_PEERS: expected peers other than this region (got ${region} itself)`);
   if (peers && peers.size > 0 && out['kafkaBrokers'] === undefined && !problems.some((p) => p.startsWith('MERIDIAN_KAFKA_BROKERS'))) {
     problems.push('MERIDIAN_KAFKA_BROKERS: required when MERIDIAN_PEERS is set — this region\'s own Kafka');
+  }
+  // Secure by default: a region with Kafka and no SASL credentials refuses to start unless told to run plaintext.
+  if (out['kafkaBrokers'] !== undefined && out['kafkaSecurity'] === 'sasl_ssl' && (out['kafkaSaslUsername'] === undefined || out['kafkaSaslPassword'] === undefined) && !problems.some((p) => p.startsWith('MERIDIAN_KAFKA_SASL'))) {
+    problems.push('MERIDIAN_KAFKA_SASL_USERNAME, MERIDIAN_KAFKA_SASL_PASSWORD: required with MERIDIAN_KAFKA_BROKERS — this region\'s Kafka principal (SASL_SSL); MERIDIAN_KAFKA_SECURITY=plaintext connects anonymously and unencrypted');
   }
   // The tombstone GC's argument (decision 0012) needs the min age to dwarf clock error: a purge
   // waits min age by one clock, a fresh dot or a heartbeat is judged by another.

@@ -25,7 +25,7 @@ let cluster: Regions | undefined;
 beforeAll(async () => {
   cluster = await startRegions(ids, {
     postgresUrl: infra.postgresUrl,
-    kafka: infra.kafka,
+    kafka: infra.kafka, kafkaSecurity: infra.kafkaSecurity,
     dbPrefix: 'idem',
     partitions: 2,
     peerUrlBase: 9200,

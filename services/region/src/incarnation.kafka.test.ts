@@ -30,7 +30,7 @@ const config = (id: string, env: Record<string, string> = {}) =>
     DATABASE_URL: urls.get(id)!,
     MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off',
     MERIDIAN_PG_POOL_SIZE: '4',
-    MERIDIAN_KAFKA_BROKERS: infra.kafka[id === EU ? 0 : 1],
+    MERIDIAN_KAFKA_BROKERS: infra.kafka[id === EU ? 0 : 1], MERIDIAN_KAFKA_SECURITY: 'plaintext',
     MERIDIAN_PEERS: id === EU ? `${US}=${infra.kafka[1]}` : `${EU}=${infra.kafka[0]}`,
     MERIDIAN_TOPIC_PARTITIONS: '4',
     ...regionGrpcTlsEnvironment(ensureGrpcCertificate(testCertificateAuthority(), { kind: 'region', region: id })),

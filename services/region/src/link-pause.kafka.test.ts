@@ -17,7 +17,7 @@ const infra = inject('infra');
 const suffix = randomBytes(3).toString('hex');
 const [A, B] = [`lp-a${suffix}`, `lp-b${suffix}`];
 const dbs = [uniqueName('lp_a'), uniqueName('lp_b')];
-const common = { MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '3', MERIDIAN_TOPIC_PARTITIONS: '2' };
+const common = { MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_KAFKA_SECURITY: 'plaintext', MERIDIAN_PG_POOL_SIZE: '3', MERIDIAN_TOPIC_PARTITIONS: '2' };
 let a: RegionService;
 let b: RegionService | undefined;
 let urlB: string;

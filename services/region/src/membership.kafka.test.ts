@@ -29,7 +29,7 @@ const suffix = randomBytes(3).toString('hex');
 const [A, B, C] = [`mb-a${suffix}`, `mb-b${suffix}`, `mb-c${suffix}`];
 const dbs = [uniqueName('mb_a'), uniqueName('mb_b'), uniqueName('mb_c')];
 const grpcTls = (region: string): Record<string, string> => regionGrpcTlsEnvironment(ensureGrpcCertificate(testCertificateAuthority(), { kind: 'region', region }));
-const common = { MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '4', MERIDIAN_TOPIC_PARTITIONS: '3', MERIDIAN_GRPC_PORT: '0', MERIDIAN_GRPC_TLS: 'off', MERIDIAN_ANTI_ENTROPY_INTERVAL_MS: '0' };
+const common = { MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_KAFKA_SECURITY: 'plaintext', MERIDIAN_PG_POOL_SIZE: '4', MERIDIAN_TOPIC_PARTITIONS: '3', MERIDIAN_GRPC_PORT: '0', MERIDIAN_GRPC_TLS: 'off', MERIDIAN_ANTI_ENTROPY_INTERVAL_MS: '0' };
 let urls: string[];
 let a: RegionService;
 let b: RegionService;

@@ -30,7 +30,7 @@ let bConfig: RegionConfig;
 
 beforeAll(async () => {
   const [urlA, urlB] = await Promise.all(dbs.map((d) => createDatabase(d, infra.postgresUrl)));
-  const common = { MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '3', MERIDIAN_TOPIC_PARTITIONS: '2' };
+  const common = { MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_KAFKA_SECURITY: 'plaintext', MERIDIAN_PG_POOL_SIZE: '3', MERIDIAN_TOPIC_PARTITIONS: '2' };
   a = await startRegion(loadConfig({ ...common, MERIDIAN_REGION: A, DATABASE_URL: urlA, MERIDIAN_KAFKA_BROKERS: infra.kafka[0], MERIDIAN_PEERS: `${B}=${infra.kafka[1]}` }));
   bConfig = loadConfig({ ...common, MERIDIAN_REGION: B, DATABASE_URL: urlB, MERIDIAN_KAFKA_BROKERS: infra.kafka[1], MERIDIAN_PEERS: `${A}=${infra.kafka[0]}` });
   b = await startRegion(bConfig);
@@ -116,7 +116,7 @@ describe('while a link streams', () => {
   beforeAll(async () => {
     const [urlC, url] = await Promise.all(streamingDbs.map((n) => createDatabase(n, infra.postgresUrl)));
     urlD = url!;
-    const common = { MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '3', MERIDIAN_TOPIC_PARTITIONS: '2' };
+    const common = { MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_KAFKA_SECURITY: 'plaintext', MERIDIAN_PG_POOL_SIZE: '3', MERIDIAN_TOPIC_PARTITIONS: '2' };
     c = await startRegion(loadConfig({ ...common, MERIDIAN_REGION: C, DATABASE_URL: urlC, MERIDIAN_KAFKA_BROKERS: infra.kafka[0], MERIDIAN_PEERS: `${D}=${infra.kafka[1]}` }));
     dConfig = loadConfig({ ...common, MERIDIAN_REGION: D, DATABASE_URL: urlD, MERIDIAN_KAFKA_BROKERS: infra.kafka[1], MERIDIAN_PEERS: `${C}=${infra.kafka[0]}` });
     d = await startRegion(dConfig);

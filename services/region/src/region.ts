@@ -4,6 +4,7 @@
  * start it from a config object. Every long-running part is stopped by `close()`, in reverse
  * order of start (HTTP first, so no request meets a closed pool).
  */
+import { readFileSync } from 'node:fs';
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify';
 import { PgStore, type MemberAddress } from '@meridian/store';
 import type { RegionConfig } from './config.ts';
@@ -18,6 +19,7 @@ import type { ReplicatorHooks } from './replication/peer-replicator.ts';
 import { silentLogger, type Logger } from './replication/logger.ts';
 import { incarnationVerdict } from './replication/incarnation.ts';
 import { streamEvidence } from './replication/stream-tail.ts';
+import { kafkaClientSecurity, type KafkaClientSecurity } from './replication/kafka-client.ts';
 import { GrpcReplica, channelCredentials, startAntiEntropyServer, tlsFiles, type AntiEntropyServer } from '@meridian/anti-entropy-grpc';
 import { TokenBucket, type ExchangeReport, type TreeReplica } from '@meridian/anti-entropy';
 import { LocalReplica } from './anti-entropy/local-replica.ts';
@@ -95,10 +97,10 @@ function reseedNote(config: RegionConfig, peer: string, grpc: string | undefined
   return `no automatic reseed: anti-entropy with ${peer} is off (set ${peer} in MERIDIAN_PEER_GRPC and MERIDIAN_ANTI_ENTROPY_INTERVAL_MS > 0)`;
 }
 
-async function bindIncarnation(store: PgStore, config: RegionConfig, peers: ReadonlyMap<string, readonly string[]>, log: Logger): Promise<{ epoch: number }> {
+async function bindIncarnation(store: PgStore, config: RegionConfig, peers: ReadonlyMap<string, readonly string[]>, kafkaSecurity: KafkaClientSecurity, log: Logger): Promise<{ epoch: number }> {
   const bound = await store.bindRegion(config.region, config.epoch);
   if (!config.kafkaBrokers) return bound;
-  const evidence = await streamEvidence({ region: config.region, brokers: config.kafkaBrokers, peers, log });
+  const evidence = await streamEvidence({ region: config.region, brokers: config.kafkaBrokers, kafkaSecurity, peers, log });
   const verdict = incarnationVerdict(config.region, await store.ownStream(), evidence);
   if (!verdict.behind) return bound;
   const reason = `the database is behind its own stream: ${verdict.reasons.join('; ')}`;
@@ -120,7 +122,9 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
     const removedAtStart = config.kafkaBrokers ? await store.members.seedMembers(configured) : [];
     const stored = config.kafkaBrokers ? (await store.members.members()).filter((m) => m.state === 'member') : [];
     const peers = new Map(stored.map((m) => [m.region, m.kafka.split(',')]));
-    const identity = await bindIncarnation(store, config, peers, log);
+    if (config.kafkaBrokers && config.kafkaSecurity === 'plaintext') log.warn({}, 'MERIDIAN_KAFKA_SECURITY=plaintext: this region\'s Kafka clients are anonymous and unencrypted — a baseline benchmark or a private test network only');
+    const kafkaSecurity = kafkaClientSecurity(config, (path) => readFileSync(path, 'utf8'));
+    const identity = await bindIncarnation(store, config, peers, kafkaSecurity, log);
     const cache = new WriteCache(config.writeCacheMb * 1024 * 1024);
     const keys = new WritePath({
       store,
@@ -179,6 +183,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
           region: config.region,
           epoch: identity.epoch,
           brokers: config.kafkaBrokers,
+          kafkaSecurity,
           peers,
           seedFor,
           partitions: config.topicPartitions,

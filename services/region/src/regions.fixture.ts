@@ -4,7 +4,7 @@
  * their APIs through `app.inject()`. Replication tests share it so that each says only what it
  * tests. Region ids should be unique per run (topics persist on the shared brokers).
  */
-import { createDatabase, dropDatabase } from '@meridian/infra-local';
+import { createDatabase, dropDatabase, testKafkaEnvironment, type TestKafkaSecurity } from '@meridian/infra-local';
 import { uniqueName } from '@meridian/testkit';
 import { loadConfig } from './config.ts';
 import { injectJson, type Answer, type Method } from './inject.fixture.ts';
@@ -19,6 +19,8 @@ export interface RegionsOptions {
   readonly postgresUrl: string;
   /** One broker list per region (its own Kafka cluster). */
   readonly kafka: readonly string[];
+  /** The run's brokers' SASL_SSL (inject('infra').kafkaSecurity): each region connects as its cluster's principal; absent: plaintext. */
+  readonly kafkaSecurity?: TestKafkaSecurity | undefined;
   /** Database name prefix. */
   readonly dbPrefix: string;
   readonly partitions: number;
@@ -32,6 +34,7 @@ export interface RegionsOptions {
 export async function startRegions(ids: readonly string[], o: RegionsOptions): Promise<Regions> {
   const dbs = ids.map((id) => uniqueName(`${o.dbPrefix}_${id}`));
   const urls = await Promise.all(dbs.map((db) => createDatabase(db, o.postgresUrl)));
+  const kafkaEnv = await testKafkaEnvironment({ kafka: o.kafka, kafkaSecurity: o.kafkaSecurity }, Object.fromEntries(ids.map((id, i) => [id, i])));
   const regions = await Promise.all(
     ids.map((id, i) =>
       startRegion(
@@ -41,6 +44,7 @@ export async function startRegions(ids: readonly string[], o: RegionsOptions): P
           MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off',
           MERIDIAN_PG_POOL_SIZE: '4',
           MERIDIAN_KAFKA_BROKERS: o.kafka[i],
+          ...kafkaEnv[id],
           MERIDIAN_PEERS: ids.flatMap((peer, j) => (j === i ? [] : [`${peer}=${o.kafka[j]}`])).join(';'),
           MERIDIAN_PEER_URLS: ids.flatMap((peer, j) => (j === i ? [] : [`${peer}=http://127.0.0.1:${o.peerUrlBase + j}`])).join(';'),
           MERIDIAN_TOPIC_PARTITIONS: String(o.partitions),

@@ -26,7 +26,7 @@ let cluster: Regions | undefined;
 const regions: RegionService[] = [];
 
 beforeAll(async () => {
-  cluster = await startRegions(ids, { postgresUrl: infra.postgresUrl, kafka: infra.kafka, dbPrefix: 'repl', partitions: 4, peerUrlBase: 9100 });
+  cluster = await startRegions(ids, { postgresUrl: infra.postgresUrl, kafka: infra.kafka, kafkaSecurity: infra.kafkaSecurity, dbPrefix: 'repl', partitions: 4, peerUrlBase: 9100 });
   regions.push(...cluster.regions);
 }, 120_000);
 

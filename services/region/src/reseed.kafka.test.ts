@@ -29,7 +29,7 @@ let r: RegionService | undefined;
 let rConfig: Record<string, string>;
 
 const grpcTls = (region: string): Record<string, string> => regionGrpcTlsEnvironment(ensureGrpcCertificate(testCertificateAuthority(), { kind: 'region', region }));
-const common = { MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '4', MERIDIAN_TOPIC_PARTITIONS: '2', MERIDIAN_GRPC_PORT: '0' };
+const common = { MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_KAFKA_SECURITY: 'plaintext', MERIDIAN_PG_POOL_SIZE: '4', MERIDIAN_TOPIC_PARTITIONS: '2', MERIDIAN_GRPC_PORT: '0' };
 
 beforeAll(async () => {
   const [urlP, urlR] = await Promise.all(dbs.map((d) => createDatabase(d, infra.postgresUrl)));

@@ -11,10 +11,15 @@
  * without an error (a relay stops publishing). Here each socket frames its own bytes (Kafka
  * responses are size-prefixed) and passes on only complete responses: a half response dies with
  * its socket, and the new socket starts clean.
+ *
+ * Every client of a region — on its own Kafka and on each peer's — connects with the same
+ * security (`kafkaClientSecurity`): TLS verified against the deployment's CA and SASL
+ * SCRAM-SHA-512 as the region's principal, which the brokers' ACLs let write only its own
+ * updates topic and read its peers' (docs/security.md).
  */
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { Kafka, type ISocketFactory, type KafkaConfig } from 'kafkajs';
+import { Kafka, type ISocketFactory, type KafkaConfig, type SASLOptions } from 'kafkajs';
 
 /** kafkajs's default keep-alive delay for its sockets. */
 const KEEP_ALIVE_MS = 60_000;
@@ -132,4 +137,29 @@ export function wholeResponseSockets(open: ISocketFactory = plainSockets): ISock
 /** A kafkajs client whose connections survive being cut in the middle of a response. */
 export function createKafka(config: Omit<KafkaConfig, 'socketFactory'>): Kafka {
   return new Kafka({ ...config, socketFactory: wholeResponseSockets() });
+}
+
+/** The TLS and SASL settings a region's Kafka clients share; undefined members: plaintext, anonymous. */
+export interface KafkaClientSecurity {
+  readonly ssl?: { readonly ca?: string[] } | true;
+  readonly sasl?: SASLOptions;
+}
+
+export interface KafkaSecuritySettings {
+  readonly kafkaSecurity: 'sasl_ssl' | 'plaintext';
+  readonly kafkaTlsCa: string | undefined;
+  readonly kafkaSaslMechanism: 'scram-sha-512' | 'scram-sha-256';
+  readonly kafkaSaslUsername: string | undefined;
+  readonly kafkaSaslPassword: string | undefined;
+}
+
+/**
+ * The kafkajs settings of a region's configuration: SASL_SSL (the CA's PEM read here, at start)
+ * or plaintext. The password goes to kafkajs only: it is never logged (describeConfig masks it).
+ */
+export function kafkaClientSecurity(settings: KafkaSecuritySettings, readFile: (path: string) => string): KafkaClientSecurity {
+  if (settings.kafkaSecurity === 'plaintext') return {};
+  if (settings.kafkaSaslUsername === undefined || settings.kafkaSaslPassword === undefined) throw new Error('SASL_SSL needs a username and a password');
+  const sasl: SASLOptions = { mechanism: settings.kafkaSaslMechanism, username: settings.kafkaSaslUsername, password: settings.kafkaSaslPassword };
+  return { ssl: settings.kafkaTlsCa === undefined ? true : { ca: [readFile(settings.kafkaTlsCa)] }, sasl };
 }

@@ -30,7 +30,7 @@ import { logLevel, type Kafka, type Producer, type Message } from 'kafkajs';
 import { decodeRecord, encodeRecord, updatesTopic, SCHEMA_VERSION, type ReplicationRecord } from '@meridian/protocol';
 import type { PgStore } from '@meridian/store';
 import type { HybridLogicalClock } from '@meridian/causality';
-import { createKafka } from './kafka-client.ts';
+import { createKafka, type KafkaClientSecurity } from './kafka-client.ts';
 import { PublishHorizon } from './publish-horizon.ts';
 import { ensureUpdatesTopic } from './updates-topic.ts';
 import type { Logger } from './logger.ts';
@@ -40,6 +40,8 @@ export interface OutboxRelayOptions {
   readonly region: string;
   readonly epoch: number;
   readonly brokers: readonly string[];
+  /** TLS and SASL for every Kafka this region connects to (kafka-client.ts); absent: plaintext. */
+  readonly kafkaSecurity?: KafkaClientSecurity | undefined;
   readonly partitions: number;
   /** Replicas of each partition of the topic when this relay creates it (default 1). */
   readonly replicationFactor?: number;
@@ -90,7 +92,7 @@ export class OutboxRelay {
     this.#o = options;
     this.#topic = updatesTopic(options.region);
     this.#horizon = new PublishHorizon(() => options.store.replication.outboxHorizon());
-    this.#kafka = createKafka({ clientId: `meridian-relay-${options.region}`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 3, initialRetryTime: 100 } });
+    this.#kafka = createKafka({ clientId: `meridian-relay-${options.region}`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 3, initialRetryTime: 100 }, ...options.kafkaSecurity });
   }
 
   get status(): RelayStatus {

@@ -34,11 +34,11 @@
  */
 import { logLevel, type Consumer, type EachBatchPayload, type Kafka } from 'kafkajs';
 import type { HybridLogicalClock } from '@meridian/causality';
-import { updatesTopic } from '@meridian/protocol';
+import { consumerGroupPrefix, updatesTopic } from '@meridian/protocol';
 import type { PgStore, StoredLinkStream } from '@meridian/store';
 import { BatchApplier, decode, type BatchResult, type PartitionBatch, type ReplicatorHooks } from './batch-applier.ts';
 import { GroupCommitQueue } from '../group-commit.ts';
-import { createKafka } from './kafka-client.ts';
+import { createKafka, type KafkaClientSecurity } from './kafka-client.ts';
 import { nextLinkState, type LinkEvent, type LinkState } from '@meridian/replication-link';
 import type { Logger } from './logger.ts';
 import { earlierTailsPending, lostOffset, sequenceGap, type SequenceGap, type Watermark } from './reseed-plan.ts';
@@ -58,6 +58,8 @@ export interface PeerReplicatorOptions {
   readonly self: string;
   readonly peer: string;
   readonly brokers: readonly string[];
+  /** TLS and SASL for every Kafka this region connects to (kafka-client.ts); absent: plaintext. */
+  readonly kafkaSecurity?: KafkaClientSecurity | undefined;
   readonly clock: HybridLogicalClock;
   readonly log: Logger;
   readonly hooks?: ReplicatorHooks;
@@ -122,7 +124,7 @@ export class PeerReplicator {
     this.peer = options.peer;
     this.#seeding = options.seed !== undefined;
     this.#topic = updatesTopic(options.peer);
-    this.#kafka = createKafka({ clientId: `meridian-${options.self}-from-${options.peer}`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 5, initialRetryTime: 200 } });
+    this.#kafka = createKafka({ clientId: `meridian-${options.self}-from-${options.peer}`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 5, initialRetryTime: 200 }, ...options.kafkaSecurity });
     const maxGroupMessages = options.maxGroupMessages ?? DEFAULT_MAX_GROUP_MESSAGES;
     this.#chunk = Math.max(1, Math.floor(maxGroupMessages / (options.partitions ?? 16)));
     this.#applier = new BatchApplier({ store: options.store, peer: options.peer, clock: options.clock, hooks: options.hooks });
@@ -258,7 +260,7 @@ export class PeerReplicator {
   }
 
   async #startConsumer(): Promise<void> {
-    const consumer = this.#kafka.consumer({ groupId: `meridian.${this.#o.self}.from.${this.peer}`, readUncommitted: false, sessionTimeout: 10_000, heartbeatInterval: 1000, maxWaitTimeInMs: 100, retry: { retries: 10 } });
+    const consumer = this.#kafka.consumer({ groupId: `${consumerGroupPrefix(this.#o.self)}from.${this.peer}`, readUncommitted: false, sessionTimeout: 10_000, heartbeatInterval: 1000, maxWaitTimeInMs: 100, retry: { retries: 10 } });
     this.#consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       const partitions = payload.memberAssignment[this.#topic] ?? [];

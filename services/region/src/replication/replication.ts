@@ -8,7 +8,7 @@
 import { logLevel, type Admin, type Kafka } from 'kafkajs';
 import type { HybridLogicalClock } from '@meridian/causality';
 import type { PgStore, AppliedPosition, HeartbeatRow } from '@meridian/store';
-import { createKafka } from './kafka-client.ts';
+import { createKafka, type KafkaClientSecurity } from './kafka-client.ts';
 import { OutboxRelay } from './outbox-relay.ts';
 import { PeerReplicator, RedriveError, type ReplicatorHooks } from './peer-replicator.ts';
 import { addLagSample, linkLag, skewEstimateMs, type LagSample, type LinkHeartbeat, type LinkState } from '@meridian/replication-link';
@@ -32,6 +32,8 @@ export interface ReplicationOptions {
   readonly region: string;
   readonly epoch: number;
   readonly brokers: readonly string[];
+  /** TLS and SASL for every Kafka this region connects to (kafka-client.ts); absent: plaintext. */
+  readonly kafkaSecurity?: KafkaClientSecurity | undefined;
   readonly peers: ReadonlyMap<string, readonly string[]>;
   readonly partitions: number;
   /** Replicas of each partition of this region's topic when the relay creates it (default 1). */
@@ -106,8 +108,8 @@ export class Replication {
 
   constructor(options: ReplicationOptions) {
     this.#o = options;
-    this.#kafka = createKafka({ clientId: `meridian-${options.region}-health`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 1500 });
-    this.relay = new OutboxRelay({ store: options.store, region: options.region, epoch: options.epoch, brokers: options.brokers, partitions: options.partitions, ...(options.topicReplicationFactor !== undefined ? { replicationFactor: options.topicReplicationFactor } : {}), clock: options.clock, log: options.log, ...(options.relayPollMs ? { pollMs: options.relayPollMs } : {}), ...(options.relayLingerMs !== undefined ? { lingerMs: options.relayLingerMs } : {}), ...(options.outboxRetentionMs !== undefined ? { retentionSeconds: options.outboxRetentionMs / 1000 } : {}) });
+    this.#kafka = createKafka({ clientId: `meridian-${options.region}-health`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 1500, ...options.kafkaSecurity });
+    this.relay = new OutboxRelay({ store: options.store, region: options.region, epoch: options.epoch, brokers: options.brokers, kafkaSecurity: options.kafkaSecurity, partitions: options.partitions, ...(options.topicReplicationFactor !== undefined ? { replicationFactor: options.topicReplicationFactor } : {}), clock: options.clock, log: options.log, ...(options.relayPollMs ? { pollMs: options.relayPollMs } : {}), ...(options.relayLingerMs !== undefined ? { lingerMs: options.relayLingerMs } : {}), ...(options.outboxRetentionMs !== undefined ? { retentionSeconds: options.outboxRetentionMs / 1000 } : {}) });
     this.#hooks = { ...options.hooks, skewMs: (peer) => this.#skew.get(peer) ?? 0 };
     for (const [peer, brokers] of options.peers) this.#links.set(peer, { link: this.#newLink(peer, brokers), brokers: brokers.join(',') });
   }
@@ -120,7 +122,7 @@ export class Replication {
   #newLink(peer: string, brokers: readonly string[], reseedNote = this.#o.reseedNotes?.get(peer)): PeerReplicator {
     const o = this.#o;
     const seed = o.seedFor?.(peer);
-    return new PeerReplicator({ store: o.store, self: o.region, peer, brokers, clock: o.clock, log: o.log, hooks: this.#hooks, partitions: o.partitions, ...(reseedNote !== undefined ? { reseedNote } : {}), ...(seed ? { seed } : {}) });
+    return new PeerReplicator({ store: o.store, self: o.region, peer, brokers, kafkaSecurity: o.kafkaSecurity, clock: o.clock, log: o.log, hooks: this.#hooks, partitions: o.partitions, ...(reseedNote !== undefined ? { reseedNote } : {}), ...(seed ? { seed } : {}) });
   }
 
   /**

@@ -31,6 +31,6 @@ function kafkaLosingItsGroup(): Kafka {
 
 describe('reading the tail of a topic', () => {
   it('fails with the consumer\'s error, not an unhandled rejection, when seeking throws', async () => {
-    await expect(readTail(kafkaLosingItsGroup(), 'a-updates', 5, 5000)).rejects.toThrow(/Consumer group was not initialized/);
+    await expect(readTail(kafkaLosingItsGroup(), 'a', 'a-updates', 5, 5000)).rejects.toThrow(/Consumer group was not initialized/);
   });
 });

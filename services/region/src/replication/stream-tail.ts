@@ -11,15 +11,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { logLevel, type Kafka, type KafkaMessage } from 'kafkajs';
-import { decodeRecord, updatesTopic } from '@meridian/protocol';
-import { createKafka } from './kafka-client.ts';
+import { consumerGroupPrefix, decodeRecord, updatesTopic } from '@meridian/protocol';
+import { createKafka, type KafkaClientSecurity } from './kafka-client.ts';
 import type { StreamEvidence } from './incarnation.ts';
 import type { Logger } from './logger.ts';
 
 const ACTOR = /^([a-z][a-z0-9-]{0,31})\.([1-9][0-9]{0,9})$/;
 
 /** The last `perPartition` records of each of `partitions` (all when undefined), read within `timeoutMs`. */
-export async function readTail(kafka: Kafka, topic: string, perPartition: number, timeoutMs: number, partitions?: readonly number[]): Promise<KafkaMessage[]> {
+export async function readTail(kafka: Kafka, reader: string, topic: string, perPartition: number, timeoutMs: number, partitions?: readonly number[]): Promise<KafkaMessage[]> {
   const admin = kafka.admin();
   await admin.connect();
   let ranges: { partition: number; from: bigint; high: bigint }[];
@@ -38,7 +38,8 @@ export async function readTail(kafka: Kafka, topic: string, perPartition: number
     await admin.disconnect().catch(() => undefined);
   }
   if (ranges.length === 0) return [];
-  const groupId = `meridian.tail.${randomUUID()}`;
+  // Under the reader's own group prefix, which its Kafka principal may use (docs/security.md).
+  const groupId = `${consumerGroupPrefix(reader)}tail.${randomUUID()}`;
   const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, sessionTimeout: 10_000, heartbeatInterval: 1000, retry: { retries: 2 } });
   const out: KafkaMessage[] = [];
   const waiting = new Set(ranges.map((r) => r.partition));
@@ -137,6 +138,8 @@ export function peerHeartbeatEvidence(region: string, peer: string, messages: re
 export interface StreamCheckOptions {
   readonly region: string;
   readonly brokers: readonly string[];
+  /** TLS and SASL for every Kafka this region connects to (kafka-client.ts); absent: plaintext. */
+  readonly kafkaSecurity?: KafkaClientSecurity | undefined;
   readonly peers: ReadonlyMap<string, readonly string[]>;
   readonly log: Logger;
   /** Records read from the end of each partition of the region's own topic (default 200). */
@@ -147,15 +150,15 @@ export interface StreamCheckOptions {
 /** Everything the region's own topic and its reachable peers' latest heartbeats hold of its stream. */
 export async function streamEvidence(o: StreamCheckOptions): Promise<StreamEvidence[]> {
   const timeoutMs = o.timeoutMs ?? 20_000;
-  const kafkaOf = (brokers: readonly string[], what: string): Kafka => createKafka({ clientId: `meridian-${o.region}-${what}`, brokers: [...brokers], logLevel: logLevel.NOTHING, retry: { retries: 2, initialRetryTime: 100 }, connectionTimeout: 3000 });
+  const kafkaOf = (brokers: readonly string[], what: string): Kafka => createKafka({ clientId: `meridian-${o.region}-${what}`, brokers: [...brokers], logLevel: logLevel.NOTHING, retry: { retries: 2, initialRetryTime: 100 }, connectionTimeout: 3000, ...o.kafkaSecurity });
   const topic = updatesTopic(o.region);
-  const ownRead = readTail(kafkaOf(o.brokers, 'incarnation'), topic, o.tail ?? 200, timeoutMs).catch((error: unknown) => {
+  const ownRead = readTail(kafkaOf(o.brokers, 'incarnation'), o.region, topic, o.tail ?? 200, timeoutMs).catch((error: unknown) => {
     throw new Error(`cannot check region ${o.region}'s incarnation: its own Kafka (${o.brokers.join(',')}) did not answer for topic ${topic} (${(error as Error).message}); start it once its Kafka is reachable — a region never starts without knowing it is not behind its own stream`);
   });
   const peerReads = [...o.peers].map(async ([peer, brokers]) => {
     try {
       // Heartbeats go to partition 0, one a second: its last records hold the latest.
-      return peerHeartbeatEvidence(o.region, peer, await readTail(kafkaOf(brokers, `incarnation-${peer}`), updatesTopic(peer), 50, timeoutMs, [0]));
+      return peerHeartbeatEvidence(o.region, peer, await readTail(kafkaOf(brokers, `incarnation-${peer}`), o.region, updatesTopic(peer), 50, timeoutMs, [0]));
     } catch (error) {
       o.log.warn({ err: error, peer }, 'incarnation check: could not read the peer\'s heartbeats; going by the rest');
       return [];

@@ -22,7 +22,7 @@ const regions: RegionService[] = [];
 
 beforeAll(async () => {
   cluster = await startRegions(ids, {
-    postgresUrl: infra.postgresUrl, kafka: infra.kafka, dbPrefix: 'gc', partitions: 2, peerUrlBase: 9200,
+    postgresUrl: infra.postgresUrl, kafka: infra.kafka, kafkaSecurity: infra.kafkaSecurity, dbPrefix: 'gc', partitions: 2, peerUrlBase: 9200,
     env: { MERIDIAN_TOMBSTONE_MIN_AGE: '2s', MERIDIAN_MAX_CLOCK_DRIFT_MS: '200' },
     hooks: () => ({ retentionIntervalMs: 300 }),
   });
