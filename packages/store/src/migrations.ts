@@ -362,6 +362,29 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 12,
+    name: 'anti-entropy: key segment and hash functions in PL/pgSQL, planned once per session',
+    sql: `
+      -- The generated columns segment and key_hash call these functions. PostgreSQL sets up a
+      -- table's generated-column expressions at the start of every statement that writes it: a
+      -- LANGUAGE sql body is parsed and planned again each time (inlined, or run by the SQL
+      -- function executor: meridian_key_ident cannot be inlined, convert_to being only STABLE),
+      -- which was most of what the columns cost a one-row write (docs/decisions/0011). A
+      -- PL/pgSQL function is never inlined and keeps its compiled expression for the session:
+      -- the statement only looks the function up. Same bytes, same results (the stored values
+      -- stay valid: nothing is rewritten); each function computes the identity itself, so a
+      -- write makes one function call per column.
+      CREATE OR REPLACE FUNCTION meridian_key_segment(ns text, k text) RETURNS integer LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+        AS $f$ BEGIN
+          RETURN (('x' || encode(substr(sha256(int4send(octet_length(convert_to(ns, 'UTF8'))) || convert_to(ns, 'UTF8') || int4send(octet_length(convert_to(k, 'UTF8'))) || convert_to(k, 'UTF8')), 1, 3), 'hex'))::bit(24)::integer) >> 4;
+        END $f$;
+      CREATE OR REPLACE FUNCTION meridian_key_hash(ns text, k text, state bytea) RETURNS bigint LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+        AS $f$ BEGIN
+          RETURN ('x' || encode(substr(sha256(int4send(octet_length(convert_to(ns, 'UTF8'))) || convert_to(ns, 'UTF8') || int4send(octet_length(convert_to(k, 'UTF8'))) || convert_to(k, 'UTF8') || sha256(state)), 1, 8), 'hex'))::bit(64)::bigint;
+        END $f$;
+    `,
+  },
 ];
 
 /** A checksum of a migration's SQL, so that an edited released migration is caught. */

@@ -11,6 +11,9 @@
  *   before anti-entropy; no gRPC server; authentication off.
  * - `hashes` (diagnostic, BENCH_CONFIGS): the generated columns kept, the triggers dropped: what
  *   hashing each row costs apart from folding it into the segments.
+ * - `sqlfn` (diagnostic, BENCH_CONFIGS): `ae` with the columns' functions back in LANGUAGE sql
+ *   (migration 6's), which PostgreSQL parses and plans again in every statement that writes a
+ *   key: what migration 12 saved (docs/decisions/0011).
  * - `ae`: the schema as migrated (columns and triggers) and continuous anti-entropy on: every
  *   process serves gRPC and the first runs the loop every BENCH_AE_INTERVAL_MS (the service's
  *   default, 30 s) against the second — a peer on the same database, so one that holds what
@@ -56,8 +59,8 @@ const SEED = envInt('BENCH_SEED', 1, 0, 2 ** 31 - 1);
 const AE_INTERVAL_MS = envInt('BENCH_AE_INTERVAL_MS', 30_000, 1, 24 * 3600 * 1000);
 const REPLICA_POOL = Math.max(1, Math.round(POOL / REPLICAS));
 
-type ConfigName = 'off' | 'hashes' | 'ae' | 'auth';
-const CONFIG_NAMES: readonly ConfigName[] = ['off', 'hashes', 'ae', 'auth'];
+type ConfigName = 'off' | 'hashes' | 'ae' | 'auth' | 'sqlfn';
+const CONFIG_NAMES: readonly ConfigName[] = ['off', 'hashes', 'ae', 'auth', 'sqlfn'];
 const CONFIGS: readonly ConfigName[] = (process.env['BENCH_CONFIGS'] ?? 'off,ae,auth').split(',').map((c) => {
   if (!CONFIG_NAMES.includes(c as ConfigName)) throw new Error(`BENCH_CONFIGS: expected names among ${CONFIG_NAMES.join(', ')} (got ${JSON.stringify(c)})`);
   return c as ConfigName;
@@ -68,6 +71,7 @@ const DESCRIPTION: Record<ConfigName, string> = {
   hashes: 'hash columns only (triggers dropped), no anti-entropy, auth off',
   ae: `hash tree as migrated, continuous anti-entropy every ${AE_INTERVAL_MS / 1000} s, auth off`,
   auth: `hash tree, anti-entropy every ${AE_INTERVAL_MS / 1000} s, auth on`,
+  sqlfn: `hash tree with the column functions in LANGUAGE sql (migration 6's), anti-entropy every ${AE_INTERVAL_MS / 1000} s, auth off`,
 };
 
 /** The schema changes that turn a configuration's tree off, applied after the migrations. */
@@ -77,6 +81,10 @@ const SCHEMA: Record<ConfigName, string | undefined> = {
   hashes: 'DROP TRIGGER meridian_tree_on_insert ON meridian_keys; DROP TRIGGER meridian_tree_on_update ON meridian_keys; DROP TRIGGER meridian_tree_on_delete ON meridian_keys;',
   ae: undefined,
   auth: undefined,
+  sqlfn: `CREATE OR REPLACE FUNCTION meridian_key_segment(ns text, k text) RETURNS integer LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+            AS $$ SELECT (('x' || encode(substr(sha256(meridian_key_ident(ns, k)), 1, 3), 'hex'))::bit(24)::integer) >> 4 $$;
+          CREATE OR REPLACE FUNCTION meridian_key_hash(ns text, k text, state bytea) RETURNS bigint LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+            AS $$ SELECT ('x' || encode(substr(sha256(meridian_key_ident(ns, k) || sha256(state)), 1, 8), 'hex'))::bit(64)::bigint $$;`,
 };
 
 interface Config {
@@ -117,7 +125,7 @@ async function main(): Promise<void> {
       await db.connect();
       cleanups.push(() => db.end());
       const secured = name === 'auth';
-      const anti = name === 'ae' || name === 'auth';
+      const anti = name !== 'off' && name !== 'hashes';
       const grpcPorts = await Promise.all(Array.from({ length: REPLICAS }, () => freePort()));
       const replicas: RegionProcess[] = [];
       for (let i = 0; i < REPLICAS; i++) {
@@ -196,7 +204,7 @@ async function main(): Promise<void> {
     // The last continuous round of each configuration with anti-entropy: it must have run and succeeded.
     const rounds = await Promise.all(
       configs
-        .filter((c) => c.name === 'ae' || c.name === 'auth')
+        .filter((c) => c.name !== 'off' && c.name !== 'hashes')
         .map(async (c) => {
           const res = await fetch(`${c.replicas[0]!.url}/v1/anti-entropy`, { headers: c.header('admin') });
           const body = (await res.json()) as { peers: Record<string, { at: string; ok: boolean; differences?: number; error?: string }> };
@@ -223,6 +231,7 @@ async function main(): Promise<void> {
     out.push('');
     const pairs: [ConfigName, ConfigName, string][] = [
       ['hashes', 'off', 'hash columns alone'],
+      ['sqlfn', 'off', 'anti-entropy, column functions in LANGUAGE sql'],
       ['ae', 'off', 'anti-entropy (tree + continuous rounds)'],
       ['auth', 'ae', 'token checks'],
       ['auth', 'off', 'both (as deployed vs neither)'],
