@@ -42,7 +42,7 @@ export async function linkReseed(db: Queryable, peer: string): Promise<LinkResee
  */
 export async function setLinkReseed(db: Queryable, peer: string, reseed: LinkReseed | undefined): Promise<void> {
   if (reseed === undefined) {
-    await db.query('DELETE FROM meridian_link_reseeds WHERE peer = $1', [peer]);
+    await clearLinkReseed(db, peer);
     return;
   }
   await db.query(
@@ -53,4 +53,10 @@ export async function setLinkReseed(db: Queryable, peer: string, reseed: LinkRes
        gap_floor = COALESCE(excluded.gap_floor, meridian_link_reseeds.gap_floor)`,
     [peer, reseed.reason, reseed.gap?.origin ?? null, reseed.gap?.sequence ?? null, reseed.gap?.floor ?? null],
   );
+}
+
+/** Deletes the stored need of a reseed of a peer link (a reseed's commit); whether one was stored. */
+export async function clearLinkReseed(db: Queryable, peer: string): Promise<boolean> {
+  const { rowCount } = await db.query('DELETE FROM meridian_link_reseeds WHERE peer = $1', [peer]);
+  return (rowCount ?? 0) > 0;
 }

@@ -11,7 +11,7 @@ import { recordConflicts } from './conflicts.ts';
 import { lockOffsets, lockPeerOffsetsForReseed, restartPeerOffsets, saveOffsets } from './consumer-offsets.ts';
 import { deadLetter, heldFor, lockDeadLetter, markDeadLetterRedriven, quarantine, quarantinedAmong, quarantinedBy, releaseQuarantine } from './dead-letters.ts';
 import { saveHeartbeat } from './heartbeats.ts';
-import { setLinkReseed } from './link-pauses.ts';
+import { clearLinkReseed } from './link-pauses.ts';
 import { lockKeys, saveKeys, takeNamespaceKeys } from './keys.ts';
 import { namespacesAmong, replaceNamespacePolicy } from './namespaces.ts';
 import { StoreTx } from './store-tx.ts';
@@ -49,9 +49,12 @@ export class ReplicationTx extends StoreTx implements StoreTransaction {
     return restartPeerOffsets(this.#client, peer, offsets);
   }
 
-  /** The reseed's commit: the link no longer needs one (`meridian_link_reseeds`). */
-  clearLinkReseed(peer: string): Promise<void> {
-    return setLinkReseed(this.#client, peer, undefined);
+  /**
+   * The reseed's commit: the link no longer needs one (`meridian_link_reseeds`). Whether a need was
+   * stored: none, and another replica's reseed committed since this one began.
+   */
+  clearLinkReseed(peer: string): Promise<boolean> {
+    return clearLinkReseed(this.#client, peer);
   }
 
   /** The applied rows of these origins, inserted if missing and locked (sorted, so concurrent batches never deadlock). */

@@ -20,7 +20,8 @@
  *     partition skipped records.
  *
  * Several replicas of the region may reseed the same link: the lock serialises the commits, and a
- * replica that finds the stored offsets resumable (another one reseeded) only restarts its link.
+ * replica that finds the stored offsets resumable, or the stored need of a reseed deleted (another
+ * one reseeded), only restarts its link.
  */
 import { runExchange, type ExchangeReport, type ReplicaSummary, type TokenBucket, type TreeReplica } from '@meridian/anti-entropy';
 import { ReplicationTx, type NamespacePolicy, type PgStore } from '@meridian/store';
@@ -64,7 +65,7 @@ export interface ReseedDeps {
 export async function reseedLink(deps: ReseedDeps): Promise<ReseedOutcome> {
   const gap = deps.link.sequenceGap;
   // Another replica of this region may have reseeded the link already: then it only restarts here.
-  const outcome = await seedFromPeer(deps, (stored, marks) => restartOffsets(stored, marks, gap !== undefined), gap, false);
+  const outcome = await seedFromPeer(deps, (stored, marks) => restartOffsets(stored, marks, gap !== undefined), gap, false, true);
   await deps.link.restartAfterReseed();
   return outcome;
 }
@@ -80,7 +81,7 @@ export async function reseedLink(deps: ReseedDeps): Promise<ReseedOutcome> {
  * by this region's seeding from that region. The caller starts the consumer afterwards.
  */
 export async function seedLink(deps: Omit<ReseedDeps, 'link'> & { readonly link: Pick<ReseedableLink, 'peer' | 'watermarks'> }): Promise<ReseedOutcome> {
-  return seedFromPeer(deps, bootstrapOffsets, undefined, true, async (summary, by) => {
+  return seedFromPeer(deps, bootstrapOffsets, undefined, true, false, async (summary, by) => {
     const here = new Set((await deps.store.tree.roots()).map((r) => r.name));
     for (const n of summary.namespaces.filter((ns) => !here.has(ns.name))) {
       const stand = standIn(n.policy as NamespacePolicy, by);
@@ -92,12 +93,17 @@ export async function seedLink(deps: Omit<ReseedDeps, 'link'> & { readonly link:
 /**
  * Steps 1–3 of a reseed or a seeding. `plan` decides the offsets from the stored ones (undefined:
  * another replica did it); `gap`: the sequence gap a reseed repairs (an earlier actor's too).
+ * `whileNeeded` (a reseed): only while the link's need of one is stored — after a gap every
+ * partition restarts whatever the offsets, so `plan` cannot tell that another replica's reseed
+ * committed since this replica's link failed; the need that reseed deleted can. (A need this
+ * process could not store: the restarted link finds the loss again and stores it.)
  */
 async function seedFromPeer(
   deps: Omit<ReseedDeps, 'link'> & { readonly link: Pick<ReseedableLink, 'peer' | 'watermarks'> },
   plan: (stored: ReadonlyMap<number, bigint>, marks: ReadonlyMap<number, Watermark>) => Map<number, bigint> | undefined,
   gap: SequenceGap | undefined,
   pullOnly: boolean,
+  whileNeeded: boolean,
   beforeExchange?: (summary: ReplicaSummary, peerActor: string) => Promise<void>,
 ): Promise<ReseedOutcome> {
   const { store, remote, link } = deps;
@@ -106,7 +112,7 @@ async function seedFromPeer(
   const local = deps.local.observingRejections((namespace, key, reason) => rejected.push(`${namespace}/${key}: ${reason}`));
   const marks = await link.watermarks();
   const stored = await store.replication.peerOffsets(peer);
-  if (!plan(stored, marks)) {
+  if (!plan(stored, marks) || (whileNeeded && !(await store.replication.linkReseed(peer)))) {
     // Another replica reseeded (or the stored offsets are served again): nothing needs a reseed.
     await store.replication.setLinkReseed(peer, undefined);
     return { outcome: 'already', published: undefined, restarted: new Map(), report: undefined };
@@ -130,9 +136,10 @@ async function seedFromPeer(
   const { outcome, restarted } = await store.transaction(async (_tx, client) => {
     const rtx = new ReplicationTx(client);
     const stored = await rtx.lockPeerOffsetsForReseed(peer);
-    // The link no longer needs a reseed (stored when it failed), whichever replica commits it.
-    await rtx.clearLinkReseed(peer);
-    const planned = plan(stored, marks);
+    // The link no longer needs a reseed (stored when it failed), whichever replica commits it. No
+    // need stored: another replica's reseed committed while this one ran (the lock serialises them).
+    const wasNeeded = await rtx.clearLinkReseed(peer);
+    const planned = whileNeeded && !wasNeeded ? undefined : plan(stored, marks);
     if (!planned) return { outcome: 'already' as const, restarted: new Map<number, bigint>() };
     const restart = pastRetention(planned, marks, now);
     const changed = new Map([...restart].filter(([partition, offset]) => stored.get(partition) !== offset));
