@@ -12,9 +12,10 @@
  */
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { Partitioners } from 'kafkajs';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { kafkaMessageKey } from '@meridian/protocol';
+import type { StoredLinkStream } from '@meridian/store';
 import { uniqueName, waitFor } from '@meridian/testkit';
 import { loadConfig, type RegionConfig } from './config.ts';
 import { startRegion, type RegionService } from './region.ts';
@@ -23,7 +24,7 @@ import { injectJson, type Answer, type Method } from './inject.fixture.ts';
 
 const infra = inject('infra');
 const suffix = randomBytes(3).toString('hex');
-const common = { MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_PG_POOL_SIZE: '3', MERIDIAN_TOPIC_PARTITIONS: '2' };
+const common = { MERIDIAN_CONTEXT_SECRET: 'test-secret-0123456789', MERIDIAN_AUTH: 'off', MERIDIAN_KAFKA_SECURITY: 'plaintext', MERIDIAN_PG_POOL_SIZE: '3', MERIDIAN_TOPIC_PARTITIONS: '2' };
 const started: RegionService[] = [];
 const dbs: string[] = [];
 
@@ -150,5 +151,87 @@ describe('a partition that delivers nothing after the claim', () => {
     // partition 1 never did, and the link streamed over the gap for good.
     await expectFailedOnGap(r, peerId);
     expect((await call(r, 'GET', `/v1/ns/reg/keys/${one}`)).status).toBe(404);
+  }, 240_000);
+});
+
+describe('review: records deleted from a partition that then stays idle', () => {
+  it('deleted to its end while the link is paused, no later record on it: the link must not go on streaming', async () => {
+    const { peer, peerId, config } = await pair('sgd');
+    const topic = `meridian.${peerId}.updates`;
+    const r = await start(config);
+    expect((await call(peer, 'PUT', '/v1/namespaces/reg', { policy: 'lww' })).status).toBe(201);
+    for (const p of [0, 1]) for (const key of keysOf(p, 2, 'before')) await call(peer, 'PUT', `/v1/ns/reg/keys/${key}`, { value: key });
+    await published(peer);
+    const [seen] = keysOf(1, 1, 'seen');
+    await call(peer, 'PUT', `/v1/ns/reg/keys/${seen}`, { value: 'seen' });
+    await waitFor(() => call(r, 'GET', `/v1/ns/reg/keys/${seen}`), (res) => res.status === 200, { timeoutMs: 60_000, what: 'the region applied the peer' });
+
+    expect((await call(r, 'POST', `/v1/replication/peers/${peerId}/pause`)).json['state']).toBe('paused');
+    await new Promise((res) => setTimeout(res, 1500));
+    // Written while paused, all to partition 1; then "retention" deletes partition 1 up to its end.
+    const lost = keysOf(1, 2, 'lost');
+    for (const key of lost) await call(peer, 'PUT', `/v1/ns/reg/keys/${key}`, { value: key });
+    await published(peer);
+    const end1 = (await endOffsets(infra.kafka[0], topic)).get(1)!;
+    const admin = new Kafka({ clientId: 'review', brokers: [infra.kafka[0]], logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.fetchTopicOffsets(topic); // loads the topic's metadata
+    await admin.deleteTopicRecords({ topic, partitions: [{ partition: 1, offset: end1.toString() }] });
+    await admin.disconnect();
+    expect((await call(r, 'POST', `/v1/replication/peers/${peerId}/resume`)).status).toBe(200);
+
+    // The peer writes on, to partition 0 only: partition 1 stays idle.
+    const after = keysOf(0, 3, 'after');
+    for (const key of after) await call(peer, 'PUT', `/v1/ns/reg/keys/${key}`, { value: key });
+    await published(peer);
+
+    // The stored offset of partition 1 is below Kafka's log start: lost, as a claim would find.
+    const link = await waitFor(() => linkOf(r, peerId), (l) => l?.state === 'failed', { timeoutMs: 30_000, what: 'the link failed on the records deleted from the idle partition' }).catch(async (e: Error) => {
+      throw new Error(`${e.message}; link: ${JSON.stringify(await linkOf(r, peerId))}; stored offsets: ${JSON.stringify([...(await r.store.replication.peerOffsets(peerId))].map(([p, o]) => [p, o.toString()]))}, end1 ${end1}`);
+    });
+    expect(link.needsReseed).toBe(true);
+    expect(link.reason).toContain('partition 1: stored offset');
+    expect((await call(r, 'GET', `/v1/ns/reg/keys/${lost[0]}`)).status).toBe(404); // lost: the reseed brings it
+  }, 240_000);
+});
+
+describe('another producer holding a transaction open on the peer\'s topic', () => {
+  it('a partition consumed to its last stable offset is not caught up: no gap while the sequence waits behind the transaction', async () => {
+    const { peer, peerId, config } = await pair('sgt');
+    const topic = `meridian.${peerId}.updates`;
+    const r = await start(config);
+    expect((await call(peer, 'PUT', '/v1/namespaces/reg', { policy: 'lww' })).status).toBe(201);
+    for (const p of [0, 1]) for (const key of keysOf(p, 2, 'before')) await call(peer, 'PUT', `/v1/ns/reg/keys/${key}`, { value: key });
+    await published(peer);
+    await waitFor(() => linkOf(r, peerId), (l) => l?.state === 'streaming', { timeoutMs: 60_000, what: 'the link streams' });
+
+    // A foreign transaction opens on partition 1 and stays open: Kafka's last stable offset stops there.
+    const producer = new Kafka({ clientId: 'foreign', brokers: [infra.kafka[0]], logLevel: logLevel.NOTHING }).producer({ transactionalId: `foreign-${suffix}`, idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    try {
+      const open = await producer.transaction();
+      await open.send({ topic, messages: [{ key: 'foreign', value: 'not meridian', partition: 1 }] });
+      // The next sequence goes to partition 1, behind the open transaction; later ones to partition 0.
+      const [held] = keysOf(1, 1, 'held');
+      await call(peer, 'PUT', `/v1/ns/reg/keys/${held}`, { value: 'held' });
+      const later = keysOf(0, 3, 'later');
+      for (const key of later) await call(peer, 'PUT', `/v1/ns/reg/keys/${key}`, { value: key });
+      await published(peer);
+      await waitFor(() => call(r, 'GET', `/v1/ns/reg/keys/${later.at(-1)}`), (res) => res.status === 200, { timeoutMs: 60_000, what: 'the region applied the later writes' });
+      // Heartbeats (partition 0) say the held sequence was published; several gap checks run. Its
+      // partition is at its last stable offset, below its high watermark: not caught up, no gap.
+      const covered = (s: StoredLinkStream): boolean => [...s.published].some(([origin, high]) => high > (s.contiguous.get(origin) ?? 0n));
+      await waitFor(() => r.store.replication.linkStream(peerId), covered, { timeoutMs: 30_000, what: 'a heartbeat covering the held sequence' });
+      await new Promise((res) => setTimeout(res, 7000));
+      expect(await linkOf(r, peerId)).toMatchObject({ needsReseed: false });
+      expect((await linkOf(r, peerId)).state).not.toBe('failed');
+      expect((await call(r, 'GET', `/v1/ns/reg/keys/${held}`)).status).toBe(404); // still behind the transaction
+
+      await open.abort();
+      await waitFor(() => call(r, 'GET', `/v1/ns/reg/keys/${held}`), (res) => res.status === 200, { timeoutMs: 60_000, what: 'the held write applied once the transaction ended' });
+      expect((await linkOf(r, peerId)).needsReseed).toBe(false);
+    } finally {
+      await producer.disconnect();
+    }
   }, 240_000);
 });

@@ -135,8 +135,34 @@ export function wholeResponseSockets(open: ISocketFactory = plainSockets): ISock
 }
 
 /** A kafkajs client whose connections survive being cut in the middle of a response. */
-export function createKafka(config: Omit<KafkaConfig, 'socketFactory'>): Kafka {
-  return new Kafka({ ...config, socketFactory: wholeResponseSockets() });
+export function createKafka(config: Omit<KafkaConfig, 'socketFactory'>, options: { readonly highWatermarks?: boolean } = {}): Kafka {
+  const kafka = new Kafka({ ...config, socketFactory: wholeResponseSockets() });
+  return options.highWatermarks ? listingHighWatermarks(kafka) : kafka;
+}
+
+/** kafkajs's private factory of a client's clusters (2.2.4: `Kafka[PRIVATE.CREATE_CLUSTER]`). */
+const CREATE_CLUSTER = 'private:Kafka:createCluster';
+/** The ListOffsets isolation level that answers the high watermark (kafkajs `ISOLATION_LEVEL`). */
+const READ_UNCOMMITTED = 0;
+
+/**
+ * Makes the client's admins answer each partition's high watermark as `fetchTopicOffsets`' `high`.
+ *
+ * Why: kafkajs's admin lists offsets read_committed, always (its cluster gets no isolation level,
+ * and ListOffsets defaults to READ_COMMITTED), so its `high` is the last stable offset: while any
+ * producer holds a transaction open on a partition, records appended after the transaction began
+ * (the relay's too) lie beyond it. A link consumed up to that offset is not caught up, and a
+ * replicator that took it for the end would judge a sequence it has yet to read lost (DESIGN §4).
+ * The admin's cluster is made by the client's own factory, given the isolation level a
+ * read_uncommitted consumer's cluster gets; consumers and producers name their own and keep it.
+ */
+export function listingHighWatermarks(kafka: Kafka): Kafka {
+  const client = kafka as unknown as Record<symbol, (options: { isolationLevel?: number }) => unknown>;
+  const key = Object.getOwnPropertySymbols(kafka).find((s) => s.description === CREATE_CLUSTER);
+  const create = key === undefined ? undefined : client[key];
+  if (key === undefined || typeof create !== 'function') throw new Error(`kafkajs has no ${CREATE_CLUSTER} (a kafkajs upgrade): admins would answer last stable offsets, not high watermarks`);
+  client[key] = (options) => create.call(kafka, { ...options, isolationLevel: options.isolationLevel ?? READ_UNCOMMITTED });
+  return kafka;
 }
 
 /** The TLS and SASL settings a region's Kafka clients share; undefined members: plaintext, anonymous. */

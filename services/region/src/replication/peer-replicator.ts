@@ -20,12 +20,15 @@
  *   applies. Offsets that a jump skips and Kafka still holds (transaction markers, aborted
  *   records: kafkajs filters them out) are no gap; offsets below the log start are. The reseed
  *   (anti-entropy/reseed.ts) stores a new restart position and calls `restartAfterReseed`.
- * - A gap no offset shows (a topic recreated and refilled past the stored offsets): after its
- *   applies, and after each claim, a replica judges every origin's stream from the database —
- *   whichever replica consumed which partition, idle partitions too — and Kafka's end offsets read
- *   after it (`sequenceGap`), at most once per `GAP_CHECK_MS`, and every `GAP_RECHECK_MS` while it
- *   runs (a replica whose partitions are idle finds what the others' consumption revealed). A
- *   loss one replica stored fails the link on every replica at their next check.
+ * - A gap no batch shows: after its applies, and after each claim, a replica judges the link
+ *   from the database — whichever replica consumed which partition, idle partitions too — and
+ *   Kafka's offsets read after it, at most once per `GAP_CHECK_MS`, and every `GAP_RECHECK_MS`
+ *   while it runs (a replica whose partitions are idle finds what the others' consumption
+ *   revealed): every stored offset against its partition's log start and end (`lostStoredOffset`:
+ *   records deleted to the end of a partition that then stays idle fetch nothing), then every
+ *   origin's sequences (`sequenceGap`: a topic recreated and refilled past the stored offsets).
+ *   A partition's end is its high watermark, not its last stable offset. A loss one replica
+ *   stored fails the link on every replica at their next check.
  * - A newer schema version pauses the link instead of being dead-lettered.
  * - An operator's pause is Meridian's state, not the consumer's: `pause`/`resume` set the link
  *   state whether or not the consumer is running (kafkajs refuses to pause a consumer between
@@ -41,11 +44,11 @@ import { GroupCommitQueue } from '../group-commit.ts';
 import { createKafka, type KafkaClientSecurity } from './kafka-client.ts';
 import { nextLinkState, type LinkEvent, type LinkState } from '@meridian/replication-link';
 import type { Logger } from './logger.ts';
-import { earlierTailsPending, lostOffset, sequenceGap, type SequenceGap, type Watermark } from './reseed-plan.ts';
+import { earlierTailsPending, lostOffset, lostStoredOffset, sequenceGap, type LostPartition, type SequenceGap, type Watermark } from './reseed-plan.ts';
 
 export { RedriveError, type ReplicatorHooks } from './batch-applier.ts';
 
-/** The most often a replica judges the link's stream for a sequence gap (a database read, and Kafka's end offsets when the database suggests one). */
+/** The most often a replica judges the link's stored offsets and stream for a loss (a database read, then Kafka's offsets). */
 export const GAP_CHECK_MS = 1000;
 /** How often a running link judges its stream for a sequence gap when nothing asks sooner (idle partitions, another replica's finding). */
 export const GAP_RECHECK_MS = 5000;
@@ -124,7 +127,8 @@ export class PeerReplicator {
     this.peer = options.peer;
     this.#seeding = options.seed !== undefined;
     this.#topic = updatesTopic(options.peer);
-    this.#kafka = createKafka({ clientId: `meridian-${options.self}-from-${options.peer}`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 5, initialRetryTime: 200 }, ...options.kafkaSecurity });
+    // Its admins answer high watermarks (`listingHighWatermarks`): the end of a partition is its last record, not its last stable offset.
+    this.#kafka = createKafka({ clientId: `meridian-${options.self}-from-${options.peer}`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 5, initialRetryTime: 200 }, ...options.kafkaSecurity }, { highWatermarks: true });
     const maxGroupMessages = options.maxGroupMessages ?? DEFAULT_MAX_GROUP_MESSAGES;
     this.#chunk = Math.max(1, Math.floor(maxGroupMessages / (options.partitions ?? 16)));
     this.#applier = new BatchApplier({ store: options.store, peer: options.peer, clock: options.clock, hooks: options.hooks });
@@ -369,7 +373,7 @@ export class PeerReplicator {
     this.#reason = `${this.#lostReason ?? 'needs a reseed'}; the last reseed attempt failed: ${message}`;
   }
 
-  /** Each partition's log start (`low`) and end (`high`) offsets in the peer's Kafka. */
+  /** Each partition's log start (`low`) and end (`high`: its high watermark, open transactions' records included) offsets in the peer's Kafka. */
   watermarks(): Promise<Map<number, Watermark>> {
     return this.#watermarks();
   }
@@ -533,9 +537,14 @@ export class PeerReplicator {
       // Another replica of the region found a loss (a gap, an offset) and stored it: this one fails too.
       const needed = await this.#o.store.replication.linkReseed(this.peer);
       const stored = await this.#o.store.replication.linkStream(this.peer);
-      const gap = needed ? undefined : await this.#sequenceGap(stored);
-      if (!needed && !gap) this.#earlierTail = await this.#earlierTailPending(stored);
+      // Kafka's offsets after the snapshot: every stored partition against its log start and end
+      // (an idle one fetches nothing, so no batch's jump would reveal records deleted from it).
+      const marks = needed ? undefined : await this.#watermarks();
+      const lost = marks ? await this.#lostStoredOffset(stored, marks) : undefined;
+      const gap = marks && !lost ? sequenceGap(stored, new Map([...marks].map(([partition, mark]) => [partition, mark.high]))) : undefined;
+      if (!needed && !lost && !gap) this.#earlierTail = await this.#earlierTailPending(stored);
       if (needed && !this.#halted()) this.#fail(this.#consumer, needed.reason, needed.gap);
+      else if (lost && !this.#halted()) await this.#lose(this.#consumer, `partition ${lost.partition}: ${lost.reason}`);
       else if (gap && !this.#halted()) {
         await this.#lose(this.#consumer, `${gap.origin}'s sequence ${gap.sequence} is in none of the partitions of ${this.#topic}: each was consumed past where it would lie (later sequences, or the end of the partition after the peer had published it), so records were deleted or the topic was recreated and refilled past the stored offsets`, gap);
       }
@@ -550,14 +559,14 @@ export class PeerReplicator {
   }
 
   /**
-   * A gap in an origin's sequences that no partition can fill (`sequenceGap`), judged from the
-   * database in one snapshot, THEN Kafka's end offsets (DESIGN §4). Kafka is asked only when the
-   * database alone, taking every stored partition as caught up, suggests a gap.
+   * A stored partition Kafka can no longer serve (`lostStoredOffset`): the offsets of `stored` (read
+   * before `marks`), and, only when one of them is below a log start, the stored offsets read again
+   * after `marks` to confirm it (the link may have consumed past a log start that moved since).
    */
-  async #sequenceGap(stored: StoredLinkStream): Promise<SequenceGap | undefined> {
-    if (!sequenceGap(stored, new Map([...stored.partitions].map(([partition, at]) => [partition, at.nextOffset])))) return undefined;
-    const ends = new Map([...(await this.#watermarks())].map(([partition, mark]) => [partition, mark.high]));
-    return sequenceGap(stored, ends);
+  async #lostStoredOffset(stored: StoredLinkStream, marks: ReadonlyMap<number, Watermark>): Promise<LostPartition | undefined> {
+    const before = new Map([...stored.partitions].map(([partition, at]) => [partition, at.nextOffset]));
+    if (!lostStoredOffset(before, marks, before)) return undefined;
+    return lostStoredOffset(before, marks, await this.#o.store.replication.peerOffsets(this.peer));
   }
 
   /**

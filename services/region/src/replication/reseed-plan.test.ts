@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { AppliedVector } from '@meridian/replication-link';
-import { bootstrapOffsets, earlierTailsPending, restartOffsets, sequenceGap } from './reseed-plan.ts';
+import { bootstrapOffsets, earlierTailsPending, lostStoredOffset, restartOffsets, sequenceGap } from './reseed-plan.ts';
 
 describe('restartOffsets', () => {
   const marks = new Map([
@@ -209,6 +209,15 @@ describe('sequenceGap', () => {
     expect(sequenceGap(stream([[0, 8n, []], [1, 5n, []]], [['p.1', 3n]], [['p.1', 6n]]), ends)).toEqual({ origin: 'p.1', sequence: 4n, floor: 7n });
   });
 
+  it('a partition consumed to its last stable offset, below its high watermark (a foreign transaction open), is not caught up', () => {
+    // Partition 1's next offset 10 is where another producer's open transaction begins; the relay
+    // appended 4 after it (high watermark 12). The end is the high watermark: 4 may still come.
+    const s = stream([[0, 8n, [['p.1', 9n]]], [1, 10n, []]], [['p.1', 3n]], [['p.1', 6n]]);
+    expect(sequenceGap(s, new Map([[0, 8n], [1, 12n]]))).toBeUndefined();
+    // Had the end been the last stable offset (10), 4 would have been judged lost: the false alarm.
+    expect(sequenceGap(s, new Map([[0, 8n], [1, 10n]]))).toEqual({ origin: 'p.1', sequence: 4n, floor: 9n });
+  });
+
   it('an earlier incarnation is judged on the sequences consumed of it (no heartbeat speaks for it)', () => {
     const ends = new Map([[0, 8n], [1, 5n]]);
     expect(sequenceGap(stream([[0, 8n, [['p.1', 9n], ['p.2', 3n]]], [1, 5n, [['p.1', 7n]]]], [['p.1', 3n], ['p.2', 3n]], [['p.2', 3n]]), ends)).toEqual({ origin: 'p.1', sequence: 4n, floor: 9n });
@@ -242,6 +251,29 @@ describe('earlierTailsPending (a peer\'s earlier incarnation)', () => {
 
   it('says nothing when the peer has had one actor only', () => {
     expect(earlierTailsPending(stream([[0, 1n, [['p.2', 1n]]], [1, 0n, []]], [['p.2', 1n]]), 'p.2', marks)).toEqual([]);
+  });
+});
+
+describe('lostStoredOffset (every stored partition, idle ones too)', () => {
+  const marks = new Map([
+    [0, { low: 0n, high: 42n }],
+    [1, { low: 6n, high: 6n }],
+  ]);
+
+  it('finds a partition deleted up to its end while its stored offset stayed below', () => {
+    const stored = new Map([[0, 42n], [1, 4n]]);
+    expect(lostStoredOffset(stored, marks, stored)).toEqual({ partition: 1, reason: expect.stringContaining('stored offset 4 is below the earliest offset Kafka still has (6)') });
+  });
+
+  it('judges the log start on the offsets read after it: consumed past it meanwhile, nothing is lost', () => {
+    expect(lostStoredOffset(new Map([[0, 42n], [1, 4n]]), marks, new Map([[0, 42n], [1, 6n]]))).toBeUndefined();
+  });
+
+  it('judges the end on the offsets read before it, and leaves partitions without an offset or watermark alone', () => {
+    expect(lostStoredOffset(new Map([[0, 43n]]), marks, new Map([[0, 43n]]))).toEqual({ partition: 0, reason: expect.stringContaining('beyond the end') });
+    // Read after the end, an offset past it is the link having consumed what was appended since.
+    expect(lostStoredOffset(new Map([[0, 42n]]), marks, new Map([[0, 45n]]))).toBeUndefined();
+    expect(lostStoredOffset(new Map([[7, 0n]]), marks, new Map([[7, 0n]]))).toBeUndefined();
   });
 });
 

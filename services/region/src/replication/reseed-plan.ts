@@ -22,6 +22,33 @@ export function lostOffset(nextOffset: bigint, low: bigint, high: bigint): strin
   return undefined;
 }
 
+/** A stored partition whose next offset Kafka can no longer serve, and why (`lostOffset`). */
+export interface LostPartition {
+  readonly partition: number;
+  readonly reason: string;
+}
+
+/**
+ * The first partition of the link whose stored next offset Kafka can no longer serve, judged on
+ * every stored partition whichever replica consumed it and whether or not it fetches (DESIGN §4): a
+ * partition whose records were deleted up to its end while the link was paused, and that then
+ * stays idle, fetches nothing (kafkajs resets the out-of-range offset to the log start, which is
+ * the end), so no batch's jump reveals it. `before`: the stored offsets read before `marks`;
+ * `after`: read after them. Beyond the end is judged on `before` (an end only grows while the
+ * topic lives, and a consumer never stores past it); below the log start on `after` (the link may
+ * have consumed past a log start that moved after `before` was read: what retention then deleted
+ * was consumed). A partition `marks` lacks is left to the claim and the sequence-gap check.
+ */
+export function lostStoredOffset(before: ReadonlyMap<number, bigint>, marks: ReadonlyMap<number, Watermark>, after: ReadonlyMap<number, bigint>): LostPartition | undefined {
+  for (const [partition, mark] of [...marks].sort(([a], [b]) => a - b)) {
+    const was = before.get(partition);
+    const is = after.get(partition);
+    if (was !== undefined && was > mark.high) return { partition, reason: lostOffset(was, mark.low, mark.high)! };
+    if (is !== undefined && is < mark.low) return { partition, reason: lostOffset(is, mark.low, mark.high)! };
+  }
+  return undefined;
+}
+
 /**
  * Where each partition restarts after a reseed, given the stored next offsets and the watermarks
  * read before the peer's published position: a stored offset Kafka can still serve stays (nothing
