@@ -734,7 +734,7 @@ describe('docs/deploy.md', () => {
       const help = execFileSync(process.execPath, ['--conditions=meridian-source', join(ROOT, main), '--help'], { encoding: 'utf8' });
       expect(DEPLOY_DOC, main).toContain(`\`\`\`text\n${help}\`\`\``);
     }
-  });
+  }, 60_000); // two processes that load their program from source: seconds each on a busy machine
 
   it('names the metrics, spans and topic the code uses', () => {
     for (const name of [...Object.values(MetricName), ...Object.values(GslbMetricName)]) expect(DEPLOY_DOC).toContain(`\`${name}\``);
