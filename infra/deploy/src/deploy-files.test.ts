@@ -20,7 +20,7 @@ import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { ConfigMap, Namespace, Service } from 'kubernetes-models/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import { configReference as regionReference, loadConfig as loadRegionConfig } from '@meridian/region';
+import { configReference as regionReference, loadConfig as loadRegionConfig, secretSettings as regionSecretSettings } from '@meridian/region';
 import { configReference as gslbReference, loadConfig as loadGslbConfig, MetricName as GslbMetricName } from '@meridian/gslb';
 import { MetricName, SpanName } from '@meridian/telemetry';
 import { updatesTopic } from '@meridian/protocol';
@@ -29,6 +29,8 @@ import { dockerignoreExcludes, execForm, interpolate, literalsMap, nodeFlags, pa
 const ROOT = resolve(import.meta.dirname, '../../..');
 const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
 const yamlOf = (path: string): any => parse(read(path), { merge: true });
+const DEPLOY_DOC = read('docs/deploy.md');
+const SECURITY_DOC = read('docs/security.md');
 
 const REGION_MAIN = 'services/region/src/main.ts';
 const GSLB_MAIN = 'services/gslb/src/main.ts';
@@ -277,8 +279,15 @@ const readSecret = (path: string): string => {
   if (text === undefined) throw Object.assign(new Error(`no secret at ${path}`), { code: 'ENOENT' });
   return text;
 };
-/** Settings that are secrets: never in a deploy file's plain environment, always through a secret. */
-const SECRET_SETTINGS = ['DATABASE_URL', 'MERIDIAN_DATABASE_PASSWORD', 'MERIDIAN_CONTEXT_SECRET', 'MERIDIAN_GSLB_REGION_TOKEN'];
+/**
+ * Secret settings whose value is a file's path (the file is the secret): in a deploy file they
+ * point into a mounted secret, never elsewhere.
+ */
+const SECRET_PATH_SETTINGS = ['MERIDIAN_GRPC_TLS_KEY'];
+/** Settings that are secrets (the services' own list): never in a deploy file's plain environment, always through a secret. */
+const SECRET_SETTINGS = [...regionSecretSettings(), 'MERIDIAN_GSLB_REGION_TOKEN'].filter((k) => !SECRET_PATH_SETTINGS.includes(k));
+/** A name that says it holds a secret: its plain value may only be a path into a mounted secret. */
+const SECRET_LIKE_NAME = /(PASSWORD|SECRET|TOKEN|_KEY|CREDENTIALS)$/;
 /** A database URL with a password in it (`postgres://user:password@host`). */
 const URL_WITH_PASSWORD = /postgres(?:ql)?:\/\/[^/@\s:]*:[^/@\s]+@/i;
 const services = Object.entries(compose.services);
@@ -441,7 +450,7 @@ describe('infra/docker-compose.yml', () => {
     const urls = new Map<string, string>();
     for (const [name, s] of regionServices) {
       const env = environment(s);
-      expect(s.ports, name).toEqual([`${env['MERIDIAN_PORT']}:${env['MERIDIAN_PORT']}`]);
+      expect(s.ports, name).toContain(`${env['MERIDIAN_PORT']}:${env['MERIDIAN_PORT']}`);
       urls.set(env['MERIDIAN_REGION']!, `http://${name}:${env['MERIDIAN_PORT']}`);
     }
     for (const [name, s] of regionServices) {
@@ -456,6 +465,83 @@ describe('infra/docker-compose.yml', () => {
     expect(gslb.ports).toEqual([`${config.port}:${config.port}`]);
     expect(config.host).toBe('0.0.0.0');
     for (const [name, s] of regionServices) expect(shareNetwork(gslb, s), `${gslbName} probes ${name}`).toBe(true);
+  });
+
+  it('runs anti-entropy gRPC between every pair of regions: a published port, peers that are those regions', () => {
+    const grpcOf = new Map<string, { service: string; port: number }>();
+    for (const [name, s] of regionServices) {
+      const config = loadRegionConfig(environment(s), readSecret);
+      expect(config.grpcPort, `${name}: MERIDIAN_GRPC_PORT`).toBeDefined();
+      expect(s.ports, name).toContain(`${config.grpcPort}:${config.grpcPort}`);
+      expect(config.antiEntropyIntervalMs, name).toBeGreaterThan(0);
+      grpcOf.set(config.region, { service: name, port: config.grpcPort! });
+    }
+    for (const [name, s] of regionServices) {
+      const config = loadRegionConfig(environment(s), readSecret);
+      expect([...config.peerGrpc.keys()].sort(), name).toEqual([...grpcOf.keys()].filter((r) => r !== config.region).sort());
+      for (const [peer, address] of config.peerGrpc) {
+        const { host, port } = hostPort(address);
+        // The address is a service of this file: the peer region's own, at its gRPC port.
+        expect({ host, port }, `${name} → ${peer}`).toEqual({ host: grpcOf.get(peer)!.service, port: grpcOf.get(peer)!.port });
+        expect(shareNetwork(s, compose.services[host]!), `${name} reaches ${host}`).toBe(true);
+      }
+    }
+  });
+
+  it('runs anti-entropy with mutual TLS from the operator\'s files: one CA, a certificate and key per region', () => {
+    const declared = compose.secrets ?? {};
+    const secretFile = (name: string, s: ComposeService, path: string | undefined): string => {
+      const secret = /^\/run\/secrets\/([a-z_]+)$/.exec(path ?? '')?.[1];
+      expect(secret, `${name}: ${String(path)} is a Compose secret`).toBeDefined();
+      expect(s.secrets, `${name} lists ${secret}`).toContain(secret);
+      // A file the operator provides (docs/deploy.md), never a value in this file or its environment.
+      const file = declared[secret!]?.file;
+      expect(file, `${secret}: a file`).toBeDefined();
+      return interpolate(file!, {});
+    };
+    const ca = new Set<string>();
+    const perRegion = new Set<string>();
+    for (const [name, s] of regionServices) {
+      const env = environment(s);
+      const config = loadRegionConfig(env, readSecret);
+      expect(config.grpcTls, name).toBe('on');
+      ca.add(secretFile(name, s, config.grpcTlsCa));
+      const cert = secretFile(name, s, config.grpcTlsCert);
+      const key = secretFile(name, s, config.grpcTlsKey);
+      // The launcher's names (ensureGrpcCertificate): the region's own, so its SAN names it.
+      expect(cert, name).toMatch(new RegExp(`/grpc-region-${config.region}\\.pem$`));
+      expect(key, name).toMatch(new RegExp(`/grpc-region-${config.region}-key\\.pem$`));
+      perRegion.add(cert).add(key);
+    }
+    expect(ca.size).toBe(1);
+    expect(perRegion.size).toBe(2 * regionServices.length);
+    expect(DEPLOY_DOC).toContain('meridian:region:');
+    expect(DEPLOY_DOC).toMatch(/openssl req -x509 -new[^\n]*-keyout ca-key\.pem -out ca\.pem/);
+  });
+
+  it('holds no secret as a plain value: secret settings come from files under /run/secrets', () => {
+    expect(SECRET_SETTINGS).toEqual(expect.arrayContaining(['MERIDIAN_KAFKA_SASL_PASSWORD', 'MERIDIAN_CONTEXT_SECRET', 'MERIDIAN_DATABASE_PASSWORD']));
+    expect(regionSecretSettings()).toEqual(expect.arrayContaining(SECRET_PATH_SETTINGS));
+    for (const [name, s] of services) {
+      for (const [key, value] of Object.entries(environment(s))) {
+        if (SECRET_SETTINGS.includes(key) && key !== 'DATABASE_URL') expect.fail(`${name}: ${key} as a plain value (use ${key}_FILE)`);
+        if (SECRET_PATH_SETTINGS.includes(key) || SECRET_LIKE_NAME.test(key)) expect(value, `${name}: ${key}`).toMatch(/^\/run\/secrets\/[a-z_]+$/);
+      }
+    }
+  });
+
+  it('connects plaintext to Kafka only when it is a bundled broker of this file with plaintext listeners', () => {
+    for (const [name, s] of regionServices) {
+      const config = loadRegionConfig(environment(s), readSecret);
+      if (config.kafkaSecurity === 'sasl_ssl') continue;
+      for (const address of [...config.kafkaBrokers!, ...[...config.peers.values()].flat()]) {
+        const { host, port } = hostPort(address);
+        const env = environment(compose.services[host]!);
+        const listener = [...listenerMap(env['KAFKA_ADVERTISED_LISTENERS']!)].find(([, a]) => a.host === host && a.port === port)![0];
+        expect(env['KAFKA_LISTENER_SECURITY_PROTOCOL_MAP']!.split(','), `${name} → ${host}`).toContain(`${listener}:PLAINTEXT`);
+      }
+    }
+    expect(SECURITY_DOC).toContain('bundled');
   });
 
   it('sends every region\'s traces to Jaeger over OTLP/HTTP', () => {
@@ -474,6 +560,7 @@ describe('infra/docker-compose.yml', () => {
 
 interface Kustomization {
   resources?: string[];
+  patches?: { patch: string }[];
   configMapGenerator?: { name: string; behavior?: string; literals: string[] }[];
   namespace?: string;
 }
@@ -510,7 +597,6 @@ const merged = (overlay: string, base: string, name: string): Map<string, string
   return new Map([...generated(`${K8S}/base/${base}`, name), ...literalsMap(own.literals)]);
 };
 const podSpec = (workload: any): any => workload.spec.template.spec;
-const DEPLOY_DOC = read('docs/deploy.md');
 
 describe('infra/k8s', () => {
   it('parses, and every object passes its Kubernetes API schema', () => {
@@ -614,6 +700,60 @@ describe('infra/k8s', () => {
     expect(DEPLOY_DOC).toContain('--from-literal=MERIDIAN_GSLB_REGION_TOKEN=');
   });
 
+  it('serves anti-entropy gRPC on a named port, published for the peers by meridian-region-grpc', () => {
+    const [region] = podSpec(find('apps/v1/Deployment', 'meridian-region')).containers;
+    const port = String(generated(`${K8S}/base/region`, 'meridian-region').get('MERIDIAN_GRPC_PORT'));
+    expect(String(region.ports.find((p: any) => p.name === 'grpc')?.containerPort)).toBe(port);
+    const service = find('v1/Service', 'meridian-region-grpc');
+    expect(service.spec.type).toBe('LoadBalancer');
+    expect(service.spec.ports.map((p: any) => p.targetPort)).toEqual(['grpc']);
+    expect(service.spec.selector).toEqual(find('v1/Service', 'meridian-region').spec.selector);
+  });
+
+  it('mounts the gRPC CA, certificate and key from the Secret meridian-grpc that docs/deploy.md tells how to create', () => {
+    const spec = podSpec(find('apps/v1/Deployment', 'meridian-region'));
+    const [region] = spec.containers;
+    const settings = generated(`${K8S}/base/region`, 'meridian-region');
+    expect(settings.get('MERIDIAN_GRPC_TLS')).toBe('on');
+    const secrets = new Set<string>();
+    for (const key of ['MERIDIAN_GRPC_TLS_CA', 'MERIDIAN_GRPC_TLS_CERT', 'MERIDIAN_GRPC_TLS_KEY']) {
+      const file = settings.get(key);
+      expect(file, key).toBeDefined();
+      const mount = region.volumeMounts.find((m: any) => file!.startsWith(`${m.mountPath}/`));
+      expect(mount, `${key}: ${file} is mounted`).toBeDefined();
+      expect(mount.readOnly, key).toBe(true);
+      const volume = spec.volumes.find((v: any) => v.name === mount.name);
+      expect(volume.secret?.secretName, `${key}: from a Secret`).toBeDefined();
+      secrets.add(volume.secret.secretName as string);
+      expect(DEPLOY_DOC, key).toContain(`--from-file=${file!.slice(mount.mountPath.length + 1)}=`);
+    }
+    expect([...secrets]).toEqual(['meridian-grpc']);
+    expect(DEPLOY_DOC).toContain('create secret generic meridian-grpc');
+    // Secret files belong to root: the non-root user reads the key through fsGroup, and only it.
+    const volume = spec.volumes.find((v: any) => v.secret?.secretName === 'meridian-grpc');
+    expect(spec.securityContext.fsGroup).toBe(spec.securityContext.runAsGroup);
+    expect(volume.secret.defaultMode & 0o007).toBe(0);
+  });
+
+  it('holds no secret in a manifest: no secret setting in a ConfigMap, no Secret object, no key or password in plain env', () => {
+    for (const { file, object } of objects) expect(object.kind, file).not.toBe('Secret');
+    for (const file of k8sFiles) expect(read(file), file).not.toContain('-----BEGIN');
+    const dirs = [`${K8S}/base/region`, `${K8S}/base/gslb`, ...regionOverlays.map((o) => `${K8S}/overlays/${o}`), `${K8S}/overlays/gslb`];
+    for (const dir of dirs) {
+      for (const generator of kustomization(dir).configMapGenerator ?? []) {
+        for (const [key, value] of literalsMap(generator.literals)) {
+          expect(SECRET_SETTINGS, `${dir}: ${key}`).not.toContain(key);
+          if (SECRET_PATH_SETTINGS.includes(key) || SECRET_LIKE_NAME.test(key)) expect(value, `${dir}: ${key}`).toMatch(/^\/etc\/meridian\//);
+        }
+      }
+    }
+    for (const { file, object } of objects.filter(({ object }) => object.spec?.template)) {
+      for (const c of podSpec(object).containers) {
+        for (const e of c.env ?? []) if (SECRET_SETTINGS.includes(e.name) || SECRET_LIKE_NAME.test(e.name)) expect(e.value, `${file}: ${e.name}`).toBeUndefined();
+      }
+    }
+  });
+
   it('runs Kafka as one KRaft node with settings the image knows and an external listener for the peers', () => {
     const [kafka] = podSpec(find('apps/v1/StatefulSet', 'meridian-kafka')).containers;
     const env = new Map<string, any>(kafka.env.map((e: any) => [e.name, e]));
@@ -638,6 +778,12 @@ describe('infra/k8s', () => {
     const externalHost = new Map(regionOverlays.map((o) => [o, merged(o, 'kafka', 'meridian-kafka').get('EXTERNAL_HOST')!]));
     const externalPort = find('v1/Service', 'meridian-kafka-external').spec.ports[0].port as number;
     const gslbRegions = loadGslbConfig(Object.fromEntries(merged('gslb', 'gslb', 'meridian-gslb'))).regions;
+    const grpcPort = find('v1/Service', 'meridian-region-grpc').spec.ports[0].port as number;
+    /** The DNS name an overlay gives its meridian-region-grpc load balancer. */
+    const grpcHost = (overlay: string): string | undefined => (kustomization(`${K8S}/overlays/${overlay}`).patches ?? [])
+      .map((p) => parse(p.patch))
+      .find((o) => o.kind === 'Service' && o.metadata.name === 'meridian-region-grpc')?.metadata.annotations?.['external-dns.alpha.kubernetes.io/hostname'];
+    for (const overlay of regionOverlays) expect(grpcHost(overlay), overlay).toBeDefined();
     const clusterIds = regionOverlays.map((o) => merged(o, 'kafka', 'meridian-kafka').get('CLUSTER_ID')!);
     for (const id of clusterIds) expect(isClusterId(id), id).toBe(true);
     expect(new Set(clusterIds).size).toBe(regionOverlays.length);
@@ -652,11 +798,24 @@ describe('infra/k8s', () => {
       expect([...config.peers.keys()].sort()).toEqual(others);
       for (const [peer, brokers] of config.peers) expect(brokers, `${overlay} → ${peer}`).toEqual([`${externalHost.get(peer)}:${externalPort}`]);
       expect(Object.fromEntries(config.peerUrls)).toEqual(Object.fromEntries(gslbRegions.filter((r) => r.id !== overlay).map((r) => [r.id, r.url])));
+      // Anti-entropy: every other region, at the name its overlay gives its gRPC load balancer.
+      expect(config.grpcTls, overlay).toBe('on');
+      expect(config.grpcPort, overlay).toBeDefined();
+      expect(config.antiEntropyIntervalMs, overlay).toBeGreaterThan(0);
+      expect([...config.peerGrpc.keys()].sort(), overlay).toEqual(others);
+      for (const [peer, address] of config.peerGrpc) expect(address, `${overlay} → ${peer}`).toBe(`${grpcHost(peer)}:${grpcPort}`);
+      // Its own principal; plaintext only to the bundled (plaintext) Kafka.
+      expect(config.kafkaSaslUsername, overlay).toBe(`region-${overlay}`);
+      if (config.kafkaSecurity === 'plaintext') expect(kustomization(`${K8S}/overlays/${overlay}`).resources, overlay).toContain('../../base/kafka');
     }
     expect(gslbRegions.map((r) => r.id).sort()).toEqual(regionOverlays);
     // Production (a Kafka cluster of three or more brokers) keeps three replicas of every partition
     // of the updates topic; an overlay never asks for more replicas than the Kafka it bundles has nodes.
-    expect(loadRegionConfig({ ...Object.fromEntries(generated(`${K8S}/base/region`, 'meridian-region')), MERIDIAN_REGION: 'eu', DATABASE_URL: 'postgres://x@h/d', MERIDIAN_CONTEXT_SECRET: 'a-secret-of-at-least-sixteen' }, () => samplePublicKeys).topicReplicationFactor).toBe(3);
+    const base = loadRegionConfig({ ...Object.fromEntries(generated(`${K8S}/base/region`, 'meridian-region')), MERIDIAN_REGION: 'eu', DATABASE_URL: 'postgres://x@h/d', MERIDIAN_CONTEXT_SECRET: 'a-secret-of-at-least-sixteen', MERIDIAN_KAFKA_SASL_USERNAME: 'region-eu', MERIDIAN_KAFKA_SASL_PASSWORD: 'from-the-secret' }, () => samplePublicKeys);
+    expect(base.topicReplicationFactor).toBe(3);
+    // An operator-provided Kafka is SASL_SSL: the base asks for it, the password comes from the Secret.
+    expect(base.kafkaSecurity).toBe('sasl_ssl');
+    expect(DEPLOY_DOC).toContain('--from-literal=MERIDIAN_KAFKA_SASL_PASSWORD=');
     const kafkaNodes = find('apps/v1/StatefulSet', 'meridian-kafka').spec.replicas as number;
     for (const overlay of regionOverlays) {
       const factor = Number(merged(overlay, 'region', 'meridian-region').get('MERIDIAN_TOPIC_REPLICATION_FACTOR') ?? defaultOf(regionReference(), 'MERIDIAN_TOPIC_REPLICATION_FACTOR'));

@@ -318,6 +318,11 @@ export function describeConfig(config: RegionConfig): Record<string, unknown> {
   return shown;
 }
 
+/** The settings that are secrets (masked by `describeConfig`): deploy files give them through mounted secrets only. */
+export function secretSettings(): string[] {
+  return FIELDS.filter((f) => f.secret === true).map((f) => f.env);
+}
+
 /** The documented settings, for the README and `--help`. */
 export function configReference(): { env: string; doc: string; default: string }[] {
   return referenceOf(FIELDS);
