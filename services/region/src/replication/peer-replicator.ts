@@ -447,6 +447,10 @@ export class PeerReplicator {
     // vector's `beyond` set (loaded and saved with every transaction) stays small, and the
     // contiguous prefix moves all along.
     for (let start = 0; start < applicable.length; start += this.#chunk) {
+      // A link paused or failed meanwhile (the gap check runs on its own timer; an operator pauses
+      // at any time; a newer claim fences) applies nothing more of the batch: a failed link moves
+      // no offset. kafkajs fetches the rest again once the link runs.
+      if (!this.#mayApply(batch.partition, epoch)) return;
       const chunk = applicable.slice(start, start + this.#chunk);
       let result: BatchResult;
       try {
@@ -497,6 +501,11 @@ export class PeerReplicator {
       // Nothing stored: the partition's next offset stays at the markers (never read as caught up).
       this.#o.log.warn({ err: error, peer: this.peer, partition }, 'replication: storing the offset past control records failed');
     }
+  }
+
+  /** Whether a batch fetched under `epoch` may still apply: the link neither paused nor failed, the partition's claim still held. */
+  #mayApply(partition: number, epoch: bigint): boolean {
+    return this.#state !== 'paused' && this.#state !== 'failed' && this.#epochs.get(partition) === epoch;
   }
 
   /** Stopping, paused or failed: no gap check runs (a paused link consumes nothing; a failed one already needs a reseed). */
