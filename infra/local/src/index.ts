@@ -2,7 +2,7 @@
  * @meridian/infra-local: real Kafka, Zipkin and PostgreSQL for Meridian's tests and its local
  * cluster, on machines without Docker.
  */
-export { startKafkaBroker, type KafkaBroker, type KafkaBrokerOptions } from './kafka.ts';
+export { addScramUsers, startKafkaBroker, type KafkaBroker, type KafkaBrokerOptions, type ScramTarget } from './kafka.ts';
 export { startZipkin, type ZipkinServer } from './zipkin.ts';
 export {
   adminUrl,

@@ -5,6 +5,8 @@
  * anonymous TLS client, a wrong password and a client that does not trust the CA are refused;
  * region eu's principal cannot write us's topic, create a topic in us's name or use us's groups;
  * and two region processes replicate through exactly these ACLs, their passwords never in their logs.
+ * A principal made after the format (a region that joins) is refused until `addScramUsers` adds
+ * it to the running broker.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -12,9 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 import { uniqueName, waitFor } from '@meridian/testkit';
-import { startKafkaBroker, type KafkaBroker } from './kafka.ts';
+import { addScramUsers, startKafkaBroker, type KafkaBroker } from './kafka.ts';
 import { ensureCertificateAuthority } from './certificates.ts';
-import { brokerSecurity, createAcls, ensureKafkaSecurity, kafkaClientSecurity, regionAcls, type KafkaDeploymentSecurity } from './kafka-security.ts';
+import { brokerSecurity, createAcls, ensureKafkaSecurity, ensureScramUser, kafkaClientSecurity, regionAcls, regionPrincipal, type KafkaDeploymentSecurity } from './kafka-security.ts';
 import { createDatabase, dropDatabase } from './postgres.ts';
 import { peerSettings, startRegionProcess, type RegionProcess } from './region-process.ts';
 
@@ -124,6 +126,17 @@ describe('a SASL_SSL broker', () => {
     };
     const read = await waitFor(readOwn, (v) => v === 'from us', { timeoutMs: 30_000, intervalMs: 500, what: 'eu reads us\'s topic under its own group' });
     expect(read).toBe('from us');
+  });
+
+  it('refuses a principal made after the format until addScramUsers adds it to the running broker, and records it', async () => {
+    const eu = brokers[0]!;
+    const late = ensureScramUser(join(dir, 'kafka-users'), regionPrincipal('late'));
+    const asLate = client(eu.bootstrap, kafkaClientSecurity(security.ca.caFile, late));
+    await expect(describeCluster(asLate)).rejects.toThrow(/authentication failed/);
+    await addScramUsers({ name: 'sasl-eu', bootstrap: eu.bootstrap, dataDir: eu.dataDir, caFile: security.ca.caFile, admin: security.admin }, [late]);
+    expect(await describeCluster(asLate)).toMatchObject({ brokers: [{ port: eu.brokerPort }] });
+    // startKafkaBroker reads this list to know the metadata holds the user: a restart adds no one again.
+    expect(readFileSync(join(eu.dataDir, 'scram-users'), 'utf8').split('\n')).toContain(late.username);
   });
 
   it('two regions replicate through exactly these ACLs, and their logs never hold a password', async () => {

@@ -14,6 +14,10 @@
  * stays plaintext on loopback: KRaft cannot authenticate it with SCRAM (SCRAM credentials live in
  * the metadata the controller serves), so its anonymous principal is a super user — anyone with
  * a shell on this host can reach it, no one else.
+ *
+ * Users added after the format (a region that joins a running cluster: `addScramUsers`) go
+ * through the Admin API's AlterUserScramCredentials, which kafkajs lacks: Kafka's own
+ * ConfigCommand, from the same jars, as the super user.
  */
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +29,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { ensureKafkaJars, requireTool } from './jars.ts';
 import { ManagedProcess } from './managed-process.ts';
 import { freePort } from './ports.ts';
-import { kafkaClientSecurity, type KafkaClientSecurity, type KafkaBrokerSecurity } from './kafka-security.ts';
+import { kafkaClientSecurity, type KafkaClientSecurity, type KafkaBrokerSecurity, type ScramCredentials } from './kafka-security.ts';
 
 const run = promisify(execFile);
 
@@ -62,6 +66,14 @@ export interface KafkaBroker {
   restart(): Promise<void>;
   /** Stop, and remove the data directory if this launcher created it. */
   destroy(): Promise<void>;
+}
+
+/** The file naming the SCRAM users a broker's metadata holds (its data directory's, one a line). */
+const scramUsersFile = (dir: string): string => join(dir, 'scram-users');
+
+function heldScramUsers(dir: string): Set<string> {
+  const file = scramUsersFile(dir);
+  return new Set(existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
 }
 
 function clusterId(): string {
@@ -182,14 +194,16 @@ export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<Kaf
   // brokers' loads are small (docs/decisions/0006).
   const jvm = [`-Xms64m`, `-Xmx${options.heapMb ?? 384}m`, '-XX:+UseG1GC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${log4j}`];
 
-  // Which SCRAM users the metadata holds: those it was formatted with (and any added since).
-  const usersFile = join(dir, 'scram-users');
-  const wanted = options.security ? [options.security.admin, ...options.security.users].map((u) => u.username) : [];
+  // Which SCRAM users the metadata holds: those it was formatted with and any added since.
+  const wanted = options.security ? [options.security.admin, ...options.security.users] : [];
+  let missing: readonly ScramCredentials[] = [];
   if (existsSync(join(dir, 'data', 'meta.properties'))) {
-    const held = new Set(existsSync(usersFile) ? readFileSync(usersFile, 'utf8').split('\n').filter(Boolean) : []);
-    const missing = wanted.filter((u) => !held.has(u));
-    if (missing.length > 0) {
-      throw new Error(`kafka[${options.name}]: its data (${dir}) was formatted without the SCRAM users ${missing.join(', ')}, which SASL_SSL needs: start it fresh (meridian up --fresh wipes the data) or without security (--no-tls)`);
+    const held = heldScramUsers(dir);
+    missing = wanted.filter((u) => !held.has(u.username));
+    // Without its super user the broker cannot answer the launcher (nor itself, inter-broker): only
+    // the other users can be added once it runs.
+    if (options.security && missing.some((u) => u.username === options.security?.admin.username)) {
+      throw new Error(`kafka[${options.name}]: its data (${dir}) was formatted without the SCRAM super user ${options.security.admin.username}, which SASL_SSL needs: start it fresh (meridian up --fresh wipes the data) or without security (--no-tls)`);
     }
   } else {
     try {
@@ -198,7 +212,7 @@ export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<Kaf
       // long as it runs, visible to this host's users: the same ones who can read the controller.
       const scram = options.security ? [options.security.admin, ...options.security.users].flatMap((u) => ['--add-scram', `SCRAM-SHA-512=[name=${u.username},password=${u.password}]`]) : [];
       await run('java', [...jvm, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', props, '-g', ...scram]);
-      writeFileSync(usersFile, wanted.map((u) => `${u}\n`).join(''));
+      writeFileSync(scramUsersFile(dir), wanted.map((u) => `${u.username}\n`).join(''));
     } catch (error) {
       const e = error as { stderr?: string; message: string };
       // The message repeats the command line, passwords included: only stderr's own words are kept.
@@ -218,6 +232,7 @@ export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<Kaf
   };
   try {
     await launch();
+    if (options.security && missing.length > 0) await addScramUsers({ name: options.name, bootstrap, dataDir: dir, caFile: options.security.tls.caFile, admin: options.security.admin }, missing);
   } catch (error) {
     await proc?.stop();
     if (ownsDir) rmSync(dir, { recursive: true, force: true });
@@ -245,4 +260,61 @@ export async function startKafkaBroker(options: KafkaBrokerOptions): Promise<Kaf
       if (ownsDir) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A running SASL_SSL broker, reached as its super user. */
+export interface ScramTarget {
+  /** A label for errors, e.g. the region id. */
+  readonly name: string;
+  readonly bootstrap: string;
+  /** Its data directory, when it is this host's: the users added are recorded there (startKafkaBroker reads them). */
+  readonly dataDir: string | undefined;
+  /** PEM file of the CA that signed the broker's certificate. */
+  readonly caFile: string;
+  readonly admin: ScramCredentials;
+}
+
+/**
+ * Creates (or sets the password of) each of `users` on the running broker `target`: Kafka's
+ * ConfigCommand (`--alter --entity-type users`, AlterUserScramCredentials) as the super user.
+ * No password is on a command line or in a message: the client settings and each credential are
+ * in 0600 files of a private temporary directory, removed after.
+ */
+export async function addScramUsers(target: ScramTarget, users: readonly ScramCredentials[]): Promise<void> {
+  if (users.length === 0) return;
+  const libs = await ensureKafkaJars();
+  const work = mkdtempSync(join(tmpdir(), 'meridian-scram-'));
+  const secrets = [target.admin.password, ...users.map((u) => u.password)];
+  try {
+    const client = join(work, 'admin-client.properties');
+    writeFileSync(client, [
+      'security.protocol=SASL_SSL',
+      'sasl.mechanism=SCRAM-SHA-512',
+      `sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${target.admin.username}" password="${target.admin.password}";`,
+      'ssl.truststore.type=PEM',
+      `ssl.truststore.location=${target.caFile}`,
+      '',
+    ].join('\n'), { mode: 0o600 });
+    for (const user of users) {
+      const credential = join(work, 'credential.properties');
+      // A properties file: ConfigCommand reads `mechanism=password=…` (no brackets, unlike --add-config).
+      writeFileSync(credential, `SCRAM-SHA-512=password=${user.password}\n`, { mode: 0o600 });
+      try {
+        await run('java', ['-Xmx128m', '-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC', '-cp', `${libs}/*`, 'kafka.admin.ConfigCommand',
+          '--bootstrap-server', target.bootstrap, '--command-config', client,
+          '--alter', '--add-config-file', credential, '--entity-type', 'users', '--entity-name', user.username]);
+      } catch (error) {
+        const e = error as { stderr?: string; stdout?: string };
+        const said = secrets.reduce((text, secret) => text.split(secret).join('<password>'), `${e.stderr ?? ''}${e.stdout ?? ''}`.trim());
+        throw new Error(`adding the SCRAM user ${user.username} to kafka[${target.name}] (${target.bootstrap}) failed: ${said || 'ConfigCommand exited with an error'}`);
+      }
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  if (target.dataDir !== undefined && existsSync(target.dataDir)) {
+    const held = heldScramUsers(target.dataDir);
+    for (const user of users) held.add(user.username);
+    writeFileSync(scramUsersFile(target.dataDir), [...held].map((u) => `${u}\n`).join(''));
+  }
 }

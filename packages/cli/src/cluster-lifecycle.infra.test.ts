@@ -9,32 +9,18 @@
  * Kafka, and the scenario tests share these brokers.
  */
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import { dropDatabase, freePort, isAlive, NODE_FLAGS, readClusterFile } from '@meridian/infra-local';
+import { dropDatabase, freePort, isAlive, readClusterFile } from '@meridian/infra-local';
 import { uniqueName } from '@meridian/testkit';
+import { meridian } from './meridian-cli.fixture.ts';
 
 const infra = inject('infra');
-const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 const region = `t${randomBytes(4).toString('hex')}`;
 const prefix = uniqueName('cli');
 const dir = mkdtempSync(join(tmpdir(), 'meridian-cli-'));
-
-function meridian(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...NODE_FLAGS, MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 afterAll(async () => {
   if (readClusterFile(dir)) await meridian('down', '--dir', dir);

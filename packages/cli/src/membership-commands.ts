@@ -11,7 +11,11 @@
  *   `meridian down`) stops its processes; its data is kept, and a later `join` of the same region
  *   resumes from it (its links have stored offsets: no copy again). A region some peer lists as
  *   removed is refused unless `--fresh`, which drops its kept database and Kafka data first and
- *   asks the peers with `fresh=true` (join-plan.ts).
+ *   asks the peers with `fresh=true` (join-plan.ts). On a cluster whose Kafka runs SASL_SSL (the
+ *   default) the region's principal is made like the others': its own broker is formatted with
+ *   every principal, the peers' running brokers get its SCRAM user (addScramUsers), and each of
+ *   the brokers the ACLs `regionAcls` lists for it, all before the region starts with its
+ *   credentials (docs/security.md).
  * - `remove REGION` asks every other region to drop it (`DELETE /v1/members/REGION`): a region
  *   whose link from it has not applied everything it published refuses (the answer says why)
  *   unless `--force`. A region that `join` started is then stopped and leaves cluster.json.
@@ -19,8 +23,14 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  addScramUsers,
   adminUrl,
+  brokerSecurity,
+  createAcls,
   dropDatabase,
+  ensureKafkaSecurity,
+  kafkaClientSecurity,
+  regionAcls,
   assertPortsFree,
   childrenOf,
   ensureCertificateAuthority,
@@ -40,6 +50,8 @@ import {
   REGION_PRESETS,
   type ClusterFile,
   type ClusterRegion,
+  type KafkaBroker,
+  type KafkaDeploymentSecurity,
 } from '@meridian/infra-local';
 import type { JoinCommand, RemoveCommand } from './cli-args.ts';
 import { joinPlan, type PeerMembers } from './join-plan.ts';
@@ -95,12 +107,27 @@ function updateClusterFile(dir: string, change: (file: ClusterFile) => ClusterFi
   if (file) writeClusterFile(dir, change(file));
 }
 
+/**
+ * Gives region `id` the Kafka access `meridian up` gives every region: its own broker (`own`,
+ * formatted with every principal) gets the ACLs of `id`'s topic and groups; each peer's running
+ * broker gets `id`'s SCRAM user and the ACLs that let `id` read the peer's topic. Both are
+ * idempotent, so a join again (`--fresh` included) repeats them harmlessly.
+ */
+async function admitToKafka(dir: string, security: KafkaDeploymentSecurity, id: string, own: KafkaBroker, peers: readonly ClusterRegion[]): Promise<void> {
+  const principals = new Map([...security.regions].map(([region, user]) => [region, user.username]));
+  const admin = kafkaClientSecurity(security.ca.caFile, security.admin);
+  await createAcls(own.bootstrap, admin, regionAcls(id, principals));
+  for (const peer of peers) {
+    // One at a time: each is a JVM, and a local cluster's machine is busy enough.
+    await addScramUsers({ name: peer.id, bootstrap: peer.kafka, dataDir: join(dir, 'kafka', peer.id), caFile: security.ca.caFile, admin: security.admin }, [security.regions.get(id)!]);
+    await createAcls(peer.kafka, admin, regionAcls(peer.id, principals));
+  }
+}
+
 export async function runJoin(command: JoinCommand): Promise<number> {
   const file = runningCluster(command.dir);
   const id = command.region;
   if (file.regions.some((r) => r.id === id)) throw new Error(`${id} is already a region of this cluster`);
-  // SCRAM users are written when a broker's storage is formatted: the running brokers have no principal for a new region.
-  if (file.kafkaSasl) throw new Error(`this cluster's Kafka runs SASL_SSL with a principal per region made at its first start, and the running brokers have none for ${id}: join regions to a cluster started with --no-tls, or start every region with \`meridian up --regions …\` (docs/security.md)`);
   const preset = REGION_PRESETS[id];
   const portOf = async (name: string, fallback: number | undefined): Promise<number> => command.ports[name] ?? fallback ?? freePort();
   const port = await portOf(id, preset?.port);
@@ -115,7 +142,10 @@ export async function runJoin(command: JoinCommand): Promise<number> {
   ]);
   const auth = file.auth ? await localClusterAuth(command.dir) : 'off';
   // The cluster's CA signs the new region's gRPC certificate, as `meridian up` does for the others.
-  const grpcTls = file.tls ? ensureGrpcCertificate(ensureCertificateAuthority(join(command.dir, 'tls')), { kind: 'region', region: id }) : 'off';
+  const ca = file.tls ? ensureCertificateAuthority(join(command.dir, 'tls')) : undefined;
+  const grpcTls = ca ? ensureGrpcCertificate(ca, { kind: 'region', region: id }) : 'off';
+  // The new region's principal (its password made now, kept beside the others') and every peer's.
+  const kafkaSecurity = file.kafkaSasl && ca ? ensureKafkaSecurity(file.kafkaSasl.passwords, ca, [...file.regions.map((r) => r.id), id]) : undefined;
   const admin = file.auth?.admin;
   const plan = joinPlan(id, command.fresh, await peerMembers(file.regions, admin));
   const database = `${databasePrefix(file)}_${id.replace(/-/g, '_')}`;
@@ -129,12 +159,19 @@ export async function runJoin(command: JoinCommand): Promise<number> {
   const { url: databaseUrl, created } = await ensureDatabase(database, postgres);
   console.log(`database ${database}: ${created ? 'created' : 'kept from the last run'}`);
   await ensureKafkaJars();
-  const broker = await startKafkaBroker({ name: `local-${id}`, dataDir: kafkaDir, brokerPort: kafkaPort, controllerPort, heapMb: 256, readyTimeoutMs: 120_000 });
-  console.log(`kafka ${id}: ${broker.bootstrap}`);
+  const broker = await startKafkaBroker({
+    name: `local-${id}`, dataDir: kafkaDir, brokerPort: kafkaPort, controllerPort, heapMb: 256, readyTimeoutMs: 120_000,
+    ...(kafkaSecurity ? { security: brokerSecurity(kafkaSecurity, id) } : {}),
+  });
+  console.log(`kafka ${id}: ${broker.bootstrap}${kafkaSecurity ? ' (SASL_SSL)' : ''}`);
   const self: ClusterRegion = { id, url: `http://127.0.0.1:${port}`, kafka: broker.bootstrap, grpc: `127.0.0.1:${grpcPort}`, database };
   const all = [...file.regions, self];
   let region;
   try {
+    if (kafkaSecurity) {
+      await admitToKafka(command.dir, kafkaSecurity, id, broker, file.regions);
+      console.log(`kafka: ${kafkaSecurity.regions.get(id)!.username} added to the brokers of ${file.regions.map((r) => r.id).join(', ')}, with its ACLs and theirs on ${id}'s`);
+    }
     console.log(`region ${id}: copying every namespace from ${file.regions.map((r) => r.id).join(', ')} over gRPC, then streaming (ready once every link streams)…`);
     region = await startRegionProcess({
       region: id,
@@ -143,6 +180,7 @@ export async function runJoin(command: JoinCommand): Promise<number> {
       port,
       grpcPort,
       kafkaBrokers: broker.bootstrap,
+      kafkaSecurity: kafkaSecurity ? { caFile: kafkaSecurity.ca.caFile, user: kafkaSecurity.regions.get(id)! } : 'off',
       grpcTls,
       ...peerSettings(all, id),
       zipkinSpansUrl: `${file.zipkin}/api/v2/spans`,
@@ -163,6 +201,9 @@ export async function runJoin(command: JoinCommand): Promise<number> {
   updateClusterFile(command.dir, (f) => ({ ...f, regions: [...f.regions.filter((r) => r.id !== id), self], pids: { ...f.pids, [JOIN_PID(id)]: process.pid, ...(region.process.pid !== undefined ? { [`region-${id}`]: region.process.pid } : {}), ...kafkaPid(broker.dataDir) } }));
   console.log(`${id} joined; Ctrl-C stops it (its data is kept); \`meridian remove ${id}\` takes it out of the cluster`);
   await new Promise<void>((resolve) => {
+    // The launchers' own handlers (managed-process.ts) would SIGKILL the region and its Kafka and
+    // exit at once, leaving them in cluster.json: this stop is the clean one (as `up`'s).
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(signal);
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => resolve());
   });
   console.log(`stopping region ${id} and its Kafka…`);
