@@ -123,7 +123,8 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
     const stored = config.kafkaBrokers ? (await store.members.members()).filter((m) => m.state === 'member') : [];
     const peers = new Map(stored.map((m) => [m.region, m.kafka.split(',')]));
     if (config.kafkaBrokers && config.kafkaSecurity === 'plaintext') log.warn({}, 'MERIDIAN_KAFKA_SECURITY=plaintext: this region\'s Kafka clients are anonymous and unencrypted — a baseline benchmark or a private test network only');
-    const kafkaSecurity = kafkaClientSecurity(config, (path) => readFileSync(path, 'utf8'));
+    // A standalone region (no Kafka) has no Kafka clients, so no credentials to check.
+    const kafkaSecurity = config.kafkaBrokers ? kafkaClientSecurity(config, (path) => readFileSync(path, 'utf8')) : {};
     const identity = await bindIncarnation(store, config, peers, kafkaSecurity, log);
     const cache = new WriteCache(config.writeCacheMb * 1024 * 1024);
     const keys = new WritePath({
