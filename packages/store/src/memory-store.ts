@@ -291,7 +291,10 @@ class MemoryTransaction implements WriteTransaction, ApplyTransaction {
 
   async saveHeartbeat(peer: string, origin: string, wallMs: bigint, highWater: bigint, applied: Record<string, string>): Promise<void> {
     const stored = this.#s.heartbeats.get(peer);
-    if (!stored || stored.wallMs <= wallMs) this.#s.heartbeats.set(peer, { wallMs, origin, highWater, applied });
+    // As heartbeats.ts: an older heartbeat of the stored origin still raises its high-water.
+    const high = stored?.origin === origin && stored.highWater > highWater ? stored.highWater : highWater;
+    if (!stored || stored.wallMs <= wallMs) this.#s.heartbeats.set(peer, { wallMs, origin, highWater: high, applied });
+    else if (stored.origin === origin) this.#s.heartbeats.set(peer, { ...stored, highWater: high });
   }
 
   async replaceNamespacePolicy(name: string, policy: string, declaredBy: string, declaredHlc: bigint): Promise<void> {
