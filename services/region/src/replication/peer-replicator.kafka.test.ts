@@ -118,3 +118,30 @@ describe('a link halted while a batch applies in chunks', () => {
     expect(stored).toBeLessThan(BigInt(UPDATES + PARTITIONS));
   });
 });
+
+describe('a link restarted after a reseed while its connect loop still retries', () => {
+  const peer = `pl${randomBytes(3).toString('hex')}`;
+
+  it('runs one consumer in its group and applies everything (a second consumer would split the partitions and claim one half)', async () => {
+    // The peer's topic does not exist yet: the link's connect loop retries. The restart a reseed
+    // makes comes meanwhile; the loop then succeeds. Only one consumer may stay (fault suite, issue 18.1 seed).
+    const replicator = new PeerReplicator({ store, self: 'here', peer, brokers: [infra.kafka[0]], clock: new HybridLogicalClock({ now: Date.now, maxDriftMs: 60_000 }), log: silentLogger, partitions: PARTITIONS });
+    replicator.start();
+    const kafka = new Kafka({ clientId: 'restart-test', brokers: [infra.kafka[0]], logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await new Promise((res) => setTimeout(res, 500));
+      const restarted = replicator.restartAfterReseed();
+      await produceBacklog(peer);
+      await restarted;
+      await waitFor(() => store.replication.appliedPositions(), (rows) => rows.some((r) => r.origin === `${peer}.1` && r.contiguous === BigInt(UPDATES + 1)), { timeoutMs: 60_000, what: 'the whole backlog applied' });
+      const groupId = (await admin.listGroups()).groups.map((g) => g.groupId).find((g) => g.endsWith(`from.${peer}`))!;
+      const [group] = (await admin.describeGroups([groupId])).groups;
+      expect(group!.members).toHaveLength(1);
+    } finally {
+      await admin.disconnect();
+      await replicator.stop();
+    }
+  });
+});

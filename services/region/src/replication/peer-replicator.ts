@@ -114,6 +114,11 @@ export class PeerReplicator {
   #generation = 0;
   #stopping = false;
   #connectLoop: Promise<void> | undefined;
+  /**
+   * Counts connect loops: a loop whose number is no longer this one gives way (a reseed's restart
+   * or a crash started another), so that the link never runs two consumers in its group at once.
+   */
+  #loop = 0;
   #everStreamed = false;
   /** Set while the link seeds from the peer (options.seed), before its consumer starts. */
   #seeding: boolean;
@@ -188,7 +193,7 @@ export class PeerReplicator {
   }
 
   start(): void {
-    this.#connectLoop = this.#connect();
+    this.#connectLoop = this.#connect(++this.#loop);
   }
 
   /** Whether an operator paused this link (the stored intent, as this process applied it). */
@@ -240,33 +245,62 @@ export class PeerReplicator {
     await this.#consumer?.disconnect().catch(() => undefined);
   }
 
-  /** Keeps trying to join until it streams (the peer's Kafka or topic may not exist yet); a joining region's link seeds first. */
-  async #connect(): Promise<void> {
-    for (let attempt = 0; !this.#stopping; attempt++) {
+  /**
+   * Keeps trying to join until it streams (the peer's Kafka or topic may not exist yet); a joining
+   * region's link seeds first. Gives way as soon as another loop started (`#loop`), and each
+   * attempt disconnects only the consumer it made.
+   */
+  async #connect(loop: number): Promise<void> {
+    const current = () => !this.#stopping && loop === this.#loop;
+    for (let attempt = 0; current(); attempt++) {
+      let consumer: Consumer | undefined;
       try {
         if (this.#seeding) {
           this.#reason = `seeding from ${this.peer} over gRPC before consuming (a joining region)`;
           await this.#o.seed!();
           this.#seeding = false;
           this.#reason = undefined;
-          if (this.#stopping) return;
         }
-        await this.#startConsumer();
+        if (!current()) return;
+        consumer = this.#newConsumer();
+        await this.#runConsumer(consumer);
         return;
       } catch (error) {
+        if (consumer !== undefined && this.#consumer === consumer) this.#consumer = undefined;
+        await consumer?.disconnect().catch(() => undefined);
+        if (!current()) return;
         this.#reason = this.#seeding ? `seeding from ${this.peer} failed (retrying): ${(error as Error).message}` : `cannot consume ${this.#topic}: ${(error as Error).message}`;
         this.signal('disconnected', this.#reason);
-        await this.#consumer?.disconnect().catch(() => undefined);
-        this.#consumer = undefined;
         await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** Math.min(attempt, 5))));
       }
     }
   }
 
-  async #startConsumer(): Promise<void> {
-    const consumer = this.#kafka.consumer({ groupId: `${consumerGroupPrefix(this.#o.self)}from.${this.peer}`, readUncommitted: false, sessionTimeout: 10_000, heartbeatInterval: 1000, maxWaitTimeInMs: 100, retry: { retries: 10 } });
+  /**
+   * Makes the link's consumer. Its events count only while it is the link's consumer
+   * (`this.#consumer`): an old one being disconnected (a reseed's restart, a crash) still emits
+   * joins, crashes and batches, which must neither claim, start another consumer nor apply. Nor
+   * may it stay in the group: kafkajs restarts a crashed consumer by itself after a delay, even
+   * one whose `disconnect` ran while it crashed, and a member that applies nothing would hold its
+   * partitions for good. So an old consumer is never restarted (`restartOnFailure`), and one that
+   * joins anyway is disconnected.
+   */
+  #newConsumer(): Consumer {
+    const current = (): boolean => consumer === this.#consumer;
+    const consumer: Consumer = this.#kafka.consumer({
+      groupId: `${consumerGroupPrefix(this.#o.self)}from.${this.peer}`,
+      readUncommitted: false,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1000,
+      maxWaitTimeInMs: 100,
+      retry: { retries: 10, restartOnFailure: () => Promise.resolve(!this.#stopping && current()) },
+    });
     this.#consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      if (!current()) {
+        void consumer.disconnect().catch(() => undefined);
+        return;
+      }
       const partitions = payload.memberAssignment[this.#topic] ?? [];
       this.#assigned = partitions;
       this.#claiming = this.#claimUntilDone(consumer, partitions, ++this.#generation);
@@ -275,19 +309,25 @@ export class PeerReplicator {
     // reaches eachBatch (kafkajs resolves it itself): its end is stored here, so that the partition
     // reads caught up exactly (`PartitionBatch.through`).
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      if (payload.topic !== this.#topic || payload.batchSize !== 0 || payload.firstOffset === null) return;
-      void this.#passFiltered(payload.partition, BigInt(payload.firstOffset), BigInt(payload.lastOffset));
+      if (!current() || payload.topic !== this.#topic || payload.batchSize !== 0 || payload.firstOffset === null) return;
+      void this.#passFiltered(consumer, payload.partition, BigInt(payload.firstOffset), BigInt(payload.lastOffset));
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (this.#stopping) return;
+      if (this.#stopping || !current()) return;
       this.signal('disconnected', `consumer crashed: ${payload.error.message}`);
       if (!payload.restart) {
-        this.#connectLoop = this.#connect();
+        this.#consumer = undefined;
+        void consumer.disconnect().catch(() => undefined);
+        this.#connectLoop = this.#connect(++this.#loop);
       }
     });
+    return consumer;
+  }
+
+  async #runConsumer(consumer: Consumer): Promise<void> {
     await consumer.connect();
     await consumer.subscribe({ topic: this.#topic, fromBeginning: true });
-    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: this.#o.partitions ?? 16, eachBatch: (payload) => this.#eachBatch(payload) });
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: this.#o.partitions ?? 16, eachBatch: (payload) => this.#eachBatch(consumer, payload) });
   }
 
   /**
@@ -358,13 +398,19 @@ export class PeerReplicator {
     this.#gap = undefined;
     this.signal('resumed', 'reseeded');
     if (this.#operatorPaused) this.signal('operator-paused', 'paused by an operator');
-    const consumer = this.#consumer;
-    this.#consumer = undefined;
+    // A running connect loop gives way, and the old consumer's events no longer count (its crash
+    // would start a consumer of its own; its join would claim beside the new one's).
+    const loop = ++this.#loop;
     this.#generation++; // a claim of the old consumer's join gives way
+    const old = this.#consumer;
+    this.#consumer = undefined;
     await this.#connectLoop;
-    await consumer?.disconnect().catch(() => undefined);
-    if (this.#stopping) return;
-    this.#connectLoop = this.#connect();
+    // The consumer the old loop may have made meanwhile goes too.
+    const made = this.#consumer;
+    this.#consumer = undefined;
+    for (const c of [old, made]) await c?.disconnect().catch(() => undefined);
+    if (this.#stopping || loop !== this.#loop) return;
+    this.#connectLoop = this.#connect(loop);
   }
 
   /** A reseed attempt failed: the failure reason says why too (the link stays failed). */
@@ -423,9 +469,11 @@ export class PeerReplicator {
     return lostOffset(expected, mark.low, mark.high);
   }
 
-  async #eachBatch(payload: EachBatchPayload): Promise<void> {
+  async #eachBatch(consumer: Consumer, payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     await this.#claiming;
+    // An old consumer's batch (a reseed restarted the link): the partition epochs are the new one's.
+    if (consumer !== this.#consumer) return;
     const epoch = this.#epochs.get(batch.partition);
     if (epoch === undefined || this.#state === 'paused' || this.#state === 'failed' || !payload.isRunning() || payload.isStale()) return;
     // The batch's first offset as fetched, control records and aborted records included.
@@ -450,7 +498,7 @@ export class PeerReplicator {
       // A link paused or failed meanwhile (the gap check runs on its own timer; an operator pauses
       // at any time; a newer claim fences) applies nothing more of the batch: a failed link moves
       // no offset. kafkajs fetches the rest again once the link runs.
-      if (!this.#mayApply(batch.partition, epoch)) return;
+      if (consumer !== this.#consumer || !this.#mayApply(batch.partition, epoch)) return;
       const chunk = applicable.slice(start, start + this.#chunk);
       let result: BatchResult;
       try {
@@ -489,10 +537,10 @@ export class PeerReplicator {
    * with no message) as the partition's next offset, when it starts where the partition's next
    * offset is: one that starts elsewhere (a jump) is left to the next batch's gap check.
    */
-  async #passFiltered(partition: number, first: bigint, last: bigint): Promise<void> {
+  async #passFiltered(consumer: Consumer, partition: number, first: bigint, last: bigint): Promise<void> {
     await this.#claiming;
     const epoch = this.#epochs.get(partition);
-    if (epoch === undefined || this.#state === 'paused' || this.#state === 'failed' || this.#expected.get(partition) !== first) return;
+    if (consumer !== this.#consumer || epoch === undefined || this.#state === 'paused' || this.#state === 'failed' || this.#expected.get(partition) !== first) return;
     this.#expected.set(partition, last + 1n);
     try {
       const result = await this.#queue.submit({ partition, epoch, messages: [], through: last + 1n });
