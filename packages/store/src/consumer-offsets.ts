@@ -55,30 +55,33 @@ export async function saveOffsets(db: Queryable, peer: string, offsets: readonly
 
 /**
  * A link's stream as the database holds it, from ONE statement (one snapshot): the peer's applied
- * prefixes, every partition's stored next offset and highest sequences, and what the peer's latest
- * heartbeat says its relay had published. The sequence-gap check reads Kafka's end offsets only
- * after this (DESIGN §4).
+ * prefixes, every partition's stored next offset and highest sequences, what the peer's heartbeats
+ * say the relay of each of its actors had published, and the actor its latest heartbeat names. The
+ * sequence-gap check reads Kafka's end offsets only after this (DESIGN §4).
  */
 export async function linkStream(db: Queryable, peer: string): Promise<StoredLinkStream> {
-  const { rows } = await db.query<{ kind: 'offset' | 'highest' | 'applied' | 'published'; partition: number | null; origin: string | null; value: bigint }>(
+  const { rows } = await db.query<{ kind: 'offset' | 'highest' | 'applied' | 'published' | 'current'; partition: number | null; origin: string | null; value: bigint }>(
     `SELECT 'offset' AS kind, partition, NULL::text AS origin, next_offset AS value FROM meridian_offsets WHERE peer = $1
      UNION ALL SELECT 'highest', partition, origin, highest FROM meridian_offset_sequences WHERE peer = $1
      UNION ALL SELECT 'applied', NULL, origin, contiguous FROM meridian_applied WHERE region = $1
-     UNION ALL SELECT 'published', NULL, origin, high_water FROM meridian_peer_heartbeats WHERE peer = $1`,
+     UNION ALL SELECT 'published', NULL, origin, high_water FROM meridian_peer_high_waters WHERE peer = $1
+     UNION ALL SELECT 'current', NULL, origin, high_water FROM meridian_peer_heartbeats WHERE peer = $1`,
     [peer],
   );
   const contiguous = new Map<string, bigint>();
   const published = new Map<string, bigint>();
   const partitions = new Map<number, { nextOffset: bigint; highest: Map<string, bigint> }>();
   const highest: { partition: number; origin: string; value: bigint }[] = [];
+  let current: string | undefined;
   for (const r of rows) {
     if (r.kind === 'offset') partitions.set(r.partition!, { nextOffset: r.value, highest: new Map() });
     else if (r.kind === 'highest') highest.push({ partition: r.partition!, origin: r.origin!, value: r.value });
     else if (r.kind === 'applied') contiguous.set(r.origin!, r.value);
-    else published.set(r.origin!, r.value);
+    else if (r.kind === 'published') published.set(r.origin!, r.value);
+    else current = r.origin!;
   }
   for (const h of highest) partitions.get(h.partition)?.highest.set(h.origin, h.value);
-  return { contiguous, partitions, published };
+  return { contiguous, partitions, published, current };
 }
 
 /**

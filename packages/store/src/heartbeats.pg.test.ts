@@ -1,7 +1,9 @@
 /**
  * A peer's stored heartbeat (`meridian_peer_heartbeats`): the latest by the peer's wall clock, with
  * the highest high-water its origin actor's heartbeats carried — a relay host whose clock ran fast
- * must not freeze what the sequence-gap check reads as published (`linkStream`).
+ * must not freeze what the sequence-gap check reads as published (`linkStream`). Every actor keeps
+ * its own highest high-water (`meridian_peer_high_waters`): a peer's new incarnation must not drop
+ * the earlier actor's, the evidence its tail is judged on.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
@@ -34,12 +36,23 @@ describe('a peer\'s stored heartbeat', () => {
     expect(row).toMatchObject({ origin: 'fast.1', wallMs: 10_000n, highWater: 9n, applied: { 'fast.1': '10000' } }); // the rest stays the latest's
   });
 
-  it('an older heartbeat never lowers the high-water, and one of another origin changes nothing', async () => {
+  it('an older heartbeat never lowers the high-water, and an older one of another origin does not replace the latest', async () => {
     await beat('old', 'old.2', 5_000n, 7n);
     await beat('old', 'old.2', 4_000n, 6n);
     await beat('old', 'old.1', 4_500n, 40n);
-    expect((await store.replication.linkStream('old')).published).toEqual(new Map([['old.2', 7n]]));
-    await beat('old', 'old.3', 6_000n, 1n); // a newer actor's heartbeat replaces it
-    expect((await store.replication.linkStream('old')).published).toEqual(new Map([['old.3', 1n]]));
+    expect(await store.replication.linkStream('old')).toMatchObject({ current: 'old.2', published: new Map([['old.1', 40n], ['old.2', 7n]]) });
+    await beat('old', 'old.3', 6_000n, 1n); // a newer actor's heartbeat replaces it as the latest
+    expect(await store.replication.linkStream('old')).toMatchObject({ current: 'old.3', published: new Map([['old.1', 40n], ['old.2', 7n], ['old.3', 1n]]) });
+  });
+
+  it('each actor keeps its own highest high-water: a new incarnation\'s heartbeat does not drop the earlier actor\'s', async () => {
+    await beat('inc', 'inc.1', 1_000n, 10n);
+    await beat('inc', 'inc.2', 2_000n, 3n);
+    await beat('inc', 'inc.1', 1_500n, 12n); // the earlier relay's last heartbeat, consumed late
+    const s = await store.replication.linkStream('inc');
+    expect(s.published).toEqual(new Map([['inc.1', 12n], ['inc.2', 3n]]));
+    expect(s.current).toBe('inc.2');
+    const [row] = (await store.replication.heartbeats()).filter((h) => h.peer === 'inc');
+    expect(row).toMatchObject({ origin: 'inc.2', wallMs: 2_000n, highWater: 3n }); // the latest heartbeat is the new actor's
   });
 });

@@ -5,13 +5,21 @@
  * the highest any of its heartbeats carried: a relay host whose clock ran fast leaves a wall clock
  * the next relay host's heartbeats stay below for a while, and the high-water (what the relay had
  * published: the sequence-gap check's evidence, DESIGN §4) must not freeze with it.
+ *
+ * Beside it, every origin actor's own highest high-water (`meridian_peer_high_waters`): a peer's
+ * new incarnation replaces the latest heartbeat's actor, and the earlier actor's high-water must
+ * outlive that switch — it is the evidence the sequence-gap check judges the earlier actor's tail
+ * on (a restored peer whose topic was recreated holds none of that tail any more).
  */
 import type { Queryable } from './pg-query.ts';
 import type { HeartbeatRow } from './rows.ts';
 
 export async function saveHeartbeat(db: Queryable, peer: string, origin: string, wallMs: bigint, highWater: bigint, applied: Record<string, string>): Promise<void> {
+  // One statement (a data-modifying CTE runs whether or not it is referenced): the actor's own high-water, then the latest heartbeat.
   await db.query(
-    `INSERT INTO meridian_peer_heartbeats AS h (peer, origin, wall_ms, high_water, applied, received_at) VALUES ($1, $2, $3, $4, $5, now())
+    `WITH actor AS (INSERT INTO meridian_peer_high_waters AS w (peer, origin, high_water) VALUES ($1, $2, $4)
+       ON CONFLICT (peer, origin) DO UPDATE SET high_water = GREATEST(w.high_water, excluded.high_water))
+     INSERT INTO meridian_peer_heartbeats AS h (peer, origin, wall_ms, high_water, applied, received_at) VALUES ($1, $2, $3, $4, $5, now())
      ON CONFLICT (peer) DO UPDATE SET
        origin = CASE WHEN h.wall_ms <= excluded.wall_ms THEN excluded.origin ELSE h.origin END,
        wall_ms = CASE WHEN h.wall_ms <= excluded.wall_ms THEN excluded.wall_ms ELSE h.wall_ms END,

@@ -385,6 +385,24 @@ export const MIGRATIONS: readonly Migration[] = [
         END $f$;
     `,
   },
+  {
+    version: 13,
+    name: 'replication: the high-water of each origin actor of a peer',
+    sql: `
+      -- Per peer and origin actor: the highest sequence any heartbeat of that actor said its relay
+      -- had published (acknowledged by Kafka). meridian_peer_heartbeats keeps the latest heartbeat
+      -- only, of one actor: after a peer's new incarnation, the earlier actor's high-water would
+      -- be gone, and with it the evidence that the sequence-gap check (DESIGN §4) judges the
+      -- earlier actor's tail on (a topic recreated after a restore holds none of it any more).
+      CREATE TABLE meridian_peer_high_waters (
+        peer text NOT NULL,
+        origin text NOT NULL,
+        high_water bigint NOT NULL,
+        PRIMARY KEY (peer, origin)
+      );
+      INSERT INTO meridian_peer_high_waters (peer, origin, high_water) SELECT peer, origin, high_water FROM meridian_peer_heartbeats;
+    `,
+  },
 ];
 
 /** A checksum of a migration's SQL, so that an edited released migration is caught. */

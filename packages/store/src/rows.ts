@@ -146,8 +146,13 @@ export interface StoredLinkStream {
   readonly contiguous: ReadonlyMap<string, bigint>;
   /** Partition → its stored next offset and, per origin actor, the highest sequence consumed from it since its offset was last rewritten. */
   readonly partitions: ReadonlyMap<number, { readonly nextOffset: bigint; readonly highest: ReadonlyMap<string, bigint> }>;
-  /** The peer's origin actor → the sequence its relay had published (acknowledged by Kafka) when its latest stored heartbeat left. */
+  /**
+   * Each of the peer's origin actors → the sequence its relay had published (acknowledged by
+   * Kafka), the highest any heartbeat of that actor carried: earlier incarnations' too.
+   */
   readonly published: ReadonlyMap<string, bigint>;
+  /** The peer's current actor: the one its latest stored heartbeat names (undefined: no heartbeat yet). */
+  readonly current: string | undefined;
 }
 
 /** A partition claimed by a consumer: where to resume, its owner epoch, and whether a row existed. */

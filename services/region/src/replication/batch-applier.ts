@@ -213,13 +213,17 @@ export class BatchApplier {
     }
 
     const sequenced: Sequenced[] = [];
-    let beat: HeartbeatRecord | undefined;
+    // Per origin actor of the peer, its latest heartbeat of the group (a group may span a new
+    // incarnation's first heartbeat), with the highest high-water any of them carried.
+    const beats = new Map<string, HeartbeatRecord>();
     for (const { fresh } of live) {
       for (const m of fresh) {
         const r = m.record;
         if (!r) continue;
         if (r.kind === 'heartbeat') {
-          if (!beat || r.originWallMs >= beat.originWallMs) beat = r;
+          const was = beats.get(originOf(r));
+          const latest = !was || r.originWallMs >= was.originWallMs ? r : was;
+          beats.set(originOf(r), { ...latest, highWaterSequence: was && was.highWaterSequence > r.highWaterSequence ? was.highWaterSequence : r.highWaterSequence });
           continue;
         }
         sequenced.push(r);
@@ -233,8 +237,9 @@ export class BatchApplier {
     const vectors = new Map([...(await rtx.lockApplied(origins))].map(([origin, row]) => [origin, AppliedVector.fromRow(row)]));
     const vectorOf = (r: Sequenced): AppliedVector => vectors.get(originOf(r))!;
 
-    // Heartbeats: the latest one of the group.
-    if (beat) await rtx.saveHeartbeat(peer, originOf(beat), BigInt(beat.originWallMs), beat.highWaterSequence, Object.fromEntries([...beat.applied].map(([k, v]) => [k, v.toString()])));
+    // Heartbeats: each actor's latest of the group (every actor's high-water is kept: an earlier
+    // incarnation's is the sequence-gap check's evidence of its tail).
+    for (const beat of beats.values()) await rtx.saveHeartbeat(peer, originOf(beat), BigInt(beat.originWallMs), beat.highWaterSequence, Object.fromEntries([...beat.applied].map(([k, v]) => [k, v.toString()])));
 
     // Poison: dead letters, with the key quarantined so later deltas cannot paper over the gap.
     // Poison at a place the applied vector already holds was handled before (dead-lettered, maybe

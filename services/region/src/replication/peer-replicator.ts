@@ -632,7 +632,7 @@ export class PeerReplicator {
    * delivered one of the current actor's records.
    */
   async #earlierTailPending(stored: StoredLinkStream): Promise<boolean> {
-    const current = [...stored.published.keys()][0];
+    const current = stored.current;
     if (current === undefined) return false; // no heartbeat yet: lag is not measured either
     // Kafka's offsets only when the peer has had another actor: against a partition nothing settles, every earlier actor is listed.
     if (earlierTailsPending(stored, current, new Map([[-1, { low: 0n, high: 1n }]])).length === 0) return false;

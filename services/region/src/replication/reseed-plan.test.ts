@@ -46,7 +46,7 @@ describe('restartOffsets after a gap in the sequences', () => {
 
 describe('sequenceGap', () => {
   type Entry = { readonly sequence: bigint } | 'marker';
-  type Stream = { contiguous: Map<string, bigint>; partitions: Map<number, { nextOffset: bigint; highest: Map<string, bigint> }>; published: Map<string, bigint> };
+  type Stream = { contiguous: Map<string, bigint>; partitions: Map<number, { nextOffset: bigint; highest: Map<string, bigint> }>; published: Map<string, bigint>; current: string | undefined };
 
   /**
    * A peer's topic as its relay writes it: sequences 1..n of actor p.1 in order, each to its key's
@@ -99,7 +99,7 @@ describe('sequenceGap', () => {
     let i = 0;
     const rnd = (m: number): number => order[i++ % order.length]! % m;
     const vector = AppliedVector.fromRow({ origin: 'p.1', region: 'p', contiguous: 0n, contiguousOutboxId: 0n, beyond: [] });
-    const stream: Stream = { contiguous: new Map(), partitions: new Map(), published: new Map(published > 0n ? [['p.1', published]] : []) };
+    const stream: Stream = { contiguous: new Map(), partitions: new Map(), published: new Map(published > 0n ? [['p.1', published]] : []), current: published > 0n ? 'p.1' : undefined };
     for (let p = 0; p < partitions; p++) stream.partitions.set(p, { nextOffset: 0n, highest: new Map() });
     const skipped = new Set<bigint>();
     const consumed = new Set<bigint>();
@@ -180,10 +180,12 @@ describe('sequenceGap', () => {
     );
   });
 
+  /** `published`: each actor's high-water, the current actor (the latest heartbeat's) last. */
   const stream = (partitions: [number, bigint, [string, bigint][]][], contiguous: [string, bigint][], published: [string, bigint][] = []): Stream => ({
     contiguous: new Map(contiguous),
     partitions: new Map(partitions.map(([p, nextOffset, highest]) => [p, { nextOffset, highest: new Map(highest) }])),
     published: new Map(published),
+    current: published.at(-1)?.[0],
   });
 
   it('clears a partition by a later sequence consumed from it, whichever replica consumed it', () => {
@@ -223,6 +225,21 @@ describe('sequenceGap', () => {
     expect(sequenceGap(stream([[0, 8n, [['p.1', 9n], ['p.2', 3n]]], [1, 5n, [['p.1', 7n]]]], [['p.1', 3n], ['p.2', 3n]], [['p.2', 3n]]), ends)).toEqual({ origin: 'p.1', sequence: 4n, floor: 9n });
     expect(sequenceGap(stream([[0, 8n, [['p.1', 9n]]], [1, 5n, []]], [['p.1', 3n], ['p.2', 3n]], [['p.2', 3n]]), ends)).toBeUndefined();
   });
+
+  it('an earlier incarnation\'s published tail that no partition holds any more is a gap, judged on its own high-water (a restored peer\'s recreated topic)', () => {
+    // p.1's last heartbeat said 10 was published; the link applied 1..7. The topic was recreated
+    // and p.2 refills it: the link consumed p.2's records from both partitions, neither is at its
+    // end (p.2 writes on). p.1's relay stopped before p.2's began, so 8 would lie before them: lost.
+    const ends = new Map([[0, 12n], [1, 9n]]);
+    const recreated = (p1HighWater: bigint, one: [string, bigint][]) => stream([[0, 6n, [['p.2', 4n]]], [1, 3n, one]], [['p.1', 7n], ['p.2', 4n]], [['p.1', p1HighWater], ['p.2', 4n]]);
+    expect(sequenceGap(recreated(10n, [['p.2', 3n]]), ends)).toEqual({ origin: 'p.1', sequence: 8n, floor: 11n });
+    // A partition that has delivered nothing of p.2 yet may still hold p.1's 8 before them.
+    expect(sequenceGap(recreated(10n, []), ends)).toBeUndefined();
+    // p.1 never said it published 8: nothing is missing.
+    expect(sequenceGap(recreated(7n, [['p.2', 3n]]), ends)).toBeUndefined();
+    // The current actor is not cleared by its own records: its 5 may still come from partition 1.
+    expect(sequenceGap(stream([[0, 6n, [['p.2', 6n]]], [1, 3n, [['p.2', 3n]]]], [['p.2', 4n]], [['p.2', 6n]]), ends)).toBeUndefined();
+  });
 });
 
 describe('earlierTailsPending (a peer\'s earlier incarnation)', () => {
@@ -230,6 +247,7 @@ describe('earlierTailsPending (a peer\'s earlier incarnation)', () => {
     contiguous: new Map(contiguous),
     partitions: new Map(partitions.map(([p, nextOffset, highest]) => [p, { nextOffset, highest: new Map(highest) }])),
     published: new Map([['p.2', 0n]]),
+    current: 'p.2',
   });
   const marks = new Map([
     [0, { low: 0n, high: 10n }],
@@ -247,6 +265,11 @@ describe('earlierTailsPending (a peer\'s earlier incarnation)', () => {
     expect(earlierTailsPending(stream([[0, 10n, []]], [['p.1', 10n]]), 'p.2', new Map([[0, { low: 0n, high: 10n }], [1, { low: 6n, high: 6n }]]))).toEqual([]);
     // A partition with records and no stored offset is not.
     expect(earlierTailsPending(stream([[0, 10n, []]], [['p.1', 10n]]), 'p.2', marks)).toEqual(['p.1']);
+  });
+
+  it('counts an earlier actor known only from its heartbeats (none of its records consumed yet)', () => {
+    const s = { ...stream([[0, 10n, []], [1, 4n, []]], []), published: new Map([['p.1', 3n], ['p.2', 0n]]) };
+    expect(earlierTailsPending(s, 'p.2', marks)).toEqual(['p.1']);
   });
 
   it('says nothing when the peer has had one actor only', () => {

@@ -136,12 +136,18 @@ export interface SequenceGap {
  *    sequences in order (batch after batch; a batch's messages to one partition in order; a fenced
  *    relay's one batch republishes a run its successor also publishes, in order), so every copy
  *    of s that P holds lies before that later one, and was consumed; or
- *  - P's stored next offset is at or past its end offset, and the peer's latest stored heartbeat
- *    says the origin's relay had published s: the heartbeat left after Kafka acknowledged s
- *    (acks=all: below the high watermark), so s, if in P, lies below the end read after the
- *    snapshot, which the link had consumed up to. Not "some later sequence was applied": a relay's
- *    batch goes to several partitions at once, and a later sequence of it can be consumed from one
- *    partition before s is appended to another (or before a failed send is retried).
+ *  - P's stored next offset is at or past its end offset, and a stored heartbeat of the origin
+ *    says its relay had published s: the heartbeat left after Kafka acknowledged s (acks=all:
+ *    below the high watermark), so s, if in P, lies below the end read after the snapshot, which
+ *    the link had consumed up to. Not "some later sequence was applied": a relay's batch goes to
+ *    several partitions at once, and a later sequence of it can be consumed from one partition
+ *    before s is appended to another (or before a failed send is retried); or
+ *  - the origin is an earlier actor of the peer (not `stored.current`), a heartbeat of it says s
+ *    was published, and the link consumed a record of the current actor from P: the earlier relay
+ *    stopped before the current one began (`earlierTailsPending`), so s, if in P, lies before that
+ *    record. Each actor's high-water is kept (`meridian_peer_high_waters`), so an earlier actor's
+ *    tail that no partition holds any more (a restored peer whose topic was recreated) is a gap,
+ *    never a tail the link reads as settled while it applied none of it.
  * When every partition of the topic is cleared for s, s was skipped: records deleted, or a topic
  * recreated and refilled past the stored offsets. A partition without a stored offset is never
  * cleared. Transaction markers and aborted records never count: the stored next offset moves past
@@ -159,6 +165,8 @@ export function sequenceGap(stored: StoredLinkStream, ends: ReadonlyMap<number, 
     const publishedS = published !== undefined && published >= sequence;
     let floor = publishedS ? published + 1n : 0n;
     let cleared = true;
+    const current = stored.current;
+    const earlier = current !== undefined && origin !== current;
     for (const [partition, end] of ends) {
       const at = stored.partitions.get(partition);
       const highest = at?.highest.get(origin);
@@ -166,7 +174,7 @@ export function sequenceGap(stored: StoredLinkStream, ends: ReadonlyMap<number, 
         if (highest > floor) floor = highest;
         continue;
       }
-      if (at !== undefined && at.nextOffset >= end && publishedS) continue;
+      if (at !== undefined && publishedS && (at.nextOffset >= end || (earlier && at.highest.has(current)))) continue;
       cleared = false;
       break;
     }
@@ -184,10 +192,12 @@ export function sequenceGap(stored: StoredLinkStream, ends: ReadonlyMap<number, 
  * the relay lease), so in every partition its records lie before any of the current actor's: a
  * partition is settled once the link consumed a record of the current actor from it (`highest`),
  * or is at or past its end (`marks`), or holds nothing (log start = end). Empty: nothing pending.
- * A partition without a stored offset is settled only when empty.
+ * A partition without a stored offset is settled only when empty. Settled is not applied: a tail
+ * no partition holds any more (a restored peer's recreated topic) is a gap, which `sequenceGap`
+ * finds against the earlier actor's own high-water before this is asked.
  */
 export function earlierTailsPending(stored: StoredLinkStream, current: string, marks: ReadonlyMap<number, Watermark>): string[] {
-  const earlier = new Set([...stored.contiguous.keys(), ...[...stored.partitions.values()].flatMap((p) => [...p.highest.keys()])]);
+  const earlier = new Set([...stored.contiguous.keys(), ...stored.published.keys(), ...[...stored.partitions.values()].flatMap((p) => [...p.highest.keys()])]);
   earlier.delete(current);
   if (earlier.size === 0) return [];
   for (const [partition, mark] of marks) {

@@ -1,0 +1,116 @@
+/**
+ * A peer's heartbeats as the apply stores them, against a real PostgreSQL, and what the
+ * sequence-gap check then reads (DESIGN §4, §6):
+ * - a restored peer starts a new actor, and its topic may have been recreated: the earlier
+ *   actor's tail that the link had not consumed is in no partition any more. Every actor's
+ *   high-water is kept, so the check finds that tail missing instead of the link reading caught up.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { KafkaMessage } from 'kafkajs';
+import { HybridLogicalClock } from '@meridian/causality';
+import { crdtKind } from '@meridian/crdt';
+import { encodeRecord, type ReplicationRecord } from '@meridian/protocol';
+import { PgStore, ReplicationTx } from '@meridian/store';
+import { createDatabase, dropDatabase } from '@meridian/infra-local';
+import { uniqueName } from '@meridian/testkit';
+import { BatchApplier, decode } from './batch-applier.ts';
+import { earlierTailsPending, sequenceGap } from './reseed-plan.ts';
+
+const infra = inject('infra');
+const db = uniqueName('peer_beats');
+let store: PgStore;
+
+beforeAll(async () => {
+  store = await PgStore.open({ connectionString: await createDatabase(db, infra.postgresUrl), poolSize: 3 });
+}, 120_000);
+
+afterAll(async () => {
+  await store?.close();
+  await dropDatabase(db, infra.postgresUrl);
+});
+
+const HLC = 1_000_000n << 16n;
+const counter = crdtKind('counter')!;
+const delta = counter.encode(counter.apply(counter.empty(), counter.validateOp({ increment: 1 }), { actor: 'rp.1' }).delta);
+
+/** One partition's messages from `offset` on. */
+class Partition {
+  readonly messages: KafkaMessage[] = [];
+  #offset: number;
+  constructor(offset = 0) {
+    this.#offset = offset;
+  }
+  push(record: ReplicationRecord, key: string): void {
+    this.messages.push({ key: Buffer.from(key), value: Buffer.from(encodeRecord(record)), timestamp: '0', attributes: 0, offset: String(this.#offset++), headers: {} });
+  }
+  get end(): bigint {
+    return BigInt(this.#offset);
+  }
+}
+
+const origin = (actor: string) => {
+  const [region, epoch] = actor.split('.');
+  return { region: region!, epoch: Number(epoch) };
+};
+const update = (actor: string, sequence: number, key: string): ReplicationRecord => ({ kind: 'update', schemaVersion: 1, origin: origin(actor), originSequence: BigInt(sequence), outboxId: BigInt(sequence), namespace: 'hits', policy: 'counter', hlc: HLC + BigInt(sequence), traceparent: '', key, payload: { kind: 'crdt', delta } });
+const beat = (actor: string, wallMs: number, highWater: number): ReplicationRecord => ({ kind: 'heartbeat', schemaVersion: 1, origin: origin(actor), originWallMs: wallMs, highWaterSequence: BigInt(highWater), applied: new Map(), hlc: HLC });
+
+function applierFor(peer: string): BatchApplier {
+  return new BatchApplier({ store, peer, clock: new HybridLogicalClock({ now: Date.now, maxDriftMs: 60_000 }) });
+}
+
+async function applyAll(apply: BatchApplier, peer: string, partitions: ReadonlyMap<number, Partition>): Promise<void> {
+  const claimed = await store.replication.claimPartitions(peer, [...partitions.keys()]);
+  const batches = [...partitions].map(([partition, p]) => ({ partition, epoch: claimed.get(partition)!.epoch, messages: p.messages.map(decode) }));
+  expect(await apply.applyGroup(batches)).toEqual(batches.map(() => 'applied'));
+}
+
+describe('a restored peer whose topic was recreated (review: the earlier actor\'s unread tail)', () => {
+  it('the earlier actor\'s tail the link never consumed is a gap, not a tail the link reads as settled', async () => {
+    const peer = 'rp';
+    const apply = applierFor(peer);
+    // rp.1 publishes 1..6; heartbeats go to partition 0. The link consumes partition 0 whole (its
+    // last heartbeat says 6 was published) and partition 1 only up to sequence 3: 5 and 6 wait there.
+    const [old0, old1] = [new Partition(), new Partition()];
+    old0.push(update('rp.1', 1, 'a'), 'hits/a');
+    old1.push(update('rp.1', 2, 'b'), 'hits/b');
+    old1.push(update('rp.1', 3, 'b'), 'hits/b');
+    old0.push(update('rp.1', 4, 'a'), 'hits/a');
+    old0.push(beat('rp.1', 1_000, 6), '~heartbeat');
+    await applyAll(apply, peer, new Map([[0, old0], [1, old1]]));
+    // Then rp is put back from a copy and its topic recreated: rp.1's 5 and 6 are in no partition
+    // any more. The new actor rp.2 publishes 1..8 into the new topic; the link's stored offsets lie
+    // beyond its ends, so the link failed and a reseed restarted both partitions at the log start
+    // (0), which consumes the new topic whole.
+    const [new0, new1] = [new Partition(), new Partition()];
+    for (let s = 1; s <= 8; s++) (s % 2 === 0 ? new0 : new1).push(update('rp.2', s, s % 2 === 0 ? 'c' : 'd'), s % 2 === 0 ? 'hits/c' : 'hits/d');
+    new0.push(beat('rp.2', 2_000, 8), '~heartbeat');
+    await store.transaction((_tx, client) => new ReplicationTx(client).restartPeerOffsets(peer, [{ partition: 0, nextOffset: 0n }, { partition: 1, nextOffset: 0n }]));
+    await applyAll(apply, peer, new Map([[0, new0], [1, new1]]));
+
+    const s = await store.replication.linkStream(peer);
+    expect(s.published).toEqual(new Map([['rp.1', 6n], ['rp.2', 8n]])); // the earlier actor's high-water outlives the switch
+    expect(s.current).toBe('rp.2');
+    const ends = new Map([[0, new0.end + 2n], [1, new1.end + 2n]]); // rp.2 writes on: neither partition read to its end
+    // Every partition delivered rp.2's records, so the earlier actor reads settled (lag follows rp.2: 0)...
+    expect(earlierTailsPending(s, 'rp.2', new Map([...ends].map(([p, high]) => [p, { low: 0n, high }])))).toEqual([]);
+    // ...and what it never delivered is found missing: the link fails "needs a reseed" on it,
+    // instead of reading caught up with rp.1's 5 and 6 never applied.
+    expect(sequenceGap(s, ends)).toMatchObject({ origin: 'rp.1', sequence: 5n, floor: 7n });
+    // Read to the ends once rp.2 stops writing: the same.
+    expect(sequenceGap(s, new Map([[0, new0.end], [1, new1.end]]))).toMatchObject({ origin: 'rp.1', sequence: 5n, floor: 7n });
+  });
+
+  it('a group spanning the switch keeps both actors\' highest high-waters', async () => {
+    const peer = 'rq';
+    const p0 = new Partition();
+    p0.push(update('rq.1', 1, 'a'), 'hits/a');
+    p0.push(beat('rq.1', 1_000, 4), '~heartbeat');
+    p0.push(beat('rq.1', 900, 5), '~heartbeat'); // the next relay host, its clock behind the last one's
+    p0.push(beat('rq.2', 2_000, 0), '~heartbeat');
+    await applyAll(applierFor(peer), peer, new Map([[0, p0]]));
+    const s = await store.replication.linkStream(peer);
+    expect(s.published).toEqual(new Map([['rq.1', 5n], ['rq.2', 0n]]));
+    expect(s.current).toBe('rq.2');
+  });
+});
