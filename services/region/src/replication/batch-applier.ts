@@ -42,6 +42,9 @@ import { declare, isStandIn, standIn, type Declaration } from './namespace-decla
 import { foldKey, groupByKey, originOf, PAYLOAD_INVALID_CODE, planUpdates, touchesRow, type KeyFold, type KeyUpdates } from './key-fold.ts';
 import { conflictSpanAttributes, type ConflictObservation } from './conflict-record.ts';
 
+/** The dead-letter code of a heartbeat of another region on a peer's topic (misrouted, or another producer's). */
+export const FOREIGN_ORIGIN_CODE = 'MERIDIAN_FOREIGN_ORIGIN';
+
 /** The dead-letter code of a namespace declaration whose HLC cannot be ranked or stored (beyond a bigint). */
 export const DECLARATION_UNRANKABLE_CODE = 'MERIDIAN_HLC_OUT_OF_RANGE';
 
@@ -216,11 +219,16 @@ export class BatchApplier {
     // Per origin actor of the peer, its latest heartbeat of the group (a group may span a new
     // incarnation's first heartbeat), with the highest high-water any of them carried.
     const beats = new Map<string, HeartbeatRecord>();
-    for (const { fresh } of live) {
+    const foreignBeats: { partition: number; message: Decoded; record: HeartbeatRecord }[] = [];
+    for (const { partition, fresh } of live) {
       for (const m of fresh) {
         const r = m.record;
         if (!r) continue;
         if (r.kind === 'heartbeat') {
+          if (r.origin.region !== peer) {
+            foreignBeats.push({ partition, message: m, record: r });
+            continue;
+          }
           const was = beats.get(originOf(r));
           const latest = !was || r.originWallMs >= was.originWallMs ? r : was;
           beats.set(originOf(r), { ...latest, highWaterSequence: was && was.highWaterSequence > r.highWaterSequence ? was.highWaterSequence : r.highWaterSequence });
@@ -238,8 +246,11 @@ export class BatchApplier {
     const vectorOf = (r: Sequenced): AppliedVector => vectors.get(originOf(r))!;
 
     // Heartbeats: each actor's latest of the group (every actor's high-water is kept: an earlier
-    // incarnation's is the sequence-gap check's evidence of its tail).
+    // incarnation's is the sequence-gap check's evidence of its tail). Another region's heartbeat
+    // on this peer's topic (misrouted, or another producer) says nothing of the peer: dead-lettered,
+    // never stored as the peer's.
     for (const beat of beats.values()) await rtx.saveHeartbeat(peer, originOf(beat), BigInt(beat.originWallMs), beat.highWaterSequence, Object.fromEntries([...beat.applied].map(([k, v]) => [k, v.toString()])));
+    for (const f of foreignBeats) outcome.deadLetters.push(await this.#deadLetterForeign(rtx, f.partition, f.message, f.record));
 
     // Poison: dead letters, with the key quarantined so later deltas cannot paper over the gap.
     // Poison at a place the applied vector already holds was handled before (dead-lettered, maybe
@@ -314,6 +325,24 @@ export class BatchApplier {
     });
     if (target) await rtx.quarantine(target.namespace, target.key, id);
     return m.poison!.code;
+  }
+
+  /** Dead-letters a heartbeat of another region consumed from this peer's topic (nothing is quarantined: it names no key). */
+  async #deadLetterForeign(rtx: ApplyTransaction, partition: number, m: Decoded, r: HeartbeatRecord): Promise<string> {
+    await rtx.deadLetter({
+      peer: this.#o.peer,
+      partition,
+      offset: m.offset,
+      messageKey: m.message.key?.toString(),
+      raw: m.message.value ?? new Uint8Array(),
+      code: FOREIGN_ORIGIN_CODE,
+      reason: `a heartbeat of ${originOf(r)} on ${this.#o.peer}'s topic: only ${this.#o.peer}'s own heartbeats speak for its stream`,
+      namespace: undefined,
+      key: undefined,
+      origin: originOf(r),
+      sequence: undefined,
+    });
+    return FOREIGN_ORIGIN_CODE;
   }
 
   /** Dead-letters a declaration that cannot be ranked (nothing is quarantined: the namespace's updates make a stand-in meanwhile). */

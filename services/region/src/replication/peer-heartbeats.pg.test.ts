@@ -3,7 +3,9 @@
  * sequence-gap check then reads (DESIGN §4, §6):
  * - a restored peer starts a new actor, and its topic may have been recreated: the earlier
  *   actor's tail that the link had not consumed is in no partition any more. Every actor's
- *   high-water is kept, so the check finds that tail missing instead of the link reading caught up.
+ *   high-water is kept, so the check finds that tail missing instead of the link reading caught up;
+ * - a heartbeat of another region on the peer's topic (misrouted, or another producer) is
+ *   dead-lettered, never stored as the peer's.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { KafkaMessage } from 'kafkajs';
@@ -13,7 +15,7 @@ import { encodeRecord, type ReplicationRecord } from '@meridian/protocol';
 import { PgStore, ReplicationTx } from '@meridian/store';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName } from '@meridian/testkit';
-import { BatchApplier, decode } from './batch-applier.ts';
+import { BatchApplier, decode, FOREIGN_ORIGIN_CODE } from './batch-applier.ts';
 import { earlierTailsPending, sequenceGap } from './reseed-plan.ts';
 
 const infra = inject('infra');
@@ -55,8 +57,8 @@ const origin = (actor: string) => {
 const update = (actor: string, sequence: number, key: string): ReplicationRecord => ({ kind: 'update', schemaVersion: 1, origin: origin(actor), originSequence: BigInt(sequence), outboxId: BigInt(sequence), namespace: 'hits', policy: 'counter', hlc: HLC + BigInt(sequence), traceparent: '', key, payload: { kind: 'crdt', delta } });
 const beat = (actor: string, wallMs: number, highWater: number): ReplicationRecord => ({ kind: 'heartbeat', schemaVersion: 1, origin: origin(actor), originWallMs: wallMs, highWaterSequence: BigInt(highWater), applied: new Map(), hlc: HLC });
 
-function applierFor(peer: string): BatchApplier {
-  return new BatchApplier({ store, peer, clock: new HybridLogicalClock({ now: Date.now, maxDriftMs: 60_000 }) });
+function applierFor(peer: string, deadLetters: string[] = []): BatchApplier {
+  return new BatchApplier({ store, peer, clock: new HybridLogicalClock({ now: Date.now, maxDriftMs: 60_000 }), hooks: { onDeadLetter: (_origin, reason) => deadLetters.push(reason) } });
 }
 
 async function applyAll(apply: BatchApplier, peer: string, partitions: ReadonlyMap<number, Partition>): Promise<void> {
@@ -112,5 +114,28 @@ describe('a restored peer whose topic was recreated (review: the earlier actor\'
     const s = await store.replication.linkStream(peer);
     expect(s.published).toEqual(new Map([['rq.1', 5n], ['rq.2', 0n]]));
     expect(s.current).toBe('rq.2');
+  });
+});
+
+describe('a heartbeat of another region on the peer\'s topic (review)', () => {
+  it('is dead-lettered and never stored as the peer\'s heartbeat or high-water', async () => {
+    const peer = 'hp';
+    const deadLetters: string[] = [];
+    const p0 = new Partition();
+    p0.push(update('hp.1', 1, 'a'), 'hits/a');
+    p0.push(beat('hp.1', 1_000, 1), '~heartbeat');
+    // Misrouted, or another producer: a later wall clock and a high-water far ahead.
+    p0.push(beat('other.1', 9_000, 500), '~heartbeat');
+    await applyAll(applierFor(peer, deadLetters), peer, new Map([[0, p0]]));
+    const [row] = (await store.replication.heartbeats()).filter((h) => h.peer === peer);
+    expect(row).toMatchObject({ origin: 'hp.1', wallMs: 1_000n, highWater: 1n });
+    const s = await store.replication.linkStream(peer);
+    expect(s.published).toEqual(new Map([['hp.1', 1n]]));
+    expect(s.current).toBe('hp.1');
+    expect(deadLetters).toEqual([FOREIGN_ORIGIN_CODE]);
+    const letters = await store.pool.query<{ code: string; origin: string; partition: number; offset: string }>(`SELECT code, origin, partition, kafka_offset::text AS offset FROM meridian_dead_letters WHERE peer = $1`, [peer]);
+    expect(letters.rows).toEqual([{ code: FOREIGN_ORIGIN_CODE, origin: 'other.1', partition: 0, offset: '2' }]);
+    // The sequence-gap check sees no sequence of `other.1` published by `hp`.
+    expect(sequenceGap(s, new Map([[0, p0.end]]))).toBeUndefined();
   });
 });

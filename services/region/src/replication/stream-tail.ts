@@ -114,14 +114,18 @@ export function ownTopicEvidence(region: string, messages: readonly KafkaMessage
   return [...byEpoch].map(([epoch, e]) => ({ source, epoch, sequence: e.sequence, outboxId: e.outboxId }));
 }
 
-/** What the latest of a peer's heartbeats among these records says it has applied of `region`'s actors. */
+/**
+ * What the latest of a peer's heartbeats among these records says it has applied of `region`'s
+ * actors. Only the peer's own: another region's heartbeat on its topic (misrouted, or another
+ * producer) with a later wall clock would otherwise hide what the peer says.
+ */
 export function peerHeartbeatEvidence(region: string, peer: string, messages: readonly KafkaMessage[]): StreamEvidence[] {
   let latest: { wallMs: number; applied: ReadonlyMap<string, bigint> } | undefined;
   for (const m of messages) {
     if (m.key?.toString() !== '~heartbeat' || !m.value) continue;
     try {
       const record = decodeRecord(m.value);
-      if (record.kind === 'heartbeat' && (!latest || record.originWallMs >= latest.wallMs)) latest = { wallMs: record.originWallMs, applied: record.applied };
+      if (record.kind === 'heartbeat' && record.origin.region === peer && (!latest || record.originWallMs >= latest.wallMs)) latest = { wallMs: record.originWallMs, applied: record.applied };
     } catch {
       // An unreadable heartbeat says nothing.
     }
