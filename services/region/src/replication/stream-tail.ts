@@ -8,6 +8,14 @@
  * id, deleted afterwards) is assigned every partition, seeks to the last records of each and
  * reads up to the high-water mark taken before it joined. A peer whose Kafka cannot be reached
  * in time is reported as not read; the region's own Kafka must answer (the relay needs it too).
+ *
+ * The end of a partition is its high watermark, and the tail is read read_uncommitted: while
+ * another producer holds a transaction open on a partition, its last stable offset stops where
+ * the transaction began, and the relay's records and the peer's heartbeats appended since lie
+ * beyond it. A tail read up to it would miss them — a region restored from a copy could then
+ * judge itself not behind its own past and reuse sequences its peers have applied. Records of
+ * other producers (open or aborted transactions) carry none of the relay's headers and no
+ * heartbeat of the region: they are skipped as before.
  */
 import { randomUUID } from 'node:crypto';
 import { logLevel, type Kafka, type KafkaMessage } from 'kafkajs';
@@ -18,7 +26,11 @@ import type { Logger } from './logger.ts';
 
 const ACTOR = /^([a-z][a-z0-9-]{0,31})\.([1-9][0-9]{0,9})$/;
 
-/** The last `perPartition` records of each of `partitions` (all when undefined), read within `timeoutMs`. */
+/**
+ * The last `perPartition` records of each of `partitions` (all when undefined) up to its high
+ * watermark, read within `timeoutMs`. `kafka`'s admins must answer high watermarks
+ * (`createKafka(…, { highWatermarks: true })`), not last stable offsets.
+ */
 export async function readTail(kafka: Kafka, reader: string, topic: string, perPartition: number, timeoutMs: number, partitions?: readonly number[]): Promise<KafkaMessage[]> {
   const admin = kafka.admin();
   await admin.connect();
@@ -40,7 +52,8 @@ export async function readTail(kafka: Kafka, reader: string, topic: string, perP
   if (ranges.length === 0) return [];
   // Under the reader's own group prefix, which its Kafka principal may use (docs/security.md).
   const groupId = `${consumerGroupPrefix(reader)}tail.${randomUUID()}`;
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, sessionTimeout: 10_000, heartbeatInterval: 1000, retry: { retries: 2 } });
+  // read_uncommitted: the records beyond an open transaction's start are fetched (up to the high watermark).
+  const consumer = kafka.consumer({ groupId, readUncommitted: true, maxWaitTimeInMs: 100, sessionTimeout: 10_000, heartbeatInterval: 1000, retry: { retries: 2 } });
   const out: KafkaMessage[] = [];
   const waiting = new Set(ranges.map((r) => r.partition));
   let timer: NodeJS.Timeout | undefined;
@@ -154,7 +167,7 @@ export interface StreamCheckOptions {
 /** Everything the region's own topic and its reachable peers' latest heartbeats hold of its stream. */
 export async function streamEvidence(o: StreamCheckOptions): Promise<StreamEvidence[]> {
   const timeoutMs = o.timeoutMs ?? 20_000;
-  const kafkaOf = (brokers: readonly string[], what: string): Kafka => createKafka({ clientId: `meridian-${o.region}-${what}`, brokers: [...brokers], logLevel: logLevel.NOTHING, retry: { retries: 2, initialRetryTime: 100 }, connectionTimeout: 3000, ...o.kafkaSecurity });
+  const kafkaOf = (brokers: readonly string[], what: string): Kafka => createKafka({ clientId: `meridian-${o.region}-${what}`, brokers: [...brokers], logLevel: logLevel.NOTHING, retry: { retries: 2, initialRetryTime: 100 }, connectionTimeout: 3000, ...o.kafkaSecurity }, { highWatermarks: true });
   const topic = updatesTopic(o.region);
   const ownRead = readTail(kafkaOf(o.brokers, 'incarnation'), o.region, topic, o.tail ?? 200, timeoutMs).catch((error: unknown) => {
     throw new Error(`cannot check region ${o.region}'s incarnation: its own Kafka (${o.brokers.join(',')}) did not answer for topic ${topic} (${(error as Error).message}); start it once its Kafka is reachable — a region never starts without knowing it is not behind its own stream`);
