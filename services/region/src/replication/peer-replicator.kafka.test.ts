@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { DvvSet, HybridLogicalClock } from '@meridian/causality';
-import { encodeRecord, kafkaMessageKey, updatesTopic, withSequence, type UpdateRecord } from '@meridian/protocol';
+import { consumerGroupPrefix, encodeRecord, kafkaMessageKey, updatesTopic, withSequence, type UpdateRecord } from '@meridian/protocol';
 import { PgStore } from '@meridian/store';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName, waitFor } from '@meridian/testkit';
@@ -140,6 +140,36 @@ describe('a link restarted after a reseed while its connect loop still retries',
       const [group] = (await admin.describeGroups([groupId])).groups;
       expect(group!.members).toHaveLength(1);
     } finally {
+      await admin.disconnect();
+      await replicator.stop();
+    }
+  });
+});
+
+describe('a link restarted while its consumer is still joining the group', () => {
+  const peer = `pj${randomBytes(3).toString('hex')}`;
+
+  it('leaves no old consumer in the group (a disconnect during a join fails it; kafkajs would restart it)', async () => {
+    await produceBacklog(peer);
+    const kafka = new Kafka({ clientId: 'slow-member', brokers: [infra.kafka[0]], logLevel: logLevel.NOTHING });
+    const groupId = `${consumerGroupPrefix('here')}from.${peer}`;
+    // Another member that rejoins only at its next heartbeat: the link's consumer's join waits for it.
+    const slow = kafka.consumer({ groupId, sessionTimeout: 30_000, rebalanceTimeout: 30_000, heartbeatInterval: 5000 });
+    await slow.connect();
+    await slow.subscribe({ topic: updatesTopic(peer), fromBeginning: true });
+    await slow.run({ autoCommit: false, eachBatch: async () => {} });
+    const replicator = new PeerReplicator({ store, self: 'here', peer, brokers: [infra.kafka[0]], clock: new HybridLogicalClock({ now: Date.now, maxDriftMs: 60_000 }), log: silentLogger, partitions: PARTITIONS });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      replicator.start();
+      await waitFor(() => admin.describeGroups([groupId]), (d) => d.groups[0]?.state === 'PreparingRebalance', { timeoutMs: 30_000, what: 'the link\'s consumer joining' });
+      await replicator.restartAfterReseed();
+      await slow.disconnect();
+      await waitFor(() => store.replication.appliedPositions(), (rows) => rows.some((r) => r.origin === `${peer}.1` && r.contiguous === BigInt(UPDATES + 1)), { timeoutMs: 60_000, what: 'the whole backlog applied' });
+      await waitFor(() => admin.describeGroups([groupId]), (d) => d.groups[0]?.state === 'Stable' && d.groups[0].members.length === 1, { timeoutMs: 30_000, what: 'one member left in the group' });
+    } finally {
+      await slow.disconnect().catch(() => undefined);
       await admin.disconnect();
       await replicator.stop();
     }

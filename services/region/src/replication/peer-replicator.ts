@@ -113,13 +113,18 @@ export class PeerReplicator {
   /** Counts group joins: a claim for an older join gives way to the newer one. */
   #generation = 0;
   #stopping = false;
-  #connectLoop: Promise<void> | undefined;
+  /** Every connect loop still running (`stop` waits for them all). */
+  readonly #loops = new Set<Promise<void>>();
   /**
    * Counts connect loops: a loop whose number is no longer this one gives way (a reseed's restart
-   * or a crash started another), so that the link never runs two consumers in its group at once.
+   * or a crash started another), so that the link never keeps two consumers in its group.
    */
   #loop = 0;
   #everStreamed = false;
+  /** Crashes of the link's consumer since it last applied a batch: the backoff of the next start. */
+  #crashes = 0;
+  /** Each consumer's sweep (`#newConsumer`): an old consumer handed a batch stops itself. */
+  readonly #sweeps = new WeakMap<Consumer, () => void>();
   /** Set while the link seeds from the peer (options.seed), before its consumer starts. */
   #seeding: boolean;
   readonly #applier: BatchApplier;
@@ -193,7 +198,14 @@ export class PeerReplicator {
   }
 
   start(): void {
-    this.#connectLoop = this.#connect(++this.#loop);
+    this.#startLoop(0);
+  }
+
+  /** Starts a connect loop (after `delayMs`); every earlier loop gives way. */
+  #startLoop(delayMs: number): void {
+    const loop = this.#connect(++this.#loop, delayMs);
+    this.#loops.add(loop);
+    void loop.finally(() => this.#loops.delete(loop));
   }
 
   /** Whether an operator paused this link (the stored intent, as this process applied it). */
@@ -241,17 +253,21 @@ export class PeerReplicator {
   async stop(): Promise<void> {
     this.#stopping = true;
     clearTimeout(this.#gapCheck.timer);
-    await this.#connectLoop;
-    await this.#consumer?.disconnect().catch(() => undefined);
+    const consumer = this.#consumer;
+    this.#consumer = undefined; // no longer the link's: if it is still starting, it stops itself once it runs
+    await consumer?.disconnect().catch(() => undefined);
+    await Promise.all([...this.#loops]);
   }
 
   /**
    * Keeps trying to join until it streams (the peer's Kafka or topic may not exist yet); a joining
    * region's link seeds first. Gives way as soon as another loop started (`#loop`), and each
-   * attempt disconnects only the consumer it made.
+   * attempt disconnects only the consumer it made — also one that started after the loop gave way
+   * (kafkajs ignores a disconnect while a consumer is still joining).
    */
-  async #connect(loop: number): Promise<void> {
+  async #connect(loop: number, delayMs: number): Promise<void> {
     const current = () => !this.#stopping && loop === this.#loop;
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
     for (let attempt = 0; current(); attempt++) {
       let consumer: Consumer | undefined;
       try {
@@ -264,6 +280,7 @@ export class PeerReplicator {
         if (!current()) return;
         consumer = this.#newConsumer();
         await this.#runConsumer(consumer);
+        if (!current()) await consumer.disconnect().catch(() => undefined);
         return;
       } catch (error) {
         if (consumer !== undefined && this.#consumer === consumer) this.#consumer = undefined;
@@ -280,25 +297,37 @@ export class PeerReplicator {
    * Makes the link's consumer. Its events count only while it is the link's consumer
    * (`this.#consumer`): an old one being disconnected (a reseed's restart, a crash) still emits
    * joins, crashes and batches, which must neither claim, start another consumer nor apply. Nor
-   * may it stay in the group: kafkajs restarts a crashed consumer by itself after a delay, even
-   * one whose `disconnect` ran while it crashed, and a member that applies nothing would hold its
-   * partitions for good. So an old consumer is never restarted (`restartOnFailure`), and one that
-   * joins anyway is disconnected.
+   * may it stay in the group, where a member that applies nothing holds its partitions for good:
+   * kafkajs restarts a crashed consumer by itself after a delay, even one whose `disconnect` ran
+   * while it crashed, and a `disconnect` while a consumer joins does nothing (kafkajs stops only
+   * a running consumer). So kafkajs never restarts a consumer (`restartOnFailure`: a crash starts
+   * a new connect loop, after a backoff), and an old consumer that shows it runs (it joins,
+   * fetches, heartbeats or is handed a batch) is disconnected again.
    */
   #newConsumer(): Consumer {
     const current = (): boolean => consumer === this.#consumer;
+    let sweeping = false;
+    const sweep = (): void => {
+      if (current() || sweeping) return;
+      sweeping = true;
+      // After the emitting call returns: a join's consumer runs only once its join completes.
+      setImmediate(() => void consumer.disconnect().catch(() => undefined).finally(() => (sweeping = false)));
+    };
     const consumer: Consumer = this.#kafka.consumer({
       groupId: `${consumerGroupPrefix(this.#o.self)}from.${this.peer}`,
       readUncommitted: false,
       sessionTimeout: 10_000,
       heartbeatInterval: 1000,
       maxWaitTimeInMs: 100,
-      retry: { retries: 10, restartOnFailure: () => Promise.resolve(!this.#stopping && current()) },
+      retry: { retries: 10, restartOnFailure: () => Promise.resolve(false) },
     });
     this.#consumer = consumer;
+    this.#sweeps.set(consumer, sweep);
+    consumer.on(consumer.events.FETCH_START, sweep);
+    consumer.on(consumer.events.HEARTBEAT, sweep);
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       if (!current()) {
-        void consumer.disconnect().catch(() => undefined);
+        sweep();
         return;
       }
       const partitions = payload.memberAssignment[this.#topic] ?? [];
@@ -312,14 +341,13 @@ export class PeerReplicator {
       if (!current() || payload.topic !== this.#topic || payload.batchSize !== 0 || payload.firstOffset === null) return;
       void this.#passFiltered(consumer, payload.partition, BigInt(payload.firstOffset), BigInt(payload.lastOffset));
     });
+    // kafkajs disconnected the crashed consumer already and does not restart it: a new loop does.
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (this.#stopping || !current()) return;
       this.signal('disconnected', `consumer crashed: ${payload.error.message}`);
-      if (!payload.restart) {
-        this.#consumer = undefined;
-        void consumer.disconnect().catch(() => undefined);
-        this.#connectLoop = this.#connect(++this.#loop);
-      }
+      this.#consumer = undefined;
+      this.#crashes++;
+      this.#startLoop(Math.min(5000, 250 * 2 ** Math.min(this.#crashes, 5)));
     });
     return consumer;
   }
@@ -398,19 +426,16 @@ export class PeerReplicator {
     this.#gap = undefined;
     this.signal('resumed', 'reseeded');
     if (this.#operatorPaused) this.signal('operator-paused', 'paused by an operator');
-    // A running connect loop gives way, and the old consumer's events no longer count (its crash
-    // would start a consumer of its own; its join would claim beside the new one's).
-    const loop = ++this.#loop;
+    // The old consumer's events no longer count (its crash would start a consumer of its own; its
+    // join would claim beside the new one's), and a running connect loop gives way without being
+    // waited for (it may retry a join for minutes while the peer's Kafka is down): the consumer
+    // it is starting disconnects itself once it runs.
     this.#generation++; // a claim of the old consumer's join gives way
     const old = this.#consumer;
     this.#consumer = undefined;
-    await this.#connectLoop;
-    // The consumer the old loop may have made meanwhile goes too.
-    const made = this.#consumer;
-    this.#consumer = undefined;
-    for (const c of [old, made]) await c?.disconnect().catch(() => undefined);
-    if (this.#stopping || loop !== this.#loop) return;
-    this.#connectLoop = this.#connect(loop);
+    await old?.disconnect().catch(() => undefined);
+    if (this.#stopping) return;
+    this.#startLoop(0);
   }
 
   /** A reseed attempt failed: the failure reason says why too (the link stays failed). */
@@ -473,7 +498,10 @@ export class PeerReplicator {
     const { batch } = payload;
     await this.#claiming;
     // An old consumer's batch (a reseed restarted the link): the partition epochs are the new one's.
-    if (consumer !== this.#consumer) return;
+    if (consumer !== this.#consumer || this.#stopping) {
+      this.#sweeps.get(consumer)?.();
+      return;
+    }
     const epoch = this.#epochs.get(batch.partition);
     if (epoch === undefined || this.#state === 'paused' || this.#state === 'failed' || !payload.isRunning() || payload.isStale()) return;
     // The batch's first offset as fetched, control records and aborted records included.
@@ -518,6 +546,7 @@ export class PeerReplicator {
       // Tell kafkajs where to fetch next. These are not the offsets that count (PostgreSQL's are);
       // without them kafkajs would fetch from the seek position again and again.
       payload.resolveOffset(chunk.at(-1)!.message.offset);
+      this.#crashes = 0;
       if (this.#epochs.get(batch.partition) === epoch) this.#expected.set(batch.partition, chunk.at(-1)!.offset + 1n);
       this.#requestGapCheck();
       if (start + this.#chunk < applicable.length) await payload.heartbeat();
