@@ -42,7 +42,7 @@ import { declare, isStandIn, standIn, type Declaration } from './namespace-decla
 import { foldKey, groupByKey, originOf, PAYLOAD_INVALID_CODE, planUpdates, touchesRow, type KeyFold, type KeyUpdates } from './key-fold.ts';
 import { conflictSpanAttributes, type ConflictObservation } from './conflict-record.ts';
 
-/** The dead-letter code of a heartbeat of another region on a peer's topic (misrouted, or another producer's). */
+/** The dead-letter code of a record of another region on a peer's topic (misrouted, or another producer's). */
 export const FOREIGN_ORIGIN_CODE = 'MERIDIAN_FOREIGN_ORIGIN';
 
 /** The dead-letter code of a namespace declaration whose HLC cannot be ranked or stored (beyond a bigint). */
@@ -219,16 +219,18 @@ export class BatchApplier {
     // Per origin actor of the peer, its latest heartbeat of the group (a group may span a new
     // incarnation's first heartbeat), with the highest high-water any of them carried.
     const beats = new Map<string, HeartbeatRecord>();
-    const foreignBeats: { partition: number; message: Decoded; record: HeartbeatRecord }[] = [];
+    // Records of another region on this peer's topic (misrouted, or another producer: the peer's
+    // relay stamps its own origin on everything it publishes).
+    const foreign: { partition: number; message: Decoded; record: ReplicationRecord }[] = [];
     for (const { partition, fresh } of live) {
       for (const m of fresh) {
         const r = m.record;
         if (!r) continue;
+        if (r.origin.region !== peer) {
+          foreign.push({ partition, message: m, record: r });
+          continue;
+        }
         if (r.kind === 'heartbeat') {
-          if (r.origin.region !== peer) {
-            foreignBeats.push({ partition, message: m, record: r });
-            continue;
-          }
           const was = beats.get(originOf(r));
           const latest = !was || r.originWallMs >= was.originWallMs ? r : was;
           beats.set(originOf(r), { ...latest, highWaterSequence: was && was.highWaterSequence > r.highWaterSequence ? was.highWaterSequence : r.highWaterSequence });
@@ -246,11 +248,12 @@ export class BatchApplier {
     const vectorOf = (r: Sequenced): AppliedVector => vectors.get(originOf(r))!;
 
     // Heartbeats: each actor's latest of the group (every actor's high-water is kept: an earlier
-    // incarnation's is the sequence-gap check's evidence of its tail). Another region's heartbeat
-    // on this peer's topic (misrouted, or another producer) says nothing of the peer: dead-lettered,
-    // never stored as the peer's.
+    // incarnation's is the sequence-gap check's evidence of its tail).
     for (const beat of beats.values()) await rtx.saveHeartbeat(peer, originOf(beat), BigInt(beat.originWallMs), beat.highWaterSequence, Object.fromEntries([...beat.applied].map(([k, v]) => [k, v.toString()])));
-    for (const f of foreignBeats) outcome.deadLetters.push(await this.#deadLetterForeign(rtx, f.partition, f.message, f.record));
+    // Another region's records say nothing of the peer, and applied here they would mark that
+    // region's sequences applied (its real updates then dropped as duplicates) or stand as the
+    // peer's heartbeat: dead-lettered, nothing of them applied or stored as the peer's.
+    for (const f of foreign) outcome.deadLetters.push(await this.#deadLetterForeign(rtx, f.partition, f.message, f.record));
 
     // Poison: dead letters, with the key quarantined so later deltas cannot paper over the gap.
     // Poison at a place the applied vector already holds was handled before (dead-lettered, maybe
@@ -327,8 +330,8 @@ export class BatchApplier {
     return m.poison!.code;
   }
 
-  /** Dead-letters a heartbeat of another region consumed from this peer's topic (nothing is quarantined: it names no key). */
-  async #deadLetterForeign(rtx: ApplyTransaction, partition: number, m: Decoded, r: HeartbeatRecord): Promise<string> {
+  /** Dead-letters a record of another region consumed from this peer's topic (nothing is quarantined: the peer's own updates of its key are not held back). */
+  async #deadLetterForeign(rtx: ApplyTransaction, partition: number, m: Decoded, r: ReplicationRecord): Promise<string> {
     await rtx.deadLetter({
       peer: this.#o.peer,
       partition,
@@ -336,11 +339,11 @@ export class BatchApplier {
       messageKey: m.message.key?.toString(),
       raw: m.message.value ?? new Uint8Array(),
       code: FOREIGN_ORIGIN_CODE,
-      reason: `a heartbeat of ${originOf(r)} on ${this.#o.peer}'s topic: only ${this.#o.peer}'s own heartbeats speak for its stream`,
-      namespace: undefined,
-      key: undefined,
+      reason: `a ${r.kind} record of ${originOf(r)} on ${this.#o.peer}'s topic: only ${this.#o.peer}'s own records speak for its stream`,
+      namespace: r.kind === 'heartbeat' ? undefined : r.namespace,
+      key: r.kind === 'update' ? r.key : undefined,
       origin: originOf(r),
-      sequence: undefined,
+      sequence: r.kind === 'heartbeat' ? undefined : r.originSequence,
     });
     return FOREIGN_ORIGIN_CODE;
   }
@@ -608,8 +611,8 @@ function safeKey(key: Buffer | null): { namespace: string; key: string } | undef
 }
 
 /**
- * Per origin actor, the highest sequence among these consumed messages of one partition: updates
- * and namespace declarations (duplicates too: a copy's place in the partition is as telling as
+ * Per origin actor, the highest sequence among these consumed messages of one partition: the
+ * peer's updates and namespace declarations (duplicates too: a copy's place in the partition is as telling as
  * the first one's), and poison that names its place (dead-lettered, it counts applied). Heartbeats
  * carry none. The sequence-gap check's evidence (DESIGN §4): the relay publishes an origin's
  * sequences in order, so a sequence below one of these that belongs to this partition lies before
@@ -621,7 +624,7 @@ function highestSequences(messages: readonly Decoded[], peer: string): Map<strin
     if (sequence > (highest.get(origin) ?? 0n)) highest.set(origin, sequence);
   };
   for (const m of messages) {
-    if (m.record && m.record.kind !== 'heartbeat') note(originOf(m.record), m.record.originSequence);
+    if (m.record && m.record.kind !== 'heartbeat' && m.record.origin.region === peer) note(originOf(m.record), m.record.originSequence);
     else if (m.poison && !m.tooNew) {
       const place = placeOf(m, peer);
       if (place) note(place.origin, place.sequence);

@@ -4,8 +4,8 @@
  * - a restored peer starts a new actor, and its topic may have been recreated: the earlier
  *   actor's tail that the link had not consumed is in no partition any more. Every actor's
  *   high-water is kept, so the check finds that tail missing instead of the link reading caught up;
- * - a heartbeat of another region on the peer's topic (misrouted, or another producer) is
- *   dead-lettered, never stored as the peer's.
+ * - a record of another region on the peer's topic (misrouted, or another producer) is
+ *   dead-lettered: never applied, nor stored as the peer's heartbeat.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { KafkaMessage } from 'kafkajs';
@@ -139,3 +139,33 @@ describe('a heartbeat of another region on the peer\'s topic (review)', () => {
     expect(sequenceGap(s, new Map([[0, p0.end]]))).toBeUndefined();
   });
 });
+
+describe('an update or a declaration of another region on the peer\'s topic (review)', () => {
+  it('is dead-lettered: it neither applies nor marks that region\'s sequence, whose real update then still applies', async () => {
+    const deadLetters: string[] = [];
+    const p0 = new Partition();
+    p0.push(update('fp.1', 1, 'own'), 'hits/own');
+    // Misrouted, or another producer: records naming region fq, on fp's topic.
+    p0.push({ kind: 'namespace', schemaVersion: 1, origin: origin('fq.1'), originSequence: 1n, outboxId: 1n, namespace: 'forged', policy: 'lww', hlc: HLC, traceparent: '' }, 'forged/');
+    p0.push(update('fq.1', 2, 'forged'), 'hits/forged');
+    await applyAll(applierFor('fp', deadLetters), 'fp', new Map([[0, p0]]));
+    expect(deadLetters).toEqual([FOREIGN_ORIGIN_CODE, FOREIGN_ORIGIN_CODE]);
+    const applied = await store.pool.query<{ origin: string }>(`SELECT origin FROM meridian_applied WHERE origin IN ('fp.1', 'fq.1') ORDER BY origin`);
+    expect(applied.rows).toEqual([{ origin: 'fp.1' }]);
+    expect(await store.readKey('hits', 'forged')).toBeUndefined();
+    expect((await store.pool.query(`SELECT name FROM meridian_namespaces WHERE name = 'forged'`)).rows).toEqual([]);
+    const letters = await store.pool.query<{ origin: string; sequence: string; namespace: string; key: string | null }>(`SELECT origin, sequence::text, namespace, key FROM meridian_dead_letters WHERE peer = 'fp' ORDER BY sequence`);
+    expect(letters.rows).toEqual([
+      { origin: 'fq.1', sequence: '1', namespace: 'forged', key: null },
+      { origin: 'fq.1', sequence: '2', namespace: 'hits', key: 'forged' },
+    ]);
+    expect((await store.replication.linkStream('fp')).partitions.get(0)?.highest).toEqual(new Map([['fp.1', 1n]]));
+
+    // fq's own update at that sequence, from fq's topic, applies (it is not a duplicate).
+    const q0 = new Partition();
+    q0.push(update('fq.1', 2, 'real'), 'hits/real');
+    await applyAll(applierFor('fq'), 'fq', new Map([[0, q0]]));
+    expect(await store.readKey('hits', 'real')).toBeDefined();
+  });
+});
+
