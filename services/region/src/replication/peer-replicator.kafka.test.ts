@@ -23,19 +23,20 @@ const UPDATES = 120;
 const db = uniqueName('peer_replicator');
 let store: PgStore;
 
-/** A peer's backlog on its topic: its namespace (on every partition), then UPDATES lww writes of distinct keys. */
-async function produceBacklog(peer: string): Promise<void> {
+/** A peer's backlog on its topic: its namespace (on every partition), then UPDATES lww writes of distinct keys (sequences after `after`). */
+async function produceBacklog(peer: string, after = 1): Promise<void> {
   const kafka = new Kafka({ clientId: 'peer-replicator-test', brokers: [infra.kafka[0]], logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic: updatesTopic(peer), numPartitions: PARTITIONS }], waitForLeaders: true });
+  if (after === 1) await admin.createTopics({ topics: [{ topic: updatesTopic(peer), numPartitions: PARTITIONS }], waitForLeaders: true });
   await admin.disconnect();
   const producer = kafka.producer();
   await producer.connect();
   const fields = (sequence: number) => ({ schemaVersion: 1, origin: { region: peer, epoch: 1 }, originSequence: 0n, outboxId: BigInt(sequence), namespace: 'n', policy: 'lww' as const, hlc: BigInt(1000 + sequence) << 16n, traceparent: '' });
   const declared = withSequence(encodeRecord({ kind: 'namespace', ...fields(1) }), 1n);
   const messages = Array.from({ length: PARTITIONS }, (_, partition) => ({ partition, key: 'n/', value: Buffer.from(declared) }));
-  for (let sequence = 2; sequence <= UPDATES + 1; sequence++) {
+  if (after > 1) messages.length = 0;
+  for (let sequence = after + 1; sequence <= after + UPDATES; sequence++) {
     const key = `k${sequence}`;
     const state = encodeRegisterSet(DvvSet.empty<RegisterVersion>().update(undefined, `${peer}.1`, { value: sequence, hlc: BigInt(1000 + sequence) << 16n, traceparent: undefined }).set);
     const record: UpdateRecord = { kind: 'update', ...fields(sequence), key, payload: { kind: 'register', state } };
@@ -171,6 +172,38 @@ describe('a link restarted while its consumer is still joining the group', () =>
     } finally {
       await slow.disconnect().catch(() => undefined);
       await admin.disconnect();
+      await replicator.stop();
+    }
+  });
+});
+
+describe('a link restarted while its consumer\'s claim is still on its way to PostgreSQL', () => {
+  const peer = `pc${randomBytes(3).toString('hex')}`;
+
+  it('applies what the peer writes after the old claim\'s epochs landed (the restart waits for that claim)', async () => {
+    await produceBacklog(peer);
+    const replicator = new PeerReplicator({ store, self: 'here', peer, brokers: [infra.kafka[0]], clock: new HybridLogicalClock({ now: Date.now, maxDriftMs: 60_000 }), log: silentLogger, partitions: PARTITIONS });
+    const claim = store.replication.claimPartitions.bind(store.replication);
+    let claims = 0;
+    let lateClaimDone = false;
+    // The first claim reaches PostgreSQL only after the restarted link's consumer has claimed.
+    const spy = vi.spyOn(store.replication, 'claimPartitions').mockImplementation(async (p, partitions) => {
+      if (p !== peer || ++claims !== 1) return claim(p, partitions);
+      await new Promise((res) => setTimeout(res, 6000));
+      const claimed = await claim(p, partitions);
+      lateClaimDone = true;
+      return claimed;
+    });
+    try {
+      replicator.start();
+      await waitFor(() => Promise.resolve(claims), (n) => n === 1, { timeoutMs: 30_000, what: 'the first claim under way' });
+      await replicator.restartAfterReseed();
+      await waitFor(() => Promise.resolve(lateClaimDone), (done) => done, { timeoutMs: 30_000, what: 'the old claim in PostgreSQL' });
+      // What the peer writes after the old claim's epochs landed must apply too.
+      await produceBacklog(peer, UPDATES + 1);
+      await waitFor(() => store.replication.appliedPositions(), (rows) => rows.some((r) => r.origin === `${peer}.1` && r.contiguous === BigInt(2 * UPDATES + 1)), { timeoutMs: 60_000, what: 'both backlogs applied' });
+    } finally {
+      spy.mockRestore();
       await replicator.stop();
     }
   });

@@ -201,6 +201,18 @@ export class PeerReplicator {
     this.#startLoop(0);
   }
 
+  /**
+   * The link's consumer is no longer the link's: its events stop counting, its claim gives way and
+   * its assignment is forgotten (a resume claims only what the next consumer's join assigns).
+   */
+  #retire(): Consumer | undefined {
+    const consumer = this.#consumer;
+    this.#consumer = undefined;
+    this.#assigned = [];
+    this.#generation++;
+    return consumer;
+  }
+
   /** Starts a connect loop (after `delayMs`); every earlier loop gives way. */
   #startLoop(delayMs: number): void {
     const loop = this.#connect(++this.#loop, delayMs);
@@ -225,13 +237,13 @@ export class PeerReplicator {
     const retry = this.#state === 'failed';
     this.signal('resumed');
     const consumer = this.#consumer;
-    if (retry && consumer) {
+    if (retry && consumer && this.#assigned.length > 0) {
       // Resuming a failed link retries it: claim the assigned partitions again, which checks each
       // stored offset against Kafka once more. A partition lost at its claim was never claimed, so
       // without a new claim it would apply nothing while the link no longer looked failed. The
       // need of a reseed is not cleared: stored (`meridian_link_reseeds`), the claim fails the
       // link again until a reseed completes.
-      this.#claiming = this.#claimUntilDone(consumer, this.#assigned, ++this.#generation);
+      this.#claiming = this.#claimAfter(consumer, this.#assigned, ++this.#generation);
     }
     try {
       this.#consumer?.resume([{ topic: this.#topic }]);
@@ -253,8 +265,7 @@ export class PeerReplicator {
   async stop(): Promise<void> {
     this.#stopping = true;
     clearTimeout(this.#gapCheck.timer);
-    const consumer = this.#consumer;
-    this.#consumer = undefined; // no longer the link's: if it is still starting, it stops itself once it runs
+    const consumer = this.#retire(); // if it is still starting, it stops itself once it runs
     await consumer?.disconnect().catch(() => undefined);
     await Promise.all([...this.#loops]);
   }
@@ -283,7 +294,7 @@ export class PeerReplicator {
         if (!current()) await consumer.disconnect().catch(() => undefined);
         return;
       } catch (error) {
-        if (consumer !== undefined && this.#consumer === consumer) this.#consumer = undefined;
+        if (consumer !== undefined && this.#consumer === consumer) this.#retire();
         await consumer?.disconnect().catch(() => undefined);
         if (!current()) return;
         this.#reason = this.#seeding ? `seeding from ${this.peer} failed (retrying): ${(error as Error).message}` : `cannot consume ${this.#topic}: ${(error as Error).message}`;
@@ -332,7 +343,7 @@ export class PeerReplicator {
       }
       const partitions = payload.memberAssignment[this.#topic] ?? [];
       this.#assigned = partitions;
-      this.#claiming = this.#claimUntilDone(consumer, partitions, ++this.#generation);
+      this.#claiming = this.#claimAfter(consumer, partitions, ++this.#generation);
     });
     // A fetched batch of control records (transaction markers) or aborted records only never
     // reaches eachBatch (kafkajs resolves it itself): its end is stored here, so that the partition
@@ -344,12 +355,25 @@ export class PeerReplicator {
     // kafkajs disconnected the crashed consumer already and does not restart it: a new loop does.
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (this.#stopping || !current()) return;
-      this.signal('disconnected', `consumer crashed: ${payload.error.message}`);
-      this.#consumer = undefined;
-      this.#crashes++;
-      this.#startLoop(Math.min(5000, 250 * 2 ** Math.min(this.#crashes, 5)));
+      this.#restartAfterCrash(`consumer crashed: ${payload.error.message}`);
+    });
+    // kafkajs stops a consumer that crashed before it says so (CRASH), and says nothing if its own
+    // disconnect then fails: a current consumer stopped by no one here counts as crashed.
+    consumer.on(consumer.events.STOP, () => {
+      if (this.#stopping || !current()) return;
+      setTimeout(() => {
+        if (!this.#stopping && current()) this.#restartAfterCrash('consumer stopped');
+      }, 1000);
     });
     return consumer;
+  }
+
+  /** The link's consumer crashed (kafkajs disconnected it and does not restart it): a new loop starts after a backoff. */
+  #restartAfterCrash(reason: string): void {
+    this.signal('disconnected', reason);
+    this.#retire();
+    this.#crashes++;
+    this.#startLoop(Math.min(5000, 250 * 2 ** Math.min(this.#crashes, 5)));
   }
 
   async #runConsumer(consumer: Consumer): Promise<void> {
@@ -364,8 +388,22 @@ export class PeerReplicator {
    * once (PostgreSQL or Kafka briefly unreachable) must not leave the link stalled until the next
    * rebalance.
    */
+  /**
+   * A claim starts once the previous one has given way: two running at once would bump the owner
+   * epochs in either order, and the later claim's epoch could be the lower one (its batches fenced).
+   */
+  async #claimAfter(consumer: Consumer, partitions: readonly number[], generation: number): Promise<void> {
+    await this.#claiming;
+    await this.#claimUntilDone(consumer, partitions, generation);
+  }
+
+  /** Whether a claim made for `consumer` at `generation` still stands: no newer join, no other consumer, not stopping. */
+  #claimStands(consumer: Consumer, generation: number): boolean {
+    return !this.#stopping && generation === this.#generation && consumer === this.#consumer;
+  }
+
   async #claimUntilDone(consumer: Consumer, partitions: readonly number[], generation: number): Promise<void> {
-    for (let attempt = 0; !this.#stopping && generation === this.#generation; attempt++) {
+    for (let attempt = 0; this.#claimStands(consumer, generation); attempt++) {
       try {
         await this.#claim(consumer, partitions, generation);
         return;
@@ -381,14 +419,16 @@ export class PeerReplicator {
     this.#epochs = new Map();
     this.#expected = new Map();
     this.#earlierTail = undefined;
-    if (partitions.length === 0) return;
+    // A consumer that crashed or was replaced claims nothing: each claim bumps the owner epochs and
+    // would fence the batches of whoever holds the partitions now (another replica, the new consumer).
+    if (partitions.length === 0 || !this.#claimStands(consumer, generation)) return;
     const claimed = await this.#o.store.replication.claimPartitions(this.peer, partitions);
     const watermarks = await this.#watermarks();
     // A reseed found needed before (by this process, another replica, before a restart) and not
     // completed since: the link stays failed until a reseed's commit deletes the stored need (the
     // records it skipped were never applied; the offsets may already be past them).
     const needed = (await this.#o.store.replication.linkReseed(this.peer)) ?? (this.#needsReseed && this.#lostReason ? { reason: this.#lostReason, gap: this.#gap } : undefined);
-    if (generation !== this.#generation) return; // a newer join claims for itself
+    if (!this.#claimStands(consumer, generation)) return; // a newer join, or another consumer, claims for itself
     let lostNow = false;
     for (const [partition, c] of claimed) {
       const mark = watermarks.get(partition);
@@ -430,9 +470,7 @@ export class PeerReplicator {
     // join would claim beside the new one's), and a running connect loop gives way without being
     // waited for (it may retry a join for minutes while the peer's Kafka is down): the consumer
     // it is starting disconnects itself once it runs.
-    this.#generation++; // a claim of the old consumer's join gives way
-    const old = this.#consumer;
-    this.#consumer = undefined;
+    const old = this.#retire(); // a claim of the old consumer's join gives way
     await old?.disconnect().catch(() => undefined);
     if (this.#stopping) return;
     this.#startLoop(0);
@@ -496,12 +534,15 @@ export class PeerReplicator {
 
   async #eachBatch(consumer: Consumer, payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
-    await this.#claiming;
     // An old consumer's batch (a reseed restarted the link): the partition epochs are the new one's.
-    if (consumer !== this.#consumer || this.#stopping) {
+    const old = (): boolean => {
+      if (consumer === this.#consumer && !this.#stopping) return false;
       this.#sweeps.get(consumer)?.();
-      return;
-    }
+      return true;
+    };
+    if (old()) return;
+    await this.#claiming;
+    if (old()) return;
     const epoch = this.#epochs.get(batch.partition);
     if (epoch === undefined || this.#state === 'paused' || this.#state === 'failed' || !payload.isRunning() || payload.isStale()) return;
     // The batch's first offset as fetched, control records and aborted records included.
@@ -509,6 +550,7 @@ export class PeerReplicator {
     const expected = this.#expected.get(batch.partition);
     if (first !== null && expected !== undefined && BigInt(first) !== expected) {
       const lost = await this.#gapBefore(batch.partition, expected);
+      if (old() || this.#epochs.get(batch.partition) !== epoch) return; // no longer this consumer's to judge
       if (lost !== undefined) {
         await this.#lose(this.#consumer, `partition ${batch.partition}: ${lost}`);
         return; // nothing of this batch applies, and no offset moves past the gap
