@@ -69,15 +69,24 @@ async function published(peer: RegionService): Promise<void> {
 
 const linkOf = async (r: RegionService, peerId: string): Promise<Record<string, any>> => (await call(r, 'GET', '/v1/replication')).json['peers'][peerId];
 
-async function expectFailedOnGap(r: RegionService, peerId: string): Promise<void> {
+/**
+ * The link failed on the gap and stored it. `orOffsetBeyondEnd`: a claim that comes while the
+ * recreated topic is not yet refilled past a stored offset (kafkajs rejoins when the topic goes and
+ * comes back, paused or not) finds that offset beyond the partition's end first: as true a loss,
+ * stored without a gap (the reseed then restarts that partition; whatever the others skip was
+ * published before the reseed's position and comes with its repair).
+ */
+async function expectFailedOnGap(r: RegionService, peerId: string, orOffsetBeyondEnd = false): Promise<void> {
   const link = await waitFor(() => linkOf(r, peerId), (l) => l?.state === 'failed', { timeoutMs: 60_000, what: 'the link failed on the gap' });
-  expect(link.reason).toMatch(/sequence \d+ is in none of the partitions.*needs a reseed/);
+  const beyondEnd = orOffsetBeyondEnd && /stored offset \d+ is beyond the end of the partition/.test(String(link.reason));
+  expect(link.reason).toMatch(beyondEnd ? /beyond the end of the partition.*needs a reseed/ : /sequence \d+ is in none of the partitions.*needs a reseed/);
   expect(link.needsReseed).toBe(true);
   const ready = await call(r, 'GET', '/health/ready');
   expect(ready.status).toBe(503);
   expect(ready.json['checks']['replicators'].reason).toMatch(/needs a reseed/);
   const stored = await r.store.replication.linkReseed(peerId);
-  expect(stored?.gap?.origin).toMatch(new RegExp(`^${peerId}\\.`));
+  if (beyondEnd) expect(stored?.reason).toMatch(/beyond the end of the partition/);
+  else expect(stored?.gap?.origin).toMatch(new RegExp(`^${peerId}\\.`));
 }
 
 describe('two replicas of the region, a partition each', () => {
@@ -113,8 +122,8 @@ describe('two replicas of the region, a partition each', () => {
 
     // Before the fix each replica judged only the partitions it had consumed since its claim, and
     // only when it held every one: both streamed over the gap for good.
-    await expectFailedOnGap(r1, peerId);
-    await expectFailedOnGap(r2, peerId);
+    await expectFailedOnGap(r1, peerId, true);
+    await expectFailedOnGap(r2, peerId, true);
   }, 240_000);
 });
 
