@@ -1,13 +1,14 @@
 /**
  * @meridian/testkit: what Meridian's tests share — unique names for per-test databases and
  * topics, waits with deadlines, a TCP fault proxy, a seeded random generator, the fault
- * suite's history checkers, and the benchmarks' table format.
+ * suite's history checkers, and the benchmarks' table format and paired ratios.
  */
 export { uniqueName } from './names.ts';
 export { waitFor, sleep, WaitTimeoutError, type WaitOptions } from './wait-for.ts';
 export { FaultProxy, type FaultProxyOptions } from './fault-proxy.ts';
 export { SeededRandom } from './seeded-random.ts';
 export { fixed, markdownTable, whole } from './bench-table.ts';
+export { formatRatio, median, pairedRatios, quantile, type PairedRatios } from './paired-ratios.ts';
 export {
   checkHistory,
   checkCounters,

@@ -22,7 +22,10 @@
  * - `auth`: `ae` with authentication on (every write's bearer token verified, as deployed).
  * Ratios: `ae` ÷ `off` is the cost of anti-entropy on writes (target: within 5%), `auth` ÷ `ae`
  * that of token checks. Besides writes/s, CPU per write of the service processes and of their
- * PostgreSQL backends: on a shared machine the CPU figures move less than the rates.
+ * PostgreSQL backends: on a shared machine the CPU figures move less than the rates. Each round
+ * gives every configuration one slice, back to back, so each round is a pair (or triple) that
+ * saw nearly the same machine: a ratio is reported as the median of the per-round ratios with
+ * their range (testkit's pairedRatios), not as a ratio of totals a stall in one slice can move.
  *
  * Method per workload (lww PUT, counter increment: workloads.ts): every key present (one written
  * through the service, its row copied by SQL), BENCH_WARMUP_SECONDS of the maximum rate for each configuration (unmeasured: V8
@@ -30,8 +33,8 @@
  * of BENCH_SLICE_SECONDS at the maximum rate (autocannon, BENCH_CONNECTIONS connections), the
  * order reversed every other round (ABC CBA …).
  *
- * Settings (environment): BENCH_CONFIGS (off,ae,auth), BENCH_ROUNDS (4), BENCH_SLICE_SECONDS
- * (4), BENCH_WARMUP_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_POOL (8, split over the
+ * Settings (environment): BENCH_CONFIGS (off,ae,auth), BENCH_ROUNDS (8), BENCH_SLICE_SECONDS
+ * (3), BENCH_WARMUP_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_POOL (8, split over the
  * replicas), BENCH_REPLICAS (2), BENCH_KEYS (10000), BENCH_SEED (1), BENCH_AE_INTERVAL_MS
  * (30000). MERIDIAN_* variables reach every service. Smoke: BENCH_ROUNDS=2 BENCH_SLICE_SECONDS=2
  * BENCH_WARMUP_SECONDS=2 BENCH_KEYS=1000.
@@ -42,14 +45,14 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { adminUrl, createDatabase, dropDatabase, ensurePostgres, ephemeralAuth, freePort, startRegionProcess, type LocalAuth, type RegionProcess } from '@meridian/infra-local';
 import { migrate } from '@meridian/store';
-import { fixed, markdownTable, uniqueName, whole } from '@meridian/testkit';
+import { fixed, formatRatio, markdownTable, pairedRatios, uniqueName, whole } from '@meridian/testkit';
 import { assertNoFailures, closedLoop, type WriteTarget } from './load.ts';
 import { cpuSeconds, cpuSnapshot, machineBusySeconds } from './cpu.ts';
 import { cleanupStack, describeSettings, envInt, log, serviceSettings } from './bench-env.ts';
 import { COUNTER_NS, LWW_NS, WORKLOADS, keyStream } from './workloads.ts';
 
-const ROUNDS = envInt('BENCH_ROUNDS', 4, 1, 100);
-const SLICE = envInt('BENCH_SLICE_SECONDS', 4, 1, 600);
+const ROUNDS = envInt('BENCH_ROUNDS', 8, 1, 100);
+const SLICE = envInt('BENCH_SLICE_SECONDS', 3, 1, 600);
 const WARMUP = envInt('BENCH_WARMUP_SECONDS', 10, 0, 600);
 const CONNECTIONS = envInt('BENCH_CONNECTIONS', 32, 1, 1000);
 const POOL = envInt('BENCH_POOL', 8, 1, 200);
@@ -172,9 +175,12 @@ async function main(): Promise<void> {
     };
 
     const results = new Map<string, Totals>();
+    /** Every slice, per workload and configuration, in round order (the pairs of the ratios). */
+    const slices = new Map<string, Totals[]>();
     const add = (key: string, t: Totals): void => {
       const sum = results.get(key) ?? { writes: 0, seconds: 0, service: 0, postgres: 0, machine: 0 };
       results.set(key, { writes: sum.writes + t.writes, seconds: sum.seconds + t.seconds, service: sum.service + t.service, postgres: sum.postgres + t.postgres, machine: sum.machine + t.machine });
+      slices.set(key, [...(slices.get(key) ?? []), t]);
     };
     for (const target of WORKLOADS) {
       for (const c of configs) {
@@ -240,15 +246,23 @@ async function main(): Promise<void> {
     for (const [x, base, what] of pairs) {
       if (!CONFIGS.includes(x) || !CONFIGS.includes(base)) continue;
       for (const w of WORKLOADS) {
-        const tx = results.get(`${w.name}/${x}`)!;
-        const tb = results.get(`${w.name}/${base}`)!;
-        const rate = tx.writes / tx.seconds / (tb.writes / tb.seconds);
-        const pgRatio = tx.postgres / tx.writes / (tb.postgres / tb.writes);
-        const nodeRatio = tx.service / tx.writes / (tb.service / tb.writes);
-        const target = x === 'ae' && base === 'off' ? ` ${rate >= 0.95 ? 'meets' : 'misses'} the target ≥ 0.95` : '';
-        ratioRows.push([what, `\`${x}\` ÷ \`${base}\``, w.name, `${fmt(rate, 3)}${target}`, fmt(nodeRatio, 3), fmt(pgRatio, 3)]);
+        const sx = slices.get(`${w.name}/${x}`)!;
+        const sb = slices.get(`${w.name}/${base}`)!;
+        /** Per round: `x`'s figure ÷ `base`'s, summarized (median, range). */
+        const ratio = (figure: (t: Totals) => number) => pairedRatios(sx.map((t, i) => ({ variant: figure(t), baseline: figure(sb[i]!) })));
+        const rate = ratio((t) => t.writes / t.seconds);
+        const target = x === 'ae' && base === 'off' ? `; ${rate.median >= 0.95 ? 'meets' : 'misses'} the target ≥ 0.95${rate.min >= 0.95 || rate.max < 0.95 ? ' in every round' : ''}` : '';
+        ratioRows.push([
+          what,
+          `\`${x}\` ÷ \`${base}\``,
+          w.name,
+          `${formatRatio(rate)}${target}`,
+          formatRatio(ratio((t) => t.service / t.writes)),
+          formatRatio(ratio((t) => t.postgres / t.writes)),
+        ]);
       }
     }
+    out.push('Ratios per round (each configuration one slice per round, back to back): median (min–max, rounds).\n');
     out.push(markdownTable(['cost of', 'ratio', 'workload', 'writes/s', 'Node CPU per write', 'PostgreSQL CPU per write'], ratioRows));
     if (rounds.length > 0) out.push(`\nContinuous anti-entropy: ${rounds.join('; ')} (a difference counts once seen in two consecutive rounds).`);
     out.push(`\n(${((Date.now() - started) / 1000).toFixed(0)} s)`);
