@@ -26,13 +26,17 @@
  * (FULL JOIN) with its own, counting the rows whose state differs or that one side lacks. It
  * finds the same keys, never repairs, and moves the whole table (its payload bytes reported).
  * Ratios: baseline time ÷ anti-entropy time (above 1: anti-entropy is faster).
- * 3. The cost of mutual TLS (the default): both regions restart with certificates of a throwaway
- *    CA, this process calls them with the operator's, and verify and find + repair (another D
- *    keys) run again. Ratio: TLS time ÷ plaintext time.
+ * 3. The cost of mutual TLS (the default), measured in interleaved pairs: each region runs two
+ *    processes on its database, one serving gRPC plaintext and one mutual TLS (certificates of
+ *    a throwaway CA; this process calls it with the operator's, as the CLI does). Every
+ *    measurement above is taken in pairs, plaintext then TLS, TLS then plaintext, …: verifies,
+ *    and find + repair of a fresh set of D differing keys per exchange. Reported: the median of
+ *    the per-pair ratios TLS ÷ plaintext (time; CPU of the regions' Node, of their PostgreSQL
+ *    backends, of this process) with their range (testkit's pairedRatios).
  *
  * Settings (environment): BENCH_AE_KEYS (1000000) keys per region, BENCH_AE_DIFFER (1000) keys
  * made to differ, BENCH_AE_CHUNK (100000) rows per loading statement, BENCH_AE_VERIFIES (3)
- * measured verifies (median reported), BENCH_SEED (1). BENCH_AUTH as for the other benchmarks
+ * pairs of verifies, BENCH_AE_PAIRS (3) pairs of find + repair, BENCH_SEED (1). BENCH_AUTH as for the other benchmarks
  * (the HTTP writes carry tokens). MERIDIAN_* reach both
  * regions. Smoke: BENCH_AE_KEYS=20000 BENCH_AE_DIFFER=100.
  */
@@ -45,7 +49,7 @@ import { GrpcReplica, channelCredentials, type TlsFiles } from '@meridian/anti-e
 import { hlc } from '@meridian/causality';
 import { PNCounter } from '@meridian/crdt';
 import { adminUrl, createDatabase, dropDatabase, ensureGrpcCertificate, ensurePostgres, freePort, startRegionProcess, testCertificateAuthority, type RegionProcess } from '@meridian/infra-local';
-import { markdownTable, uniqueName, whole } from '@meridian/testkit';
+import { formatRatio, markdownTable, median, pairedRatios, uniqueName, whole } from '@meridian/testkit';
 import { cpuSeconds, cpuSnapshot, machineBusySeconds } from './cpu.ts';
 import { benchAuth, cleanupStack, describeSettings, envInt, log, serviceSettings } from './bench-env.ts';
 import { keyStream } from './workloads.ts';
@@ -54,6 +58,7 @@ const KEYS = envInt('BENCH_AE_KEYS', 1_000_000, 100, 50_000_000);
 const DIFFER = envInt('BENCH_AE_DIFFER', 1000, 2, 1_000_000);
 const CHUNK = envInt('BENCH_AE_CHUNK', 100_000, 1000, 10_000_000);
 const VERIFIES = envInt('BENCH_AE_VERIFIES', 3, 1, 50);
+const PAIRS = envInt('BENCH_AE_PAIRS', 3, 1, 50);
 const SEED = envInt('BENCH_SEED', 1, 0, 2 ** 31 - 1);
 /** The CLI's defaults (packages/cli/src/cli-args.ts): `--confirm-ms` and `--rate`. */
 const CONFIRM_MS = 2000;
@@ -73,7 +78,6 @@ function pickKeys(count: number, seed: number): number[] {
 
 const fmt = (n: number, digits = 2): string => n.toFixed(digits);
 const fmtBytes = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} MB` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} KB` : `${n} B`);
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 
 /** Loads KEYS rows into a region's database in chunks: each statement fires the tree's insert trigger as any write does. */
 async function load(db: pg.Client, states: readonly Uint8Array[], maxHlc: bigint): Promise<void> {
@@ -122,6 +126,8 @@ interface Timed {
   /** Cores the two regions' processes and their PostgreSQL backends used during the exchange. */
   readonly regionCores: number | undefined;
   readonly postgresCores: number | undefined;
+  /** CPU seconds of the same (NaN when unknown), and of this process. */
+  readonly cpu: { readonly node: number; readonly postgres: number; readonly coordinator: number };
   readonly machineCores: number;
   /** This process (the coordinator: protobuf decoding and comparing). */
   readonly coordinatorCores: number;
@@ -135,25 +141,47 @@ async function main(): Promise<void> {
     const admin = await ensurePostgres(adminUrl());
     const workDir = mkdtempSync(join(tmpdir(), 'meridian-ae-bench-'));
     cleanups.push(() => Promise.resolve(rmSync(workDir, { recursive: true, force: true })));
-    const regions: Record<'a' | 'b', { url: string; db: pg.Client; grpcPort: number; process: RegionProcess; grpc: GrpcReplica }> = {} as never;
-    /** Region `id` on its database; gRPC plaintext, or mutual TLS with these files. */
-    const startRegion = (id: 'a' | 'b', url: string, grpcPort: number, grpcTls: TlsFiles | 'off', port?: number): Promise<RegionProcess> =>
-      startRegionProcess({ region: id, databaseUrl: url, port, grpcPort, grpcTls, logFile: join(workDir, `region-${id}.log`), logLevel: 'warn', auth: bench.auth, env: { ...bench.env, ...serviceSettings() } });
+    type Variant = 'plain' | 'tls';
+    /** A region's process serving gRPC one way, and this process's client of it. */
+    interface Served {
+      readonly process: RegionProcess;
+      readonly grpc: GrpcReplica;
+    }
+    const regions: Record<'a' | 'b', { url: string; db: pg.Client; via: Record<Variant, Served> }> = {} as never;
+    const ca = testCertificateAuthority();
+    const operator = ensureGrpcCertificate(ca, { kind: 'operator' });
+    /** Region `id` on its database serving gRPC one way; the client calls it as the CLI does. */
+    const serve = async (id: 'a' | 'b', url: string, variant: Variant): Promise<Served> => {
+      const grpcPort = await freePort();
+      const tls: TlsFiles | 'off' = variant === 'tls' ? ensureGrpcCertificate(ca, { kind: 'region', region: id }) : 'off';
+      // The other region named as a peer: a standalone region merges repaired states from its
+      // configured peers only. No continuous loop: this process runs every exchange.
+      const process = await startRegionProcess({
+        region: id,
+        databaseUrl: url,
+        grpcPort,
+        grpcTls: tls,
+        peerGrpc: { [id === 'a' ? 'b' : 'a']: '127.0.0.1:1' },
+        logFile: join(workDir, `region-${id}-${variant}.log`),
+        logLevel: 'warn',
+        auth: bench.auth,
+        env: { ...bench.env, ...serviceSettings(), MERIDIAN_ANTI_ENTROPY_INTERVAL_MS: '0' },
+      });
+      cleanups.push(() => process.stop());
+      const grpc = new GrpcReplica({ address: `127.0.0.1:${grpcPort}`, credentials: channelCredentials(variant === 'tls' ? operator : undefined, { kind: 'region', region: id }) });
+      cleanups.push(() => Promise.resolve(grpc.close()));
+      return { process, grpc };
+    };
     for (const id of ['a', 'b'] as const) {
       const dbName = uniqueName(`bench_ae_${id}`);
       const url = await createDatabase(dbName, admin);
       cleanups.push(() => dropDatabase(dbName, admin));
-      const grpcPort = await freePort();
-      // Plaintext first: the exchange's own cost; mutual TLS (the default) is measured after.
-      const process = await startRegion(id, url, grpcPort, 'off');
-      cleanups.push(() => regions[id].process.stop());
       const db = new pg.Client({ connectionString: url });
       await db.connect();
       cleanups.push(() => db.end());
-      const grpc = new GrpcReplica({ address: `127.0.0.1:${grpcPort}`, credentials: channelCredentials(undefined, { kind: 'region', region: id }) });
-      cleanups.push(() => Promise.resolve(regions[id].grpc.close()));
-      regions[id] = { url, db, grpcPort, process, grpc };
-      const declared = await fetch(`${process.url}/v1/namespaces/${NS}`, { method: 'PUT', headers: { 'content-type': 'application/json', ...bench.header('admin') }, body: JSON.stringify({ policy: 'counter' }) });
+      // Two processes of the same region on its database (as replicas behind one address are).
+      regions[id] = { url, db, via: { plain: await serve(id, url, 'plain'), tls: await serve(id, url, 'tls') } };
+      const declared = await fetch(`${regions[id].via.plain.process.url}/v1/namespaces/${NS}`, { method: 'PUT', headers: { 'content-type': 'application/json', ...bench.header('admin') }, body: JSON.stringify({ policy: 'counter' }) });
       if (declared.status !== 201) throw new Error(`declaring ${NS} in ${id}: ${declared.status} ${await declared.text()}`);
     }
     const { a, b } = regions;
@@ -176,11 +204,12 @@ async function main(): Promise<void> {
     const backends = async (): Promise<number[]> =>
       (await a.db.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'meridian-region-%' AND datname IN ($1, $2)", [a.db.database, b.db.database])).rows.map((r) => r.pid);
     const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-    /** One exchange a ↔ b as the CLI runs it, timed, with its bytes and CPU. */
-    const exchange = async (repair: boolean): Promise<Timed> => {
-      a.grpc.bytes = 0;
-      b.grpc.bytes = 0;
-      const regionPids = [a.process.process.pid ?? -1, b.process.process.pid ?? -1];
+    /** One exchange a ↔ b as the CLI runs it, over plaintext or mutual TLS, timed, with its bytes and CPU. */
+    const exchange = async (repair: boolean, variant: Variant): Promise<Timed> => {
+      const [x, y] = [a.via[variant], b.via[variant]];
+      x.grpc.bytes = 0;
+      y.grpc.bytes = 0;
+      const regionPids = [x.process.process.pid ?? -1, y.process.process.pid ?? -1];
       const pgPids = await backends();
       const [regionBefore, pgBefore, machineBefore] = [await cpuSnapshot(regionPids), await cpuSnapshot(pgPids), machineBusySeconds()];
       const phases = new Map<ExchangeProgress['phase'], number>();
@@ -188,7 +217,7 @@ async function main(): Promise<void> {
       let phaseAt = performance.now();
       const t0 = phaseAt;
       const selfBefore = process.cpuUsage();
-      const report = await runExchange(a.grpc, b.grpc, {
+      const report = await runExchange(x.grpc, y.grpc, {
         repair,
         limiter: new TokenBucket({ perSecond: REPAIR_RATE, now: Date.now }),
         confirmAfterMs: CONFIRM_MS,
@@ -206,18 +235,34 @@ async function main(): Promise<void> {
       const self = process.cpuUsage(selfBefore);
       const [regionAfter, pgAfter] = [await cpuSnapshot(regionPids), await cpuSnapshot([...new Set([...pgPids, ...(await backends())])])];
       const cores = (v: number | undefined): number | undefined => (v === undefined ? undefined : v / seconds);
-      return { seconds, bytes: a.grpc.bytes + b.grpc.bytes, report, phases, regionCores: cores(cpuSeconds(regionBefore, regionAfter)), postgresCores: cores(cpuSeconds(pgBefore, pgAfter)), machineCores: (machineBusySeconds() - machineBefore) / seconds, coordinatorCores: (self.user + self.system) / 1e6 / seconds };
+      const [node, postgres, coordinator] = [cpuSeconds(regionBefore, regionAfter), cpuSeconds(pgBefore, pgAfter), (self.user + self.system) / 1e6];
+      return {
+        seconds,
+        bytes: x.grpc.bytes + y.grpc.bytes,
+        report,
+        phases,
+        regionCores: cores(node),
+        postgresCores: cores(postgres),
+        cpu: { node: node ?? Number.NaN, postgres: postgres ?? Number.NaN, coordinator },
+        machineCores: (machineBusySeconds() - machineBefore) / seconds,
+        coordinatorCores: coordinator / seconds,
+      };
     };
 
-    // ---- 1. verify of identical regions ----------------------------------------------------------
-    await exchange(false); // warm-up: channels, prepared plans
+    // ---- 1. verify of identical regions, in pairs over plaintext and mutual TLS -------------------
+    /** Pair i's order: plaintext first in even pairs, TLS first in odd ones, so a drift favours neither. */
+    const order = (i: number): Variant[] => (i % 2 === 0 ? ['plain', 'tls'] : ['tls', 'plain']);
+    // Warm-up: channels, TLS handshakes, prepared plans.
+    for (const v of order(0)) await exchange(false, v);
     const baselineSame = [await fullComparison(a.db, b.url)];
-    const verifies: Timed[] = [];
+    const verifies: Record<Variant, Timed[]> = { plain: [], tls: [] };
     for (let i = 0; i < VERIFIES; i++) {
-      const v = await exchange(false);
-      if (v.report.differences.length !== 0) throw new Error(`verify of identical regions found ${v.report.differences.length} differences`);
-      verifies.push(v);
-      log(`verify ${i + 1}/${VERIFIES}: ${fmt(v.seconds, 3)} s, ${fmtBytes(v.bytes)}`);
+      for (const v of order(i)) {
+        const t = await exchange(false, v);
+        if (t.report.differences.length !== 0) throw new Error(`verify (${v}) of identical regions found ${t.report.differences.length} differences`);
+        verifies[v].push(t);
+        log(`verify ${i + 1}/${VERIFIES} (${v}): ${fmt(t.seconds, 3)} s, ${fmtBytes(t.bytes)}`);
+      }
     }
     baselineSame.push(await fullComparison(a.db, b.url));
     for (const r of baselineSame) if (r.differing !== 0) throw new Error(`the full comparison found ${r.differing} differing rows between identical regions`);
@@ -227,101 +272,98 @@ async function main(): Promise<void> {
     const half = Math.floor(DIFFER / 2);
     /** D/2 increments through a's API and D/2 through b's, never replicated. */
     const diverge = async (seed: number): Promise<void> => {
-      const writes = pickKeys(DIFFER, seed).map((k, i) => ({ region: i < half ? a : b, key: `k${k}` }));
+      const writes = pickKeys(DIFFER, seed).map((k, i) => ({ url: (i < half ? a : b).via.plain.process.url, key: `k${k}` }));
       let next = 0;
       await Promise.all(
         Array.from({ length: 16 }, async () => {
           while (next < writes.length) {
             const w = writes[next++]!;
-            const res = await fetch(`${w.region.process.url}/v1/ns/${NS}/keys/${w.key}/ops`, { method: 'POST', headers: { 'content-type': 'application/json', ...bench.header('writer') }, body: JSON.stringify({ increment: 1 }) });
+            const res = await fetch(`${w.url}/v1/ns/${NS}/keys/${w.key}/ops`, { method: 'POST', headers: { 'content-type': 'application/json', ...bench.header('writer') }, body: JSON.stringify({ increment: 1 }) });
             if (res.status !== 200) throw new Error(`increment of ${w.key}: ${res.status} ${await res.text()}`);
           }
         }),
       );
     };
     /** Find + repair, checked: every differing key found and repaired, then a verify finds none. */
-    const findAndRepair = async (): Promise<{ repair: Timed; after: Timed }> => {
-      const repair = await exchange(true);
+    const findAndRepair = async (variant: Variant): Promise<{ repair: Timed; after: Timed }> => {
+      const repair = await exchange(true, variant);
       const repaired = repair.report.repairedLocal.length + repair.report.repairedRemote.length;
-      if (repair.report.differences.length !== DIFFER) throw new Error(`find + repair found ${repair.report.differences.length} differing keys, expected ${DIFFER}`);
-      if (repaired !== DIFFER) throw new Error(`find + repair changed ${repaired} key states, expected ${DIFFER}`);
-      log(`find + repair: ${fmt(repair.seconds, 2)} s, ${fmtBytes(repair.bytes)}`);
-      const after = await exchange(false);
-      if (after.report.differences.length !== 0) throw new Error(`after the repair, verify still finds ${after.report.differences.length} differing keys`);
+      if (repair.report.differences.length !== DIFFER) throw new Error(`find + repair (${variant}) found ${repair.report.differences.length} differing keys, expected ${DIFFER}`);
+      if (repaired !== DIFFER) throw new Error(`find + repair (${variant}) changed ${repaired} key states, expected ${DIFFER}`);
+      log(`find + repair (${variant}): ${fmt(repair.seconds, 2)} s, ${fmtBytes(repair.bytes)}`);
+      const after = await exchange(false, variant);
+      if (after.report.differences.length !== 0) throw new Error(`after the repair (${variant}), verify still finds ${after.report.differences.length} differing keys`);
       return { repair, after };
     };
-    await diverge(SEED);
-    const baselineDiff = await fullComparison(a.db, b.url);
-    if (baselineDiff.differing !== DIFFER) throw new Error(`the full comparison found ${baselineDiff.differing} differing rows, expected ${DIFFER}`);
-    log(`${DIFFER} keys differ; full comparison (baseline) ${fmt(baselineDiff.seconds, 2)} s`);
-    const { repair, after } = await findAndRepair();
+    // Pairs of find + repair, a fresh set of D differing keys before each exchange.
+    const repairs: Record<Variant, { repair: Timed; after: Timed }[]> = { plain: [], tls: [] };
+    let baselineDiff: { seconds: number; differing: number } | undefined;
+    for (let i = 0; i < PAIRS; i++) {
+      for (const v of order(i)) {
+        await diverge(SEED + repairs.plain.length + repairs.tls.length);
+        if (baselineDiff === undefined) {
+          baselineDiff = await fullComparison(a.db, b.url);
+          if (baselineDiff.differing !== DIFFER) throw new Error(`the full comparison found ${baselineDiff.differing} differing rows, expected ${DIFFER}`);
+          log(`${DIFFER} keys differ; full comparison (baseline) ${fmt(baselineDiff.seconds, 2)} s`);
+        }
+        repairs[v].push(await findAndRepair(v));
+      }
+    }
     const baselineAfter = await fullComparison(a.db, b.url);
-    if (baselineAfter.differing !== 0) throw new Error(`after the repair, the full comparison finds ${baselineAfter.differing} differing rows`);
-
-    // ---- 3. the same over mutual TLS (the default): what encryption costs the exchange ---------
-    // Both regions restart on their databases with certificates of a throwaway CA; this process
-    // calls them with the operator's, as `meridian verify`/`repair` do.
-    const ca = testCertificateAuthority();
-    const operator = ensureGrpcCertificate(ca, { kind: 'operator' });
-    for (const id of ['a', 'b'] as const) {
-      const r = regions[id];
-      r.grpc.close();
-      const port = r.process.port;
-      await r.process.stop();
-      r.process = await startRegion(id, r.url, r.grpcPort, ensureGrpcCertificate(ca, { kind: 'region', region: id }), port);
-      r.grpc = new GrpcReplica({ address: `127.0.0.1:${r.grpcPort}`, credentials: channelCredentials(operator, { kind: 'region', region: id }) });
-    }
-    await exchange(false); // warm-up: TLS handshakes, prepared plans
-    const tlsVerifies: Timed[] = [];
-    for (let i = 0; i < VERIFIES; i++) {
-      const v = await exchange(false);
-      if (v.report.differences.length !== 0) throw new Error(`verify over TLS of identical regions found ${v.report.differences.length} differences`);
-      tlsVerifies.push(v);
-    }
-    await diverge(SEED + 1);
-    const tls = await findAndRepair();
+    if (baselineAfter.differing !== 0) throw new Error(`after the repairs, the full comparison finds ${baselineAfter.differing} differing rows`);
 
     // ---- report ---------------------------------------------------------------------------------
     const cpu = cpus();
-    const verifySeconds = median(verifies.map((v) => v.seconds));
-    const verifyBytes = median(verifies.map((v) => v.bytes));
     const baseSame = median(baselineSame.map((r) => r.seconds));
+    const baseDiff = baselineDiff!.seconds;
     const phaseList = (t: Timed): string => [...t.phases].map(([p, s]) => `${p} ${fmt(s, 2)} s`).join(', ');
     const cores = (t: Timed): string => `Cores during it: the regions' Node ${t.regionCores === undefined ? '—' : fmt(t.regionCores)}, their PostgreSQL backends ${t.postgresCores === undefined ? '—' : fmt(t.postgresCores)}, the coordinator ${fmt(t.coordinatorCores)}, the whole machine ${fmt(t.machineCores)}`;
+    const names: Record<Variant, string> = { plain: 'plaintext', tls: 'mutual TLS' };
     const out: string[] = [];
     out.push('## Anti-entropy (services/region/bench/anti-entropy.ts)\n');
     out.push(`Machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, PostgreSQL ${serverVersion}; 1-minute load average ${fmt(loadBefore, 1)} before the run, ${fmt(loadavg()[0]!, 1)} after.`);
     out.push(
-      `Parameters: ${whole(KEYS)} keys per region in one counter namespace (${whole(checks[0].segments)} non-empty segments of 2^20; loaded in ${fmt(loadSeconds, 1)} s through the triggers, both trees equal to rebuilt ones), ${DIFFER} keys made to differ (${half} incremented in a, ${DIFFER - half} in b), the CLI's defaults (confirmation after ${CONFIRM_MS} ms, repair at ${REPAIR_RATE} keys/s), gRPC plaintext, ${bench.auth === 'off' ? 'authentication off' : 'authentication on'}, ${describeSettings(serviceSettings())}. Baseline: a's PostgreSQL compares every row with b's (dblink, FULL JOIN on (namespace, key), state compared), moving ${fmtBytes(tableBytes)} of row payload.\n`,
+      `Parameters: ${whole(KEYS)} keys per region in one counter namespace (${whole(checks[0].segments)} non-empty segments of 2^20; loaded in ${fmt(loadSeconds, 1)} s through the triggers, both trees equal to rebuilt ones), ${DIFFER} keys made to differ before each find + repair (${half} incremented in a, ${DIFFER - half} in b), the CLI's defaults (confirmation after ${CONFIRM_MS} ms, repair at ${REPAIR_RATE} keys/s), ${VERIFIES} pairs of verifies and ${PAIRS} of find + repair over gRPC plaintext and mutual TLS (a process of each kind per region), ${bench.auth === 'off' ? 'authentication off' : 'authentication on'}, ${describeSettings(serviceSettings())}. Baseline: a's PostgreSQL compares every row with b's (dblink, FULL JOIN on (namespace, key), state compared), moving ${fmtBytes(tableBytes)} of row payload.\n`,
     );
-    out.push(
-      markdownTable(
-        ['measurement', 'anti-entropy', 'baseline: full comparison', 'ratio (baseline ÷ anti-entropy)', 'target', 'met?'],
-        [
-          [`verify, ${whole(KEYS)} identical keys (median of ${VERIFIES})`, `${fmt(verifySeconds, 3)} s, ${fmtBytes(verifyBytes)}`, `${fmt(baseSame, 2)} s, ${fmtBytes(tableBytes)}`, `${fmt(baseSame / verifySeconds, 1)} (bytes ${fmt(tableBytes / Math.max(1, verifyBytes), 0)})`, '< 10 s, < 1 MB', verifySeconds < 10 && verifyBytes < 1e6 ? 'yes' : 'no'],
-          [`find + repair ${DIFFER} of ${whole(KEYS)} keys`, `${fmt(repair.seconds, 2)} s, ${fmtBytes(repair.bytes)}`, `${fmt(baselineDiff.seconds, 2)} s (finds only)`, fmt(baselineDiff.seconds / repair.seconds, 2), '< 30 s', repair.seconds < 30 ? 'yes' : 'no'],
-          ['verify after the repair', `${fmt(after.seconds, 3)} s, ${fmtBytes(after.bytes)}`, `${fmt(baselineAfter.seconds, 2)} s`, fmt(baselineAfter.seconds / after.seconds, 1), '—', '—'],
-        ],
-      ),
-    );
+    const rows: string[][] = [];
+    for (const v of ['tls', 'plain'] as const) {
+      const verifySeconds = median(verifies[v].map((t) => t.seconds));
+      const verifyBytes = median(verifies[v].map((t) => t.bytes));
+      const repairSeconds = median(repairs[v].map((r) => r.repair.seconds));
+      const repairBytes = median(repairs[v].map((r) => r.repair.bytes));
+      rows.push(
+        [`verify, ${whole(KEYS)} identical keys, ${names[v]} (median of ${VERIFIES})`, `${fmt(verifySeconds, 3)} s, ${fmtBytes(verifyBytes)}`, `${fmt(baseSame, 2)} s, ${fmtBytes(tableBytes)}`, `${fmt(baseSame / verifySeconds, 1)} (bytes ${fmt(tableBytes / Math.max(1, verifyBytes), 0)})`, '< 10 s, < 1 MB', verifySeconds < 10 && verifyBytes < 1e6 ? 'yes' : 'no'],
+        [`find + repair ${DIFFER} of ${whole(KEYS)} keys, ${names[v]} (median of ${PAIRS})`, `${fmt(repairSeconds, 2)} s, ${fmtBytes(repairBytes)}`, `${fmt(baseDiff, 2)} s (finds only)`, fmt(baseDiff / repairSeconds, 2), '< 30 s', repairSeconds < 30 ? 'yes' : 'no'],
+      );
+    }
+    const last = repairs.tls.at(-1)!;
+    rows.push([`verify after a repair, ${names.tls}`, `${fmt(last.after.seconds, 3)} s, ${fmtBytes(last.after.bytes)}`, `${fmt(baselineAfter.seconds, 2)} s`, fmt(baselineAfter.seconds / last.after.seconds, 1), '—', '—']);
+    out.push(markdownTable(['measurement', 'anti-entropy', 'baseline: full comparison', 'ratio (baseline ÷ anti-entropy)', 'target', 'met?'], rows));
     out.push('');
-    out.push(`- Verify runs: ${verifies.map((v) => `${fmt(v.seconds, 3)} s / ${fmtBytes(v.bytes)}`).join('; ')}; full comparisons ${baselineSame.map((r) => `${fmt(r.seconds, 2)} s`).join(', ')}.`);
+    for (const v of ['tls', 'plain'] as const) {
+      out.push(`- Verifies, ${names[v]}: ${verifies[v].map((t) => `${fmt(t.seconds, 3)} s / ${fmtBytes(t.bytes)}`).join('; ')}. Find + repair: ${repairs[v].map((r) => `${fmt(r.repair.seconds, 2)} s`).join(', ')}.`);
+    }
+    out.push(`- Full comparisons: ${baselineSame.map((r) => `${fmt(r.seconds, 2)} s`).join(', ')} (identical), ${fmt(baseDiff, 2)} s (${DIFFER} differing), ${fmt(baselineAfter.seconds, 2)} s (after the repairs).`);
     out.push(
-      `- Find + repair: ${repair.report.divergentSegments} divergent segments, ${repair.report.differences.length} keys found, ${repair.report.repairedLocal.length} repaired in a and ${repair.report.repairedRemote.length} in b; by phase: ${phaseList(repair)} (compare: roots, branches and segments; confirm: the CLI's ${CONFIRM_MS} ms wait, then the differing segments' keys read again). ${cores(repair)}.`,
+      `- The last find + repair over ${names.tls}: ${last.repair.report.divergentSegments} divergent segments, ${last.repair.report.differences.length} keys found, ${last.repair.report.repairedLocal.length} repaired in a and ${last.repair.report.repairedRemote.length} in b; by phase: ${phaseList(last.repair)} (compare: roots, branches and segments; confirm: the CLI's ${CONFIRM_MS} ms wait, then the differing segments' keys read again). ${cores(last.repair)}. Verify after it: ${phaseList(last.after)}.`,
     );
-    out.push(`- Verify after the repair: ${phaseList(after)}.`);
-    const tlsVerify = median(tlsVerifies.map((v) => v.seconds));
-    out.push('\nThe same over mutual TLS (regions restarted with certificates; another set of keys made to differ):\n');
+    /** Mutual TLS ÷ plaintext per pair, for one figure of each exchange. */
+    const tlsRatio = (runs: Record<Variant, Timed[]>, figure: (t: Timed) => number): string => formatRatio(pairedRatios(runs.tls.map((t, i) => ({ variant: figure(t), baseline: figure(runs.plain[i]!) }))));
+    const ratioRow = (what: string, runs: Record<Variant, Timed[]>): string[] => [
+      what,
+      tlsRatio(runs, (t) => t.seconds),
+      tlsRatio(runs, (t) => t.cpu.node),
+      tlsRatio(runs, (t) => t.cpu.postgres),
+      tlsRatio(runs, (t) => t.cpu.coordinator),
+      tlsRatio(runs, (t) => t.bytes),
+    ];
+    out.push('\nThe cost of mutual TLS: per pair, TLS ÷ plaintext; median (min–max, pairs):\n');
     out.push(
       markdownTable(
-        ['measurement', 'mutual TLS', 'plaintext (above)', 'ratio (TLS ÷ plaintext)'],
-        [
-          [`verify (median of ${VERIFIES})`, `${fmt(tlsVerify, 3)} s, ${fmtBytes(median(tlsVerifies.map((v) => v.bytes)))}`, `${fmt(verifySeconds, 3)} s`, fmt(tlsVerify / verifySeconds, 2)],
-          [`find + repair ${DIFFER} of ${whole(KEYS)} keys`, `${fmt(tls.repair.seconds, 2)} s, ${fmtBytes(tls.repair.bytes)}`, `${fmt(repair.seconds, 2)} s`, fmt(tls.repair.seconds / repair.seconds, 2)],
-        ],
+        ['exchange', 'time', "regions' Node CPU", 'PostgreSQL CPU', 'coordinator CPU', 'protobuf bytes'],
+        [ratioRow('verify, identical', verifies), ratioRow(`find + repair ${DIFFER}`, { plain: repairs.plain.map((r) => r.repair), tls: repairs.tls.map((r) => r.repair) })],
       ),
     );
-    out.push(`\n- Find + repair over TLS by phase: ${phaseList(tls.repair)}. ${cores(tls.repair)}.`);
     out.push(`\n(${((Date.now() - started) / 1000).toFixed(0)} s)`);
     console.log(out.join('\n'));
   } finally {

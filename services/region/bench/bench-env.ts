@@ -1,6 +1,6 @@
 /** Benchmark settings from the environment (BENCH_*), validated like the service's own config. */
 import { join } from 'node:path';
-import { ensureCertificateAuthority, ensureKafkaSecurity, ephemeralAuth, type KafkaDeploymentSecurity, type LocalAuth } from '@meridian/infra-local';
+import { ensureCertificateAuthority, ensureKafkaSecurity, ephemeralAuth, startRegionProcess, type KafkaBroker, type KafkaDeploymentSecurity, type LocalAuth, type RegionProcess } from '@meridian/infra-local';
 
 /** An integer setting in [min, max]; `fallback` when unset; a clear error otherwise. */
 export function envInt(name: string, fallback: number, min: number, max: number): number {
@@ -62,13 +62,41 @@ export async function benchAuth(): Promise<BenchAuth> {
  * BENCH_KAFKA_SECURITY: `sasl_ssl` starts the brokers SASL_SSL with a SCRAM principal per region
  * and the local cluster's ACLs (docs/security.md), the regions and the raw-Kafka baseline
  * connecting over TLS with SASL; `plaintext` (default: the figures of docs/benchmarks.md before
- * it) runs them plaintext. One run each, the same machine, gives the cost.
+ * it) runs them plaintext. kafka-security.ts runs both side by side (`mode` given).
  */
-export function benchKafkaSecurity(dir: string, regions: readonly string[]): KafkaDeploymentSecurity | undefined {
-  const mode = process.env['BENCH_KAFKA_SECURITY'] ?? 'plaintext';
+export function benchKafkaSecurity(dir: string, regions: readonly string[], mode = process.env['BENCH_KAFKA_SECURITY'] ?? 'plaintext'): KafkaDeploymentSecurity | undefined {
   if (mode !== 'sasl_ssl' && mode !== 'plaintext') throw new Error(`BENCH_KAFKA_SECURITY: expected sasl_ssl or plaintext (got ${JSON.stringify(mode)})`);
   if (mode === 'plaintext') return undefined;
   return ensureKafkaSecurity(join(dir, 'kafka-users'), ensureCertificateAuthority(join(dir, 'tls'), 'Meridian bench CA'), regions);
+}
+
+/**
+ * Region `region` of a two-region benchmark, replicating from `peer`: on its database, its broker
+ * of `brokers` (with its SCRAM user when `security` is given), log level warn, the benchmark's
+ * tokens and MERIDIAN_* settings, then `env` (partitions, pool size, profiling).
+ */
+export function startReplicatingRegion(options: {
+  readonly region: string;
+  readonly peer: string;
+  readonly databaseUrl: string;
+  readonly brokers: Readonly<Record<string, KafkaBroker>>;
+  readonly security: KafkaDeploymentSecurity | undefined;
+  readonly bench: BenchAuth;
+  readonly logFile: string;
+  readonly env: Readonly<Record<string, string>>;
+}): Promise<RegionProcess> {
+  const { region, peer, brokers, security } = options;
+  return startRegionProcess({
+    region,
+    databaseUrl: options.databaseUrl,
+    auth: options.bench.auth,
+    kafkaBrokers: brokers[region]!.bootstrap,
+    kafkaSecurity: security ? { caFile: security.ca.caFile, user: security.regions.get(region)! } : 'off',
+    peers: { [peer]: brokers[peer]!.bootstrap },
+    logLevel: 'warn',
+    logFile: options.logFile,
+    env: { ...options.bench.env, ...serviceSettings(), ...options.env },
+  });
 }
 
 /** A progress line on stderr (stdout carries the report). */

@@ -57,12 +57,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { updatesTopic } from '@meridian/protocol';
-import { brokerSecurity, createAcls, createDatabase, regionAcls, startKafkaBroker, startPrivatePostgres, startRegionProcess, KAFKA_VERSION, type KafkaBroker, type RegionProcess } from '@meridian/infra-local';
+import { brokerSecurity, createAcls, createDatabase, regionAcls, startKafkaBroker, startPrivatePostgres, KAFKA_VERSION, type KafkaBroker, type RegionProcess } from '@meridian/infra-local';
 import { percentile } from './load.ts';
 import { AppliedPoller, TopicTap, cpuSample, cpuUse, jitUse, pacedWrites, writeAll, type AnsweredWrite, type CpuSample } from './replication-load.ts';
 import { NativeReplication, kafkaLatency, type KafkaLatency } from './replication-baselines.ts';
 
-import { benchAuth, benchKafkaSecurity, cleanupStack, describeSettings, envInt, log, serviceNodeOptions, serviceSettings, type BenchAuth } from './bench-env.ts';
+import { benchAuth, benchKafkaSecurity, cleanupStack, describeSettings, envInt, log, serviceNodeOptions, serviceSettings, startReplicatingRegion, type BenchAuth } from './bench-env.ts';
 import { fixed, markdownTable, whole } from '@meridian/testkit';
 
 const runFile = promisify(execFile);
@@ -334,16 +334,15 @@ async function main(): Promise<void> {
     bench = await benchAuth();
     const secured = bench;
     const start = (region: string, peer: string): Promise<RegionProcess> =>
-      startRegionProcess({
+      startReplicatingRegion({
         region,
+        peer,
         databaseUrl: dbUrl[region]!,
-        auth: secured.auth,
-        kafkaBrokers: brokers[region]!.bootstrap,
-        kafkaSecurity: kafkaSecurity ? { caFile: kafkaSecurity.ca.caFile, user: kafkaSecurity.regions.get(region)! } : 'off',
-        peers: { [peer]: brokers[peer]!.bootstrap },
-        logLevel: 'warn',
+        brokers,
+        security: kafkaSecurity,
+        bench: secured,
         logFile: join(workDir, `region-${region}.log`),
-        env: { ...secured.env, ...serviceSettings(), MERIDIAN_TOPIC_PARTITIONS: String(PARTITIONS), MERIDIAN_PG_POOL_SIZE: String(POOL_SIZE), ...profileEnv },
+        env: { MERIDIAN_TOPIC_PARTITIONS: String(PARTITIONS), MERIDIAN_PG_POOL_SIZE: String(POOL_SIZE), ...profileEnv },
       });
     const [regionA, regionB] = await Promise.all([start(A, B), start(B, A)]);
     const regions: Record<string, RegionProcess> = { [A]: regionA, [B]: regionB };
