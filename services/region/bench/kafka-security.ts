@@ -20,7 +20,7 @@
  * PostgreSQL's CPU per write is the control: Kafka's TLS does not touch it, so the spread of its
  * ratio says how far the machine's noise alone moves a ratio.
  *
- * Settings (environment): BENCH_PAIRS (6), BENCH_SLICE_SECONDS (8), BENCH_RATE (300) writes/s per
+ * Settings (environment): BENCH_PAIRS (10), BENCH_SLICE_SECONDS (8), BENCH_RATE (300) writes/s per
  * region, BENCH_WARMUP_SECONDS (15, one unmeasured slice per deployment), BENCH_POLL_MS (5),
  * BENCH_PARTITIONS (12), BENCH_KAFKA_HEAP_MB (256), BENCH_AUTH (bench-env.ts); MERIDIAN_*
  * variables reach every region. Smoke: BENCH_PAIRS=2 BENCH_SLICE_SECONDS=3 BENCH_WARMUP_SECONDS=3.
@@ -35,7 +35,7 @@ import { percentile } from './load.ts';
 import { AppliedPoller, cpuSample, cpuUse, pacedWrites, type AnsweredWrite } from './replication-load.ts';
 import { benchAuth, benchKafkaSecurity, cleanupStack, describeSettings, envInt, log, serviceSettings, startReplicatingRegion } from './bench-env.ts';
 
-const PAIRS = envInt('BENCH_PAIRS', 6, 1, 100);
+const PAIRS = envInt('BENCH_PAIRS', 10, 1, 100);
 const SLICE = envInt('BENCH_SLICE_SECONDS', 8, 1, 600);
 const RATE = envInt('BENCH_RATE', 300, 1, 100_000);
 const WARMUP = envInt('BENCH_WARMUP_SECONDS', 15, 0, 600);
