@@ -18,7 +18,10 @@
  * applied position reaching it, polled every BENCH_POLL_MS). Reported: per pair, SASL_SSL ÷
  * plaintext, as the median of the pairs' ratios and their range (testkit's pairedRatios).
  * PostgreSQL's CPU per write is the control: Kafka's TLS does not touch it, so the spread of its
- * ratio says how far the machine's noise alone moves a ratio.
+ * ratio says how far the machine's noise alone moves a ratio. On a crowded machine every
+ * process's CPU per write rises and falls together (caches and cores shared with other users),
+ * so the Node's and the brokers' CPU are also reported divided by PostgreSQL's in the same slice:
+ * a ratio of those cancels what the machine's load did to all of them.
  *
  * Settings (environment): BENCH_PAIRS (10), BENCH_SLICE_SECONDS (8), BENCH_RATE (300) writes/s per
  * region, BENCH_WARMUP_SECONDS (15, one unmeasured slice per deployment), BENCH_POLL_MS (5),
@@ -211,6 +214,9 @@ async function main(): Promise<void> {
       ["… both regions' Node", (s) => s.cpuMs.Node, 3],
       ['… their PostgreSQL (control)', (s) => s.cpuMs.PostgreSQL, 3],
       ['… both brokers (Kafka JVM)', (s) => s.cpuMs.Kafka, 3],
+      ["both regions' Node ÷ PostgreSQL (per slice)", (s) => s.cpuMs.Node / s.cpuMs.PostgreSQL, 3],
+      ['both brokers ÷ PostgreSQL (per slice)', (s) => s.cpuMs.Kafka / s.cpuMs.PostgreSQL, 3],
+      ['Node and brokers ÷ PostgreSQL (per slice)', (s) => (s.cpuMs.Node + s.cpuMs.Kafka) / s.cpuMs.PostgreSQL, 3],
       ['lag p50, ms', (s) => s.lagP50, 1],
       ['lag p99, ms', (s) => s.lagP99, 1],
       ['writes answered per second (both regions)', (s) => s.writesPerSecond, 0],
