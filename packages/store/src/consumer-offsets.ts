@@ -56,16 +56,22 @@ export async function saveOffsets(db: Queryable, peer: string, offsets: readonly
 /**
  * A link's stream as the database holds it, from ONE statement (one snapshot): the peer's applied
  * prefixes, every partition's stored next offset and highest sequences, what the peer's heartbeats
- * say the relay of each of its actors had published, and the actor its latest heartbeat names. The
- * sequence-gap check reads Kafka's end offsets only after this (DESIGN §4).
+ * say the relay of each of its actors had published, and the current actor: the one of the highest
+ * epoch (an incarnation's epoch is above every earlier one's; the latest heartbeat by wall clock
+ * could be an earlier actor's whose host's clock ran fast). Only the peer's own actors count (a
+ * record of another region on its topic is never the peer's). The sequence-gap check reads
+ * Kafka's end offsets only after this (DESIGN §4).
  */
+/** An origin actor's epoch (`region.epoch`). */
+const epochOf = (origin: string): number => Number(origin.slice(origin.lastIndexOf('.') + 1));
+
 export async function linkStream(db: Queryable, peer: string): Promise<StoredLinkStream> {
-  const { rows } = await db.query<{ kind: 'offset' | 'highest' | 'applied' | 'published' | 'current'; partition: number | null; origin: string | null; value: bigint }>(
+  const own = `left(origin, length($1) + 1) = $1 || '.'`;
+  const { rows } = await db.query<{ kind: 'offset' | 'highest' | 'applied' | 'published'; partition: number | null; origin: string | null; value: bigint }>(
     `SELECT 'offset' AS kind, partition, NULL::text AS origin, next_offset AS value FROM meridian_offsets WHERE peer = $1
-     UNION ALL SELECT 'highest', partition, origin, highest FROM meridian_offset_sequences WHERE peer = $1
+     UNION ALL SELECT 'highest', partition, origin, highest FROM meridian_offset_sequences WHERE peer = $1 AND ${own}
      UNION ALL SELECT 'applied', NULL, origin, contiguous FROM meridian_applied WHERE region = $1
-     UNION ALL SELECT 'published', NULL, origin, high_water FROM meridian_peer_high_waters WHERE peer = $1
-     UNION ALL SELECT 'current', NULL, origin, high_water FROM meridian_peer_heartbeats WHERE peer = $1`,
+     UNION ALL SELECT 'published', NULL, origin, high_water FROM meridian_peer_high_waters WHERE peer = $1 AND ${own}`,
     [peer],
   );
   const contiguous = new Map<string, bigint>();
@@ -77,8 +83,10 @@ export async function linkStream(db: Queryable, peer: string): Promise<StoredLin
     if (r.kind === 'offset') partitions.set(r.partition!, { nextOffset: r.value, highest: new Map() });
     else if (r.kind === 'highest') highest.push({ partition: r.partition!, origin: r.origin!, value: r.value });
     else if (r.kind === 'applied') contiguous.set(r.origin!, r.value);
-    else if (r.kind === 'published') published.set(r.origin!, r.value);
-    else current = r.origin!;
+    else {
+      published.set(r.origin!, r.value);
+      if (current === undefined || epochOf(r.origin!) > epochOf(current)) current = r.origin!;
+    }
   }
   for (const h of highest) partitions.get(h.partition)?.highest.set(h.origin, h.value);
   return { contiguous, partitions, published, current };

@@ -55,4 +55,23 @@ describe('a peer\'s stored heartbeat', () => {
     const [row] = (await store.replication.heartbeats()).filter((h) => h.peer === 'inc');
     expect(row).toMatchObject({ origin: 'inc.2', wallMs: 2_000n, highWater: 3n }); // the latest heartbeat is the new actor's
   });
+
+  it('the current actor is the one of the highest epoch, even when an earlier actor\'s host clock ran ahead (review)', async () => {
+    await beat('skew', 'skew.1', 9_000n, 10n); // the earlier relay's host, its clock fast
+    await beat('skew', 'skew.2', 3_000n, 4n); // the new incarnation's first heartbeats, by its right clock
+    const s = await store.replication.linkStream('skew');
+    expect(s.current).toBe('skew.2');
+    expect(s.published).toEqual(new Map([['skew.1', 10n], ['skew.2', 4n]]));
+  });
+
+  it('another region\'s actors never count as the peer\'s, whatever was stored before they were refused (review)', async () => {
+    await store.pool.query(`INSERT INTO meridian_peer_high_waters (peer, origin, high_water) VALUES ('mine', 'other.1', 500)`);
+    await store.pool.query(`INSERT INTO meridian_offsets (peer, partition, next_offset, owner_epoch) VALUES ('mine', 0, 7, 1)`);
+    await store.pool.query(`INSERT INTO meridian_offset_sequences (peer, partition, origin, highest) VALUES ('mine', 0, 'other.1', 500), ('mine', 0, 'mine.1', 6)`);
+    await beat('mine', 'mine.1', 1_000n, 6n);
+    const s = await store.replication.linkStream('mine');
+    expect(s.published).toEqual(new Map([['mine.1', 6n]]));
+    expect(s.current).toBe('mine.1');
+    expect(s.partitions.get(0)?.highest).toEqual(new Map([['mine.1', 6n]]));
+  });
 });

@@ -400,6 +400,10 @@ export const MIGRATIONS: readonly Migration[] = [
         high_water bigint NOT NULL,
         PRIMARY KEY (peer, origin)
       );
+      -- Only the peer's own actors: another region's heartbeat on a peer's topic was stored as the
+      -- peer's before it was dead-lettered, and counted as an earlier actor of the peer, a reseed
+      -- would cover that region's real sequences (its updates then dropped as duplicates).
+      DELETE FROM meridian_peer_heartbeats WHERE left(origin, length(peer) + 1) <> peer || '.';
       INSERT INTO meridian_peer_high_waters (peer, origin, high_water) SELECT peer, origin, high_water FROM meridian_peer_heartbeats;
     `,
   },

@@ -514,6 +514,8 @@ export class BatchApplier {
       const letter = await rtx.lockDeadLetter(id);
       if (!letter) throw new RedriveError('MERIDIAN_NOT_FOUND', `no dead letter ${id}`);
       if (letter.redriven) throw new RedriveError('MERIDIAN_REDRIVE_FAILED', `dead letter ${id} was already redriven`);
+      // Another region's record on this peer's topic is never the peer's to apply: discard only.
+      if (mode === 'retry' && letter.code === FOREIGN_ORIGIN_CODE) throw new RedriveError('MERIDIAN_REDRIVE_FAILED', `dead letter ${id} is a record of another region on ${this.#o.peer}'s topic: it can only be discarded (mode discard)`);
       const outcome = newOutcome();
       const quarantining = letter.namespace !== undefined && letter.key !== undefined && (await rtx.quarantinedBy(letter.namespace, letter.key)) === id;
       const updates: UpdateRecord[] = [];

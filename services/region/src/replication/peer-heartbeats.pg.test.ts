@@ -167,5 +167,16 @@ describe('an update or a declaration of another region on the peer\'s topic (rev
     await applyAll(applierFor('fq'), 'fq', new Map([[0, q0]]));
     expect(await store.readKey('hits', 'real')).toBeDefined();
   });
+
+  it('can only be discarded: a retry would apply another region\'s record as the peer\'s (review)', async () => {
+    const p0 = new Partition();
+    p0.push(update('xq.1', 1, 'redriven'), 'hits/redriven');
+    const applier = applierFor('xp');
+    await applyAll(applier, 'xp', new Map([[0, p0]]));
+    const { rows } = await store.pool.query<{ id: string }>(`SELECT id::text FROM meridian_dead_letters WHERE peer = 'xp'`);
+    await expect(applier.redrive(BigInt(rows[0]!.id), 'retry')).rejects.toThrow(/can only be discarded/);
+    expect(await store.readKey('hits', 'redriven')).toBeUndefined();
+    await expect(applier.redrive(BigInt(rows[0]!.id), 'discard')).resolves.toEqual({ applied: 0, released: false });
+  });
 });
 
