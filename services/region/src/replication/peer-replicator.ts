@@ -371,7 +371,8 @@ export class PeerReplicator {
   /** The link's consumer crashed (kafkajs disconnected it and does not restart it): a new loop starts after a backoff. */
   #restartAfterCrash(reason: string): void {
     this.signal('disconnected', reason);
-    this.#retire();
+    // Already disconnected after a crash; after a stop whose disconnect failed, its connections close now.
+    void this.#retire()?.disconnect().catch(() => undefined);
     this.#crashes++;
     this.#startLoop(Math.min(5000, 250 * 2 ** Math.min(this.#crashes, 5)));
   }
