@@ -40,6 +40,22 @@ describe('shared PostgreSQL, one database per test file', () => {
   });
 });
 
+describe('dropping a database right after a pool on it ended', () => {
+  it('does not terminate the pool\'s connections while they close (their error would reach the pool uncaught)', async () => {
+    const errors: Error[] = [];
+    for (let round = 0; round < 10; round++) {
+      const name = uniqueName('pgdrop');
+      const pool = new pg.Pool({ connectionString: await createDatabase(name, infra.postgresUrl), max: 3 });
+      pool.on('error', (error) => errors.push(error)); // a test's pool often has none: then the error is uncaught
+      await Promise.all([1, 2, 3].map(() => pool.query('select pg_sleep(0.01)')));
+      await pool.end(); // resolves before its connections have closed
+      await dropDatabase(name, infra.postgresUrl);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect(errors.map((e) => e.message)).toEqual([]);
+  });
+});
+
 describe('private PostgreSQL server', () => {
   it('starts with its own settings, stops (connections fail) and starts again with its data', async () => {
     const server = await startPrivatePostgres({ settings: { wal_level: 'logical' } });

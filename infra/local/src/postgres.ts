@@ -81,6 +81,14 @@ export async function createDatabase(name: string, url = adminUrl()): Promise<st
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
+    // A pool's end() resolves before its connections have closed (pg-pool ends idle clients without
+    // waiting): forced at once, the drop would terminate them mid-close, and the error reaches the
+    // pool's own listener — uncaught in a test whose pool has none. Give them a moment first.
+    for (let waited = 0; waited < 2000; waited += 50) {
+      const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+      if (rows[0]!.n === 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     await client.query(`CREATE DATABASE "${name}"`);
   } finally {
@@ -94,6 +102,14 @@ export async function dropDatabase(name: string, url = adminUrl()): Promise<void
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
+    // A pool's end() resolves before its connections have closed (pg-pool ends idle clients without
+    // waiting): forced at once, the drop would terminate them mid-close, and the error reaches the
+    // pool's own listener — uncaught in a test whose pool has none. Give them a moment first.
+    for (let waited = 0; waited < 2000; waited += 50) {
+      const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+      if (rows[0]!.n === 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
   } finally {
     await client.end();
