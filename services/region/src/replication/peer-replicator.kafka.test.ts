@@ -46,6 +46,15 @@ async function produceBacklog(peer: string, after = 1): Promise<void> {
   await producer.disconnect();
 }
 
+/** A link from `peer` into this region's store, as the tests below restart it. */
+const replicatorFor = (peer: string): PeerReplicator =>
+  new PeerReplicator({ store, self: 'here', peer, brokers: [infra.kafka[0]], clock: new HybridLogicalClock({ now: Date.now, maxDriftMs: 60_000 }), log: silentLogger, partitions: PARTITIONS });
+
+/** Waits until the peer's stream is applied contiguously through `sequence`. */
+async function appliedThrough(peer: string, sequence: number): Promise<void> {
+  await waitFor(() => store.replication.appliedPositions(), (rows) => rows.some((r) => r.origin === `${peer}.1` && r.contiguous === BigInt(sequence)), { timeoutMs: 60_000, what: `${peer}'s stream applied through ${sequence}` });
+}
+
 beforeAll(async () => {
   store = await PgStore.open({ connectionString: await createDatabase(db, infra.postgresUrl), poolSize: 3 });
   await produceBacklog(PEER);
@@ -126,7 +135,7 @@ describe('a link restarted after a reseed while its connect loop still retries',
   it('runs one consumer in its group and applies everything (a second consumer would split the partitions and claim one half)', async () => {
     // The peer's topic does not exist yet: the link's connect loop retries. The restart a reseed
     // makes comes meanwhile; the loop then succeeds. Only one consumer may stay (fault suite, issue 18.1 seed).
-    const replicator = new PeerReplicator({ store, self: 'here', peer, brokers: [infra.kafka[0]], clock: new HybridLogicalClock({ now: Date.now, maxDriftMs: 60_000 }), log: silentLogger, partitions: PARTITIONS });
+    const replicator = replicatorFor(peer);
     replicator.start();
     const kafka = new Kafka({ clientId: 'restart-test', brokers: [infra.kafka[0]], logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
@@ -136,8 +145,8 @@ describe('a link restarted after a reseed while its connect loop still retries',
       const restarted = replicator.restartAfterReseed();
       await produceBacklog(peer);
       await restarted;
-      await waitFor(() => store.replication.appliedPositions(), (rows) => rows.some((r) => r.origin === `${peer}.1` && r.contiguous === BigInt(UPDATES + 1)), { timeoutMs: 60_000, what: 'the whole backlog applied' });
-      const groupId = (await admin.listGroups()).groups.map((g) => g.groupId).find((g) => g.endsWith(`from.${peer}`))!;
+      await appliedThrough(peer, UPDATES + 1);
+      const groupId = `${consumerGroupPrefix('here')}from.${peer}`;
       const [group] = (await admin.describeGroups([groupId])).groups;
       expect(group!.members).toHaveLength(1);
     } finally {
@@ -159,7 +168,7 @@ describe('a link restarted while its consumer is still joining the group', () =>
     await slow.connect();
     await slow.subscribe({ topic: updatesTopic(peer), fromBeginning: true });
     await slow.run({ autoCommit: false, eachBatch: async () => {} });
-    const replicator = new PeerReplicator({ store, self: 'here', peer, brokers: [infra.kafka[0]], clock: new HybridLogicalClock({ now: Date.now, maxDriftMs: 60_000 }), log: silentLogger, partitions: PARTITIONS });
+    const replicator = replicatorFor(peer);
     const admin = kafka.admin();
     await admin.connect();
     try {
@@ -167,7 +176,7 @@ describe('a link restarted while its consumer is still joining the group', () =>
       await waitFor(() => admin.describeGroups([groupId]), (d) => d.groups[0]?.state === 'PreparingRebalance', { timeoutMs: 30_000, what: 'the link\'s consumer joining' });
       await replicator.restartAfterReseed();
       await slow.disconnect();
-      await waitFor(() => store.replication.appliedPositions(), (rows) => rows.some((r) => r.origin === `${peer}.1` && r.contiguous === BigInt(UPDATES + 1)), { timeoutMs: 60_000, what: 'the whole backlog applied' });
+      await appliedThrough(peer, UPDATES + 1);
       await waitFor(() => admin.describeGroups([groupId]), (d) => d.groups[0]?.state === 'Stable' && d.groups[0].members.length === 1, { timeoutMs: 30_000, what: 'one member left in the group' });
     } finally {
       await slow.disconnect().catch(() => undefined);
@@ -182,7 +191,7 @@ describe('a link restarted while its consumer\'s claim is still on its way to Po
 
   it('applies what the peer writes after the old claim\'s epochs landed (the restart waits for that claim)', async () => {
     await produceBacklog(peer);
-    const replicator = new PeerReplicator({ store, self: 'here', peer, brokers: [infra.kafka[0]], clock: new HybridLogicalClock({ now: Date.now, maxDriftMs: 60_000 }), log: silentLogger, partitions: PARTITIONS });
+    const replicator = replicatorFor(peer);
     const claim = store.replication.claimPartitions.bind(store.replication);
     let claims = 0;
     let lateClaimDone = false;
@@ -201,7 +210,7 @@ describe('a link restarted while its consumer\'s claim is still on its way to Po
       await waitFor(() => Promise.resolve(lateClaimDone), (done) => done, { timeoutMs: 30_000, what: 'the old claim in PostgreSQL' });
       // What the peer writes after the old claim's epochs landed must apply too.
       await produceBacklog(peer, UPDATES + 1);
-      await waitFor(() => store.replication.appliedPositions(), (rows) => rows.some((r) => r.origin === `${peer}.1` && r.contiguous === BigInt(2 * UPDATES + 1)), { timeoutMs: 60_000, what: 'both backlogs applied' });
+      await appliedThrough(peer, 2 * UPDATES + 1);
     } finally {
       spy.mockRestore();
       await replicator.stop();

@@ -94,12 +94,12 @@ export class PeerReplicator {
    * claim, then past each applied chunk (and past a whole batch's filtered control records).
    */
   #expected = new Map<number, bigint>();
-  /** The sequence-gap check (`#requestGapCheck`): running, asked again meanwhile, scheduled, last started. */
   /**
    * Whether an earlier incarnation of the peer may still have records this link has not consumed
    * (`earlierTailsPending`), as the latest check found; undefined: not judged since the claim.
    */
   #earlierTail: boolean | undefined;
+  /** The sequence-gap check (`#requestGapCheck`): running, asked again meanwhile, scheduled, last started. */
   #gapCheck: { running: boolean; again: boolean; timer: NodeJS.Timeout | undefined; due: number; last: number } = { running: false, again: false, timer: undefined, due: 0, last: 0 };
   /** The gap in an origin's sequences this link failed on (a reseed then restarts every partition). */
   #gap: SequenceGap | undefined;
