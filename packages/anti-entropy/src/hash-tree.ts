@@ -55,6 +55,19 @@ export function keyHash(namespace: string, key: string, state: Uint8Array): bigi
   return h.readBigUInt64BE(0);
 }
 
+/**
+ * A row of a big set or map stored a row per element or field (the store's meridian_elements): its
+ * share of its key's hash, the first 64 bits of SHA-256(identity ‖ u32 length of the name ‖ name ‖
+ * SHA-256(row)). A split key's hash is its header's `keyHash` XOR its rows'.
+ */
+export function elementHash(namespace: string, key: string, name: string, row: Uint8Array): bigint {
+  const n = utf8.encode(name);
+  const length = new Uint8Array(4);
+  new DataView(length.buffer).setUint32(0, n.length);
+  const rowDigest = createHash('sha256').update(row).digest();
+  return createHash('sha256').update(keyIdentity(namespace, key)).update(length).update(n).update(rowDigest).digest().readBigUInt64BE(0);
+}
+
 /** A signed 64-bit integer (PostgreSQL's bigint) as the unsigned hash used here. */
 export const unsignedHash = (value: bigint): bigint => BigInt.asUintN(64, value);
 
@@ -96,6 +109,11 @@ export class HashTree {
 
   remove(namespace: string, key: string, state: Uint8Array): this {
     return this.#fold(segmentOf(namespace, key), { hash: keyHash(namespace, key, state), keys: -1 });
+  }
+
+  /** Folds a split key's row into its key's segment (it adds no key: its key row counts it). */
+  addElement(namespace: string, key: string, name: string, row: Uint8Array): this {
+    return this.#fold(segmentOf(namespace, key), { hash: elementHash(namespace, key, name, row), keys: 0 });
   }
 
   #fold(segment: number, delta: Summary): this {

@@ -15,6 +15,7 @@ export {
   keyIdentity,
   segmentOf,
   keyHash,
+  elementHash,
   unsignedHash,
   branchOf,
   segmentsOf,

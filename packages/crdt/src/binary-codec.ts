@@ -16,6 +16,8 @@ export const TypeByte = {
   PNCounter: 0x70, // 'p'
   ORSet: 0x73, // 's'
   ORMap: 0x6f, // 'o'
+  /** The header of a set or map stored a row per element or field (collection-layout.ts). */
+  SplitCollection: 0x65, // 'e'
 } as const;
 export type TypeByte = (typeof TypeByte)[keyof typeof TypeByte];
 
@@ -24,6 +26,7 @@ const TYPE_NAMES: Record<number, string> = {
   0x70: 'PNCounter',
   0x73: 'ORSet',
   0x6f: 'ORMap',
+  0x65: 'split collection header',
 };
 
 /** The format version every encoder writes; decoders accept exactly this one (the shared codec's). */

@@ -12,27 +12,34 @@
  */
 import { arrayLiteral } from './array-literal.ts';
 import { APPLIED_COLUMN, positionsOf } from './applied-vectors.ts';
+import { ELEMENT_ROWS_COLUMNS, NAMED, packRows, wholeState, type ElementRowsColumns } from './collections.ts';
 import { heldColumn, heldOf, type HeldJson } from './dead-letters.ts';
 import { toNamespace, type NamespaceDbRow } from './namespaces.ts';
 import { OUTBOX_HIGH_WATER } from './outbox.ts';
 import { buffer, bytes, type Queryable } from './pg-query.ts';
 import { StoreError, StoreErrorCode } from './store-error.ts';
-import type { AppliedPositions, ConditionalWrite, ConditionalWriteResult, ReadView, WriteSnapshot } from './rows.ts';
+import type { AppliedPositions, ConditionalWrite, ConditionalWriteResult, ReadView, RowsWrite, RowsWriteResult, WriteSnapshot } from './rows.ts';
 
-type SnapshotDbRow = NamespaceDbRow & { has_row: boolean; state: Buffer | null; max_hlc: bigint | null };
+type SnapshotDbRow = NamespaceDbRow & { has_row: boolean; state: Buffer | null; max_hlc: bigint | null; elements: number | null; generation: bigint | null };
 type CompareDbRow = SnapshotDbRow & { outbox_id: bigint | null; applied: Record<string, string> | null; held: HeldJson };
 
-/** The snapshot statement's row (none: the namespace does not exist). */
-function toSnapshot(r: SnapshotDbRow | undefined, namespace: string, key: string): WriteSnapshot {
+/**
+ * The snapshot statement's row (none: the namespace does not exist). A split key's snapshot is its
+ * header and generation (`KeyRow.split`, no rows): a write on it reads the rows it names itself.
+ */
+function toSnapshot(r: SnapshotDbRow | undefined, namespace: string, key: string, rows: ReadonlyMap<string, Uint8Array> = new Map()): WriteSnapshot {
   if (!r) return { namespace: undefined, key: undefined };
-  return { namespace: toNamespace(r), key: r.has_row ? { namespace, key, state: r.state ? bytes(r.state) : undefined, maxHlc: r.max_hlc ?? 0n } : undefined };
+  if (!r.has_row) return { namespace: toNamespace(r), key: undefined };
+  const state = r.state ? bytes(r.state) : undefined;
+  const split = state && r.elements !== null ? { elements: r.elements, generation: r.generation ?? 0n, rows } : undefined;
+  return { namespace: toNamespace(r), key: { namespace, key, state, maxHlc: r.max_hlc ?? 0n, ...(split ? { split } : {}) } };
 }
 
 /** A write snapshot's columns (`toSnapshot` reads them): the namespace row, then the key's row. */
-const SNAPSHOT_COLUMNS = 'n.name, n.policy, n.declared_by, n.declared_hlc, n.created_at, k.key IS NOT NULL AS has_row, k.state, k.max_hlc';
+const SNAPSHOT_COLUMNS = 'n.name, n.policy, n.declared_by, n.declared_hlc, n.created_at, k.key IS NOT NULL AS has_row, k.state, k.max_hlc, k.elements, k.generation';
 /** The same columns, empty: the rows of saved writes, which carry an outbox id instead. */
 const NO_SNAPSHOT_COLUMNS = `NULL AS name, NULL AS policy, NULL AS declared_by, NULL::bigint AS declared_hlc,
-                  NULL::timestamptz AS created_at, NULL::boolean AS has_row, NULL::bytea AS state, NULL::bigint AS max_hlc`;
+                  NULL::timestamptz AS created_at, NULL::boolean AS has_row, NULL::bytea AS state, NULL::bigint AS max_hlc, NULL::integer AS elements, NULL::bigint AS generation`;
 
 /**
  * The tail of both compare-and-write statements: the new outbox id when the write was saved;
@@ -61,9 +68,40 @@ const SQL = {
     name: 'meridian_read_view',
     // The positions come from the statement's snapshot, the key's row too: a token built from them
     // covers every replicated update the row reflects (never positions read before the row).
-    text: `SELECT n.*, k.state, k.max_hlc, ${OUTBOX_HIGH_WATER} AS high_water, ${APPLIED_COLUMN}, ${heldColumn('$1', '$2')}
+    text: `SELECT n.*, k.state, k.max_hlc, k.elements, ${ELEMENT_ROWS_COLUMNS('k')}, ${OUTBOX_HIGH_WATER} AS high_water, ${APPLIED_COLUMN}, ${heldColumn('$1', '$2')}
              FROM meridian_namespaces n LEFT JOIN meridian_keys k ON k.namespace = n.name AND k.key = $2
             WHERE n.name = $1`,
+  },
+  // A split key's write snapshot with the rows a write names (collections.ts), in one statement.
+  collectionSnapshot: {
+    name: 'meridian_collection_snapshot',
+    text: `SELECT ${SNAPSHOT_COLUMNS},
+                  CASE WHEN k.elements IS NOT NULL THEN (SELECT array_agg(e.name ORDER BY e.name) FROM meridian_elements e WHERE e.namespace = $1 AND e.key = $2 AND e.${NAMED('$3')}) END AS element_names,
+                  CASE WHEN k.elements IS NOT NULL THEN (SELECT array_agg(e.row ORDER BY e.name) FROM meridian_elements e WHERE e.namespace = $1 AND e.key = $2 AND e.${NAMED('$3')}) END AS element_rows
+             FROM meridian_namespaces n LEFT JOIN meridian_keys k ON k.namespace = n.name AND k.key = $2
+            WHERE n.name = $1`,
+  },
+  // A write on a split key: its header, count and generation if the generation is still the one
+  // the write was planned from (every write of a split key bumps it: no row changed meanwhile),
+  // the rows it changes, and its outbox row, in one statement. The rows are written only when the
+  // key row was (each data-modifying CTE runs; those on the rows find saved empty otherwise).
+  compareAndWriteRows: {
+    name: 'meridian_write_rows_if_unchanged',
+    text: `WITH saved AS (
+             UPDATE meridian_keys SET state = $3, elements = $4, generation = generation + 1, max_hlc = $5, updated_at = now()
+              WHERE namespace = $1 AND key = $2 AND elements IS NOT NULL AND generation = $6 AND max_hlc = $7
+                AND EXISTS (SELECT 1 FROM meridian_namespaces WHERE name = $1 AND policy = $8)
+             RETURNING pg_current_xact_id()),
+           upserted AS (
+             INSERT INTO meridian_elements AS e (namespace, key, name, row)
+             SELECT $1, $2, u.name, substring($9::bytea FROM u.start FOR u.length)
+               FROM unnest($10::text[], $11::int[], $12::int[]) AS u(name, start, length)
+              WHERE EXISTS (SELECT 1 FROM saved) ORDER BY u.name
+             ON CONFLICT (namespace, key, name_hash) DO UPDATE SET row = excluded.row),
+           removed AS (
+             DELETE FROM meridian_elements WHERE namespace = $1 AND key = $2 AND ${NAMED('$13')} AND EXISTS (SELECT 1 FROM saved)),
+           queued AS (INSERT INTO meridian_outbox (message_key, envelope) SELECT $14, $15 FROM saved RETURNING id)
+           SELECT id AS outbox_id, ${APPLIED_COLUMN}, ${heldColumn('$1', '$2')} FROM queued`,
   },
   // The outbox row is drawn after the key row is written (the CTE's row feeds the INSERT), so the
   // transaction owns its id before the outbox id exists; pg_current_xact_id() says so explicitly
@@ -131,6 +169,51 @@ const SQL = {
 /** One statement: the namespace and the key's row (the snapshot an optimistic write computes from). */
 export async function writeSnapshot(db: Queryable, namespace: string, key: string): Promise<WriteSnapshot> {
   return toSnapshot((await db.query<SnapshotDbRow>({ ...SQL.snapshot, values: [namespace, key] })).rows[0], namespace, key);
+}
+
+/**
+ * One statement: the namespace and the key's row, and for a split key the rows among `names` that
+ * exist (`KeyRow.split.rows`): what a write on a split collection is planned from.
+ */
+export async function collectionSnapshot(db: Queryable, namespace: string, key: string, names: readonly string[]): Promise<WriteSnapshot> {
+  const { rows } = await db.query<SnapshotDbRow & ElementRowsColumns>({ ...SQL.collectionSnapshot, values: [namespace, key, arrayLiteral(names, (n) => n)] });
+  const r = rows[0];
+  const named = new Map<string, Uint8Array>();
+  (r?.element_names ?? []).forEach((name, i) => named.set(name, bytes(r!.element_rows![i]!)));
+  return toSnapshot(r, namespace, key, named);
+}
+
+/**
+ * One statement, its own transaction: a write on a split collection (`collectionSnapshot`), stored
+ * only if the key is still split at the generation and HLC it was planned from and the namespace
+ * still has the policy; nothing is stored otherwise (the caller reads a new snapshot).
+ */
+export async function compareAndWriteRows(db: Queryable, write: RowsWrite): Promise<RowsWriteResult> {
+  const upserts = [...write.upserts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const { blob, starts, lengths } = packRows(upserts);
+  const { rows } = await db.query<{ outbox_id: bigint; applied: Record<string, string> | null; held: HeldJson }>({
+    ...SQL.compareAndWriteRows,
+    values: [
+      write.namespace,
+      write.key,
+      buffer(write.header),
+      write.elements,
+      write.maxHlc,
+      write.expected.generation,
+      write.expected.maxHlc,
+      write.policy,
+      blob,
+      arrayLiteral(upserts, ([name]) => name),
+      starts,
+      lengths,
+      arrayLiteral(write.deletes, (n) => n),
+      write.messageKey,
+      buffer(write.envelope),
+    ],
+  });
+  const r = rows[0];
+  if (!r) return { saved: false };
+  return { saved: true, outboxId: r.outbox_id, applied: positionsOf(r.applied), held: heldOf(r.held) };
 }
 
 /**
@@ -222,12 +305,14 @@ export async function compareAndWriteMany(db: Queryable, writes: readonly Condit
  * applied positions and the key's held-back dead letters, for reads.
  */
 export async function readView(db: Queryable, namespace: string, key: string): Promise<ReadView> {
-  const { rows } = await db.query<NamespaceDbRow & { state: Buffer | null; max_hlc: bigint | null; high_water: bigint | null; applied: Record<string, string> | null; held: HeldJson }>({ ...SQL.readView, values: [namespace, key] });
+  const { rows } = await db.query<NamespaceDbRow & ElementRowsColumns & { state: Buffer | null; max_hlc: bigint | null; high_water: bigint | null; applied: Record<string, string> | null; held: HeldJson }>({ ...SQL.readView, values: [namespace, key] });
   const r = rows[0];
   if (!r) return { namespace: undefined, key: undefined, highWater: 0n, applied: new Map(), held: [] };
+  // A split key's rows come from the same statement: the same snapshot as the positions.
+  const state = wholeState(r.state, r);
   return {
     namespace: toNamespace(r),
-    key: r.state ? { namespace, key, state: bytes(r.state), maxHlc: r.max_hlc ?? 0n } : undefined,
+    key: state ? { namespace, key, state, maxHlc: r.max_hlc ?? 0n } : undefined,
     highWater: r.high_water ?? 0n,
     applied: positionsOf(r.applied),
     held: heldOf(r.held),

@@ -9,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName } from '@meridian/testkit';
 import { PgStore } from './pg-store.ts';
-import { ReplicationTx } from './replication-tx.ts';
 
 const infra = inject('infra');
 const db = uniqueName('heartbeats');
@@ -25,7 +24,7 @@ afterAll(async () => {
 });
 
 const beat = (peer: string, origin: string, wallMs: bigint, highWater: bigint): Promise<void> =>
-  store.transaction((_tx, client) => new ReplicationTx(client).saveHeartbeat(peer, origin, wallMs, highWater, { [origin]: String(wallMs) }));
+  store.transaction((tx) => tx.saveHeartbeat(peer, origin, wallMs, highWater, { [origin]: String(wallMs) }));
 
 describe('a peer\'s stored heartbeat', () => {
   it('after a relay host with a fast clock, the next host\'s heartbeats still raise the origin\'s high-water', async () => {

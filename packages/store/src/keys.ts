@@ -8,18 +8,19 @@
  * The optimistic writes of the write path (compare-and-write) are in conditional-write.ts.
  */
 import { arrayLiteral } from './array-literal.ts';
+import { assembleStates, ELEMENT_ROWS_COLUMNS, saveWhole, splitsUnder, wholeState, type CollectionLayout, type ElementRowsColumns, type StoredRows } from './collections.ts';
 import { StoreError, StoreErrorCode } from './store-error.ts';
 import { buffer, bytes, type Queryable } from './pg-query.ts';
 import type { KeyRef, KeyRow, KeyWrite, LockedKey } from './rows.ts';
 
 /** Named statements: each pooled connection parses and plans them once. */
 const SQL = {
-  lockKey: { name: 'meridian_lock_key', text: 'SELECT state, max_hlc FROM meridian_keys WHERE namespace = $1 AND key = $2 FOR UPDATE' },
+  lockKey: { name: 'meridian_lock_key', text: 'SELECT state, max_hlc, elements FROM meridian_keys WHERE namespace = $1 AND key = $2 FOR UPDATE' },
   insertEmptyKey: { name: 'meridian_insert_empty_key', text: 'INSERT INTO meridian_keys (namespace, key) VALUES ($1, $2) ON CONFLICT DO NOTHING' },
   saveKey: { name: 'meridian_save_key', text: 'UPDATE meridian_keys SET state = $3, max_hlc = $4, updated_at = now() WHERE namespace = $1 AND key = $2' },
   lockKeys: {
     name: 'meridian_apply_lock_keys',
-    text: `SELECT namespace, key, state, max_hlc FROM meridian_keys
+    text: `SELECT namespace, key, state, max_hlc, elements FROM meridian_keys
             WHERE (namespace, key) IN (SELECT * FROM unnest($1::text[], $2::text[])) ORDER BY namespace, key FOR UPDATE`,
   },
   insertKeys: {
@@ -40,10 +41,11 @@ const SQL = {
 
 /**
  * Insert-or-lock: after this call the key's row exists and is locked by this transaction.
- * Returns its stored state (undefined when the key was never written).
+ * Returns its stored state, whole (undefined when the key was never written), and for a key stored
+ * split its rows as stored (collections.ts: `saveKey` must know).
  */
-export async function lockKey(db: Queryable, namespace: string, key: string): Promise<KeyRow> {
-  const lock = () => db.query<{ state: Buffer | null; max_hlc: bigint }>({ ...SQL.lockKey, values: [namespace, key] });
+export async function lockKey(db: Queryable, namespace: string, key: string): Promise<{ row: KeyRow; split: StoredRows | undefined }> {
+  const lock = () => db.query<{ state: Buffer | null; max_hlc: bigint; elements: number | null }>({ ...SQL.lockKey, values: [namespace, key] });
   // Lock first: an existing key (every write but its first) costs one round trip. Only a
   // missing row is inserted (a concurrent inserter wins or waits on the unique index) and then
   // locked — never read unlocked.
@@ -54,11 +56,21 @@ export async function lockKey(db: Queryable, namespace: string, key: string): Pr
   }
   const row = rows[0];
   if (!row) throw new StoreError(StoreErrorCode.integrity, `key ${namespace}/${key} has no row after insert-or-lock`);
-  return { namespace, key, state: row.state ? bytes(row.state) : undefined, maxHlc: row.max_hlc };
+  if (row.elements !== null && row.state !== null) {
+    const split = (await assembleStates(db, namespace, [{ key, header: bytes(row.state) }])).get(key)!;
+    return { row: { namespace, key, state: split.state, maxHlc: row.max_hlc }, split: split.rows };
+  }
+  return { row: { namespace, key, state: row.state ? bytes(row.state) : undefined, maxHlc: row.max_hlc }, split: undefined };
 }
 
-export async function saveKey(db: Queryable, namespace: string, key: string, state: Uint8Array, maxHlc: bigint): Promise<void> {
+/**
+ * Stores a key's whole state under its row lock; `split`: its rows as `lockKey` read them, if it
+ * was stored split. Returns the rows now stored (undefined: stored whole).
+ */
+export async function saveKey(db: Queryable, layout: CollectionLayout, namespace: string, key: string, state: Uint8Array, maxHlc: bigint, split: StoredRows | undefined): Promise<StoredRows | undefined> {
+  if (split || splitsUnder(layout, state)) return saveWhole(db, layout, namespace, key, state, maxHlc, split);
   await db.query({ ...SQL.saveKey, values: [namespace, key, buffer(state), maxHlc] });
+  return undefined;
 }
 
 /** Removes a key row this transaction inserted but never wrote (a no-op operation on a new key). */
@@ -68,10 +80,11 @@ export async function deleteEmptyKey(db: Queryable, namespace: string, key: stri
 
 /** Reads a key's committed state without locking it. */
 export async function readKey(db: Queryable, namespace: string, key: string): Promise<KeyRow | undefined> {
-  const { rows } = await db.query<{ state: Buffer | null; max_hlc: bigint }>('SELECT state, max_hlc FROM meridian_keys WHERE namespace = $1 AND key = $2', [namespace, key]);
+  const { rows } = await db.query<{ state: Buffer | null; max_hlc: bigint } & ElementRowsColumns>(`SELECT k.state, k.max_hlc, k.elements, ${ELEMENT_ROWS_COLUMNS('k')} FROM meridian_keys k WHERE k.namespace = $1 AND k.key = $2`, [namespace, key]);
   const row = rows[0];
-  if (!row?.state) return undefined;
-  return { namespace, key, state: bytes(row.state), maxHlc: row.max_hlc };
+  const state = row ? wholeState(row.state, row) : undefined;
+  if (!row || !state) return undefined;
+  return { namespace, key, state, maxHlc: row.max_hlc };
 }
 
 /** The identity of a key in `lockKeys`' answer. */
@@ -86,12 +99,21 @@ export const keyId = (k: KeyRef): string => JSON.stringify([k.namespace, k.key])
  * needs no lock; a key a concurrent transaction inserted first (the insert waited for it) is
  * locked by one more statement. Rows come back keyed by `JSON.stringify([namespace, key])`.
  */
-export async function lockKeys(db: Queryable, keys: readonly KeyRef[]): Promise<Map<string, LockedKey>> {
+export async function lockKeys(db: Queryable, keys: readonly KeyRef[], split: Map<string, StoredRows> = new Map()): Promise<Map<string, LockedKey>> {
   const out = new Map<string, LockedKey>();
   if (keys.length === 0) return out;
   const lock = async (wanted: readonly KeyRef[]): Promise<void> => {
-    const { rows } = await db.query<{ namespace: string; key: string; state: Buffer | null; max_hlc: bigint }>({ ...SQL.lockKeys, values: [arrayLiteral(wanted, (k) => k.namespace), arrayLiteral(wanted, (k) => k.key)] });
-    for (const r of rows) out.set(keyId(r), { namespace: r.namespace, key: r.key, state: r.state ? bytes(r.state) : undefined, maxHlc: r.max_hlc });
+    const { rows } = await db.query<{ namespace: string; key: string; state: Buffer | null; max_hlc: bigint; elements: number | null }>({ ...SQL.lockKeys, values: [arrayLiteral(wanted, (k) => k.namespace), arrayLiteral(wanted, (k) => k.key)] });
+    for (const r of rows) {
+      let state = r.state ? bytes(r.state) : undefined;
+      if (state && r.elements !== null) {
+        // A split key: its rows are stable while this transaction holds its row lock.
+        const assembled = (await assembleStates(db, r.namespace, [{ key: r.key, header: state }])).get(r.key)!;
+        split.set(keyId(r), assembled.rows);
+        state = assembled.state;
+      }
+      out.set(keyId(r), { namespace: r.namespace, key: r.key, state, maxHlc: r.max_hlc });
+    }
   };
   await lock(keys);
   if (out.size === keys.length) return out;
@@ -106,8 +128,22 @@ export async function lockKeys(db: Queryable, keys: readonly KeyRef[]): Promise<
   return out;
 }
 
-/** Stores the new states of keys locked by `lockKeys`, in one statement. */
-export async function saveKeys(db: Queryable, writes: readonly KeyWrite[]): Promise<void> {
+/**
+ * Stores the new states of keys locked by `lockKeys` (`split`: the keys it found stored split, with
+ * their rows; kept up to date): in one statement, but for keys stored split before or after,
+ * which `saveWhole` writes one by one.
+ */
+export async function saveKeys(db: Queryable, layout: CollectionLayout, allWrites: readonly KeyWrite[], split: Map<string, StoredRows> = new Map()): Promise<void> {
+  const writes: KeyWrite[] = [];
+  for (const w of allWrites) {
+    const id = keyId(w);
+    const stored = split.get(id);
+    if (stored || splitsUnder(layout, w.state)) {
+      const now = await saveWhole(db, layout, w.namespace, w.key, w.state, w.maxHlc, stored);
+      if (now) split.set(id, now);
+      else split.delete(id);
+    } else writes.push(w);
+  }
   if (writes.length === 0) return;
   const starts: number[] = [];
   let start = 1; // substring() counts from 1
@@ -123,12 +159,16 @@ export async function saveKeys(db: Queryable, writes: readonly KeyWrite[]): Prom
 
 /** Removes every key of a namespace, returning their states (they go into a conflict record). */
 export async function takeNamespaceKeys(db: Queryable, name: string): Promise<{ key: string; state: Uint8Array }[]> {
-  const { rows } = await db.query<{ key: string; state: Buffer | null }>('DELETE FROM meridian_keys WHERE namespace = $1 RETURNING key, state', [name]);
-  return rows.flatMap((r) => (r.state ? [{ key: r.key, state: bytes(r.state) }] : []));
+  const { rows } = await db.query<{ key: string; state: Buffer | null; elements: number | null }>('DELETE FROM meridian_keys WHERE namespace = $1 RETURNING key, state, elements', [name]);
+  const split = rows.filter((r) => r.state && r.elements !== null);
+  const whole = split.length === 0 ? new Map<string, { state: Uint8Array }>() : await assembleStates(db, name, split.map((r) => ({ key: r.key, header: bytes(r.state!) })));
+  // Only the rows of the keys taken: a key split by a write that committed after the DELETE above keeps its rows.
+  if (split.length > 0) await db.query('DELETE FROM meridian_elements WHERE namespace = $1 AND key = ANY($2::text[])', [name, arrayLiteral(split, (r) => r.key)]);
+  return rows.flatMap((r) => (r.state ? [{ key: r.key, state: whole.get(r.key)?.state ?? bytes(r.state) }] : []));
 }
 
-/** Every key's state of a namespace, for digests. */
+/** Every key's state of a namespace (split keys assembled, in the same snapshot), for digests. */
 export async function namespaceStates(db: Queryable, namespace: string): Promise<{ key: string; state: Uint8Array }[]> {
-  const { rows } = await db.query<{ key: string; state: Buffer }>('SELECT key, state FROM meridian_keys WHERE namespace = $1 AND state IS NOT NULL ORDER BY key', [namespace]);
-  return rows.map((r) => ({ key: r.key, state: bytes(r.state) }));
+  const { rows } = await db.query<{ key: string; state: Buffer } & ElementRowsColumns>(`SELECT k.key, k.state, k.elements, ${ELEMENT_ROWS_COLUMNS('k')} FROM meridian_keys k WHERE k.namespace = $1 AND k.state IS NOT NULL ORDER BY k.key`, [namespace]);
+  return rows.map((r) => ({ key: r.key, state: wholeState(r.state, r)! }));
 }

@@ -407,6 +407,63 @@ export const MIGRATIONS: readonly Migration[] = [
       INSERT INTO meridian_peer_high_waters (peer, origin, high_water) SELECT peer, origin, high_water FROM meridian_peer_heartbeats;
     `,
   },
+  {
+    version: 14,
+    name: 'big sets and maps: a row per element or field (decision 0013)',
+    sql: `
+      -- A set or map with more than @meridian/crdt's COLLECTION_SPLIT_ROWS elements or fields is
+      -- split: its key row's state holds a header (type and causal context), elements its row
+      -- count, and meridian_elements a row per element or field. elements is NULL for a key
+      -- stored whole. generation is bumped by every write of a split key (and never reset), so
+      -- a write planned from a split key's header and some of its rows is stored only if none of
+      -- its rows changed meanwhile (a remove can change rows without changing the context).
+      ALTER TABLE meridian_keys ADD COLUMN elements integer, ADD COLUMN generation bigint;
+      -- An element row's share of its key's hash: the first 64 bits of SHA-256(identity ‖ u32
+      -- length of the name ‖ name ‖ SHA-256(row)). PL/pgSQL, as migration 12's.
+      CREATE FUNCTION meridian_element_hash(ns text, k text, name text, r bytea) RETURNS bigint LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+        AS $f$ BEGIN
+          RETURN ('x' || encode(substr(sha256(int4send(octet_length(convert_to(ns, 'UTF8'))) || convert_to(ns, 'UTF8') || int4send(octet_length(convert_to(k, 'UTF8'))) || convert_to(k, 'UTF8') || int4send(octet_length(convert_to(name, 'UTF8'))) || convert_to(name, 'UTF8') || sha256(r)), 1, 8), 'hex'))::bit(64)::bigint;
+        END $f$;
+      -- A row is found by SHA-256 of its name: an element's canonical text may be far longer than
+      -- a B-tree index entry can hold (about 2.7 kB).
+      CREATE FUNCTION meridian_name_hash(name text) RETURNS bytea LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+        AS $f$ BEGIN RETURN sha256(convert_to(name, 'UTF8')); END $f$;
+      -- Rows live in their key's segment, so a split key's hash (its header's XOR its rows') is
+      -- folded into the one segment it belongs to; they add no key to the segment's count.
+      CREATE TABLE meridian_elements (
+        namespace text NOT NULL,
+        key text NOT NULL,
+        name text NOT NULL,
+        row bytea NOT NULL,
+        name_hash bytea GENERATED ALWAYS AS (meridian_name_hash(name)) STORED,
+        segment integer GENERATED ALWAYS AS (meridian_key_segment(namespace, key)) STORED,
+        key_hash bigint GENERATED ALWAYS AS (meridian_element_hash(namespace, key, name, row)) STORED,
+        PRIMARY KEY (namespace, key, name_hash)
+      );
+      CREATE FUNCTION meridian_tree_fold_elements() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF TG_OP = 'INSERT' THEN
+            INSERT INTO meridian_tree_segments AS t (namespace, segment, hash, keys)
+              SELECT namespace, segment, bit_xor(key_hash), 0 FROM new_rows GROUP BY 1, 2 ORDER BY 1, 2
+              ON CONFLICT (namespace, segment) DO UPDATE SET hash = t.hash # excluded.hash;
+          ELSIF TG_OP = 'UPDATE' THEN
+            INSERT INTO meridian_tree_segments AS t (namespace, segment, hash, keys)
+              SELECT namespace, segment, bit_xor(key_hash), 0
+                FROM (SELECT namespace, segment, key_hash FROM old_rows UNION ALL SELECT namespace, segment, key_hash FROM new_rows) AS c
+               GROUP BY 1, 2 HAVING bit_xor(key_hash) <> 0 ORDER BY 1, 2
+              ON CONFLICT (namespace, segment) DO UPDATE SET hash = t.hash # excluded.hash;
+          ELSE
+            INSERT INTO meridian_tree_segments AS t (namespace, segment, hash, keys)
+              SELECT namespace, segment, bit_xor(key_hash), 0 FROM old_rows GROUP BY 1, 2 ORDER BY 1, 2
+              ON CONFLICT (namespace, segment) DO UPDATE SET hash = t.hash # excluded.hash;
+          END IF;
+          RETURN NULL;
+        END $$;
+      CREATE TRIGGER meridian_elements_tree_on_insert AFTER INSERT ON meridian_elements REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION meridian_tree_fold_elements();
+      CREATE TRIGGER meridian_elements_tree_on_update AFTER UPDATE ON meridian_elements REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION meridian_tree_fold_elements();
+      CREATE TRIGGER meridian_elements_tree_on_delete AFTER DELETE ON meridian_elements REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION meridian_tree_fold_elements();
+    `,
+  },
 ];
 
 /** A checksum of a migration's SQL, so that an edited released migration is caught. */

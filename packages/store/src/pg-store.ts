@@ -10,13 +10,17 @@
  * (store-error.ts), and the connection is discarded.
  */
 import pg from 'pg';
-import { classifyPgError, StoreErrorCode } from './store-error.ts';
+import { classifyPgError, StoreError, StoreErrorCode } from './store-error.ts';
 import { migrate } from './migrations.ts';
-import { compareAndWrite, compareAndWriteMany, compareAndWriteManyValues, readView, writeSnapshot } from './conditional-write.ts';
+import { COLLECTION_SPLIT_ROWS } from '@meridian/crdt';
+import { currentPositions } from './applied-vectors.ts';
+import { saveWhole, splitsUnder, type CollectionLayout } from './collections.ts';
+import { collectionSnapshot, compareAndWrite, compareAndWriteMany, compareAndWriteManyValues, compareAndWriteRows, readView, writeSnapshot } from './conditional-write.ts';
+import { heldLetters } from './dead-letters.ts';
 import { bindRegion, incarnations, ownStream, startIncarnation } from './incarnations.ts';
-import { readKey } from './keys.ts';
+import { deleteEmptyKey, lockKey, readKey } from './keys.ts';
 import { getNamespace, listNamespaces } from './namespaces.ts';
-import { outboxHighWater } from './outbox.ts';
+import { appendOutbox, outboxHighWater } from './outbox.ts';
 import { classifying, type Queryable } from './pg-query.ts';
 import { ReplicationReads } from './replication-reads.ts';
 import { ReplicationTx } from './replication-tx.ts';
@@ -24,7 +28,7 @@ import type { Store } from './store.ts';
 import { RetentionStore } from './retention.ts';
 import { TreeReads } from './tree-segments.ts';
 import { MembershipReads } from './members.ts';
-import type { ConditionalWrite, ConditionalWriteResult, Incarnation, PartitionClaim, KeyRow, NamespaceRow, OwnStream, ReadView, RegionIdentity, WriteSnapshot } from './rows.ts';
+import type { ConditionalWrite, ConditionalWriteResult, Incarnation, PartitionClaim, KeyRow, NamespaceRow, OwnStream, ReadView, RegionIdentity, RowsWrite, RowsWriteResult, WriteSnapshot } from './rows.ts';
 
 // int8 (bigint) columns come back as strings by default; Meridian's HLCs and outbox ids are bigints.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => BigInt(v));
@@ -36,6 +40,12 @@ export interface StoreOptions {
   readonly connectionTimeoutMs?: number;
   /** Called when an idle pooled connection fails (e.g. the server restarted); the pool replaces it. */
   readonly onIdleError?: (error: Error) => void;
+  /**
+   * Above this many elements or fields a set or map is stored a row per element or field
+   * (collections.ts; @meridian/crdt's COLLECTION_SPLIT_ROWS if absent). Every region of a
+   * deployment must use the same value (anti-entropy hashes the stored rows); tests set it low.
+   */
+  readonly splitRows?: number;
 }
 
 export class PgStore implements Store {
@@ -49,9 +59,11 @@ export class PgStore implements Store {
   readonly members: MembershipReads;
   /** The pool, every statement's error classified: reads and single statements that write nothing. */
   readonly #classified: Queryable;
+  readonly #layout: CollectionLayout;
 
-  private constructor(pool: pg.Pool) {
+  private constructor(pool: pg.Pool, layout: CollectionLayout) {
     this.pool = pool;
+    this.#layout = layout;
     this.#classified = classifying(pool);
     this.replication = new ReplicationReads(pool);
     this.tree = new TreeReads(pool);
@@ -74,7 +86,7 @@ export class PgStore implements Store {
     });
     // Without a listener, an idle client's error (server restart) would crash the process.
     pool.on('error', (error) => options.onIdleError?.(error));
-    const store = new PgStore(pool);
+    const store = new PgStore(pool, { splitRows: options.splitRows ?? COLLECTION_SPLIT_ROWS });
     try {
       await migrate(pool);
     } catch (error) {
@@ -136,7 +148,7 @@ export class PgStore implements Store {
         let committing = false;
         try {
           await client.query('BEGIN');
-          const value = await fn(new ReplicationTx(client), client);
+          const value = await fn(new ReplicationTx(client, this.#layout), client);
           committing = true;
           await client.query('COMMIT');
           return value;
@@ -204,7 +216,40 @@ export class PgStore implements Store {
    * statement, to plan the write from again (conditional-write.ts).
    */
   async compareAndWrite(write: ConditionalWrite): Promise<ConditionalWriteResult> {
+    if (write.expected?.split) throw new StoreError(StoreErrorCode.integrity, `compareAndWrite: ${write.namespace}/${write.key} is stored split; its writes go through compareAndWriteRows`);
+    if (splitsUnder(this.#layout, write.state)) return this.#compareAndWriteSplitting(write);
     return this.#commit((client) => compareAndWrite(client, write));
+  }
+
+  /**
+   * A compare-and-write whose new state is stored split (it crosses the threshold): the same
+   * semantics, in a transaction under the key's row lock. A key stored split already never matches
+   * a whole expected state (its writes plan from rows).
+   */
+  async #compareAndWriteSplitting(write: ConditionalWrite): Promise<ConditionalWriteResult> {
+    return this.transaction(async (tx, client) => {
+      const ns = await tx.getNamespace(write.namespace);
+      const { row, split } = await lockKey(client, write.namespace, write.key);
+      const expected = write.expected;
+      const unchanged = !split && ns?.policy === write.policy && (expected ? sameBytes(row.state, expected.state) && row.maxHlc === expected.maxHlc : row.state === undefined);
+      if (!unchanged) {
+        if (row.state === undefined) await deleteEmptyKey(client, write.namespace, write.key);
+        return { saved: false, snapshot: await writeSnapshot(client, write.namespace, write.key) };
+      }
+      await saveWhole(client, this.#layout, write.namespace, write.key, write.state, write.maxHlc);
+      const outboxId = await appendOutbox(client, write.messageKey, write.envelope);
+      return { saved: true, outboxId, applied: await currentPositions(client), held: await heldLetters(client, write.namespace, write.key) };
+    });
+  }
+
+  /** One statement: a write snapshot, with a split key's rows among `names` (conditional-write.ts). */
+  async collectionSnapshot(namespace: string, key: string, names: readonly string[]): Promise<WriteSnapshot> {
+    return collectionSnapshot(this.#classified, namespace, key, names);
+  }
+
+  /** One statement, its own transaction: a write on a split key, stored only if its generation is unchanged (conditional-write.ts). */
+  async compareAndWriteRows(write: RowsWrite): Promise<RowsWriteResult> {
+    return this.#commit((client) => compareAndWriteRows(client, write));
   }
 
   /**
@@ -213,6 +258,10 @@ export class PgStore implements Store {
    * goes through `compareAndWrite`), and their keys must be distinct. Answers in the writes' order.
    */
   async compareAndWriteMany(writes: readonly ConditionalWrite[]): Promise<ConditionalWriteResult[]> {
+    // A write whose state is stored split needs a transaction of its own: the caller sends it
+    // alone (`compareAndWrite`), so that the batch stays all-or-nothing.
+    const alone = writes.find((w) => w.expected?.split || splitsUnder(this.#layout, w.state));
+    if (alone) throw new StoreError(StoreErrorCode.failed, `compareAndWriteMany: ${alone.namespace}/${alone.key} is a set or map stored split; write it with compareAndWrite`);
     const values = compareAndWriteManyValues(writes);
     return this.#commit((client) => compareAndWriteMany(client, writes, values));
   }
@@ -256,4 +305,10 @@ export class PgStore implements Store {
       }
     });
   }
+}
+
+/** Equal bytes, or both absent. */
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }

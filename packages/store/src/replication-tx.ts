@@ -14,6 +14,7 @@ import { saveHeartbeat } from './heartbeats.ts';
 import { clearLinkReseed } from './link-pauses.ts';
 import { lockKeys, saveKeys, takeNamespaceKeys } from './keys.ts';
 import { namespacesAmong, replaceNamespacePolicy } from './namespaces.ts';
+import type { CollectionLayout } from './collections.ts';
 import { StoreTx } from './store-tx.ts';
 import type { StoreTransaction } from './store.ts';
 import type { AppliedRow, ConflictRow, DeadLetterInput, KeyRef, KeyWrite, LockedDeadLetter, LockedKey, LockedOffset, NamespaceRow, OffsetSave } from './rows.ts';
@@ -21,8 +22,8 @@ import type { AppliedRow, ConflictRow, DeadLetterInput, KeyRef, KeyWrite, Locked
 export class ReplicationTx extends StoreTx implements StoreTransaction {
   readonly #client: pg.PoolClient;
 
-  constructor(client: pg.PoolClient) {
-    super(client);
+  constructor(client: pg.PoolClient, layout: CollectionLayout) {
+    super(client, layout);
     this.#client = client;
   }
 
@@ -74,12 +75,12 @@ export class ReplicationTx extends StoreTx implements StoreTransaction {
 
   /** Insert-or-lock of many keys, in (namespace, key) order; rows keyed by `JSON.stringify([namespace, key])`. */
   lockKeys(keys: readonly KeyRef[]): Promise<Map<string, LockedKey>> {
-    return lockKeys(this.#client, keys);
+    return lockKeys(this.#client, keys, this.splitKeys);
   }
 
   /** Stores the new states of keys locked by `lockKeys`, in one statement. */
   saveKeys(writes: readonly KeyWrite[]): Promise<void> {
-    return saveKeys(this.#client, writes);
+    return saveKeys(this.#client, this.layout, writes, this.splitKeys);
   }
 
   /** Records conflicts, each unless one with its id exists: the ids this call recorded. */

@@ -19,10 +19,40 @@ export interface NamespaceRow {
 export interface KeyRow {
   readonly namespace: string;
   readonly key: string;
-  /** The encoded state; undefined for a key whose row was just inserted by this transaction. */
+  /**
+   * The encoded state; undefined for a key whose row was just inserted by this transaction. A
+   * write snapshot of a split key (`split` set) holds its header instead (collections.ts).
+   */
   readonly state: Uint8Array | undefined;
   readonly maxHlc: bigint;
+  /** Only in write snapshots of a big set or map stored a row per element or field: see `SplitKey`. */
+  readonly split?: SplitKey;
 }
+
+/** A write snapshot of a split key: its row count and generation, and the rows the snapshot read (by name). */
+export interface SplitKey {
+  readonly elements: number;
+  readonly generation: bigint;
+  readonly rows: ReadonlyMap<string, Uint8Array>;
+}
+
+/** A write on a split key (`compareAndWriteRows`): its new header and count, and the rows it changes. */
+export interface RowsWrite {
+  readonly namespace: string;
+  readonly policy: NamespacePolicy;
+  readonly key: string;
+  /** The generation and HLC the write was planned from. */
+  readonly expected: { readonly generation: bigint; readonly maxHlc: bigint };
+  readonly header: Uint8Array;
+  readonly elements: number;
+  readonly upserts: ReadonlyMap<string, Uint8Array>;
+  readonly deletes: readonly string[];
+  readonly maxHlc: bigint;
+  readonly messageKey: string;
+  readonly envelope: Uint8Array;
+}
+
+export type RowsWriteResult = { readonly saved: true; readonly outboxId: bigint; readonly applied: AppliedPositions; readonly held: readonly HeldLetter[] } | { readonly saved: false };
 
 /** A key a replicator's batch touches. */
 export interface KeyRef {

@@ -7,7 +7,8 @@ import type pg from 'pg';
 import { currentPositions } from './applied-vectors.ts';
 import { heldLetters } from './dead-letters.ts';
 import { claimIdempotencyKey, recordIdempotentAnswer, storeReplicatedAnswers } from './idempotency.ts';
-import { deleteEmptyKey, lockKey, saveKey } from './keys.ts';
+import type { CollectionLayout, StoredRows } from './collections.ts';
+import { deleteEmptyKey, keyId, lockKey, saveKey } from './keys.ts';
 import { declareNamespace, getNamespace } from './namespaces.ts';
 import { appendOutbox, outboxHighWater } from './outbox.ts';
 import type { WriteTransaction } from './store.ts';
@@ -15,9 +16,13 @@ import type { AppliedPositions, HeldLetter, IdempotencyClaim, IdempotencyScope, 
 
 export class StoreTx implements WriteTransaction {
   readonly #client: pg.PoolClient;
+  protected readonly layout: CollectionLayout;
+  /** The keys this transaction locked that are stored split, with their rows as read (collections.ts): their saves write what changed. */
+  protected readonly splitKeys = new Map<string, StoredRows>();
 
-  constructor(client: pg.PoolClient) {
+  constructor(client: pg.PoolClient, layout: CollectionLayout) {
     this.#client = client;
+    this.layout = layout;
   }
 
   getNamespace(name: string): Promise<NamespaceRow | undefined> {
@@ -33,12 +38,18 @@ export class StoreTx implements WriteTransaction {
    * Insert-or-lock: after this call the key's row exists and is locked by this transaction.
    * Returns its stored state (undefined when the key was never written).
    */
-  lockKey(namespace: string, key: string): Promise<KeyRow> {
-    return lockKey(this.#client, namespace, key);
+  async lockKey(namespace: string, key: string): Promise<KeyRow> {
+    const { row, split } = await lockKey(this.#client, namespace, key);
+    if (split) this.splitKeys.set(keyId(row), split);
+    return row;
   }
 
-  saveKey(namespace: string, key: string, state: Uint8Array, maxHlc: bigint): Promise<void> {
-    return saveKey(this.#client, namespace, key, state, maxHlc);
+  /** Stores the whole state of a key this transaction locked, in the layout it calls for (collections.ts). */
+  async saveKey(namespace: string, key: string, state: Uint8Array, maxHlc: bigint): Promise<void> {
+    const id = keyId({ namespace, key });
+    const now = await saveKey(this.#client, this.layout, namespace, key, state, maxHlc, this.splitKeys.get(id));
+    if (now) this.splitKeys.set(id, now);
+    else this.splitKeys.delete(id);
   }
 
   /** Removes a key row this transaction inserted but never wrote (a no-op operation on a new key). */

@@ -33,6 +33,8 @@ import type {
   PartitionClaim,
   ReadView,
   ReplicatedAnswer,
+  RowsWrite,
+  RowsWriteResult,
   WriteSnapshot,
 } from './rows.ts';
 
@@ -107,4 +109,12 @@ export interface Store {
   claimPartitions(peer: string, partitions: readonly number[]): Promise<Map<number, PartitionClaim>>;
   /** Runs `fn` in one transaction: all of it is stored, or (it throws) none of it. */
   transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T>;
+  /**
+   * Big sets and maps stored a row per element or field (PostgreSQL only: collections.ts). A store
+   * without them never answers a snapshot with `KeyRow.split`. One statement: the write snapshot,
+   * with a split key's rows among `names`.
+   */
+  collectionSnapshot?(namespace: string, key: string, names: readonly string[]): Promise<WriteSnapshot>;
+  /** Stores a write on a split key iff its generation and HLC are still those it was planned from. */
+  compareAndWriteRows?(write: RowsWrite): Promise<RowsWriteResult>;
 }

@@ -5,22 +5,25 @@
  * replicator's lockKeys/saveKeys, an empty row's removal, a namespace's keys taken, and deletes
  * and edits by hand — the per-segment hashes the triggers kept equal the tree rebuilt from the
  * final rows, each key counted in exactly one segment; and the SQL segment and hash functions
- * compute exactly what the TypeScript ones do.
+ * compute exactly what the TypeScript ones do. States include sets big enough to be stored a row
+ * per element (migration 14; the threshold set to 2 here), whose rows fold into their key's
+ * segment: a set crosses the threshold both ways, and its rows are edited by hand.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import fc from 'fast-check';
-import { HashTree, keyHash, segmentOf, type Summary } from '@meridian/anti-entropy';
+import { HashTree, elementHash, keyHash, segmentOf, type Summary } from '@meridian/anti-entropy';
+import { ORSet } from '@meridian/crdt';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName } from '@meridian/testkit';
+import { splitsUnder as splitsUnderLayout } from './collections.ts';
 import { PgStore } from './pg-store.ts';
-import { ReplicationTx } from './replication-tx.ts';
 
 const infra = inject('infra');
 const db = uniqueName('tree');
 let store: PgStore;
 
 beforeAll(async () => {
-  store = await PgStore.open({ connectionString: await createDatabase(db, infra.postgresUrl), poolSize: 3 });
+  store = await PgStore.open({ connectionString: await createDatabase(db, infra.postgresUrl), poolSize: 3, splitRows: 2 });
   for (const ns of ['a', 'b']) await store.pool.query(`INSERT INTO meridian_namespaces (name, policy, declared_by, declared_hlc) VALUES ($1, 'lww', 'eu.1', 1)`, [ns]);
 }, 120_000);
 
@@ -32,16 +35,20 @@ afterAll(async () => {
 type Op =
   | { kind: 'cas' | 'locked' | 'apply' | 'sql-update'; ns: string; key: string; state: number[] }
   | { kind: 'many'; writes: { ns: string; key: string; state: number[] }[] }
-  | { kind: 'delete' | 'empty-row'; ns: string; key: string }
+  | { kind: 'delete' | 'empty-row' | 'edit-element' | 'delete-element'; ns: string; key: string }
   | { kind: 'take'; ns: string };
 
 const ns = fc.constantFrom('a', 'b');
 const key = fc.constantFrom('k1', 'k2', 'k3', 'é', 'k/5', '');
-const state = fc.array(fc.nat(255), { maxLength: 4 });
+/** Bytes, or an encoded set of up to 5 elements (3 or more are stored split). */
+const state = fc.oneof(
+  fc.array(fc.nat(255), { maxLength: 4 }),
+  fc.uniqueArray(fc.nat(9), { maxLength: 5 }).map((elements) => [...ORSet.empty.join(ORSet.empty.add('eu.1', elements)).encode()]),
+);
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constantFrom('cas' as const, 'locked' as const, 'apply' as const, 'sql-update' as const), ns, key, state }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('many' as const), writes: fc.uniqueArray(fc.record({ ns, key, state }), { selector: (w) => `${w.ns}/${w.key}`, maxLength: 4 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom('delete' as const, 'empty-row' as const), ns, key }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom('delete' as const, 'empty-row' as const, 'edit-element' as const, 'delete-element' as const), ns, key }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('take' as const), ns }) },
 );
 
@@ -51,6 +58,13 @@ async function run(o: Op): Promise<void> {
   switch (o.kind) {
     case 'cas': {
       const snap = await store.writeSnapshot(o.ns, o.key);
+      const split = snap.key?.split;
+      if (split) {
+        // A split key's write (the write path's, on the rows it names): a row upserted, another removed.
+        const names = (await store.pool.query<{ name: string }>('SELECT name FROM meridian_elements WHERE namespace = $1 AND key = $2 ORDER BY name LIMIT 1', [o.ns, o.key])).rows.map((r) => r.name);
+        await store.compareAndWriteRows({ namespace: o.ns, policy: 'lww', key: o.key, expected: { generation: split.generation, maxHlc: snap.key.maxHlc }, header: snap.key.state!, elements: split.elements, upserts: new Map([[`r${o.state.length}`, buf(o.state)]]), deletes: names, maxHlc: 5n, messageKey: `${o.ns}/${o.key}`, envelope: new Uint8Array([5]) });
+        return;
+      }
       await store.compareAndWrite({ namespace: o.ns, policy: 'lww', key: o.key, expected: snap.key, state: buf(o.state), maxHlc: 1n, messageKey: `${o.ns}/${o.key}`, envelope: new Uint8Array([1]) });
       return;
     }
@@ -58,7 +72,8 @@ async function run(o: Op): Promise<void> {
       const writes = [];
       for (const w of o.writes) {
         const snap = await store.writeSnapshot(w.ns, w.key);
-        if (snap.key) writes.push({ namespace: w.ns, policy: 'lww' as const, key: w.key, expected: snap.key, state: buf(w.state), maxHlc: 2n, messageKey: `${w.ns}/${w.key}`, envelope: new Uint8Array([2]) });
+        // A set stored split is written alone (compareAndWrite), never in a batch.
+        if (snap.key && !snap.key.split && !splitsUnderLayout({ splitRows: 2 }, buf(w.state))) writes.push({ namespace: w.ns, policy: 'lww' as const, key: w.key, expected: snap.key, state: buf(w.state), maxHlc: 2n, messageKey: `${w.ns}/${w.key}`, envelope: new Uint8Array([2]) });
       }
       if (writes.length > 0) await store.compareAndWriteMany(writes);
       return;
@@ -70,8 +85,7 @@ async function run(o: Op): Promise<void> {
       });
       return;
     case 'apply':
-      await store.transaction(async (_tx, client) => {
-        const rtx = new ReplicationTx(client);
+      await store.transaction(async (rtx) => {
         await rtx.lockKeys([{ namespace: o.ns, key: o.key }]);
         await rtx.saveKeys([{ namespace: o.ns, key: o.key, state: buf(o.state), maxHlc: 4n }]);
       });
@@ -82,6 +96,12 @@ async function run(o: Op): Promise<void> {
     case 'delete':
       await store.pool.query('DELETE FROM meridian_keys WHERE namespace = $1 AND key = $2', [o.ns, o.key]);
       return;
+    case 'edit-element':
+      await store.pool.query(`UPDATE meridian_elements SET row = row || '\\x00'::bytea WHERE namespace = $1 AND key = $2 AND name = (SELECT min(name) FROM meridian_elements WHERE namespace = $1 AND key = $2)`, [o.ns, o.key]);
+      return;
+    case 'delete-element':
+      await store.pool.query('DELETE FROM meridian_elements WHERE namespace = $1 AND key = $2 AND name = (SELECT max(name) FROM meridian_elements WHERE namespace = $1 AND key = $2)', [o.ns, o.key]);
+      return;
     case 'empty-row':
       await store.transaction(async (tx) => {
         await tx.lockKey(o.ns, o.key);
@@ -89,8 +109,8 @@ async function run(o: Op): Promise<void> {
       });
       return;
     case 'take':
-      await store.transaction(async (_tx, client) => {
-        await new ReplicationTx(client).takeNamespaceKeys(o.ns);
+      await store.transaction(async (tx) => {
+        await tx.takeNamespaceKeys(o.ns);
       });
   }
 }
@@ -109,11 +129,14 @@ async function storedSegments(): Promise<Map<string, Map<number, Summary>>> {
 async function rebuilt(): Promise<Map<string, Map<number, Summary>>> {
   const { rows } = await store.pool.query<{ namespace: string; key: string; state: Buffer }>('SELECT namespace, key, state FROM meridian_keys WHERE state IS NOT NULL');
   const trees = new Map<string, HashTree>();
-  for (const r of rows) {
-    const t = trees.get(r.namespace) ?? new HashTree();
-    t.add(r.namespace, r.key, r.state);
-    trees.set(r.namespace, t);
-  }
+  const tree = (namespace: string): HashTree => {
+    const t = trees.get(namespace) ?? new HashTree();
+    trees.set(namespace, t);
+    return t;
+  };
+  for (const r of rows) tree(r.namespace).add(r.namespace, r.key, r.state);
+  const elements = await store.pool.query<{ namespace: string; key: string; name: string; row: Buffer }>('SELECT namespace, key, name, row FROM meridian_elements');
+  for (const e of elements.rows) tree(e.namespace).addElement(e.namespace, e.key, e.name, e.row);
   return new Map([...trees].map(([n, t]) => [n, t.segments()]));
 }
 
@@ -122,6 +145,7 @@ describe('the hash tree kept by triggers', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 25 }), async (ops) => {
         await store.pool.query('DELETE FROM meridian_keys');
+        await store.pool.query('DELETE FROM meridian_elements');
         for (const o of ops) await run(o);
         expect(await storedSegments()).toEqual(await rebuilt());
       }),
@@ -135,6 +159,16 @@ describe('the hash tree kept by triggers', () => {
         const { rows } = await store.pool.query<{ segment: number; hash: bigint }>('SELECT meridian_key_segment($1, $2) AS segment, meridian_key_hash($1, $2, $3) AS hash', [n, k, Buffer.from(s)]);
         expect(rows[0]!.segment).toBe(segmentOf(n, k));
         expect(BigInt.asUintN(64, rows[0]!.hash)).toBe(keyHash(n, k, s));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('hashes element rows in SQL exactly as @meridian/anti-entropy does', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.string({ minLength: 1, maxLength: 8 }), fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), fc.uint8Array({ maxLength: 16 }), async (n, k, name, row) => {
+        const { rows } = await store.pool.query<{ hash: bigint }>('SELECT meridian_element_hash($1, $2, $3, $4) AS hash', [n, k, name, Buffer.from(row)]);
+        expect(BigInt.asUintN(64, rows[0]!.hash)).toBe(elementHash(n, k, name, row));
       }),
       { numRuns: 100 },
     );

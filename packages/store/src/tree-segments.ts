@@ -9,7 +9,7 @@
  */
 import type pg from 'pg';
 import { classifyPgError } from './store-error.ts';
-import { bytes } from './pg-query.ts';
+import { ELEMENT_ROWS_COLUMNS, wholeState, type ElementRowsColumns } from './collections.ts';
 import type { KeyStateRow, NamespaceRootRow, RepairInput, StoredRepair, TreeNodeRow } from './rows.ts';
 
 const unsigned = (v: bigint): bigint => BigInt.asUintN(64, v);
@@ -62,19 +62,27 @@ export class TreeReads {
     return rows.map((r) => ({ index: r.segment, hash: unsigned(r.hash), keys: r.keys }));
   }
 
-  /** The keys of these segments with their hashes (keys whose row holds a state). */
+  /**
+   * The keys of these segments with their hashes (keys whose row holds a state). A split key's
+   * hash is its header's XOR its rows' (collections.ts), as the segment folds them.
+   */
   async keyHashes(namespace: string, segments: readonly number[]): Promise<{ key: string; hash: bigint }[]> {
-    const rows = await this.#q<{ key: string; key_hash: bigint }>('SELECT key, key_hash FROM meridian_keys WHERE namespace = $1 AND segment = ANY($2::int[]) AND key_hash IS NOT NULL', [namespace, [...segments]]);
+    const rows = await this.#q<{ key: string; key_hash: bigint }>(
+      `SELECT k.key, CASE WHEN k.elements IS NULL THEN k.key_hash
+                          ELSE k.key_hash # coalesce((SELECT bit_xor(e.key_hash) FROM meridian_elements e WHERE e.namespace = k.namespace AND e.key = k.key), 0) END AS key_hash
+         FROM meridian_keys k WHERE k.namespace = $1 AND k.segment = ANY($2::int[]) AND k.key_hash IS NOT NULL`,
+      [namespace, [...segments]],
+    );
     return rows.map((r) => ({ key: r.key, hash: unsigned(r.key_hash) }));
   }
 
-  /** These keys' full states, in the order asked (state undefined: no row, or no state yet). */
+  /** These keys' full states (split keys assembled in the same snapshot), in the order asked (state undefined: no row, or no state yet). */
   async states(namespace: string, keys: readonly string[]): Promise<KeyStateRow[]> {
-    const rows = await this.#q<{ key: string; state: Buffer | null; max_hlc: bigint }>('SELECT key, state, max_hlc FROM meridian_keys WHERE namespace = $1 AND key = ANY($2::text[])', [namespace, [...keys]]);
+    const rows = await this.#q<{ key: string; state: Buffer | null; max_hlc: bigint } & ElementRowsColumns>(`SELECT k.key, k.state, k.max_hlc, k.elements, ${ELEMENT_ROWS_COLUMNS('k')} FROM meridian_keys k WHERE k.namespace = $1 AND k.key = ANY($2::text[])`, [namespace, [...keys]]);
     const found = new Map(rows.map((r) => [r.key, r]));
     return keys.map((key) => {
       const r = found.get(key);
-      return { key, state: r?.state ? bytes(r.state) : undefined, maxHlc: r?.max_hlc ?? 0n };
+      return { key, state: r ? wholeState(r.state, r) : undefined, maxHlc: r?.max_hlc ?? 0n };
     });
   }
 

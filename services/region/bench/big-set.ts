@@ -148,7 +148,12 @@ async function main(): Promise<void> {
       log(`round ${round + 1}/${ROUNDS} done`);
     }
     const serverVersion = (await db.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
-    const stored = await db.query<{ key: string; bytes: number }>('SELECT key, octet_length(state) AS bytes FROM meridian_keys WHERE namespace = $1', [NS]);
+    // A set above the split threshold is a header row plus a row per element (decision 0013): both counted.
+    const stored = await db.query<{ key: string; bytes: number }>(
+      `SELECT k.key, octet_length(k.state) + coalesce((SELECT sum(octet_length(e.name) + octet_length(e.row))::int FROM meridian_elements e WHERE e.namespace = k.namespace AND e.key = k.key), 0) AS bytes
+         FROM meridian_keys k WHERE k.namespace = $1`,
+      [NS],
+    );
     const bytesOf = (size: number): number => Math.max(...stored.rows.filter((r) => r.key.startsWith(`s${size}-`)).map((r) => r.bytes));
 
     // ---- report -------------------------------------------------------------------------------

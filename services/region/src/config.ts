@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { formatDuration, parseDuration } from '@meridian/retention';
+import { COLLECTION_SPLIT_ROWS } from '@meridian/crdt';
 import { ConfigError, configReference as referenceOf, integer, oneOf, readConfig, type Field, type Parser } from '@meridian/service-kit';
 
 export { ConfigError } from '@meridian/service-kit';
@@ -25,6 +26,8 @@ export interface RegionConfig {
   /** Secret that signs causal-context tokens (HMAC-SHA256). */
   readonly contextSecret: string;
   readonly maxValueBytes: number;
+  /** Above this many elements or fields a set or map is stored a row per element or field (the same in every region). */
+  readonly collectionSplitRows: number;
   readonly bodyLimitBytes: number;
   readonly maxClockDriftMs: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -183,6 +186,7 @@ const FIELDS: readonly Field<RegionConfig>[] = [
     return raw;
   } },
   { key: 'maxValueBytes', env: 'MERIDIAN_MAX_VALUE_BYTES', doc: 'largest JSON value, in bytes', default: 256 * 1024, parse: integer(1, 64 * 1024 * 1024) },
+  { key: 'collectionSplitRows', env: 'MERIDIAN_COLLECTION_SPLIT_ROWS', doc: 'a set or map with more elements or fields is stored a row per element or field and its writes answer without its value; the same in every region', default: COLLECTION_SPLIT_ROWS, parse: integer(1, 1_000_000) },
   { key: 'bodyLimitBytes', env: 'MERIDIAN_BODY_LIMIT_BYTES', doc: 'largest request body, in bytes', default: 1024 * 1024, parse: integer(1024, 128 * 1024 * 1024) },
   { key: 'maxClockDriftMs', env: 'MERIDIAN_MAX_CLOCK_DRIFT_MS', doc: 'how far ahead a peer\'s clock may pull this region\'s HLC', default: 60_000, parse: integer(0, 24 * 3600 * 1000) },
   { key: 'logLevel', env: 'MERIDIAN_LOG_LEVEL', doc: 'log level', default: 'info', parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const) },

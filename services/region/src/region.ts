@@ -114,6 +114,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
     connectionString: config.databaseUrl,
     poolSize: config.poolSize,
     applicationName: `meridian-region-${config.region}`,
+    splitRows: config.collectionSplitRows,
   });
   try {
     const log = hooks.log ?? silentLogger;
@@ -134,6 +135,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       incarnations: await store.incarnations(),
       tokens: new ContextTokens(config.contextSecret),
       maxValueBytes: config.maxValueBytes,
+      splitRows: config.collectionSplitRows,
       maxClockDriftMs: config.maxClockDriftMs,
       cache,
       // Half the pool for group-committed writes; the rest serves reads, first writes, the relay and replicators.

@@ -20,13 +20,31 @@ import { type Span } from '@opentelemetry/api';
 import { SpanAttribute, SpanName, currentTraceparent as activeTraceparent, withSpan } from '@meridian/telemetry';
 import { CausalContext, DvvSet, HybridLogicalClock, VersionVector, actorId, hlcPhysical, type ActorId, type Hlc } from '@meridian/causality';
 import { freshDotBase } from '@meridian/retention';
-import { CrdtError, CrdtErrorCode, MAX_JSON_DEPTH, ORMap, ORSet, crdtKind as lookupCrdtKind, mapKind, nestedDeeperThan, setKind, type CrdtKind } from '@meridian/crdt';
+import {
+  COLLECTION_SPLIT_ROWS,
+  CrdtError,
+  CrdtErrorCode,
+  MAX_JSON_DEPTH,
+  ORMap,
+  ORSet,
+  collectionHeaderContext,
+  collectionOpRows,
+  collectionRowCount,
+  crdtKind as lookupCrdtKind,
+  mapKind,
+  nestedDeeperThan,
+  planCollectionWrite,
+  setKind,
+  type CrdtKind,
+  type MapOp,
+  type SetOp,
+} from '@meridian/crdt';
 
 /** CRDT kinds with their state and op types erased to `unknown` (the service treats them alike). */
 type AnyKind = CrdtKind<unknown, unknown>;
 const crdtKind = (policy: string): AnyKind | undefined => lookupCrdtKind(policy);
 import { claimableApplied, decodeRecord, encodeRecord, kafkaMessageKey, SCHEMA_VERSION, uncoveredSession, type HeldBack, type IdempotentAnswer, type OwnActors, type Policy } from '@meridian/protocol';
-import { StoreError, StoreErrorCode, type AppliedPositions, type ConditionalWrite, type ConditionalWriteResult, type HeldLetter, type KeyRow, type NamespaceRow, type ReadView, type Store } from '@meridian/store';
+import { StoreError, StoreErrorCode, type AppliedPositions, type ConditionalWrite, type ConditionalWriteResult, type HeldLetter, type KeyRow, type NamespaceRow, type ReadView, type Store, type WriteSnapshot } from '@meridian/store';
 import { GroupCommitQueue } from './group-commit.ts';
 import { ContextNotCoveredError, MeridianError } from './errors.ts';
 import type { ContextTokens } from './context-token.ts';
@@ -80,6 +98,11 @@ export interface WritePathOptions {
   readonly now?: () => number;
   /** Called after each committed write (metrics). */
   readonly onWrite?: (namespace: string, policy: Policy, seconds: number) => void;
+  /**
+   * The store's split threshold (`StoreOptions.splitRows`; @meridian/crdt's COLLECTION_SPLIT_ROWS
+   * if absent): a write into a set or map holding more elements or fields answers without `value`.
+   */
+  readonly splitRows?: number;
 }
 
 /** What the request carried besides its body. */
@@ -192,12 +215,12 @@ export class WritePath {
    * always for a write with an Idempotency-Key (claimed in the transaction: a retry with the same
    * key and request returns the stored answer), the write runs under the row lock instead.
    */
-  async #write(name: string, key: string, fingerprintParts: unknown, meta: WriteMeta, plan: PlanWrite): Promise<WriteAnswer> {
+  async #write(name: string, key: string, fingerprintParts: unknown, meta: WriteMeta, plan: PlanWrite, rows?: PlanRows): Promise<WriteAnswer> {
     checkNamespaceName(name);
     checkKeyName(key);
     const started = performance.now();
     return withSpan(SpanName.write, { [SpanAttribute.namespace]: name, [SpanAttribute.key]: key, 'meridian.region': this.#o.region }, async (span) => {
-      const answer = (meta.idempotencyKey === undefined ? await this.#writeOptimistic(name, key, plan, span) : undefined) ?? (await this.#writeLocked(name, key, fingerprintParts, meta, plan, span));
+      const answer = (meta.idempotencyKey === undefined ? await this.#writeOptimistic(name, key, plan, span, rows) : undefined) ?? (await this.#writeLocked(name, key, fingerprintParts, meta, plan, span));
       if (answer.stored) this.#cache.set(answer.stored.namespace, answer.stored.key);
       if (answer.policy !== undefined) this.#o.onWrite?.(name, answer.policy, (performance.now() - started) / 1000);
       return { status: answer.status, body: answer.body };
@@ -208,11 +231,13 @@ export class WritePath {
    * Plan from a snapshot, compare-and-write, and again from the snapshot a lost race returns.
    * Undefined after OPTIMISTIC_ATTEMPTS lost races (nothing stored: the caller takes the lock).
    */
-  async #writeOptimistic(name: string, key: string, plan: PlanWrite, span: Span): Promise<Written | undefined> {
+  async #writeOptimistic(name: string, key: string, plan: PlanWrite, span: Span, rows: PlanRows | undefined): Promise<Written | undefined> {
     const cached = this.#cache.get(name, key);
     let snapshot = cached ?? (await this.#o.store.writeSnapshot(name, key));
     span.setAttribute('meridian.write.cached_snapshot', cached !== undefined);
     for (let attempt = 1; attempt <= OPTIMISTIC_ATTEMPTS; attempt++) {
+      // A big set or map stored a row per element: planned from the rows the write names.
+      if (snapshot.key?.split) return rows ? this.#writeRows(name, key, snapshot, rows, span) : undefined;
       const ns = this.#requireNamespace(name, snapshot.namespace);
       span.setAttribute(SpanAttribute.policy, ns.policy);
       let planned: WritePlan;
@@ -249,8 +274,9 @@ export class WritePath {
       };
       let result: ConditionalWriteResult;
       try {
-        // A key's first write inserts its row alone; updates share statements with other writes.
-        result = write.expected ? await this.#updates.submit(write) : await this.#o.store.compareAndWrite(write);
+        // A key's first write inserts its row alone; so does a write that splits a set or map (a
+        // transaction of its own: collections.ts); updates share statements with other writes.
+        result = write.expected && !this.#splits(write.state) ? await this.#updates.submit(write) : await this.#o.store.compareAndWrite(write);
       } catch (error) {
         // A deadlock or serialization failure of a shared statement stored nothing: take the lock.
         if (error instanceof StoreError && error.code === StoreErrorCode.retry) break;
@@ -266,6 +292,58 @@ export class WritePath {
     }
     span.setAttribute('meridian.write.relocked', true);
     return undefined;
+  }
+
+  /**
+   * A write on a big set or map stored a row per element or field (decision 0013): planned from the
+   * key's header and the rows the operation names, read in one statement, and stored with the rows
+   * it changes by one statement that requires the key's generation unchanged (no row of it changed
+   * meanwhile). Undefined — the caller takes the row lock and writes the whole state — after
+   * OPTIMISTIC_ATTEMPTS lost races, when the key is no longer split, or when the write leaves the
+   * collection at or below the threshold (stored whole again).
+   */
+  async #writeRows(name: string, key: string, first: WriteSnapshot, rows: PlanRows, span: Span): Promise<Written | undefined> {
+    const store = this.#o.store;
+    if (!store.collectionSnapshot || !store.compareAndWriteRows) return undefined;
+    span.setAttribute('meridian.write.split', true);
+    let ns = this.#requireNamespace(name, first.namespace);
+    for (let attempt = 1; attempt <= OPTIMISTIC_ATTEMPTS; attempt++) {
+      const snapshot = await store.collectionSnapshot(name, key, rows.names(ns));
+      ns = this.#requireNamespace(name, snapshot.namespace);
+      const row = snapshot.key;
+      if (!row?.split || row.state === undefined) return undefined;
+      const planned = rows.plan(ns, row, span);
+      if (planned.count <= (this.#o.splitRows ?? COLLECTION_SPLIT_ROWS)) return undefined;
+      if (!planned.save) {
+        const view = await store.readView(name, key);
+        return { status: 200, body: planned.answer(this.#session(view.highWater, claimableApplied(view.applied, heldBack(view.held)))), policy: ns.policy, stored: undefined };
+      }
+      const result = await store.compareAndWriteRows({
+        namespace: name,
+        policy: ns.policy,
+        key,
+        expected: { generation: row.split.generation, maxHlc: row.maxHlc },
+        header: planned.save.header,
+        elements: planned.count,
+        upserts: planned.save.upserts,
+        deletes: planned.save.deletes,
+        maxHlc: planned.save.hlc,
+        messageKey: kafkaMessageKey(name, key),
+        envelope: planned.save.envelope,
+      });
+      if (result.saved) {
+        span.setAttribute('meridian.outbox_id', result.outboxId.toString());
+        this.#cache.delete(name, key);
+        return { status: 200, body: planned.answer(this.#session(result.outboxId, claimableApplied(result.applied, heldBack(result.held)))), policy: ns.policy, stored: undefined };
+      }
+      span.setAttribute('meridian.write.lost_races', attempt);
+    }
+    return undefined;
+  }
+
+  /** Whether a whole state is stored split (a set or map above the threshold). */
+  #splits(state: Uint8Array): boolean {
+    return (collectionRowCount(state) ?? 0) > (this.#o.splitRows ?? COLLECTION_SPLIT_ROWS);
   }
 
   /** The write in one transaction under the key's row lock (insert-or-lock), with the idempotency protocol. */
@@ -482,6 +560,33 @@ export class WritePath {
     const { context: token, ...opBody } = body as Record<string, unknown>;
     if (token !== undefined && typeof token !== 'string') throw new MeridianError('MERIDIAN_INVALID_CONTEXT', 'expected "context" to be a context token string');
     const observed = token === undefined ? undefined : this.#o.tokens.verifyContext(name, key, token);
+    const collectionOp = (ns: NamespaceRow): { policy: 'set' | 'map'; op: SetOp | MapOp } => {
+      if (ns.policy !== 'set' && ns.policy !== 'map') throw new MeridianError('MERIDIAN_INTERNAL', `namespace ${name} (${ns.policy}) has no key stored a row per element`);
+      const kind = crdtKind(ns.policy)!;
+      return { policy: ns.policy, op: crdtCall(() => kind.validateOp(opBody)) as SetOp | MapOp };
+    };
+    const rows: PlanRows = {
+      names: (ns) => {
+        const { policy, op } = collectionOp(ns);
+        return crdtCall(() => collectionOpRows(policy, op));
+      },
+      plan: (ns, row, span) => {
+        const { op } = collectionOp(ns);
+        const split = row.split!;
+        // As below: a context naming dots this collection lacks is refused.
+        if (observed) {
+          const missing = uncoveredDots(collectionHeaderContext(row.state!), observed);
+          if (missing.length > 0) throw new ContextNotCoveredError(missing);
+        }
+        const hlc = this.#stamp(row.maxHlc);
+        const planned = crdtCall(() => planCollectionWrite(row.state!, split.elements, split.rows, op, { actor: this.actor, hlc, observed }));
+        span.setAttribute('meridian.write.rows', planned.upserts.size + planned.deletes.length);
+        // The answer carries no value: the collection is read by pages (GET …?limit=).
+        const answer = (session: SessionVector): KeyAnswer => ({ context: this.#o.tokens.signContext(name, key, planned.context), session: formatSession(session) });
+        if (planned.delta === undefined) return { count: planned.count, save: undefined, answer };
+        return { count: planned.count, save: { header: planned.header, upserts: planned.upserts, deletes: planned.deletes, hlc, envelope: this.#updateEnvelope(ns, key, hlc, { kind: 'crdt', delta: planned.delta }) }, answer };
+      },
+    };
     return this.#write(name, key, ['ops', body], meta, (ns, row) => {
       const kind = crdtKind(ns.policy);
       if (!kind) throw new MeridianError('MERIDIAN_WRONG_POLICY', `namespace ${name} holds ${ns.policy} registers: write them with PUT /v1/ns/${name}/keys/{key}`);
@@ -498,11 +603,18 @@ export class WritePath {
       }
       const hlc = this.#stamp(row?.maxHlc ?? 0n);
       const { state: next, delta } = crdtCall(() => kind.apply(state, op, { actor: this.actor, hlc, ...(observed ? { observed } : {}) }));
-      const answer = (session: SessionVector): KeyAnswer => this.#crdtBody(name, key, kind, next, session);
+      const answer = (session: SessionVector): KeyAnswer => this.#writeBody(name, key, kind, next, session);
       // A delta that changes nothing (removing an absent element) needs no replication.
       if (kind.isBottom(delta)) return { save: undefined, answer };
       return { save: { state: kind.encode(next), hlc, envelope: this.#updateEnvelope(ns, key, hlc, { kind: 'crdt', delta: kind.encode(delta) }) }, answer };
-    });
+    }, rows);
+  }
+
+  /** A CRDT write's answer: a set or map above the split threshold answers without its value (read it by pages). */
+  #writeBody(name: string, key: string, kind: AnyKind, state: unknown, session: SessionVector): KeyAnswer {
+    const size = state instanceof ORSet ? state.size : state instanceof ORMap ? state.fields().length : 0;
+    if (size <= (this.#o.splitRows ?? COLLECTION_SPLIT_ROWS)) return this.#crdtBody(name, key, kind, state, session);
+    return { context: this.#o.tokens.signContext(name, key, crdtContext(state)), session: formatSession(session) };
   }
 }
 
@@ -527,6 +639,21 @@ interface WritePlan {
  * lost compare-and-write is planned again under the lock), so it only computes; bad input throws.
  */
 type PlanWrite = (ns: NamespaceRow, row: KeyRow | undefined, span: Span) => WritePlan;
+
+/** How a set or map operation is planned on a key stored a row per element or field. */
+interface PlanRows {
+  /** The rows (element texts, field names) the operation reads and may write. */
+  names(ns: NamespaceRow): string[];
+  /** Plans from a split snapshot (`row.split` holds the named rows that exist). */
+  plan(ns: NamespaceRow, row: KeyRow, span: Span): RowsPlan;
+}
+
+interface RowsPlan {
+  /** Elements or fields after the write. */
+  readonly count: number;
+  readonly save: { readonly header: Uint8Array; readonly upserts: ReadonlyMap<string, Uint8Array>; readonly deletes: readonly string[]; readonly hlc: Hlc; readonly envelope: Uint8Array } | undefined;
+  answer(session: SessionVector): KeyAnswer;
+}
 
 /** A write's outcome; `policy` is undefined for an idempotent replay (not a new write). */
 interface Written {

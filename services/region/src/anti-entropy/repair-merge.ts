@@ -32,7 +32,7 @@ import type { HybridLogicalClock } from '@meridian/causality';
 import { digest } from '@meridian/crdt';
 import { NotAMemberError, type KeyRepair, type KeyState } from '@meridian/anti-entropy';
 import { isPolicy, payloadKindOf, type UpdateRecord } from '@meridian/protocol';
-import { lockedMemberState, purgeCutoff, recordRepairs, ReplicationTx, type NamespaceRow, type PgStore, type RepairInput } from '@meridian/store';
+import { lockedMemberState, purgeCutoff, recordRepairs, type NamespaceRow, type PgStore, type RepairInput } from '@meridian/store';
 import { mayPurge } from '@meridian/retention';
 import { SpanAttribute, SpanName, meridianTracer } from '@meridian/telemetry';
 import { foldKey, keyId } from '../replication/key-fold.ts';
@@ -109,7 +109,7 @@ export async function mergeRepairStates(
       // Share-locked: a removal's update waits for this merge, and the GC round after it sees its result.
       if ((await lockedMemberState(client, fromRegion)) !== 'member') throw refused();
     }
-    const rtx = new ReplicationTx(client);
+    const rtx = tx;
     const ns = (await rtx.namespacesAmong([namespace])).get(namespace);
     if (!ns) throw new RepairMergeError(`namespace ${namespace} does not exist in region ${deps.region}`);
     if (ns.policy !== request.policy) throw new RepairMergeError(`namespace ${namespace} has policy ${ns.policy} in region ${deps.region}, not ${request.policy}`);

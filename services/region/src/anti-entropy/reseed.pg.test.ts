@@ -10,7 +10,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
-import { ReplicationTx } from '@meridian/store';
 import { uniqueName } from '@meridian/testkit';
 import { loadConfig } from '../config.ts';
 import { startRegion, type RegionService } from '../region.ts';
@@ -58,7 +57,7 @@ function failedLink(gap: SequenceGap): ReseedableLink & { restarts: number } {
 }
 
 async function storeOffsets(offsets: Map<number, bigint>): Promise<void> {
-  await r.store.transaction((_tx, client) => new ReplicationTx(client).restartPeerOffsets(P, [...offsets].map(([partition, nextOffset]) => ({ partition, nextOffset }))));
+  await r.store.transaction((tx) => tx.restartPeerOffsets(P, [...offsets].map(([partition, nextOffset]) => ({ partition, nextOffset }))));
 }
 
 describe('a link failed on a sequence gap, on two replicas', () => {

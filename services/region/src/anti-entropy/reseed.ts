@@ -24,7 +24,7 @@
  * one reseeded), only restarts its link.
  */
 import { runExchange, type ExchangeReport, type ReplicaSummary, type TokenBucket, type TreeReplica } from '@meridian/anti-entropy';
-import { ReplicationTx, type NamespacePolicy, type PgStore } from '@meridian/store';
+import type { NamespacePolicy, PgStore } from '@meridian/store';
 import { standIn } from '../replication/namespace-declaration.ts';
 import { AppliedVector } from '@meridian/replication-link';
 import type { LocalReplica } from './local-replica.ts';
@@ -133,8 +133,7 @@ async function seedFromPeer(
   // Retention may have moved log starts during the (rate-limited, long) exchange: read them again
   // and restart past what it deleted, which the repair already holds (`pastRetention`).
   const now = await link.watermarks();
-  const { outcome, restarted } = await store.transaction(async (_tx, client) => {
-    const rtx = new ReplicationTx(client);
+  const { outcome, restarted } = await store.transaction(async (rtx) => {
     const stored = await rtx.lockPeerOffsetsForReseed(peer);
     // The link no longer needs a reseed (stored when it failed), whichever replica commits it. No
     // need stored: another replica's reseed committed while this one ran (the lock serialises them).

@@ -368,7 +368,7 @@ describe('insert-or-lock of a batch\'s keys', () => {
       await other.query('BEGIN');
       await other.query("INSERT INTO meridian_keys (namespace, key, state, max_hlc) VALUES ('race', 'x', '\\x01', 7)");
       let done = false;
-      const locking = store.transaction(async (_tx, client) => new ReplicationTx(client).lockKeys([{ namespace: 'race', key: 'w' }, { namespace: 'race', key: 'x' }])).finally(() => (done = true));
+      const locking = store.transaction(async (tx) => tx.lockKeys([{ namespace: 'race', key: 'w' }, { namespace: 'race', key: 'x' }])).finally(() => (done = true));
       await new Promise((r) => setTimeout(r, 300));
       expect(done).toBe(false); // its insert of x waits for the other transaction
       await other.query('COMMIT');

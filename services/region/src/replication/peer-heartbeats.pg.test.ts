@@ -12,7 +12,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { HybridLogicalClock } from '@meridian/causality';
 import { crdtKind } from '@meridian/crdt';
 import { encodeRecord, type ReplicationRecord } from '@meridian/protocol';
-import { PgStore, ReplicationTx } from '@meridian/store';
+import { PgStore } from '@meridian/store';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName } from '@meridian/testkit';
 import { BatchApplier, decode, FOREIGN_ORIGIN_CODE } from './batch-applier.ts';
@@ -87,7 +87,7 @@ describe('a restored peer whose topic was recreated (review: the earlier actor\'
     const [new0, new1] = [new Partition(), new Partition()];
     for (let s = 1; s <= 8; s++) (s % 2 === 0 ? new0 : new1).push(update('rp.2', s, s % 2 === 0 ? 'c' : 'd'), s % 2 === 0 ? 'hits/c' : 'hits/d');
     new0.push(beat('rp.2', 2_000, 8), '~heartbeat');
-    await store.transaction((_tx, client) => new ReplicationTx(client).restartPeerOffsets(peer, [{ partition: 0, nextOffset: 0n }, { partition: 1, nextOffset: 0n }]));
+    await store.transaction((tx) => tx.restartPeerOffsets(peer, [{ partition: 0, nextOffset: 0n }, { partition: 1, nextOffset: 0n }]));
     await applyAll(apply, peer, new Map([[0, new0], [1, new1]]));
 
     const s = await store.replication.linkStream(peer);

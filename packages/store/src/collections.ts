@@ -1,0 +1,144 @@
+/**
+ * Big sets and maps, stored a row per element or field (migration 14, decision 0013). A set or map
+ * with more than `splitRows` elements or fields is split: its key row's `state` holds a header
+ * (its type and causal context; @meridian/crdt's collection-layout.ts), `elements` its row count,
+ * and `meridian_elements` a row per element or field. The layout is a function of the state, so
+ * every writer of a whole state goes through `saveWhole`, which picks it.
+ *
+ * Who sees what: readers that answer or merge whole states (locks, reads, anti-entropy) get the
+ * state assembled from the header and every row, read in the same snapshot (one statement, or
+ * under the key's row lock); the write path's snapshot of a split key is its header and generation
+ * (`KeyRow.split`), and a write on it reads and writes the rows it names alone
+ * (conditional-write.ts `collectionSnapshot`, `compareAndWriteRows`).
+ */
+import { collectionRowCount, joinCollection, splitCollection } from '@meridian/crdt';
+import { arrayLiteral } from './array-literal.ts';
+import { buffer, bytes, type Queryable } from './pg-query.ts';
+
+/** The store's layout setting: above this many elements or fields a set or map is split. */
+export interface CollectionLayout {
+  readonly splitRows: number;
+}
+
+/** The names and rows of a split key, as one statement's columns (an aggregate in name order). */
+export const ELEMENT_ROWS_COLUMNS = (k: string): string =>
+  `CASE WHEN ${k}.elements IS NOT NULL THEN (SELECT array_agg(e.name ORDER BY e.name) FROM meridian_elements e WHERE e.namespace = ${k}.namespace AND e.key = ${k}.key) END AS element_names,
+   CASE WHEN ${k}.elements IS NOT NULL THEN (SELECT array_agg(e.row ORDER BY e.name) FROM meridian_elements e WHERE e.namespace = ${k}.namespace AND e.key = ${k}.key) END AS element_rows`;
+
+/** What `ELEMENT_ROWS_COLUMNS` reads. */
+export interface ElementRowsColumns {
+  readonly elements?: number | null;
+  readonly element_names?: string[] | null;
+  readonly element_rows?: Buffer[] | null;
+}
+
+/** The condition on meridian_elements rows (alias-free) naming one of a text[] parameter's names, by the primary key. */
+export const NAMED = (names: string): string => `name_hash IN (SELECT meridian_name_hash(n) FROM unnest(${names}::text[]) AS n)`;
+
+/** A row's stored state as a whole state: the header joined with the rows `ELEMENT_ROWS_COLUMNS` read; the state itself when not split. */
+export function wholeState(state: Buffer | null, r: ElementRowsColumns): Uint8Array | undefined {
+  if (!state) return undefined;
+  if (r.elements === null || r.elements === undefined) return bytes(state);
+  const names = r.element_names ?? [];
+  const rows = r.element_rows ?? [];
+  return joinCollection(bytes(state), names.map((name, i) => [name, bytes(rows[i]!)] as const));
+}
+
+/** A split key's rows as stored: name → encoded row. */
+export type StoredRows = ReadonlyMap<string, Uint8Array>;
+
+/**
+ * The whole states of these split keys, and their rows as stored (the caller holds their row
+ * locks, or reads them in one snapshot).
+ */
+export async function assembleStates(db: Queryable, namespace: string, keys: readonly { readonly key: string; readonly header: Uint8Array }[]): Promise<Map<string, { state: Uint8Array; rows: StoredRows }>> {
+  const out = new Map<string, { state: Uint8Array; rows: StoredRows }>();
+  if (keys.length === 0) return out;
+  const { rows } = await db.query<{ key: string; name: string; row: Buffer }>('SELECT key, name, row FROM meridian_elements WHERE namespace = $1 AND key = ANY($2::text[]) ORDER BY key, name', [namespace, keys.map((k) => k.key)]);
+  const byKey = new Map<string, Map<string, Uint8Array>>();
+  for (const r of rows) {
+    let stored = byKey.get(r.key);
+    if (!stored) byKey.set(r.key, (stored = new Map<string, Uint8Array>()));
+    stored.set(r.name, bytes(r.row));
+  }
+  for (const k of keys) {
+    const stored = byKey.get(k.key) ?? new Map<string, Uint8Array>();
+    out.set(k.key, { state: joinCollection(k.header, stored), rows: stored });
+  }
+  return out;
+}
+
+/**
+ * Whether a whole state is stored split under this layout (a set or map with more than
+ * `splitRows` rows). Bytes that are no such state (a register, or bytes that do not decode, which
+ * only a test or a hand edit stores) are stored whole.
+ */
+export function splitsUnder(layout: CollectionLayout, state: Uint8Array): boolean {
+  let count: number | undefined;
+  try {
+    count = collectionRowCount(state);
+  } catch {
+    return false;
+  }
+  return count !== undefined && count > layout.splitRows;
+}
+
+/**
+ * Stores a whole state of a key whose row this transaction holds locked, in the layout the state
+ * calls for: split (header, count, generation bumped; rows made equal to the state's) or one row
+ * (any rows of the key removed). With `stored` — the rows as this transaction's lock read them —
+ * only the rows that differ are written; without, every row is sent and unchanged ones are left
+ * as they are. For a key that is not split before or after, the plain statements (keys.ts) do the
+ * same with less. Returns the rows now stored (undefined: stored whole).
+ */
+export async function saveWhole(db: Queryable, layout: CollectionLayout, namespace: string, key: string, state: Uint8Array, maxHlc: bigint, stored?: StoredRows): Promise<StoredRows | undefined> {
+  const split = splitCollection(state, layout.splitRows);
+  if (!split) {
+    await db.query('UPDATE meridian_keys SET state = $3, max_hlc = $4, elements = NULL, updated_at = now() WHERE namespace = $1 AND key = $2', [namespace, key, buffer(state), maxHlc]);
+    await db.query('DELETE FROM meridian_elements WHERE namespace = $1 AND key = $2', [namespace, key]);
+    return undefined;
+  }
+  await db.query('UPDATE meridian_keys SET state = $3, max_hlc = $4, elements = $5, generation = coalesce(generation, 0) + 1, updated_at = now() WHERE namespace = $1 AND key = $2', [namespace, key, buffer(split.header), maxHlc, split.rows.size]);
+  const names = [...split.rows.keys()].sort();
+  if (stored) {
+    const gone = [...stored.keys()].filter((name) => !split.rows.has(name));
+    if (gone.length > 0) await db.query(`DELETE FROM meridian_elements WHERE namespace = $1 AND key = $2 AND ${NAMED('$3')}`, [namespace, key, arrayLiteral(gone, (n) => n)]);
+    const changed = names.filter((name) => !sameBytes(stored.get(name), split.rows.get(name)!));
+    await upsertRows(db, namespace, key, changed.map((name) => [name, split.rows.get(name)!] as const), false);
+    return split.rows;
+  }
+  // Rows of no element of the state go (a key split before, or rows a hand edit left behind).
+  await db.query('DELETE FROM meridian_elements WHERE namespace = $1 AND key = $2 AND NOT (name = ANY($3::text[]))', [namespace, key, arrayLiteral(names, (n) => n)]);
+  await upsertRows(db, namespace, key, names.map((name) => [name, split.rows.get(name)!] as const), true);
+  return split.rows;
+}
+
+/**
+ * Writes rows of a split key (sorted by name, so two writers lock them in one order). With
+ * `onlyChanged`, a row whose bytes are already stored is not rewritten.
+ */
+export async function upsertRows(db: Queryable, namespace: string, key: string, rows: readonly (readonly [string, Uint8Array])[], onlyChanged: boolean): Promise<void> {
+  if (rows.length === 0) return;
+  const { blob, starts, lengths } = packRows(rows);
+  await db.query(
+    `INSERT INTO meridian_elements AS e (namespace, key, name, row)
+     SELECT $1, $2, u.name, substring($3::bytea FROM u.start FOR u.length) FROM unnest($4::text[], $5::int[], $6::int[]) AS u(name, start, length) ORDER BY u.name
+     ON CONFLICT (namespace, key, name_hash) DO UPDATE SET row = excluded.row${onlyChanged ? ' WHERE e.row IS DISTINCT FROM excluded.row' : ''}`,
+    [namespace, key, blob, arrayLiteral(rows, ([name]) => name), starts, lengths],
+  );
+}
+
+/** Rows as one binary parameter cut by offsets (a bytea[] would travel as hex text). */
+export function packRows(rows: readonly (readonly [string, Uint8Array])[]): { blob: Buffer; starts: string; lengths: string } {
+  const starts: number[] = [];
+  let at = 1; // substring() counts from 1
+  for (const [, row] of rows) {
+    starts.push(at);
+    at += row.byteLength;
+  }
+  return { blob: Buffer.concat(rows.map(([, row]) => row)), starts: arrayLiteral(starts, (n) => n), lengths: arrayLiteral(rows, ([, row]) => row.byteLength) };
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
+  return a !== undefined && a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
