@@ -25,6 +25,11 @@ export const ELEMENT_ROWS_COLUMNS = (k: string): string =>
   `CASE WHEN ${k}.elements IS NOT NULL THEN (SELECT array_agg(e.name ORDER BY e.name) FROM meridian_elements e WHERE e.namespace = ${k}.namespace AND e.key = ${k}.key) END AS element_names,
    CASE WHEN ${k}.elements IS NOT NULL THEN (SELECT array_agg(e.row ORDER BY e.name) FROM meridian_elements e WHERE e.namespace = ${k}.namespace AND e.key = ${k}.key) END AS element_rows`;
 
+/** As `ELEMENT_ROWS_COLUMNS`, only the rows named by a text[] parameter (a read of one element or field). */
+export const NAMED_ROWS_COLUMNS = (k: string, names: string): string =>
+  `CASE WHEN ${k}.elements IS NOT NULL THEN (SELECT array_agg(e.name ORDER BY e.name) FROM meridian_elements e WHERE e.namespace = ${k}.namespace AND e.key = ${k}.key AND e.${NAMED(names)}) END AS element_names,
+   CASE WHEN ${k}.elements IS NOT NULL THEN (SELECT array_agg(e.row ORDER BY e.name) FROM meridian_elements e WHERE e.namespace = ${k}.namespace AND e.key = ${k}.key AND e.${NAMED(names)}) END AS element_rows`;
+
 /** What `ELEMENT_ROWS_COLUMNS` reads. */
 export interface ElementRowsColumns {
   readonly elements?: number | null;

@@ -12,7 +12,7 @@
  */
 import { arrayLiteral } from './array-literal.ts';
 import { APPLIED_COLUMN, positionsOf } from './applied-vectors.ts';
-import { ELEMENT_ROWS_COLUMNS, NAMED, packRows, wholeState, type ElementRowsColumns } from './collections.ts';
+import { ELEMENT_ROWS_COLUMNS, NAMED, NAMED_ROWS_COLUMNS, packRows, wholeState, type ElementRowsColumns } from './collections.ts';
 import { heldColumn, heldOf, type HeldJson } from './dead-letters.ts';
 import { toNamespace, type NamespaceDbRow } from './namespaces.ts';
 import { OUTBOX_HIGH_WATER } from './outbox.ts';
@@ -69,6 +69,13 @@ const SQL = {
     // The positions come from the statement's snapshot, the key's row too: a token built from them
     // covers every replicated update the row reflects (never positions read before the row).
     text: `SELECT n.*, k.state, k.max_hlc, k.elements, ${ELEMENT_ROWS_COLUMNS('k')}, ${OUTBOX_HIGH_WATER} AS high_water, ${APPLIED_COLUMN}, ${heldColumn('$1', '$2')}
+             FROM meridian_namespaces n LEFT JOIN meridian_keys k ON k.namespace = n.name AND k.key = $2
+            WHERE n.name = $1`,
+  },
+  // readView of a part of a split key: only the named rows (a read of one element or field).
+  readViewNamed: {
+    name: 'meridian_read_view_named',
+    text: `SELECT n.*, k.state, k.max_hlc, k.elements, ${NAMED_ROWS_COLUMNS('k', '$3')}, ${OUTBOX_HIGH_WATER} AS high_water, ${APPLIED_COLUMN}, ${heldColumn('$1', '$2')}
              FROM meridian_namespaces n LEFT JOIN meridian_keys k ON k.namespace = n.name AND k.key = $2
             WHERE n.name = $1`,
   },
@@ -302,11 +309,16 @@ export async function compareAndWriteMany(db: Queryable, writes: readonly Condit
 
 /**
  * One statement: a key's namespace, committed state (unlocked), the outbox high-water, the
- * applied positions and the key's held-back dead letters, for reads.
+ * applied positions and the key's held-back dead letters, for reads. With `rows`, a key stored
+ * split holds only those of its rows (its context whole): what a read of one element or field needs.
  */
-export async function readView(db: Queryable, namespace: string, key: string): Promise<ReadView> {
-  const { rows } = await db.query<NamespaceDbRow & ElementRowsColumns & { state: Buffer | null; max_hlc: bigint | null; high_water: bigint | null; applied: Record<string, string> | null; held: HeldJson }>({ ...SQL.readView, values: [namespace, key] });
-  const r = rows[0];
+export async function readView(db: Queryable, namespace: string, key: string, rows?: readonly string[]): Promise<ReadView> {
+  const query = rows === undefined ? { ...SQL.readView, values: [namespace, key] } : { ...SQL.readViewNamed, values: [namespace, key, arrayLiteral(rows, (n) => n)] };
+  const result = await db.query<NamespaceDbRow & ElementRowsColumns & { state: Buffer | null; max_hlc: bigint | null; high_water: bigint | null; applied: Record<string, string> | null; held: HeldJson }>(query);
+  return toReadView(result.rows[0], namespace, key);
+}
+
+function toReadView(r: (NamespaceDbRow & ElementRowsColumns & { state: Buffer | null; max_hlc: bigint | null; high_water: bigint | null; applied: Record<string, string> | null; held: HeldJson }) | undefined, namespace: string, key: string): ReadView {
   if (!r) return { namespace: undefined, key: undefined, highWater: 0n, applied: new Map(), held: [] };
   // A split key's rows come from the same statement: the same snapshot as the positions.
   const state = wholeState(r.state, r);

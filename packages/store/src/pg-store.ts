@@ -270,8 +270,8 @@ export class PgStore implements Store {
    * One statement: a key's namespace, committed state (unlocked), the outbox high-water, the
    * applied positions and the key's held-back dead letters, for reads.
    */
-  async readView(namespace: string, key: string): Promise<ReadView> {
-    return readView(this.#classified, namespace, key);
+  async readView(namespace: string, key: string, rows?: readonly string[]): Promise<ReadView> {
+    return readView(this.#classified, namespace, key, rows);
   }
 
   /** Reads a key's committed state without locking it. */

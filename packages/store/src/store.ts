@@ -104,7 +104,8 @@ export interface Store {
   /** Several compare-and-writes of existing rows (distinct keys), committed together; answers in order. */
   compareAndWriteMany(writes: readonly ConditionalWrite[]): Promise<ConditionalWriteResult[]>;
   /** One read: the namespace, the key's committed row, the outbox high-water, applied positions and held letters. */
-  readView(namespace: string, key: string): Promise<ReadView>;
+  /** With `rows` (set elements' canonical texts or map fields), a big collection's state may hold only those rows and its whole context. */
+  readView(namespace: string, key: string, rows?: readonly string[]): Promise<ReadView>;
   /** Claims partitions of a peer's topic: each owner epoch bumped (a row made at offset 0 if missing). */
   claimPartitions(peer: string, partitions: readonly number[]): Promise<Map<number, PartitionClaim>>;
   /** Runs `fn` in one transaction: all of it is stored, or (it throws) none of it. */

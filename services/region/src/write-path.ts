@@ -24,6 +24,7 @@ import {
   COLLECTION_SPLIT_ROWS,
   CrdtError,
   CrdtErrorCode,
+  canonicalJson,
   MAX_JSON_DEPTH,
   ORMap,
   ORSet,
@@ -481,7 +482,9 @@ export class WritePath {
   async readCovering(name: string, key: string, session: SessionVector, part: CollectionRead = WHOLE): Promise<{ missing: Map<string, bigint>; answer: () => KeyAnswer }> {
     checkNamespaceName(name);
     checkKeyName(key);
-    const view = await this.#o.store.readView(name, key);
+    // One element or field: a big collection's other rows are not read.
+    const rows = part.kind === 'element' ? [canonicalJson(JSON.parse(part.text), 'set element')] : part.kind === 'field' ? [part.name] : undefined;
+    const view = await this.#o.store.readView(name, key, rows);
     const held = heldBack(view.held);
     // No namespace: nothing to wait for (the answer is MERIDIAN_NAMESPACE_NOT_FOUND; the statement read no positions).
     const missing = view.namespace ? uncoveredSession(session, view.applied, held, this.ownActors, this.removedRegions) : new Map<string, bigint>();
