@@ -10,7 +10,8 @@
  *   causal context's encoding (length-prefixed). An encoded state never starts with 'e', so a
  *   header decoded as a state fails loudly instead of reading as an empty collection.
  * - set element row: named by the element's canonical JSON text; its live dots (actor table, dots).
- * - map field row: named by the field; the field's JSON (`ORMap.fieldRows`), UTF-8.
+ * - map field row: named by the field name's JSON string (a field name may hold characters a
+ *   PostgreSQL text cannot, such as NUL); the field's JSON (`ORMap.fieldRows`), UTF-8.
  *
  * Pure: the store calls `splitCollection`/`joinCollection`, the write path `planCollectionWrite`.
  */
@@ -58,7 +59,7 @@ export function splitCollection(state: Uint8Array, threshold: number = COLLECTIO
     return { header: encodeHeader(TypeByte.ORSet, set.context), rows };
   }
   const map = ORMap.decode(state);
-  for (const [name, field] of map.fieldRows()) rows.set(name, encodeFieldRow(field));
+  for (const [name, field] of map.fieldRows()) rows.set(fieldRowName(name), encodeFieldRow(field));
   return { header: encodeHeader(TypeByte.ORMap, map.context), rows };
 }
 
@@ -66,7 +67,22 @@ export function splitCollection(state: Uint8Array, threshold: number = COLLECTIO
 export function joinCollection(header: Uint8Array, rows: Iterable<readonly [string, Uint8Array]>): Uint8Array {
   const { type, context } = decodeHeader(header);
   if (type === TypeByte.ORSet) return ORSet.fromRows(context, mapRowsOf(rows, decodeSetRow)).encode();
-  return ORMap.fromFieldRows(context, mapRowsOf(rows, decodeFieldRow)).encode();
+  return ORMap.fromFieldRows(context, [...mapRowsOf(rows, decodeFieldRow)].map(([stored, field]) => [fieldNameOf(stored), field] as const)).encode();
+}
+
+/** A map field's row name: its name as a JSON string. */
+export function fieldRowName(field: string): string {
+  return JSON.stringify(field);
+}
+
+function fieldNameOf(rowName: string): string {
+  try {
+    const name: unknown = JSON.parse(rowName);
+    if (typeof name === 'string') return name;
+  } catch {
+    // refused below
+  }
+  throw invalidEncoding(`map row name ${rowName.slice(0, 40)} is not a JSON string`);
 }
 
 /** The causal context a split collection's header holds. */
@@ -86,7 +102,7 @@ export function collectionOpRows(policy: 'set' | 'map', op: SetOp | MapOp): stri
     return [...new Set(('add' in setOp ? setOp.add : setOp.remove).map((e) => canonicalJson(e, 'set element')))];
   }
   const mapOp = op as MapOp;
-  return [...new Set([...[mapOp.set, mapOp.increment, mapOp.add, mapOp.remove].flatMap((part) => part.map(([name]) => name)), ...mapOp.delete])];
+  return [...new Set([...[mapOp.set, mapOp.increment, mapOp.add, mapOp.remove].flatMap((part) => part.map(([name]) => name)), ...mapOp.delete])].map(fieldRowName);
 }
 
 /** A write on a split collection, planned from its header, its row count and the rows the operation names. */
@@ -113,34 +129,39 @@ export function planCollectionWrite(header: Uint8Array, count: number, rows: Rea
   let delta: ORSet | ORMap;
   let changes: RowChanges<readonly Dot[]> | RowChanges<FieldJson>;
   let encodeRow: (row: never) => Uint8Array;
+  // Row names as stored: a set's are its elements' texts, a map's its fields' names as JSON.
+  let stored: (name: string) => string;
   if (type === TypeByte.ORSet) {
-    ({ delta, changes } = updateSetRows(loadedRows(context, rows, decodeSetRow), op, write.actor, write.observed));
+    ({ delta, changes } = updateSetRows(loadedRows(context, rows, decodeSetRow, (name) => name), op, write.actor, write.observed));
     encodeRow = encodeSetRow;
+    stored = (name) => name;
   } else {
-    ({ delta, changes } = updateMapRows(loadedRows(context, rows, decodeFieldRow), op as MapOp, { actor: write.actor, hlc: write.hlc, ...(write.observed ? { observed: write.observed } : {}) }));
+    ({ delta, changes } = updateMapRows(loadedRows(context, rows, decodeFieldRow, fieldNameOf), op as MapOp, { actor: write.actor, hlc: write.hlc, ...(write.observed ? { observed: write.observed } : {}) }));
     encodeRow = encodeFieldRow;
+    stored = fieldRowName;
   }
   const upserts = new Map<string, Uint8Array>();
   let after = count;
   for (const [name, row] of changes.upserts as ReadonlyMap<string, never>) {
-    upserts.set(name, encodeRow(row));
-    if (!rows.has(name)) after++;
+    upserts.set(stored(name), encodeRow(row));
+    if (!rows.has(stored(name))) after++;
   }
-  for (const name of changes.deletes) if (rows.has(name)) after--;
+  const deletes = [...changes.deletes].map(stored);
+  for (const name of deletes) if (rows.has(name)) after--;
   return {
     delta: delta.isBottom() ? undefined : delta.encode(),
     context: changes.context,
     header: encodeHeader(type, changes.context),
     count: after,
     upserts,
-    deletes: [...changes.deletes],
+    deletes,
   };
 }
 
-/** A reader over the rows a write loaded: those are the only rows its delta can touch. */
-function loadedRows<R>(context: CausalContext, rows: ReadonlyMap<string, Uint8Array>, decode: (name: string, bytes: Uint8Array) => R): RowsReader<R> {
+/** A reader over the rows a write loaded (by stored name): those are the only rows its delta can touch. */
+function loadedRows<R>(context: CausalContext, rows: ReadonlyMap<string, Uint8Array>, decode: (name: string, bytes: Uint8Array) => R, nameOf: (stored: string) => string): RowsReader<R> {
   const decoded = new Map<string, R>();
-  for (const [name, bytes] of rows) decoded.set(name, decode(name, bytes));
+  for (const [name, bytes] of rows) decoded.set(nameOf(name), decode(name, bytes));
   return { context, row: (name) => decoded.get(name), rowsHolding: () => decoded.keys() };
 }
 

@@ -12,7 +12,7 @@
  */
 import { arrayLiteral } from './array-literal.ts';
 import { APPLIED_COLUMN, positionsOf } from './applied-vectors.ts';
-import { ELEMENT_ROWS_COLUMNS, NAMED, NAMED_ROWS_COLUMNS, packRows, wholeState, type ElementRowsColumns } from './collections.ts';
+import { DELETE_NAMED, ELEMENT_ROWS_COLUMNS, NAMED_ROWS_COLUMNS, packRows, wholeState, type ElementRowsColumns } from './collections.ts';
 import { heldColumn, heldOf, type HeldJson } from './dead-letters.ts';
 import { toNamespace, type NamespaceDbRow } from './namespaces.ts';
 import { OUTBOX_HIGH_WATER } from './outbox.ts';
@@ -82,9 +82,7 @@ const SQL = {
   // A split key's write snapshot with the rows a write names (collections.ts), in one statement.
   collectionSnapshot: {
     name: 'meridian_collection_snapshot',
-    text: `SELECT ${SNAPSHOT_COLUMNS},
-                  CASE WHEN k.elements IS NOT NULL THEN (SELECT array_agg(e.name ORDER BY e.name) FROM meridian_elements e WHERE e.namespace = $1 AND e.key = $2 AND e.${NAMED('$3')}) END AS element_names,
-                  CASE WHEN k.elements IS NOT NULL THEN (SELECT array_agg(e.row ORDER BY e.name) FROM meridian_elements e WHERE e.namespace = $1 AND e.key = $2 AND e.${NAMED('$3')}) END AS element_rows
+    text: `SELECT ${SNAPSHOT_COLUMNS}, ${NAMED_ROWS_COLUMNS('k', '$3')}
              FROM meridian_namespaces n LEFT JOIN meridian_keys k ON k.namespace = n.name AND k.key = $2
             WHERE n.name = $1`,
   },
@@ -105,8 +103,7 @@ const SQL = {
                FROM unnest($10::text[], $11::int[], $12::int[]) AS u(name, start, length)
               WHERE EXISTS (SELECT 1 FROM saved) ORDER BY u.name
              ON CONFLICT (namespace, key, name_hash) DO UPDATE SET row = excluded.row),
-           removed AS (
-             DELETE FROM meridian_elements WHERE namespace = $1 AND key = $2 AND ${NAMED('$13')} AND EXISTS (SELECT 1 FROM saved)),
+           removed AS (${DELETE_NAMED('$1', '$2', '$13')} AND EXISTS (SELECT 1 FROM saved)),
            queued AS (INSERT INTO meridian_outbox (message_key, envelope) SELECT $14, $15 FROM saved RETURNING id)
            SELECT id AS outbox_id, ${APPLIED_COLUMN}, ${heldColumn('$1', '$2')} FROM queued`,
   },

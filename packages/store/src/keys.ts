@@ -111,7 +111,7 @@ export async function lockKeys(db: Queryable, keys: readonly KeyRef[], split: Ma
         const assembled = (await assembleStates(db, r.namespace, [{ key: r.key, header: state }])).get(r.key)!;
         split.set(keyId(r), assembled.rows);
         state = assembled.state;
-      }
+      } else split.delete(keyId(r));
       out.set(keyId(r), { namespace: r.namespace, key: r.key, state, maxHlc: r.max_hlc });
     }
   };

@@ -116,6 +116,7 @@ export class ReplicationTx extends StoreTx implements StoreTransaction {
 
   /** Removes every key of a namespace, returning their states (they go into a conflict record). */
   takeNamespaceKeys(name: string): Promise<{ key: string; state: Uint8Array }[]> {
+    for (const id of [...this.splitKeys.keys()]) if ((JSON.parse(id) as [string, string])[0] === name) this.splitKeys.delete(id);
     return takeNamespaceKeys(this.#client, name);
   }
 

@@ -41,6 +41,7 @@ export class StoreTx implements WriteTransaction {
   async lockKey(namespace: string, key: string): Promise<KeyRow> {
     const { row, split } = await lockKey(this.#client, namespace, key);
     if (split) this.splitKeys.set(keyId(row), split);
+    else this.splitKeys.delete(keyId(row));
     return row;
   }
 

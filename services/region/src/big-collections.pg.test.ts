@@ -147,6 +147,13 @@ describe('big sets and maps stored a row per element or field', () => {
       { method: 'POST', url: '/v1/ns/m/keys/deep/ops', payload: { set: { a: 1, b: 2, c: 3, d: 4 } } },
       { method: 'POST', url: '/v1/ns/m/keys/deep/ops', payload: { set: { a: deep } } },
       { method: 'GET', url: '/v1/ns/m/keys/deep' },
+      // Found by the second review: a field name with NUL, which a PostgreSQL text cannot hold.
+      { method: 'POST', url: '/v1/ns/m/keys/nul/ops', payload: { set: { 'a\u0000b': 1, f1: 1 } } },
+      { method: 'GET', url: '/v1/ns/m/keys/nul/fields/a%00b' },
+      { method: 'POST', url: '/v1/ns/m/keys/nul/ops', payload: { set: { f2: 2, f3: 3, f4: 4 } } },
+      { method: 'POST', url: '/v1/ns/m/keys/nul/ops', payload: { set: { 'a\u0000b': 5 } } },
+      { method: 'GET', url: '/v1/ns/m/keys/nul/fields/a%00b' },
+      { method: 'GET', url: '/v1/ns/m/keys/nul' },
     ];
     for (const c of calls) {
       const [a, b] = [await call(split, c), await call(whole, c)];
@@ -156,6 +163,7 @@ describe('big sets and maps stored a row per element or field', () => {
     }
     expect(await layout('s', 'long')).toEqual({ elements: 4, rows: 4 });
     expect(await layout('m', 'deep')).toEqual({ elements: 4, rows: 4 });
+    expect(await layout('m', 'nul')).toEqual({ elements: 5, rows: 5 });
   });
 
   it('a batch of compare-and-writes refuses a write that would split, storing nothing', async () => {

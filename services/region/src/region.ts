@@ -127,7 +127,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
     // A standalone region (no Kafka) has no Kafka clients, so no credentials to check.
     const kafkaSecurity = config.kafkaBrokers ? kafkaClientSecurity(config, (path) => readFileSync(path, 'utf8')) : {};
     const identity = await bindIncarnation(store, config, peers, kafkaSecurity, log);
-    const cache = new WriteCache(config.writeCacheMb * 1024 * 1024);
+    const cache = new WriteCache(config.writeCacheMb * 1024 * 1024, config.collectionSplitRows);
     const keys = new WritePath({
       store,
       region: config.region,

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { KeyRow, NamespaceRow } from '@meridian/store';
+import { ORSet } from '@meridian/crdt';
 import { WriteCache } from './write-cache.ts';
 
 const ns = (name: string, policy: NamespaceRow['policy'] = 'lww'): NamespaceRow => ({ name, policy, declaredBy: 'eu.1', declaredHlc: 1n, createdAt: new Date(0) });
@@ -17,6 +18,21 @@ describe('WriteCache', () => {
     cache.delete('n', 'a');
     expect(cache.get('n', 'a')).toBeUndefined();
     expect(cache.stats()).toMatchObject({ entries: 0, bytes: 0 });
+  });
+
+  it('keeps no set above the split threshold, and forgets what it held of it (its writes plan from rows)', () => {
+    // Found by review: whole states of split keys were cached, so the next write decoded, planned
+    // and rewrote the whole collection, only to be refused.
+    const cache = new WriteCache(1 << 20, 2);
+    const set = (n: number): Uint8Array => {
+      let s = ORSet.empty;
+      for (let i = 0; i < n; i++) s = s.join(s.add('eu.1', [i]));
+      return s.encode();
+    };
+    cache.set(ns('s', 'set'), { namespace: 's', key: 'k', state: set(2), maxHlc: 1n });
+    expect(cache.get('s', 'k')).toBeDefined();
+    cache.set(ns('s', 'set'), { namespace: 's', key: 'k', state: set(3), maxHlc: 2n });
+    expect(cache.get('s', 'k')).toBeUndefined();
   });
 
   it('keeps the later of two answers for one key (a row\'s highest HLC never goes back)', () => {

@@ -19,6 +19,7 @@
  * planned from a snapshot compares against the bytes it was planned from, never against a later
  * write's.
  */
+import { COLLECTION_SPLIT_ROWS, collectionRowCount } from '@meridian/crdt';
 import type { KeyRow, NamespaceRow, WriteSnapshot } from '@meridian/store';
 
 /** What an entry is charged besides its state buffer: the key string, the map's and the arrays' slots. */
@@ -63,9 +64,25 @@ export class WriteCache {
   #hits = 0;
   #misses = 0;
 
-  /** `limitBytes` 0 turns the cache off. */
-  constructor(limitBytes: number) {
+  readonly #splitRows: number;
+
+  /**
+   * `limitBytes` 0 turns the cache off. A set or map above `splitRows` (the store's split
+   * threshold) is never kept: its writes plan from its rows, and a whole state would only be
+   * planned from, rewritten whole and refused.
+   */
+  constructor(limitBytes: number, splitRows: number = COLLECTION_SPLIT_ROWS) {
     this.#limitBytes = limitBytes;
+    this.#splitRows = splitRows;
+  }
+
+  /** Whether a state is a set or map above the threshold (bytes that are no such state are not). */
+  #split(state: Uint8Array): boolean {
+    try {
+      return (collectionRowCount(state) ?? 0) > this.#splitRows;
+    } catch {
+      return false;
+    }
   }
 
   /** A copy of the cached snapshot of a key, or undefined. */
@@ -88,6 +105,10 @@ export class WriteCache {
    */
   set(namespace: NamespaceRow, stored: KeyRow): void {
     if (this.#limitBytes === 0) return;
+    if (stored.state !== undefined && this.#split(stored.state)) {
+      this.delete(namespace.name, stored.key);
+      return;
+    }
     const id = cacheKey(namespace.name, stored.key);
     const held = this.#slotOf.get(id);
     if (held !== undefined && this.#maxHlc[held]! > stored.maxHlc) return;

@@ -32,6 +32,7 @@ import {
   collectionOpRows,
   collectionRowCount,
   crdtKind as lookupCrdtKind,
+  fieldRowName,
   mapKind,
   nestedDeeperThan,
   planCollectionWrite,
@@ -45,7 +46,7 @@ import {
 type AnyKind = CrdtKind<unknown, unknown>;
 const crdtKind = (policy: string): AnyKind | undefined => lookupCrdtKind(policy);
 import { claimableApplied, decodeRecord, encodeRecord, kafkaMessageKey, SCHEMA_VERSION, uncoveredSession, type HeldBack, type IdempotentAnswer, type OwnActors, type Policy } from '@meridian/protocol';
-import { StoreError, StoreErrorCode, type AppliedPositions, type ConditionalWrite, type ConditionalWriteResult, type HeldLetter, type KeyRow, type NamespaceRow, type ReadView, type Store, type WriteSnapshot } from '@meridian/store';
+import { StoreError, StoreErrorCode, type AppliedPositions, type ConditionalWrite, type ConditionalWriteResult, type HeldLetter, type KeyRow, type NamespaceRow, type ReadView, type RowsWriteResult, type Store, type WriteSnapshot } from '@meridian/store';
 import { GroupCommitQueue } from './group-commit.ts';
 import { ContextNotCoveredError, MeridianError } from './errors.ts';
 import type { ContextTokens } from './context-token.ts';
@@ -316,22 +317,30 @@ export class WritePath {
       const planned = rows.plan(ns, row, span);
       if (planned.count <= (this.#o.splitRows ?? COLLECTION_SPLIT_ROWS)) return undefined;
       if (!planned.save) {
-        const view = await store.readView(name, key);
+        // Positions only: none of the collection's rows is read.
+        const view = await store.readView(name, key, []);
         return { status: 200, body: planned.answer(this.#session(view.highWater, claimableApplied(view.applied, heldBack(view.held)))), policy: ns.policy, stored: undefined };
       }
-      const result = await store.compareAndWriteRows({
-        namespace: name,
-        policy: ns.policy,
-        key,
-        expected: { generation: row.split.generation, maxHlc: row.maxHlc },
-        header: planned.save.header,
-        elements: planned.count,
-        upserts: planned.save.upserts,
-        deletes: planned.save.deletes,
-        maxHlc: planned.save.hlc,
-        messageKey: kafkaMessageKey(name, key),
-        envelope: planned.save.envelope,
-      });
+      let result: RowsWriteResult;
+      try {
+        result = await store.compareAndWriteRows({
+          namespace: name,
+          policy: ns.policy,
+          key,
+          expected: { generation: row.split.generation, maxHlc: row.maxHlc },
+          header: planned.save.header,
+          elements: planned.count,
+          upserts: planned.save.upserts,
+          deletes: planned.save.deletes,
+          maxHlc: planned.save.hlc,
+          messageKey: kafkaMessageKey(name, key),
+          envelope: planned.save.envelope,
+        });
+      } catch (error) {
+        // A deadlock or serialization failure stored nothing: take the lock.
+        if (error instanceof StoreError && error.code === StoreErrorCode.retry) return undefined;
+        throw error;
+      }
       if (result.saved) {
         span.setAttribute('meridian.outbox_id', result.outboxId.toString());
         this.#cache.delete(name, key);
@@ -483,7 +492,7 @@ export class WritePath {
     checkNamespaceName(name);
     checkKeyName(key);
     // One element or field: a big collection's other rows are not read.
-    const rows = part.kind === 'element' ? [canonicalJson(JSON.parse(part.text), 'set element')] : part.kind === 'field' ? [part.name] : undefined;
+    const rows = part.kind === 'element' ? [canonicalJson(JSON.parse(part.text), 'set element')] : part.kind === 'field' ? [fieldRowName(part.name)] : undefined;
     const view = await this.#o.store.readView(name, key, rows);
     const held = heldBack(view.held);
     // No namespace: nothing to wait for (the answer is MERIDIAN_NAMESPACE_NOT_FOUND; the statement read no positions).
