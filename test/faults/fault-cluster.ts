@@ -90,6 +90,9 @@ export async function startFaultCluster(options: FaultClusterOptions): Promise<F
       MERIDIAN_GRPC_PORT: String(grpcPorts[i]),
       MERIDIAN_PEER_GRPC: ids.flatMap((peer, j) => (j === i ? [] : [`${peer}=127.0.0.1:${grpcPorts[j]}`])).join(';'),
       MERIDIAN_ANTI_ENTROPY_INTERVAL_MS: '2000',
+      // Sets above 4 elements stored a row per element (decision 0013): the workload's sets cross
+      // the threshold both ways, so every fault meets both layouts.
+      MERIDIAN_COLLECTION_SPLIT_ROWS: '4',
       ...(clockOffsets[i] !== 0 ? { MERIDIAN_TEST_CLOCK_OFFSET_MS: String(clockOffsets[i]) } : {}),
     },
   });
