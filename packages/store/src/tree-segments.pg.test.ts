@@ -12,7 +12,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import fc from 'fast-check';
 import { HashTree, elementHash, keyHash, segmentOf, type Summary } from '@meridian/anti-entropy';
-import { ORSet } from '@meridian/crdt';
+import { CrdtError, CrdtErrorCode, ORSet } from '@meridian/crdt';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
 import { uniqueName } from '@meridian/testkit';
 import { splitsUnder as splitsUnderLayout } from './collections.ts';
@@ -60,9 +60,11 @@ async function run(o: Op): Promise<void> {
       const snap = await store.writeSnapshot(o.ns, o.key);
       const split = snap.key?.split;
       if (split) {
-        // A split key's write (the write path's, on the rows it names): a row upserted, another removed.
-        const names = (await store.pool.query<{ name: string }>('SELECT name FROM meridian_elements WHERE namespace = $1 AND key = $2 ORDER BY name LIMIT 1', [o.ns, o.key])).rows.map((r) => r.name);
-        await store.compareAndWriteRows({ namespace: o.ns, policy: 'lww', key: o.key, expected: { generation: split.generation, maxHlc: snap.key.maxHlc }, header: snap.key.state!, elements: split.elements, upserts: new Map([[`r${o.state.length}`, buf(o.state)]]), deletes: names, maxHlc: 5n, messageKey: `${o.ns}/${o.key}`, envelope: new Uint8Array([5]) });
+        // A split key's write (the write path's, on the rows it names): its last row removed, its
+        // first rewritten (as it was: the rows stay a valid set, which later locks assemble).
+        const { rows } = await store.pool.query<{ name: string; row: Buffer }>('SELECT name, row FROM meridian_elements WHERE namespace = $1 AND key = $2 ORDER BY name', [o.ns, o.key]);
+        const [first, last] = [rows[0], rows.length > 1 ? rows[rows.length - 1] : undefined];
+        await store.compareAndWriteRows({ namespace: o.ns, policy: 'lww', key: o.key, expected: { generation: split.generation, maxHlc: snap.key.maxHlc }, header: snap.key.state!, elements: split.elements - (last ? 1 : 0), upserts: new Map(first ? [[first.name, new Uint8Array(first.row)]] : []), deletes: last ? [last.name] : [], maxHlc: 5n, messageKey: `${o.ns}/${o.key}`, envelope: new Uint8Array([5]) });
         return;
       }
       await store.compareAndWrite({ namespace: o.ns, policy: 'lww', key: o.key, expected: snap.key, state: buf(o.state), maxHlc: 1n, messageKey: `${o.ns}/${o.key}`, envelope: new Uint8Array([1]) });
@@ -146,7 +148,15 @@ describe('the hash tree kept by triggers', () => {
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 25 }), async (ops) => {
         await store.pool.query('DELETE FROM meridian_keys');
         await store.pool.query('DELETE FROM meridian_elements');
-        for (const o of ops) await run(o);
+        for (const o of ops) {
+          try {
+            await run(o);
+          } catch (error) {
+            // A row edited by hand no longer decodes: what assembles the key refuses it, and its
+            // transaction stores nothing (the tree must still match the rows).
+            if (!(error instanceof CrdtError && error.code === CrdtErrorCode.InvalidEncoding)) throw error;
+          }
+        }
         expect(await storedSegments()).toEqual(await rebuilt());
       }),
       { numRuns: 40 },
