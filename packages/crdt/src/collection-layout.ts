@@ -48,6 +48,19 @@ export function collectionRowCount(state: Uint8Array): number | undefined {
   return reader.count('rows');
 }
 
+/**
+ * Whether an encoded state is stored split under `threshold`: a set or map with more rows. Bytes
+ * that are no such state (a register, or bytes that do not decode, which only a test or a hand edit
+ * stores) are not.
+ */
+export function splitsAbove(state: Uint8Array, threshold: number): boolean {
+  try {
+    return (collectionRowCount(state) ?? 0) > threshold;
+  } catch {
+    return false;
+  }
+}
+
 /** The split layout of an encoded state, or undefined when it stays one row (not a set or map, or at most `threshold` rows). */
 export function splitCollection(state: Uint8Array, threshold: number = COLLECTION_SPLIT_ROWS): SplitCollection | undefined {
   const count = collectionRowCount(state);

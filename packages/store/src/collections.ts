@@ -11,7 +11,7 @@
  * (`KeyRow.split`), and a write on it reads and writes the rows it names alone
  * (conditional-write.ts `collectionSnapshot`, `compareAndWriteRows`).
  */
-import { collectionRowCount, joinCollection, splitCollection } from '@meridian/crdt';
+import { joinCollection, splitCollection, splitsAbove } from '@meridian/crdt';
 import { arrayLiteral } from './array-literal.ts';
 import { buffer, bytes, type Queryable } from './pg-query.ts';
 
@@ -20,15 +20,16 @@ export interface CollectionLayout {
   readonly splitRows: number;
 }
 
-/** The names and rows of a split key, as one statement's columns (an aggregate in name order). */
-export const ELEMENT_ROWS_COLUMNS = (k: string): string =>
-  `CASE WHEN ${k}.elements IS NOT NULL THEN (SELECT array_agg(e.name ORDER BY e.name) FROM meridian_elements e WHERE e.namespace = ${k}.namespace AND e.key = ${k}.key) END AS element_names,
-   CASE WHEN ${k}.elements IS NOT NULL THEN (SELECT array_agg(e.row ORDER BY e.name) FROM meridian_elements e WHERE e.namespace = ${k}.namespace AND e.key = ${k}.key) END AS element_rows`;
+/** A split key's rows from `rows` (a FROM item) as two columns, names and rows in name order; NULL for a key stored whole. */
+const rowsColumns = (k: string, rows: string): string =>
+  `CASE WHEN ${k}.elements IS NOT NULL THEN (SELECT array_agg(e.name ORDER BY e.name) FROM ${rows} AS e) END AS element_names,
+   CASE WHEN ${k}.elements IS NOT NULL THEN (SELECT array_agg(e.row ORDER BY e.name) FROM ${rows} AS e) END AS element_rows`;
 
-/** As `ELEMENT_ROWS_COLUMNS`, only the rows named by a text[] parameter (a read of one element or field). */
-export const NAMED_ROWS_COLUMNS = (k: string, names: string): string =>
-  `CASE WHEN ${k}.elements IS NOT NULL THEN (SELECT array_agg(e.name ORDER BY e.name) FROM ${NAMED_ROWS(`${k}.namespace`, `${k}.key`, names)} AS e) END AS element_names,
-   CASE WHEN ${k}.elements IS NOT NULL THEN (SELECT array_agg(e.row ORDER BY e.name) FROM ${NAMED_ROWS(`${k}.namespace`, `${k}.key`, names)} AS e) END AS element_rows`;
+/** All rows of a split key (of the row aliased `k`), as one statement's columns. */
+export const ELEMENT_ROWS_COLUMNS = (k: string): string => rowsColumns(k, `(SELECT name, row FROM meridian_elements WHERE namespace = ${k}.namespace AND key = ${k}.key)`);
+
+/** As `ELEMENT_ROWS_COLUMNS`, only the rows named by a text[] parameter (a read of one element or field, a write's snapshot). */
+export const NAMED_ROWS_COLUMNS = (k: string, names: string): string => rowsColumns(k, NAMED_ROWS(`${k}.namespace`, `${k}.key`, names));
 
 /** What `ELEMENT_ROWS_COLUMNS` reads. */
 export interface ElementRowsColumns {
@@ -83,20 +84,8 @@ export async function assembleStates(db: Queryable, namespace: string, keys: rea
   return out;
 }
 
-/**
- * Whether a whole state is stored split under this layout (a set or map with more than
- * `splitRows` rows). Bytes that are no such state (a register, or bytes that do not decode, which
- * only a test or a hand edit stores) are stored whole.
- */
-export function splitsUnder(layout: CollectionLayout, state: Uint8Array): boolean {
-  let count: number | undefined;
-  try {
-    count = collectionRowCount(state);
-  } catch {
-    return false;
-  }
-  return count !== undefined && count > layout.splitRows;
-}
+/** Whether a whole state is stored split under this layout (@meridian/crdt's `splitsAbove`). */
+export const splitsUnder = (layout: CollectionLayout, state: Uint8Array): boolean => splitsAbove(state, layout.splitRows);
 
 /**
  * Stores a whole state of a key whose row this transaction holds locked, in the layout the state

@@ -19,7 +19,7 @@
  * planned from a snapshot compares against the bytes it was planned from, never against a later
  * write's.
  */
-import { COLLECTION_SPLIT_ROWS, collectionRowCount } from '@meridian/crdt';
+import { COLLECTION_SPLIT_ROWS, splitsAbove } from '@meridian/crdt';
 import type { KeyRow, NamespaceRow, WriteSnapshot } from '@meridian/store';
 
 /** What an entry is charged besides its state buffer: the key string, the map's and the arrays' slots. */
@@ -76,15 +76,6 @@ export class WriteCache {
     this.#splitRows = splitRows;
   }
 
-  /** Whether a state is a set or map above the threshold (bytes that are no such state are not). */
-  #split(state: Uint8Array): boolean {
-    try {
-      return (collectionRowCount(state) ?? 0) > this.#splitRows;
-    } catch {
-      return false;
-    }
-  }
-
   /** A copy of the cached snapshot of a key, or undefined. */
   get(namespace: string, key: string): WriteSnapshot | undefined {
     if (this.#limitBytes === 0) return undefined;
@@ -105,7 +96,7 @@ export class WriteCache {
    */
   set(namespace: NamespaceRow, stored: KeyRow): void {
     if (this.#limitBytes === 0) return;
-    if (stored.state !== undefined && this.#split(stored.state)) {
+    if (stored.state !== undefined && splitsAbove(stored.state, this.#splitRows)) {
       this.delete(namespace.name, stored.key);
       return;
     }

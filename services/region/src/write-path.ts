@@ -30,13 +30,13 @@ import {
   ORSet,
   collectionHeaderContext,
   collectionOpRows,
-  collectionRowCount,
   crdtKind as lookupCrdtKind,
   fieldRowName,
   mapKind,
   nestedDeeperThan,
   planCollectionWrite,
   setKind,
+  splitsAbove,
   type CrdtKind,
   type MapOp,
   type SetOp,
@@ -132,6 +132,8 @@ export class WritePath {
   /** Wall time (ms) for the first dot of a key without a row (freshDotBase). */
   readonly #now: () => number;
   readonly #cache: WriteCache;
+  /** Above this many elements or fields a set or map is stored split (`WritePathOptions.splitRows`). */
+  readonly #splitRows: number;
   /** The highest outbox id allocated when this incarnation began (0 for a first one): the current actor's positions start above it. */
   readonly #incarnationStart: bigint;
   /** Writes of existing rows, group-committed: those waiting together go in one statement. */
@@ -140,6 +142,7 @@ export class WritePath {
   constructor(options: WritePathOptions) {
     this.#o = options;
     this.#cache = options.cache ?? new WriteCache(0);
+    this.#splitRows = options.splitRows ?? COLLECTION_SPLIT_ROWS;
     this.#updates = new GroupCommitQueue({
       run: async (writes) => (writes.length === 1 ? [await options.store.compareAndWrite(writes[0]!)] : options.store.compareAndWriteMany(writes)),
       weight: () => 1,
@@ -278,7 +281,7 @@ export class WritePath {
       try {
         // A key's first write inserts its row alone; so does a write that splits a set or map (a
         // transaction of its own: collections.ts); updates share statements with other writes.
-        result = write.expected && !this.#splits(write.state) ? await this.#updates.submit(write) : await this.#o.store.compareAndWrite(write);
+        result = write.expected && !splitsAbove(write.state, this.#splitRows) ? await this.#updates.submit(write) : await this.#o.store.compareAndWrite(write);
       } catch (error) {
         // A deadlock or serialization failure of a shared statement stored nothing: take the lock.
         if (error instanceof StoreError && error.code === StoreErrorCode.retry) break;
@@ -315,7 +318,7 @@ export class WritePath {
       const row = snapshot.key;
       if (!row?.split || row.state === undefined) return undefined;
       const planned = rows.plan(ns, row, span);
-      if (planned.count <= (this.#o.splitRows ?? COLLECTION_SPLIT_ROWS)) return undefined;
+      if (planned.count <= this.#splitRows) return undefined;
       if (!planned.save) {
         // Positions only: none of the collection's rows is read.
         const view = await store.readView(name, key, []);
@@ -349,11 +352,6 @@ export class WritePath {
       span.setAttribute('meridian.write.lost_races', attempt);
     }
     return undefined;
-  }
-
-  /** Whether a whole state is stored split (a set or map above the threshold). */
-  #splits(state: Uint8Array): boolean {
-    return (collectionRowCount(state) ?? 0) > (this.#o.splitRows ?? COLLECTION_SPLIT_ROWS);
   }
 
   /** The write in one transaction under the key's row lock (insert-or-lock), with the idempotency protocol. */
@@ -625,7 +623,7 @@ export class WritePath {
   /** A CRDT write's answer: a set or map above the split threshold answers without its value (read it by pages). */
   #writeBody(name: string, key: string, kind: AnyKind, state: unknown, session: SessionVector): KeyAnswer {
     const size = state instanceof ORSet ? state.size : state instanceof ORMap ? state.fields().length : 0;
-    if (size <= (this.#o.splitRows ?? COLLECTION_SPLIT_ROWS)) return this.#crdtBody(name, key, kind, state, session);
+    if (size <= this.#splitRows) return this.#crdtBody(name, key, kind, state, session);
     return { context: this.#o.tokens.signContext(name, key, crdtContext(state)), session: formatSession(session) };
   }
 }
