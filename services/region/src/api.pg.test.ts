@@ -285,7 +285,8 @@ describe('idempotency', () => {
   it('concurrent retries of one request apply it once', async () => {
     const before = await outboxCount();
     const answers = await Promise.all(Array.from({ length: 8 }, () => call('PUT', '/v1/ns/idem/keys/k2', { value: 'x' }, { 'idempotency-key': 'req-2' })));
-    expect(new Set(answers.map((a) => JSON.stringify(a))).size).toBe(1);
+    // The answers, not the transport: a Date header can tick between two of them.
+    expect(new Set(answers.map((a) => JSON.stringify({ status: a.status, json: a.json }))).size).toBe(1);
     expect(await outboxCount()).toBe(before + 1);
   });
 
