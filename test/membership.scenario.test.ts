@@ -1,7 +1,8 @@
 /**
  * Region lifecycle and continuous anti-entropy with real processes (docs/decisions/0014): three
  * region services (each its own database; Kafka clusters from the test run's brokers), secured as
- * the local cluster is, each with its anti-entropy gRPC server and continuous anti-entropy on.
+ * the local cluster is, each with its anti-entropy gRPC server (mutual TLS) and continuous
+ * anti-entropy on.
  *
  * - a fourth region joins under load: while the three keep writing it starts with
  *   MERIDIAN_JOIN=on, seeds every namespace from each peer over gRPC, and streams; the three add
@@ -17,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { runExchange } from '@meridian/anti-entropy';
 import { GrpcReplica, channelCredentials } from '@meridian/anti-entropy-grpc';
-import { createDatabase, dropDatabase, ephemeralAuth, freePort, startRegionProcess, testKafkaAccess, type LocalAuth, type RegionProcess, type RegionProcessOptions } from '@meridian/infra-local';
+import { createDatabase, dropDatabase, ensureGrpcCertificate, ephemeralAuth, freePort, startRegionProcess, testCertificateAuthority, testKafkaAccess, type LocalAuth, type RegionProcess, type RegionProcessOptions } from '@meridian/infra-local';
 import { uniqueName, waitFor } from '@meridian/testkit';
 
 const infra = inject('infra');
@@ -58,7 +59,8 @@ function start(i: number, peers: readonly number[], join: boolean): Promise<Regi
     grpcPort: grpcPorts[i]!,
     kafkaBrokers: kafkaOf(i),
     kafkaSecurity: kafkaAccess[ids[i]!],
-    grpcTls: 'off',
+    // Mutual TLS between the regions with a test CA, as deployed (the joining region's too).
+    grpcTls: ensureGrpcCertificate(testCertificateAuthority(), { kind: 'region', region: ids[i]! }),
     peers: Object.fromEntries(peers.map((j) => [ids[j]!, kafkaOf(j)])),
     peerUrls: Object.fromEntries(peers.map((j) => [ids[j]!, `http://127.0.0.1:${ports[j]!}`])),
     peerGrpc: Object.fromEntries(peers.map((j) => [ids[j]!, grpcOf(j)])),
@@ -68,9 +70,12 @@ function start(i: number, peers: readonly number[], join: boolean): Promise<Regi
   });
 }
 
+/** The operator's certificate, as `meridian verify` holds it. */
+const operatorTls = ensureGrpcCertificate(testCertificateAuthority(), { kind: 'operator' });
+
 /** The anti-entropy compare of region 0 with every other one, over gRPC: the differing keys. */
 async function differences(count: number): Promise<string[]> {
-  const replicas = Array.from({ length: count }, (_, i) => new GrpcReplica({ address: grpcOf(i), credentials: channelCredentials(undefined, { kind: 'region', region: ids[i]! }) }));
+  const replicas = Array.from({ length: count }, (_, i) => new GrpcReplica({ address: grpcOf(i), credentials: channelCredentials(operatorTls, { kind: 'region', region: ids[i]! }) }));
   try {
     const out: string[] = [];
     for (let i = 1; i < count; i++) {
