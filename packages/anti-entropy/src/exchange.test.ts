@@ -217,6 +217,43 @@ describe('runExchange', () => {
     expect(flat(local)).toEqual(flat(remote));
   });
 
+  it('rate-limits repair: N keys at R keys/s wait (N - burst) / R in all, each batch merged only after its wait', async () => {
+    // 50 keys differ, 5 per batch, 10 keys/s with a burst of 10: the first two batches go at
+    // once, each of the other 8 waits 500 ms on a clock that moves only when the exchange sleeps.
+    const keys = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, ['x']]));
+    const local = load(new MemoryReplica('eu'), { a: keys });
+    const remote = load(new MemoryReplica('us'), {});
+    let now = 0;
+    const events: string[] = [];
+    const waits: number[] = [];
+    const merge = remote.mergeStates.bind(remote);
+    remote.mergeStates = (ns, policy, from, states) => {
+      events.push(`merge ${states.length} at ${now}`);
+      return merge(ns, policy, from, states);
+    };
+    const limiter = new TokenBucket({ perSecond: 10, burst: 10, now: () => now });
+    const report = await runExchange(local, remote, {
+      repair: true,
+      keysPerBatch: 5,
+      limiter,
+      // Equal positions: nothing in flight, no confirmation wait; every sleep is the limiter's.
+      sleep: (ms) => {
+        waits.push(ms);
+        events.push(`sleep ${ms}`);
+        now += ms;
+        return Promise.resolve();
+      },
+    });
+    expect(report.repairedRemote).toHaveLength(50);
+    expect(flat(remote)).toEqual(flat(local));
+    expect(waits.reduce((a, b) => a + b, 0)).toBe(((50 - 10) / 10) * 1000);
+    expect(events).toEqual([
+      'merge 5 at 0',
+      'merge 5 at 0',
+      ...Array.from({ length: 8 }, (_, i) => ['sleep 500', `merge 5 at ${(i + 1) * 500}`]).flat(),
+    ]);
+  });
+
   it('continuous rounds: a difference counts from its second consecutive round', async () => {
     const local = load(new MemoryReplica('eu'), { a: { k1: ['x'] } });
     const remote = load(new MemoryReplica('us'), { a: { k1: ['y'] } });
