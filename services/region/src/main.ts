@@ -10,6 +10,7 @@
 import { loadConfig, describeConfig, configReference, ConfigError, INSTRUMENTATIONS } from './config.ts';
 import { startTelemetry, loggerOptions } from '@meridian/telemetry';
 import { LinkStates } from '@meridian/replication-link';
+import { telemetryHooks } from './telemetry-hooks.ts';
 
 if (process.argv.includes('--help')) {
   console.log('meridian-region: one region of Meridian. Settings (environment):\n');
@@ -47,25 +48,7 @@ const region = await startRegion(config, {
   ...(clockOffsetMs !== 0 ? { now: () => Date.now() + clockOffsetMs } : {}),
   logger: log,
   log,
-  replication: {
-    onApplied: (origin, count) => metrics.applies.add(count, { origin }),
-    onConflict: (namespace, policy) => metrics.conflicts.add(1, { namespace, policy }),
-    onConcurrentMerge: (namespace, policy) => metrics.concurrentMerges.add(1, { namespace, policy }),
-    onDeadLetter: (origin, reason) => metrics.deadLetters.add(1, { origin, reason }),
-  },
-  antiEntropy: {
-    onRepair: (namespace, peer) => metrics.repairs.add(1, { namespace, peer }),
-    onConflict: (namespace, policy) => metrics.conflicts.add(1, { namespace, policy }),
-    onReport: (peer, report) => metrics.antiEntropyDifferences.add(report.differences.length, { peer }),
-    onRejected: (namespace, key, reason) => log.warn({ namespace, key, reason }, 'anti-entropy: a peer\'s state could not be merged'),
-    onRefused: (peer) => metrics.antiEntropyRefused.add(1, { peer }),
-  },
-  metricsText: () => telemetry.metricsText(),
-  onPurged: (keys) => metrics.gcPurged.add(keys),
-  onWrite: (namespace, policy, seconds) => {
-    telemetry.metrics.writes.add(1, { namespace, policy });
-    telemetry.metrics.writeDuration.record(seconds, { policy });
-  },
+  ...telemetryHooks(telemetry, log),
 });
 metrics.observeWriteCache(() => region.cache.stats());
 metrics.observeRetention(() => region.retention.view);
