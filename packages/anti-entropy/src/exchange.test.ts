@@ -167,6 +167,30 @@ describe('runExchange', () => {
     expect((await runExchange(local, remote, { repair: false, sleep })).differences).toEqual([]);
   });
 
+  it('an interrupted repair keeps what it merged; the next run repairs only what still differs', async () => {
+    // `meridian repair` is resumable by construction: every merged batch is committed, and a run
+    // compares afresh. The peer here fails its third merge (a connection lost mid-repair).
+    class Interrupted extends MemoryReplica {
+      failAt = 3;
+      override mergeStates(ns: string, policy: string, from: string, states: readonly KeyState[]) {
+        if (this.merges + 1 === this.failAt) {
+          this.merges++;
+          return Promise.reject(new Error('connection lost'));
+        }
+        return super.mergeStates(ns, policy, from, states);
+      }
+    }
+    const local = load(new MemoryReplica('eu'), { a: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, ['x']])) });
+    const remote = load(new Interrupted('us'), {});
+    await expect(runExchange(local, remote, { repair: true, sleep, keysPerBatch: 10 })).rejects.toThrow('connection lost');
+    const merged = Object.keys(flat(remote)).length;
+    expect(merged).toBe(20); // two batches of 10 landed before the failure
+    const resumed = await runExchange(local, remote, { repair: true, sleep, keysPerBatch: 10 });
+    expect(resumed.differences).toHaveLength(40 - merged);
+    expect(resumed.repairedRemote).toHaveLength(40 - merged);
+    expect(flat(remote)).toEqual(flat(local));
+  });
+
   it('fails when a single item outlives its deadline (nothing left to split)', async () => {
     const local = new LoadedReplica('eu', 0);
     const remote = new LoadedReplica('us', 0);
