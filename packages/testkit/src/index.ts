@@ -8,7 +8,7 @@ export { waitFor, sleep, WaitTimeoutError, type WaitOptions } from './wait-for.t
 export { FaultProxy, type FaultProxyOptions } from './fault-proxy.ts';
 export { SeededRandom } from './seeded-random.ts';
 export { fixed, markdownTable, whole } from './bench-table.ts';
-export { formatRatio, median, pairedRatios, quantile, type PairedRatios } from './paired-ratios.ts';
+export { formatRatio, median, medianInterval, pairedRatios, quantile, type PairedRatios } from './paired-ratios.ts';
 export {
   checkHistory,
   checkCounters,

@@ -32,6 +32,29 @@ export function median(values: readonly number[]): number {
   return quantile([...values].sort((a, b) => a - b), 0.5);
 }
 
+/**
+ * A distribution-free confidence interval for the median of `sorted` (order statistics: the k-th
+ * smallest and k-th largest values, k the largest with P(Binomial(n, ½) < k) ≤ (1 − confidence)/2,
+ * so the interval covers the true median with at least `confidence`). Undefined when n is too
+ * small for that confidence (fewer than 5 values at 90%).
+ */
+export function medianInterval(sorted: readonly number[], confidence = 0.9): { readonly low: number; readonly high: number; readonly confidence: number } | undefined {
+  const n = sorted.length;
+  const tail = (1 - confidence) / 2;
+  // P(X ≤ j) for X ~ Binomial(n, 1/2), accumulated term by term.
+  let term = 0.5 ** n;
+  let below = 0; // P(X < k) for the k under test
+  let k = 0;
+  for (let j = 0; j < n; j++) {
+    if (below + term > tail) break;
+    below += term;
+    k = j + 1;
+    term = (term * (n - j)) / (j + 1);
+  }
+  if (k === 0) return undefined;
+  return { low: sorted[k - 1]!, high: sorted[n - k]!, confidence: 1 - 2 * below };
+}
+
 /** variant ÷ baseline for each pair, summarized; every figure NaN when no pair has a usable ratio. */
 export function pairedRatios(pairs: readonly { readonly variant: number; readonly baseline: number }[]): PairedRatios {
   const ratios = pairs.filter((p) => Number.isFinite(p.variant) && Number.isFinite(p.baseline) && p.baseline !== 0).map((p) => p.variant / p.baseline);
