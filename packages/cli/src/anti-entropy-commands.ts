@@ -12,7 +12,7 @@ import { runExchange, TokenBucket, type ExchangeProgress, type ExchangeReport, t
 import { GrpcReplica, channelCredentials, type TlsFiles } from '@meridian/anti-entropy-grpc';
 import { readClusterFile } from '@meridian/infra-local';
 import type { AntiEntropyCommand } from './cli-args.ts';
-import { formatDifference } from './anti-entropy-format.ts';
+import { formatDifference, formatProgress } from './anti-entropy-format.ts';
 
 const MAX_REPAIR_PASSES = 3;
 
@@ -34,10 +34,7 @@ function targets(command: AntiEntropyCommand): { addresses: Map<string, string>;
 function progressLine(enabled: boolean): { show(pair: string, p: ExchangeProgress): void; clear(): void } {
   return {
     show: (pair, p) => {
-      if (!enabled) return;
-      const width = 20;
-      const filled = p.total === 0 ? width : Math.round((p.done / p.total) * width);
-      process.stderr.write(`\r\x1b[K${pair} ${p.phase.padEnd(7)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${p.done}/${p.total}${p.namespace ? ` ${p.namespace}` : ''}`);
+      if (enabled) process.stderr.write(`\r\x1b[K${formatProgress(pair, p)}`);
     },
     clear: () => {
       if (enabled) process.stderr.write('\r\x1b[K');

@@ -7,6 +7,13 @@
  * through Kafka (each region reads the other's topic on the other's broker, as its own
  * principal), and no password reaches the join's output or the joined region's log.
  *
+ * Then the operator commands on these two regions, as the README's walkthrough runs them (no
+ * flags but --dir: addresses and the operator's TLS files come from cluster.json): `verify`
+ * finds nothing; with the first region's link from the joiner paused, a write at the joiner is
+ * a difference `verify` names (exit 1) and `repair` merges into the first region; `verify` is
+ * clean again. Last, `remove` of the joiner: the first region lists it removed and no longer
+ * runs a link from it, and its `join` stops.
+ *
  * Region ids are unique to this run; the databases are dropped after.
  */
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -27,14 +34,15 @@ const dir = mkdtempSync(join(tmpdir(), 'meridian-secured-join-'));
 let joining: ChildProcess | undefined;
 
 /** `meridian join …` in the foreground, as a user runs it: resolves with its output once it says the region joined; rejects if it exits first. */
-function startJoin(args: readonly string[]): Promise<{ output: () => string }> {
+function startJoin(args: readonly string[]): Promise<{ output: () => string; exited: Promise<number | null> }> {
   const child = spawn(process.execPath, [...NODE_FLAGS, MERIDIAN_MAIN, 'join', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   joining = child;
   let output = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   return new Promise((resolve, reject) => {
     const seen = (b: Buffer): void => {
       output += b.toString();
-      if (output.includes(`${args[0]!} joined`)) resolve({ output: () => output });
+      if (output.includes(`${args[0]!} joined`)) resolve({ output: () => output, exited });
     };
     child.stdout.on('data', seen);
     child.stderr.on('data', seen);
@@ -58,7 +66,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 }, 120_000);
 
-async function http(method: 'GET' | 'PUT', url: string, token: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+async function http(method: 'GET' | 'PUT' | 'POST', url: string, token: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
   const response = await fetch(url, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   return { status: response.status, json: (await response.json()) as Record<string, unknown> };
 }
@@ -108,8 +116,44 @@ describe('meridian join on a secured cluster', () => {
       expect(joinerLog).not.toContain(password);
     }
 
-    const stopped = await stopJoin();
-    expect(stopped, joined.output()).toBe(0);
+    // verify and repair, addresses and TLS files from cluster.json. Not a terminal: no progress bar.
+    const pair = `${first}↔${joiner}`;
+    const same = `regions ${first}, ${joiner} hold the same data`;
+    const clean = await meridian('verify', '--dir', dir);
+    expect(clean.code, clean.stdout + clean.stderr).toBe(0);
+    expect(clean.stdout).toMatch(new RegExp(`^${same} \\(\\d+ bytes exchanged\\)$`, 'm'));
+    expect(clean.stderr).not.toMatch(/\r|\x1b\[| compare +\[/);
+    // A write the first region has not applied (its link from the joiner paused) is a difference.
+    expect((await http('POST', `${firstUrl}/v1/replication/peers/${joiner}/pause`, auth.admin)).json).toMatchObject({ state: 'paused' });
+    expect((await http('PUT', `${joinerUrl}/v1/ns/joined/keys/unseen`, auth.writer, { value: 'u' })).status).toBe(200);
+    const differs = await meridian('verify', '--dir', dir);
+    expect(differs.code, differs.stdout + differs.stderr).toBe(1);
+    expect(differs.stdout).toContain(`${pair}  joined/unseen  missing in ${first}\n`);
+    expect(differs.stdout).toMatch(/^1 key\(s\) differ /m);
+    expect(await value(firstUrl, 'unseen')).toBe(404);
+    const repair = await meridian('repair', '--dir', dir);
+    expect(repair.code, repair.stdout + repair.stderr).toBe(0);
+    expect(repair.stdout).toContain(`repaired 1 key state(s); ${same}`);
+    // Repaired over gRPC, the link still paused.
+    expect(await value(firstUrl, 'unseen')).toBe('u');
+    expect((await http('POST', `${firstUrl}/v1/replication/peers/${joiner}/resume`, auth.admin)).status).toBe(200);
+    const again = await meridian('verify', '--dir', dir);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toContain(same);
+
+    // remove: once the first region's link from the joiner has applied everything (else refused).
+    const members = async (): Promise<unknown> => (await http('GET', `${firstUrl}/v1/members`, auth.reader)).json['members'];
+    const link = async (): Promise<{ state: string; lagSequence: number | null } | undefined> => ((await http('GET', `${firstUrl}/v1/replication`, auth.reader)).json['peers'] as Record<string, { state: string; lagSequence: number | null }>)[joiner];
+    expect(await members()).toEqual([expect.objectContaining({ region: joiner, state: 'member' })]);
+    await waitFor(link, (l) => l?.state === 'streaming' && l.lagSequence === 0, { timeoutMs: 30_000, intervalMs: 250, what: `the link from ${joiner} drained` });
+    const removed = await meridian('remove', joiner, '--dir', dir);
+    expect(removed.code, removed.stdout + removed.stderr).toBe(0);
+    expect(removed.stdout).toContain(`region ${first}: removed ${joiner}\n`);
+    expect(removed.stdout).toContain(`stopping region ${joiner}`);
+    expect(await members()).toEqual([expect.objectContaining({ region: joiner, state: 'removed' })]);
+    expect(await link()).toBeUndefined();
+    // remove stopped the join (as Ctrl-C does): the region leaves cluster.json.
+    expect(await Promise.race([joined.exited, new Promise((r) => setTimeout(() => r('still running'), 30_000))]), joined.output()).toBe(0);
     expect(readClusterFile(dir)!.regions.map((r) => r.id)).toEqual([first]);
     expect((await meridian('down', '--dir', dir)).code).toBe(0);
   });
