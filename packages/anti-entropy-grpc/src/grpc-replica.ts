@@ -17,6 +17,8 @@ export interface GrpcReplicaOptions {
 }
 
 const nodes = (list: readonly { index: number; hash: bigint; keys: number }[]): Map<number, Summary> => new Map(list.map((n) => [n.index, { hash: n.hash, keys: n.keys }]));
+/** The TLS server name (SNI) every anti-entropy call sends; certificates are checked by identity, not by it. */
+const TLS_SERVER_NAME = 'meridian-anti-entropy';
 
 export class GrpcReplica implements TreeReplica {
   readonly address: string;
@@ -27,7 +29,13 @@ export class GrpcReplica implements TreeReplica {
 
   constructor(options: GrpcReplicaOptions) {
     this.address = options.address;
-    this.#client = new Client(options.address, options.credentials, { 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+    this.#client = new Client(options.address, options.credentials, {
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
+      // The server's identity is checked on its certificate's region URI, not on a host name
+      // (tls-credentials.ts), and addresses are often IPs, which TLS may not send as the server
+      // name (RFC 6066; Node warns at every such connection): a fixed name instead.
+      'grpc.ssl_target_name_override': TLS_SERVER_NAME,
+    });
     this.#deadlineMs = options.deadlineMs ?? 30_000;
   }
 
