@@ -18,10 +18,11 @@
  *   anti-entropy off (MERIDIAN_ANTI_ENTROPY_INTERVAL_MS=0): what a region with anti-entropy
  *   turned off runs, the tree still kept in every write (issue 20 item 1).
  * - `ae`: the schema as migrated (columns and triggers) and continuous anti-entropy on: every
- *   process serves gRPC and the first runs the loop every BENCH_AE_INTERVAL_MS (the service's
- *   default, 30 s) against the second — a peer on the same database, so one that holds what
- *   this region holds apart from the writes in flight, as a peer kept current by replication
- *   does (the comparison reads the same tree twice); authentication off.
+ *   process serves gRPC and the first runs the loop every BENCH_AE_INTERVAL_MS (3 s, ten times
+ *   the service's default, so that a round ends in every slice: an upper bound) against the
+ *   second — a peer on the same database, so one that holds what this region holds apart from
+ *   the writes in flight, as a peer kept current by replication does (the comparison reads the
+ *   same tree twice); authentication off.
  * - `auth`: `ae` with authentication on (every write's bearer token verified, as deployed).
  * Ratios: `ae` ÷ `tree` is the cost of continuous anti-entropy on writes (target: within 5%;
  * decision 0015), `tree` ÷ `off` that of keeping the tree, `ae` ÷ `off` both, `auth` ÷ `ae` that
@@ -37,10 +38,10 @@
  * of BENCH_SLICE_SECONDS at the maximum rate (autocannon, BENCH_CONNECTIONS connections), the
  * order reversed every other round (ABC CBA …).
  *
- * Settings (environment): BENCH_CONFIGS (off,tree,ae,auth), BENCH_ROUNDS (8), BENCH_SLICE_SECONDS
- * (3), BENCH_WARMUP_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_POOL (8, split over the
+ * Settings (environment): BENCH_CONFIGS (off,tree,ae,auth), BENCH_ROUNDS (24: the verdict's
+ * interval needs pairs), BENCH_SLICE_SECONDS (3), BENCH_WARMUP_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_POOL (8, split over the
  * replicas), BENCH_REPLICAS (2), BENCH_KEYS (10000), BENCH_SEED (1), BENCH_AE_INTERVAL_MS
- * (30000). MERIDIAN_* variables reach every service. Smoke: BENCH_ROUNDS=2 BENCH_SLICE_SECONDS=2
+ * (3000). MERIDIAN_* variables reach every service. Smoke: BENCH_ROUNDS=2 BENCH_SLICE_SECONDS=2
  * BENCH_WARMUP_SECONDS=2 BENCH_KEYS=1000.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -55,7 +56,7 @@ import { cpuSeconds, cpuSnapshot, machineBusySeconds } from './cpu.ts';
 import { cleanupStack, describeSettings, envInt, log, serviceSettings } from './bench-env.ts';
 import { COUNTER_NS, LWW_NS, WORKLOADS, keyStream } from './workloads.ts';
 
-const ROUNDS = envInt('BENCH_ROUNDS', 8, 1, 100);
+const ROUNDS = envInt('BENCH_ROUNDS', 24, 1, 100);
 const SLICE = envInt('BENCH_SLICE_SECONDS', 3, 1, 600);
 const WARMUP = envInt('BENCH_WARMUP_SECONDS', 10, 0, 600);
 const CONNECTIONS = envInt('BENCH_CONNECTIONS', 32, 1, 1000);
@@ -63,7 +64,7 @@ const POOL = envInt('BENCH_POOL', 8, 1, 200);
 const REPLICAS = envInt('BENCH_REPLICAS', 2, 2, 16);
 const KEYS = envInt('BENCH_KEYS', 10_000, 1, 100_000_000);
 const SEED = envInt('BENCH_SEED', 1, 0, 2 ** 31 - 1);
-const AE_INTERVAL_MS = envInt('BENCH_AE_INTERVAL_MS', 30_000, 1, 24 * 3600 * 1000);
+const AE_INTERVAL_MS = envInt('BENCH_AE_INTERVAL_MS', 3_000, 1, 24 * 3600 * 1000);
 const REPLICA_POOL = Math.max(1, Math.round(POOL / REPLICAS));
 
 type ConfigName = 'off' | 'hashes' | 'tree' | 'ae' | 'auth' | 'sqlfn';
