@@ -90,6 +90,9 @@ export async function readKey(db: Queryable, namespace: string, key: string): Pr
 /** The identity of a key in `lockKeys`' answer. */
 export const keyId = (k: KeyRef): string => JSON.stringify([k.namespace, k.key]);
 
+/** The namespace of a `keyId`. */
+export const keyIdNamespace = (id: string): string => (JSON.parse(id) as [string, string])[0];
+
 /**
  * Insert-or-lock of many keys (a batch's): after this call every key's row exists and is held
  * by this transaction. Existing rows are locked first, with one statement, in (namespace, key)

@@ -12,7 +12,7 @@ import { lockOffsets, lockPeerOffsetsForReseed, restartPeerOffsets, saveOffsets 
 import { deadLetter, heldFor, lockDeadLetter, markDeadLetterRedriven, quarantine, quarantinedAmong, quarantinedBy, releaseQuarantine } from './dead-letters.ts';
 import { saveHeartbeat } from './heartbeats.ts';
 import { clearLinkReseed } from './link-pauses.ts';
-import { lockKeys, saveKeys, takeNamespaceKeys } from './keys.ts';
+import { keyIdNamespace, lockKeys, saveKeys, takeNamespaceKeys } from './keys.ts';
 import { namespacesAmong, replaceNamespacePolicy } from './namespaces.ts';
 import type { CollectionLayout } from './collections.ts';
 import { StoreTx } from './store-tx.ts';
@@ -116,7 +116,7 @@ export class ReplicationTx extends StoreTx implements StoreTransaction {
 
   /** Removes every key of a namespace, returning their states (they go into a conflict record). */
   takeNamespaceKeys(name: string): Promise<{ key: string; state: Uint8Array }[]> {
-    for (const id of [...this.splitKeys.keys()]) if ((JSON.parse(id) as [string, string])[0] === name) this.splitKeys.delete(id);
+    for (const id of [...this.splitKeys.keys()]) if (keyIdNamespace(id) === name) this.splitKeys.delete(id);
     return takeNamespaceKeys(this.#client, name);
   }
 

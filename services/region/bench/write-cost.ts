@@ -74,6 +74,9 @@ const CONFIGS: readonly ConfigName[] = (process.env['BENCH_CONFIGS'] ?? 'off,tre
   return c as ConfigName;
 });
 
+/** Whether a configuration runs continuous anti-entropy rounds (the first process against its twin). */
+const runsRounds = (name: ConfigName): boolean => name === 'ae' || name === 'auth' || name === 'sqlfn';
+
 const DESCRIPTION: Record<ConfigName, string> = {
   off: 'no hash tree (triggers and hash columns dropped), no anti-entropy, auth off',
   hashes: 'hash columns only (triggers dropped), no anti-entropy, auth off',
@@ -135,8 +138,8 @@ async function main(): Promise<void> {
       await db.connect();
       cleanups.push(() => db.end());
       const secured = name === 'auth';
-      const anti = name !== 'off' && name !== 'hashes';
-      const rounds = anti && name !== 'tree';
+      const servesGrpc = name !== 'off' && name !== 'hashes';
+      const rounds = runsRounds(name);
       const grpcPorts = await Promise.all(Array.from({ length: REPLICAS }, () => freePort()));
       const replicas: RegionProcess[] = [];
       for (let i = 0; i < REPLICAS; i++) {
@@ -148,7 +151,7 @@ async function main(): Promise<void> {
           auth: secured ? auth : 'off',
           // Plaintext gRPC (MERIDIAN_GRPC_TLS=off): the twin is the same region, which mutual TLS
           // would refuse to answer as a peer; this bench measures writes, not the channel.
-          ...(anti ? { grpcPort: grpcPorts[i], grpcTls: 'off' as const } : {}),
+          ...(servesGrpc ? { grpcPort: grpcPorts[i], grpcTls: 'off' as const } : {}),
           // The first replica compares itself with the second, every interval.
           ...(rounds && i === 0 ? { peerGrpc: { twin: `127.0.0.1:${grpcPorts[1]}` } } : {}),
           env: { MERIDIAN_RATE_LIMIT_PER_MINUTE: '0', ...serviceSettings(), MERIDIAN_PG_POOL_SIZE: String(REPLICA_POOL), MERIDIAN_ANTI_ENTROPY_INTERVAL_MS: String(rounds ? AE_INTERVAL_MS : 0) },
@@ -216,10 +219,9 @@ async function main(): Promise<void> {
       for (let round = 0; round < ROUNDS; round++) {
         const order = round % 2 === 0 ? configs : [...configs].reverse();
         for (const c of order) {
-          const withRounds = c.name === 'ae' || c.name === 'auth' || c.name === 'sqlfn';
-          const roundBefore = withRounds ? await lastRound(c) : undefined;
+          const roundBefore = runsRounds(c.name) ? await lastRound(c) : undefined;
           const t = await slice(c, target, keyStream(SEED + round + 1, KEYS), SLICE);
-          if (withRounds) {
+          if (runsRounds(c.name)) {
             const seen = roundSlices.get(c.name) ?? { slices: 0, withRound: 0 };
             roundSlices.set(c.name, { slices: seen.slices + 1, withRound: seen.withRound + ((await lastRound(c)) !== roundBefore ? 1 : 0) });
           }
@@ -231,7 +233,7 @@ async function main(): Promise<void> {
     // The last continuous round of each configuration with anti-entropy: it must have run and succeeded.
     const rounds = await Promise.all(
       configs
-        .filter((c) => c.name !== 'off' && c.name !== 'hashes' && c.name !== 'tree')
+        .filter((c) => runsRounds(c.name))
         .map(async (c) => {
           const res = await fetch(`${c.replicas[0]!.url}/v1/anti-entropy`, { headers: c.header('admin') });
           const body = (await res.json()) as { peers: Record<string, { at: string; ok: boolean; differences?: number; error?: string }> };

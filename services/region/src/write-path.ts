@@ -44,6 +44,8 @@ import {
 
 /** CRDT kinds with their state and op types erased to `unknown` (the service treats them alike). */
 type AnyKind = CrdtKind<unknown, unknown>;
+/** A deadlock or serialization failure: the statement stored nothing, and the locked path may take over. */
+const lostToDeadlock = (error: unknown): boolean => error instanceof StoreError && error.code === StoreErrorCode.retry;
 const crdtKind = (policy: string): AnyKind | undefined => lookupCrdtKind(policy);
 import { claimableApplied, decodeRecord, encodeRecord, kafkaMessageKey, SCHEMA_VERSION, uncoveredSession, type HeldBack, type IdempotentAnswer, type OwnActors, type Policy } from '@meridian/protocol';
 import { StoreError, StoreErrorCode, type AppliedPositions, type ConditionalWrite, type ConditionalWriteResult, type HeldLetter, type KeyRow, type NamespaceRow, type ReadView, type RowsWriteResult, type Store, type WriteSnapshot } from '@meridian/store';
@@ -284,7 +286,7 @@ export class WritePath {
         result = write.expected && !splitsAbove(write.state, this.#splitRows) ? await this.#updates.submit(write) : await this.#o.store.compareAndWrite(write);
       } catch (error) {
         // A deadlock or serialization failure of a shared statement stored nothing: take the lock.
-        if (error instanceof StoreError && error.code === StoreErrorCode.retry) break;
+        if (lostToDeadlock(error)) break;
         throw error;
       }
       if (result.saved) {
@@ -341,7 +343,7 @@ export class WritePath {
         });
       } catch (error) {
         // A deadlock or serialization failure stored nothing: take the lock.
-        if (error instanceof StoreError && error.code === StoreErrorCode.retry) return undefined;
+        if (lostToDeadlock(error)) return undefined;
         throw error;
       }
       if (result.saved) {
