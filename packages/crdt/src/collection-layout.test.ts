@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type CausalContext } from '@meridian/causality';
-import { COLLECTION_SPLIT_ROWS, collectionOpRows, collectionRowCount, joinCollection, planCollectionWrite, splitCollection } from './collection-layout.ts';
+import { COLLECTION_SPLIT_ROWS, collectionOpRows, collectionRowCount, deltaRowNames, joinCollection, planCollectionWrite, splitCollection, splitRows, touchedRows } from './collection-layout.ts';
 import { CrdtError } from './crdt-error.ts';
 import { mapKind, setKind } from './crdt-kind.ts';
 import { type MapOp, type SetOp } from './crdt-ops.ts';
@@ -74,7 +74,94 @@ function run(empty: Collection, plan: readonly Step[]): void {
   }
 }
 
+/**
+ * A peer's updates applied as a region storing the collection split applies them: read the header
+ * and the rows the updates reach (their entries' rows and `touchedRows`), join the deltas into that
+ * partial state one after the other, store back the rows read. Three replicas write; deltas reach
+ * the others late, out of order, twice, in batches. The split replica must hold, row for row, the
+ * state of one that joins every delta into the whole collection.
+ */
+type Shipped = { readonly policy: 'set' | 'map'; readonly delta: Uint8Array; readonly touched: readonly string[] };
+type PeerStep = { readonly kind: 'write'; readonly r: number; readonly op: Op; readonly observed: boolean } | { readonly kind: 'deliver'; readonly r: number; readonly picks: readonly number[] };
+
+const peerSteps = (op: fc.Arbitrary<Op>): fc.Arbitrary<PeerStep[]> =>
+  fc.array(
+    fc.oneof(
+      fc.record({ kind: fc.constant('write' as const), r: fc.integer({ min: 0, max: 2 }), op, observed: fc.boolean() }),
+      fc.record({ kind: fc.constant('deliver' as const), r: fc.integer({ min: 0, max: 2 }), picks: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }) }),
+    ),
+    { maxLength: 50 },
+  );
+
+function applyRowWise(stored: Uint8Array, batch: readonly Shipped[], decode: (bytes: Uint8Array) => Collection): Uint8Array {
+  const split = splitCollection(stored, -1)!;
+  const reached = new Set<string>();
+  for (const u of batch) for (const name of [...deltaRowNames(u.policy, u.delta), ...u.touched]) reached.add(name);
+  let partial = decode(joinCollection(split.header, [...split.rows].filter(([name]) => reached.has(name))));
+  for (const u of batch) partial = (partial as ORSet).join(decode(u.delta) as ORSet);
+  const back = splitRows(partial.encode());
+  for (const name of back.rows.keys()) expect(reached.has(name)).toBe(true);
+  const rows = new Map(split.rows);
+  for (const name of reached) rows.delete(name);
+  for (const [name, row] of back.rows) rows.set(name, row);
+  return joinCollection(back.header, rows);
+}
+
+function runPeers(empty: Collection, plan: readonly PeerStep[]): void {
+  const decode = (bytes: Uint8Array): Collection => (empty instanceof ORSet ? ORSet.decode(bytes) : ORMap.decode(bytes));
+  const actors = ['eu.1', 'us.1', 'ap.1'];
+  const whole: Collection[] = [empty, empty, empty];
+  const rowWise: Uint8Array[] = [empty.encode(), empty.encode(), empty.encode()];
+  const inbox: Shipped[][] = [[], [], []];
+  let hlc = 0n;
+  for (const step of plan) {
+    if (step.kind === 'write') {
+      hlc++;
+      let made: { state: Collection; delta: Collection };
+      try {
+        made = wholeApply(whole[step.r]!, step.op, actors[step.r]!, hlc, step.observed ? whole[step.r]!.context : undefined);
+      } catch (error) {
+        if (!(error instanceof CrdtError)) throw error;
+        continue;
+      }
+      whole[step.r] = made.state;
+      rowWise[step.r] = made.state.encode();
+      if (made.delta.isBottom()) continue;
+      const delta = made.delta.encode();
+      const shipped: Shipped = { policy: step.op.policy, delta, touched: touchedRows(step.op.policy, step.op.op, delta) };
+      for (let other = 0; other < 3; other++) if (other !== step.r) inbox[other]!.push(shipped);
+      continue;
+    }
+    const pending = inbox[step.r]!;
+    if (pending.length === 0) continue;
+    // Picked in any order; a pick may repeat (a redelivery); delivered ones leave the inbox at random.
+    const batch = step.picks.map((p) => pending[p % pending.length]!);
+    for (const u of batch) whole[step.r] = (whole[step.r] as ORSet).join(decode(u.delta) as ORSet);
+    rowWise[step.r] = applyRowWise(rowWise[step.r]!, batch, decode);
+    if (step.picks[0]! % 2 === 0) pending.splice(step.picks[0]! % pending.length, 1);
+    expect(Buffer.from(rowWise[step.r]!).toString('hex')).toBe(Buffer.from(whole[step.r]!.encode()).toString('hex'));
+  }
+}
+
 describe('collection layout', () => {
+  it("a peer's set deltas applied to the rows they reach equal joining them into the whole set", () => {
+    fc.assert(fc.property(peerSteps(setOps.map((op): Op => ({ policy: 'set', op }))), (plan) => runPeers(ORSet.empty, plan)), { numRuns: 300 });
+  });
+
+  it("a peer's map deltas applied to the rows they reach equal joining them into the whole map", () => {
+    fc.assert(fc.property(peerSteps(mapOps.map((op): Op => ({ policy: 'map', op }))), (plan) => runPeers(ORMap.empty, plan)), { numRuns: 300 });
+  });
+
+  it('touched rows name what a remove reaches besides the delta entries, sorted', () => {
+    let set = ORSet.empty;
+    for (const e of ['b', 'a', 'c']) set = set.join(set.add('eu.1', [e]));
+    const { delta } = set.update({ remove: ['c', 'a', 'zz'] }, 'eu.1');
+    expect(touchedRows('set', { remove: ['c', 'a', 'zz'] }, delta.encode())).toEqual(['"a"', '"c"', '"zz"']);
+    const added = set.update({ add: ['a', 'd'] }, 'eu.1').delta.encode();
+    expect(deltaRowNames('set', added).sort()).toEqual(['"a"', '"d"']);
+    expect(touchedRows('set', { add: ['a', 'd'] }, added)).toEqual([]);
+  });
+
   it('a set planned from its header and named rows equals the whole-state write', () => {
     fc.assert(fc.property(steps(setOps.map((op): Op => ({ policy: 'set', op }))), (plan) => run(ORSet.empty, plan)), { numRuns: 200 });
   });

@@ -118,6 +118,36 @@ export function collectionOpRows(policy: 'set' | 'map', op: SetOp | MapOp): stri
   return [...new Set([...[mapOp.set, mapOp.increment, mapOp.add, mapOp.remove].flatMap((part) => part.map(([name]) => name)), ...mapOp.delete])].map(fieldRowName);
 }
 
+/** The rows (as stored) a set or map delta's entries name: a set's element texts, a map's field names as JSON. Throws a CrdtError on bytes that do not decode. */
+export function deltaRowNames(policy: 'set' | 'map', delta: Uint8Array): string[] {
+  if (policy === 'set') return [...ORSet.decode(delta).entries()].map(([text]) => text);
+  return ORMap.decode(delta).fieldRows().map(([name]) => fieldRowName(name));
+}
+
+/**
+ * What a set or map update names besides its delta's entries (`UpdateRecord.touchedRows`): the
+ * rows `op` names that the delta holds no entry for — a removed element, a deleted field — sorted
+ * by code unit. A write's delta reaches no other row (element-rows.ts), so with the entries' rows
+ * these are every row its join can change, wherever it is applied.
+ */
+export function touchedRows(policy: 'set' | 'map', op: SetOp | MapOp, delta: Uint8Array): string[] {
+  const entries = new Set(deltaRowNames(policy, delta));
+  return collectionOpRows(policy, op)
+    .filter((name) => !entries.has(name))
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
+ * The rows a partial state holds, split whatever its size: a state joined from a split key's
+ * header and some of its rows (an apply that read only the rows its updates reach) is stored back
+ * as its header and those rows.
+ */
+export function splitRows(state: Uint8Array): SplitCollection {
+  const split = splitCollection(state, -1);
+  if (!split) throw invalidEncoding('splitRows: not a set or map state');
+  return split;
+}
+
 /** A write on a split collection, planned from its header, its row count and the rows the operation names. */
 export interface CollectionWritePlan {
   /** The delta to ship (encoded as the collection's state type); undefined when the write changes nothing. */

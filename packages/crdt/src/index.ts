@@ -44,4 +44,4 @@ export {
   crdtKind,
 } from './crdt-kind.ts';
 export { digest, combineDigests, DigestAccumulator } from './state-digest.ts';
-export { COLLECTION_SPLIT_ROWS, type CollectionWritePlan, type SplitCollection, collectionHeaderContext, collectionOpRows, fieldRowName, collectionRowCount, isCollectionHeader, splitsAbove, joinCollection, planCollectionWrite, splitCollection } from './collection-layout.ts';
+export { COLLECTION_SPLIT_ROWS, type CollectionWritePlan, type SplitCollection, collectionHeaderContext, collectionOpRows, deltaRowNames, fieldRowName, splitRows, touchedRows, collectionRowCount, isCollectionHeader, splitsAbove, joinCollection, planCollectionWrite, splitCollection } from './collection-layout.ts';

@@ -73,6 +73,13 @@ export const idempotentAnswerArb: fc.Arbitrary<IdempotentAnswer> = fc.record({
 /** Updates of writes that carried an Idempotency-Key (encoded by protobuf-es, not update-writer.ts). */
 export const idempotentUpdateRecordArb: fc.Arbitrary<UpdateRecord> = fc.tuple(updateRecordArb, idempotentAnswerArb).map(([record, idempotentAnswer]) => ({ ...record, idempotentAnswer }));
 
+const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Updates of set and map writes that name the rows their delta reaches (encoded by protobuf-es); empty lists included. */
+export const touchedRowsUpdateRecordArb: fc.Arbitrary<UpdateRecord> = fc
+  .tuple(updateRecordArb, fc.constantFrom('set' as const, 'map' as const), fc.uniqueArray(fc.string({ unit: 'grapheme', maxLength: 12 }), { maxLength: 5 }))
+  .map(([record, policy, names]): UpdateRecord => ({ ...record, policy, payload: record.payload.kind === 'crdt' ? record.payload : { kind: 'crdt', delta: record.payload.state }, touchedRows: names.sort(byCodeUnit) }));
+
 export const namespaceRecordArb: fc.Arbitrary<NamespaceRecord> = sequencedFieldsArb.map((fields): NamespaceRecord => ({ kind: 'namespace', ...fields }));
 
 export const actorIdArb: fc.Arbitrary<string> = fc.tuple(regionArb, epochArb).map(([region, epoch]) => `${region}.${epoch}`);
@@ -87,4 +94,4 @@ export const heartbeatRecordArb: fc.Arbitrary<HeartbeatRecord> = fc
   })
   .map(({ applied, ...r }): HeartbeatRecord => ({ kind: 'heartbeat', schemaVersion: SCHEMA_VERSION, ...r, applied: new Map(applied) }));
 
-export const replicationRecordArb: fc.Arbitrary<ReplicationRecord> = fc.oneof(updateRecordArb, idempotentUpdateRecordArb, namespaceRecordArb, heartbeatRecordArb);
+export const replicationRecordArb: fc.Arbitrary<ReplicationRecord> = fc.oneof(updateRecordArb, idempotentUpdateRecordArb, touchedRowsUpdateRecordArb, namespaceRecordArb, heartbeatRecordArb);

@@ -22,6 +22,7 @@ import {
   NamespaceDeclaredSchema,
   Policy as WirePolicy,
   RecordSchema,
+  TouchedRowsSchema,
   UpdateSchema,
   type NamespaceDeclared,
   type Record as WireRecord,
@@ -58,9 +59,9 @@ const WIRE_TO_POLICY: ReadonlyMap<number, Policy> = new Map(
 /** Encodes a record; throws MERIDIAN_ENVELOPE_INVALID if it breaks a rule (nothing is written then). */
 export function encodeRecord(record: ReplicationRecord): Uint8Array {
   assertValidRecord(record);
-  // An update (one per key write) is written directly, byte for byte as protobuf-es would; the
-  // rare one that carries an idempotent answer by protobuf-es.
-  if (record.kind === 'update' && record.idempotentAnswer === undefined) return writeUpdateRecord(record, POLICY_TO_WIRE[record.policy]);
+  // An update (one per key write) is written directly, byte for byte as protobuf-es would; one
+  // that carries an idempotent answer or a collection's touched rows by protobuf-es.
+  if (record.kind === 'update' && record.idempotentAnswer === undefined && record.touchedRows === undefined) return writeUpdateRecord(record, POLICY_TO_WIRE[record.policy]);
   return toBinary(RecordSchema, toWire(record));
 }
 
@@ -170,6 +171,7 @@ function toWire(record: ReplicationRecord): WireRecord {
         key: record.key,
         payload: payload.kind === 'register' ? { case: 'registerState', value: payload.state } : { case: 'crdtDelta', value: payload.delta },
         ...(record.idempotentAnswer === undefined ? {} : { idempotentAnswer: create(IdempotentAnswerSchema, record.idempotentAnswer) }),
+        ...(record.touchedRows === undefined ? {} : { touchedRows: create(TouchedRowsSchema, { names: [...record.touchedRows] }) }),
       });
       return create(RecordSchema, { schemaVersion, kind: { case: 'update', value: update } });
     }
@@ -240,7 +242,12 @@ function fromWire(wire: RecordView, payloadBytes: (bytes: Uint8Array) => Uint8Ar
         u.tracestate === undefined
           ? { kind: 'update', schemaVersion, origin: originOf(u.originRegion, u.originEpoch), originSequence: u.originSequence, outboxId: u.outboxId, namespace: u.namespace, policy: policyFromWire(u.policy, schemaVersion), hlc: u.hlc, traceparent: u.traceparent, key: u.key, payload }
           : { kind: 'update', ...sequencedFromWire(u, schemaVersion), key: u.key, payload };
-      return u.idempotentAnswer === undefined ? record : { ...record, idempotentAnswer: idempotentAnswerFromWire(u.idempotentAnswer) };
+      if (u.idempotentAnswer === undefined && u.touchedRows === undefined) return record;
+      return {
+        ...record,
+        ...(u.idempotentAnswer === undefined ? {} : { idempotentAnswer: idempotentAnswerFromWire(u.idempotentAnswer) }),
+        ...(u.touchedRows === undefined ? {} : { touchedRows: [...u.touchedRows.names] }),
+      };
     }
     case 'namespaceDeclared': {
       const record: NamespaceRecord = { kind: 'namespace', ...sequencedFromWire(kind.value, schemaVersion) };

@@ -107,7 +107,7 @@ export function findProblem(record: ReplicationRecord): string | undefined {
   if (common !== undefined) return common;
   switch (record.kind) {
     case 'update':
-      return checkSequenced(record) ?? checkKey(record.key) ?? checkPayload(record.policy, record.payload) ?? checkIdempotentAnswer(record.idempotentAnswer);
+      return checkSequenced(record) ?? checkKey(record.key) ?? checkPayload(record.policy, record.payload) ?? checkIdempotentAnswer(record.idempotentAnswer) ?? checkTouchedRows(record.policy, record.touchedRows);
     case 'namespace':
       return checkSequenced(record);
     case 'heartbeat':
@@ -144,6 +144,21 @@ export function checkIdempotentAnswer(answer: IdempotentAnswer | undefined): str
   if (typeof fingerprint !== 'string' || !FINGERPRINT.test(fingerprint)) return `invalid idempotency fingerprint: expected 64 lower-case hex digits (got ${describeValue(fingerprint)})`;
   if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599) return `invalid idempotent answer status: expected an integer in [100, 599] (got ${describeValue(status)})`;
   if (typeof bodyJson !== 'string' || !isJsonObject(bodyJson)) return `invalid idempotent answer body: expected the JSON text of an object (got ${describeValue(bodyJson)})`;
+  return undefined;
+}
+
+/** Absent, or (a set or map update only) well-formed names, sorted by code unit, without repeats. */
+export function checkTouchedRows(policy: string, rows: readonly string[] | undefined): string | undefined {
+  if (rows === undefined) return undefined;
+  if (policy !== 'set' && policy !== 'map') return `invalid touched rows: only a set or map update names rows (policy ${policy})`;
+  if (!Array.isArray(rows)) return `invalid touched rows: expected an array of strings (got ${describeValue(rows)})`;
+  let previous: string | undefined;
+  for (let i = 0; i < rows.length; i++) {
+    const name: unknown = rows[i];
+    if (typeof name !== 'string' || !name.isWellFormed()) return `invalid touched row ${i}: expected a well-formed string (got ${describeValue(name)})`;
+    if (previous !== undefined && !(previous < name)) return `invalid touched rows: expected names sorted without repeats (${JSON.stringify(previous.slice(0, 40))} then ${JSON.stringify(name.slice(0, 40))})`;
+    previous = name;
+  }
   return undefined;
 }
 

@@ -10,6 +10,7 @@ import {
   IdempotentAnswerSchema,
   NamespaceDeclaredSchema,
   RecordSchema,
+  TouchedRowsSchema,
   UpdateSchema,
   Policy as WirePolicy,
   type Heartbeat,
@@ -237,5 +238,29 @@ describe('an idempotent answer', () => {
       const record = decodeRecord(updateBytes({})) as UpdateRecord;
       expectRefused(() => encodeRecord({ ...record, idempotentAnswer: broken }), 'MERIDIAN_ENVELOPE_INVALID', message);
     }
+  });
+});
+
+describe("a set or map update's touched rows", () => {
+  const setUpdate = { policy: WirePolicy.SET, payload: { case: 'crdtDelta' as const, value: Uint8Array.of(1) } };
+  it('decode when valid — an empty list stays present, an absent one absent — and every broken list is refused on decode and on encode', () => {
+    const named = decodeRecord(updateBytes({ ...setUpdate, touchedRows: create(TouchedRowsSchema, { names: ['"a"', '"b"'] }) }));
+    expect(named.kind === 'update' && named.touchedRows).toEqual(['"a"', '"b"']);
+    const empty = decodeRecord(updateBytes({ ...setUpdate, touchedRows: create(TouchedRowsSchema, { names: [] }) })) as UpdateRecord;
+    expect(empty.touchedRows).toEqual([]);
+    expect(decodeRecord(encodeRecord(empty))).toEqual(empty);
+    expect((decodeRecord(updateBytes(setUpdate)) as UpdateRecord).touchedRows).toBeUndefined();
+    for (const [patch, names, message] of [
+      [{}, ['"b"', '"a"'], /sorted without repeats/],
+      [{}, ['"a"', '"a"'], /sorted without repeats/],
+      [{ policy: WirePolicy.COUNTER }, ['"a"'], /only a set or map update names rows/],
+    ] as const) {
+      const wire = { ...setUpdate, ...patch };
+      expectRefused(() => decodeRecord(updateBytes({ ...wire, touchedRows: create(TouchedRowsSchema, { names: [...names] }) })), 'MERIDIAN_ENVELOPE_INVALID', message);
+      const record = decodeRecord(updateBytes(wire)) as UpdateRecord;
+      expectRefused(() => encodeRecord({ ...record, touchedRows: names }), 'MERIDIAN_ENVELOPE_INVALID', message);
+    }
+    const record = decodeRecord(updateBytes(setUpdate)) as UpdateRecord;
+    expectRefused(() => encodeRecord({ ...record, touchedRows: ['\uD800'] }), 'MERIDIAN_ENVELOPE_INVALID', /well-formed/);
   });
 });

@@ -85,6 +85,14 @@ export interface UpdateRecord extends SequencedRecordFields {
   readonly payload: UpdatePayload;
   /** Present when the write carried an Idempotency-Key. */
   readonly idempotentAnswer?: IdempotentAnswer;
+  /**
+   * `set` and `map` only: the rows of the collection the delta reaches besides the ones its
+   * entries name (elements' canonical JSON texts, fields' names as JSON strings), sorted, without
+   * repeats — the rows holding a dot of its context, such as a removed element's. Present means
+   * complete: a region storing the collection a row per element reads and writes only these and
+   * the entries' rows. Absent (an older writer): the whole collection is joined.
+   */
+  readonly touchedRows?: readonly string[];
 }
 
 /** A namespace created in one region, replicated to all. */

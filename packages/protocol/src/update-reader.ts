@@ -58,8 +58,8 @@ const UPDATE_FIELDS = new Map([
   updateField('registerState', ScalarType.BYTES, (u, c) => payload(u, { case: 'registerState', value: c.bytes() })),
   updateField('crdtDelta', ScalarType.BYTES, (u, c) => payload(u, { case: 'crdtDelta', value: c.bytes() })),
 ]);
-/** Update fields this reader leaves to protobuf-es (a record that has one is not in its form): the rare idempotent answer. */
-const LEFT_TO_PROTOBUF_ES = [fieldNumber(UpdateSchema, 'idempotentAnswer', 'message')];
+/** Update fields this reader leaves to protobuf-es (a record that has one is not in its form): the idempotent answer, a collection's touched rows. */
+const LEFT_TO_PROTOBUF_ES = [fieldNumber(UpdateSchema, 'idempotentAnswer', 'message'), fieldNumber(UpdateSchema, 'touchedRows', 'message')];
 if (UPDATE_FIELDS.size + LEFT_TO_PROTOBUF_ES.length !== UpdateSchema.fields.length) throw new Error('update-reader: Update has fields this reader does not know; update the reader');
 
 /** protobuf-es reads proto3 strings like this (invalid UTF-8 refused, a leading U+FEFF kept). */

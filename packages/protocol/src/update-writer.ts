@@ -38,8 +38,8 @@ const U = {
 };
 // Every tag is one varint byte (field numbers below 16), which the sizes below count on.
 for (const t of [RECORD_SCHEMA_VERSION, RECORD_UPDATE, ...Object.values(U)]) if (t >= 0x80) throw new Error('update-writer: a field number above 15; update the writer');
-/** Update fields this writer leaves to protobuf-es (encodeRecord sends it records without them): the rare idempotent answer. */
-const LEFT_TO_PROTOBUF_ES = [fieldNumber(UpdateSchema, 'idempotentAnswer', 'message')];
+/** Update fields this writer leaves to protobuf-es (encodeRecord sends it records without them): the idempotent answer, a collection's touched rows. */
+const LEFT_TO_PROTOBUF_ES = [fieldNumber(UpdateSchema, 'idempotentAnswer', 'message'), fieldNumber(UpdateSchema, 'touchedRows', 'message')];
 if (Object.keys(U).length + LEFT_TO_PROTOBUF_ES.length !== UpdateSchema.fields.length) throw new Error('update-writer: Update has fields this writer does not know; update the writer');
 
 const utf8 = new TextEncoder();
@@ -125,7 +125,7 @@ function stringField(text: string, present = false): StringField | undefined {
 /**
  * The bytes `toBinary(RecordSchema, …)` writes for this update record, whose policy is
  * `wirePolicy` on the wire. The record must already satisfy record-rules.ts (encodeRecord checks)
- * and carry no idempotent answer (encodeRecord writes those with protobuf-es).
+ * and carry no idempotent answer or touched rows (encodeRecord writes those with protobuf-es).
  */
 export function writeUpdateRecord(record: UpdateRecord, wirePolicy: number): Uint8Array {
   const originRegion = stringField(record.origin.region);

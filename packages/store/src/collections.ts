@@ -11,9 +11,10 @@
  * (`KeyRow.split`), and a write on it reads and writes the rows it names alone
  * (conditional-write.ts `collectionSnapshot`, `compareAndWriteRows`).
  */
-import { joinCollection, splitCollection, splitsAbove } from '@meridian/crdt';
+import { joinCollection, splitCollection, splitRows, splitsAbove } from '@meridian/crdt';
 import { arrayLiteral } from './array-literal.ts';
 import { buffer, bytes, type Queryable } from './pg-query.ts';
+import { StoreError, StoreErrorCode } from './store-error.ts';
 
 /** The store's layout setting: above this many elements or fields a set or map is split. */
 export interface CollectionLayout {
@@ -62,6 +63,24 @@ export function wholeState(state: Buffer | null, r: ElementRowsColumns): Uint8Ar
 
 /** A split key's rows as stored: name → encoded row. */
 export type StoredRows = ReadonlyMap<string, Uint8Array>;
+
+/**
+ * A split key as a transaction's lock read it: its rows (all of them, or with `partial` only those
+ * the lock named, the key then holding `partial.elements` rows in all).
+ */
+export interface SplitRows {
+  readonly rows: StoredRows;
+  readonly partial?: { readonly elements: number; readonly names: ReadonlySet<string> };
+}
+
+/** The rows of a split key among `names` that exist (the caller holds the key's row lock). */
+export async function namedRows(db: Queryable, namespace: string, key: string, names: readonly string[]): Promise<StoredRows> {
+  const out = new Map<string, Uint8Array>();
+  if (names.length === 0) return out;
+  const { rows } = await db.query<{ name: string; row: Buffer }>(`SELECT r.name, r.row FROM ${NAMED_ROWS('$1', '$2', '$3')} AS r`, [namespace, key, arrayLiteral(names, (n) => n)]);
+  for (const r of rows) out.set(r.name, bytes(r.row));
+  return out;
+}
 
 /**
  * The whole states of these split keys, and their rows as stored (the caller holds their row
@@ -115,6 +134,40 @@ export async function saveWhole(db: Queryable, layout: CollectionLayout, namespa
   await db.query('DELETE FROM meridian_elements WHERE namespace = $1 AND key = $2 AND NOT (name = ANY($3::text[]))', [namespace, key, arrayLiteral(names, (n) => n)]);
   await upsertRows(db, namespace, key, names.map((name) => [name, split.rows.get(name)!] as const), true);
   return split.rows;
+}
+
+/**
+ * Stores a partial state of a split key (`lockKeys` read some of its rows: `held`) under its row
+ * lock: the header takes the state's context, the rows it read are written back as the state now
+ * holds them (upserted when changed, deleted when gone), the count and generation follow; the
+ * rows it did not read stay as they are. A delta reaching only those rows was joined into it, so
+ * this stores what joining it into the whole state would. When the count falls to the threshold,
+ * the collection is assembled and stored whole (`saveWhole`). Returns the rows now read (undefined:
+ * stored whole).
+ */
+export async function savePartial(db: Queryable, layout: CollectionLayout, namespace: string, key: string, state: Uint8Array, maxHlc: bigint, held: SplitRows): Promise<SplitRows | undefined> {
+  if (!held.partial) throw new Error(`savePartial: ${namespace}/${key} was read whole`);
+  const split = splitRows(state);
+  const stray = [...split.rows.keys()].find((name) => !held.partial!.names.has(name));
+  // A row the lock did not read may exist: storing it as new would miscount the collection.
+  if (stray !== undefined) throw new StoreError(StoreErrorCode.integrity, `savePartial: ${namespace}/${key}: the state holds row ${stray.slice(0, 40)}, which its lock did not read`);
+  const gone = [...held.rows.keys()].filter((name) => !split.rows.has(name));
+  const added = [...split.rows.keys()].filter((name) => !held.rows.has(name));
+  const elements = held.partial.elements + added.length - gone.length;
+  if (elements <= layout.splitRows) {
+    // Back to one row: the whole collection, the rows read replaced by the state's.
+    const { rows: stored } = (await assembleStates(db, namespace, [{ key, header: split.header }])).get(key)!;
+    const all = new Map(stored);
+    for (const name of gone) all.delete(name);
+    for (const [name, row] of split.rows) all.set(name, row);
+    await saveWhole(db, layout, namespace, key, joinCollection(split.header, all), maxHlc, stored);
+    return undefined;
+  }
+  await db.query('UPDATE meridian_keys SET state = $3, max_hlc = $4, elements = $5, generation = coalesce(generation, 0) + 1, updated_at = now() WHERE namespace = $1 AND key = $2', [namespace, key, buffer(split.header), maxHlc, elements]);
+  if (gone.length > 0) await db.query(DELETE_NAMED('$1', '$2', '$3'), [namespace, key, arrayLiteral(gone, (n) => n)]);
+  const changed = [...split.rows.keys()].sort().filter((name) => !sameBytes(held.rows.get(name), split.rows.get(name)!));
+  await upsertRows(db, namespace, key, changed.map((name) => [name, split.rows.get(name)!] as const), false);
+  return { rows: split.rows, partial: { elements, names: held.partial.names } };
 }
 
 /**

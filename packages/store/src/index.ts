@@ -30,6 +30,7 @@ export type {
   IdempotencyClaim,
   IdempotencyScope,
   Incarnation,
+  KeyLock,
   KeyRef,
   KeyRow,
   KeyStateRow,

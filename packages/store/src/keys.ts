@@ -7,11 +7,12 @@
  *
  * The optimistic writes of the write path (compare-and-write) are in conditional-write.ts.
  */
+import { joinCollection } from '@meridian/crdt';
 import { arrayLiteral } from './array-literal.ts';
-import { assembleStates, ELEMENT_ROWS_COLUMNS, saveWhole, splitsUnder, wholeState, type CollectionLayout, type ElementRowsColumns, type StoredRows } from './collections.ts';
+import { assembleStates, ELEMENT_ROWS_COLUMNS, namedRows, savePartial, saveWhole, splitsUnder, wholeState, type CollectionLayout, type ElementRowsColumns, type SplitRows, type StoredRows } from './collections.ts';
 import { StoreError, StoreErrorCode } from './store-error.ts';
 import { buffer, bytes, type Queryable } from './pg-query.ts';
-import type { KeyRef, KeyRow, KeyWrite, LockedKey } from './rows.ts';
+import type { KeyLock, KeyRef, KeyRow, KeyWrite, LockedKey } from './rows.ts';
 
 /** Named statements: each pooled connection parses and plans them once. */
 const SQL = {
@@ -102,20 +103,30 @@ export const keyIdNamespace = (id: string): string => (JSON.parse(id) as [string
  * needs no lock; a key a concurrent transaction inserted first (the insert waited for it) is
  * locked by one more statement. Rows come back keyed by `JSON.stringify([namespace, key])`.
  */
-export async function lockKeys(db: Queryable, keys: readonly KeyRef[], split: Map<string, StoredRows> = new Map()): Promise<Map<string, LockedKey>> {
+export async function lockKeys(db: Queryable, keys: readonly KeyLock[], split: Map<string, SplitRows> = new Map()): Promise<Map<string, LockedKey>> {
   const out = new Map<string, LockedKey>();
   if (keys.length === 0) return out;
+  const named = new Map(keys.flatMap((k) => (k.rows === undefined ? [] : [[keyId(k), k.rows] as const])));
   const lock = async (wanted: readonly KeyRef[]): Promise<void> => {
     const { rows } = await db.query<{ namespace: string; key: string; state: Buffer | null; max_hlc: bigint; elements: number | null }>({ ...SQL.lockKeys, values: [arrayLiteral(wanted, (k) => k.namespace), arrayLiteral(wanted, (k) => k.key)] });
     for (const r of rows) {
+      const id = keyId(r);
       let state = r.state ? bytes(r.state) : undefined;
+      const names = named.get(id);
+      if (state && r.elements !== null && names !== undefined) {
+        // A split key whose updates name the rows they reach: those rows alone, under the row lock.
+        const read = await namedRows(db, r.namespace, r.key, names);
+        split.set(id, { rows: read, partial: { elements: r.elements, names: new Set(names) } });
+        out.set(id, { namespace: r.namespace, key: r.key, state: joinCollection(state, read), maxHlc: r.max_hlc, partial: true });
+        continue;
+      }
       if (state && r.elements !== null) {
         // A split key: its rows are stable while this transaction holds its row lock.
         const assembled = (await assembleStates(db, r.namespace, [{ key: r.key, header: state }])).get(r.key)!;
-        split.set(keyId(r), assembled.rows);
+        split.set(id, { rows: assembled.rows });
         state = assembled.state;
-      } else split.delete(keyId(r));
-      out.set(keyId(r), { namespace: r.namespace, key: r.key, state, maxHlc: r.max_hlc });
+      } else split.delete(id);
+      out.set(id, { namespace: r.namespace, key: r.key, state, maxHlc: r.max_hlc });
     }
   };
   await lock(keys);
@@ -136,14 +147,19 @@ export async function lockKeys(db: Queryable, keys: readonly KeyRef[], split: Ma
  * their rows; kept up to date): in one statement, but for keys stored split before or after,
  * which `saveWhole` writes one by one.
  */
-export async function saveKeys(db: Queryable, layout: CollectionLayout, allWrites: readonly KeyWrite[], split: Map<string, StoredRows> = new Map()): Promise<void> {
+export async function saveKeys(db: Queryable, layout: CollectionLayout, allWrites: readonly KeyWrite[], split: Map<string, SplitRows> = new Map()): Promise<void> {
   const writes: KeyWrite[] = [];
   for (const w of allWrites) {
     const id = keyId(w);
     const stored = split.get(id);
-    if (stored || splitsUnder(layout, w.state)) {
-      const now = await saveWhole(db, layout, w.namespace, w.key, w.state, w.maxHlc, stored);
+    if (stored?.partial) {
+      // A state of the rows its lock read: those rows are stored back, the others stay.
+      const now = await savePartial(db, layout, w.namespace, w.key, w.state, w.maxHlc, stored);
       if (now) split.set(id, now);
+      else split.delete(id);
+    } else if (stored || splitsUnder(layout, w.state)) {
+      const now = await saveWhole(db, layout, w.namespace, w.key, w.state, w.maxHlc, stored?.rows);
+      if (now) split.set(id, { rows: now });
       else split.delete(id);
     } else writes.push(w);
   }

@@ -21,6 +21,7 @@ import type {
   HeldLetter,
   IdempotencyClaim,
   IdempotencyScope,
+  KeyLock,
   KeyRef,
   KeyRow,
   KeyWrite,
@@ -247,7 +248,7 @@ class MemoryTransaction implements WriteTransaction, ApplyTransaction {
     return new Map(names.flatMap((n) => (this.#s.namespaces.has(n) ? [[n, this.#s.namespaces.get(n)!] as const] : [])));
   }
 
-  async lockKeys(keys: readonly KeyRef[]): Promise<Map<string, LockedKey>> {
+  async lockKeys(keys: readonly KeyLock[]): Promise<Map<string, LockedKey>> {
     const out = new Map<string, LockedKey>();
     for (const k of keys) {
       const { namespace, key, state, maxHlc } = await this.lockKey(k.namespace, k.key);

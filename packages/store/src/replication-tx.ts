@@ -17,7 +17,7 @@ import { namespacesAmong, replaceNamespacePolicy } from './namespaces.ts';
 import type { CollectionLayout } from './collections.ts';
 import { StoreTx } from './store-tx.ts';
 import type { StoreTransaction } from './store.ts';
-import type { AppliedRow, ConflictRow, DeadLetterInput, KeyRef, KeyWrite, LockedDeadLetter, LockedKey, LockedOffset, NamespaceRow, OffsetSave } from './rows.ts';
+import type { AppliedRow, ConflictRow, DeadLetterInput, KeyLock, KeyWrite, LockedDeadLetter, LockedKey, LockedOffset, NamespaceRow, OffsetSave } from './rows.ts';
 
 export class ReplicationTx extends StoreTx implements StoreTransaction {
   readonly #client: pg.PoolClient;
@@ -74,7 +74,7 @@ export class ReplicationTx extends StoreTx implements StoreTransaction {
   }
 
   /** Insert-or-lock of many keys, in (namespace, key) order; rows keyed by `JSON.stringify([namespace, key])`. */
-  lockKeys(keys: readonly KeyRef[]): Promise<Map<string, LockedKey>> {
+  lockKeys(keys: readonly KeyLock[]): Promise<Map<string, LockedKey>> {
     return lockKeys(this.#client, keys, this.splitKeys);
   }
 

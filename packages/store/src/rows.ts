@@ -60,11 +60,26 @@ export interface KeyRef {
   readonly key: string;
 }
 
+/**
+ * A key an apply locks. `rows`: for a key stored a row per element (a big set or map), the rows
+ * (as stored: element texts, field names as JSON) its updates can reach — the lock reads those
+ * alone; absent, the whole collection is read.
+ */
+export interface KeyLock extends KeyRef {
+  readonly rows?: readonly string[];
+}
+
 /** A key row locked by an apply transaction. */
 export interface LockedKey extends KeyRef {
   /** undefined: the key was never written (this transaction inserted its row). */
   readonly state: Uint8Array | undefined;
   readonly maxHlc: bigint;
+  /**
+   * The key is stored split and `state` holds its whole causal context but only the rows its lock
+   * named: a state to join deltas reaching those rows into and to store back (`saveKeys`), never
+   * one to answer from or cache.
+   */
+  readonly partial?: true;
 }
 
 /** A key's new state, to be stored by `saveKeys`. */

@@ -7,7 +7,7 @@ import type pg from 'pg';
 import { currentPositions } from './applied-vectors.ts';
 import { heldLetters } from './dead-letters.ts';
 import { claimIdempotencyKey, recordIdempotentAnswer, storeReplicatedAnswers } from './idempotency.ts';
-import type { CollectionLayout, StoredRows } from './collections.ts';
+import type { CollectionLayout, SplitRows } from './collections.ts';
 import { deleteEmptyKey, keyId, lockKey, saveKey } from './keys.ts';
 import { declareNamespace, getNamespace } from './namespaces.ts';
 import { appendOutbox, outboxHighWater } from './outbox.ts';
@@ -18,7 +18,7 @@ export class StoreTx implements WriteTransaction {
   readonly #client: pg.PoolClient;
   protected readonly layout: CollectionLayout;
   /** The keys this transaction locked that are stored split, with their rows as read (collections.ts): their saves write what changed. */
-  protected readonly splitKeys = new Map<string, StoredRows>();
+  protected readonly splitKeys = new Map<string, SplitRows>();
 
   constructor(client: pg.PoolClient, layout: CollectionLayout) {
     this.#client = client;
@@ -40,7 +40,7 @@ export class StoreTx implements WriteTransaction {
    */
   async lockKey(namespace: string, key: string): Promise<KeyRow> {
     const { row, split } = await lockKey(this.#client, namespace, key);
-    if (split) this.splitKeys.set(keyId(row), split);
+    if (split) this.splitKeys.set(keyId(row), { rows: split });
     else this.splitKeys.delete(keyId(row));
     return row;
   }
@@ -48,8 +48,10 @@ export class StoreTx implements WriteTransaction {
   /** Stores the whole state of a key this transaction locked, in the layout it calls for (collections.ts). */
   async saveKey(namespace: string, key: string, state: Uint8Array, maxHlc: bigint): Promise<void> {
     const id = keyId({ namespace, key });
-    const now = await saveKey(this.#client, this.layout, namespace, key, state, maxHlc, this.splitKeys.get(id));
-    if (now) this.splitKeys.set(id, now);
+    const held = this.splitKeys.get(id);
+    if (held?.partial) throw new Error(`saveKey: ${namespace}/${key} was locked with some of its rows (lockKeys); store it with saveKeys`);
+    const now = await saveKey(this.#client, this.layout, namespace, key, state, maxHlc, held?.rows);
+    if (now) this.splitKeys.set(id, { rows: now });
     else this.splitKeys.delete(id);
   }
 

@@ -21,7 +21,7 @@ import type {
   HeldLetter,
   IdempotencyClaim,
   IdempotencyScope,
-  KeyRef,
+  KeyLock,
   KeyRow,
   KeyWrite,
   LockedDeadLetter,
@@ -73,7 +73,7 @@ export interface ApplyTransaction {
   saveApplied(rows: readonly AppliedRow[]): Promise<void>;
   namespacesAmong(names: readonly string[]): Promise<Map<string, NamespaceRow>>;
   /** Insert-or-lock of many keys; rows keyed by `JSON.stringify([namespace, key])`. */
-  lockKeys(keys: readonly KeyRef[]): Promise<Map<string, LockedKey>>;
+  lockKeys(keys: readonly KeyLock[]): Promise<Map<string, LockedKey>>;
   saveKeys(writes: readonly KeyWrite[]): Promise<void>;
   /** Records each conflict unless one with its id exists: the ids recorded by this call. */
   recordConflicts(conflicts: readonly ConflictRow[]): Promise<Set<string>>;

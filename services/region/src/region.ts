@@ -160,7 +160,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
       // Merges from members only (repair-merge.ts): the stored ones, or a standalone region's configured peers.
       peers: config.kafkaBrokers ? { stored: true } : { fixed: new Set([...config.peers.keys(), ...config.peerGrpc.keys()]) },
       hooks: { ...hooks.antiEntropy, onKeysSaved: (rows) => {
-        for (const r of rows) cache.set(r.namespace, r.key);
+        for (const r of rows) cache.follow(r);
         hooks.antiEntropy?.onKeysSaved?.(rows);
       }, onRefused: (peer, reason) => {
         log.warn({ peer, reason }, `anti-entropy: refused a merge from ${peer}, not a member here`);
@@ -199,7 +199,7 @@ export async function startRegion(config: RegionConfig, hooks: RegionHooks = {})
           outboxRetentionMs: config.outboxRetentionMs,
           // The write path's cached snapshots follow the rows the replicators write.
           hooks: { ...hooks.replication, onKeysSaved: (rows) => {
-            for (const r of rows) cache.set(r.namespace, r.key);
+            for (const r of rows) cache.follow(r);
             hooks.replication?.onKeysSaved?.(rows);
           } },
           ...(hooks.relayPollMs ? { relayPollMs: hooks.relayPollMs } : {}),

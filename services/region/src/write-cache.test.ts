@@ -35,6 +35,15 @@ describe('WriteCache', () => {
     expect(cache.get('s', 'k')).toBeUndefined();
   });
 
+  it("follows an apply's rows: keeps a whole state, drops the key for a partial one (some rows of a split collection)", () => {
+    const cache = new WriteCache(1 << 20);
+    cache.set(ns('n'), row('a', 5n));
+    cache.follow({ namespace: ns('n'), key: row('a', 6n, 10) });
+    expect(cache.get('n', 'a')?.key?.state?.byteLength).toBe(10);
+    cache.follow({ namespace: ns('n'), key: row('a', 7n, 3), partial: true });
+    expect(cache.get('n', 'a')).toBeUndefined();
+  });
+
   it('keeps the later of two answers for one key (a row\'s highest HLC never goes back)', () => {
     const cache = new WriteCache(1 << 20);
     cache.set(ns('n'), row('a', 7n));

@@ -131,6 +131,12 @@ export class WriteCache {
     this.#evictOver(slot);
   }
 
+  /** Follows a row another writer (an apply, a repair) stored: kept, or dropped when it holds only some rows of a split collection. */
+  follow(saved: { readonly namespace: NamespaceRow; readonly key: KeyRow; readonly partial?: true }): void {
+    if (saved.partial) this.delete(saved.namespace.name, saved.key.key);
+    else this.set(saved.namespace, saved.key);
+  }
+
   delete(namespace: string, key: string): void {
     const slot = this.#slotOf.get(cacheKey(namespace, key));
     if (slot !== undefined) this.#release(slot);

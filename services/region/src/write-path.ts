@@ -35,6 +35,7 @@ import {
   mapKind,
   nestedDeeperThan,
   planCollectionWrite,
+  touchedRows,
   setKind,
   splitsAbove,
   type CrdtKind,
@@ -424,7 +425,8 @@ export class WritePath {
     }
   }
 
-  #updateEnvelope(ns: NamespaceRow, key: string, hlc: Hlc, payload: { kind: 'register'; state: Uint8Array } | { kind: 'crdt'; delta: Uint8Array }): Uint8Array {
+  /** An update's envelope; `touched`: a set or map write's rows besides its delta's entries (`touchedRows`). */
+  #updateEnvelope(ns: NamespaceRow, key: string, hlc: Hlc, payload: { kind: 'register'; state: Uint8Array } | { kind: 'crdt'; delta: Uint8Array }, touched?: readonly string[]): Uint8Array {
     return encodeRecord({
       kind: 'update',
       schemaVersion: SCHEMA_VERSION,
@@ -437,6 +439,7 @@ export class WritePath {
       hlc,
       traceparent: currentTraceparent(),
       payload,
+      ...(touched === undefined ? {} : { touchedRows: touched }),
     });
   }
 
@@ -583,7 +586,7 @@ export class WritePath {
         return crdtCall(() => collectionOpRows(policy, op));
       },
       plan: (ns, row, span) => {
-        const { op } = collectionOp(ns);
+        const { policy, op } = collectionOp(ns);
         const split = row.split!;
         // As below: a context naming dots this collection lacks is refused.
         if (observed) {
@@ -596,7 +599,8 @@ export class WritePath {
         // The answer carries no value: the collection is read by pages (GET …?limit=).
         const answer = (session: SessionVector): KeyAnswer => ({ context: this.#o.tokens.signContext(name, key, planned.context), session: formatSession(session) });
         if (planned.delta === undefined) return { count: planned.count, save: undefined, answer };
-        return { count: planned.count, save: { header: planned.header, upserts: planned.upserts, deletes: planned.deletes, hlc, envelope: this.#updateEnvelope(ns, key, hlc, { kind: 'crdt', delta: planned.delta }) }, answer };
+        const envelope = this.#updateEnvelope(ns, key, hlc, { kind: 'crdt', delta: planned.delta }, touchedRows(policy, op, planned.delta));
+        return { count: planned.count, save: { header: planned.header, upserts: planned.upserts, deletes: planned.deletes, hlc, envelope }, answer };
       },
     };
     return this.#write(name, key, ['ops', body], meta, (ns, row) => {
@@ -618,7 +622,11 @@ export class WritePath {
       const answer = (session: SessionVector): KeyAnswer => this.#writeBody(name, key, kind, next, session);
       // A delta that changes nothing (removing an absent element) needs no replication.
       if (kind.isBottom(delta)) return { save: undefined, answer };
-      return { save: { state: kind.encode(next), hlc, envelope: this.#updateEnvelope(ns, key, hlc, { kind: 'crdt', delta: kind.encode(delta) }) }, answer };
+      const encoded = kind.encode(delta);
+      // A set or map names the rows its delta reaches besides its entries: a region storing the
+      // collection a row per element applies it to those rows alone (decision 0013).
+      const touched = ns.policy === 'set' || ns.policy === 'map' ? touchedRows(ns.policy, op as SetOp | MapOp, encoded) : undefined;
+      return { save: { state: kind.encode(next), hlc, envelope: this.#updateEnvelope(ns, key, hlc, { kind: 'crdt', delta: encoded }, touched) }, answer };
     }, rows);
   }
 

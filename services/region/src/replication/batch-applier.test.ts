@@ -10,8 +10,8 @@ import type { KafkaMessage } from 'kafkajs';
 import { DvvSet, HybridLogicalClock } from '@meridian/causality';
 import { encodeRecord, type NamespaceRecord, type UpdateRecord } from '@meridian/protocol';
 import { MemoryStore } from '@meridian/store';
-import { decodeRegisterSet, encodeRegisterSet, type RegisterSet, type RegisterVersion } from '@meridian/crdt';
-import { BatchApplier, decode } from './batch-applier.ts';
+import { decodeRegisterSet, encodeRegisterSet, ORSet, touchedRows, type RegisterSet, type RegisterVersion } from '@meridian/crdt';
+import { BatchApplier, decode, rowsReached } from './batch-applier.ts';
 
 const HLC = 1_000_000n << 16n;
 
@@ -92,5 +92,31 @@ describe('the batch applier on the in-memory store', () => {
     expect(deadLetters).toHaveLength(1);
     expect(await valuesOf(store)).toEqual(['a']);
     expect((await store.claimPartitions('us', [0])).get(0)?.nextOffset).toBe(3n);
+  });
+});
+
+describe('rowsReached', () => {
+  const fields = { schemaVersion: 1, origin: { region: 'us', epoch: 1 }, originSequence: 1n, outboxId: 1n, namespace: 's', policy: 'set' as const, hlc: HLC, traceparent: '', key: 'k' };
+  let set = ORSet.empty;
+  for (const e of ['a', 'b', 'c']) set = set.join(set.add('us.1', [e]));
+  const removed = set.update({ remove: ['b'] }, 'us.1').delta.encode();
+  const added = set.update({ add: ['d'] }, 'us.1').delta.encode();
+  const update = (delta: Uint8Array, touched: readonly string[] | undefined): UpdateRecord => ({ kind: 'update', ...fields, payload: { kind: 'crdt', delta }, ...(touched === undefined ? {} : { touchedRows: touched }) });
+  const k = (updates: UpdateRecord[]) => ({ namespace: 's', key: 'k', id: '["s","k"]', updates });
+
+  it("names each update's delta entries and touched rows", () => {
+    const lock = rowsReached(k([update(removed, touchedRows('set', { remove: ['b'] }, removed)), update(added, [])]), 'set');
+    expect([...(lock.rows ?? [])].sort()).toEqual(['"b"', '"d"']);
+  });
+
+  it('reads the whole collection when an update does not name its rows (an older writer), or for other policies', () => {
+    expect(rowsReached(k([update(added, []), update(removed, undefined)]), 'set').rows).toBeUndefined();
+    expect(rowsReached(k([update(added, [])]), 'counter').rows).toBeUndefined();
+    expect(rowsReached(k([update(Uint8Array.of(1, 2, 3), [])]), 'set').rows).toBeUndefined();
+  });
+
+  it('leaves out an update written under another policy (a conflict record, not applied)', () => {
+    const other: UpdateRecord = { ...update(added, undefined), policy: 'map' };
+    expect(rowsReached(k([other, update(added, [])]), 'set').rows).toEqual(['"d"']);
   });
 });

@@ -32,8 +32,9 @@
 import type { KafkaMessage } from 'kafkajs';
 import { context as otelContext, trace, type Span } from '@opentelemetry/api';
 import { formatHlc, type HybridLogicalClock } from '@meridian/causality';
+import { deltaRowNames } from '@meridian/crdt';
 import { decodeRecord, encodeRecord, parseKafkaMessageKey, ProtocolError, type HeartbeatRecord, type NamespaceRecord, type ReplicationRecord, type UpdateRecord } from '@meridian/protocol';
-import type { ApplyTransaction, KeyRow, NamespaceRow, OffsetSave, ReplicatedAnswer, Store, WriteTransaction } from '@meridian/store';
+import type { ApplyTransaction, KeyLock, KeyRow, NamespaceRow, OffsetSave, ReplicatedAnswer, Store, WriteTransaction } from '@meridian/store';
 import { SpanAttribute, SpanName, linksFromTraceparents, meridianTracer, withSpan } from '@meridian/telemetry';
 import { AppliedVector } from '@meridian/replication-link';
 import { formatSession, mergeSessions, parseSession, type SessionVector } from '../session-token.ts';
@@ -63,6 +64,8 @@ export interface ReplicatorHooks {
 export interface SavedKey {
   readonly namespace: NamespaceRow;
   readonly key: KeyRow;
+  /** `key.state` holds only some rows of a big set or map (`LockedKey.partial`): not a state to cache. */
+  readonly partial?: true;
 }
 
 export class RedriveError extends Error {
@@ -421,16 +424,16 @@ export class BatchApplier {
       }
     }
     const policyOf = (k: KeyUpdates): NamespaceRow['policy'] => namespaces.get(k.namespace)!.policy;
-    const rows = await rtx.lockKeys(keys.filter((k) => touchesRow(policyOf(k), k.updates)));
+    const rows = await rtx.lockKeys(keys.filter((k) => touchesRow(policyOf(k), k.updates)).map((k) => rowsReached(k, policyOf(k))));
     const skewMs = this.#o.hooks?.skewMs?.(this.#o.peer) ?? 0;
-    const writes: { namespace: string; key: string; state: Uint8Array; maxHlc: bigint }[] = [];
+    const writes: { namespace: string; key: string; state: Uint8Array; maxHlc: bigint; partial: boolean }[] = [];
     const conflicts: ConflictObservation[] = [];
     const rejected: NonNullable<KeyFold['rejected']>[] = [];
     for (const k of keys) {
       const policy = policyOf(k);
       const row = rows.get(k.id);
       const fold = foldKey(k, policy, row, k.updates, skewMs, this.#o.clock.bound());
-      if (fold.save) writes.push({ namespace: k.namespace, key: k.key, state: fold.save.state, maxHlc: fold.save.maxHlc });
+      if (fold.save) writes.push({ namespace: k.namespace, key: k.key, state: fold.save.state, maxHlc: fold.save.maxHlc, partial: row?.partial === true });
       conflicts.push(...fold.conflicts);
       for (let i = 0; i < fold.merges; i++) outcome.merges.push({ namespace: k.namespace, policy });
       if (!fold.rejected) continue;
@@ -440,7 +443,7 @@ export class BatchApplier {
       if (!fold.save && row && row.state === undefined) await tx.deleteEmptyKey(k.namespace, k.key);
     }
     await rtx.saveKeys(writes);
-    for (const w of writes) outcome.saved.push({ namespace: namespaces.get(w.namespace)!, key: { namespace: w.namespace, key: w.key, state: w.state, maxHlc: w.maxHlc } });
+    for (const w of writes) outcome.saved.push({ namespace: namespaces.get(w.namespace)!, key: { namespace: w.namespace, key: w.key, state: w.state, maxHlc: w.maxHlc }, ...(w.partial ? { partial: true as const } : {}) });
     await this.#recordConflicts(rtx, conflicts, outcome);
     for (const r of rejected) await this.#rejectUpdate(rtx, r, context.sourceOf, outcome);
   }
@@ -568,6 +571,29 @@ export class BatchApplier {
 }
 
 /** Records of each origin in sequence order (origins in the order they first appear). */
+/**
+ * The lock of a key with the rows its updates reach, when it turns out to be a big set or map
+ * stored a row per element: each update's delta entries and its `touchedRows`. Without an update's
+ * `touchedRows` (an older writer), or with a payload that does not decode (the fold rejects it),
+ * the whole collection is read.
+ */
+export function rowsReached(k: KeyUpdates, policy: NamespaceRow['policy']): KeyLock {
+  const ref = { namespace: k.namespace, key: k.key };
+  if (policy !== 'set' && policy !== 'map') return ref;
+  const names = new Set<string>();
+  for (const u of k.updates) {
+    if (u.policy !== policy) continue; // a policy conflict: recorded, not applied
+    if (u.touchedRows === undefined || u.payload.kind !== 'crdt') return ref;
+    try {
+      for (const name of deltaRowNames(policy, u.payload.delta)) names.add(name);
+    } catch {
+      return ref;
+    }
+    for (const name of u.touchedRows) names.add(name);
+  }
+  return { ...ref, rows: [...names] };
+}
+
 function inOriginOrder<R extends Sequenced>(records: readonly R[]): R[] {
   const byOrigin = new Map<string, R[]>();
   for (const r of records) {

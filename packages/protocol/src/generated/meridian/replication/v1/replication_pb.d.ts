@@ -166,6 +166,18 @@ export declare type Update = Message<"meridian.replication.v1.Update"> & {
    * @generated from field: meridian.replication.v1.IdempotentAnswer idempotent_answer = 13;
    */
   idempotentAnswer?: IdempotentAnswer | undefined;
+
+  /**
+   * set, map: the rows of the collection this delta reaches besides the ones its entries name —
+   * the elements (canonical JSON text) or fields (name as a JSON string) whose dots its context
+   * holds, such as a removed element's. Present means complete: a region that stores the
+   * collection a row per element (decision 0013) applies the delta to these rows and the ones
+   * its entries name alone. Absent (an older writer), a region joins the delta into the whole
+   * collection, as before; so it does not raise the schema version.
+   *
+   * @generated from field: meridian.replication.v1.TouchedRows touched_rows = 14;
+   */
+  touchedRows?: TouchedRows | undefined;
 };
 
 /**
@@ -173,6 +185,24 @@ export declare type Update = Message<"meridian.replication.v1.Update"> & {
  * Use `create(UpdateSchema)` to create a new message.
  */
 export declare const UpdateSchema: GenMessage<Update>;
+
+/**
+ * The names of a collection's rows (see Update.touched_rows), sorted, without repeats.
+ *
+ * @generated from message meridian.replication.v1.TouchedRows
+ */
+export declare type TouchedRows = Message<"meridian.replication.v1.TouchedRows"> & {
+  /**
+   * @generated from field: repeated string names = 1;
+   */
+  names: string[];
+};
+
+/**
+ * Describes the message meridian.replication.v1.TouchedRows.
+ * Use `create(TouchedRowsSchema)` to create a new message.
+ */
+export declare const TouchedRowsSchema: GenMessage<TouchedRows>;
 
 /**
  * A namespace created in one region, replicated to all.
