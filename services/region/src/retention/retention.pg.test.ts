@@ -4,7 +4,7 @@
  * region: it alone must have applied it), a live key or a key a dead letter holds stays, a purged
  * key hashes in the anti-entropy tree exactly as a key never written, the next write of a purged
  * key mints a dot no earlier life of the key used, and idempotency and conflict records expire
- * while dead letters stay.
+ * while dead letters stay — a backlog of any size in one round, not one statement's batch.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
@@ -116,5 +116,21 @@ describe('the tombstone GC of a standalone region', () => {
     expect((await db.query('SELECT id FROM meridian_conflicts ORDER BY 1')).rows.map((r) => r.id)).toEqual(['c-young']);
     expect(Number((await db.query('SELECT count(*) FROM meridian_dead_letters')).rows[0].count)).toBe(letters);
     expect(region.retention.view.tableBytes.get('meridian_keys')).toBeGreaterThan(0);
+  });
+
+  it('expires a backlog larger than one statement\'s batch in one round: the TTL bounds the table at any write rate', async () => {
+    // 12,001 expired records (more than two delete statements' worth) and a young one.
+    await db.query(`INSERT INTO meridian_idempotency (idempotency_key, fingerprint, created_at) SELECT 'old-' || n, 'f', $1 FROM generate_series(1, 12001) AS n`, [new Date(now - 3 * HOUR)]);
+    await db.query(`INSERT INTO meridian_idempotency (idempotency_key, fingerprint, created_at) VALUES ('young-2', 'f', $1)`, [new Date(now - HOUR)]);
+    await db.query(
+      `INSERT INTO meridian_conflicts (id, namespace, key, policy, kind, versions, outcome, regions, trace_ids, observed_at)
+       SELECT 'c-old-' || n, 'gc', 'k', 'mv', 'register', '[]', '{}', '{}', '{}', $1 FROM generate_series(1, 12001) AS n`,
+      [new Date(now - 4 * HOUR)],
+    );
+    const round = await region.retention.runOnce();
+    expect(round).toMatchObject({ idempotencyExpired: 12_001, conflictsExpired: 12_001 });
+    expect(Number((await db.query(`SELECT count(*) FROM meridian_idempotency WHERE created_at < $1`, [new Date(now - 2 * HOUR)])).rows[0].count)).toBe(0);
+    expect(Number((await db.query(`SELECT count(*) FROM meridian_conflicts WHERE observed_at < $1`, [new Date(now - 3 * HOUR)])).rows[0].count)).toBe(0);
+    expect((await db.query(`SELECT 1 FROM meridian_idempotency WHERE idempotency_key = 'young-2'`)).rowCount).toBe(1);
   });
 });
