@@ -3,11 +3,13 @@
  * HTTP API writes and reads, a crash (SIGKILL) and restart keeps the data on the same port, and
  * a paused process answers nothing until it is resumed. A program that cannot start fails the
  * launch with its own words (the log's tail). The region runs with authentication on, as the
- * local cluster does: its API refuses a request without a token and stores nothing.
+ * local cluster does: its API refuses a request without a token and stores nothing. With
+ * MERIDIAN_TOMBSTONE_MIN_AGE=2s it purges a deleted register, and its /metrics show the GC's
+ * series as the program wires them.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { sleep, uniqueName } from '@meridian/testkit';
+import { sleep, uniqueName, waitFor } from '@meridian/testkit';
 import { createDatabase, dropDatabase } from './postgres.ts';
 import { startRegionProcess, type RegionProcess } from './region-process.ts';
 import { readProcess } from './process-table.ts';
@@ -39,7 +41,7 @@ async function call(method: 'GET' | 'PUT', url: string, body?: unknown, token: s
 
 describe('startRegionProcess', () => {
   it('starts the region program, ready, and serves writes and reads over HTTP', async () => {
-    region = await startRegionProcess({ region: 'eu', databaseUrl, auth, env: { MERIDIAN_PG_POOL_SIZE: '2' } });
+    region = await startRegionProcess({ region: 'eu', databaseUrl, auth, env: { MERIDIAN_PG_POOL_SIZE: '2', MERIDIAN_TOMBSTONE_MIN_AGE: '2s', MERIDIAN_MAX_CLOCK_DRIFT_MS: '200' } });
     expect(region.region).toBe('eu');
     expect(region.url).toBe(`http://127.0.0.1:${region.port}`);
     expect(region.running).toBe(true);
@@ -69,6 +71,25 @@ describe('startRegionProcess', () => {
     expect(value('meridian_gc_pause_seconds_count\\{kind="minor"\\}')).toBeGreaterThanOrEqual(1);
     // Its output goes to the log file, where a failing scenario can read it.
     expect(readFileSync(region.logFile, 'utf8')).toContain('"region":"eu"');
+  });
+
+  it('purges a deleted register after two min ages, and /metrics shows the GC: tombstones held, purged, no region blocking, table sizes', async () => {
+    const r = region!;
+    const metric = async (series: string): Promise<number | undefined> => {
+      const text = await (await fetch(`${r.url}/metrics`, { headers: { authorization: `Bearer ${auth.tokens.admin}` } })).text();
+      const found = new RegExp(`^${series} (\\S+)$`, 'm').exec(text);
+      return found ? Number(found[1]) : undefined;
+    };
+    expect((await call('PUT', `${r.url}/v1/ns/launch/keys/gone`, { value: 'old' })).status).toBe(200);
+    const deleted = await fetch(`${r.url}/v1/ns/launch/keys/gone`, { method: 'DELETE', headers: { authorization: `Bearer ${auth.tokens.writer}` } });
+    expect(deleted.status).toBe(200);
+    // Counted while younger than two min ages (rounds every second), then purged.
+    await waitFor(() => metric('meridian_tombstones'), (n) => n === 1, { timeoutMs: 30_000, intervalMs: 100, what: 'meridian_tombstones 1' });
+    await waitFor(async () => [await metric('meridian_gc_purged_total'), await metric('meridian_tombstones')], ([purged, held]) => purged === 1 && held === 0, { timeoutMs: 30_000, intervalMs: 100, what: 'the tombstone purged' });
+    expect(await call('GET', `${r.url}/v1/ns/launch/keys/gone`, undefined, auth.tokens.reader)).toMatchObject({ status: 404 });
+    expect(await metric('meridian_gc_blocked\\{region="eu"\\}')).toBe(0);
+    expect(await metric('meridian_table_bytes\\{table="meridian_keys"\\}')).toBeGreaterThan(0);
+    expect(await metric('meridian_table_bytes\\{table="meridian_idempotency"\\}')).toBeGreaterThan(0);
   });
 
   it('keeps the data across kill() and restart(), on the same port', async () => {
