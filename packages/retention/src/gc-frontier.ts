@@ -10,7 +10,7 @@
  * (dead-lettered; its key is then quarantined and never purged) — in every region. Dots are per
  * key, so the context cannot say which stream positions those updates had. Time bridges the two
  * domains, with D = MERIDIAN_MAX_CLOCK_DRIFT_MS bounding any clock's error and P the time a
- * committed update takes to be published, min age ≥ P + 2D (config enforces min age ≥ 5 D):
+ * committed update takes to be published, min age ≥ P + 2D (config enforces min age ≥ 10 D):
  *
  * - a sample (w, h) of origin X — X's heartbeat: "by my wall time w I had published up to
  *   sequence h", w clamped to the receiver's clock + D — covers every update X committed before
@@ -213,7 +213,7 @@ export function mayPurge(candidate: PurgeCandidate, purgeBeforeMs: number | unde
  * previous life was minted below 1024 × (its tombstone's HLC wall time τ) plus one per write, and
  * the purge comes at least min age after τ by the purging clock. The HLC ceiling never goes back
  * in a process (a clock stepped back) and follows the HLCs it receives from peers, and a process
- * whose clock is behind is behind by less than D ≤ min age / 5: the next life starts above τ,
+ * whose clock is behind is behind by less than D ≤ min age / 10: the next life starts above τ,
  * above every counter used before unless this region wrote the key more than a million times a
  * second on average. A safe integer until the year 2248.
  */
