@@ -14,6 +14,7 @@
 import { joinCollection, splitCollection, splitRows, splitsAbove } from '@meridian/crdt';
 import { arrayLiteral } from './array-literal.ts';
 import { buffer, bytes, type Queryable } from './pg-query.ts';
+import type { SplitRowsWrite } from './rows.ts';
 import { StoreError, StoreErrorCode } from './store-error.ts';
 
 /** The store's layout setting: above this many elements or fields a set or map is split. */
@@ -163,11 +164,19 @@ export async function savePartial(db: Queryable, layout: CollectionLayout, names
     await saveWhole(db, layout, namespace, key, joinCollection(split.header, all), maxHlc, stored);
     return undefined;
   }
-  await db.query('UPDATE meridian_keys SET state = $3, max_hlc = $4, elements = $5, generation = coalesce(generation, 0) + 1, updated_at = now() WHERE namespace = $1 AND key = $2', [namespace, key, buffer(split.header), maxHlc, elements]);
-  if (gone.length > 0) await db.query(DELETE_NAMED('$1', '$2', '$3'), [namespace, key, arrayLiteral(gone, (n) => n)]);
-  const changed = [...split.rows.keys()].sort().filter((name) => !sameBytes(held.rows.get(name), split.rows.get(name)!));
-  await upsertRows(db, namespace, key, changed.map((name) => [name, split.rows.get(name)!] as const), false);
+  const changed = new Map([...split.rows].filter(([name, row]) => !sameBytes(held.rows.get(name), row)));
+  await writeRows(db, namespace, key, { header: split.header, elements, maxHlc, upserts: changed, deletes: gone });
   return { rows: split.rows, partial: { elements, names: held.partial.names } };
+}
+
+/**
+ * Stores a split key's header, count and highest HLC, bumps its generation, and writes the rows
+ * that change (the caller holds the key's row lock; `elements` stays above the threshold).
+ */
+export async function writeRows(db: Queryable, namespace: string, key: string, write: SplitRowsWrite): Promise<void> {
+  await db.query('UPDATE meridian_keys SET state = $3, max_hlc = $4, elements = $5, generation = coalesce(generation, 0) + 1, updated_at = now() WHERE namespace = $1 AND key = $2', [namespace, key, buffer(write.header), write.maxHlc, write.elements]);
+  if (write.deletes.length > 0) await db.query(DELETE_NAMED('$1', '$2', '$3'), [namespace, key, arrayLiteral(write.deletes, (n) => n)]);
+  await upsertRows(db, namespace, key, [...write.upserts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), false);
 }
 
 /**

@@ -31,6 +31,7 @@ export type {
   IdempotencyScope,
   Incarnation,
   KeyLock,
+  SplitRowsWrite,
   KeyRef,
   KeyRow,
   KeyStateRow,

@@ -16,7 +16,7 @@ import type { KeyLock, KeyRef, KeyRow, KeyWrite, LockedKey } from './rows.ts';
 
 /** Named statements: each pooled connection parses and plans them once. */
 const SQL = {
-  lockKey: { name: 'meridian_lock_key', text: 'SELECT state, max_hlc, elements FROM meridian_keys WHERE namespace = $1 AND key = $2 FOR UPDATE' },
+  lockKey: { name: 'meridian_lock_key', text: 'SELECT state, max_hlc, elements, generation FROM meridian_keys WHERE namespace = $1 AND key = $2 FOR UPDATE' },
   insertEmptyKey: { name: 'meridian_insert_empty_key', text: 'INSERT INTO meridian_keys (namespace, key) VALUES ($1, $2) ON CONFLICT DO NOTHING' },
   saveKey: { name: 'meridian_save_key', text: 'UPDATE meridian_keys SET state = $3, max_hlc = $4, updated_at = now() WHERE namespace = $1 AND key = $2' },
   lockKeys: {
@@ -45,8 +45,8 @@ const SQL = {
  * Returns its stored state, whole (undefined when the key was never written), and for a key stored
  * split its rows as stored (collections.ts: `saveKey` must know).
  */
-export async function lockKey(db: Queryable, namespace: string, key: string): Promise<{ row: KeyRow; split: StoredRows | undefined }> {
-  const lock = () => db.query<{ state: Buffer | null; max_hlc: bigint; elements: number | null }>({ ...SQL.lockKey, values: [namespace, key] });
+export async function lockKey(db: Queryable, namespace: string, key: string, names?: readonly string[]): Promise<{ row: KeyRow; split: SplitRows | undefined }> {
+  const lock = () => db.query<{ state: Buffer | null; max_hlc: bigint; elements: number | null; generation: bigint | null }>({ ...SQL.lockKey, values: [namespace, key] });
   // Lock first: an existing key (every write but its first) costs one round trip. Only a
   // missing row is inserted (a concurrent inserter wins or waits on the unique index) and then
   // locked — never read unlocked.
@@ -57,9 +57,15 @@ export async function lockKey(db: Queryable, namespace: string, key: string): Pr
   }
   const row = rows[0];
   if (!row) throw new StoreError(StoreErrorCode.integrity, `key ${namespace}/${key} has no row after insert-or-lock`);
+  if (row.elements !== null && row.state !== null && names !== undefined) {
+    // As a write snapshot: the header, and the named rows read under the lock.
+    const read = await namedRows(db, namespace, key, names);
+    const split = { elements: row.elements, generation: row.generation ?? 0n, rows: read };
+    return { row: { namespace, key, state: bytes(row.state), maxHlc: row.max_hlc, split }, split: { rows: read, partial: { elements: row.elements, names: new Set(names) } } };
+  }
   if (row.elements !== null && row.state !== null) {
     const split = (await assembleStates(db, namespace, [{ key, header: bytes(row.state) }])).get(key)!;
-    return { row: { namespace, key, state: split.state, maxHlc: row.max_hlc }, split: split.rows };
+    return { row: { namespace, key, state: split.state, maxHlc: row.max_hlc }, split: { rows: split.rows } };
   }
   return { row: { namespace, key, state: row.state ? bytes(row.state) : undefined, maxHlc: row.max_hlc }, split: undefined };
 }

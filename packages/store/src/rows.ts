@@ -36,6 +36,15 @@ export interface SplitKey {
   readonly rows: ReadonlyMap<string, Uint8Array>;
 }
 
+/** A split key's new header, count and highest HLC, and the rows that change (stored under its row lock). */
+export interface SplitRowsWrite {
+  readonly header: Uint8Array;
+  readonly elements: number;
+  readonly maxHlc: bigint;
+  readonly upserts: ReadonlyMap<string, Uint8Array>;
+  readonly deletes: readonly string[];
+}
+
 /** A write on a split key (`compareAndWriteRows`): its new header and count, and the rows it changes. */
 export interface RowsWrite {
   readonly namespace: string;

@@ -7,12 +7,12 @@ import type pg from 'pg';
 import { currentPositions } from './applied-vectors.ts';
 import { heldLetters } from './dead-letters.ts';
 import { claimIdempotencyKey, recordIdempotentAnswer, storeReplicatedAnswers } from './idempotency.ts';
-import type { CollectionLayout, SplitRows } from './collections.ts';
+import { writeRows, type CollectionLayout, type SplitRows } from './collections.ts';
 import { deleteEmptyKey, keyId, lockKey, saveKey } from './keys.ts';
 import { declareNamespace, getNamespace } from './namespaces.ts';
 import { appendOutbox, outboxHighWater } from './outbox.ts';
 import type { WriteTransaction } from './store.ts';
-import type { AppliedPositions, HeldLetter, IdempotencyClaim, IdempotencyScope, KeyRow, NamespacePolicy, NamespaceRow, ReplicatedAnswer } from './rows.ts';
+import type { AppliedPositions, HeldLetter, IdempotencyClaim, IdempotencyScope, KeyRow, NamespacePolicy, NamespaceRow, ReplicatedAnswer, SplitRowsWrite } from './rows.ts';
 
 export class StoreTx implements WriteTransaction {
   readonly #client: pg.PoolClient;
@@ -38,11 +38,26 @@ export class StoreTx implements WriteTransaction {
    * Insert-or-lock: after this call the key's row exists and is locked by this transaction.
    * Returns its stored state (undefined when the key was never written).
    */
-  async lockKey(namespace: string, key: string): Promise<KeyRow> {
-    const { row, split } = await lockKey(this.#client, namespace, key);
-    if (split) this.splitKeys.set(keyId(row), { rows: split });
+  async lockKey(namespace: string, key: string, names?: readonly string[]): Promise<KeyRow> {
+    const { row, split } = await lockKey(this.#client, namespace, key, names);
+    if (split) this.splitKeys.set(keyId(row), split);
     else this.splitKeys.delete(keyId(row));
     return row;
+  }
+
+  /** Stores a split key this transaction locked with names: header, count, generation and the rows that change. */
+  async saveRows(namespace: string, key: string, write: SplitRowsWrite): Promise<void> {
+    const id = keyId({ namespace, key });
+    const held = this.splitKeys.get(id);
+    if (!held?.partial) throw new Error(`saveRows: ${namespace}/${key} was not locked with the rows a write names`);
+    const stray = [...write.upserts.keys(), ...write.deletes].find((name) => !held.partial!.names.has(name));
+    if (stray !== undefined) throw new Error(`saveRows: ${namespace}/${key}: row ${stray.slice(0, 40)} was not read under the lock`);
+    if (write.elements <= this.layout.splitRows) throw new Error(`saveRows: ${namespace}/${key} would hold ${write.elements} rows, not above the threshold: store it whole`);
+    await writeRows(this.#client, namespace, key, write);
+    const rows = new Map(held.rows);
+    for (const name of write.deletes) rows.delete(name);
+    for (const [name, row] of write.upserts) rows.set(name, row);
+    this.splitKeys.set(id, { rows, partial: { elements: write.elements, names: held.partial.names } });
   }
 
   /** Stores the whole state of a key this transaction locked, in the layout it calls for (collections.ts). */

@@ -22,6 +22,7 @@ import type {
   IdempotencyClaim,
   IdempotencyScope,
   KeyLock,
+  SplitRowsWrite,
   KeyRow,
   KeyWrite,
   LockedDeadLetter,
@@ -43,9 +44,15 @@ export interface WriteTransaction {
   getNamespace(name: string): Promise<NamespaceRow | undefined>;
   /** Inserts the namespace unless it exists; returns the row that is stored either way, locked. */
   declareNamespace(name: string, policy: NamespacePolicy, declaredBy: string, declaredHlc: bigint): Promise<{ created: boolean; row: NamespaceRow }>;
-  /** Insert-or-lock: the key's row exists and is this transaction's; its state (undefined: never written). */
-  lockKey(namespace: string, key: string): Promise<KeyRow>;
+  /**
+   * Insert-or-lock: the key's row exists and is this transaction's; its state (undefined: never
+   * written). With `names`, a key stored split (a big set or map) answers as a write snapshot does:
+   * its header and `split` with the named rows that exist (store those back with `saveRows`).
+   */
+  lockKey(namespace: string, key: string, names?: readonly string[]): Promise<KeyRow>;
   saveKey(namespace: string, key: string, state: Uint8Array, maxHlc: bigint): Promise<void>;
+  /** Stores a split key locked with `names`: its header, count and the rows that change (a store that never splits has none). */
+  saveRows?(namespace: string, key: string, write: SplitRowsWrite): Promise<void>;
   /** Removes a key row this transaction inserted but never wrote. */
   deleteEmptyKey(namespace: string, key: string): Promise<void>;
   /** The highest outbox id committed so far (this transaction's own rows included). */

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import fc from 'fast-check';
 import pg from 'pg';
 import { createDatabase, dropDatabase } from '@meridian/infra-local';
+import { ReplicationTx } from '@meridian/store';
 import { uniqueName } from '@meridian/testkit';
 import { loadConfig } from './config.ts';
 import { startRegion, type RegionService } from './region.ts';
@@ -42,7 +43,7 @@ afterAll(async () => {
   for (const n of names) await dropDatabase(n, infra.postgresUrl);
 });
 
-type Call = { method: 'GET' | 'POST'; url: string; payload?: object };
+type Call = { method: 'GET' | 'POST'; url: string; payload?: object; headers?: Record<string, string> };
 const element = fc.constantFrom(1, 2, 3, 4, 5, 'x', { a: 1 });
 const field = fc.constantFrom('f1', 'f2', 'f3', 'f4', 'f5');
 const setBody = fc.oneof(fc.record({ add: fc.array(element, { minLength: 1, maxLength: 3 }) }), fc.record({ remove: fc.array(element, { minLength: 1, maxLength: 2 }) }));
@@ -51,10 +52,11 @@ const mapBody = fc.oneof(
   fc.record({ increment: fc.dictionary(fc.constantFrom('c1', 'c2'), fc.integer({ min: 1, max: 5 }), { minKeys: 1, maxKeys: 1 }) }),
   fc.record({ delete: fc.array(fc.oneof(field, fc.constantFrom('c1', 'c2')), { minLength: 1, maxLength: 2 }) }),
 );
-type Step = { ns: 's' | 'm'; key: number; body: object; observed: boolean };
+/** `locked`: sent with an Idempotency-Key, so the write runs under the row lock. */
+type Step = { ns: 's' | 'm'; key: number; body: object; observed: boolean; locked: boolean };
 const step: fc.Arbitrary<Step> = fc.oneof(
-  fc.record({ ns: fc.constant('s' as const), key: fc.nat(1), body: setBody, observed: fc.boolean() }),
-  fc.record({ ns: fc.constant('m' as const), key: fc.nat(1), body: mapBody, observed: fc.boolean() }),
+  fc.record({ ns: fc.constant('s' as const), key: fc.nat(1), body: setBody, observed: fc.boolean(), locked: fc.boolean() }),
+  fc.record({ ns: fc.constant('m' as const), key: fc.nat(1), body: mapBody, observed: fc.boolean(), locked: fc.boolean() }),
 );
 
 async function call(r: RegionService, c: Call): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -74,6 +76,7 @@ async function layout(ns: string, key: string): Promise<{ elements: number | nul
 describe('big sets and maps stored a row per element or field', () => {
   it('answer every operation and read as collections stored whole', async () => {
     let run = 0;
+    let calls = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 30 }), async (steps) => {
         run++;
@@ -83,7 +86,8 @@ describe('big sets and maps stored a row per element or field', () => {
           const url = `/v1/ns/${s.ns}/keys/${key}`;
           const token = s.observed ? tokens.get(url) : undefined;
           const payload = token === undefined ? s.body : { ...s.body, context: token };
-          const [a, b] = await Promise.all([call(split, { method: 'POST', url: `${url}/ops`, payload }), call(whole, { method: 'POST', url: `${url}/ops`, payload })]);
+          const headers: Record<string, string> = s.locked ? { 'idempotency-key': `${key}-${++calls}` } : {};
+          const [a, b] = await Promise.all([call(split, { method: 'POST', url: `${url}/ops`, payload, headers }), call(whole, { method: 'POST', url: `${url}/ops`, payload, headers })]);
           expect(a.status, JSON.stringify(s)).toBe(b.status);
           expect(a.body['context']).toEqual(b.body['context']);
           expect(a.body['code']).toEqual(b.body['code']);
@@ -180,6 +184,34 @@ describe('big sets and maps stored a row per element or field', () => {
     expect(await layout('s', 'batch-b')).toEqual({ elements: null, rows: 0 });
   });
 
+  it('a write with an Idempotency-Key locks and writes only the rows it names; its retry is answered from the record', async () => {
+    const url = '/v1/ns/s/keys/idem';
+    const ops = (payload: object, key: string, r = split) => call(r, { method: 'POST', url: `${url}/ops`, payload, headers: { 'idempotency-key': key } });
+    expect((await call(split, { method: 'POST', url: `${url}/ops`, payload: { add: [1, 2, 3, 4, 5, 6] } })).status).toBe(200);
+    const before = await db.query<{ name: string; xmin: string }>("SELECT name, xmin::text FROM meridian_elements WHERE namespace = 's' AND key = 'idem'");
+    const locks = vi.spyOn(ReplicationTx.prototype, 'lockKey');
+    const removed = await ops({ remove: [1] }, 'idem-1');
+    const added = await ops({ add: [7] }, 'idem-2');
+    expect([removed.status, added.status]).toEqual([200, 200]);
+    expect('value' in removed.body || 'value' in added.body).toBe(false);
+    // Locked with the named rows, answered as a split key (its header and those rows alone).
+    expect(locks.mock.calls.map((c) => c.slice(0, 3))).toEqual([['s', 'idem', ['1']], ['s', 'idem', ['7']]]);
+    for (const result of locks.mock.results) expect((await (result.value as Promise<{ split?: { rows: Map<string, unknown> } }>)).split?.rows.size).toBeLessThanOrEqual(1);
+    locks.mockRestore();
+    const after = await db.query<{ name: string; xmin: string }>("SELECT name, xmin::text FROM meridian_elements WHERE namespace = 's' AND key = 'idem'");
+    const kept = new Map(before.rows.map((r) => [r.name, r.xmin]));
+    expect(after.rows.map((r) => r.name).sort()).toEqual(['2', '3', '4', '5', '6', '7']);
+    for (const r of after.rows.filter((x) => x.name !== '7')) expect(r.xmin).toBe(kept.get(r.name));
+    // A retry, to either process: the first answer, nothing applied again.
+    const retried = await ops({ remove: [1] }, 'idem-1', splitPeer);
+    expect(retried).toEqual(removed);
+    expect((await call(split, { method: 'GET', url })).body['value']).toEqual([2, 3, 4, 5, 6, 7]);
+    // Back to the threshold under the lock: stored whole, answered with the value.
+    const shrunk = await ops({ remove: [2, 3, 4] }, 'idem-3');
+    expect(shrunk.body['value']).toEqual([5, 6, 7]);
+    expect(await layout('s', 'idem')).toEqual({ elements: null, rows: 0 });
+  });
+
   it('concurrent writes on a split key from two processes lose no update', async () => {
     const url = '/v1/ns/s/keys/race';
     const start = Array.from({ length: 20 }, (_, i) => `old${i}`);
@@ -187,7 +219,9 @@ describe('big sets and maps stored a row per element or field', () => {
     const writes: Promise<{ status: number }>[] = [];
     for (let i = 0; i < 30; i++) {
       const process = i % 2 === 0 ? split : splitPeer;
-      writes.push(call(process, { method: 'POST', url: `${url}/ops`, payload: { add: [`new${i}`] } }));
+      // Every third add under the row lock (an Idempotency-Key), racing the optimistic ones.
+      const headers: Record<string, string> = i % 3 === 0 ? { 'idempotency-key': `race-${i}` } : {};
+      writes.push(call(process, { method: 'POST', url: `${url}/ops`, payload: { add: [`new${i}`] }, headers }));
       if (i < 10) writes.push(call(process, { method: 'POST', url: `${url}/ops`, payload: { remove: [`old${i}`] } }));
     }
     for (const w of await Promise.all(writes)) expect(w.status).toBe(200);

@@ -49,7 +49,7 @@ type AnyKind = CrdtKind<unknown, unknown>;
 const lostToDeadlock = (error: unknown): boolean => error instanceof StoreError && error.code === StoreErrorCode.retry;
 const crdtKind = (policy: string): AnyKind | undefined => lookupCrdtKind(policy);
 import { claimableApplied, decodeRecord, encodeRecord, kafkaMessageKey, SCHEMA_VERSION, uncoveredSession, type HeldBack, type IdempotentAnswer, type OwnActors, type Policy } from '@meridian/protocol';
-import { StoreError, StoreErrorCode, type AppliedPositions, type ConditionalWrite, type ConditionalWriteResult, type HeldLetter, type KeyRow, type NamespaceRow, type ReadView, type RowsWriteResult, type Store, type WriteSnapshot } from '@meridian/store';
+import { StoreError, StoreErrorCode, type AppliedPositions, type ConditionalWrite, type ConditionalWriteResult, type HeldLetter, type KeyRow, type NamespaceRow, type ReadView, type RowsWriteResult, type Store, type WriteSnapshot, type WriteTransaction } from '@meridian/store';
 import { GroupCommitQueue } from './group-commit.ts';
 import { ContextNotCoveredError, MeridianError } from './errors.ts';
 import type { ContextTokens } from './context-token.ts';
@@ -228,7 +228,7 @@ export class WritePath {
     checkKeyName(key);
     const started = performance.now();
     return withSpan(SpanName.write, { [SpanAttribute.namespace]: name, [SpanAttribute.key]: key, 'meridian.region': this.#o.region }, async (span) => {
-      const answer = (meta.idempotencyKey === undefined ? await this.#writeOptimistic(name, key, plan, span, rows) : undefined) ?? (await this.#writeLocked(name, key, fingerprintParts, meta, plan, span));
+      const answer = (meta.idempotencyKey === undefined ? await this.#writeOptimistic(name, key, plan, span, rows) : undefined) ?? (await this.#writeLocked(name, key, fingerprintParts, meta, plan, span, rows));
       if (answer.stored) this.#cache.set(answer.stored.namespace, answer.stored.key);
       if (answer.policy !== undefined) this.#o.onWrite?.(name, answer.policy, (performance.now() - started) / 1000);
       return { status: answer.status, body: answer.body };
@@ -357,8 +357,12 @@ export class WritePath {
     return undefined;
   }
 
-  /** The write in one transaction under the key's row lock (insert-or-lock), with the idempotency protocol. */
-  async #writeLocked(name: string, key: string, fingerprintParts: unknown, meta: WriteMeta, plan: PlanWrite, span: Span): Promise<Written> {
+  /**
+   * The write in one transaction under the key's row lock (insert-or-lock), with the idempotency
+   * protocol. A big set or map stored a row per element is locked with the rows the operation
+   * names and written through them (`#rowsLocked`), unless the write brings it to the threshold.
+   */
+  async #writeLocked(name: string, key: string, fingerprintParts: unknown, meta: WriteMeta, plan: PlanWrite, span: Span, rows: PlanRows | undefined): Promise<Written> {
     return this.#o.store.transaction(async (tx) => {
       let idempotent: { readonly idempotencyKey: string; readonly fingerprint: string } | undefined;
       if (meta.idempotencyKey !== undefined) {
@@ -375,7 +379,16 @@ export class WritePath {
       }
       const ns = this.#requireNamespace(name, await tx.getNamespace(name));
       span.setAttribute(SpanAttribute.policy, ns.policy);
-      const row = await tx.lockKey(name, key);
+      let row = await tx.lockKey(name, key, rows && tx.saveRows && (ns.policy === 'set' || ns.policy === 'map') ? rows.names(ns) : undefined);
+      if (row.split) {
+        const written = await this.#rowsLocked(tx, name, key, ns, row, rows!, idempotent, span);
+        if (written) {
+          if (meta.idempotencyKey !== undefined) await tx.recordIdempotentAnswer({ namespace: name, key }, meta.idempotencyKey, 200, written.body);
+          return written;
+        }
+        // Back to the threshold: the whole collection, under the lock this transaction holds.
+        row = await tx.lockKey(name, key);
+      }
       const planned = plan(ns, row, span);
       // Read under the row lock: they cover every replicated update the row reflects.
       const applied = claimableApplied(await tx.appliedPositions(), heldBack(await tx.heldLetters(name, key)));
@@ -397,6 +410,26 @@ export class WritePath {
       if (meta.idempotencyKey !== undefined) await tx.recordIdempotentAnswer({ namespace: name, key }, meta.idempotencyKey, 200, body);
       return { status: 200, body, policy: ns.policy, stored: planned.save ? storedRow(ns, key, planned.save) : undefined };
     });
+  }
+
+  /**
+   * A write on a split key under its row lock (locked with the rows the operation names): planned
+   * as `#writeRows` plans it, stored with `saveRows`. Undefined, storing nothing, when the write
+   * would leave the collection at or below the threshold.
+   */
+  async #rowsLocked(tx: WriteTransaction, name: string, key: string, ns: NamespaceRow, row: KeyRow, rows: PlanRows, idempotent: { readonly idempotencyKey: string; readonly fingerprint: string } | undefined, span: Span): Promise<Written | undefined> {
+    span.setAttribute('meridian.write.split', true);
+    const planned = rows.plan(ns, row, span);
+    if (planned.count <= this.#splitRows) return undefined;
+    const applied = claimableApplied(await tx.appliedPositions(), heldBack(await tx.heldLetters(name, key)));
+    if (!planned.save) return { status: 200, body: planned.answer(this.#session(await tx.outboxHighWater(), applied)), policy: ns.policy, stored: undefined };
+    const { save } = planned;
+    await tx.saveRows!(name, key, { header: save.header, elements: planned.count, maxHlc: save.hlc, upserts: save.upserts, deletes: save.deletes });
+    const envelope = idempotent === undefined ? save.envelope : withIdempotentAnswer(save.envelope, { ...idempotent, status: 200, bodyJson: JSON.stringify(planned.answer(applied)) });
+    const position = await tx.appendOutbox(kafkaMessageKey(name, key), envelope);
+    span.setAttribute('meridian.outbox_id', position.toString());
+    this.#cache.delete(name, key);
+    return { status: 200, body: planned.answer(this.#session(position, applied)), policy: ns.policy, stored: undefined };
   }
 
   /**
