@@ -30,8 +30,8 @@ export const uint64Arb: fc.Arbitrary<bigint> = fc.oneof(
 );
 export const policyArb: fc.Arbitrary<Policy> = fc.constantFrom(...POLICIES);
 /** Any well-formed Unicode, '/' excluded from namespaces. */
-export const namespaceArb: fc.Arbitrary<string> = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }).filter((s) => !s.includes('/'));
-export const keyArb: fc.Arbitrary<string> = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 });
+export const namespaceArb: fc.Arbitrary<string> = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }).filter((s) => !s.includes('/') && !s.includes('\u0000'));
+export const keyArb: fc.Arbitrary<string> = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((s) => !s.includes('\u0000'));
 
 const hex = (length: number): fc.Arbitrary<string> =>
   fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: length, maxLength: length }).filter((s) => /[^0]/.test(s));
@@ -77,7 +77,7 @@ const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0
 
 /** Updates of set and map writes that name the rows their delta reaches (encoded by protobuf-es); empty lists included. */
 export const touchedRowsUpdateRecordArb: fc.Arbitrary<UpdateRecord> = fc
-  .tuple(updateRecordArb, fc.constantFrom('set' as const, 'map' as const), fc.uniqueArray(fc.string({ unit: 'grapheme', maxLength: 12 }), { maxLength: 5 }))
+  .tuple(updateRecordArb, fc.constantFrom('set' as const, 'map' as const), fc.uniqueArray(fc.string({ unit: 'grapheme', maxLength: 12 }).map((s) => JSON.stringify(s)), { maxLength: 5 }))
   .map(([record, policy, names]): UpdateRecord => ({ ...record, policy, payload: record.payload.kind === 'crdt' ? record.payload : { kind: 'crdt', delta: record.payload.state }, touchedRows: names.sort(byCodeUnit) }));
 
 export const namespaceRecordArb: fc.Arbitrary<NamespaceRecord> = sequencedFieldsArb.map((fields): NamespaceRecord => ({ kind: 'namespace', ...fields }));

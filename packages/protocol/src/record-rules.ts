@@ -52,13 +52,14 @@ export function checkActorId(actor: unknown): string | undefined {
 }
 
 export function checkNamespace(namespace: unknown): string | undefined {
-  if (typeof namespace === 'string' && namespace.length > 0 && !namespace.includes('/') && namespace.isWellFormed()) return undefined;
-  return `invalid namespace: expected a non-empty, well-formed string without '/' (got ${describeValue(namespace)})`;
+  if (typeof namespace === 'string' && namespace.length > 0 && !namespace.includes('/') && !namespace.includes('\u0000') && namespace.isWellFormed()) return undefined;
+  return `invalid namespace: expected a non-empty, well-formed string without '/' or NUL (got ${describeValue(namespace)})`;
 }
 
 export function checkKey(key: unknown): string | undefined {
-  if (typeof key === 'string' && key.length > 0 && key.isWellFormed()) return undefined;
-  return `invalid key: expected a non-empty, well-formed string (got ${describeValue(key)})`;
+  // PostgreSQL's text holds no NUL: a key with one could never be stored, and its apply would fail forever.
+  if (typeof key === 'string' && key.length > 0 && !key.includes('\u0000') && key.isWellFormed()) return undefined;
+  return `invalid key: expected a non-empty, well-formed string without NUL (got ${describeValue(key)})`;
 }
 
 export function checkPolicy(policy: unknown): string | undefined {
@@ -147,7 +148,11 @@ export function checkIdempotentAnswer(answer: IdempotentAnswer | undefined): str
   return undefined;
 }
 
-/** Absent, or (a set or map update only) well-formed names, sorted by code unit, without repeats. */
+/**
+ * Absent, or (a set or map update only) row names as stored — a set's JSON texts of elements, a
+ * map's field names as JSON strings (never a raw NUL, which PostgreSQL's text cannot hold) —
+ * sorted by code unit, without repeats.
+ */
 export function checkTouchedRows(policy: string, rows: readonly string[] | undefined): string | undefined {
   if (rows === undefined) return undefined;
   if (policy !== 'set' && policy !== 'map') return `invalid touched rows: only a set or map update names rows (policy ${policy})`;
@@ -156,10 +161,20 @@ export function checkTouchedRows(policy: string, rows: readonly string[] | undef
   for (let i = 0; i < rows.length; i++) {
     const name: unknown = rows[i];
     if (typeof name !== 'string' || !name.isWellFormed()) return `invalid touched row ${i}: expected a well-formed string (got ${describeValue(name)})`;
+    if (!isRowName(policy, name)) return `invalid touched row ${i}: expected ${policy === 'set' ? "an element's JSON text" : "a field's name as a JSON string"} (got ${describeValue(name.slice(0, 40))})`;
     if (previous !== undefined && !(previous < name)) return `invalid touched rows: expected names sorted without repeats (${JSON.stringify(previous.slice(0, 40))} then ${JSON.stringify(name.slice(0, 40))})`;
     previous = name;
   }
   return undefined;
+}
+
+function isRowName(policy: 'set' | 'map', name: string): boolean {
+  try {
+    const value: unknown = JSON.parse(name);
+    return policy === 'set' || typeof value === 'string';
+  } catch {
+    return false;
+  }
 }
 
 function isJsonObject(text: string): boolean {

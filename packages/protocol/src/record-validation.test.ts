@@ -71,6 +71,9 @@ describe('decode: MERIDIAN_ENVELOPE_INVALID', () => {
     ['empty namespace', { namespace: '' }, /namespace/],
     ["namespace containing '/'", { namespace: 'a/b' }, /namespace.*without '\/'/],
     ['empty key', { key: '' }, /key/],
+    // PostgreSQL's text holds no NUL: such a record is poison (dead-lettered), never an apply that fails forever.
+    ['key containing NUL', { key: 'a\u0000b' }, /key.*without NUL/],
+    ['namespace containing NUL', { namespace: 'a\u0000' }, /namespace.*NUL/],
     ['empty region', { originRegion: '' }, /region/],
     ['upper-case region', { originRegion: 'EU' }, /region/],
     ['region starting with a digit', { originRegion: '1eu' }, /region/],
@@ -254,6 +257,10 @@ describe("a set or map update's touched rows", () => {
       [{}, ['"b"', '"a"'], /sorted without repeats/],
       [{}, ['"a"', '"a"'], /sorted without repeats/],
       [{ policy: WirePolicy.COUNTER }, ['"a"'], /only a set or map update names rows/],
+      // A raw NUL could never be a stored row's name (PostgreSQL's text refuses it: the apply would fail forever).
+      [{}, ['\u0000'], /an element's JSON text/],
+      [{}, ['{"a":'], /an element's JSON text/],
+      [{ policy: WirePolicy.MAP }, ['1'], /a field's name as a JSON string/],
     ] as const) {
       const wire = { ...setUpdate, ...patch };
       expectRefused(() => decodeRecord(updateBytes({ ...wire, touchedRows: create(TouchedRowsSchema, { names: [...names] }) })), 'MERIDIAN_ENVELOPE_INVALID', message);

@@ -570,7 +570,6 @@ export class BatchApplier {
   }
 }
 
-/** Records of each origin in sequence order (origins in the order they first appear). */
 /**
  * The lock of a key with the rows its updates reach, when it turns out to be a big set or map
  * stored a row per element: each update's delta entries and its `touchedRows`. Without an update's
@@ -594,6 +593,7 @@ export function rowsReached(k: KeyUpdates, policy: NamespaceRow['policy']): KeyL
   return { ...ref, rows: [...names] };
 }
 
+/** Records of each origin in sequence order (origins in the order they first appear). */
 function inOriginOrder<R extends Sequenced>(records: readonly R[]): R[] {
   const byOrigin = new Map<string, R[]>();
   for (const r of records) {
