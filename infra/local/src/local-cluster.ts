@@ -22,7 +22,7 @@ import { startKafkaBroker, type KafkaBroker } from './kafka.ts';
 import { startZipkin, type ZipkinServer } from './zipkin.ts';
 import { ensureKafkaJars, ensureZipkinJar, KAFKA_VERSION, ZIPKIN_VERSION } from './jars.ts';
 import { cacheDir } from './paths.ts';
-import { peerSettings, startRegionProcess, type RegionProcess } from './region-process.ts';
+import { localClusterRegionSettings, peerSettings, startRegionProcess, type RegionProcess } from './region-process.ts';
 import { gslbAvailable, startGslbProcess, type GeoLocation, type GslbProcess } from './gslb-process.ts';
 import { childrenOf, isAlive } from './process-table.ts';
 import { readClusterFile, removeClusterFile, writeClusterFile, type ClusterFile } from './cluster-file.ts';
@@ -349,7 +349,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
           kafkaSecurity: kafkaSecurity ? { caFile: kafkaSecurity.ca.caFile, user: kafkaSecurity.regions.get(r.id)! } : 'off',
           ...peerSettings(addresses, r.id),
           zipkinSpansUrl: `${zipkinUrl}/api/v2/spans`,
-          env: options.regionEnv,
+          env: localClusterRegionSettings(options.regionEnv),
           logFile: join(logs, `region-${r.id}.log`),
           readyTimeoutMs: 120_000,
         });

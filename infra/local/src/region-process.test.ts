@@ -1,6 +1,6 @@
 /** The region's settings as its config schema reads them, and the wiring of a set of regions to each other. */
 import { describe, expect, it } from 'vitest';
-import { LOCAL_CONTEXT_SECRET, operatorRegionSettings, peerSettings, regionEnvironment } from './region-process.ts';
+import { LOCAL_CONTEXT_SECRET, localClusterRegionSettings, operatorRegionSettings, peerSettings, regionEnvironment } from './region-process.ts';
 import { childEnvironment } from './service-process.ts';
 import { gslbEnvironment } from './gslb-process.ts';
 import { LOCAL_AUDIENCE, LOCAL_ISSUER, ephemeralAuth } from './local-auth.ts';
@@ -77,6 +77,15 @@ describe('operatorRegionSettings', () => {
     const env = childEnvironment({ PATH: '/bin', MERIDIAN_TOMBSTONE_MIN_AGE: '5s' }, regionEnvironment({ region: 'eu', databaseUrl: 'postgres://db/eu', port: 8081, auth: 'off', env: settings }));
     expect(env['MERIDIAN_TOMBSTONE_MIN_AGE']).toBe('5s');
     expect(env['MERIDIAN_REGION']).toBe('eu');
+  });
+});
+
+describe('localClusterRegionSettings', () => {
+  it("gives a local cluster's regions a half-second drift bound, so a 5 s tombstone min age starts; the operator's own bound wins", () => {
+    const env = regionEnvironment({ region: 'eu', databaseUrl: 'postgres://db/eu', port: 8081, auth: 'off', env: localClusterRegionSettings({ MERIDIAN_TOMBSTONE_MIN_AGE: '5s' }) });
+    expect(env).toMatchObject({ MERIDIAN_MAX_CLOCK_DRIFT_MS: '500', MERIDIAN_TOMBSTONE_MIN_AGE: '5s' });
+    expect(localClusterRegionSettings({ MERIDIAN_MAX_CLOCK_DRIFT_MS: '60000' })).toEqual({ MERIDIAN_MAX_CLOCK_DRIFT_MS: '60000' });
+    expect(localClusterRegionSettings(undefined)).toEqual({ MERIDIAN_MAX_CLOCK_DRIFT_MS: '500' });
   });
 });
 

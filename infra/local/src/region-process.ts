@@ -121,6 +121,18 @@ export function operatorRegionSettings(parent: Readonly<Record<string, string | 
   return out;
 }
 
+/**
+ * The clock drift bound a local cluster's regions run with: they read one host's clock, so half a
+ * second is generous, and the tombstone GC's min age may go down to 5 s (10 × the bound, decision
+ * 0012): `MERIDIAN_TOMBSTONE_MIN_AGE=5s npm run cluster` starts as is.
+ */
+export const LOCAL_MAX_CLOCK_DRIFT_MS = 500;
+
+/** Every region of a local cluster: the local drift bound, then the operator's settings (`operatorRegionSettings`), which win. */
+export function localClusterRegionSettings(operator: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  return { MERIDIAN_MAX_CLOCK_DRIFT_MS: String(LOCAL_MAX_CLOCK_DRIFT_MS), ...operator };
+}
+
 /** Starts the region and resolves once `GET /health/ready` answers 200. */
 export async function startRegionProcess(options: RegionProcessOptions): Promise<RegionProcess> {
   const port = options.port ?? (await freePort());
