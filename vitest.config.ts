@@ -16,6 +16,9 @@ export default defineConfig({
   resolve: { conditions: ['meridian-source'] },
   ssr: { resolve: { conditions: ['meridian-source'] } },
   test: {
+    // Two files at a time, whatever the core count (vitest's default on two cores is one): the
+    // integration and scenario files mostly wait on PostgreSQL, Kafka and child processes.
+    maxWorkers: 2,
     projects: [
       {
         extends: true,
