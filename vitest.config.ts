@@ -26,6 +26,9 @@ export default defineConfig({
           name: 'unit',
           include: SOURCES.map((s) => `${s}/*.test.ts`),
           exclude: [...EXCLUDE, ...INTEGRATION],
+          // A guard against hangs, not a budget: property tests of thousands of runs take 3-6 s
+          // when another file shares the machine (no timing is asserted by a timeout).
+          testTimeout: 30_000,
         },
       },
       {

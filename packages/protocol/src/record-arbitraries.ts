@@ -64,7 +64,7 @@ export const updateRecordArb: fc.Arbitrary<UpdateRecord> = fc
   }));
 
 export const idempotentAnswerArb: fc.Arbitrary<IdempotentAnswer> = fc.record({
-  idempotencyKey: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 60 }).filter((k) => k.length <= 255),
+  idempotencyKey: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 60 }).filter((k) => k.length <= 255 && !k.includes('\u0000')),
   fingerprint: fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }),
   status: fc.integer({ min: 100, max: 599 }),
   bodyJson: fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 })).map((o) => JSON.stringify(o)),

@@ -141,7 +141,7 @@ const FINGERPRINT = /^[0-9a-f]{64}$/;
 export function checkIdempotentAnswer(answer: IdempotentAnswer | undefined): string | undefined {
   if (answer === undefined) return undefined;
   const { idempotencyKey: key, fingerprint, status, bodyJson } = answer;
-  if (typeof key !== 'string' || key.length === 0 || key.length > 255 || !key.isWellFormed()) return `invalid idempotency key: expected 1-255 well-formed characters (got ${describeValue(key)})`;
+  if (typeof key !== 'string' || key.length === 0 || key.length > 255 || key.includes('\u0000') || !key.isWellFormed()) return `invalid idempotency key: expected 1-255 well-formed characters, no NUL (got ${describeValue(key)})`;
   if (typeof fingerprint !== 'string' || !FINGERPRINT.test(fingerprint)) return `invalid idempotency fingerprint: expected 64 lower-case hex digits (got ${describeValue(fingerprint)})`;
   if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599) return `invalid idempotent answer status: expected an integer in [100, 599] (got ${describeValue(status)})`;
   if (typeof bodyJson !== 'string' || !isJsonObject(bodyJson)) return `invalid idempotent answer body: expected the JSON text of an object (got ${describeValue(bodyJson)})`;

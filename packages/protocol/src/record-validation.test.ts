@@ -230,6 +230,8 @@ describe('an idempotent answer', () => {
     for (const [patch, message] of [
       [{ idempotencyKey: '' }, /invalid idempotency key/],
       [{ idempotencyKey: 'k'.repeat(256) }, /invalid idempotency key/],
+      // An HTTP header never holds NUL, and PostgreSQL's text cannot: a record with one is poison, not a stalled link.
+      [{ idempotencyKey: 'k\u0000' }, /invalid idempotency key/],
       [{ fingerprint: 'A'.repeat(64) }, /invalid idempotency fingerprint/],
       [{ status: 99 }, /invalid idempotent answer status/],
       [{ status: 600 }, /invalid idempotent answer status/],

@@ -47,7 +47,7 @@ export async function storeReplicatedAnswers(db: Queryable, answers: readonly Re
   if (answers.length === 0) return;
   await db.query(
     `INSERT INTO meridian_idempotency (idempotency_key, fingerprint, status, response)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::jsonb[]) ON CONFLICT DO NOTHING`,
+     SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::json[]) ON CONFLICT DO NOTHING`,
     [answers.map((a) => idempotencyRecordKey(a, a.idempotencyKey)), answers.map((a) => a.fingerprint), answers.map((a) => a.status), answers.map((a) => JSON.stringify(a.response))],
   );
 }

@@ -464,6 +464,17 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TRIGGER meridian_elements_tree_on_delete AFTER DELETE ON meridian_elements REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION meridian_tree_fold_elements();
     `,
   },
+  {
+    version: 15,
+    name: 'idempotent answers kept as json text, which may hold \\u0000',
+    sql: `
+      -- jsonb refuses the escape \\u0000, which a value may hold ("a\\u0000b" is valid JSON and a
+      -- valid value): with it, every write carrying an Idempotency-Key whose answer held such a value
+      -- failed, and so did the apply of a peer's update carrying that answer (the link stalled).
+      -- json keeps the text as written; the answers are only stored and given back whole.
+      ALTER TABLE meridian_idempotency ALTER COLUMN response TYPE json USING response::json;
+    `,
+  },
 ];
 
 /** A checksum of a migration's SQL, so that an edited released migration is caught. */

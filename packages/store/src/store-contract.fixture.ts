@@ -144,8 +144,11 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         tx.storeReplicatedAnswers([
           { ...scope, idempotencyKey: 'idem', fingerprint: 'peer', status: 200, response: { value: 2 } },
           { ...scope, idempotencyKey: 'fromPeer', fingerprint: 'peer', status: 200, response: { value: 3 } },
+          // A value may hold \u0000 (valid JSON; jsonb would refuse it and fail the whole apply).
+          { ...scope, idempotencyKey: 'nul', fingerprint: 'peer', status: 200, response: { value: 'a\u0000b' } },
         ]),
       );
+      expect(await store.transaction((tx) => tx.claimIdempotencyKey(scope, 'nul', 'f6'))).toEqual({ claimed: false, fingerprint: 'peer', status: 200, response: { value: 'a\u0000b' } });
       expect(await store.transaction((tx) => tx.claimIdempotencyKey(scope, 'idem', 'f4'))).toMatchObject({ fingerprint: 'f1', response: { value: 1 } });
       expect(await store.transaction((tx) => tx.claimIdempotencyKey(scope, 'fromPeer', 'f5'))).toEqual({ claimed: false, fingerprint: 'peer', status: 200, response: { value: 3 } });
     });

@@ -290,6 +290,14 @@ describe('idempotency', () => {
     expect(await outboxCount()).toBe(before + 1);
   });
 
+  it('a value holding \\u0000 (valid JSON) is answered and replayed under an Idempotency-Key', async () => {
+    const first = await call('PUT', '/v1/ns/idem/keys/nul', { value: 'a\u0000b' }, { 'idempotency-key': 'req-nul' });
+    expect(first.status).toBe(200);
+    const retry = await call('PUT', '/v1/ns/idem/keys/nul', { value: 'a\u0000b' }, { 'idempotency-key': 'req-nul' });
+    expect({ status: retry.status, json: retry.json }).toEqual({ status: first.status, json: first.json });
+    expect((await call('GET', '/v1/ns/idem/keys/nul')).json['values']).toEqual(['a\u0000b']);
+  });
+
   it('the same key with a different request is refused', async () => {
     await call('PUT', '/v1/ns/idem/keys/k3', { value: 'a' }, { 'idempotency-key': 'req-3' });
     await refused('MERIDIAN_IDEMPOTENCY_KEY_REUSED', () => call('PUT', '/v1/ns/idem/keys/k3', { value: 'b' }, { 'idempotency-key': 'req-3' }));
