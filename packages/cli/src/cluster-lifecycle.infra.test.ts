@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { dropDatabase, freePort, isAlive, readClusterFile } from '@meridian/infra-local';
-import { uniqueName } from '@meridian/testkit';
+import { uniqueName, waitFor } from '@meridian/testkit';
 import { meridian } from './meridian-cli.fixture.ts';
 
 const infra = inject('infra');
@@ -71,7 +71,10 @@ describe('meridian up --detach / status / down', () => {
     // The cluster works, and the GSLB routes to its only region.
     expect((await http('PUT', `${regionUrl}/v1/namespaces/lifecycle`, { policy: 'lww' }, auth.writer)).status).toBe(201);
     expect((await http('PUT', `${regionUrl}/v1/ns/lifecycle/keys/k`, { value: 'kept' }, auth.writer)).status).toBe(200);
-    expect((await http('GET', `${file.gslb!}/v1/route?near=50.1,8.7`)).json).toMatchObject({ chosen: { id: region, url: regionUrl } });
+    // Once the GSLB has probed it up (a first probe that times out on a loaded machine counts it
+    // down until R good ones: the GSLB is ready, the region not yet routable).
+    const route = await waitFor(() => http('GET', `${file.gslb!}/v1/route?near=50.1,8.7`), (r) => r.status === 200, { timeoutMs: 30_000, intervalMs: 250, what: 'the GSLB to route to the region' });
+    expect(route.json).toMatchObject({ chosen: { id: region, url: regionUrl } });
 
     const again = await meridian('up', '--detach', ...cluster);
     expect(again.code).toBe(1);
