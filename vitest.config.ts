@@ -4,7 +4,9 @@
  * - integration: `*.pg.test.ts`, `*.kafka.test.ts`, `*.infra.test.ts` beside the code, against the
  *   real PostgreSQL, Kafka brokers and Zipkin that the global setup starts once per run;
  * - scenarios: cross-service scenarios in `test/`, real processes, one file at a time (they start
- *   whole regions and would exhaust PostgreSQL's connections if run together).
+ *   whole regions and would exhaust PostgreSQL's connections if run together; some bound how fast
+ *   a failure is seen). `npm test` runs them after the others, in a vitest of their own with
+ *   `--maxWorkers=1`: the worker count is not a per-project setting.
  */
 import { defineConfig } from 'vitest/config';
 
@@ -17,7 +19,8 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['meridian-source'] } },
   test: {
     // Two files at a time, whatever the core count (vitest's default on two cores is one): the
-    // integration and scenario files mostly wait on PostgreSQL, Kafka and child processes.
+    // unit and integration files mostly wait on PostgreSQL, Kafka and child processes. Scenarios
+    // run with --maxWorkers=1 (package.json).
     maxWorkers: 2,
     projects: [
       {
