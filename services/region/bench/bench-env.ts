@@ -11,6 +11,15 @@ export function envInt(name: string, fallback: number, min: number, max: number)
   return n;
 }
 
+/** A comma-separated list of set sizes (1 to 10,000,000); `fallback` when unset; a clear error otherwise. */
+export function envSizes(name: string, fallback: string): number[] {
+  return (process.env[name] || fallback).split(',').map((s) => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 1 || n > 10_000_000) throw new Error(`${name}: expected sizes from 1 to 10000000 (got ${JSON.stringify(s)})`);
+    return n;
+  });
+}
+
 /**
  * The MERIDIAN_* settings of this process's environment, passed on to the region services a
  * benchmark starts (infra-local's launcher drops inherited MERIDIAN_* variables), e.g.

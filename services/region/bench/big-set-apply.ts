@@ -29,13 +29,9 @@ import { fixed, markdownTable, uniqueName } from '@meridian/testkit';
 import { BatchApplier, decode } from '../src/replication/batch-applier.ts';
 import { percentile } from './load.ts';
 import { cpuSeconds, cpuSnapshot } from './cpu.ts';
-import { cleanupStack, envInt, log } from './bench-env.ts';
+import { cleanupStack, envInt, envSizes, log } from './bench-env.ts';
 
-const SIZES = (process.env['BENCH_SET_SIZES'] ?? '10,100000').split(',').map((s) => {
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 1 || n > 10_000_000) throw new Error(`BENCH_SET_SIZES: expected sizes from 1 to 10000000 (got ${JSON.stringify(s)})`);
-  return n;
-});
+const SIZES = envSizes('BENCH_SET_SIZES', '10,100000');
 const ROUNDS = envInt('BENCH_ROUNDS', 6, 1, 100);
 const WRITES = envInt('BENCH_WRITES', 30, 1, 100_000);
 const WARMUP = envInt('BENCH_WARMUP_WRITES', 10, 0, 100_000);

@@ -32,13 +32,9 @@ import { adminUrl, createDatabase, dropDatabase, ensurePostgres, startRegionProc
 import { fixed, markdownTable, uniqueName } from '@meridian/testkit';
 import { percentile } from './load.ts';
 import { cpuSeconds, cpuSnapshot } from './cpu.ts';
-import { cleanupStack, describeSettings, envInt, log, serviceSettings } from './bench-env.ts';
+import { cleanupStack, describeSettings, envInt, envSizes, log, serviceSettings } from './bench-env.ts';
 
-const SIZES = (process.env['BENCH_SET_SIZES'] ?? '10,1000,100000').split(',').map((s) => {
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 1 || n > 10_000_000) throw new Error(`BENCH_SET_SIZES: expected sizes from 1 to 10000000 (got ${JSON.stringify(s)})`);
-  return n;
-});
+const SIZES = envSizes('BENCH_SET_SIZES', '10,1000,100000');
 const ROUNDS = envInt('BENCH_ROUNDS', 3, 1, 100);
 const WRITES = envInt('BENCH_WRITES', 30, 1, 100_000);
 const WARMUP = envInt('BENCH_WARMUP_WRITES', 20, 0, 100_000);
